@@ -1,0 +1,148 @@
+// Depthwise convolution (groups = channels), kernel K and stride S fixed per pipeline.
+// Weight [C,1,K,K] read through offset + strides: a channel prefix or the centre K×K of a 7×7.
+
+override K: u32 = 3u;
+override S: u32 = 1u;
+
+struct P {
+    n: u32, c: u32, h: u32, w: u32,
+    oh: u32, ow: u32, pad: u32, split: u32,
+    w_off: u32, w_sc: u32, w_sy: u32, w_sx: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> src: array<f32>;
+@group(0) @binding(2) var<storage, read> wt: array<f32>;
+@group(0) @binding(3) var<storage, read_write> dst: array<f32>;
+
+fn tid(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
+    return (wid.y * nwg.x + wid.x) * 64u + lid;
+}
+
+// src = x, dst = y.
+@compute @workgroup_size(64)
+fn dw_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+              @builtin(local_invocation_index) lid: u32) {
+    let i = tid(wid, nwg, lid);
+    if i >= p.n * p.c * p.oh * p.ow {
+        return;
+    }
+    let ox = i % p.ow;
+    let oy = (i / p.ow) % p.oh;
+    let nc = i / (p.ow * p.oh);
+    let c = nc % p.c;
+    let xb = nc * p.h * p.w;
+    let wb = p.w_off + c * p.w_sc;
+    var acc = 0.0;
+    for (var ky = 0u; ky < K; ky++) {
+        let iy = i32(oy * S + ky) - i32(p.pad);
+        if iy < 0 || iy >= i32(p.h) {
+            continue;
+        }
+        let row = xb + u32(iy) * p.w;
+        for (var kx = 0u; kx < K; kx++) {
+            let ix = i32(ox * S + kx) - i32(p.pad);
+            if ix < 0 || ix >= i32(p.w) {
+                continue;
+            }
+            acc += src[row + u32(ix)] * wt[wb + ky * p.w_sy + kx * p.w_sx];
+        }
+    }
+    dst[i] = acc;
+}
+
+// src = dy, dst = dx: one thread per input element.
+@compute @workgroup_size(64)
+fn dw_backward_data(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                    @builtin(local_invocation_index) lid: u32) {
+    let i = tid(wid, nwg, lid);
+    if i >= p.n * p.c * p.h * p.w {
+        return;
+    }
+    let ix = i % p.w;
+    let iy = (i / p.w) % p.h;
+    let nc = i / (p.w * p.h);
+    let c = nc % p.c;
+    let yb = nc * p.oh * p.ow;
+    let wb = p.w_off + c * p.w_sc;
+    var acc = 0.0;
+    for (var ky = 0u; ky < K; ky++) {
+        let ty = i32(iy + p.pad) - i32(ky);
+        if ty < 0 || (u32(ty) % S) != 0u || u32(ty) / S >= p.oh {
+            continue;
+        }
+        let row = yb + (u32(ty) / S) * p.ow;
+        for (var kx = 0u; kx < K; kx++) {
+            let tx = i32(ix + p.pad) - i32(kx);
+            if tx < 0 || (u32(tx) % S) != 0u || u32(tx) / S >= p.ow {
+                continue;
+            }
+            acc += src[row + u32(tx) / S] * wt[wb + ky * p.w_sy + kx * p.w_sx];
+        }
+    }
+    dst[i] = acc;
+}
+
+// Weight gradient, pass 1: workgroup (c, s) sums every K×K tap over its share of the
+// N·OH·OW positions; dst = partial sums [split, C, K·K]. wt = dy, src = x.
+var<workgroup> part: array<f32, 3136>; // 64 threads × 49 taps
+
+@compute @workgroup_size(64)
+fn dw_backward_weight(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                      @builtin(local_invocation_index) lid: u32) {
+    let g = wid.y * nwg.x + wid.x;
+    let c = g % p.c;
+    let s = g / p.c;
+    let in_split = s < p.split;
+    var acc: array<f32, 49>;
+    let positions = p.n * p.oh * p.ow;
+    if in_split {
+        for (var q = s * 64u + lid; q < positions; q += p.split * 64u) {
+            let ox = q % p.ow;
+            let oy = (q / p.ow) % p.oh;
+            let n = q / (p.ow * p.oh);
+            let dy = wt[((n * p.c + c) * p.oh + oy) * p.ow + ox];
+            let xb = (n * p.c + c) * p.h * p.w;
+            for (var ky = 0u; ky < K; ky++) {
+                let iy = i32(oy * S + ky) - i32(p.pad);
+                if iy < 0 || iy >= i32(p.h) {
+                    continue;
+                }
+                for (var kx = 0u; kx < K; kx++) {
+                    let ix = i32(ox * S + kx) - i32(p.pad);
+                    if ix < 0 || ix >= i32(p.w) {
+                        continue;
+                    }
+                    acc[ky * K + kx] += dy * src[xb + u32(iy) * p.w + u32(ix)];
+                }
+            }
+        }
+    }
+    for (var t = 0u; t < K * K; t++) {
+        part[t * 64u + lid] = acc[t];
+    }
+    workgroupBarrier();
+    if in_split && lid < K * K {
+        var sum = 0.0;
+        for (var j = 0u; j < 64u; j++) {
+            sum += part[lid * 64u + j];
+        }
+        dst[(s * p.c + c) * K * K + lid] = sum;
+    }
+}
+
+// Weight gradient, pass 2: dst[c, t] = Σ_s partial[s, c, t]; src = partial.
+@compute @workgroup_size(64)
+fn dw_weight_sum(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                 @builtin(local_invocation_index) lid: u32) {
+    let i = tid(wid, nwg, lid);
+    let per = p.c * K * K;
+    if i >= per {
+        return;
+    }
+    var sum = 0.0;
+    for (var s = 0u; s < p.split; s++) {
+        sum += src[s * per + i];
+    }
+    dst[i] = sum;
+}

@@ -1,0 +1,125 @@
+// Batch norm over NCHW with C active channels (a prefix of the module's channels).
+// stats: saved[c] = mean, saved[C + c] = 1/sqrt(var + eps) (batch or running statistics).
+
+struct P {
+    n: u32, c: u32, hw: u32, flags: u32,
+    eps: f32, momentum: f32,
+}
+const TRAIN: u32 = 1u;        // batch statistics (else running statistics)
+const UPDATE_RUNNING: u32 = 2u;
+
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> saved: array<f32>;
+@group(0) @binding(3) var<storage, read_write> run_mean: array<f32>;
+@group(0) @binding(4) var<storage, read_write> run_var: array<f32>;
+@group(0) @binding(5) var<storage, read> gamma: array<f32>;
+@group(0) @binding(6) var<storage, read> beta: array<f32>;
+@group(0) @binding(7) var<storage, read_write> y: array<f32>;
+@group(0) @binding(8) var<storage, read> dy: array<f32>;
+
+var<workgroup> red: array<f32, 64>;
+
+fn wg_sum(v: f32, lid: u32) -> f32 {
+    red[lid] = v;
+    workgroupBarrier();
+    for (var s = 32u; s > 0u; s >>= 1u) {
+        if lid < s {
+            red[lid] += red[lid + s];
+        }
+        workgroupBarrier();
+    }
+    let total = red[0];
+    workgroupBarrier();
+    return total;
+}
+
+fn at(q: u32, c: u32) -> u32 {
+    return ((q / p.hw) * p.c + c) * p.hw + q % p.hw;
+}
+
+// One workgroup per channel: mean, then variance around it (two passes for accuracy).
+@compute @workgroup_size(64)
+fn bn_stats(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let c = wid.x;
+    let m = p.n * p.hw;
+    var mean: f32;
+    var var_b: f32;
+    if (p.flags & TRAIN) != 0u {
+        var s = 0.0;
+        for (var q = lid; q < m; q += 64u) {
+            s += x[at(q, c)];
+        }
+        mean = wg_sum(s, lid) / f32(m);
+        var s2 = 0.0;
+        for (var q = lid; q < m; q += 64u) {
+            let d = x[at(q, c)] - mean;
+            s2 += d * d;
+        }
+        var_b = wg_sum(s2, lid) / f32(m);
+    } else {
+        mean = run_mean[c];
+        var_b = run_var[c];
+    }
+    if lid == 0u {
+        saved[c] = mean;
+        saved[p.c + c] = inverseSqrt(var_b + p.eps);
+        if (p.flags & UPDATE_RUNNING) != 0u {
+            let unbiased = var_b * f32(m) / f32(max(m, 2u) - 1u);
+            run_mean[c] = (1.0 - p.momentum) * run_mean[c] + p.momentum * mean;
+            run_var[c] = (1.0 - p.momentum) * run_var[c] + p.momentum * unbiased;
+        }
+    }
+}
+
+@compute @workgroup_size(64)
+fn bn_apply(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+            @builtin(local_invocation_index) lid: u32) {
+    let i = (wid.y * nwg.x + wid.x) * 64u + lid;
+    if i >= p.n * p.c * p.hw {
+        return;
+    }
+    let c = (i / p.hw) % p.c;
+    y[i] = (x[i] - saved[c]) * saved[p.c + c] * gamma[c] + beta[c];
+}
+
+// One workgroup per channel: y[c] = Σ dy (dβ), y[C + c] = Σ dy·x̂ (dγ).
+@compute @workgroup_size(64)
+fn bn_backward_reduce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let c = wid.x;
+    let m = p.n * p.hw;
+    let mean = saved[c];
+    let rstd = saved[p.c + c];
+    var s = 0.0;
+    var sx = 0.0;
+    for (var q = lid; q < m; q += 64u) {
+        let i = at(q, c);
+        s += dy[i];
+        sx += dy[i] * (x[i] - mean) * rstd;
+    }
+    let ts = wg_sum(s, lid);
+    let tsx = wg_sum(sx, lid);
+    if lid == 0u {
+        y[c] = ts;
+        y[p.c + c] = tsx;
+    }
+}
+
+// dx with batch statistics; `beta` holds the reduce pass's output [Σdy, Σdy·x̂].
+@compute @workgroup_size(64)
+fn bn_backward_data(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                    @builtin(local_invocation_index) lid: u32) {
+    let i = (wid.y * nwg.x + wid.x) * 64u + lid;
+    if i >= p.n * p.c * p.hw {
+        return;
+    }
+    let c = (i / p.hw) % p.c;
+    let m = f32(p.n * p.hw);
+    let rstd = saved[p.c + c];
+    let xhat = (x[i] - saved[c]) * rstd;
+    if (p.flags & TRAIN) != 0u {
+        y[i] = gamma[c] * rstd * (dy[i] - beta[c] / m - xhat * beta[p.c + c] / m);
+    } else {
+        y[i] = gamma[c] * rstd * dy[i];
+    }
+}

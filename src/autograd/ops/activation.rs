@@ -1,0 +1,83 @@
+//! Activations: ReLU, ReLU6, h-swish, h-sigmoid, sigmoid (one pipeline each).
+
+use super::u;
+use crate::autograd::Tensor;
+use crate::error::Result;
+use crate::gpu::Arg;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Act {
+    Relu,
+    Relu6,
+    Hswish,
+    Hsigmoid,
+    Sigmoid,
+}
+
+impl Act {
+    fn code(self) -> f64 {
+        self as u32 as f64
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Act::Relu => "relu",
+            Act::Relu6 => "relu6",
+            Act::Hswish => "hswish",
+            Act::Hsigmoid => "hsigmoid",
+            Act::Sigmoid => "sigmoid",
+        }
+    }
+
+    /// f64 CPU reference: (f(x), f'(x)), with the same kink conventions as the shader.
+    pub fn reference(self, x: f64) -> (f64, f64) {
+        match self {
+            Act::Relu => (x.max(0.0), if x > 0.0 { 1.0 } else { 0.0 }),
+            Act::Relu6 => (x.clamp(0.0, 6.0), if x > 0.0 && x < 6.0 { 1.0 } else { 0.0 }),
+            Act::Hswish => {
+                let d = if x <= -3.0 { 0.0 } else if x >= 3.0 { 1.0 } else { (2.0 * x + 3.0) / 6.0 };
+                (x * (x + 3.0).clamp(0.0, 6.0) / 6.0, d)
+            }
+            Act::Hsigmoid => ((x + 3.0).clamp(0.0, 6.0) / 6.0, if x > -3.0 && x < 3.0 { 1.0 / 6.0 } else { 0.0 }),
+            Act::Sigmoid => {
+                let s = 1.0 / (1.0 + (-x).exp());
+                (s, s * (1.0 - s))
+            }
+        }
+    }
+}
+
+impl Tensor {
+    pub fn activation(&self, act: Act) -> Result<Tensor> {
+        let x = self.contiguous()?;
+        let e = self.engine().clone();
+        let out = e.output(act.name(), x.shape())?;
+        let n = x.numel();
+        let consts = [("ACT", act.code())];
+        e.gpu.dispatch("elementwise", "act_forward", &consts, &[u(n)], &[Arg(1, x.buffer()), Arg(3, out.buffer())], n.div_ceil(64) as u32)?;
+        let xs = x.clone();
+        Ok(e.clone().record(act.name(), out, &[&x], move |g| {
+            let g = g.contiguous()?;
+            let dx = e.output("activation.dx", xs.shape())?;
+            e.gpu.dispatch("elementwise", "act_backward", &consts, &[u(n)], &[Arg(1, xs.buffer()), Arg(2, g.buffer()), Arg(3, dx.buffer())], n.div_ceil(64) as u32)?;
+            Ok(vec![Some(dx)])
+        }))
+    }
+
+    pub fn relu(&self) -> Result<Tensor> {
+        self.activation(Act::Relu)
+    }
+    pub fn relu6(&self) -> Result<Tensor> {
+        self.activation(Act::Relu6)
+    }
+    pub fn hswish(&self) -> Result<Tensor> {
+        self.activation(Act::Hswish)
+    }
+    pub fn hsigmoid(&self) -> Result<Tensor> {
+        self.activation(Act::Hsigmoid)
+    }
+    pub fn sigmoid(&self) -> Result<Tensor> {
+        self.activation(Act::Sigmoid)
+    }
+}

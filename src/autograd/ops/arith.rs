@@ -1,0 +1,66 @@
+//! Elementwise arithmetic: add (residuals, gradient accumulation), scale, and the per-channel
+//! broadcast multiply of squeeze-and-excite.
+
+use super::{f, u};
+use crate::autograd::Tensor;
+use crate::error::{Result, shape_err};
+use crate::gpu::Arg;
+
+impl Tensor {
+    pub fn add(&self, other: &Tensor) -> Result<Tensor> {
+        if self.shape() != other.shape() {
+            return shape_err("add", format!("{:?} + {:?}", self.shape(), other.shape()));
+        }
+        let (a, b) = (self.contiguous()?, other.contiguous()?);
+        let e = self.engine().clone();
+        let out = e.output("add", a.shape())?;
+        let n = a.numel();
+        e.gpu.dispatch("elementwise", "add", &[], &[u(n)], &[Arg(1, a.buffer()), Arg(2, b.buffer()), Arg(3, out.buffer())], n.div_ceil(64) as u32)?;
+        Ok(e.record("add", out, &[&a, &b], |g| Ok(vec![Some(g.clone()), Some(g.clone())])))
+    }
+
+    pub fn scale(&self, alpha: f32) -> Result<Tensor> {
+        let x = self.contiguous()?;
+        let e = self.engine().clone();
+        let out = e.output("scale", x.shape())?;
+        let n = x.numel();
+        e.gpu.dispatch("elementwise", "scale", &[], &[u(n), 0, f(alpha)], &[Arg(1, x.buffer()), Arg(3, out.buffer())], n.div_ceil(64) as u32)?;
+        Ok(e.clone().record("scale", out, &[&x], move |g| Ok(vec![Some(g.scale(alpha)?)])))
+    }
+
+    /// x[N,C,H,W] · s[N,C] broadcast over H·W (squeeze-and-excite).
+    pub fn mul_channel(&self, s: &Tensor) -> Result<Tensor> {
+        let (sx, ss) = (self.shape(), s.shape());
+        if sx.len() != 4 || ss != [sx[0], sx[1]] {
+            return shape_err("mul_channel", format!("x {sx:?} · s {ss:?}; s must be [N, C]"));
+        }
+        let (x, sc) = (self.contiguous()?, s.contiguous()?);
+        let e = self.engine().clone();
+        let out = e.output("mul_channel", sx)?;
+        let (n, hw) = (x.numel(), sx[2] * sx[3]);
+        e.gpu.dispatch("elementwise", "mul_channel", &[], &[u(n), u(hw)], &[Arg(1, x.buffer()), Arg(2, sc.buffer()), Arg(3, out.buffer())], n.div_ceil(64) as u32)?;
+        let (xs, ss2) = (x.clone(), sc.clone());
+        Ok(e.clone().record("mul_channel", out, &[&x, &sc], move |g| {
+            let g = g.contiguous()?;
+            let dx = if xs.requires_grad() {
+                let dx = e.output("mul_channel.dx", xs.shape())?;
+                e.gpu.dispatch("elementwise", "mul_channel", &[], &[u(n), u(hw)], &[Arg(1, g.buffer()), Arg(2, ss2.buffer()), Arg(3, dx.buffer())], n.div_ceil(64) as u32)?;
+                Some(dx)
+            } else {
+                None
+            };
+            let ds = if ss2.requires_grad() { Some(g.row_dot(&xs, ss2.shape())?) } else { None };
+            Ok(vec![dx, ds])
+        }))
+    }
+
+    /// In-place `self += alpha · other` on raw storage (optimizer-side, not recorded).
+    pub fn axpy_(&self, alpha: f32, other: &Tensor) -> Result<()> {
+        if self.shape() != other.shape() || !self.is_contiguous() {
+            return shape_err("axpy", format!("{:?} += {:?}", self.shape(), other.shape()));
+        }
+        let o = other.contiguous()?;
+        let n = self.numel();
+        self.engine().gpu.dispatch("elementwise", "axpy", &[], &[u(n), 0, f(alpha)], &[Arg(1, o.buffer()), Arg(3, self.buffer())], n.div_ceil(64) as u32)
+    }
+}

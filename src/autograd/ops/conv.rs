@@ -1,0 +1,198 @@
+//! 2-D convolution (NCHW, any stride, padding and groups). Pointwise 1×1 convolutions run as a
+//! batched GEMM, depthwise ones on their own kernels (depthwise.rs), the rest directly.
+
+use super::matmul::{Operand, gemm};
+use super::u;
+use crate::autograd::{Engine, Tensor};
+use crate::error::{Result, shape_err};
+use crate::gpu::Arg;
+use std::rc::Rc;
+
+/// Shapes of one convolution.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ConvShape {
+    pub n: usize,
+    pub cin: usize,
+    pub h: usize,
+    pub w: usize,
+    pub cout: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub stride: usize,
+    pub pad: usize,
+    pub groups: usize,
+}
+
+impl ConvShape {
+    pub fn oh(&self) -> usize {
+        (self.h + 2 * self.pad - self.kh) / self.stride + 1
+    }
+    pub fn ow(&self) -> usize {
+        (self.w + 2 * self.pad - self.kw) / self.stride + 1
+    }
+    fn check(&self) -> Result<()> {
+        let s = self;
+        if s.stride == 0 || s.groups == 0 || s.cin % s.groups != 0 || s.cout % s.groups != 0 {
+            return shape_err("conv2d", format!("stride {}, groups {} for {} -> {} channels", s.stride, s.groups, s.cin, s.cout));
+        }
+        if s.h + 2 * s.pad < s.kh || s.w + 2 * s.pad < s.kw {
+            return shape_err("conv2d", format!("{}x{} kernel larger than padded {}x{} input", s.kh, s.kw, s.h, s.w));
+        }
+        Ok(())
+    }
+    pub fn is_pointwise(&self) -> bool {
+        self.kh == 1 && self.kw == 1 && self.stride == 1 && self.pad == 0 && self.groups == 1
+    }
+    pub fn is_depthwise(&self) -> bool {
+        self.groups == self.cin && self.cin == self.cout && self.kh == self.kw && self.kh <= 7
+    }
+}
+
+impl Tensor {
+    /// Convolve x[N,Cin,H,W] with w[Cout,Cin/groups,kh,kw] (any strided view of a larger weight).
+    pub fn conv2d(&self, w: &Tensor, stride: usize, pad: usize, groups: usize) -> Result<Tensor> {
+        let (sx, sw) = (self.shape(), w.shape());
+        if sx.len() != 4 || sw.len() != 4 || sw[1] * groups != sx[1] {
+            return shape_err("conv2d", format!("x {sx:?}, weight {sw:?}, groups {groups}"));
+        }
+        let cs = ConvShape { n: sx[0], cin: sx[1], h: sx[2], w: sx[3], cout: sw[0], kh: sw[2], kw: sw[3], stride, pad, groups };
+        cs.check()?;
+        let x = self.contiguous()?;
+        if cs.is_pointwise() {
+            pointwise(&x, w, cs)
+        } else if cs.is_depthwise() {
+            super::depthwise::depthwise(&x, w, cs)
+        } else {
+            direct(&x, w, cs)
+        }
+    }
+}
+
+fn weight_operand(w: &Tensor) -> Operand {
+    Operand::new(w.offset(), 0, w.strides()[0], w.strides()[1])
+}
+
+/// 1×1: y[n] = W·x[n] as a GEMM over the batch; dW = Σ_n dy[n]·x[n]ᵀ in one reduce-batch GEMM.
+fn pointwise(x: &Tensor, w: &Tensor, cs: ConvShape) -> Result<Tensor> {
+    let e = x.engine().clone();
+    let (n, ci, co, hw) = (cs.n, cs.cin, cs.cout, cs.h * cs.w);
+    let out = e.output("conv2d.pointwise", &[n, co, cs.h, cs.w])?;
+    let wo = weight_operand(w);
+    let xo = Operand::new(0, ci * hw, hw, 1);
+    let yo = Operand::new(0, co * hw, hw, 1);
+    gemm(&e, (co, hw, ci, n), (w.buffer(), wo), (x.buffer(), xo), (out.buffer(), yo), None, false, false)?;
+    let (xs, ws) = (x.clone(), w.clone());
+    Ok(e.clone().record("conv2d.pointwise", out, &[x, w], move |g| {
+        let g = g.contiguous()?;
+        let dx = if xs.requires_grad() {
+            let dx = e.output("conv2d.pointwise.dx", xs.shape())?;
+            gemm(&e, (ci, hw, co, n), (ws.buffer(), wo.t()), (g.buffer(), yo), (dx.buffer(), xo), None, false, false)?;
+            Some(dx)
+        } else {
+            None
+        };
+        let dw = if ws.requires_grad() {
+            let dw = e.output("conv2d.pointwise.dw", ws.shape())?;
+            let dwo = Operand::new(0, 0, ci, 1);
+            gemm(&e, (co, ci, hw, n), (g.buffer(), yo), (xs.buffer(), xo.t()), (dw.buffer(), dwo), None, true, false)?;
+            Some(dw)
+        } else {
+            None
+        };
+        Ok(vec![dx, dw])
+    }))
+}
+
+pub(crate) fn conv_params(cs: &ConvShape, w: &Tensor) -> Vec<u32> {
+    let s = w.strides();
+    vec![
+        u(cs.n), u(cs.cin), u(cs.h), u(cs.w),
+        u(cs.cout), u(cs.oh()), u(cs.ow()), u(cs.groups),
+        u(cs.kh), u(cs.kw), u(cs.stride), u(cs.pad),
+        u(w.offset()), u(s[0]), u(s[1]), u(s[2]),
+        u(s[3]),
+    ]
+}
+
+/// Any other convolution (the stem, strided 1×1, grouped): one thread per output element.
+fn direct(x: &Tensor, w: &Tensor, cs: ConvShape) -> Result<Tensor> {
+    let e: Rc<Engine> = x.engine().clone();
+    let out = e.output("conv2d", &[cs.n, cs.cout, cs.oh(), cs.ow()])?;
+    let params = conv_params(&cs, w);
+    e.gpu.dispatch("conv", "conv_forward", &[], &params, &[Arg(1, x.buffer()), Arg(2, w.buffer()), Arg(3, out.buffer())], out.numel().div_ceil(64) as u32)?;
+    let (xs, ws) = (x.clone(), w.clone());
+    Ok(e.clone().record("conv2d", out, &[x, w], move |g| {
+        let g = g.contiguous()?;
+        let dx = if xs.requires_grad() {
+            let dx = e.output("conv2d.dx", xs.shape())?;
+            e.gpu.dispatch("conv", "conv_backward_data", &[], &params, &[Arg(1, g.buffer()), Arg(2, ws.buffer()), Arg(3, dx.buffer())], dx.numel().div_ceil(64) as u32)?;
+            Some(dx)
+        } else {
+            None
+        };
+        let dw = if ws.requires_grad() {
+            let dw = e.output("conv2d.dw", ws.shape())?;
+            e.gpu.dispatch("conv", "conv_backward_weight", &[], &params, &[Arg(1, xs.buffer()), Arg(2, g.buffer()), Arg(3, dw.buffer())], dw.numel() as u32)?;
+            Some(dw)
+        } else {
+            None
+        };
+        Ok(vec![dx, dw])
+    }))
+}
+
+/// f64 CPU references (any groups; depthwise and pointwise are special cases).
+pub mod reference {
+    use super::ConvShape;
+
+    fn at(cs: &ConvShape, oy: usize, ky: usize, ox: usize, kx: usize) -> Option<(usize, usize)> {
+        let iy = (oy * cs.stride + ky) as isize - cs.pad as isize;
+        let ix = (ox * cs.stride + kx) as isize - cs.pad as isize;
+        (iy >= 0 && ix >= 0 && (iy as usize) < cs.h && (ix as usize) < cs.w).then_some((iy as usize, ix as usize))
+    }
+
+    /// Visit every (x index, w index, y index) product of the convolution.
+    fn each(cs: &ConvShape, mut f: impl FnMut(usize, usize, usize)) {
+        let (cig, cog) = (cs.cin / cs.groups, cs.cout / cs.groups);
+        let (oh, ow) = (cs.oh(), cs.ow());
+        for n in 0..cs.n {
+            for co in 0..cs.cout {
+                let g = co / cog;
+                for c in 0..cig {
+                    let ci = g * cig + c;
+                    for ky in 0..cs.kh {
+                        for kx in 0..cs.kw {
+                            let wi = ((co * cig + c) * cs.kh + ky) * cs.kw + kx;
+                            for oy in 0..oh {
+                                for ox in 0..ow {
+                                    if let Some((iy, ix)) = at(cs, oy, ky, ox, kx) {
+                                        let xi = ((n * cs.cin + ci) * cs.h + iy) * cs.w + ix;
+                                        let yi = ((n * cs.cout + co) * oh + oy) * ow + ox;
+                                        f(xi, wi, yi);
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    pub fn conv2d(x: &[f64], w: &[f64], cs: &ConvShape) -> Vec<f64> {
+        let mut y = vec![0.0; cs.n * cs.cout * cs.oh() * cs.ow()];
+        each(cs, |xi, wi, yi| y[yi] += x[xi] * w[wi]);
+        y
+    }
+
+    /// (dx, dw)
+    pub fn conv2d_backward(x: &[f64], w: &[f64], dy: &[f64], cs: &ConvShape) -> (Vec<f64>, Vec<f64>) {
+        let mut dx = vec![0.0; x.len()];
+        let mut dw = vec![0.0; w.len()];
+        each(cs, |xi, wi, yi| {
+            dx[xi] += dy[yi] * w[wi];
+            dw[wi] += dy[yi] * x[xi];
+        });
+        (dx, dw)
+    }
+}

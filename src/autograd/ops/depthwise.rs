@@ -1,0 +1,56 @@
+//! Depthwise convolution (groups = channels, square kernel up to 7×7) with the kernel size and
+//! stride as pipeline constants. The weight gradient takes two dispatches whatever C is.
+
+use super::conv::ConvShape;
+use super::u;
+use crate::autograd::Tensor;
+use crate::error::Result;
+use crate::gpu::Arg;
+
+fn params(cs: &ConvShape, w: &Tensor, split: usize) -> Vec<u32> {
+    let s = w.strides();
+    vec![
+        u(cs.n), u(cs.cin), u(cs.h), u(cs.w),
+        u(cs.oh()), u(cs.ow()), u(cs.pad), u(split),
+        u(w.offset()), u(s[0]), u(s[2]), u(s[3]),
+    ]
+}
+
+/// How many workgroups share one channel's weight-gradient sum: enough to fill a GPU, never
+/// fewer than 1,024 positions each.
+fn weight_split(cs: &ConvShape) -> usize {
+    let positions = cs.n * cs.oh() * cs.ow();
+    let want = 512usize.div_ceil(cs.cin);
+    want.min(positions / 1024).max(1)
+}
+
+pub(crate) fn depthwise(x: &Tensor, w: &Tensor, cs: ConvShape) -> Result<Tensor> {
+    let e = x.engine().clone();
+    let consts = [("K", cs.kh as f64), ("S", cs.stride as f64)];
+    let out = e.output("depthwise", &[cs.n, cs.cout, cs.oh(), cs.ow()])?;
+    let split = weight_split(&cs);
+    let p = params(&cs, w, split);
+    e.gpu.dispatch("depthwise", "dw_forward", &consts, &p, &[Arg(1, x.buffer()), Arg(2, w.buffer()), Arg(3, out.buffer())], out.numel().div_ceil(64) as u32)?;
+    let (xs, ws) = (x.clone(), w.clone());
+    Ok(e.clone().record("depthwise", out, &[x, w], move |g| {
+        let g = g.contiguous()?;
+        let dx = if xs.requires_grad() {
+            let dx = e.output("depthwise.dx", xs.shape())?;
+            e.gpu.dispatch("depthwise", "dw_backward_data", &consts, &p, &[Arg(1, g.buffer()), Arg(2, ws.buffer()), Arg(3, dx.buffer())], dx.numel().div_ceil(64) as u32)?;
+            Some(dx)
+        } else {
+            None
+        };
+        let dw = if ws.requires_grad() {
+            let kk = cs.kh * cs.kw;
+            let partial = e.gpu.alloc("depthwise.dw.partial", split * cs.cin * kk)?;
+            e.gpu.dispatch("depthwise", "dw_backward_weight", &consts, &p, &[Arg(1, xs.buffer()), Arg(2, g.buffer()), Arg(3, &partial)], (split * cs.cin) as u32)?;
+            let dw = e.output("depthwise.dw", ws.shape())?;
+            e.gpu.dispatch("depthwise", "dw_weight_sum", &consts, &p, &[Arg(1, &partial), Arg(3, dw.buffer())], (cs.cin * kk).div_ceil(64) as u32)?;
+            Some(dw)
+        } else {
+            None
+        };
+        Ok(vec![dx, dw])
+    }))
+}

@@ -1,0 +1,91 @@
+//! Softmax cross-entropy over logits [N, K], averaged over the batch: against class labels with
+//! label smoothing, or against soft targets (in-place distillation).
+
+use super::{f, u};
+use crate::autograd::Tensor;
+use crate::error::{Result, shape_err};
+use crate::gpu::Arg;
+
+impl Tensor {
+    fn logits_shape(&self, op: &'static str) -> Result<(usize, usize)> {
+        match self.shape() {
+            [n, k] if *n > 0 && *k > 0 => Ok((*n, *k)),
+            s => shape_err(op, format!("logits {s:?}: need [N, classes]")),
+        }
+    }
+
+    fn cross_entropy_with(&self, target: &Tensor, soft: bool, eps: f32) -> Result<Tensor> {
+        let op = "cross_entropy";
+        let (n, k) = self.logits_shape(op)?;
+        let logits = self.contiguous()?;
+        let target = target.detach().contiguous()?;
+        let e = self.engine().clone();
+        let rows = e.output(op, &[n])?;
+        let p = [u(n), u(k), soft as u32, f(eps), f(1.0 / n as f32)];
+        e.gpu.dispatch("loss", "ce_forward", &[], &p, &[Arg(1, logits.buffer()), Arg(2, target.buffer()), Arg(3, rows.buffer())], n.div_ceil(64) as u32)?;
+        let loss = rows.detach().mean()?;
+        let ls = logits.clone();
+        Ok(e.clone().record(op, loss, &[&logits], move |g| {
+            let dl = e.output("cross_entropy.dlogits", &[n, k])?;
+            e.gpu.dispatch("loss", "ce_backward", &[], &p, &[Arg(1, ls.buffer()), Arg(2, target.buffer()), Arg(3, dl.buffer()), Arg(4, g.buffer())], n.div_ceil(64) as u32)?;
+            Ok(vec![Some(dl)])
+        }))
+    }
+
+    /// Mean cross-entropy against `labels` ([N], class indices as f32) with label smoothing.
+    pub fn cross_entropy(&self, labels: &Tensor, label_smoothing: f32) -> Result<Tensor> {
+        let (n, k) = self.logits_shape("cross_entropy")?;
+        if labels.shape() != [n] {
+            return shape_err("cross_entropy", format!("labels {:?} for logits [{n}, {k}]", labels.shape()));
+        }
+        if !(0.0..1.0).contains(&label_smoothing) {
+            return shape_err("cross_entropy", format!("label smoothing {label_smoothing} outside [0, 1)"));
+        }
+        self.cross_entropy_with(labels, false, label_smoothing)
+    }
+
+    /// Mean cross-entropy against probability rows `targets` [N, K] (no gradient to targets).
+    pub fn cross_entropy_soft(&self, targets: &Tensor) -> Result<Tensor> {
+        let (n, k) = self.logits_shape("cross_entropy_soft")?;
+        if targets.shape() != [n, k] {
+            return shape_err("cross_entropy_soft", format!("targets {:?} for logits [{n}, {k}]", targets.shape()));
+        }
+        self.cross_entropy_with(targets, true, 0.0)
+    }
+
+    /// Row-wise softmax (not differentiable: used for teachers' soft targets and metrics).
+    pub fn softmax(&self) -> Result<Tensor> {
+        let (n, k) = self.logits_shape("softmax")?;
+        let logits = self.contiguous()?;
+        let e = self.engine();
+        let out = e.output("softmax", &[n, k])?;
+        e.gpu.dispatch("loss", "softmax", &[], &[u(n), u(k), 0, 0, 0], &[Arg(1, logits.buffer()), Arg(3, out.buffer())], n.div_ceil(64) as u32)?;
+        Ok(out)
+    }
+}
+
+/// f64 CPU reference: (mean loss, dlogits of the mean) for probability targets [N, K].
+pub fn reference_cross_entropy(logits: &[f64], targets: &[f64], n: usize, k: usize) -> (f64, Vec<f64>) {
+    let mut loss = 0.0;
+    let mut grad = vec![0.0; n * k];
+    for r in 0..n {
+        let row = &logits[r * k..(r + 1) * k];
+        let m = row.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        let lse = m + row.iter().map(|v| (v - m).exp()).sum::<f64>().ln();
+        for j in 0..k {
+            let t = targets[r * k + j];
+            loss += t * (lse - row[j]) / n as f64;
+            grad[r * k + j] = ((row[j] - lse).exp() - t) / n as f64;
+        }
+    }
+    (loss, grad)
+}
+
+/// Smoothed one-hot targets: (1 − eps)·onehot + eps/K.
+pub fn smoothed_targets(labels: &[usize], k: usize, eps: f64) -> Vec<f64> {
+    let mut t = vec![eps / k as f64; labels.len() * k];
+    for (r, &l) in labels.iter().enumerate() {
+        t[r * k + l] += 1.0 - eps;
+    }
+    t
+}

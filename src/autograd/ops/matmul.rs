@@ -1,0 +1,219 @@
+//! Matrix products: `matmul` (2-D, any strides), `linear` (x·Wᵀ + b), and the batched strided
+//! GEMM they and the pointwise convolution share.
+
+use super::u;
+use crate::autograd::{Engine, Tensor};
+use crate::error::{Result, shape_err};
+use crate::gpu::{Arg, GpuBuffer};
+
+/// Element offsets and strides of one GEMM operand: (offset, batch, row, col).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Operand {
+    pub off: usize,
+    pub sb: usize,
+    pub sr: usize,
+    pub sc: usize,
+}
+
+impl Operand {
+    pub fn new(off: usize, sb: usize, sr: usize, sc: usize) -> Operand {
+        Operand { off, sb, sr, sc }
+    }
+    /// Swap rows and columns.
+    pub fn t(self) -> Operand {
+        Operand { sr: self.sc, sc: self.sr, ..self }
+    }
+}
+
+const ACCUMULATE: u32 = 1;
+const REDUCE_BATCH: u32 = 2;
+const BIAS_COL: u32 = 4;
+const TILE: usize = 32;
+
+/// C[b] = A[b]·B[b] for b < batch, or with `reduce_batch` C = Σ_b A[b]·B[b]; C[M,N], K inner.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemm(
+    e: &Engine,
+    (m, n, k, batch): (usize, usize, usize, usize),
+    (a, ao): (&GpuBuffer, Operand),
+    (b, bo): (&GpuBuffer, Operand),
+    (c, co): (&GpuBuffer, Operand),
+    bias: Option<(&GpuBuffer, usize)>,
+    reduce_batch: bool,
+    accumulate: bool,
+) -> Result<()> {
+    let mut flags = 0;
+    if accumulate {
+        flags |= ACCUMULATE;
+    }
+    if reduce_batch {
+        flags |= REDUCE_BATCH;
+    }
+    if bias.is_some() {
+        flags |= BIAS_COL;
+    }
+    let (bias_buf, bias_off) = bias.unwrap_or((a, 0));
+    let groups = m.div_ceil(TILE) * n.div_ceil(TILE) * if reduce_batch { 1 } else { batch };
+    e.gpu.dispatch(
+        "matmul",
+        "matmul",
+        &[],
+        &[
+            u(m), u(n), u(k), u(batch),
+            u(ao.off), u(ao.sb), u(ao.sr), u(ao.sc),
+            u(bo.off), u(bo.sb), u(bo.sr), u(bo.sc),
+            u(co.off), u(co.sb), u(co.sr), u(co.sc),
+            flags, u(bias_off),
+        ],
+        &[Arg(1, a), Arg(2, b), Arg(3, c), Arg(4, bias_buf)],
+        groups as u32,
+    )
+}
+
+fn operand2(t: &Tensor) -> Operand {
+    Operand::new(t.offset(), 0, t.strides()[0], t.strides()[1])
+}
+
+impl Tensor {
+    /// [M,K]·[K,N] → [M,N]; either side may be a strided view.
+    pub fn matmul(&self, other: &Tensor) -> Result<Tensor> {
+        let (sa, sb) = (self.shape(), other.shape());
+        if sa.len() != 2 || sb.len() != 2 || sa[1] != sb[0] {
+            return shape_err("matmul", format!("{sa:?} · {sb:?}"));
+        }
+        let (m, k, n) = (sa[0], sa[1], sb[1]);
+        let e = self.engine().clone();
+        let out = e.output("matmul", &[m, n])?;
+        let oo = Operand::new(0, 0, n, 1);
+        gemm(&e, (m, n, k, 1), (self.buffer(), operand2(self)), (other.buffer(), operand2(other)), (out.buffer(), oo), None, false, false)?;
+        let (a, b) = (self.clone(), other.clone());
+        Ok(e.clone().record("matmul", out, &[self, other], move |g| {
+            let g = g.contiguous()?;
+            let go = Operand::new(0, 0, n, 1);
+            let da = if a.requires_grad() {
+                let da = e.output("matmul.da", &[m, k])?;
+                gemm(&e, (m, k, n, 1), (g.buffer(), go), (b.buffer(), operand2(&b).t()), (da.buffer(), Operand::new(0, 0, k, 1)), None, false, false)?;
+                Some(da)
+            } else {
+                None
+            };
+            let db = if b.requires_grad() {
+                let db = e.output("matmul.db", &[k, n])?;
+                gemm(&e, (k, n, m, 1), (a.buffer(), operand2(&a).t()), (g.buffer(), go), (db.buffer(), Operand::new(0, 0, n, 1)), None, false, false)?;
+                Some(db)
+            } else {
+                None
+            };
+            Ok(vec![da, db])
+        }))
+    }
+
+    /// x[N,I]·Wᵀ + b with W[O,I] (any strided view, e.g. an input-channel prefix) and b[O].
+    pub fn linear(&self, w: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+        let (sx, sw) = (self.shape(), w.shape());
+        if sx.len() != 2 || sw.len() != 2 || sx[1] != sw[1] {
+            return shape_err("linear", format!("x {sx:?}, weight {sw:?}"));
+        }
+        let (rows, inp, outp) = (sx[0], sx[1], sw[0]);
+        if let Some(b) = bias
+            && (b.shape() != [outp] || b.strides() != [1])
+        {
+            return shape_err("linear", format!("bias {:?} for {outp} outputs", b.shape()));
+        }
+        let x = self.contiguous()?;
+        let e = self.engine().clone();
+        let out = e.output("linear", &[rows, outp])?;
+        let wo = operand2(w);
+        gemm(
+            &e,
+            (rows, outp, inp, 1),
+            (x.buffer(), Operand::new(0, 0, inp, 1)),
+            (w.buffer(), wo.t()),
+            (out.buffer(), Operand::new(0, 0, outp, 1)),
+            bias.map(|b| (b.buffer(), b.offset())),
+            false,
+            false,
+        )?;
+        let (xs, ws, has_bias) = (x.clone(), w.clone(), bias.map(|b| b.requires_grad()));
+        let mut inputs = vec![&x, w];
+        if let Some(b) = bias {
+            inputs.push(b);
+        }
+        Ok(e.clone().record("linear", out, &inputs, move |g| {
+            let g = g.contiguous()?;
+            let go = Operand::new(0, 0, outp, 1);
+            let dx = if xs.requires_grad() {
+                let dx = e.output("linear.dx", &[rows, inp])?;
+                gemm(&e, (rows, inp, outp, 1), (g.buffer(), go), (ws.buffer(), wo), (dx.buffer(), Operand::new(0, 0, inp, 1)), None, false, false)?;
+                Some(dx)
+            } else {
+                None
+            };
+            let dw = if ws.requires_grad() {
+                let dw = e.output("linear.dw", &[outp, inp])?;
+                gemm(&e, (outp, inp, rows, 1), (g.buffer(), go.t()), (xs.buffer(), Operand::new(0, 0, inp, 1)), (dw.buffer(), Operand::new(0, 0, inp, 1)), None, false, false)?;
+                Some(dw)
+            } else {
+                None
+            };
+            let mut grads = vec![dx, dw];
+            if let Some(needs) = has_bias {
+                grads.push(if needs { Some(g.sum_outer(rows, outp, 1)?) } else { None });
+            }
+            Ok(grads)
+        }))
+    }
+}
+
+/// f64 CPU references.
+pub mod reference {
+    /// a[M,K]·b[K,N]
+    pub fn matmul(a: &[f64], b: &[f64], m: usize, k: usize, n: usize) -> Vec<f64> {
+        let mut c = vec![0.0; m * n];
+        for i in 0..m {
+            for p in 0..k {
+                let av = a[i * k + p];
+                for j in 0..n {
+                    c[i * n + j] += av * b[p * n + j];
+                }
+            }
+        }
+        c
+    }
+
+    pub fn transpose(a: &[f64], rows: usize, cols: usize) -> Vec<f64> {
+        let mut t = vec![0.0; a.len()];
+        for i in 0..rows {
+            for j in 0..cols {
+                t[j * rows + i] = a[i * cols + j];
+            }
+        }
+        t
+    }
+
+    /// y = x·Wᵀ + b; x[N,I], w[O,I].
+    pub fn linear(x: &[f64], w: &[f64], b: Option<&[f64]>, n: usize, i: usize, o: usize) -> Vec<f64> {
+        let mut y = matmul(x, &transpose(w, o, i), n, i, o);
+        if let Some(b) = b {
+            for r in 0..n {
+                for c in 0..o {
+                    y[r * o + c] += b[c];
+                }
+            }
+        }
+        y
+    }
+
+    /// (dx, dw, db) of `linear`.
+    pub fn linear_backward(x: &[f64], w: &[f64], dy: &[f64], n: usize, i: usize, o: usize) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+        let dx = matmul(dy, w, n, o, i);
+        let dw = matmul(&transpose(dy, n, o), x, o, n, i);
+        let mut db = vec![0.0; o];
+        for r in 0..n {
+            for c in 0..o {
+                db[c] += dy[r * o + c];
+            }
+        }
+        (dx, dw, db)
+    }
+}

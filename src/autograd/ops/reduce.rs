@@ -1,0 +1,80 @@
+//! Reductions: global average pooling, whole-tensor sum and mean, and the helpers that sum
+//! gradients over broadcast axes.
+
+use super::{f, u};
+use crate::autograd::Tensor;
+use crate::error::{Result, shape_err};
+use crate::gpu::Arg;
+
+impl Tensor {
+    /// Rows of `len` contiguous values → alpha·Σ per row (not recorded).
+    fn row_sum_raw(&self, rows: usize, len: usize, alpha: f32, out_shape: &[usize]) -> Result<Tensor> {
+        let x = self.contiguous()?;
+        let e = self.engine();
+        let out = e.output("row_sum", out_shape)?;
+        e.gpu.dispatch("reduce", "row_sum", &[], &[u(rows), 0, u(len), f(alpha)], &[Arg(1, x.buffer()), Arg(3, out.buffer())], rows as u32)?;
+        Ok(out)
+    }
+
+    /// out[i] = alpha · x[i / len], an `out_shape` tensor (not recorded).
+    fn broadcast_raw(&self, len: usize, alpha: f32, out_shape: &[usize]) -> Result<Tensor> {
+        let x = self.contiguous()?;
+        let e = self.engine();
+        let out = e.output("broadcast", out_shape)?;
+        let n = out.numel();
+        e.gpu.dispatch("reduce", "broadcast_rows", &[], &[u(x.numel()), 0, u(len), f(alpha)], &[Arg(1, x.buffer()), Arg(3, out.buffer())], n.div_ceil(256) as u32)?;
+        Ok(out)
+    }
+
+    /// Per-row dot products of two tensors of the same size, shaped `out_shape` (not recorded).
+    pub(crate) fn row_dot(&self, other: &Tensor, out_shape: &[usize]) -> Result<Tensor> {
+        let (a, b) = (self.contiguous()?, other.contiguous()?);
+        let rows: usize = out_shape.iter().product();
+        let len = a.numel() / rows;
+        let e = self.engine();
+        let out = e.output("row_dot", out_shape)?;
+        e.gpu.dispatch("reduce", "row_dot", &[], &[u(rows), 0, u(len), f(1.0)], &[Arg(1, a.buffer()), Arg(2, b.buffer()), Arg(3, out.buffer())], rows as u32)?;
+        Ok(out)
+    }
+
+    /// x viewed as [a,b,c] → Σ over a and c, shape [b] (bias gradients; not recorded).
+    pub(crate) fn sum_outer(&self, a: usize, b: usize, c: usize) -> Result<Tensor> {
+        let x = self.contiguous()?;
+        let e = self.engine();
+        let out = e.output("sum_outer", &[b])?;
+        e.gpu.dispatch("reduce", "sum_outer", &[], &[u(a), u(b), u(c), f(1.0)], &[Arg(1, x.buffer()), Arg(3, out.buffer())], b as u32)?;
+        Ok(out)
+    }
+
+    /// [N,C,H,W] → [N,C], the mean over H·W.
+    pub fn global_avg_pool(&self) -> Result<Tensor> {
+        let s = self.shape().to_vec();
+        if s.len() != 4 {
+            return shape_err("global_avg_pool", format!("x {s:?}: need [N, C, H, W]"));
+        }
+        let hw = s[2] * s[3];
+        let out = self.row_sum_raw(s[0] * s[1], hw, 1.0 / hw as f32, &s[..2])?;
+        let e = self.engine().clone();
+        Ok(e.record("global_avg_pool", out, &[self], move |g| {
+            Ok(vec![Some(g.broadcast_raw(hw, 1.0 / hw as f32, &s)?)])
+        }))
+    }
+
+    fn reduce_all(&self, alpha: f32, op: &'static str) -> Result<Tensor> {
+        let n = self.numel();
+        let out = self.row_sum_raw(1, n, alpha, &[1])?;
+        let shape = self.shape().to_vec();
+        let e = self.engine().clone();
+        Ok(e.record(op, out, &[self], move |g| Ok(vec![Some(g.broadcast_raw(n, alpha, &shape)?)])))
+    }
+
+    /// Σ of every element, shape [1].
+    pub fn sum(&self) -> Result<Tensor> {
+        self.reduce_all(1.0, "sum")
+    }
+
+    /// Mean of every element, shape [1].
+    pub fn mean(&self) -> Result<Tensor> {
+        self.reduce_all(1.0 / self.numel() as f32, "mean")
+    }
+}

@@ -1,0 +1,46 @@
+//! One error type for the engine's boundaries: adapters, shapes, limits, GPU validation, files.
+
+use thiserror::Error;
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+pub const VULKAN_INSTALL_HINT: &str = "install a Vulkan driver; on Debian with no GPU: \
+echo 'deb http://deb.debian.org/debian bookworm-backports main' >/etc/apt/sources.list.d/backports.list \
+&& apt-get update && apt-get install -y --no-install-recommends -t bookworm-backports mesa-vulkan-drivers libvulkan1";
+
+#[derive(Debug, Error)]
+pub enum Error {
+    #[error("no GPU adapter found{detail}; {VULKAN_INSTALL_HINT}")]
+    NoAdapter { detail: String },
+    #[error("no adapter matches {wanted:?}; available: {available}")]
+    AdapterNotFound { wanted: String, available: String },
+    #[error("could not open the device on {adapter}: {reason}")]
+    Device { adapter: String, reason: String },
+    #[error("{op}: shape error: {msg}")]
+    Shape { op: &'static str, msg: String },
+    #[error(
+        "{op}: tensor of {bytes} bytes exceeds the adapter's storage binding limit of {limit} bytes; use a smaller batch or resolution"
+    )]
+    BindingLimit {
+        op: &'static str,
+        bytes: u64,
+        limit: u64,
+    },
+    #[error("GPU validation error: {0}")]
+    Gpu(String),
+    #[error("non-finite loss ({value}) in {op}")]
+    NonFinite { op: &'static str, value: f32 },
+    #[error("{path}: {msg}")]
+    Data { path: String, msg: String },
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+pub fn shape_err<T>(op: &'static str, msg: impl Into<String>) -> Result<T> {
+    Err(Error::Shape {
+        op,
+        msg: msg.into(),
+    })
+}

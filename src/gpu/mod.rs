@@ -1,0 +1,179 @@
+//! The GPU runtime: adapter choice, buffer pool, pipeline cache and batched command recording.
+
+mod batch;
+mod pipelines;
+mod pool;
+
+pub use batch::Arg;
+pub use pool::GpuBuffer;
+
+use crate::error::{Error, Result};
+use std::cell::RefCell;
+use std::sync::{Arc, Mutex};
+
+/// How the user asked for an adapter (`--backend`, `--adapter`).
+#[derive(Clone, Debug, Default)]
+pub struct GpuOptions {
+    pub backend: Option<String>,
+    pub adapter: Option<String>,
+}
+
+pub struct Gpu {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub info: wgpu::AdapterInfo,
+    pub limits: wgpu::Limits,
+    pub features: wgpu::Features,
+    pool: std::rc::Rc<RefCell<pool::BufferPool>>,
+    pipelines: RefCell<pipelines::PipelineCache>,
+    batch: RefCell<batch::Batch>,
+    errors: Arc<Mutex<Vec<String>>>,
+}
+
+pub fn parse_backends(name: Option<&str>) -> Result<wgpu::Backends> {
+    Ok(match name.map(|s| s.to_ascii_lowercase()).as_deref() {
+        None | Some("all") => wgpu::Backends::all(),
+        Some("vulkan") => wgpu::Backends::VULKAN,
+        Some("metal") => wgpu::Backends::METAL,
+        Some("dx12") => wgpu::Backends::DX12,
+        Some("gl") => wgpu::Backends::GL,
+        Some(other) => {
+            return Err(Error::Invalid(format!(
+                "unknown backend {other:?}; expected vulkan, metal, dx12 or gl"
+            )));
+        }
+    })
+}
+
+fn instance(backends: wgpu::Backends) -> wgpu::Instance {
+    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle().with_env();
+    desc.backends &= backends;
+    wgpu::Instance::new(desc)
+}
+
+/// Rank adapters: real GPUs first, then Vulkan software drivers, GL last.
+fn adapter_rank(info: &wgpu::AdapterInfo) -> i32 {
+    let kind = match info.device_type {
+        wgpu::DeviceType::DiscreteGpu => 40,
+        wgpu::DeviceType::IntegratedGpu => 30,
+        wgpu::DeviceType::VirtualGpu => 20,
+        wgpu::DeviceType::Cpu => 10,
+        wgpu::DeviceType::Other => 0,
+    };
+    let backend = if info.backend == wgpu::Backend::Gl { 0 } else { 5 };
+    kind + backend
+}
+
+pub fn describe(info: &wgpu::AdapterInfo) -> String {
+    format!(
+        "{} ({:?}, {:?}, driver {} {})",
+        info.name, info.backend, info.device_type, info.driver, info.driver_info
+    )
+}
+
+/// Every adapter wgpu can see for these options, best first.
+pub fn list_adapters(opts: &GpuOptions) -> Result<Vec<wgpu::Adapter>> {
+    let backends = parse_backends(opts.backend.as_deref())?;
+    let mut adapters = pollster::block_on(instance(backends).enumerate_adapters(backends));
+    adapters.sort_by_key(|a| -adapter_rank(&a.get_info()));
+    Ok(adapters)
+}
+
+impl Gpu {
+    pub fn new(opts: &GpuOptions) -> Result<Gpu> {
+        let adapters = list_adapters(opts)?;
+        if adapters.is_empty() {
+            let detail = opts
+                .backend
+                .as_ref()
+                .map(|b| format!(" for backend {b}"))
+                .unwrap_or_default();
+            return Err(Error::NoAdapter { detail });
+        }
+        let adapter = match &opts.adapter {
+            None => adapters.into_iter().next().unwrap(),
+            Some(want) => {
+                let names: Vec<String> = adapters.iter().map(|a| describe(&a.get_info())).collect();
+                let w = want.to_ascii_lowercase();
+                adapters
+                    .into_iter()
+                    .find(|a| a.get_info().name.to_ascii_lowercase().contains(&w))
+                    .ok_or_else(|| Error::AdapterNotFound {
+                        wanted: want.clone(),
+                        available: names.join("; "),
+                    })?
+            }
+        };
+        Self::from_adapter(adapter)
+    }
+
+    fn from_adapter(adapter: wgpu::Adapter) -> Result<Gpu> {
+        let info = adapter.get_info();
+        let wanted = wgpu::Features::TIMESTAMP_QUERY
+            | wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES
+            | wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS
+            | wgpu::Features::SHADER_F16
+            | wgpu::Features::SUBGROUP;
+        let features = adapter.features() & wanted;
+        let limits = adapter.limits();
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("tinynas"),
+            required_features: features,
+            required_limits: limits.clone(),
+            experimental_features: wgpu::ExperimentalFeatures::disabled(),
+            memory_hints: wgpu::MemoryHints::Performance,
+            trace: wgpu::Trace::Off,
+        }))
+        .map_err(|e| Error::Device {
+            adapter: describe(&info),
+            reason: e.to_string(),
+        })?;
+        let errors = Arc::new(Mutex::new(Vec::new()));
+        let sink = errors.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            sink.lock().unwrap().push(e.to_string());
+        }));
+        let align = limits.min_uniform_buffer_offset_alignment.max(256);
+        let batch = batch::Batch::new(&device, align as u64);
+        Ok(Gpu {
+            device,
+            queue,
+            info,
+            limits,
+            features,
+            pool: std::rc::Rc::new(RefCell::new(pool::BufferPool::default())),
+            pipelines: RefCell::new(pipelines::PipelineCache::default()),
+            batch: RefCell::new(batch),
+            errors,
+        })
+    }
+
+    pub fn describe(&self) -> String {
+        describe(&self.info)
+    }
+
+    /// Largest tensor one binding can hold.
+    pub fn max_binding_bytes(&self) -> u64 {
+        (self.limits.max_storage_buffer_binding_size as u64).min(self.limits.max_buffer_size)
+    }
+
+    /// Fails with the first validation error wgpu reported since the last check.
+    pub fn check_errors(&self) -> Result<()> {
+        let mut errs = self.errors.lock().unwrap();
+        if errs.is_empty() {
+            return Ok(());
+        }
+        let msg = errs.join("\n");
+        errs.clear();
+        Err(Error::Gpu(msg))
+    }
+
+    fn pool_handle(&self) -> std::rc::Rc<RefCell<pool::BufferPool>> {
+        self.pool.clone()
+    }
+
+    /// Bytes held by the buffer pool (in use + cached): flat once a loop has warmed up.
+    pub fn pool_bytes(&self) -> u64 {
+        self.pool.borrow().total_bytes()
+    }
+}

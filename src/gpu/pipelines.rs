@@ -1,0 +1,102 @@
+//! Pipeline cache: one compiled compute pipeline per (shader, entry point, override constants).
+
+use super::Gpu;
+use crate::error::{Error, Result};
+use std::collections::HashMap;
+
+/// The project's WGSL sources, one file per op family.
+pub fn shader_source(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "matmul" => include_str!("../../shaders/matmul.wgsl"),
+        "conv" => include_str!("../../shaders/conv.wgsl"),
+        "depthwise" => include_str!("../../shaders/depthwise.wgsl"),
+        "norm" => include_str!("../../shaders/norm.wgsl"),
+        "elementwise" => include_str!("../../shaders/elementwise.wgsl"),
+        "reduce" => include_str!("../../shaders/reduce.wgsl"),
+        "loss" => include_str!("../../shaders/loss.wgsl"),
+        "optim" => include_str!("../../shaders/optim.wgsl"),
+        "copy" => include_str!("../../shaders/copy.wgsl"),
+        _ => return None,
+    })
+}
+
+type Key = (&'static str, &'static str, Vec<(&'static str, u64)>);
+
+#[derive(Default)]
+pub struct PipelineCache {
+    modules: HashMap<&'static str, wgpu::ShaderModule>,
+    pipelines: HashMap<Key, wgpu::ComputePipeline>,
+}
+
+impl PipelineCache {
+    pub fn len(&self) -> usize {
+        self.pipelines.len()
+    }
+}
+
+impl Gpu {
+    /// The pipeline for `shader::entry` specialised by `constants` (WGSL `override`s), compiled
+    /// on first use.
+    pub fn pipeline(
+        &self,
+        shader: &'static str,
+        entry: &'static str,
+        constants: &[(&'static str, f64)],
+    ) -> Result<wgpu::ComputePipeline> {
+        let key: Key = (
+            shader,
+            entry,
+            constants.iter().map(|(k, v)| (*k, v.to_bits())).collect(),
+        );
+        if let Some(p) = self.pipelines.borrow().pipelines.get(&key) {
+            return Ok(p.clone());
+        }
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let module = {
+            let mut cache = self.pipelines.borrow_mut();
+            match cache.modules.get(shader) {
+                Some(m) => m.clone(),
+                None => {
+                    let src = shader_source(shader)
+                        .ok_or_else(|| Error::Gpu(format!("no shader named {shader}")))?;
+                    let m = self
+                        .device
+                        .create_shader_module(wgpu::ShaderModuleDescriptor {
+                            label: Some(shader),
+                            source: wgpu::ShaderSource::Wgsl(src.into()),
+                        });
+                    cache.modules.insert(shader, m.clone());
+                    m
+                }
+            }
+        };
+        let pipeline = self
+            .device
+            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(entry),
+                layout: None,
+                module: &module,
+                entry_point: Some(entry),
+                compilation_options: wgpu::PipelineCompilationOptions {
+                    constants,
+                    zero_initialize_workgroup_memory: false,
+                },
+                cache: None,
+            });
+        if let Some(err) = pollster::block_on(scope.pop()) {
+            self.pipelines.borrow_mut().modules.remove(shader);
+            return Err(Error::Gpu(format!(
+                "compiling {shader}.wgsl::{entry} {constants:?}: {err}"
+            )));
+        }
+        self.pipelines
+            .borrow_mut()
+            .pipelines
+            .insert(key, pipeline.clone());
+        Ok(pipeline)
+    }
+
+    pub fn pipeline_count(&self) -> usize {
+        self.pipelines.borrow().len()
+    }
+}

@@ -1,0 +1,9 @@
+//! tinynas: once-for-all supernet training on any GPU through wgpu, and TinyNAS search for
+//! networks that fit a microcontroller.
+
+pub mod autograd;
+pub mod error;
+pub mod gpu;
+
+pub use autograd::{Engine, Tensor};
+pub use error::{Error, Result};
