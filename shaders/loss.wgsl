@@ -8,7 +8,7 @@ struct P {
 
 @group(0) @binding(0) var<uniform> p: P;
 @group(0) @binding(1) var<storage, read> logits: array<f32>;
-@group(0) @binding(2) var<storage, read> target: array<f32>;
+@group(0) @binding(2) var<storage, read> targets: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 @group(0) @binding(4) var<storage, read> gout: array<f32>;
 
@@ -30,9 +30,9 @@ fn log_sum_exp(r: u32, m: f32) -> f32 {
 
 fn target_prob(r: u32, j: u32) -> f32 {
     if p.soft != 0u {
-        return target[r * p.k + j];
+        return targets[r * p.k + j];
     }
-    let hot = select(0.0, 1.0, u32(target[r]) == j);
+    let hot = select(0.0, 1.0, u32(targets[r]) == j);
     return (1.0 - p.eps) * hot + p.eps / f32(p.k);
 }
 
