@@ -4,6 +4,7 @@
 pub mod autograd;
 pub mod error;
 pub mod gpu;
+pub mod nn;
 
 pub use autograd::{Engine, Tensor};
 pub use error::{Error, Result};
