@@ -28,8 +28,8 @@ pub enum Error {
     },
     #[error("GPU validation error: {0}")]
     Gpu(String),
-    #[error("non-finite loss ({value}) in {op}")]
-    NonFinite { op: &'static str, value: f32 },
+    #[error("non-finite loss ({value}) at {at}; the run stopped (lower the learning rate)")]
+    NonFinite { at: String, value: f32 },
     #[error("{path}: {msg}")]
     Data { path: String, msg: String },
     #[error("{0}")]

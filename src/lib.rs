@@ -2,6 +2,8 @@
 //! networks that fit a microcontroller.
 
 pub mod autograd;
+pub mod cli;
+pub mod data;
 pub mod error;
 pub mod gpu;
 pub mod nn;

@@ -33,6 +33,14 @@ impl MobileNetConfig {
     }
 }
 
+impl MobileNetConfig {
+    /// The demo's network: stem 16, four blocks up to 32 channels (about 20k parameters).
+    pub fn small(in_channels: usize, classes: usize) -> MobileNetConfig {
+        let b = |expand_ratio, out_channels, kernel_size, stride| BlockConfig { expand_ratio, out_channels, kernel_size, stride };
+        MobileNetConfig { in_channels, stem_channels: 16, blocks: vec![b(1, 16, 3, 1), b(4, 24, 3, 2), b(4, 24, 5, 1), b(4, 32, 3, 2)], classes }
+    }
+}
+
 /// Inverted bottleneck: [1×1 expand → BN → ReLU6] → k×k depthwise → BN → ReLU6 → 1×1 project →
 /// BN (+ input when the stride is 1 and the widths match).
 pub struct InvertedResidual {

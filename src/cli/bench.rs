@@ -1,0 +1,125 @@
+//! `tinynas bench ops`: kernel throughput at MobileNet-like shapes beside the adapter's own
+//! matmul and copy ceilings (BENCH.md §2).
+
+use super::GpuArgs;
+use crate::{Engine, Result, Tensor};
+use clap::Subcommand;
+use std::rc::Rc;
+use std::time::Instant;
+
+#[derive(Subcommand)]
+pub enum BenchCommand {
+    /// Per-kernel GFLOP/s and GB/s; last line compares pointwise conv to matmul, depthwise to copy.
+    Ops {
+        /// Batch size of the activation shapes.
+        #[arg(long, default_value_t = 16)]
+        batch: usize,
+        /// Timed repetitions per kernel (after one warm-up).
+        #[arg(long, default_value_t = 5)]
+        reps: usize,
+    },
+}
+
+pub fn run(g: &GpuArgs, cmd: BenchCommand) -> Result<()> {
+    match cmd {
+        BenchCommand::Ops { batch, reps } => ops(&g.engine()?, batch, reps),
+    }
+}
+
+/// Median seconds of `f` over `reps` runs (each flushed and waited for), after a warm-up.
+fn time(e: &Engine, reps: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
+    f()?;
+    e.gpu.sync()?;
+    let mut t = Vec::new();
+    for _ in 0..reps.max(1) {
+        let s = Instant::now();
+        f()?;
+        e.gpu.sync()?;
+        t.push(s.elapsed().as_secs_f64());
+    }
+    t.sort_by(f64::total_cmp);
+    Ok(t[t.len() / 2])
+}
+
+fn rand(e: &Rc<Engine>, shape: &[usize], grad: bool) -> Result<Tensor> {
+    let n: usize = shape.iter().product();
+    let v: Vec<f32> = (0..n).map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5).collect();
+    if grad { e.param(&v, shape) } else { e.tensor(&v, shape) }
+}
+
+fn row(name: &str, secs: f64, flops: f64, bytes: f64) {
+    println!("{name:<34} {:>9.3} ms {:>9.2} GFLOP/s {:>9.2} GB/s", secs * 1e3, flops / secs / 1e9, bytes / secs / 1e9);
+}
+
+fn ops(e: &Rc<Engine>, n: usize, reps: usize) -> Result<()> {
+    println!("adapter: {}; batch {n}, median of {reps}", e.gpu.describe());
+    // Ceilings: a square matmul and a buffer copy.
+    let m = 512;
+    let (a, b) = (rand(e, &[m, m], false)?, rand(e, &[m, m], false)?);
+    let t = time(e, reps, || a.matmul(&b).map(|_| ()))?;
+    let mm_flops = 2.0 * (m * m * m) as f64;
+    row("matmul 512x512x512", t, mm_flops, 3.0 * (m * m * 4) as f64);
+    let matmul_gflops = mm_flops / t / 1e9;
+    let len = 1 << 22;
+    let src = e.gpu.alloc("bench", len)?;
+    let dst = e.gpu.alloc("bench", len)?;
+    let t = time(e, reps, || {
+        e.gpu.copy(&src, 0, &dst, 0, len);
+        Ok(())
+    })?;
+    row("copy 16 MiB", t, 0.0, 2.0 * (len * 4) as f64);
+    let copy_gbs = 2.0 * (len * 4) as f64 / t / 1e9;
+
+    // Pointwise 1x1 conv, 48 -> 144 channels at 28x28 (an expand layer).
+    let (ci, co, hw) = (48, 144, 28);
+    let x = rand(e, &[n, ci, hw, hw], true)?;
+    let w = rand(e, &[co, ci, 1, 1], true)?;
+    let pw_flops = 2.0 * (n * ci * co * hw * hw) as f64;
+    let pw_bytes = ((n * (ci + co) * hw * hw + ci * co) * 4) as f64;
+    let t_fwd = time(e, reps, || x.conv2d(&w, 1, 0, 1).map(|_| ()))?;
+    row("pointwise 48->144 @28 fwd", t_fwd, pw_flops, pw_bytes);
+    let t_all = time(e, reps, || {
+        let y = x.conv2d(&w, 1, 0, 1)?;
+        e.backward(&y.sum()?)
+    })?;
+    let t_bwd = (t_all - t_fwd).max(1e-9);
+    row("pointwise 48->144 @28 bwd (dx+dW)", t_bwd, 2.0 * pw_flops, 2.0 * pw_bytes);
+    let pw_gflops = 3.0 * pw_flops / t_all / 1e9;
+
+    // Depthwise k3/5/7 on 144 channels at 28x28.
+    let c = 144;
+    let xd = rand(e, &[n, c, hw, hw], true)?;
+    let mut dw_gbs = Vec::new();
+    for k in [3usize, 5, 7] {
+        let wd = rand(e, &[c, 1, k, k], true)?;
+        let bytes = (2 * n * c * hw * hw * 4) as f64;
+        let flops = 2.0 * (n * c * hw * hw * k * k) as f64;
+        let tf = time(e, reps, || xd.conv2d(&wd, 1, k / 2, c).map(|_| ()))?;
+        row(&format!("depthwise k{k} @28 fwd"), tf, flops, bytes);
+        let ta = time(e, reps, || {
+            let y = xd.conv2d(&wd, 1, k / 2, c)?;
+            e.backward(&y.sum()?)
+        })?;
+        let tb = (ta - tf).max(1e-9);
+        row(&format!("depthwise k{k} @28 bwd (data+weight)"), tb, 2.0 * flops, 2.0 * bytes);
+        dw_gbs.push(3.0 * bytes / ta / 1e9);
+    }
+    // Batch norm (training) and an elementwise activation on the same activation.
+    let gamma = rand(e, &[c], true)?;
+    let beta = rand(e, &[c], true)?;
+    let (rm, rv) = (e.zeros(&[c])?, e.full(&[c], 1.0)?);
+    let bn = crate::autograd::ops::norm::BatchNorm { gamma: &gamma, beta: &beta, running_mean: &rm, running_var: &rv, eps: 1e-5 };
+    let bytes = (n * c * hw * hw * 4) as f64;
+    let t = time(e, reps, || xd.batch_norm(&bn, crate::autograd::ops::norm::BnMode::BatchStats).map(|_| ()))?;
+    row("batch norm @28 fwd", t, 0.0, 3.0 * bytes);
+    let t = time(e, reps, || xd.relu6().map(|_| ()))?;
+    row("relu6 @28 fwd", t, 0.0, 2.0 * bytes);
+    e.clear_tape();
+    let dw_mean = dw_gbs.iter().sum::<f64>() / dw_gbs.len() as f64;
+    println!(
+        "bench-ops: {:.0} % of matmul, {:.0} % of copy",
+        100.0 * pw_gflops / matmul_gflops,
+        100.0 * dw_mean / copy_gbs
+    );
+    Ok(())
+}

@@ -1,0 +1,92 @@
+//! Command-line interface: subcommands, progress and printed reports.
+
+mod bench;
+mod train;
+
+use crate::gpu::{self, GpuOptions};
+use crate::{Engine, Result};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::rc::Rc;
+
+#[derive(Parser)]
+#[command(name = "tinynas", version, about = "Once-for-all supernet training on any GPU (wgpu) and TinyNAS search for microcontrollers")]
+pub struct Cli {
+    #[command(flatten)]
+    pub gpu: GpuArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Args, Clone)]
+pub struct GpuArgs {
+    /// Graphics backend: vulkan, metal, dx12 or gl (default: the best available).
+    #[arg(long, global = true)]
+    pub backend: Option<String>,
+    /// Pick the adapter whose name contains this text (see `tinynas devices`).
+    #[arg(long, global = true)]
+    pub adapter: Option<String>,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// List the GPU adapters wgpu can use, best first, with their features and limits.
+    Devices,
+    /// The main job: a short training run of the small MobileNet on the bundled Fashion-MNIST subset.
+    Demo(train::TrainArgs),
+    /// Train the small MobileNet on an MNIST-layout dataset, printing loss and accuracy.
+    Train(train::TrainArgs),
+    /// Benchmarks that print figures (BENCH.md).
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+}
+
+impl GpuArgs {
+    pub fn options(&self) -> GpuOptions {
+        GpuOptions { backend: self.backend.clone(), adapter: self.adapter.clone() }
+    }
+    pub fn engine(&self) -> Result<Rc<Engine>> {
+        let e = Engine::new(&self.options())?;
+        eprintln!("adapter: {}", e.gpu.describe());
+        Ok(e)
+    }
+}
+
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Devices => devices(&cli.gpu),
+        Command::Demo(args) => train::run(&cli.gpu, &args, true),
+        Command::Train(args) => train::run(&cli.gpu, &args, false),
+        Command::Bench(b) => bench::run(&cli.gpu, b),
+    }
+}
+
+fn devices(g: &GpuArgs) -> Result<()> {
+    let adapters = gpu::list_adapters(&g.options())?;
+    if adapters.is_empty() {
+        return Err(crate::Error::NoAdapter { detail: String::new() });
+    }
+    for (i, a) in adapters.iter().enumerate() {
+        let info = a.get_info();
+        let l = a.limits();
+        let f = a.features();
+        let has = |x: wgpu::Features| if f.contains(x) { "yes" } else { "no" };
+        println!("{}{}", if i == 0 { "* " } else { "  " }, gpu::describe(&info));
+        println!(
+            "    timestamps {} (inside passes {}), f16 {}, subgroups {}; max storage binding {} MiB, workgroup storage {} KiB",
+            has(wgpu::Features::TIMESTAMP_QUERY),
+            has(wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES),
+            has(wgpu::Features::SHADER_F16),
+            has(wgpu::Features::SUBGROUP),
+            l.max_storage_buffer_binding_size as u64 >> 20,
+            l.max_compute_workgroup_storage_size >> 10
+        );
+    }
+    println!("(* = chosen by default)");
+    Ok(())
+}
+
+/// The default data folder: the bundled subset.
+pub fn default_data() -> PathBuf {
+    crate::data::bundled_fashion_dir()
+}

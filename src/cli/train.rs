@@ -1,0 +1,108 @@
+//! `tinynas train` / `tinynas demo`: train the small MobileNet and report loss and top-1.
+
+use super::GpuArgs;
+use crate::autograd::ops::norm::BnMode;
+use crate::data::{Dataset, load_mnist_dir};
+use crate::nn::mobilenet::{MobileNet, MobileNetConfig};
+use crate::nn::{CosineSchedule, Module, Sgd};
+use crate::{Engine, Error, Result};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use std::path::PathBuf;
+use std::time::Instant;
+
+#[derive(Args, Clone)]
+pub struct TrainArgs {
+    /// Folder with train-/t10k- idx(.gz) files (default: the bundled Fashion-MNIST subset).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    #[arg(long, default_value_t = 4)]
+    pub epochs: usize,
+    #[arg(long, default_value_t = 64)]
+    pub batch: usize,
+    /// Peak learning rate (SGD Nesterov, cosine schedule with warm-up).
+    #[arg(long, default_value_t = 0.1)]
+    pub lr: f32,
+    #[arg(long, default_value_t = 4e-5)]
+    pub weight_decay: f32,
+    #[arg(long, default_value_t = 0.1)]
+    pub label_smoothing: f32,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+/// Top-1 accuracy over a dataset, batch-norm in evaluation mode.
+pub fn evaluate(e: &std::rc::Rc<Engine>, net: &MobileNet, ds: &Dataset, batch: usize) -> Result<f64> {
+    let _g = e.no_grad();
+    let mut correct = 0;
+    let idx: Vec<usize> = (0..ds.len()).collect();
+    for chunk in idx.chunks(batch) {
+        let (x, y) = ds.batch(chunk);
+        let tx = e.tensor(&x, &[chunk.len(), ds.channels, ds.height, ds.width])?;
+        let logits = net.forward(&tx, BnMode::Eval)?.to_vec()?;
+        let k = net.config.classes;
+        for (r, &label) in y.iter().enumerate() {
+            let row = &logits[r * k..(r + 1) * k];
+            let arg = (0..k).max_by(|&a, &b| row[a].total_cmp(&row[b])).unwrap();
+            correct += (arg == label as usize) as usize;
+        }
+    }
+    Ok(correct as f64 / ds.len().max(1) as f64)
+}
+
+pub fn run(g: &GpuArgs, a: &TrainArgs, demo: bool) -> Result<()> {
+    let dir = a.data.clone().unwrap_or_else(super::default_data);
+    let (train, test) = load_mnist_dir(&dir)?;
+    if a.batch < 2 || a.batch > train.len() {
+        return Err(Error::Invalid(format!("--batch {} must be between 2 and the {} training images", a.batch, train.len())));
+    }
+    if demo {
+        println!("tinynas demo: training a small MobileNet (stem + 4 inverted-bottleneck blocks) on {}", dir.display());
+    }
+    println!("data: {} training / {} test images, {}x{}x{}, {} classes", train.len(), test.len(), train.channels, train.height, train.width, train.classes);
+    let e = g.engine()?;
+    let config = MobileNetConfig::small(train.channels, train.classes);
+    let net = MobileNet::new(&e, &config, a.seed)?;
+    let params = net.param_list();
+    let n_params: usize = params.iter().map(|p| p.tensor.numel()).sum();
+    println!("model: {} parameters, batch {}, {} epochs", n_params, a.batch, a.epochs);
+    let sgd = Sgd::new(&e, params, 0.9, true, a.weight_decay)?;
+    let steps_per_epoch = train.len() / a.batch;
+    let total = steps_per_epoch * a.epochs;
+    let sched = CosineSchedule { base: a.lr, min: 0.0, warmup: steps_per_epoch.min(total / 10 + 1), total };
+    let bar = ProgressBar::new(total as u64);
+    bar.set_style(ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}").unwrap());
+    let mut step = 0;
+    let start = Instant::now();
+    for epoch in 0..a.epochs {
+        let (mut loss_sum, mut count) = (0.0, 0);
+        for idx in train.epoch_batches(a.batch, a.seed * 1000 + epoch as u64) {
+            let (x, y) = train.batch(&idx);
+            let tx = e.tensor(&x, &[idx.len(), train.channels, train.height, train.width])?;
+            let ty = e.tensor(&y, &[idx.len()])?;
+            let loss = net.forward(&tx, BnMode::Train { momentum: 0.1 })?.cross_entropy(&ty, a.label_smoothing)?;
+            e.backward(&loss)?;
+            sgd.step(&e, sched.lr(step))?;
+            sgd.zero_grad(&e);
+            let l = loss.item()?;
+            if !l.is_finite() {
+                bar.abandon();
+                return Err(Error::NonFinite { at: format!("step {step} (epoch {epoch})"), value: l });
+            }
+            loss_sum += l as f64;
+            count += 1;
+            step += 1;
+            let ips = (step * a.batch) as f64 / start.elapsed().as_secs_f64();
+            bar.set_message(format!("epoch {epoch} loss {l:.3} lr {:.4} {ips:.0} img/s", sched.lr(step)));
+            bar.inc(1);
+        }
+        let acc = evaluate(&e, &net, &test, 250)?;
+        bar.println(format!("epoch {epoch}: train loss {:.4}, test top-1 {:.2} %", loss_sum / count.max(1) as f64, acc * 100.0));
+    }
+    bar.finish_and_clear();
+    let secs = start.elapsed().as_secs_f64();
+    let acc = evaluate(&e, &net, &test, 250)?;
+    println!("trained {step} steps in {secs:.1} s ({:.0} images/s) on {}", (step * a.batch) as f64 / secs, e.gpu.info.name);
+    println!("final test top-1: {:.2} % ({} test images)", acc * 100.0, test.len());
+    Ok(())
+}
