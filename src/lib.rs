@@ -6,6 +6,7 @@ pub mod cli;
 pub mod data;
 pub mod error;
 pub mod gpu;
+pub mod mcu;
 pub mod nn;
 
 pub use autograd::{Engine, Tensor};

@@ -6,6 +6,7 @@ use crate::error::{Error, Result};
 use std::io::Read;
 use std::path::Path;
 
+#[derive(Debug)]
 pub struct Idx {
     pub dims: Vec<usize>,
     pub data: Vec<u8>,

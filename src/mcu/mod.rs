@@ -1,0 +1,88 @@
+//! The MCU evaluator: MACs, parameters, flash and peak SRAM of a network as TinyEngine, TF Lite
+//! Micro, the analytic bound and patch-based inference would run it. Pure CPU.
+
+pub mod device;
+pub mod graph;
+pub mod net;
+pub mod patch;
+pub mod sched;
+
+pub use device::Device;
+pub use net::Network;
+pub use sched::Scheduler;
+
+use crate::Result;
+use serde::Serialize;
+
+/// Options of one evaluation.
+#[derive(Clone, Debug)]
+pub struct EvalOptions {
+    pub scheduler: Scheduler,
+    /// Analytic scheduler: depthwise in place (default true).
+    pub inplace_depthwise: bool,
+    /// Patch scheduler: n×n patches and the op that ends the patch stage (default: automatic).
+    pub patches: usize,
+    pub patch_stage_end: Option<usize>,
+    /// Flash taken by the runtime and code, added to the weights.
+    pub runtime_flash_bytes: u64,
+}
+
+impl Default for EvalOptions {
+    fn default() -> Self {
+        EvalOptions { scheduler: Scheduler::TinyEngine, inplace_depthwise: true, patches: 4, patch_stage_end: None, runtime_flash_bytes: 0 }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub network: String,
+    pub scheduler: Scheduler,
+    pub macs: u64,
+    pub params: u64,
+    pub flash_bytes: u64,
+    pub peak_sram_bytes: u64,
+    pub peak_layer: String,
+    pub peak_tensors: Vec<String>,
+    pub peak: sched::Peak,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub patch: Option<patch::PatchPlan>,
+    #[serde(skip)]
+    pub graph: graph::Graph,
+}
+
+pub fn evaluate(net: &Network, opts: &EvalOptions) -> Result<Report> {
+    net.validate()?;
+    let g = graph::build(net);
+    let (peak, patch) = match opts.scheduler {
+        Scheduler::Analytic => (sched::analytic(&g, opts.inplace_depthwise), None),
+        Scheduler::Tflm => (sched::tflm(&g), None),
+        Scheduler::TinyEngine => (sched::tinyengine(&g), None),
+        Scheduler::Patch => {
+            let end = match opts.patch_stage_end.or_else(|| patch::default_stage_end(&g, net.input.resolution)) {
+                Some(e) => e,
+                None => return Err(crate::Error::Invalid("patch: no block has an output above 1/16 of the input resolution; nothing to run per patch".into())),
+            };
+            let (plan, peak) = patch::plan(&g, opts.patches, end)?;
+            (peak, Some(plan))
+        }
+    };
+    let tensor_name = |t: usize| -> String {
+        match g.ops.iter().find(|o| o.output == t) {
+            Some(o) => format!("{} out {}x{}x{}", o.name, g.tensors[t].h, g.tensors[t].w, g.tensors[t].c),
+            None => format!("input {}x{}x{}", g.tensors[t].h, g.tensors[t].w, g.tensors[t].c),
+        }
+    };
+    Ok(Report {
+        network: net.name.clone(),
+        scheduler: opts.scheduler,
+        macs: g.macs(),
+        params: g.params(),
+        flash_bytes: g.weight_bytes() + opts.runtime_flash_bytes,
+        peak_sram_bytes: peak.peak_sram_bytes,
+        peak_layer: g.ops[peak.peak_op].name.clone(),
+        peak_tensors: peak.peak_tensors.iter().map(|&t| tensor_name(t)).collect(),
+        peak,
+        patch,
+        graph: g,
+    })
+}

@@ -1,0 +1,164 @@
+//! The network description (JSON, serde) of a MobileNet-style classifier, its validation, and
+//! builders for MobileNetV2 and subnets of the MCUNet search space.
+
+use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Input {
+    pub resolution: usize,
+    pub channels: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Stem {
+    pub out_channels: usize,
+    #[serde(default = "three")]
+    pub kernel_size: usize,
+    #[serde(default = "two")]
+    pub stride: usize,
+}
+
+fn three() -> usize {
+    3
+}
+fn two() -> usize {
+    2
+}
+fn one() -> usize {
+    1
+}
+
+/// An inverted-bottleneck block: [1×1 expand] → k×k depthwise → [SE] → 1×1 project (+ residual).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Block {
+    pub in_channels: usize,
+    pub out_channels: usize,
+    pub kernel_size: usize,
+    #[serde(default = "one")]
+    pub stride: usize,
+    /// Any positive integer; 1 means no expansion layer.
+    pub expand_ratio: usize,
+    /// Width of the expanded (depthwise) layer; default in_channels · expand_ratio.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mid_channels: Option<usize>,
+    /// Squeeze-and-excite with this many hidden channels (none when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub se_channels: Option<usize>,
+    /// Residual connection; default: when stride is 1 and in_channels == out_channels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub residual: Option<bool>,
+}
+
+impl Block {
+    pub fn mid(&self) -> usize {
+        self.mid_channels.unwrap_or(self.in_channels * self.expand_ratio)
+    }
+    pub fn has_residual(&self) -> bool {
+        self.residual.unwrap_or(self.stride == 1 && self.in_channels == self.out_channels)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Network {
+    #[serde(default)]
+    pub name: String,
+    pub input: Input,
+    pub stem: Stem,
+    pub blocks: Vec<Block>,
+    /// Optional 1×1 conv before pooling (MobileNetV2's 1280-channel layer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feature_mix_channels: Option<usize>,
+    pub classes: usize,
+}
+
+fn invalid(field: String, why: impl Into<String>) -> Error {
+    Error::Invalid(format!("network description: {field}: {}", why.into()))
+}
+
+/// Output size of a "same"-padded convolution.
+pub fn conv_out(size: usize, kernel: usize, stride: usize) -> usize {
+    (size + 2 * (kernel / 2) - kernel) / stride + 1
+}
+
+impl Network {
+    pub fn from_json(text: &str) -> Result<Network> {
+        let net: Network = serde_json::from_str(text).map_err(|e| Error::Invalid(format!("network description: {e}")))?;
+        net.validate()?;
+        Ok(net)
+    }
+
+    /// Channels chain, strides and kernels are positive, the resolution survives the strides.
+    pub fn validate(&self) -> Result<()> {
+        let pos = |field: String, v: usize| if v == 0 { Err(invalid(field, "must be positive")) } else { Ok(()) };
+        pos("input.resolution".into(), self.input.resolution)?;
+        pos("input.channels".into(), self.input.channels)?;
+        pos("stem.out_channels".into(), self.stem.out_channels)?;
+        pos("stem.kernel_size".into(), self.stem.kernel_size)?;
+        pos("stem.stride".into(), self.stem.stride)?;
+        pos("classes".into(), self.classes)?;
+        let mut res = conv_out(self.input.resolution, self.stem.kernel_size, self.stem.stride);
+        let mut c = self.stem.out_channels;
+        for (i, b) in self.blocks.iter().enumerate() {
+            let f = |name: &str| format!("blocks[{i}].{name}");
+            if b.in_channels != c {
+                return Err(invalid(f("in_channels"), format!("{} does not chain: the previous layer gives {c}", b.in_channels)));
+            }
+            pos(f("out_channels"), b.out_channels)?;
+            pos(f("kernel_size"), b.kernel_size)?;
+            pos(f("stride"), b.stride)?;
+            pos(f("expand_ratio"), b.expand_ratio)?;
+            if let Some(m) = b.mid_channels {
+                pos(f("mid_channels"), m)?;
+            }
+            if b.kernel_size % 2 == 0 {
+                return Err(invalid(f("kernel_size"), format!("{} must be odd", b.kernel_size)));
+            }
+            if b.residual == Some(true) && (b.stride != 1 || b.in_channels != b.out_channels) {
+                return Err(invalid(f("residual"), "needs stride 1 and in_channels == out_channels"));
+            }
+            if res < b.stride {
+                return Err(invalid(f("stride"), format!("resolution {} is too small for the strides (feature map {res}x{res} before this block)", self.input.resolution)));
+            }
+            res = conv_out(res, b.kernel_size, b.stride);
+            c = b.out_channels;
+        }
+        if let Some(m) = self.feature_mix_channels {
+            pos("feature_mix_channels".into(), m)?;
+        }
+        Ok(())
+    }
+}
+
+/// MCUNet / ProxylessNAS rounding: `max(8, int(v+4)//8*8)`, +8 if that is below 0.9·v.
+pub fn make_divisible(v: f64) -> usize {
+    let r = (8usize).max(((v + 4.0) as usize) / 8 * 8);
+    if (r as f64) < 0.9 * v { r + 8 } else { r }
+}
+
+/// MobileNetV2 (Sandler et al.) at width `w` and resolution `r`, 3-channel input, 1000 classes.
+pub fn mobilenet_v2(width: f64, resolution: usize, classes: usize) -> Network {
+    let settings = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)];
+    let stem = make_divisible(32.0 * width);
+    let mut blocks = Vec::new();
+    let mut c = stem;
+    for (t, ch, n, s) in settings {
+        let out = make_divisible(ch as f64 * width);
+        for i in 0..n {
+            blocks.push(Block { in_channels: c, out_channels: out, kernel_size: 3, stride: if i == 0 { s } else { 1 }, expand_ratio: t, mid_channels: None, se_channels: None, residual: None });
+            c = out;
+        }
+    }
+    Network {
+        name: format!("mbv2-w{width}-r{resolution}"),
+        input: Input { resolution, channels: 3 },
+        stem: Stem { out_channels: stem, kernel_size: 3, stride: 2 },
+        blocks,
+        feature_mix_channels: Some(if width > 1.0 { make_divisible(1280.0 * width) } else { 1280 }),
+        classes,
+    }
+}

@@ -1,0 +1,214 @@
+//! Peak SRAM of int8 inference under each scheduler: the analytic per-layer bound, TF Lite
+//! Micro's greedy arena planner, TinyEngine's in-place planner with its scratch buffers.
+
+use super::graph::{Graph, OpKind};
+use serde::Serialize;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scheduler {
+    Analytic,
+    Tflm,
+    TinyEngine,
+    Patch,
+}
+
+impl Scheduler {
+    pub const ALL: [Scheduler; 4] = [Scheduler::Analytic, Scheduler::Tflm, Scheduler::TinyEngine, Scheduler::Patch];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Scheduler::Analytic => "analytic",
+            Scheduler::Tflm => "tflm",
+            Scheduler::TinyEngine => "tinyengine",
+            Scheduler::Patch => "patch",
+        }
+    }
+
+    pub fn parse(s: &str) -> crate::Result<Scheduler> {
+        Scheduler::ALL.into_iter().find(|x| x.name() == s.to_ascii_lowercase()).ok_or_else(|| {
+            crate::Error::Invalid(format!("unknown scheduler {s:?}; valid: analytic, tflm, tinyengine, patch"))
+        })
+    }
+}
+
+/// Where and how large the peak is, and the memory at every op (the per-layer table).
+#[derive(Clone, Debug, Serialize)]
+pub struct Peak {
+    pub peak_sram_bytes: u64,
+    pub peak_op: usize,
+    /// Tensors live at the peak.
+    pub peak_tensors: Vec<usize>,
+    /// Memory in use while each op runs (for planners: the arena's top at that op).
+    pub per_op: Vec<u64>,
+    /// Arena, scratch and kernel-buffer parts (planners).
+    pub arena_bytes: u64,
+    pub scratch_bytes: u64,
+    pub kernel_buffer_bytes: u64,
+}
+
+/// Ops whose output is immediately added to the block's residual (the block's projection).
+fn feeds_add(g: &Graph, i: usize) -> bool {
+    g.ops.get(i + 1).is_some_and(|n| n.kind == OpKind::Add && n.inputs.contains(&g.ops[i].output))
+}
+
+/// Per layer: inputs + output (depthwise in place: the larger of the two), plus the block's
+/// residual input while it is held. The residual add is fused into the projection, whose output
+/// overwrites the residual element by element, so the projection costs input + output.
+pub fn analytic(g: &Graph, inplace_depthwise: bool) -> Peak {
+    let mut per_op = Vec::with_capacity(g.ops.len());
+    let mut live_at = Vec::with_capacity(g.ops.len());
+    for (i, op) in g.ops.iter().enumerate() {
+        if op.kind == OpKind::Add {
+            per_op.push(0);
+            live_at.push(vec![]);
+            continue;
+        }
+        let ins: u64 = op.inputs.iter().map(|&t| g.bytes(t)).sum();
+        let out = g.bytes(op.output);
+        let mut m = if op.kind == OpKind::Depthwise && inplace_depthwise { ins.max(out) } else { ins + out };
+        let mut live: Vec<usize> = op.inputs.clone();
+        live.push(op.output);
+        if let Some(r) = op.residual
+            && !op.inputs.contains(&r)
+            && !feeds_add(g, i)
+        {
+            m += g.bytes(r);
+            live.push(r);
+        }
+        per_op.push(m);
+        live_at.push(live);
+    }
+    let peak_op = argmax(&per_op);
+    Peak { peak_sram_bytes: per_op[peak_op], peak_op, peak_tensors: live_at[peak_op].clone(), per_op, arena_bytes: 0, scratch_bytes: 0, kernel_buffer_bytes: 0 }
+}
+
+fn argmax(v: &[u64]) -> usize {
+    let mut best = 0;
+    for (i, &x) in v.iter().enumerate() {
+        if x > v[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+/// A buffer to place: bytes (aligned), live from op `first` to op `last` inclusive.
+#[derive(Clone, Debug)]
+pub struct Buffer {
+    pub size: u64,
+    pub first: usize,
+    pub last: usize,
+    pub tensors: Vec<usize>,
+}
+
+/// Greedy placement as TF Lite Micro's GreedyMemoryPlanner: largest first (ties: earlier first),
+/// each into the lowest gap among the already placed buffers that are live at the same time.
+pub fn place(buffers: &[Buffer]) -> Vec<u64> {
+    let mut order: Vec<usize> = (0..buffers.len()).collect();
+    order.sort_by(|&a, &b| buffers[b].size.cmp(&buffers[a].size).then(buffers[a].first.cmp(&buffers[b].first)));
+    let mut offsets = vec![0u64; buffers.len()];
+    let mut placed: Vec<usize> = Vec::new();
+    for &i in &order {
+        let b = &buffers[i];
+        let mut overlapping: Vec<usize> = placed.iter().copied().filter(|&j| buffers[j].first <= b.last && b.first <= buffers[j].last).collect();
+        overlapping.sort_by_key(|&j| offsets[j]);
+        let mut cand = 0;
+        for j in overlapping {
+            if cand + b.size <= offsets[j] {
+                break;
+            }
+            cand = cand.max(offsets[j] + buffers[j].size);
+        }
+        offsets[i] = cand;
+        placed.push(i);
+    }
+    offsets
+}
+
+fn align(x: u64, a: u64) -> u64 {
+    x.div_ceil(a) * a
+}
+
+/// One buffer per tensor, lifetimes by op index (the input lives from op 0, the logits to the
+/// end); with `inplace_depthwise` a depthwise output shares its input's buffer.
+pub fn buffers(g: &Graph, alignment: u64, inplace_depthwise: bool) -> (Vec<Buffer>, Vec<usize>) {
+    let n = g.tensors.len();
+    let mut first = vec![0usize; n];
+    let mut last = vec![0usize; n];
+    for (i, op) in g.ops.iter().enumerate() {
+        first[op.output] = i;
+        last[op.output] = last[op.output].max(i);
+        for &t in &op.inputs {
+            last[t] = last[t].max(i);
+        }
+    }
+    let mut buf_of: Vec<usize> = (0..n).collect();
+    if inplace_depthwise {
+        for op in &g.ops {
+            if op.kind == OpKind::Depthwise {
+                buf_of[op.output] = buf_of[op.inputs[0]];
+            }
+        }
+    }
+    let mut out: Vec<Buffer> = Vec::new();
+    let mut index = vec![usize::MAX; n];
+    for t in 0..n {
+        let root = buf_of[t];
+        if index[root] == usize::MAX {
+            index[root] = out.len();
+            out.push(Buffer { size: 0, first: first[t], last: last[t], tensors: vec![] });
+        }
+        let b = &mut out[index[root]];
+        b.size = b.size.max(align(g.bytes(t), alignment));
+        b.first = b.first.min(first[t]);
+        b.last = b.last.max(last[t]);
+        b.tensors.push(t);
+    }
+    let tensor_buf = (0..n).map(|t| index[buf_of[t]]).collect();
+    (out, tensor_buf)
+}
+
+fn planned(g: &Graph, alignment: u64, inplace: bool) -> Peak {
+    let (bufs, _) = buffers(g, alignment, inplace);
+    let offsets = place(&bufs);
+    let mut per_op = vec![0u64; g.ops.len()];
+    for (b, off) in bufs.iter().zip(&offsets) {
+        for slot in per_op.iter_mut().take(b.last + 1).skip(b.first) {
+            *slot = (*slot).max(off + b.size);
+        }
+    }
+    let peak_op = argmax(&per_op);
+    let peak_tensors = bufs.iter().filter(|b| b.first <= peak_op && peak_op <= b.last).flat_map(|b| b.tensors.clone()).collect();
+    let arena = bufs.iter().zip(&offsets).map(|(b, o)| o + b.size).max().unwrap_or(0);
+    Peak { peak_sram_bytes: arena, peak_op, peak_tensors, per_op, arena_bytes: arena, scratch_bytes: 0, kernel_buffer_bytes: 0 }
+}
+
+/// TF Lite Micro: 16-byte alignment, no in-place ops; the arena size.
+pub fn tflm(g: &Graph) -> Peak {
+    planned(g, 16, false)
+}
+
+/// TinyEngine: 4-byte sizes, in-place depthwise, plus the largest scratch buffer (im2col
+/// k²·Cin·2·2 bytes for a k>1 convolution; 2·(H+2p)·(W+2p) for an in-place depthwise) and the
+/// largest kernel buffer (2·weights of a k>1 convolution).
+pub fn tinyengine(g: &Graph) -> Peak {
+    let mut p = planned(g, 4, true);
+    let (mut scratch, mut kernel) = (0u64, 0u64);
+    for op in &g.ops {
+        let t = g.tensors[op.inputs[0]];
+        let pad = (op.kernel_size / 2) as u64;
+        match op.kind {
+            OpKind::Conv if op.kernel_size > 1 => {
+                scratch = scratch.max((op.kernel_size * op.kernel_size * t.c * 2 * 2) as u64);
+                kernel = kernel.max(2 * (op.kernel_size * op.kernel_size * t.c * g.tensors[op.output].c) as u64);
+            }
+            OpKind::Depthwise => scratch = scratch.max(2 * (t.h as u64 + 2 * pad) * (t.w as u64 + 2 * pad)),
+            _ => {}
+        }
+    }
+    p.scratch_bytes = scratch;
+    p.kernel_buffer_bytes = kernel;
+    p.peak_sram_bytes = p.arena_bytes + scratch + kernel;
+    p
+}
