@@ -58,11 +58,10 @@ pub fn evaluate(net: &Network, opts: &EvalOptions) -> Result<Report> {
         Scheduler::Tflm => (sched::tflm(&g), None),
         Scheduler::TinyEngine => (sched::tinyengine(&g), None),
         Scheduler::Patch => {
-            let end = match opts.patch_stage_end.or_else(|| patch::default_stage_end(&g, net.input.resolution)) {
-                Some(e) => e,
-                None => return Err(crate::Error::Invalid("patch: no block has an output above 1/16 of the input resolution; nothing to run per patch".into())),
+            let (plan, peak) = match opts.patch_stage_end {
+                Some(end) => patch::plan(&g, opts.patches, end)?,
+                None => patch::best_plan(&g, opts.patches)?,
             };
-            let (plan, peak) = patch::plan(&g, opts.patches, end)?;
             (peak, Some(plan))
         }
     };

@@ -2,6 +2,7 @@
 //! stage's output, input patches grown by each layer's receptive field) into a full-size stage
 //! output; the rest runs layer by layer. Memory follows the analytic rules (in-place depthwise,
 //! residual add fused into the projection); the input image is read per patch, not held.
+//! By default the stage is the prefix of blocks that gives the lowest overall peak.
 
 use super::graph::{Graph, OpKind};
 use super::sched::{Peak, analytic};
@@ -22,24 +23,32 @@ pub struct PatchPlan {
     pub extra_macs: u64,
 }
 
-/// Default stage: the blocks whose output is larger than 1/16 of the input resolution.
-pub fn default_stage_end(g: &Graph, resolution: usize) -> Option<usize> {
-    let mut end = None;
+/// Candidate stage ends: block boundaries (the stem or a block's last op) before any op that
+/// needs the whole feature map, whose output still splits into `patches` patches.
+pub fn stage_end_candidates(g: &Graph, patches: usize) -> Vec<usize> {
+    let mut ends = Vec::new();
     for (i, op) in g.ops.iter().enumerate() {
-        if op.kind == OpKind::Pool || op.kind == OpKind::Linear {
+        if matches!(op.kind, OpKind::Pool | OpKind::SePool | OpKind::Linear) {
             break;
         }
-        let t = g.tensors[op.output];
-        if t.h * 16 <= resolution {
-            break;
-        }
-        // End on a block boundary: the stem, or the block's last op (its add or projection).
         let next_same_block = g.ops.get(i + 1).is_some_and(|n| n.block.is_some() && n.block == op.block);
-        if !next_same_block {
-            end = Some(i);
+        if !next_same_block && g.tensors[op.output].h >= patches {
+            ends.push(i);
         }
     }
-    end
+    ends
+}
+
+/// The patch stage with the lowest overall peak (ties: the shorter stage).
+pub fn best_plan(g: &Graph, patches: usize) -> Result<(PatchPlan, Peak)> {
+    let mut best: Option<(PatchPlan, Peak)> = None;
+    for end in stage_end_candidates(g, patches) {
+        let (plan, peak) = plan(g, patches, end)?;
+        if best.as_ref().is_none_or(|b| peak.peak_sram_bytes < b.1.peak_sram_bytes) {
+            best = Some((plan, peak));
+        }
+    }
+    best.ok_or_else(|| Error::Invalid(format!("patch: no block output splits into {patches}x{patches} patches before the pooling")))
 }
 
 pub fn plan(g: &Graph, patches: usize, stage_end: usize) -> Result<(PatchPlan, Peak)> {
