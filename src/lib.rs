@@ -8,6 +8,7 @@ pub mod error;
 pub mod gpu;
 pub mod mcu;
 pub mod nn;
+pub mod supernet;
 
 pub use autograd::{Engine, Tensor};
 pub use error::{Error, Result};

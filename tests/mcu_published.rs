@@ -4,7 +4,10 @@ use tinynas::mcu::net::{Block, Input, Network, Stem, make_divisible, mobilenet_v
 use tinynas::mcu::{EvalOptions, Scheduler, evaluate};
 
 fn opts(s: Scheduler) -> EvalOptions {
-    EvalOptions { scheduler: s, ..Default::default() }
+    EvalOptions {
+        scheduler: s,
+        ..Default::default()
+    }
 }
 
 #[test]
@@ -16,7 +19,14 @@ fn mobilenet_v2_analytic_peak_is_1372_kib_at_second_block_expand() {
     assert_eq!(r.peak_sram_bytes / 1024, 1372);
     assert_eq!(r.peak_layer, "blocks.1.expand");
     // Without in-place depthwise the second block's depthwise (in 112²·96 + out 56²·96) is larger.
-    let no_inplace = evaluate(&net, &EvalOptions { inplace_depthwise: false, ..opts(Scheduler::Analytic) }).unwrap();
+    let no_inplace = evaluate(
+        &net,
+        &EvalOptions {
+            inplace_depthwise: false,
+            ..opts(Scheduler::Analytic)
+        },
+    )
+    .unwrap();
     assert_eq!(no_inplace.peak_sram_bytes, 112 * 112 * 96 + 56 * 56 * 96);
     assert_eq!(no_inplace.peak_layer, "blocks.1.depthwise");
 }
@@ -26,10 +36,16 @@ fn mobilenet_v2_patch_based_peak_is_172_kib_within_2_percent() {
     let net = mobilenet_v2(1.0, 224, 1000);
     let r = evaluate(&net, &opts(Scheduler::Patch)).unwrap();
     let kib = r.peak_sram_bytes as f64 / 1024.0;
-    assert!((kib - 172.0).abs() <= 0.02 * 172.0, "patch peak {kib:.1} KiB");
+    assert!(
+        (kib - 172.0).abs() <= 0.02 * 172.0,
+        "patch peak {kib:.1} KiB"
+    );
     let plan = r.patch.unwrap();
     assert_eq!(plan.patches, 4);
-    assert!(plan.stage_peak_bytes < r.peak_sram_bytes || plan.after_stage_peak_bytes == r.peak_sram_bytes);
+    assert!(
+        plan.stage_peak_bytes < r.peak_sram_bytes
+            || plan.after_stage_peak_bytes == r.peak_sram_bytes
+    );
     assert!(plan.extra_macs > 0, "overlapping patches recompute");
     // The 28×28 stage after the patches: 28²·32 + 28²·192 bytes.
     assert_eq!(r.peak_sram_bytes, 28 * 28 * 32 + 28 * 28 * 192);
@@ -40,10 +56,20 @@ fn mobilenet_v2_patch_based_peak_is_172_kib_within_2_percent() {
 fn mobilenet_v2_macs_and_params_match_the_paper() {
     // Sandler et al.: 300M multiply-adds.
     let r = evaluate(&mobilenet_v2(1.0, 224, 1000), &opts(Scheduler::Analytic)).unwrap();
-    assert!((r.macs as f64 - 300e6).abs() < 0.01 * 300e6, "MACs {}", r.macs);
+    assert!(
+        (r.macs as f64 - 300e6).abs() < 0.01 * 300e6,
+        "MACs {}",
+        r.macs
+    );
     // torchvision's mobilenet_v2 has 3,504,872 parameters: conv weights, BN γ and β per channel,
     // the classifier. Folding BN leaves one bias per channel, so ours are fewer by the BN width.
-    let bn_channels: u64 = r.graph.ops.iter().filter(|o| o.name != "classifier" && o.params > 0).map(|o| r.graph.tensors[o.output].c as u64).sum();
+    let bn_channels: u64 = r
+        .graph
+        .ops
+        .iter()
+        .filter(|o| o.name != "classifier" && o.params > 0)
+        .map(|o| r.graph.tensors[o.output].c as u64)
+        .sum();
     assert_eq!(r.params + bn_channels, 3_504_872);
 }
 
@@ -51,9 +77,25 @@ fn mobilenet_v2_macs_and_params_match_the_paper() {
 fn toy() -> Network {
     Network {
         name: "toy".into(),
-        input: Input { resolution: 8, channels: 2 },
-        stem: Stem { out_channels: 4, kernel_size: 3, stride: 2 },
-        blocks: vec![Block { in_channels: 4, out_channels: 4, kernel_size: 3, stride: 1, expand_ratio: 2, mid_channels: None, se_channels: None, residual: None }],
+        input: Input {
+            resolution: 8,
+            channels: 2,
+        },
+        stem: Stem {
+            out_channels: 4,
+            kernel_size: 3,
+            stride: 2,
+        },
+        blocks: vec![Block {
+            in_channels: 4,
+            out_channels: 4,
+            kernel_size: 3,
+            stride: 1,
+            expand_ratio: 2,
+            mid_channels: None,
+            se_channels: None,
+            residual: None,
+        }],
         feature_mix_channels: None,
         classes: 3,
     }
@@ -66,9 +108,15 @@ fn toy_network_macs_params_flash_by_hand() {
     // pool 16·4 = 64; classifier 4·3 = 12.
     assert_eq!(r.macs, 1152 + 512 + 1152 + 512 + 64 + 12);
     // weights + one bias per output channel.
-    assert_eq!(r.params, (72 + 4) + (32 + 8) + (72 + 8) + (32 + 4) + (12 + 3));
+    assert_eq!(
+        r.params,
+        (72 + 4) + (32 + 8) + (72 + 8) + (32 + 4) + (12 + 3)
+    );
     // int8 weights + 4-byte bias + 4-byte scale per output channel.
-    assert_eq!(r.flash_bytes, (72 + 32 + 72 + 32 + 12) + 8 * (4 + 8 + 8 + 4 + 3));
+    assert_eq!(
+        r.flash_bytes,
+        (72 + 32 + 72 + 32 + 12) + 8 * (4 + 8 + 8 + 4 + 3)
+    );
 }
 
 #[test]
@@ -108,5 +156,4 @@ fn make_divisible_follows_the_mcunet_rule() {
     assert_eq!(make_divisible(96.0 * 0.35), 32); // 33.6 → 32 ≥ 0.9·33.6
     assert_eq!(make_divisible(17.0), 16); // 21//8*8 = 16 ≥ 0.9·17
     assert_eq!(make_divisible(9.5), 16); // 13//8*8 = 8 < 0.9·9.5 → 16
-
 }

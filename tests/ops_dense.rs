@@ -16,7 +16,13 @@ fn matmul_and_transposed_view() {
     let ta = e.param(&f32s(&a), &[m, k]).unwrap();
     let tb = e.param(&f32s(&b), &[k, n]).unwrap();
     let y = ta.matmul(&tb).unwrap();
-    assert_close("matmul", &y.to_vec().unwrap(), &mm_ref::matmul(&a, &b, m, k, n), 1e-5, 1e-5);
+    assert_close(
+        "matmul",
+        &y.to_vec().unwrap(),
+        &mm_ref::matmul(&a, &b, m, k, n),
+        1e-5,
+        1e-5,
+    );
     let rw = rand_vec(&mut r, m * n);
     e.backward(&weighted_sum(&y, &rw)).unwrap();
     let da = mm_ref::matmul(&rw, &mm_ref::transpose(&b, k, n), m, n, k);
@@ -39,8 +45,16 @@ fn linear_with_input_prefix_view() {
     let wv = tw.prefix(1, i).unwrap();
     assert!(wv.shares_storage(&tw));
     let y = tx.linear(&wv, Some(&tb)).unwrap();
-    let w: Vec<f64> = (0..o).flat_map(|r| w_full[r * i_full..r * i_full + i].to_vec()).collect();
-    assert_close("linear", &y.to_vec().unwrap(), &mm_ref::linear(&x, &w, Some(&b), n, i, o), 1e-5, 1e-5);
+    let w: Vec<f64> = (0..o)
+        .flat_map(|r| w_full[r * i_full..r * i_full + i].to_vec())
+        .collect();
+    assert_close(
+        "linear",
+        &y.to_vec().unwrap(),
+        &mm_ref::linear(&x, &w, Some(&b), n, i, o),
+        1e-5,
+        1e-5,
+    );
     let rw = rand_vec(&mut r, n * o);
     e.backward(&weighted_sum(&y, &rw)).unwrap();
     let (dx, dw, db) = mm_ref::linear_backward(&x, &w, &rw, n, i, o);
@@ -53,12 +67,21 @@ fn linear_with_input_prefix_view() {
     }
     assert_close("linear dW (full)", &grad_of(&tw), &dw_full, 1e-5, 1e-5);
     // Finite differences of the reference.
-    let fd = finite_diff(&|xv| dot(&mm_ref::linear(xv, &w, Some(&b), n, i, o), &rw), &x, 1e-6);
+    let fd = finite_diff(
+        &|xv| dot(&mm_ref::linear(xv, &w, Some(&b), n, i, o), &rw),
+        &x,
+        1e-6,
+    );
     assert_close("linear dx vs fd", &f32s(&dx), &fd, 1e-6, 1e-6);
 }
 
 /// Run one convolution through the GPU and the reference; weights may be a view of `w_full`.
-fn check_conv(seed: u64, cs: ConvShape, full: [usize; 4], view: impl Fn(&tinynas::Tensor) -> tinynas::Tensor) {
+fn check_conv(
+    seed: u64,
+    cs: ConvShape,
+    full: [usize; 4],
+    view: impl Fn(&tinynas::Tensor) -> tinynas::Tensor,
+) {
     let e = engine();
     let mut r = rng(seed);
     let x = rounded(&rand_vec(&mut r, cs.n * cs.cin * cs.h * cs.w));
@@ -66,29 +89,83 @@ fn check_conv(seed: u64, cs: ConvShape, full: [usize; 4], view: impl Fn(&tinynas
     let tx = e.param(&f32s(&x), &[cs.n, cs.cin, cs.h, cs.w]).unwrap();
     let tw = e.param(&f32s(&w_full), &full).unwrap();
     let wv = view(&tw);
-    let w: Vec<f64> = wv.contiguous().unwrap().to_vec().unwrap().iter().map(|&v| v as f64).collect();
+    let w: Vec<f64> = wv
+        .contiguous()
+        .unwrap()
+        .to_vec()
+        .unwrap()
+        .iter()
+        .map(|&v| v as f64)
+        .collect();
     let y = tx.conv2d(&wv, cs.stride, cs.pad, cs.groups).unwrap();
     assert_eq!(y.shape(), [cs.n, cs.cout, cs.oh(), cs.ow()]);
-    assert_close(&format!("conv {cs:?}"), &y.to_vec().unwrap(), &conv_ref::conv2d(&x, &w, &cs), 1e-5, 1e-5);
+    assert_close(
+        &format!("conv {cs:?}"),
+        &y.to_vec().unwrap(),
+        &conv_ref::conv2d(&x, &w, &cs),
+        1e-5,
+        1e-5,
+    );
     let rw = rand_vec(&mut r, y.numel());
     e.backward(&weighted_sum(&y, &rw)).unwrap();
     let (dx, dw) = conv_ref::conv2d_backward(&x, &w, &rw, &cs);
     assert_close("conv dx", &grad_of(&tx), &dx, 1e-4, 1e-5);
-    assert_close("conv dW (view)", &wv.grad().unwrap().to_vec().unwrap(), &dw, 1e-4, 1e-5);
+    assert_close(
+        "conv dW (view)",
+        &wv.grad().unwrap().to_vec().unwrap(),
+        &dw,
+        1e-4,
+        1e-5,
+    );
     // Everything outside the view keeps a zero gradient: the total equals the view's.
     let total: f64 = grad_of(&tw).iter().map(|v| v.abs() as f64).sum();
     let in_view: f64 = dw.iter().map(|v| v.abs()).sum();
-    assert!((total - in_view).abs() <= 1e-3 * (1.0 + in_view), "gradient leaked outside the view: {total} vs {in_view}");
+    assert!(
+        (total - in_view).abs() <= 1e-3 * (1.0 + in_view),
+        "gradient leaked outside the view: {total} vs {in_view}"
+    );
     // Finite differences of the reference (a few entries keep it quick).
     let fx = |xv: &[f64]| dot(&conv_ref::conv2d(xv, &w, &cs), &rw);
     let fw = |wv2: &[f64]| dot(&conv_ref::conv2d(&x, wv2, &cs), &rw);
     let (ix, iw) = (sample_indices(x.len(), 48), sample_indices(w.len(), 48));
-    assert_close("conv ref dx vs fd", &f32s(&pick(&dx, &ix)), &finite_diff_at(&fx, &x, 1e-6, &ix), 1e-5, 1e-5);
-    assert_close("conv ref dw vs fd", &f32s(&pick(&dw, &iw)), &finite_diff_at(&fw, &w, 1e-6, &iw), 1e-5, 1e-5);
+    assert_close(
+        "conv ref dx vs fd",
+        &f32s(&pick(&dx, &ix)),
+        &finite_diff_at(&fx, &x, 1e-6, &ix),
+        1e-5,
+        1e-5,
+    );
+    assert_close(
+        "conv ref dw vs fd",
+        &f32s(&pick(&dw, &iw)),
+        &finite_diff_at(&fw, &w, 1e-6, &iw),
+        1e-5,
+        1e-5,
+    );
 }
 
-fn cs(n: usize, cin: usize, h: usize, w: usize, cout: usize, k: usize, stride: usize, groups: usize) -> ConvShape {
-    ConvShape { n, cin, h, w, cout, kh: k, kw: k, stride, pad: k / 2, groups }
+fn cs(
+    n: usize,
+    cin: usize,
+    h: usize,
+    w: usize,
+    cout: usize,
+    k: usize,
+    stride: usize,
+    groups: usize,
+) -> ConvShape {
+    ConvShape {
+        n,
+        cin,
+        h,
+        w,
+        cout,
+        kh: k,
+        kw: k,
+        stride,
+        pad: k / 2,
+        groups,
+    }
 }
 
 #[test]
@@ -105,14 +182,21 @@ fn conv_direct_grouped_and_strided_pointwise() {
 #[test]
 fn conv_pointwise_gemm_with_channel_prefixes() {
     // A 6→10 subnet of a 9→13 pointwise weight (prefix of both output and input channels).
-    check_conv(6, cs(3, 6, 7, 5, 10, 1, 1, 1), [13, 9, 1, 1], |w| w.prefix(0, 10).unwrap().prefix(1, 6).unwrap());
+    check_conv(6, cs(3, 6, 7, 5, 10, 1, 1, 1), [13, 9, 1, 1], |w| {
+        w.prefix(0, 10).unwrap().prefix(1, 6).unwrap()
+    });
 }
 
 #[test]
 fn depthwise_kernels_3_5_7_strides_1_2() {
     for (i, k) in [3usize, 5, 7].into_iter().enumerate() {
         for stride in [1, 2] {
-            check_conv(10 + i as u64 * 2 + stride as u64, cs(2, 6, 9, 9, 6, k, stride, 6), [6, 1, k, k], |w| w.clone());
+            check_conv(
+                10 + i as u64 * 2 + stride as u64,
+                cs(2, 6, 9, 9, 6, k, stride, 6),
+                [6, 1, k, k],
+                |w| w.clone(),
+            );
         }
     }
 }
@@ -120,12 +204,19 @@ fn depthwise_kernels_3_5_7_strides_1_2() {
 #[test]
 fn depthwise_centre_crop_and_channel_prefix_of_7x7() {
     for k in [3usize, 5] {
-        check_conv(20 + k as u64, cs(2, 7, 8, 8, 7, k, 2, 7), [10, 1, 7, 7], |w| w.prefix(0, 7).unwrap().centre_crop(k).unwrap());
+        check_conv(
+            20 + k as u64,
+            cs(2, 7, 8, 8, 7, k, 2, 7),
+            [10, 1, 7, 7],
+            |w| w.prefix(0, 7).unwrap().centre_crop(k).unwrap(),
+        );
     }
 }
 
 #[test]
 fn depthwise_weight_gradient_split_over_many_positions() {
     // Enough positions that the weight gradient is split across workgroups per channel.
-    check_conv(30, cs(4, 3, 32, 32, 3, 5, 1, 3), [3, 1, 5, 5], |w| w.clone());
+    check_conv(30, cs(4, 3, 32, 32, 3, 5, 1, 3), [3, 1, 5, 5], |w| {
+        w.clone()
+    });
 }

@@ -20,8 +20,19 @@ fn batch_norm_train_on_channel_prefix() {
     let tb = e.param(&f32s(&b_full), &[c_full]).unwrap();
     let rm = e.zeros(&[c_full]).unwrap();
     let rv = e.full(&[c_full], 1.0).unwrap();
-    let (gv, bv, rmv, rvv) = (tg.prefix(0, c).unwrap(), tb.prefix(0, c).unwrap(), rm.prefix(0, c).unwrap(), rv.prefix(0, c).unwrap());
-    let bn = BatchNorm { gamma: &gv, beta: &bv, running_mean: &rmv, running_var: &rvv, eps: 1e-5 };
+    let (gv, bv, rmv, rvv) = (
+        tg.prefix(0, c).unwrap(),
+        tb.prefix(0, c).unwrap(),
+        rm.prefix(0, c).unwrap(),
+        rv.prefix(0, c).unwrap(),
+    );
+    let bn = BatchNorm {
+        gamma: &gv,
+        beta: &bv,
+        running_mean: &rmv,
+        running_var: &rvv,
+        eps: 1e-5,
+    };
     let y = tx.batch_norm(&bn, BnMode::Train { momentum: 0.1 }).unwrap();
     let (g, b) = (&g_full[..c], &b_full[..c]);
     let (yr, mean, var) = bn_ref::batch_norm(&x, g, b, n, c, hw, 1e-5);
@@ -40,14 +51,30 @@ fn batch_norm_train_on_channel_prefix() {
     e.backward(&weighted_sum(&y, &rw)).unwrap();
     let (dx, dg, db) = bn_ref::batch_norm_backward(&x, g, &rw, n, c, hw, 1e-5);
     assert_close("bn dx", &grad_of(&tx), &dx, 1e-4, 1e-3);
-    let pad = |v: &[f64]| { let mut f = v.to_vec(); f.resize(c_full, 0.0); f };
+    let pad = |v: &[f64]| {
+        let mut f = v.to_vec();
+        f.resize(c_full, 0.0);
+        f
+    };
     assert_close("bn dgamma", &grad_of(&tg), &pad(&dg), 1e-4, 1e-4);
     assert_close("bn dbeta", &grad_of(&tb), &pad(&db), 1e-4, 1e-4);
     let fx = |xv: &[f64]| dot(&bn_ref::batch_norm(xv, g, b, n, c, hw, 1e-5).0, &rw);
     let at = sample_indices(x.len(), 40);
-    assert_close("bn ref dx vs fd", &f32s(&pick(&dx, &at)), &finite_diff_at(&fx, &x, 1e-6, &at), 1e-6, 1e-5);
+    assert_close(
+        "bn ref dx vs fd",
+        &f32s(&pick(&dx, &at)),
+        &finite_diff_at(&fx, &x, 1e-6, &at),
+        1e-6,
+        1e-5,
+    );
     let fg = |gv2: &[f64]| dot(&bn_ref::batch_norm(&x, gv2, b, n, c, hw, 1e-5).0, &rw);
-    assert_close("bn ref dgamma vs fd", &f32s(&dg), &finite_diff(&fg, g, 1e-6), 1e-6, 1e-5);
+    assert_close(
+        "bn ref dgamma vs fd",
+        &f32s(&dg),
+        &finite_diff(&fg, g, 1e-6),
+        1e-6,
+        1e-5,
+    );
 }
 
 #[test]
@@ -61,12 +88,34 @@ fn batch_norm_eval_uses_running_statistics() {
     let beta = e.param(&[0.1, 0.2, 0.3], &[3]).unwrap();
     let rm = e.tensor(&[0.5, -0.25, 0.0], &[3]).unwrap();
     let rv = e.tensor(&[4.0, 0.25, 1.0], &[3]).unwrap();
-    let bn = BatchNorm { gamma: &gamma, beta: &beta, running_mean: &rm, running_var: &rv, eps: 0.0 };
+    let bn = BatchNorm {
+        gamma: &gamma,
+        beta: &beta,
+        running_mean: &rm,
+        running_var: &rv,
+        eps: 0.0,
+    };
     let y = tx.batch_norm(&bn, BnMode::Eval).unwrap().to_vec().unwrap();
-    let (m, v, g, b) = ([0.5, -0.25, 0.0], [4.0, 0.25, 1.0], [1.5, 0.5, -1.0], [0.1, 0.2, 0.3]);
-    let want: Vec<f64> = (0..x.len()).map(|i| { let ch = (i / hw) % c; (x[i] - m[ch]) / f64::sqrt(v[ch]) * g[ch] + b[ch] }).collect();
+    let (m, v, g, b) = (
+        [0.5, -0.25, 0.0],
+        [4.0, 0.25, 1.0],
+        [1.5, 0.5, -1.0],
+        [0.1, 0.2, 0.3],
+    );
+    let want: Vec<f64> = (0..x.len())
+        .map(|i| {
+            let ch = (i / hw) % c;
+            (x[i] - m[ch]) / f64::sqrt(v[ch]) * g[ch] + b[ch]
+        })
+        .collect();
     assert_close("bn eval", &y, &want, 1e-5, 1e-5);
-    assert_close("running mean untouched", &rm.to_vec().unwrap(), &[0.5, -0.25, 0.0], 0.0, 0.0);
+    assert_close(
+        "running mean untouched",
+        &rm.to_vec().unwrap(),
+        &[0.5, -0.25, 0.0],
+        0.0,
+        0.0,
+    );
 }
 
 #[test]
@@ -74,18 +123,59 @@ fn activations_forward_backward() {
     let e = engine();
     let mut r = rng(42);
     // Values spread over every piece of the piecewise functions, kept off the kinks.
-    let x: Vec<f64> = rounded(&rand_vec(&mut r, 203).iter().map(|v| v * 8.0).filter(|v| [-3.0f64, 0.0, 3.0, 6.0].iter().all(|k| (v - k).abs() > 1e-3)).collect::<Vec<_>>());
-    for act in [Act::Relu, Act::Relu6, Act::Hswish, Act::Hsigmoid, Act::Sigmoid] {
+    let x: Vec<f64> = rounded(
+        &rand_vec(&mut r, 203)
+            .iter()
+            .map(|v| v * 8.0)
+            .filter(|v| {
+                [-3.0f64, 0.0, 3.0, 6.0]
+                    .iter()
+                    .all(|k| (v - k).abs() > 1e-3)
+            })
+            .collect::<Vec<_>>(),
+    );
+    for act in [
+        Act::Relu,
+        Act::Relu6,
+        Act::Hswish,
+        Act::Hsigmoid,
+        Act::Sigmoid,
+    ] {
         let tx = e.param(&f32s(&x), &[x.len()]).unwrap();
         let y = tx.activation(act).unwrap();
         let want: Vec<f64> = x.iter().map(|&v| act.reference(v).0).collect();
         assert_close(act.name(), &y.to_vec().unwrap(), &want, 1e-6, 1e-5);
         let rw = rand_vec(&mut r, x.len());
         e.backward(&weighted_sum(&y, &rw)).unwrap();
-        let dx: Vec<f64> = x.iter().zip(&rw).map(|(&v, &g)| g * act.reference(v).1).collect();
-        assert_close(&format!("{} dx", act.name()), &grad_of(&tx), &dx, 1e-6, 1e-5);
-        let fd = finite_diff(&|xv| xv.iter().zip(&rw).map(|(&v, &g)| g * act.reference(v).0).sum(), &x, 1e-7);
-        assert_close(&format!("{} ref vs fd", act.name()), &f32s(&dx), &fd, 1e-5, 1e-4);
+        let dx: Vec<f64> = x
+            .iter()
+            .zip(&rw)
+            .map(|(&v, &g)| g * act.reference(v).1)
+            .collect();
+        assert_close(
+            &format!("{} dx", act.name()),
+            &grad_of(&tx),
+            &dx,
+            1e-6,
+            1e-5,
+        );
+        let fd = finite_diff(
+            &|xv| {
+                xv.iter()
+                    .zip(&rw)
+                    .map(|(&v, &g)| g * act.reference(v).0)
+                    .sum()
+            },
+            &x,
+            1e-7,
+        );
+        assert_close(
+            &format!("{} ref vs fd", act.name()),
+            &f32s(&dx),
+            &fd,
+            1e-5,
+            1e-4,
+        );
     }
 }
 
@@ -97,7 +187,11 @@ fn add_mul_channel_pool_and_reductions() {
     let a = rounded(&rand_vec(&mut r, n * c * h * w));
     let b = rounded(&rand_vec(&mut r, n * c * h * w));
     let s = rounded(&rand_vec(&mut r, n * c));
-    let (ta, tb, ts) = (e.param(&f32s(&a), &[n, c, h, w]).unwrap(), e.param(&f32s(&b), &[n, c, h, w]).unwrap(), e.param(&f32s(&s), &[n, c]).unwrap());
+    let (ta, tb, ts) = (
+        e.param(&f32s(&a), &[n, c, h, w]).unwrap(),
+        e.param(&f32s(&b), &[n, c, h, w]).unwrap(),
+        e.param(&f32s(&s), &[n, c]).unwrap(),
+    );
     // y = pool((a + b) · s): every op of a squeeze-and-excite residual path at once.
     let sum = ta.add(&tb).unwrap();
     let scaled = sum.mul_channel(&ts).unwrap();
@@ -105,20 +199,63 @@ fn add_mul_channel_pool_and_reductions() {
     assert_eq!(pooled.shape(), [n, c]);
     let hw = h * w;
     let f = |av: &[f64], bv: &[f64], sv: &[f64]| -> Vec<f64> {
-        (0..n * c).map(|nc| (0..hw).map(|i| (av[nc * hw + i] + bv[nc * hw + i]) * sv[nc]).sum::<f64>() / hw as f64).collect()
+        (0..n * c)
+            .map(|nc| {
+                (0..hw)
+                    .map(|i| (av[nc * hw + i] + bv[nc * hw + i]) * sv[nc])
+                    .sum::<f64>()
+                    / hw as f64
+            })
+            .collect()
     };
-    assert_close("pool(mul(add))", &pooled.to_vec().unwrap(), &f(&a, &b, &s), 1e-5, 1e-5);
+    assert_close(
+        "pool(mul(add))",
+        &pooled.to_vec().unwrap(),
+        &f(&a, &b, &s),
+        1e-5,
+        1e-5,
+    );
     let rw = rand_vec(&mut r, n * c);
     let loss = weighted_sum(&pooled, &rw).scale(2.0).unwrap();
     let total = pooled.mean().unwrap();
-    assert_close("mean", &total.to_vec().unwrap(), &[f(&a, &b, &s).iter().sum::<f64>() / (n * c) as f64], 1e-5, 1e-5);
+    assert_close(
+        "mean",
+        &total.to_vec().unwrap(),
+        &[f(&a, &b, &s).iter().sum::<f64>() / (n * c) as f64],
+        1e-5,
+        1e-5,
+    );
     e.backward(&loss).unwrap();
     let fa = |av: &[f64]| 2.0 * dot(&f(av, &b, &s), &rw);
     let fs = |sv: &[f64]| 2.0 * dot(&f(&a, &b, sv), &rw);
     let at = sample_indices(a.len(), 40);
-    assert_close("d a", &pick(&grad_of(&ta).iter().map(|&v| v as f64).collect::<Vec<_>>(), &at).iter().map(|&v| v as f32).collect::<Vec<_>>(), &finite_diff_at(&fa, &a, 1e-6, &at), 1e-5, 1e-4);
-    assert_close("d b = d a", &grad_of(&tb), &grad_of(&ta).iter().map(|&v| v as f64).collect::<Vec<_>>(), 0.0, 0.0);
-    assert_close("d s", &grad_of(&ts), &finite_diff(&fs, &s, 1e-6), 1e-5, 1e-4);
+    assert_close(
+        "d a",
+        &pick(
+            &grad_of(&ta).iter().map(|&v| v as f64).collect::<Vec<_>>(),
+            &at,
+        )
+        .iter()
+        .map(|&v| v as f32)
+        .collect::<Vec<_>>(),
+        &finite_diff_at(&fa, &a, 1e-6, &at),
+        1e-5,
+        1e-4,
+    );
+    assert_close(
+        "d b = d a",
+        &grad_of(&tb),
+        &grad_of(&ta).iter().map(|&v| v as f64).collect::<Vec<_>>(),
+        0.0,
+        0.0,
+    );
+    assert_close(
+        "d s",
+        &grad_of(&ts),
+        &finite_diff(&fs, &s, 1e-6),
+        1e-5,
+        1e-4,
+    );
 }
 
 #[test]
@@ -126,10 +263,17 @@ fn cross_entropy_smoothed_labels_and_soft_targets() {
     let e = engine();
     let mut r = rng(44);
     let (n, k) = (9, 10);
-    let logits: Vec<f64> = rounded(&rand_vec(&mut r, n * k).iter().map(|v| v * 4.0).collect::<Vec<_>>());
+    let logits: Vec<f64> = rounded(
+        &rand_vec(&mut r, n * k)
+            .iter()
+            .map(|v| v * 4.0)
+            .collect::<Vec<_>>(),
+    );
     let labels: Vec<usize> = (0..n).map(|i| (i * 7) % k).collect();
     let tl = e.param(&f32s(&logits), &[n, k]).unwrap();
-    let lab = e.tensor(&labels.iter().map(|&l| l as f32).collect::<Vec<_>>(), &[n]).unwrap();
+    let lab = e
+        .tensor(&labels.iter().map(|&l| l as f32).collect::<Vec<_>>(), &[n])
+        .unwrap();
     let loss = tl.cross_entropy(&lab, 0.1).unwrap();
     let t = smoothed_targets(&labels, k, 0.1);
     let (want, grad) = reference_cross_entropy(&logits, &t, n, k);
@@ -180,8 +324,14 @@ fn bad_shapes_are_errors_naming_the_op() {
     let x = e.zeros(&[2, 3, 8, 8]).unwrap();
     let w = e.zeros(&[4, 5, 3, 3]).unwrap();
     let err = x.conv2d(&w, 1, 1, 1).unwrap_err().to_string();
-    assert!(err.contains("conv2d") && err.contains("[4, 5, 3, 3]"), "{err}");
-    let err = x.add(&e.zeros(&[2, 3, 8, 7]).unwrap()).unwrap_err().to_string();
+    assert!(
+        err.contains("conv2d") && err.contains("[4, 5, 3, 3]"),
+        "{err}"
+    );
+    let err = x
+        .add(&e.zeros(&[2, 3, 8, 7]).unwrap())
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("add"), "{err}");
     let err = w.centre_crop(2).unwrap_err().to_string();
     assert!(err.contains("centre_crop"), "{err}");

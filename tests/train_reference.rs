@@ -18,7 +18,17 @@ fn tiny_mobilenet_gpu_training_matches_cpu_reference() {
     let config = MobileNetConfig::tiny(1, classes);
     let net = MobileNet::new(&e, &config, 7).unwrap();
     let params = net.param_list();
-    let init: Vec<Vec<f64>> = params.iter().map(|p| p.tensor.to_vec().unwrap().iter().map(|&v| v as f64).collect()).collect();
+    let init: Vec<Vec<f64>> = params
+        .iter()
+        .map(|p| {
+            p.tensor
+                .to_vec()
+                .unwrap()
+                .iter()
+                .map(|&v| v as f64)
+                .collect()
+        })
+        .collect();
     let mut cpu = CpuNet::new(config, init, params.iter().map(|p| p.decay).collect());
     let sgd = Sgd::new(&e, params.clone(), 0.9, true, 1e-4).unwrap();
 
@@ -26,7 +36,9 @@ fn tiny_mobilenet_gpu_training_matches_cpu_reference() {
     let x = rounded(&rand_vec(&mut r, n * h * w));
     let labels: Vec<usize> = (0..n).map(|i| i % classes).collect();
     let tx = e.tensor(&f32s(&x), &[n, 1, h, w]).unwrap();
-    let tl = e.tensor(&labels.iter().map(|&l| l as f32).collect::<Vec<_>>(), &[n]).unwrap();
+    let tl = e
+        .tensor(&labels.iter().map(|&l| l as f32).collect::<Vec<_>>(), &[n])
+        .unwrap();
     let (lr, smoothing) = (0.05, 0.1);
     let mut losses = Vec::new();
     for step in 0..30 {
@@ -39,14 +51,28 @@ fn tiny_mobilenet_gpu_training_matches_cpu_reference() {
         let (cpu_loss, grads) = cpu.loss_and_grads(&x, &labels, n, h, w, smoothing);
         cpu.sgd_step(&grads, lr, 0.9, 1e-4);
         // Stated tolerance: f32 against f64 through 30 steps of BN training.
-        assert!((gpu_loss - cpu_loss).abs() <= 2e-3 * cpu_loss.abs().max(1.0), "step {step}: GPU loss {gpu_loss}, CPU {cpu_loss}");
+        assert!(
+            (gpu_loss - cpu_loss).abs() <= 2e-3 * cpu_loss.abs().max(1.0),
+            "step {step}: GPU loss {gpu_loss}, CPU {cpu_loss}"
+        );
         losses.push(gpu_loss);
     }
     eprintln!("losses: {losses:.4?}");
     for (p, want) in params.iter().zip(&cpu.params) {
-        assert_close(&format!("final {}", p.name), &p.tensor.to_vec().unwrap(), want, 2e-3, 2e-2);
+        assert_close(
+            &format!("final {}", p.name),
+            &p.tensor.to_vec().unwrap(),
+            want,
+            2e-3,
+            2e-2,
+        );
     }
-    assert!(losses[29] < 0.5 * losses[0], "loss did not fall: {} -> {}", losses[0], losses[29]);
+    assert!(
+        losses[29] < 0.5 * losses[0],
+        "loss did not fall: {} -> {}",
+        losses[0],
+        losses[29]
+    );
 }
 
 #[test]
@@ -59,7 +85,11 @@ fn training_loop_memory_is_flat_after_first_step() {
     let y = e.tensor(&[0.0, 1.0, 2.0, 3.0], &[4]).unwrap();
     let mut after_first = 0;
     for step in 0..12 {
-        let loss = net.forward(&x, BnMode::Train { momentum: 0.1 }).unwrap().cross_entropy(&y, 0.0).unwrap();
+        let loss = net
+            .forward(&x, BnMode::Train { momentum: 0.1 })
+            .unwrap()
+            .cross_entropy(&y, 0.0)
+            .unwrap();
         e.backward(&loss).unwrap();
         sgd.step(&e, 0.01).unwrap();
         sgd.zero_grad(&e);
@@ -68,5 +98,9 @@ fn training_loop_memory_is_flat_after_first_step() {
             after_first = e.gpu.pool_bytes();
         }
     }
-    assert_eq!(e.gpu.pool_bytes(), after_first, "the pool grew after step 2");
+    assert_eq!(
+        e.gpu.pool_bytes(),
+        after_first,
+        "the pool grew after step 2"
+    );
 }

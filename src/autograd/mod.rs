@@ -1,8 +1,8 @@
 //! GPU tensors and a tape-based autograd. Every op records one node holding its inputs and a
 //! backward closure written beside its forward; `backward` walks the tape in reverse.
 
-mod tensor;
 pub mod ops;
+mod tensor;
 
 pub use tensor::Tensor;
 
@@ -87,7 +87,10 @@ impl Engine {
     pub fn tensor(self: &Rc<Self>, data: &[f32], shape: &[usize]) -> Result<Tensor> {
         let n: usize = shape.iter().product();
         if n != data.len() {
-            return shape_err("tensor", format!("{} values for shape {shape:?}", data.len()));
+            return shape_err(
+                "tensor",
+                format!("{} values for shape {shape:?}", data.len()),
+            );
         }
         let buf = self.gpu.upload("tensor", data)?;
         Ok(Tensor::from_buffer(self, buf, shape, false, None))
@@ -109,7 +112,10 @@ impl Engine {
     pub fn param(self: &Rc<Self>, data: &[f32], shape: &[usize]) -> Result<Tensor> {
         let n: usize = shape.iter().product();
         if n != data.len() {
-            return shape_err("param", format!("{} values for shape {shape:?}", data.len()));
+            return shape_err(
+                "param",
+                format!("{} values for shape {shape:?}", data.len()),
+            );
         }
         let buf = self.gpu.upload("param", data)?;
         let grad = self.gpu.alloc_zeroed("param.grad", n)?;
@@ -148,7 +154,10 @@ impl Engine {
     /// and its saved tensors are released.
     pub fn backward(self: &Rc<Self>, loss: &Tensor) -> Result<()> {
         if loss.numel() != 1 {
-            return shape_err("backward", format!("loss must be a scalar, got {:?}", loss.shape()));
+            return shape_err(
+                "backward",
+                format!("loss must be a scalar, got {:?}", loss.shape()),
+            );
         }
         let tape = std::mem::take(&mut *self.tape.borrow_mut());
         let _guard = self.no_grad();
@@ -194,7 +203,12 @@ impl Engine {
     }
 
     /// grad_storage[view of `leaf`] += g
-    fn accumulate_into(&self, leaf: &Tensor, gbuf: &crate::gpu::GpuBuffer, g: &Tensor) -> Result<()> {
+    fn accumulate_into(
+        &self,
+        leaf: &Tensor,
+        gbuf: &crate::gpu::GpuBuffer,
+        g: &Tensor,
+    ) -> Result<()> {
         let g = g.contiguous()?;
         let (dims, strides) = leaf.layout4()?;
         let n = leaf.numel();

@@ -125,7 +125,10 @@ impl Tensor {
     pub(crate) fn layout4(&self) -> Result<([usize; 4], [usize; 4])> {
         let r = self.0.shape.len();
         if r > 4 {
-            return shape_err("view", format!("at most 4 dimensions, got {:?}", self.0.shape));
+            return shape_err(
+                "view",
+                format!("at most 4 dimensions, got {:?}", self.0.shape),
+            );
         }
         let mut d = [1usize; 4];
         let mut s = [0usize; 4];
@@ -159,8 +162,15 @@ impl Tensor {
             "gather",
             &[],
             &[
-                n as u32, self.offset() as u32, d[1] as u32, d[2] as u32, d[3] as u32,
-                s[0] as u32, s[1] as u32, s[2] as u32, s[3] as u32,
+                n as u32,
+                self.offset() as u32,
+                d[1] as u32,
+                d[2] as u32,
+                d[3] as u32,
+                s[0] as u32,
+                s[1] as u32,
+                s[2] as u32,
+                s[3] as u32,
             ],
             &[Arg(1, self.buffer()), Arg(2, out.buffer())],
             n.div_ceil(64) as u32,
@@ -228,7 +238,11 @@ impl Tensor {
         let in_shape = src.shape().to_vec();
         Ok(self.engine().record("reshape", out, &[&src], move |g| {
             let g = g.contiguous()?;
-            Ok(vec![Some(g.view_raw(0, in_shape.clone(), contiguous_strides(&in_shape)))])
+            Ok(vec![Some(g.view_raw(
+                0,
+                in_shape.clone(),
+                contiguous_strides(&in_shape),
+            ))])
         }))
     }
 
@@ -253,8 +267,15 @@ impl Tensor {
             "scatter_add",
             &[],
             &[
-                n as u32, self.offset() as u32, d[1] as u32, d[2] as u32, d[3] as u32,
-                s[0] as u32, s[1] as u32, s[2] as u32, s[3] as u32,
+                n as u32,
+                self.offset() as u32,
+                d[1] as u32,
+                d[2] as u32,
+                d[3] as u32,
+                s[0] as u32,
+                s[1] as u32,
+                s[2] as u32,
+                s[3] as u32,
             ],
             &[Arg(1, g.buffer()), Arg(2, self.buffer())],
             n.div_ceil(64) as u32,
@@ -296,9 +317,11 @@ impl Tensor {
     /// Overwrite a contiguous tensor's values (e.g. loading weights).
     pub fn write(&self, data: &[f32]) -> Result<()> {
         if !self.is_contiguous() || data.len() != self.numel() {
-            return shape_err("write", format!("{} values into {:?}", data.len(), self.shape()));
+            return shape_err(
+                "write",
+                format!("{} values into {:?}", data.len(), self.shape()),
+            );
         }
         self.engine().gpu.write(self.buffer(), 0, data)
     }
 }
-

@@ -18,12 +18,65 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 5)]
         reps: usize,
     },
+    /// MCU evaluator throughput on random subnets; last line: analytic and TinyEngine evals/s.
+    Mem {
+        #[arg(long, default_value_t = 20000)]
+        count: usize,
+        #[arg(long, default_value_t = 160)]
+        res: usize,
+        #[arg(long, default_value_t = 0.5)]
+        width: f64,
+    },
 }
 
 pub fn run(g: &GpuArgs, cmd: BenchCommand) -> Result<()> {
     match cmd {
         BenchCommand::Ops { batch, reps } => ops(&g.engine()?, batch, reps),
+        BenchCommand::Mem { count, res, width } => mem(count, res, width),
     }
+}
+
+/// Complete evaluations per second of random subnets on one core (BENCH.md §3).
+fn mem(count: usize, res: usize, width: f64) -> Result<()> {
+    use crate::mcu::{EvalOptions, Scheduler, evaluate, net::from_subnet};
+    use crate::supernet::SearchSpace;
+    use rand::{SeedableRng, rngs::StdRng};
+    let space = SearchSpace {
+        in_channels: 3,
+        classes: 1000,
+        width_mult: width,
+        resolutions: vec![res],
+        ..SearchSpace::default()
+    };
+    let mut rng = StdRng::seed_from_u64(0);
+    let nets: Vec<_> = (0..count)
+        .map(|_| from_subnet(&space, &space.sample(&mut rng, res)))
+        .collect::<Result<_>>()?;
+    println!("{count} random subnets of the default space at r{res} w{width}, one core");
+    let mut rates = Vec::new();
+    for s in Scheduler::ALL {
+        let opts = EvalOptions {
+            scheduler: s,
+            ..Default::default()
+        };
+        let start = Instant::now();
+        let mut checksum = 0u64;
+        for n in &nets {
+            checksum = checksum.wrapping_add(evaluate(n, &opts)?.peak_sram_bytes);
+        }
+        let rate = count as f64 / start.elapsed().as_secs_f64();
+        println!(
+            "{:<11} {:>12.0} evals/s (checksum {checksum})",
+            s.name(),
+            rate
+        );
+        rates.push(rate);
+    }
+    println!(
+        "bench-mem: {:.0} evals/s (analytic), {:.0} evals/s (tinyengine)",
+        rates[0], rates[2]
+    );
+    Ok(())
 }
 
 /// Median seconds of `f` over `reps` runs (each flushed and waited for), after a warm-up.
@@ -43,12 +96,23 @@ fn time(e: &Engine, reps: usize, mut f: impl FnMut() -> Result<()>) -> Result<f6
 
 fn rand(e: &Rc<Engine>, shape: &[usize], grad: bool) -> Result<Tensor> {
     let n: usize = shape.iter().product();
-    let v: Vec<f32> = (0..n).map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5).collect();
-    if grad { e.param(&v, shape) } else { e.tensor(&v, shape) }
+    let v: Vec<f32> = (0..n)
+        .map(|i| ((i * 7919) % 1000) as f32 / 1000.0 - 0.5)
+        .collect();
+    if grad {
+        e.param(&v, shape)
+    } else {
+        e.tensor(&v, shape)
+    }
 }
 
 fn row(name: &str, secs: f64, flops: f64, bytes: f64) {
-    println!("{name:<34} {:>9.3} ms {:>9.2} GFLOP/s {:>9.2} GB/s", secs * 1e3, flops / secs / 1e9, bytes / secs / 1e9);
+    println!(
+        "{name:<34} {:>9.3} ms {:>9.2} GFLOP/s {:>9.2} GB/s",
+        secs * 1e3,
+        flops / secs / 1e9,
+        bytes / secs / 1e9
+    );
 }
 
 fn ops(e: &Rc<Engine>, n: usize, reps: usize) -> Result<()> {
@@ -83,7 +147,12 @@ fn ops(e: &Rc<Engine>, n: usize, reps: usize) -> Result<()> {
         e.backward(&y.sum()?)
     })?;
     let t_bwd = (t_all - t_fwd).max(1e-9);
-    row("pointwise 48->144 @28 bwd (dx+dW)", t_bwd, 2.0 * pw_flops, 2.0 * pw_bytes);
+    row(
+        "pointwise 48->144 @28 bwd (dx+dW)",
+        t_bwd,
+        2.0 * pw_flops,
+        2.0 * pw_bytes,
+    );
     let pw_gflops = 3.0 * pw_flops / t_all / 1e9;
 
     // Depthwise k3/5/7 on 144 channels at 28x28.
@@ -101,16 +170,30 @@ fn ops(e: &Rc<Engine>, n: usize, reps: usize) -> Result<()> {
             e.backward(&y.sum()?)
         })?;
         let tb = (ta - tf).max(1e-9);
-        row(&format!("depthwise k{k} @28 bwd (data+weight)"), tb, 2.0 * flops, 2.0 * bytes);
+        row(
+            &format!("depthwise k{k} @28 bwd (data+weight)"),
+            tb,
+            2.0 * flops,
+            2.0 * bytes,
+        );
         dw_gbs.push(3.0 * bytes / ta / 1e9);
     }
     // Batch norm (training) and an elementwise activation on the same activation.
     let gamma = rand(e, &[c], true)?;
     let beta = rand(e, &[c], true)?;
     let (rm, rv) = (e.zeros(&[c])?, e.full(&[c], 1.0)?);
-    let bn = crate::autograd::ops::norm::BatchNorm { gamma: &gamma, beta: &beta, running_mean: &rm, running_var: &rv, eps: 1e-5 };
+    let bn = crate::autograd::ops::norm::BatchNorm {
+        gamma: &gamma,
+        beta: &beta,
+        running_mean: &rm,
+        running_var: &rv,
+        eps: 1e-5,
+    };
     let bytes = (n * c * hw * hw * 4) as f64;
-    let t = time(e, reps, || xd.batch_norm(&bn, crate::autograd::ops::norm::BnMode::BatchStats).map(|_| ()))?;
+    let t = time(e, reps, || {
+        xd.batch_norm(&bn, crate::autograd::ops::norm::BnMode::BatchStats)
+            .map(|_| ())
+    })?;
     row("batch norm @28 fwd", t, 0.0, 3.0 * bytes);
     let t = time(e, reps, || xd.relu6().map(|_| ()))?;
     row("relu6 @28 fwd", t, 0.0, 2.0 * bytes);

@@ -1,6 +1,7 @@
 //! Command-line interface: subcommands, progress and printed reports.
 
 mod bench;
+pub mod mem;
 mod train;
 
 use crate::gpu::{self, GpuOptions};
@@ -10,7 +11,11 @@ use std::path::PathBuf;
 use std::rc::Rc;
 
 #[derive(Parser)]
-#[command(name = "tinynas", version, about = "Once-for-all supernet training on any GPU (wgpu) and TinyNAS search for microcontrollers")]
+#[command(
+    name = "tinynas",
+    version,
+    about = "Once-for-all supernet training on any GPU (wgpu) and TinyNAS search for microcontrollers"
+)]
 pub struct Cli {
     #[command(flatten)]
     pub gpu: GpuArgs,
@@ -36,6 +41,8 @@ pub enum Command {
     Demo(train::TrainArgs),
     /// Train the small MobileNet on an MNIST-layout dataset, printing loss and accuracy.
     Train(train::TrainArgs),
+    /// MACs, params, flash and peak SRAM of a network under an MCU scheduler (no GPU needed).
+    Mem(mem::MemArgs),
     /// Benchmarks that print figures (BENCH.md).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -43,7 +50,10 @@ pub enum Command {
 
 impl GpuArgs {
     pub fn options(&self) -> GpuOptions {
-        GpuOptions { backend: self.backend.clone(), adapter: self.adapter.clone() }
+        GpuOptions {
+            backend: self.backend.clone(),
+            adapter: self.adapter.clone(),
+        }
     }
     pub fn engine(&self) -> Result<Rc<Engine>> {
         let e = Engine::new(&self.options())?;
@@ -57,6 +67,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Devices => devices(&cli.gpu),
         Command::Demo(args) => train::run(&cli.gpu, &args, true),
         Command::Train(args) => train::run(&cli.gpu, &args, false),
+        Command::Mem(a) => mem::run(&a),
         Command::Bench(b) => bench::run(&cli.gpu, b),
     }
 }
@@ -64,14 +75,20 @@ pub fn run(cli: Cli) -> Result<()> {
 fn devices(g: &GpuArgs) -> Result<()> {
     let adapters = gpu::list_adapters(&g.options())?;
     if adapters.is_empty() {
-        return Err(crate::Error::NoAdapter { detail: String::new() });
+        return Err(crate::Error::NoAdapter {
+            detail: String::new(),
+        });
     }
     for (i, a) in adapters.iter().enumerate() {
         let info = a.get_info();
         let l = a.limits();
         let f = a.features();
         let has = |x: wgpu::Features| if f.contains(x) { "yes" } else { "no" };
-        println!("{}{}", if i == 0 { "* " } else { "  " }, gpu::describe(&info));
+        println!(
+            "{}{}",
+            if i == 0 { "* " } else { "  " },
+            gpu::describe(&info)
+        );
         println!(
             "    timestamps {} (inside passes {}), f16 {}, subgroups {}; max storage binding {} MiB, workgroup storage {} KiB",
             has(wgpu::Features::TIMESTAMP_QUERY),

@@ -32,7 +32,12 @@ pub struct TrainArgs {
 }
 
 /// Top-1 accuracy over a dataset, batch-norm in evaluation mode.
-pub fn evaluate(e: &std::rc::Rc<Engine>, net: &MobileNet, ds: &Dataset, batch: usize) -> Result<f64> {
+pub fn evaluate(
+    e: &std::rc::Rc<Engine>,
+    net: &MobileNet,
+    ds: &Dataset,
+    batch: usize,
+) -> Result<f64> {
     let _g = e.no_grad();
     let mut correct = 0;
     let idx: Vec<usize> = (0..ds.len()).collect();
@@ -54,22 +59,45 @@ pub fn run(g: &GpuArgs, a: &TrainArgs, demo: bool) -> Result<()> {
     let dir = a.data.clone().unwrap_or_else(super::default_data);
     let (train, test) = load_mnist_dir(&dir)?;
     if a.batch < 2 || a.batch > train.len() {
-        return Err(Error::Invalid(format!("--batch {} must be between 2 and the {} training images", a.batch, train.len())));
+        return Err(Error::Invalid(format!(
+            "--batch {} must be between 2 and the {} training images",
+            a.batch,
+            train.len()
+        )));
     }
     if demo {
-        println!("tinynas demo: training a small MobileNet (stem + 4 inverted-bottleneck blocks) on {}", dir.display());
+        println!(
+            "tinynas demo: training a small MobileNet (stem + 4 inverted-bottleneck blocks) on {}",
+            dir.display()
+        );
     }
-    println!("data: {} training / {} test images, {}x{}x{}, {} classes", train.len(), test.len(), train.channels, train.height, train.width, train.classes);
+    println!(
+        "data: {} training / {} test images, {}x{}x{}, {} classes",
+        train.len(),
+        test.len(),
+        train.channels,
+        train.height,
+        train.width,
+        train.classes
+    );
     let e = g.engine()?;
     let config = MobileNetConfig::small(train.channels, train.classes);
     let net = MobileNet::new(&e, &config, a.seed)?;
     let params = net.param_list();
     let n_params: usize = params.iter().map(|p| p.tensor.numel()).sum();
-    println!("model: {} parameters, batch {}, {} epochs", n_params, a.batch, a.epochs);
+    println!(
+        "model: {} parameters, batch {}, {} epochs",
+        n_params, a.batch, a.epochs
+    );
     let sgd = Sgd::new(&e, params, 0.9, true, a.weight_decay)?;
     let steps_per_epoch = train.len() / a.batch;
     let total = steps_per_epoch * a.epochs;
-    let sched = CosineSchedule { base: a.lr, min: 0.0, warmup: steps_per_epoch.min(total / 10 + 1), total };
+    let sched = CosineSchedule {
+        base: a.lr,
+        min: 0.0,
+        warmup: steps_per_epoch.min(total / 10 + 1),
+        total,
+    };
     let bar = ProgressBar::new(total as u64);
     bar.set_style(ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}").unwrap());
     let mut step = 0;
@@ -80,29 +108,49 @@ pub fn run(g: &GpuArgs, a: &TrainArgs, demo: bool) -> Result<()> {
             let (x, y) = train.batch(&idx);
             let tx = e.tensor(&x, &[idx.len(), train.channels, train.height, train.width])?;
             let ty = e.tensor(&y, &[idx.len()])?;
-            let loss = net.forward(&tx, BnMode::Train { momentum: 0.1 })?.cross_entropy(&ty, a.label_smoothing)?;
+            let loss = net
+                .forward(&tx, BnMode::Train { momentum: 0.1 })?
+                .cross_entropy(&ty, a.label_smoothing)?;
             e.backward(&loss)?;
             sgd.step(&e, sched.lr(step))?;
             sgd.zero_grad(&e);
             let l = loss.item()?;
             if !l.is_finite() {
                 bar.abandon();
-                return Err(Error::NonFinite { at: format!("step {step} (epoch {epoch})"), value: l });
+                return Err(Error::NonFinite {
+                    at: format!("step {step} (epoch {epoch})"),
+                    value: l,
+                });
             }
             loss_sum += l as f64;
             count += 1;
             step += 1;
             let ips = (step * a.batch) as f64 / start.elapsed().as_secs_f64();
-            bar.set_message(format!("epoch {epoch} loss {l:.3} lr {:.4} {ips:.0} img/s", sched.lr(step)));
+            bar.set_message(format!(
+                "epoch {epoch} loss {l:.3} lr {:.4} {ips:.0} img/s",
+                sched.lr(step)
+            ));
             bar.inc(1);
         }
         let acc = evaluate(&e, &net, &test, 250)?;
-        bar.println(format!("epoch {epoch}: train loss {:.4}, test top-1 {:.2} %", loss_sum / count.max(1) as f64, acc * 100.0));
+        bar.println(format!(
+            "epoch {epoch}: train loss {:.4}, test top-1 {:.2} %",
+            loss_sum / count.max(1) as f64,
+            acc * 100.0
+        ));
     }
     bar.finish_and_clear();
     let secs = start.elapsed().as_secs_f64();
     let acc = evaluate(&e, &net, &test, 250)?;
-    println!("trained {step} steps in {secs:.1} s ({:.0} images/s) on {}", (step * a.batch) as f64 / secs, e.gpu.info.name);
-    println!("final test top-1: {:.2} % ({} test images)", acc * 100.0, test.len());
+    println!(
+        "trained {step} steps in {secs:.1} s ({:.0} images/s) on {}",
+        (step * a.batch) as f64 / secs,
+        e.gpu.info.name
+    );
+    println!(
+        "final test top-1: {:.2} % ({} test images)",
+        acc * 100.0,
+        test.len()
+    );
     Ok(())
 }

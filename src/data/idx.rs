@@ -13,14 +13,19 @@ pub struct Idx {
 }
 
 fn bad(path: &Path, msg: impl Into<String>) -> Error {
-    Error::Data { path: path.display().to_string(), msg: msg.into() }
+    Error::Data {
+        path: path.display().to_string(),
+        msg: msg.into(),
+    }
 }
 
 pub fn read(path: &Path) -> Result<Idx> {
     let raw = std::fs::read(path).map_err(|e| bad(path, e.to_string()))?;
     let bytes = if raw.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
-        flate2::read::GzDecoder::new(&raw[..]).read_to_end(&mut out).map_err(|e| bad(path, format!("corrupt gzip: {e}")))?;
+        flate2::read::GzDecoder::new(&raw[..])
+            .read_to_end(&mut out)
+            .map_err(|e| bad(path, format!("corrupt gzip: {e}")))?;
         out
     } else {
         raw
@@ -33,31 +38,63 @@ pub fn parse(bytes: &[u8]) -> std::result::Result<Idx, String> {
         return Err("not an idx file (bad magic number)".into());
     }
     if bytes[2] != 0x08 {
-        return Err(format!("element type 0x{:02x} unsupported (only unsigned bytes, 0x08)", bytes[2]));
+        return Err(format!(
+            "element type 0x{:02x} unsupported (only unsigned bytes, 0x08)",
+            bytes[2]
+        ));
     }
     let rank = bytes[3] as usize;
     let header = 4 + 4 * rank;
     if rank == 0 || bytes.len() < header {
         return Err(format!("truncated header (rank {rank})"));
     }
-    let dims: Vec<usize> = (0..rank).map(|i| u32::from_be_bytes(bytes[4 + 4 * i..8 + 4 * i].try_into().unwrap()) as usize).collect();
+    let dims: Vec<usize> = (0..rank)
+        .map(|i| u32::from_be_bytes(bytes[4 + 4 * i..8 + 4 * i].try_into().unwrap()) as usize)
+        .collect();
     let n: usize = dims.iter().product();
     if bytes.len() - header != n {
-        return Err(format!("dimensions {dims:?} need {n} bytes of data, file has {}", bytes.len() - header));
+        return Err(format!(
+            "dimensions {dims:?} need {n} bytes of data, file has {}",
+            bytes.len() - header
+        ));
     }
-    Ok(Idx { dims, data: bytes[header..].to_vec() })
+    Ok(Idx {
+        dims,
+        data: bytes[header..].to_vec(),
+    })
 }
 
 pub fn to_dataset(images: Idx, labels: Idx, labels_path: &Path) -> Result<Dataset> {
     let (n, h, w) = match images.dims[..] {
         [n, h, w] => (n, h, w),
-        _ => return Err(bad(labels_path, format!("images must have rank 3, got {:?}", images.dims))),
+        _ => {
+            return Err(bad(
+                labels_path,
+                format!("images must have rank 3, got {:?}", images.dims),
+            ));
+        }
     };
     if labels.dims != [n] {
-        return Err(bad(labels_path, format!("{:?} labels for {n} images", labels.dims)));
+        return Err(bad(
+            labels_path,
+            format!("{:?} labels for {n} images", labels.dims),
+        ));
     }
-    let classes = labels.data.iter().copied().max().map_or(0, |m| m as usize + 1).max(10);
-    Ok(Dataset { images: images.data, labels: labels.data, channels: 1, height: h, width: w, classes })
+    let classes = labels
+        .data
+        .iter()
+        .copied()
+        .max()
+        .map_or(0, |m| m as usize + 1)
+        .max(10);
+    Ok(Dataset {
+        images: images.data,
+        labels: labels.data,
+        channels: 1,
+        height: h,
+        width: w,
+        classes,
+    })
 }
 
 #[cfg(test)]
@@ -71,6 +108,10 @@ mod tests {
         assert_eq!((idx.dims, idx.data), (vec![3], vec![7, 8, 9]));
         assert!(parse(&ok[..10]).unwrap_err().contains("need 3 bytes"));
         assert!(parse(&[1, 0, 8, 1]).unwrap_err().contains("magic"));
-        assert!(parse(&[0, 0, 0x0d, 1, 0, 0, 0, 0]).unwrap_err().contains("unsupported"));
+        assert!(
+            parse(&[0, 0, 0x0d, 1, 0, 0, 0, 0])
+                .unwrap_err()
+                .contains("unsupported")
+        );
     }
 }

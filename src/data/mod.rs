@@ -38,7 +38,11 @@ impl Dataset {
         let sz = self.image_size();
         let mut x = Vec::with_capacity(idx.len() * sz);
         for &i in idx {
-            x.extend(self.images[i * sz..(i + 1) * sz].iter().map(|&p| (p as f32 / 255.0 - FASHION_MEAN) / FASHION_STD));
+            x.extend(
+                self.images[i * sz..(i + 1) * sz]
+                    .iter()
+                    .map(|&p| (p as f32 / 255.0 - FASHION_MEAN) / FASHION_STD),
+            );
         }
         (x, idx.iter().map(|&i| self.labels[i] as f32).collect())
     }
@@ -76,7 +80,10 @@ pub fn load_mnist_dir(dir: &Path) -> Result<(Dataset, Dataset)> {
                 return Ok(p);
             }
         }
-        Err(Error::Data { path: dir.join(format!("{stem}.gz")).display().to_string(), msg: "missing idx file".into() })
+        Err(Error::Data {
+            path: dir.join(format!("{stem}.gz")).display().to_string(),
+            msg: "missing idx file".into(),
+        })
     };
     let split = |prefix: &str| -> Result<Dataset> {
         let images = idx::read(&find(&format!("{prefix}-images-idx3-ubyte"))?)?;

@@ -137,7 +137,14 @@ impl Gpu {
     }
 
     /// Record a copy of `len` elements between buffers.
-    pub fn copy(&self, src: &GpuBuffer, src_off: usize, dst: &GpuBuffer, dst_off: usize, len: usize) {
+    pub fn copy(
+        &self,
+        src: &GpuBuffer,
+        src_off: usize,
+        dst: &GpuBuffer,
+        dst_off: usize,
+        len: usize,
+    ) {
         self.batch.borrow_mut().cmds.push(Cmd::Copy {
             src: src.buffer.clone(),
             src_offset: src_off as u64 * 4,
@@ -186,7 +193,9 @@ impl Gpu {
         }
         let mut enc = self
             .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("batch") });
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("batch"),
+            });
         let cmds = std::mem::take(&mut b.cmds);
         let mut i = 0;
         while i < cmds.len() {

@@ -60,7 +60,11 @@ fn adapter_rank(info: &wgpu::AdapterInfo) -> i32 {
         wgpu::DeviceType::Cpu => 10,
         wgpu::DeviceType::Other => 0,
     };
-    let backend = if info.backend == wgpu::Backend::Gl { 0 } else { 5 };
+    let backend = if info.backend == wgpu::Backend::Gl {
+        0
+    } else {
+        5
+    };
     kind + backend
 }
 

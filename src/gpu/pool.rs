@@ -24,7 +24,11 @@ fn size_class(bytes: u64) -> u64 {
     let b = bytes.max(256);
     let p = b.next_power_of_two();
     let three_quarters = p / 4 * 3;
-    if b <= three_quarters { three_quarters } else { p }
+    if b <= three_quarters {
+        three_quarters
+    } else {
+        p
+    }
 }
 
 /// A pooled storage buffer; goes back to the pool when the last handle drops. Reuse is safe
@@ -58,7 +62,12 @@ impl Gpu {
             });
         }
         let class = size_class(bytes).min(self.max_binding_bytes().max(bytes));
-        let reused = self.pool.borrow_mut().free.get_mut(&class).and_then(|v| v.pop());
+        let reused = self
+            .pool
+            .borrow_mut()
+            .free
+            .get_mut(&class)
+            .and_then(|v| v.pop());
         let buffer = match reused {
             Some(b) => b,
             None => {
@@ -97,11 +106,7 @@ impl Gpu {
     /// Drop every cached free buffer (memory in use stays).
     pub fn trim_pool(&self) {
         let mut pool = self.pool.borrow_mut();
-        let freed: u64 = pool
-            .free
-            .iter()
-            .map(|(c, v)| *c * v.len() as u64)
-            .sum();
+        let freed: u64 = pool.free.iter().map(|(c, v)| *c * v.len() as u64).sum();
         pool.free.clear();
         pool.total -= freed;
     }

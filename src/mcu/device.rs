@@ -22,15 +22,29 @@ pub const PRESETS: [(&str, u64, u64); 4] = [
 impl Device {
     pub fn preset(name: &str) -> Result<Device> {
         let lower = name.to_ascii_lowercase();
-        PRESETS.iter().find(|p| p.0 == lower).map(|p| Device { name: p.0.to_string(), sram_bytes: p.1, flash_bytes: p.2 }).ok_or_else(|| {
-            let names: Vec<&str> = PRESETS.iter().map(|p| p.0).collect();
-            Error::Invalid(format!("unknown device {name:?}; valid: {} (or give --sram and --flash)", names.join(", ")))
-        })
+        PRESETS
+            .iter()
+            .find(|p| p.0 == lower)
+            .map(|p| Device {
+                name: p.0.to_string(),
+                sram_bytes: p.1,
+                flash_bytes: p.2,
+            })
+            .ok_or_else(|| {
+                let names: Vec<&str> = PRESETS.iter().map(|p| p.0).collect();
+                Error::Invalid(format!(
+                    "unknown device {name:?}; valid: {} (or give --sram and --flash)",
+                    names.join(", ")
+                ))
+            })
     }
 
     /// Margins (budget − use; negative = over) for SRAM and flash.
     pub fn margins(&self, peak_sram: u64, flash: u64) -> (i64, i64) {
-        (self.sram_bytes as i64 - peak_sram as i64, self.flash_bytes as i64 - flash as i64)
+        (
+            self.sram_bytes as i64 - peak_sram as i64,
+            self.flash_bytes as i64 - flash as i64,
+        )
     }
 
     pub fn fits(&self, peak_sram: u64, flash: u64) -> bool {

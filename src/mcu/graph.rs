@@ -72,31 +72,110 @@ impl Builder {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn op(&mut self, name: String, kind: OpKind, block: Option<usize>, k: usize, s: usize, inputs: Vec<usize>, out: TensorInfo, weights: u64, cout: usize, macs: u64) -> usize {
+    fn op(
+        &mut self,
+        name: String,
+        kind: OpKind,
+        block: Option<usize>,
+        k: usize,
+        s: usize,
+        inputs: Vec<usize>,
+        out: TensorInfo,
+        weights: u64,
+        cout: usize,
+        macs: u64,
+    ) -> usize {
         let output = self.tensor(out.h, out.w, out.c);
-        let has_bias = !matches!(kind, OpKind::Add | OpKind::Pool | OpKind::SePool | OpKind::SeMul);
-        let (params, weight_bytes) = if has_bias { (weights + cout as u64, weights + 8 * cout as u64) } else { (0, 0) };
-        self.g.ops.push(Op { name, kind, block, kernel_size: k, stride: s, inputs, output, macs, params, weight_bytes, residual: self.residual });
+        let has_bias = !matches!(
+            kind,
+            OpKind::Add | OpKind::Pool | OpKind::SePool | OpKind::SeMul
+        );
+        let (params, weight_bytes) = if has_bias {
+            (weights + cout as u64, weights + 8 * cout as u64)
+        } else {
+            (0, 0)
+        };
+        self.g.ops.push(Op {
+            name,
+            kind,
+            block,
+            kernel_size: k,
+            stride: s,
+            inputs,
+            output,
+            macs,
+            params,
+            weight_bytes,
+            residual: self.residual,
+        });
         output
     }
 
     /// A convolution of `x` (regular, depthwise or pointwise).
-    fn conv(&mut self, name: String, block: Option<usize>, x: usize, cout: usize, k: usize, s: usize, depthwise: bool) -> usize {
+    fn conv(
+        &mut self,
+        name: String,
+        block: Option<usize>,
+        x: usize,
+        cout: usize,
+        k: usize,
+        s: usize,
+        depthwise: bool,
+    ) -> usize {
         let t = self.g.tensors[x];
         let (oh, ow) = (conv_out(t.h, k, s), conv_out(t.w, k, s));
-        let kind = if depthwise { OpKind::Depthwise } else if k == 1 && s == 1 { OpKind::Pointwise } else { OpKind::Conv };
-        let per_out = if depthwise { (k * k) as u64 } else { (k * k * t.c) as u64 };
+        let kind = if depthwise {
+            OpKind::Depthwise
+        } else if k == 1 && s == 1 {
+            OpKind::Pointwise
+        } else {
+            OpKind::Conv
+        };
+        let per_out = if depthwise {
+            (k * k) as u64
+        } else {
+            (k * k * t.c) as u64
+        };
         let weights = per_out * cout as u64;
         let macs = (oh * ow * cout) as u64 * per_out;
-        self.op(name, kind, block, k, s, vec![x], TensorInfo { h: oh, w: ow, c: cout }, weights, cout, macs)
+        self.op(
+            name,
+            kind,
+            block,
+            k,
+            s,
+            vec![x],
+            TensorInfo {
+                h: oh,
+                w: ow,
+                c: cout,
+            },
+            weights,
+            cout,
+            macs,
+        )
     }
 }
 
 pub fn build(net: &Network) -> Graph {
-    let mut b = Builder { g: Graph { tensors: Vec::new(), ops: Vec::new() }, residual: None };
+    let mut b = Builder {
+        g: Graph {
+            tensors: Vec::new(),
+            ops: Vec::new(),
+        },
+        residual: None,
+    };
     let r = net.input.resolution;
     let input = b.tensor(r, r, net.input.channels);
-    let mut x = b.conv("stem".into(), None, input, net.stem.out_channels, net.stem.kernel_size, net.stem.stride, false);
+    let mut x = b.conv(
+        "stem".into(),
+        None,
+        input,
+        net.stem.out_channels,
+        net.stem.kernel_size,
+        net.stem.stride,
+        false,
+    );
     for (i, blk) in net.blocks.iter().enumerate() {
         let block_in = x;
         let mid = blk.mid();
@@ -105,18 +184,89 @@ pub fn build(net: &Network) -> Graph {
         if blk.expand_ratio != 1 {
             h = b.conv(format!("blocks.{i}.expand"), Some(i), h, mid, 1, 1, false);
         }
-        h = b.conv(format!("blocks.{i}.depthwise"), Some(i), h, mid, blk.kernel_size, blk.stride, true);
+        h = b.conv(
+            format!("blocks.{i}.depthwise"),
+            Some(i),
+            h,
+            mid,
+            blk.kernel_size,
+            blk.stride,
+            true,
+        );
         if let Some(se) = blk.se_channels {
             let t = b.g.tensors[h];
-            let pooled = b.op(format!("blocks.{i}.se.pool"), OpKind::SePool, Some(i), 1, 1, vec![h], TensorInfo { h: 1, w: 1, c: mid }, 0, 0, (t.h * t.w * mid) as u64);
-            let s1 = b.op(format!("blocks.{i}.se.reduce"), OpKind::SeFc, Some(i), 1, 1, vec![pooled], TensorInfo { h: 1, w: 1, c: se }, (mid * se) as u64, se, (mid * se) as u64);
-            let s2 = b.op(format!("blocks.{i}.se.expand"), OpKind::SeFc, Some(i), 1, 1, vec![s1], TensorInfo { h: 1, w: 1, c: mid }, (mid * se) as u64, mid, (mid * se) as u64);
-            h = b.op(format!("blocks.{i}.se.mul"), OpKind::SeMul, Some(i), 1, 1, vec![h, s2], t, 0, 0, t.bytes());
+            let pooled = b.op(
+                format!("blocks.{i}.se.pool"),
+                OpKind::SePool,
+                Some(i),
+                1,
+                1,
+                vec![h],
+                TensorInfo { h: 1, w: 1, c: mid },
+                0,
+                0,
+                (t.h * t.w * mid) as u64,
+            );
+            let s1 = b.op(
+                format!("blocks.{i}.se.reduce"),
+                OpKind::SeFc,
+                Some(i),
+                1,
+                1,
+                vec![pooled],
+                TensorInfo { h: 1, w: 1, c: se },
+                (mid * se) as u64,
+                se,
+                (mid * se) as u64,
+            );
+            let s2 = b.op(
+                format!("blocks.{i}.se.expand"),
+                OpKind::SeFc,
+                Some(i),
+                1,
+                1,
+                vec![s1],
+                TensorInfo { h: 1, w: 1, c: mid },
+                (mid * se) as u64,
+                mid,
+                (mid * se) as u64,
+            );
+            h = b.op(
+                format!("blocks.{i}.se.mul"),
+                OpKind::SeMul,
+                Some(i),
+                1,
+                1,
+                vec![h, s2],
+                t,
+                0,
+                0,
+                t.bytes(),
+            );
         }
-        h = b.conv(format!("blocks.{i}.project"), Some(i), h, blk.out_channels, 1, 1, false);
+        h = b.conv(
+            format!("blocks.{i}.project"),
+            Some(i),
+            h,
+            blk.out_channels,
+            1,
+            1,
+            false,
+        );
         if blk.has_residual() {
             let t = b.g.tensors[h];
-            h = b.op(format!("blocks.{i}.add"), OpKind::Add, Some(i), 1, 1, vec![h, block_in], t, 0, 0, 0);
+            h = b.op(
+                format!("blocks.{i}.add"),
+                OpKind::Add,
+                Some(i),
+                1,
+                1,
+                vec![h, block_in],
+                t,
+                0,
+                0,
+                0,
+            );
         }
         b.residual = None;
         x = h;
@@ -125,8 +275,34 @@ pub fn build(net: &Network) -> Graph {
         x = b.conv("feature_mix".into(), None, x, m, 1, 1, false);
     }
     let t = b.g.tensors[x];
-    let pooled = b.op("pool".into(), OpKind::Pool, None, 1, 1, vec![x], TensorInfo { h: 1, w: 1, c: t.c }, 0, 0, t.bytes());
-    b.op("classifier".into(), OpKind::Linear, None, 1, 1, vec![pooled], TensorInfo { h: 1, w: 1, c: net.classes }, (t.c * net.classes) as u64, net.classes, (t.c * net.classes) as u64);
+    let pooled = b.op(
+        "pool".into(),
+        OpKind::Pool,
+        None,
+        1,
+        1,
+        vec![x],
+        TensorInfo { h: 1, w: 1, c: t.c },
+        0,
+        0,
+        t.bytes(),
+    );
+    b.op(
+        "classifier".into(),
+        OpKind::Linear,
+        None,
+        1,
+        1,
+        vec![pooled],
+        TensorInfo {
+            h: 1,
+            w: 1,
+            c: net.classes,
+        },
+        (t.c * net.classes) as u64,
+        net.classes,
+        (t.c * net.classes) as u64,
+    );
     b.g
 }
 

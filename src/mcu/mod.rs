@@ -29,7 +29,13 @@ pub struct EvalOptions {
 
 impl Default for EvalOptions {
     fn default() -> Self {
-        EvalOptions { scheduler: Scheduler::TinyEngine, inplace_depthwise: true, patches: 4, patch_stage_end: None, runtime_flash_bytes: 0 }
+        EvalOptions {
+            scheduler: Scheduler::TinyEngine,
+            inplace_depthwise: true,
+            patches: 4,
+            patch_stage_end: None,
+            runtime_flash_bytes: 0,
+        }
     }
 }
 
@@ -67,8 +73,14 @@ pub fn evaluate(net: &Network, opts: &EvalOptions) -> Result<Report> {
     };
     let tensor_name = |t: usize| -> String {
         match g.ops.iter().find(|o| o.output == t) {
-            Some(o) => format!("{} out {}x{}x{}", o.name, g.tensors[t].h, g.tensors[t].w, g.tensors[t].c),
-            None => format!("input {}x{}x{}", g.tensors[t].h, g.tensors[t].w, g.tensors[t].c),
+            Some(o) => format!(
+                "{} out {}x{}x{}",
+                o.name, g.tensors[t].h, g.tensors[t].w, g.tensors[t].c
+            ),
+            None => format!(
+                "input {}x{}x{}",
+                g.tensors[t].h, g.tensors[t].w, g.tensors[t].c
+            ),
         }
     };
     Ok(Report {

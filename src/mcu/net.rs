@@ -55,10 +55,12 @@ pub struct Block {
 
 impl Block {
     pub fn mid(&self) -> usize {
-        self.mid_channels.unwrap_or(self.in_channels * self.expand_ratio)
+        self.mid_channels
+            .unwrap_or(self.in_channels * self.expand_ratio)
     }
     pub fn has_residual(&self) -> bool {
-        self.residual.unwrap_or(self.stride == 1 && self.in_channels == self.out_channels)
+        self.residual
+            .unwrap_or(self.stride == 1 && self.in_channels == self.out_channels)
     }
 }
 
@@ -85,28 +87,58 @@ pub fn conv_out(size: usize, kernel: usize, stride: usize) -> usize {
     (size + 2 * (kernel / 2) - kernel) / stride + 1
 }
 
+/// Parse JSON, naming the field at fault (`blocks[2].stride: invalid type ...`).
+pub fn parse_json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T> {
+    let de = &mut serde_json::Deserializer::from_str(text);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let at = if path == "." {
+            String::new()
+        } else {
+            format!("{path}: ")
+        };
+        Error::Invalid(format!("{what}: {at}{}", e.inner()))
+    })
+}
+
 impl Network {
     pub fn from_json(text: &str) -> Result<Network> {
-        let net: Network = serde_json::from_str(text).map_err(|e| Error::Invalid(format!("network description: {e}")))?;
+        let net: Network = parse_json(text, "network description")?;
         net.validate()?;
         Ok(net)
     }
 
     /// Channels chain, strides and kernels are positive, the resolution survives the strides.
     pub fn validate(&self) -> Result<()> {
-        let pos = |field: String, v: usize| if v == 0 { Err(invalid(field, "must be positive")) } else { Ok(()) };
+        let pos = |field: String, v: usize| {
+            if v == 0 {
+                Err(invalid(field, "must be positive"))
+            } else {
+                Ok(())
+            }
+        };
         pos("input.resolution".into(), self.input.resolution)?;
         pos("input.channels".into(), self.input.channels)?;
         pos("stem.out_channels".into(), self.stem.out_channels)?;
         pos("stem.kernel_size".into(), self.stem.kernel_size)?;
         pos("stem.stride".into(), self.stem.stride)?;
         pos("classes".into(), self.classes)?;
-        let mut res = conv_out(self.input.resolution, self.stem.kernel_size, self.stem.stride);
+        let mut res = conv_out(
+            self.input.resolution,
+            self.stem.kernel_size,
+            self.stem.stride,
+        );
         let mut c = self.stem.out_channels;
         for (i, b) in self.blocks.iter().enumerate() {
             let f = |name: &str| format!("blocks[{i}].{name}");
             if b.in_channels != c {
-                return Err(invalid(f("in_channels"), format!("{} does not chain: the previous layer gives {c}", b.in_channels)));
+                return Err(invalid(
+                    f("in_channels"),
+                    format!(
+                        "{} does not chain: the previous layer gives {c}",
+                        b.in_channels
+                    ),
+                ));
             }
             pos(f("out_channels"), b.out_channels)?;
             pos(f("kernel_size"), b.kernel_size)?;
@@ -116,13 +148,25 @@ impl Network {
                 pos(f("mid_channels"), m)?;
             }
             if b.kernel_size % 2 == 0 {
-                return Err(invalid(f("kernel_size"), format!("{} must be odd", b.kernel_size)));
+                return Err(invalid(
+                    f("kernel_size"),
+                    format!("{} must be odd", b.kernel_size),
+                ));
             }
             if b.residual == Some(true) && (b.stride != 1 || b.in_channels != b.out_channels) {
-                return Err(invalid(f("residual"), "needs stride 1 and in_channels == out_channels"));
+                return Err(invalid(
+                    f("residual"),
+                    "needs stride 1 and in_channels == out_channels",
+                ));
             }
             if res < b.stride {
-                return Err(invalid(f("stride"), format!("resolution {} is too small for the strides (feature map {res}x{res} before this block)", self.input.resolution)));
+                return Err(invalid(
+                    f("stride"),
+                    format!(
+                        "resolution {} is too small for the strides (feature map {res}x{res} before this block)",
+                        self.input.resolution
+                    ),
+                ));
             }
             res = conv_out(res, b.kernel_size, b.stride);
             c = b.out_channels;
@@ -142,23 +186,177 @@ pub fn make_divisible(v: f64) -> usize {
 
 /// MobileNetV2 (Sandler et al.) at width `w` and resolution `r`, 3-channel input, 1000 classes.
 pub fn mobilenet_v2(width: f64, resolution: usize, classes: usize) -> Network {
-    let settings = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)];
+    let settings = [
+        (1, 16, 1, 1),
+        (6, 24, 2, 2),
+        (6, 32, 3, 2),
+        (6, 64, 4, 2),
+        (6, 96, 3, 1),
+        (6, 160, 3, 2),
+        (6, 320, 1, 1),
+    ];
     let stem = make_divisible(32.0 * width);
     let mut blocks = Vec::new();
     let mut c = stem;
     for (t, ch, n, s) in settings {
         let out = make_divisible(ch as f64 * width);
         for i in 0..n {
-            blocks.push(Block { in_channels: c, out_channels: out, kernel_size: 3, stride: if i == 0 { s } else { 1 }, expand_ratio: t, mid_channels: None, se_channels: None, residual: None });
+            blocks.push(Block {
+                in_channels: c,
+                out_channels: out,
+                kernel_size: 3,
+                stride: if i == 0 { s } else { 1 },
+                expand_ratio: t,
+                mid_channels: None,
+                se_channels: None,
+                residual: None,
+            });
             c = out;
         }
     }
     Network {
         name: format!("mbv2-w{width}-r{resolution}"),
-        input: Input { resolution, channels: 3 },
-        stem: Stem { out_channels: stem, kernel_size: 3, stride: 2 },
+        input: Input {
+            resolution,
+            channels: 3,
+        },
+        stem: Stem {
+            out_channels: stem,
+            kernel_size: 3,
+            stride: 2,
+        },
         blocks,
-        feature_mix_channels: Some(if width > 1.0 { make_divisible(1280.0 * width) } else { 1280 }),
+        feature_mix_channels: Some(if width > 1.0 {
+            make_divisible(1280.0 * width)
+        } else {
+            1280
+        }),
         classes,
     }
+}
+
+/// ProxylessNAS-Mobile (Cai et al. 2019) at width 1.0: per-block kernels and expand ratios of
+/// the published model, skipped blocks left out.
+pub fn proxyless_mobile(resolution: usize, classes: usize) -> Network {
+    // (out channels, kernel, expand, stride) of every block that is present.
+    let spec: [(usize, usize, usize, usize); 19] = [
+        (16, 3, 1, 1),
+        (32, 5, 3, 2),
+        (32, 3, 3, 1),
+        (40, 7, 3, 2),
+        (40, 3, 3, 1),
+        (40, 5, 3, 1),
+        (40, 5, 3, 1),
+        (80, 7, 6, 2),
+        (80, 5, 3, 1),
+        (80, 5, 3, 1),
+        (80, 5, 3, 1),
+        (96, 5, 6, 1),
+        (96, 5, 3, 1),
+        (96, 5, 3, 1),
+        (96, 5, 3, 1),
+        (192, 7, 6, 2),
+        (192, 7, 6, 1),
+        (192, 7, 3, 1),
+        (192, 7, 3, 1),
+    ];
+    let mut blocks = Vec::new();
+    let mut c = 32;
+    for &(out, k, e, s) in spec.iter().chain([(320, 7, 6, 1)].iter()) {
+        blocks.push(Block {
+            in_channels: c,
+            out_channels: out,
+            kernel_size: k,
+            stride: s,
+            expand_ratio: e,
+            mid_channels: None,
+            se_channels: None,
+            residual: None,
+        });
+        c = out;
+    }
+    Network {
+        name: format!("proxyless-mobile-r{resolution}"),
+        input: Input {
+            resolution,
+            channels: 3,
+        },
+        stem: Stem {
+            out_channels: 32,
+            kernel_size: 3,
+            stride: 2,
+        },
+        blocks,
+        feature_mix_channels: Some(1280),
+        classes,
+    }
+}
+
+/// A subnet of the MCUNet search space as a network description: stem 3×3 s2; first block
+/// depthwise 3×3 + pointwise; the stages' first `depth` blocks with their kernel and
+/// `make_divisible(in·e)` middle channels; the fixed last block; pool and classifier.
+pub fn from_subnet(
+    space: &crate::supernet::SearchSpace,
+    s: &crate::supernet::SubnetConfig,
+) -> crate::Result<Network> {
+    space.validate()?;
+    space.check(s)?;
+    let w = space.widths();
+    let n = space.stages();
+    let md = space.max_depth();
+    let mut blocks = vec![Block {
+        in_channels: w[0],
+        out_channels: w[1],
+        kernel_size: 3,
+        stride: 1,
+        expand_ratio: 1,
+        mid_channels: None,
+        se_channels: None,
+        residual: None,
+    }];
+    let mut c = w[1];
+    let block = |cin: usize, out: usize, k: usize, e: usize, stride: usize| Block {
+        in_channels: cin,
+        out_channels: out,
+        kernel_size: k,
+        stride,
+        expand_ratio: e,
+        mid_channels: Some(make_divisible((cin * e) as f64)),
+        se_channels: None,
+        residual: None,
+    };
+    for stage in 0..n {
+        for d in 0..s.depth[stage] {
+            let slot = stage * md + d;
+            let stride = if d == 0 {
+                space.stage_strides[stage]
+            } else {
+                1
+            };
+            blocks.push(block(
+                c,
+                w[2 + stage],
+                s.kernel_size[slot],
+                s.expand_ratio[slot],
+                stride,
+            ));
+            c = w[2 + stage];
+        }
+    }
+    blocks.push(block(c, w[n + 2], space.last_kernel, space.last_expand, 1));
+    Ok(Network {
+        name: format!("mcunet-subnet-r{}-w{}", s.resolution, space.width_mult),
+        input: Input {
+            resolution: s.resolution,
+            channels: space.in_channels,
+        },
+        stem: Stem {
+            out_channels: w[0],
+            kernel_size: 3,
+            stride: 2,
+        },
+        blocks,
+        feature_mix_channels: None,
+        classes: space.classes,
+    })
 }

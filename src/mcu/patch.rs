@@ -5,7 +5,7 @@
 //! By default the stage is the prefix of blocks that gives the lowest overall peak.
 
 use super::graph::{Graph, OpKind};
-use super::sched::{Peak, analytic};
+use super::sched::{Peak, analytic_live, argmax};
 use crate::error::{Error, Result};
 use serde::Serialize;
 
@@ -31,7 +31,10 @@ pub fn stage_end_candidates(g: &Graph, patches: usize) -> Vec<usize> {
         if matches!(op.kind, OpKind::Pool | OpKind::SePool | OpKind::Linear) {
             break;
         }
-        let next_same_block = g.ops.get(i + 1).is_some_and(|n| n.block.is_some() && n.block == op.block);
+        let next_same_block = g
+            .ops
+            .get(i + 1)
+            .is_some_and(|n| n.block.is_some() && n.block == op.block);
         if !next_same_block && g.tensors[op.output].h >= patches {
             ends.push(i);
         }
@@ -44,19 +47,35 @@ pub fn best_plan(g: &Graph, patches: usize) -> Result<(PatchPlan, Peak)> {
     let mut best: Option<(PatchPlan, Peak)> = None;
     for end in stage_end_candidates(g, patches) {
         let (plan, peak) = plan(g, patches, end)?;
-        if best.as_ref().is_none_or(|b| peak.peak_sram_bytes < b.1.peak_sram_bytes) {
+        if best
+            .as_ref()
+            .is_none_or(|b| peak.peak_sram_bytes < b.1.peak_sram_bytes)
+        {
             best = Some((plan, peak));
         }
     }
-    best.ok_or_else(|| Error::Invalid(format!("patch: no block output splits into {patches}x{patches} patches before the pooling")))
+    best.ok_or_else(|| {
+        Error::Invalid(format!(
+            "patch: no block output splits into {patches}x{patches} patches before the pooling"
+        ))
+    })
 }
 
 pub fn plan(g: &Graph, patches: usize, stage_end: usize) -> Result<(PatchPlan, Peak)> {
     if patches == 0 || stage_end >= g.ops.len() {
-        return Err(Error::Invalid(format!("patch: {patches} patches, stage ending at op {stage_end} of {}", g.ops.len())));
+        return Err(Error::Invalid(format!(
+            "patch: {patches} patches, stage ending at op {stage_end} of {}",
+            g.ops.len()
+        )));
     }
-    if let Some(op) = g.ops[..=stage_end].iter().find(|o| matches!(o.kind, OpKind::SePool | OpKind::Pool)) {
-        return Err(Error::Invalid(format!("patch: {} needs the whole feature map and cannot run per patch; end the patch stage before it", op.name)));
+    if let Some(op) = g.ops[..=stage_end]
+        .iter()
+        .find(|o| matches!(o.kind, OpKind::SePool | OpKind::Pool))
+    {
+        return Err(Error::Invalid(format!(
+            "patch: {} needs the whole feature map and cannot run per patch; end the patch stage before it",
+            op.name
+        )));
     }
     let end_t = g.ops[stage_end].output;
     let out = g.tensors[end_t];
@@ -64,7 +83,11 @@ pub fn plan(g: &Graph, patches: usize, stage_end: usize) -> Result<(PatchPlan, P
     ps[end_t] = out.h.div_ceil(patches);
     for op in g.ops[..=stage_end].iter().rev() {
         let po = ps[op.output];
-        let pi = if op.kind == OpKind::Add { po } else { (po - 1) * op.stride + op.kernel_size };
+        let pi = if op.kind == OpKind::Add {
+            po
+        } else {
+            (po - 1) * op.stride + op.kernel_size
+        };
         for &t in &op.inputs {
             ps[t] = ps[t].max(pi.min(g.tensors[t].h));
         }
@@ -83,7 +106,11 @@ pub fn plan(g: &Graph, patches: usize, stage_end: usize) -> Result<(PatchPlan, P
         let ins: u64 = op.inputs.iter().map(|&t| bytes(t)).sum();
         // The last op writes straight into the full stage output.
         let outb = if i == stage_end { 0 } else { bytes(op.output) };
-        let mut m = if op.kind == OpKind::Depthwise { ins.max(outb) } else { ins + outb };
+        let mut m = if op.kind == OpKind::Depthwise {
+            ins.max(outb)
+        } else {
+            ins + outb
+        };
         let feeds_add = g.ops.get(i + 1).is_some_and(|n| n.kind == OpKind::Add);
         if let Some(r) = op.residual
             && !op.inputs.contains(&r)
@@ -94,17 +121,31 @@ pub fn plan(g: &Graph, patches: usize, stage_end: usize) -> Result<(PatchPlan, P
         stage_peak = stage_peak.max(m + stage_output_bytes);
     }
     let extra_macs = patch_macs * (patches * patches) as u64 - stage_macs;
-    let mut peak = analytic(g, true);
-    let after = peak.per_op[stage_end + 1..].iter().copied().max().unwrap_or(0);
+    let (mut peak, live) = analytic_live(g, true);
+    let after = peak.per_op[stage_end + 1..]
+        .iter()
+        .copied()
+        .max()
+        .unwrap_or(0);
     for v in &mut peak.per_op[..=stage_end] {
         *v = stage_peak;
     }
-    let peak_op = (0..peak.per_op.len()).fold(0, |b, i| if peak.per_op[i] > peak.per_op[b] { i } else { b });
+    let peak_op = argmax(&peak.per_op);
     peak.peak_op = peak_op;
     peak.peak_sram_bytes = peak.per_op[peak_op];
-    if peak_op <= stage_end {
-        peak.peak_tensors = vec![end_t];
-    }
-    let plan = PatchPlan { patches, stage_end, patch_size: ps, stage_peak_bytes: stage_peak, after_stage_peak_bytes: after, stage_output_bytes, extra_macs };
+    peak.peak_tensors = if peak_op <= stage_end {
+        vec![end_t]
+    } else {
+        live[peak_op].clone()
+    };
+    let plan = PatchPlan {
+        patches,
+        stage_end,
+        patch_size: ps,
+        stage_peak_bytes: stage_peak,
+        after_stage_peak_bytes: after,
+        stage_output_bytes,
+        extra_macs,
+    };
     Ok((plan, peak))
 }

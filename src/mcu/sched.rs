@@ -14,7 +14,12 @@ pub enum Scheduler {
 }
 
 impl Scheduler {
-    pub const ALL: [Scheduler; 4] = [Scheduler::Analytic, Scheduler::Tflm, Scheduler::TinyEngine, Scheduler::Patch];
+    pub const ALL: [Scheduler; 4] = [
+        Scheduler::Analytic,
+        Scheduler::Tflm,
+        Scheduler::TinyEngine,
+        Scheduler::Patch,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -26,9 +31,14 @@ impl Scheduler {
     }
 
     pub fn parse(s: &str) -> crate::Result<Scheduler> {
-        Scheduler::ALL.into_iter().find(|x| x.name() == s.to_ascii_lowercase()).ok_or_else(|| {
-            crate::Error::Invalid(format!("unknown scheduler {s:?}; valid: analytic, tflm, tinyengine, patch"))
-        })
+        Scheduler::ALL
+            .into_iter()
+            .find(|x| x.name() == s.to_ascii_lowercase())
+            .ok_or_else(|| {
+                crate::Error::Invalid(format!(
+                    "unknown scheduler {s:?}; valid: analytic, tflm, tinyengine, patch"
+                ))
+            })
     }
 }
 
@@ -49,13 +59,20 @@ pub struct Peak {
 
 /// Ops whose output is immediately added to the block's residual (the block's projection).
 fn feeds_add(g: &Graph, i: usize) -> bool {
-    g.ops.get(i + 1).is_some_and(|n| n.kind == OpKind::Add && n.inputs.contains(&g.ops[i].output))
+    g.ops
+        .get(i + 1)
+        .is_some_and(|n| n.kind == OpKind::Add && n.inputs.contains(&g.ops[i].output))
 }
 
 /// Per layer: inputs + output (depthwise in place: the larger of the two), plus the block's
 /// residual input while it is held. The residual add is fused into the projection, whose output
 /// overwrites the residual element by element, so the projection costs input + output.
 pub fn analytic(g: &Graph, inplace_depthwise: bool) -> Peak {
+    analytic_live(g, inplace_depthwise).0
+}
+
+/// `analytic`, and the tensors counted at every op.
+pub fn analytic_live(g: &Graph, inplace_depthwise: bool) -> (Peak, Vec<Vec<usize>>) {
     let mut per_op = Vec::with_capacity(g.ops.len());
     let mut live_at = Vec::with_capacity(g.ops.len());
     for (i, op) in g.ops.iter().enumerate() {
@@ -66,7 +83,11 @@ pub fn analytic(g: &Graph, inplace_depthwise: bool) -> Peak {
         }
         let ins: u64 = op.inputs.iter().map(|&t| g.bytes(t)).sum();
         let out = g.bytes(op.output);
-        let mut m = if op.kind == OpKind::Depthwise && inplace_depthwise { ins.max(out) } else { ins + out };
+        let mut m = if op.kind == OpKind::Depthwise && inplace_depthwise {
+            ins.max(out)
+        } else {
+            ins + out
+        };
         let mut live: Vec<usize> = op.inputs.clone();
         live.push(op.output);
         if let Some(r) = op.residual
@@ -80,10 +101,19 @@ pub fn analytic(g: &Graph, inplace_depthwise: bool) -> Peak {
         live_at.push(live);
     }
     let peak_op = argmax(&per_op);
-    Peak { peak_sram_bytes: per_op[peak_op], peak_op, peak_tensors: live_at[peak_op].clone(), per_op, arena_bytes: 0, scratch_bytes: 0, kernel_buffer_bytes: 0 }
+    let peak = Peak {
+        peak_sram_bytes: per_op[peak_op],
+        peak_op,
+        peak_tensors: live_at[peak_op].clone(),
+        per_op,
+        arena_bytes: 0,
+        scratch_bytes: 0,
+        kernel_buffer_bytes: 0,
+    };
+    (peak, live_at)
 }
 
-fn argmax(v: &[u64]) -> usize {
+pub(crate) fn argmax(v: &[u64]) -> usize {
     let mut best = 0;
     for (i, &x) in v.iter().enumerate() {
         if x > v[best] {
@@ -106,12 +136,21 @@ pub struct Buffer {
 /// each into the lowest gap among the already placed buffers that are live at the same time.
 pub fn place(buffers: &[Buffer]) -> Vec<u64> {
     let mut order: Vec<usize> = (0..buffers.len()).collect();
-    order.sort_by(|&a, &b| buffers[b].size.cmp(&buffers[a].size).then(buffers[a].first.cmp(&buffers[b].first)));
+    order.sort_by(|&a, &b| {
+        buffers[b]
+            .size
+            .cmp(&buffers[a].size)
+            .then(buffers[a].first.cmp(&buffers[b].first))
+    });
     let mut offsets = vec![0u64; buffers.len()];
     let mut placed: Vec<usize> = Vec::new();
     for &i in &order {
         let b = &buffers[i];
-        let mut overlapping: Vec<usize> = placed.iter().copied().filter(|&j| buffers[j].first <= b.last && b.first <= buffers[j].last).collect();
+        let mut overlapping: Vec<usize> = placed
+            .iter()
+            .copied()
+            .filter(|&j| buffers[j].first <= b.last && b.first <= buffers[j].last)
+            .collect();
         overlapping.sort_by_key(|&j| offsets[j]);
         let mut cand = 0;
         for j in overlapping {
@@ -157,7 +196,12 @@ pub fn buffers(g: &Graph, alignment: u64, inplace_depthwise: bool) -> (Vec<Buffe
         let root = buf_of[t];
         if index[root] == usize::MAX {
             index[root] = out.len();
-            out.push(Buffer { size: 0, first: first[t], last: last[t], tensors: vec![] });
+            out.push(Buffer {
+                size: 0,
+                first: first[t],
+                last: last[t],
+                tensors: vec![],
+            });
         }
         let b = &mut out[index[root]];
         b.size = b.size.max(align(g.bytes(t), alignment));
@@ -179,9 +223,26 @@ fn planned(g: &Graph, alignment: u64, inplace: bool) -> Peak {
         }
     }
     let peak_op = argmax(&per_op);
-    let peak_tensors = bufs.iter().filter(|b| b.first <= peak_op && peak_op <= b.last).flat_map(|b| b.tensors.clone()).collect();
-    let arena = bufs.iter().zip(&offsets).map(|(b, o)| o + b.size).max().unwrap_or(0);
-    Peak { peak_sram_bytes: arena, peak_op, peak_tensors, per_op, arena_bytes: arena, scratch_bytes: 0, kernel_buffer_bytes: 0 }
+    let peak_tensors = bufs
+        .iter()
+        .filter(|b| b.first <= peak_op && peak_op <= b.last)
+        .flat_map(|b| b.tensors.clone())
+        .collect();
+    let arena = bufs
+        .iter()
+        .zip(&offsets)
+        .map(|(b, o)| o + b.size)
+        .max()
+        .unwrap_or(0);
+    Peak {
+        peak_sram_bytes: arena,
+        peak_op,
+        peak_tensors,
+        per_op,
+        arena_bytes: arena,
+        scratch_bytes: 0,
+        kernel_buffer_bytes: 0,
+    }
 }
 
 /// TF Lite Micro: 16-byte alignment, no in-place ops; the arena size.
@@ -201,9 +262,13 @@ pub fn tinyengine(g: &Graph) -> Peak {
         match op.kind {
             OpKind::Conv if op.kernel_size > 1 => {
                 scratch = scratch.max((op.kernel_size * op.kernel_size * t.c * 2 * 2) as u64);
-                kernel = kernel.max(2 * (op.kernel_size * op.kernel_size * t.c * g.tensors[op.output].c) as u64);
+                kernel = kernel.max(
+                    2 * (op.kernel_size * op.kernel_size * t.c * g.tensors[op.output].c) as u64,
+                );
             }
-            OpKind::Depthwise => scratch = scratch.max(2 * (t.h as u64 + 2 * pad) * (t.w as u64 + 2 * pad)),
+            OpKind::Depthwise => {
+                scratch = scratch.max(2 * (t.h as u64 + 2 * pad) * (t.w as u64 + 2 * pad))
+            }
             _ => {}
         }
     }

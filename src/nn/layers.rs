@@ -24,7 +24,16 @@ pub struct ConvBn {
 
 impl ConvBn {
     #[allow(clippy::too_many_arguments)]
-    pub fn new(e: &Rc<Engine>, rng: &mut impl Rng, cin: usize, cout: usize, k: usize, stride: usize, groups: usize, act: Option<Act>) -> Result<ConvBn> {
+    pub fn new(
+        e: &Rc<Engine>,
+        rng: &mut impl Rng,
+        cin: usize,
+        cout: usize,
+        k: usize,
+        stride: usize,
+        groups: usize,
+        act: Option<Act>,
+    ) -> Result<ConvBn> {
         let shape = [cout, cin / groups, k, k];
         Ok(ConvBn {
             weight: e.param(&init::kaiming_conv(rng, shape), &shape)?,
@@ -41,7 +50,13 @@ impl ConvBn {
     pub fn forward(&self, x: &Tensor, mode: BnMode) -> Result<Tensor> {
         let k = self.weight.shape()[2];
         let y = x.conv2d(&self.weight, self.stride, k / 2, self.groups)?;
-        let bn = BatchNorm { gamma: &self.gamma, beta: &self.beta, running_mean: &self.running_mean, running_var: &self.running_var, eps: BN_EPS };
+        let bn = BatchNorm {
+            gamma: &self.gamma,
+            beta: &self.beta,
+            running_mean: &self.running_mean,
+            running_var: &self.running_var,
+            eps: BN_EPS,
+        };
         let y = y.batch_norm(&bn, mode)?;
         match self.act {
             Some(a) => y.activation(a),
@@ -52,13 +67,31 @@ impl ConvBn {
 
 impl Module for ConvBn {
     fn params(&self, prefix: &str, out: &mut Vec<ParamEntry>) {
-        out.push(ParamEntry { name: format!("{prefix}conv.weight"), tensor: self.weight.clone(), decay: true });
-        out.push(ParamEntry { name: format!("{prefix}bn.weight"), tensor: self.gamma.clone(), decay: false });
-        out.push(ParamEntry { name: format!("{prefix}bn.bias"), tensor: self.beta.clone(), decay: false });
+        out.push(ParamEntry {
+            name: format!("{prefix}conv.weight"),
+            tensor: self.weight.clone(),
+            decay: true,
+        });
+        out.push(ParamEntry {
+            name: format!("{prefix}bn.weight"),
+            tensor: self.gamma.clone(),
+            decay: false,
+        });
+        out.push(ParamEntry {
+            name: format!("{prefix}bn.bias"),
+            tensor: self.beta.clone(),
+            decay: false,
+        });
     }
     fn buffers(&self, prefix: &str, out: &mut Vec<BufferEntry>) {
-        out.push(BufferEntry { name: format!("{prefix}bn.running_mean"), tensor: self.running_mean.clone() });
-        out.push(BufferEntry { name: format!("{prefix}bn.running_var"), tensor: self.running_var.clone() });
+        out.push(BufferEntry {
+            name: format!("{prefix}bn.running_mean"),
+            tensor: self.running_mean.clone(),
+        });
+        out.push(BufferEntry {
+            name: format!("{prefix}bn.running_var"),
+            tensor: self.running_var.clone(),
+        });
     }
 }
 
@@ -82,7 +115,15 @@ impl Linear {
 
 impl Module for Linear {
     fn params(&self, prefix: &str, out: &mut Vec<ParamEntry>) {
-        out.push(ParamEntry { name: format!("{prefix}weight"), tensor: self.weight.clone(), decay: true });
-        out.push(ParamEntry { name: format!("{prefix}bias"), tensor: self.bias.clone(), decay: false });
+        out.push(ParamEntry {
+            name: format!("{prefix}weight"),
+            tensor: self.weight.clone(),
+            decay: true,
+        });
+        out.push(ParamEntry {
+            name: format!("{prefix}bias"),
+            tensor: self.bias.clone(),
+            decay: false,
+        });
     }
 }

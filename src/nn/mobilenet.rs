@@ -28,16 +28,41 @@ pub struct MobileNetConfig {
 impl MobileNetConfig {
     /// Stem + 3 inverted-bottleneck blocks + head: small enough for lavapipe tests.
     pub fn tiny(in_channels: usize, classes: usize) -> MobileNetConfig {
-        let b = |expand_ratio, out_channels, kernel_size, stride| BlockConfig { expand_ratio, out_channels, kernel_size, stride };
-        MobileNetConfig { in_channels, stem_channels: 8, blocks: vec![b(1, 8, 3, 1), b(3, 12, 5, 2), b(3, 12, 3, 1)], classes }
+        let b = |expand_ratio, out_channels, kernel_size, stride| BlockConfig {
+            expand_ratio,
+            out_channels,
+            kernel_size,
+            stride,
+        };
+        MobileNetConfig {
+            in_channels,
+            stem_channels: 8,
+            blocks: vec![b(1, 8, 3, 1), b(3, 12, 5, 2), b(3, 12, 3, 1)],
+            classes,
+        }
     }
 }
 
 impl MobileNetConfig {
     /// The demo's network: stem 16, four blocks up to 32 channels (about 20k parameters).
     pub fn small(in_channels: usize, classes: usize) -> MobileNetConfig {
-        let b = |expand_ratio, out_channels, kernel_size, stride| BlockConfig { expand_ratio, out_channels, kernel_size, stride };
-        MobileNetConfig { in_channels, stem_channels: 16, blocks: vec![b(1, 16, 3, 1), b(4, 24, 3, 2), b(4, 24, 5, 1), b(4, 32, 3, 2)], classes }
+        let b = |expand_ratio, out_channels, kernel_size, stride| BlockConfig {
+            expand_ratio,
+            out_channels,
+            kernel_size,
+            stride,
+        };
+        MobileNetConfig {
+            in_channels,
+            stem_channels: 16,
+            blocks: vec![
+                b(1, 16, 3, 1),
+                b(4, 24, 3, 2),
+                b(4, 24, 5, 1),
+                b(4, 32, 3, 2),
+            ],
+            classes,
+        }
     }
 }
 
@@ -53,10 +78,23 @@ pub struct InvertedResidual {
 impl InvertedResidual {
     pub fn new(e: &Rc<Engine>, rng: &mut StdRng, cin: usize, b: &BlockConfig) -> Result<Self> {
         let mid = cin * b.expand_ratio;
-        let expand = if b.expand_ratio != 1 { Some(ConvBn::new(e, rng, cin, mid, 1, 1, 1, Some(Act::Relu6))?) } else { None };
+        let expand = if b.expand_ratio != 1 {
+            Some(ConvBn::new(e, rng, cin, mid, 1, 1, 1, Some(Act::Relu6))?)
+        } else {
+            None
+        };
         Ok(InvertedResidual {
             expand,
-            depthwise: ConvBn::new(e, rng, mid, mid, b.kernel_size, b.stride, mid, Some(Act::Relu6))?,
+            depthwise: ConvBn::new(
+                e,
+                rng,
+                mid,
+                mid,
+                b.kernel_size,
+                b.stride,
+                mid,
+                Some(Act::Relu6),
+            )?,
             project: ConvBn::new(e, rng, mid, b.out_channels, 1, 1, 1, None)?,
             residual: b.stride == 1 && cin == b.out_channels,
         })
@@ -67,7 +105,9 @@ impl InvertedResidual {
             Some(c) => c.forward(x, mode)?,
             None => x.clone(),
         };
-        let h = self.project.forward(&self.depthwise.forward(&h, mode)?, mode)?;
+        let h = self
+            .project
+            .forward(&self.depthwise.forward(&h, mode)?, mode)?;
         if self.residual { h.add(x) } else { Ok(h) }
     }
 }
@@ -99,7 +139,16 @@ pub struct MobileNet {
 impl MobileNet {
     pub fn new(e: &Rc<Engine>, config: &MobileNetConfig, seed: u64) -> Result<MobileNet> {
         let mut rng = StdRng::seed_from_u64(seed);
-        let stem = ConvBn::new(e, &mut rng, config.in_channels, config.stem_channels, 3, 2, 1, Some(Act::Relu6))?;
+        let stem = ConvBn::new(
+            e,
+            &mut rng,
+            config.in_channels,
+            config.stem_channels,
+            3,
+            2,
+            1,
+            Some(Act::Relu6),
+        )?;
         let mut cin = config.stem_channels;
         let mut blocks = Vec::new();
         for b in &config.blocks {
@@ -107,7 +156,12 @@ impl MobileNet {
             cin = b.out_channels;
         }
         let head = Linear::new(e, &mut rng, cin, config.classes)?;
-        Ok(MobileNet { config: config.clone(), stem, blocks, head })
+        Ok(MobileNet {
+            config: config.clone(),
+            stem,
+            blocks,
+            head,
+        })
     }
 
     /// Logits [N, classes] for images [N, C, H, W].

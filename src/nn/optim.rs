@@ -8,11 +8,16 @@ use crate::{Engine, Result};
 use std::rc::Rc;
 
 fn state(e: &Engine, params: &[ParamEntry], what: &'static str) -> Result<Vec<Rc<GpuBuffer>>> {
-    params.iter().map(|p| e.gpu.alloc_zeroed(what, p.tensor.numel())).collect()
+    params
+        .iter()
+        .map(|p| e.gpu.alloc_zeroed(what, p.tensor.numel()))
+        .collect()
 }
 
 fn grad_of(p: &ParamEntry) -> Result<&GpuBuffer> {
-    p.tensor.grad_buffer().ok_or_else(|| crate::Error::Invalid(format!("{} is not a trainable parameter", p.name)))
+    p.tensor
+        .grad_buffer()
+        .ok_or_else(|| crate::Error::Invalid(format!("{} is not a trainable parameter", p.name)))
 }
 
 pub struct Sgd {
@@ -24,9 +29,21 @@ pub struct Sgd {
 }
 
 impl Sgd {
-    pub fn new(e: &Engine, params: Vec<ParamEntry>, momentum: f32, nesterov: bool, weight_decay: f32) -> Result<Sgd> {
+    pub fn new(
+        e: &Engine,
+        params: Vec<ParamEntry>,
+        momentum: f32,
+        nesterov: bool,
+        weight_decay: f32,
+    ) -> Result<Sgd> {
         let momentum_buf = state(e, &params, "sgd.momentum")?;
-        Ok(Sgd { params, momentum, nesterov, weight_decay, momentum_buf })
+        Ok(Sgd {
+            params,
+            momentum,
+            nesterov,
+            weight_decay,
+            momentum_buf,
+        })
     }
 
     /// One update with learning rate `lr` from the accumulated gradients.
@@ -35,7 +52,14 @@ impl Sgd {
             let n = p.tensor.numel();
             let wd = if p.decay { self.weight_decay } else { 0.0 };
             let params = [u(n), self.nesterov as u32, f(lr), f(self.momentum), f(wd)];
-            e.gpu.dispatch("optim", "sgd", &[], &params, &[Arg(1, p.tensor.buffer()), Arg(2, grad_of(p)?), Arg(3, m)], n.div_ceil(64) as u32)?;
+            e.gpu.dispatch(
+                "optim",
+                "sgd",
+                &[],
+                &params,
+                &[Arg(1, p.tensor.buffer()), Arg(2, grad_of(p)?), Arg(3, m)],
+                n.div_ceil(64) as u32,
+            )?;
         }
         Ok(())
     }
@@ -66,7 +90,16 @@ impl Adam {
     pub fn new(e: &Engine, params: Vec<ParamEntry>, weight_decay: f32) -> Result<Adam> {
         let m = state(e, &params, "adam.m")?;
         let v = state(e, &params, "adam.v")?;
-        Ok(Adam { params, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay, steps: 0, m, v })
+        Ok(Adam {
+            params,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay,
+            steps: 0,
+            m,
+            v,
+        })
     }
 
     pub fn step(&mut self, e: &Engine, lr: f32) -> Result<()> {
@@ -76,8 +109,31 @@ impl Adam {
         for ((p, m), v) in self.params.iter().zip(&self.m).zip(&self.v) {
             let n = p.tensor.numel();
             let wd = if p.decay { self.weight_decay } else { 0.0 };
-            let params = [u(n), 0, f(lr), 0, f(wd), f(self.beta1), f(self.beta2), f(self.eps), f(bc1), f(bc2)];
-            e.gpu.dispatch("optim", "adam", &[], &params, &[Arg(1, p.tensor.buffer()), Arg(2, grad_of(p)?), Arg(3, m), Arg(4, v)], n.div_ceil(64) as u32)?;
+            let params = [
+                u(n),
+                0,
+                f(lr),
+                0,
+                f(wd),
+                f(self.beta1),
+                f(self.beta2),
+                f(self.eps),
+                f(bc1),
+                f(bc2),
+            ];
+            e.gpu.dispatch(
+                "optim",
+                "adam",
+                &[],
+                &params,
+                &[
+                    Arg(1, p.tensor.buffer()),
+                    Arg(2, grad_of(p)?),
+                    Arg(3, m),
+                    Arg(4, v),
+                ],
+                n.div_ceil(64) as u32,
+            )?;
         }
         Ok(())
     }

@@ -9,12 +9,39 @@ use tinynas::autograd::ops::norm::reference as bn_ref;
 use tinynas::nn::mobilenet::MobileNetConfig;
 
 enum Op {
-    Conv { x: usize, w: usize, cs: ConvShape },
-    Bn { x: usize, g: usize, b: usize, n: usize, c: usize, hw: usize },
-    Act { x: usize, act: Act },
-    Add { a: usize, b: usize },
-    Pool { x: usize, hw: usize },
-    Linear { x: usize, w: usize, b: usize, n: usize, i: usize, o: usize },
+    Conv {
+        x: usize,
+        w: usize,
+        cs: ConvShape,
+    },
+    Bn {
+        x: usize,
+        g: usize,
+        b: usize,
+        n: usize,
+        c: usize,
+        hw: usize,
+    },
+    Act {
+        x: usize,
+        act: Act,
+    },
+    Add {
+        a: usize,
+        b: usize,
+    },
+    Pool {
+        x: usize,
+        hw: usize,
+    },
+    Linear {
+        x: usize,
+        w: usize,
+        b: usize,
+        n: usize,
+        i: usize,
+        o: usize,
+    },
 }
 
 struct Tape<'a> {
@@ -35,8 +62,27 @@ impl Tape<'_> {
         self.push(Op::Conv { x, w, cs }, y)
     }
     fn bn(&mut self, x: usize, g: usize, n: usize, c: usize, hw: usize) -> usize {
-        let y = bn_ref::batch_norm(&self.vals[x], &self.params[g], &self.params[g + 1], n, c, hw, 1e-5).0;
-        self.push(Op::Bn { x, g, b: g + 1, n, c, hw }, y)
+        let y = bn_ref::batch_norm(
+            &self.vals[x],
+            &self.params[g],
+            &self.params[g + 1],
+            n,
+            c,
+            hw,
+            1e-5,
+        )
+        .0;
+        self.push(
+            Op::Bn {
+                x,
+                g,
+                b: g + 1,
+                n,
+                c,
+                hw,
+            },
+            y,
+        )
     }
     fn act(&mut self, x: usize, act: Act) -> usize {
         let y = self.vals[x].iter().map(|&v| act.reference(v).0).collect();
@@ -54,48 +100,155 @@ pub struct CpuNet {
 impl CpuNet {
     pub fn new(config: MobileNetConfig, params: Vec<Vec<f64>>, decay: Vec<bool>) -> CpuNet {
         let momentum = params.iter().map(|p| vec![0.0; p.len()]).collect();
-        CpuNet { config, params, decay, momentum }
+        CpuNet {
+            config,
+            params,
+            decay,
+            momentum,
+        }
     }
 
     /// (loss, gradient of every parameter) for images x[n, C, h, w] in training mode.
-    pub fn loss_and_grads(&self, x: &[f64], labels: &[usize], n: usize, h: usize, w: usize, smoothing: f64) -> (f64, Vec<Vec<f64>>) {
+    pub fn loss_and_grads(
+        &self,
+        x: &[f64],
+        labels: &[usize],
+        n: usize,
+        h: usize,
+        w: usize,
+        smoothing: f64,
+    ) -> (f64, Vec<Vec<f64>>) {
         let cfg = &self.config;
-        let mut t = Tape { params: &self.params, vals: vec![x.to_vec()], ops: Vec::new() };
+        let mut t = Tape {
+            params: &self.params,
+            vals: vec![x.to_vec()],
+            ops: Vec::new(),
+        };
         let mut p = 0; // next parameter index, in `Module::params` order
         let (mut c, mut hh, mut ww) = (cfg.in_channels, h, w);
-        let mut conv_bn = |t: &mut Tape, x: usize, cin: usize, cout: usize, k: usize, stride: usize, groups: usize, hh: &mut usize, ww: &mut usize, act: Option<Act>| {
-            let cs = ConvShape { n, cin, h: *hh, w: *ww, cout, kh: k, kw: k, stride, pad: k / 2, groups };
+        let mut conv_bn = |t: &mut Tape,
+                           x: usize,
+                           cin: usize,
+                           cout: usize,
+                           k: usize,
+                           stride: usize,
+                           groups: usize,
+                           hh: &mut usize,
+                           ww: &mut usize,
+                           act: Option<Act>| {
+            let cs = ConvShape {
+                n,
+                cin,
+                h: *hh,
+                w: *ww,
+                cout,
+                kh: k,
+                kw: k,
+                stride,
+                pad: k / 2,
+                groups,
+            };
             let y = t.conv(x, p, cs);
             *hh = cs.oh();
             *ww = cs.ow();
             let y = t.bn(y, p + 1, n, cout, *hh * *ww);
             p += 3;
-            match act { Some(a) => t.act(y, a), None => y }
+            match act {
+                Some(a) => t.act(y, a),
+                None => y,
+            }
         };
-        let mut v = conv_bn(&mut t, 0, c, cfg.stem_channels, 3, 2, 1, &mut hh, &mut ww, Some(Act::Relu6));
+        let mut v = conv_bn(
+            &mut t,
+            0,
+            c,
+            cfg.stem_channels,
+            3,
+            2,
+            1,
+            &mut hh,
+            &mut ww,
+            Some(Act::Relu6),
+        );
         c = cfg.stem_channels;
         for b in &cfg.blocks {
             let input = v;
             let mid = c * b.expand_ratio;
             let mut hcur = v;
             if b.expand_ratio != 1 {
-                hcur = conv_bn(&mut t, hcur, c, mid, 1, 1, 1, &mut hh, &mut ww, Some(Act::Relu6));
+                hcur = conv_bn(
+                    &mut t,
+                    hcur,
+                    c,
+                    mid,
+                    1,
+                    1,
+                    1,
+                    &mut hh,
+                    &mut ww,
+                    Some(Act::Relu6),
+                );
             }
-            hcur = conv_bn(&mut t, hcur, mid, mid, b.kernel_size, b.stride, mid, &mut hh, &mut ww, Some(Act::Relu6));
-            hcur = conv_bn(&mut t, hcur, mid, b.out_channels, 1, 1, 1, &mut hh, &mut ww, None);
+            hcur = conv_bn(
+                &mut t,
+                hcur,
+                mid,
+                mid,
+                b.kernel_size,
+                b.stride,
+                mid,
+                &mut hh,
+                &mut ww,
+                Some(Act::Relu6),
+            );
+            hcur = conv_bn(
+                &mut t,
+                hcur,
+                mid,
+                b.out_channels,
+                1,
+                1,
+                1,
+                &mut hh,
+                &mut ww,
+                None,
+            );
             if b.stride == 1 && c == b.out_channels {
-                let y = t.vals[hcur].iter().zip(&t.vals[input]).map(|(a, b)| a + b).collect();
+                let y = t.vals[hcur]
+                    .iter()
+                    .zip(&t.vals[input])
+                    .map(|(a, b)| a + b)
+                    .collect();
                 hcur = t.push(Op::Add { a: hcur, b: input }, y);
             }
             v = hcur;
             c = b.out_channels;
         }
         let hw = hh * ww;
-        let pooled = (0..n * c).map(|i| t.vals[v][i * hw..(i + 1) * hw].iter().sum::<f64>() / hw as f64).collect();
+        let pooled = (0..n * c)
+            .map(|i| t.vals[v][i * hw..(i + 1) * hw].iter().sum::<f64>() / hw as f64)
+            .collect();
         let pooled = t.push(Op::Pool { x: v, hw }, pooled);
         let k = cfg.classes;
-        let logits = mm_ref::linear(&t.vals[pooled], &self.params[p], Some(&self.params[p + 1]), n, c, k);
-        let logits = t.push(Op::Linear { x: pooled, w: p, b: p + 1, n, i: c, o: k }, logits);
+        let logits = mm_ref::linear(
+            &t.vals[pooled],
+            &self.params[p],
+            Some(&self.params[p + 1]),
+            n,
+            c,
+            k,
+        );
+        let logits = t.push(
+            Op::Linear {
+                x: pooled,
+                w: p,
+                b: p + 1,
+                n,
+                i: c,
+                o: k,
+            },
+            logits,
+        );
         let targets = smoothed_targets(labels, k, smoothing);
         let (loss, dlogits) = reference_cross_entropy(&t.vals[logits], &targets, n, k);
 
@@ -114,14 +267,33 @@ impl CpuNet {
                     add_to(&mut gv[*x], dx);
                     gp[*w].iter_mut().zip(dw).for_each(|(a, b)| *a += b);
                 }
-                Op::Bn { x, g: gi, b, n, c, hw } => {
-                    let (dx, dg, db) = bn_ref::batch_norm_backward(&t.vals[*x], &self.params[*gi], &g, *n, *c, *hw, 1e-5);
+                Op::Bn {
+                    x,
+                    g: gi,
+                    b,
+                    n,
+                    c,
+                    hw,
+                } => {
+                    let (dx, dg, db) = bn_ref::batch_norm_backward(
+                        &t.vals[*x],
+                        &self.params[*gi],
+                        &g,
+                        *n,
+                        *c,
+                        *hw,
+                        1e-5,
+                    );
                     add_to(&mut gv[*x], dx);
                     gp[*gi].iter_mut().zip(dg).for_each(|(a, b)| *a += b);
                     gp[*b].iter_mut().zip(db).for_each(|(a, b)| *a += b);
                 }
                 Op::Act { x, act } => {
-                    let dx = t.vals[*x].iter().zip(&g).map(|(&v, &gg)| gg * act.reference(v).1).collect();
+                    let dx = t.vals[*x]
+                        .iter()
+                        .zip(&g)
+                        .map(|(&v, &gg)| gg * act.reference(v).1)
+                        .collect();
                     add_to(&mut gv[*x], dx);
                 }
                 Op::Add { a, b } => {
@@ -133,7 +305,8 @@ impl CpuNet {
                     add_to(&mut gv[*x], dx);
                 }
                 Op::Linear { x, w, b, n, i, o } => {
-                    let (dx, dw, db) = mm_ref::linear_backward(&t.vals[*x], &self.params[*w], &g, *n, *i, *o);
+                    let (dx, dw, db) =
+                        mm_ref::linear_backward(&t.vals[*x], &self.params[*w], &g, *n, *i, *o);
                     add_to(&mut gv[*x], dx);
                     gp[*w].iter_mut().zip(dw).for_each(|(a, b)| *a += b);
                     gp[*b].iter_mut().zip(db).for_each(|(a, b)| *a += b);

@@ -8,7 +8,8 @@ use tinynas::gpu::GpuOptions;
 use tinynas::{Engine, Tensor};
 
 pub fn engine() -> Rc<Engine> {
-    let e = Engine::new(&GpuOptions::default()).expect("a GPU adapter (install lavapipe: see README)");
+    let e =
+        Engine::new(&GpuOptions::default()).expect("a GPU adapter (install lavapipe: see README)");
     eprintln!("adapter: {}", e.gpu.describe());
     e
 }
@@ -43,7 +44,12 @@ pub fn assert_close(what: &str, got: &[f32], want: &[f64], atol: f64, rtol: f64)
         }
     }
     let i = worst.1;
-    assert!(worst.0 <= 0.0, "{what}[{i}]: got {}, want {} (atol {atol}, rtol {rtol})", got[i], want[i]);
+    assert!(
+        worst.0 <= 0.0,
+        "{what}[{i}]: got {}, want {} (atol {atol}, rtol {rtol})",
+        got[i],
+        want[i]
+    );
 }
 
 /// Central finite differences of a scalar function.
@@ -83,7 +89,12 @@ pub fn dot(a: &[f64], b: &[f64]) -> f64 {
 pub fn weighted_sum(y: &Tensor, r: &[f64]) -> Tensor {
     let e = y.engine();
     let rt = e.tensor(&f32s(r), &[1, r.len()]).unwrap();
-    y.reshape(&[1, y.numel()]).unwrap().linear(&rt, None).unwrap().sum().unwrap()
+    y.reshape(&[1, y.numel()])
+        .unwrap()
+        .linear(&rt, None)
+        .unwrap()
+        .sum()
+        .unwrap()
 }
 
 pub fn grad_of(t: &Tensor) -> Vec<f32> {

@@ -34,12 +34,24 @@ impl Act {
     pub fn reference(self, x: f64) -> (f64, f64) {
         match self {
             Act::Relu => (x.max(0.0), if x > 0.0 { 1.0 } else { 0.0 }),
-            Act::Relu6 => (x.clamp(0.0, 6.0), if x > 0.0 && x < 6.0 { 1.0 } else { 0.0 }),
+            Act::Relu6 => (
+                x.clamp(0.0, 6.0),
+                if x > 0.0 && x < 6.0 { 1.0 } else { 0.0 },
+            ),
             Act::Hswish => {
-                let d = if x <= -3.0 { 0.0 } else if x >= 3.0 { 1.0 } else { (2.0 * x + 3.0) / 6.0 };
+                let d = if x <= -3.0 {
+                    0.0
+                } else if x >= 3.0 {
+                    1.0
+                } else {
+                    (2.0 * x + 3.0) / 6.0
+                };
                 (x * (x + 3.0).clamp(0.0, 6.0) / 6.0, d)
             }
-            Act::Hsigmoid => ((x + 3.0).clamp(0.0, 6.0) / 6.0, if x > -3.0 && x < 3.0 { 1.0 / 6.0 } else { 0.0 }),
+            Act::Hsigmoid => (
+                (x + 3.0).clamp(0.0, 6.0) / 6.0,
+                if x > -3.0 && x < 3.0 { 1.0 / 6.0 } else { 0.0 },
+            ),
             Act::Sigmoid => {
                 let s = 1.0 / (1.0 + (-x).exp());
                 (s, s * (1.0 - s))
@@ -55,12 +67,26 @@ impl Tensor {
         let out = e.output(act.name(), x.shape())?;
         let n = x.numel();
         let consts = [("ACT", act.code())];
-        e.gpu.dispatch("elementwise", "act_forward", &consts, &[u(n)], &[Arg(1, x.buffer()), Arg(3, out.buffer())], n.div_ceil(64) as u32)?;
+        e.gpu.dispatch(
+            "elementwise",
+            "act_forward",
+            &consts,
+            &[u(n)],
+            &[Arg(1, x.buffer()), Arg(3, out.buffer())],
+            n.div_ceil(64) as u32,
+        )?;
         let xs = x.clone();
         Ok(e.clone().record(act.name(), out, &[&x], move |g| {
             let g = g.contiguous()?;
             let dx = e.output("activation.dx", xs.shape())?;
-            e.gpu.dispatch("elementwise", "act_backward", &consts, &[u(n)], &[Arg(1, xs.buffer()), Arg(2, g.buffer()), Arg(3, dx.buffer())], n.div_ceil(64) as u32)?;
+            e.gpu.dispatch(
+                "elementwise",
+                "act_backward",
+                &consts,
+                &[u(n)],
+                &[Arg(1, xs.buffer()), Arg(2, g.buffer()), Arg(3, dx.buffer())],
+                n.div_ceil(64) as u32,
+            )?;
             Ok(vec![Some(dx)])
         }))
     }

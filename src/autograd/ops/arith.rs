@@ -15,8 +15,17 @@ impl Tensor {
         let e = self.engine().clone();
         let out = e.output("add", a.shape())?;
         let n = a.numel();
-        e.gpu.dispatch("elementwise", "add", &[], &[u(n)], &[Arg(1, a.buffer()), Arg(2, b.buffer()), Arg(3, out.buffer())], n.div_ceil(64) as u32)?;
-        Ok(e.record("add", out, &[&a, &b], |g| Ok(vec![Some(g.clone()), Some(g.clone())])))
+        e.gpu.dispatch(
+            "elementwise",
+            "add",
+            &[],
+            &[u(n)],
+            &[Arg(1, a.buffer()), Arg(2, b.buffer()), Arg(3, out.buffer())],
+            n.div_ceil(64) as u32,
+        )?;
+        Ok(e.record("add", out, &[&a, &b], |g| {
+            Ok(vec![Some(g.clone()), Some(g.clone())])
+        }))
     }
 
     pub fn scale(&self, alpha: f32) -> Result<Tensor> {
@@ -24,32 +33,70 @@ impl Tensor {
         let e = self.engine().clone();
         let out = e.output("scale", x.shape())?;
         let n = x.numel();
-        e.gpu.dispatch("elementwise", "scale", &[], &[u(n), 0, f(alpha)], &[Arg(1, x.buffer()), Arg(3, out.buffer())], n.div_ceil(64) as u32)?;
-        Ok(e.clone().record("scale", out, &[&x], move |g| Ok(vec![Some(g.scale(alpha)?)])))
+        e.gpu.dispatch(
+            "elementwise",
+            "scale",
+            &[],
+            &[u(n), 0, f(alpha)],
+            &[Arg(1, x.buffer()), Arg(3, out.buffer())],
+            n.div_ceil(64) as u32,
+        )?;
+        Ok(e.clone().record("scale", out, &[&x], move |g| {
+            Ok(vec![Some(g.scale(alpha)?)])
+        }))
     }
 
     /// x[N,C,H,W] · s[N,C] broadcast over H·W (squeeze-and-excite).
     pub fn mul_channel(&self, s: &Tensor) -> Result<Tensor> {
         let (sx, ss) = (self.shape(), s.shape());
         if sx.len() != 4 || ss != [sx[0], sx[1]] {
-            return shape_err("mul_channel", format!("x {sx:?} · s {ss:?}; s must be [N, C]"));
+            return shape_err(
+                "mul_channel",
+                format!("x {sx:?} · s {ss:?}; s must be [N, C]"),
+            );
         }
         let (x, sc) = (self.contiguous()?, s.contiguous()?);
         let e = self.engine().clone();
         let out = e.output("mul_channel", sx)?;
         let (n, hw) = (x.numel(), sx[2] * sx[3]);
-        e.gpu.dispatch("elementwise", "mul_channel", &[], &[u(n), u(hw)], &[Arg(1, x.buffer()), Arg(2, sc.buffer()), Arg(3, out.buffer())], n.div_ceil(64) as u32)?;
+        e.gpu.dispatch(
+            "elementwise",
+            "mul_channel",
+            &[],
+            &[u(n), u(hw)],
+            &[
+                Arg(1, x.buffer()),
+                Arg(2, sc.buffer()),
+                Arg(3, out.buffer()),
+            ],
+            n.div_ceil(64) as u32,
+        )?;
         let (xs, ss2) = (x.clone(), sc.clone());
         Ok(e.clone().record("mul_channel", out, &[&x, &sc], move |g| {
             let g = g.contiguous()?;
             let dx = if xs.requires_grad() {
                 let dx = e.output("mul_channel.dx", xs.shape())?;
-                e.gpu.dispatch("elementwise", "mul_channel", &[], &[u(n), u(hw)], &[Arg(1, g.buffer()), Arg(2, ss2.buffer()), Arg(3, dx.buffer())], n.div_ceil(64) as u32)?;
+                e.gpu.dispatch(
+                    "elementwise",
+                    "mul_channel",
+                    &[],
+                    &[u(n), u(hw)],
+                    &[
+                        Arg(1, g.buffer()),
+                        Arg(2, ss2.buffer()),
+                        Arg(3, dx.buffer()),
+                    ],
+                    n.div_ceil(64) as u32,
+                )?;
                 Some(dx)
             } else {
                 None
             };
-            let ds = if ss2.requires_grad() { Some(g.row_dot(&xs, ss2.shape())?) } else { None };
+            let ds = if ss2.requires_grad() {
+                Some(g.row_dot(&xs, ss2.shape())?)
+            } else {
+                None
+            };
             Ok(vec![dx, ds])
         }))
     }
@@ -61,6 +108,13 @@ impl Tensor {
         }
         let o = other.contiguous()?;
         let n = self.numel();
-        self.engine().gpu.dispatch("elementwise", "axpy", &[], &[u(n), 0, f(alpha)], &[Arg(1, o.buffer()), Arg(3, self.buffer())], n.div_ceil(64) as u32)
+        self.engine().gpu.dispatch(
+            "elementwise",
+            "axpy",
+            &[],
+            &[u(n), 0, f(alpha)],
+            &[Arg(1, o.buffer()), Arg(3, self.buffer())],
+            n.div_ceil(64) as u32,
+        )
     }
 }

@@ -33,10 +33,22 @@ impl ConvShape {
     fn check(&self) -> Result<()> {
         let s = self;
         if s.stride == 0 || s.groups == 0 || s.cin % s.groups != 0 || s.cout % s.groups != 0 {
-            return shape_err("conv2d", format!("stride {}, groups {} for {} -> {} channels", s.stride, s.groups, s.cin, s.cout));
+            return shape_err(
+                "conv2d",
+                format!(
+                    "stride {}, groups {} for {} -> {} channels",
+                    s.stride, s.groups, s.cin, s.cout
+                ),
+            );
         }
         if s.h + 2 * s.pad < s.kh || s.w + 2 * s.pad < s.kw {
-            return shape_err("conv2d", format!("{}x{} kernel larger than padded {}x{} input", s.kh, s.kw, s.h, s.w));
+            return shape_err(
+                "conv2d",
+                format!(
+                    "{}x{} kernel larger than padded {}x{} input",
+                    s.kh, s.kw, s.h, s.w
+                ),
+            );
         }
         Ok(())
     }
@@ -53,9 +65,23 @@ impl Tensor {
     pub fn conv2d(&self, w: &Tensor, stride: usize, pad: usize, groups: usize) -> Result<Tensor> {
         let (sx, sw) = (self.shape(), w.shape());
         if sx.len() != 4 || sw.len() != 4 || sw[1] * groups != sx[1] {
-            return shape_err("conv2d", format!("x {sx:?}, weight {sw:?}, groups {groups}"));
+            return shape_err(
+                "conv2d",
+                format!("x {sx:?}, weight {sw:?}, groups {groups}"),
+            );
         }
-        let cs = ConvShape { n: sx[0], cin: sx[1], h: sx[2], w: sx[3], cout: sw[0], kh: sw[2], kw: sw[3], stride, pad, groups };
+        let cs = ConvShape {
+            n: sx[0],
+            cin: sx[1],
+            h: sx[2],
+            w: sx[3],
+            cout: sw[0],
+            kh: sw[2],
+            kw: sw[3],
+            stride,
+            pad,
+            groups,
+        };
         cs.check()?;
         let x = self.contiguous()?;
         if cs.is_pointwise() {
@@ -80,36 +106,76 @@ fn pointwise(x: &Tensor, w: &Tensor, cs: ConvShape) -> Result<Tensor> {
     let wo = weight_operand(w);
     let xo = Operand::new(0, ci * hw, hw, 1);
     let yo = Operand::new(0, co * hw, hw, 1);
-    gemm(&e, (co, hw, ci, n), (w.buffer(), wo), (x.buffer(), xo), (out.buffer(), yo), None, false, false)?;
+    gemm(
+        &e,
+        (co, hw, ci, n),
+        (w.buffer(), wo),
+        (x.buffer(), xo),
+        (out.buffer(), yo),
+        None,
+        false,
+        false,
+    )?;
     let (xs, ws) = (x.clone(), w.clone());
-    Ok(e.clone().record("conv2d.pointwise", out, &[x, w], move |g| {
-        let g = g.contiguous()?;
-        let dx = if xs.requires_grad() {
-            let dx = e.output("conv2d.pointwise.dx", xs.shape())?;
-            gemm(&e, (ci, hw, co, n), (ws.buffer(), wo.t()), (g.buffer(), yo), (dx.buffer(), xo), None, false, false)?;
-            Some(dx)
-        } else {
-            None
-        };
-        let dw = if ws.requires_grad() {
-            let dw = e.output("conv2d.pointwise.dw", ws.shape())?;
-            let dwo = Operand::new(0, 0, ci, 1);
-            gemm(&e, (co, ci, hw, n), (g.buffer(), yo), (xs.buffer(), xo.t()), (dw.buffer(), dwo), None, true, false)?;
-            Some(dw)
-        } else {
-            None
-        };
-        Ok(vec![dx, dw])
-    }))
+    Ok(e.clone()
+        .record("conv2d.pointwise", out, &[x, w], move |g| {
+            let g = g.contiguous()?;
+            let dx = if xs.requires_grad() {
+                let dx = e.output("conv2d.pointwise.dx", xs.shape())?;
+                gemm(
+                    &e,
+                    (ci, hw, co, n),
+                    (ws.buffer(), wo.t()),
+                    (g.buffer(), yo),
+                    (dx.buffer(), xo),
+                    None,
+                    false,
+                    false,
+                )?;
+                Some(dx)
+            } else {
+                None
+            };
+            let dw = if ws.requires_grad() {
+                let dw = e.output("conv2d.pointwise.dw", ws.shape())?;
+                let dwo = Operand::new(0, 0, ci, 1);
+                gemm(
+                    &e,
+                    (co, ci, hw, n),
+                    (g.buffer(), yo),
+                    (xs.buffer(), xo.t()),
+                    (dw.buffer(), dwo),
+                    None,
+                    true,
+                    false,
+                )?;
+                Some(dw)
+            } else {
+                None
+            };
+            Ok(vec![dx, dw])
+        }))
 }
 
 pub(crate) fn conv_params(cs: &ConvShape, w: &Tensor) -> Vec<u32> {
     let s = w.strides();
     vec![
-        u(cs.n), u(cs.cin), u(cs.h), u(cs.w),
-        u(cs.cout), u(cs.oh()), u(cs.ow()), u(cs.groups),
-        u(cs.kh), u(cs.kw), u(cs.stride), u(cs.pad),
-        u(w.offset()), u(s[0]), u(s[1]), u(s[2]),
+        u(cs.n),
+        u(cs.cin),
+        u(cs.h),
+        u(cs.w),
+        u(cs.cout),
+        u(cs.oh()),
+        u(cs.ow()),
+        u(cs.groups),
+        u(cs.kh),
+        u(cs.kw),
+        u(cs.stride),
+        u(cs.pad),
+        u(w.offset()),
+        u(s[0]),
+        u(s[1]),
+        u(s[2]),
         u(s[3]),
     ]
 }
@@ -119,20 +185,41 @@ fn direct(x: &Tensor, w: &Tensor, cs: ConvShape) -> Result<Tensor> {
     let e: Rc<Engine> = x.engine().clone();
     let out = e.output("conv2d", &[cs.n, cs.cout, cs.oh(), cs.ow()])?;
     let params = conv_params(&cs, w);
-    e.gpu.dispatch("conv", "conv_forward", &[], &params, &[Arg(1, x.buffer()), Arg(2, w.buffer()), Arg(3, out.buffer())], out.numel().div_ceil(64) as u32)?;
+    e.gpu.dispatch(
+        "conv",
+        "conv_forward",
+        &[],
+        &params,
+        &[Arg(1, x.buffer()), Arg(2, w.buffer()), Arg(3, out.buffer())],
+        out.numel().div_ceil(64) as u32,
+    )?;
     let (xs, ws) = (x.clone(), w.clone());
     Ok(e.clone().record("conv2d", out, &[x, w], move |g| {
         let g = g.contiguous()?;
         let dx = if xs.requires_grad() {
             let dx = e.output("conv2d.dx", xs.shape())?;
-            e.gpu.dispatch("conv", "conv_backward_data", &[], &params, &[Arg(1, g.buffer()), Arg(2, ws.buffer()), Arg(3, dx.buffer())], dx.numel().div_ceil(64) as u32)?;
+            e.gpu.dispatch(
+                "conv",
+                "conv_backward_data",
+                &[],
+                &params,
+                &[Arg(1, g.buffer()), Arg(2, ws.buffer()), Arg(3, dx.buffer())],
+                dx.numel().div_ceil(64) as u32,
+            )?;
             Some(dx)
         } else {
             None
         };
         let dw = if ws.requires_grad() {
             let dw = e.output("conv2d.dw", ws.shape())?;
-            e.gpu.dispatch("conv", "conv_backward_weight", &[], &params, &[Arg(1, xs.buffer()), Arg(2, g.buffer()), Arg(3, dw.buffer())], dw.numel() as u32)?;
+            e.gpu.dispatch(
+                "conv",
+                "conv_backward_weight",
+                &[],
+                &params,
+                &[Arg(1, xs.buffer()), Arg(2, g.buffer()), Arg(3, dw.buffer())],
+                dw.numel() as u32,
+            )?;
             Some(dw)
         } else {
             None
@@ -148,7 +235,8 @@ pub mod reference {
     fn at(cs: &ConvShape, oy: usize, ky: usize, ox: usize, kx: usize) -> Option<(usize, usize)> {
         let iy = (oy * cs.stride + ky) as isize - cs.pad as isize;
         let ix = (ox * cs.stride + kx) as isize - cs.pad as isize;
-        (iy >= 0 && ix >= 0 && (iy as usize) < cs.h && (ix as usize) < cs.w).then_some((iy as usize, ix as usize))
+        (iy >= 0 && ix >= 0 && (iy as usize) < cs.h && (ix as usize) < cs.w)
+            .then_some((iy as usize, ix as usize))
     }
 
     /// Visit every (x index, w index, y index) product of the convolution.
@@ -186,7 +274,12 @@ pub mod reference {
     }
 
     /// (dx, dw)
-    pub fn conv2d_backward(x: &[f64], w: &[f64], dy: &[f64], cs: &ConvShape) -> (Vec<f64>, Vec<f64>) {
+    pub fn conv2d_backward(
+        x: &[f64],
+        w: &[f64],
+        dy: &[f64],
+        cs: &ConvShape,
+    ) -> (Vec<f64>, Vec<f64>) {
         let mut dx = vec![0.0; x.len()];
         let mut dw = vec![0.0; w.len()];
         each(cs, |xi, wi, yi| {

@@ -10,9 +10,18 @@ use crate::gpu::Arg;
 fn params(cs: &ConvShape, w: &Tensor, split: usize) -> Vec<u32> {
     let s = w.strides();
     vec![
-        u(cs.n), u(cs.cin), u(cs.h), u(cs.w),
-        u(cs.oh()), u(cs.ow()), u(cs.pad), u(split),
-        u(w.offset()), u(s[0]), u(s[2]), u(s[3]),
+        u(cs.n),
+        u(cs.cin),
+        u(cs.h),
+        u(cs.w),
+        u(cs.oh()),
+        u(cs.ow()),
+        u(cs.pad),
+        u(split),
+        u(w.offset()),
+        u(s[0]),
+        u(s[2]),
+        u(s[3]),
     ]
 }
 
@@ -30,13 +39,27 @@ pub(crate) fn depthwise(x: &Tensor, w: &Tensor, cs: ConvShape) -> Result<Tensor>
     let out = e.output("depthwise", &[cs.n, cs.cout, cs.oh(), cs.ow()])?;
     let split = weight_split(&cs);
     let p = params(&cs, w, split);
-    e.gpu.dispatch("depthwise", "dw_forward", &consts, &p, &[Arg(1, x.buffer()), Arg(2, w.buffer()), Arg(3, out.buffer())], out.numel().div_ceil(64) as u32)?;
+    e.gpu.dispatch(
+        "depthwise",
+        "dw_forward",
+        &consts,
+        &p,
+        &[Arg(1, x.buffer()), Arg(2, w.buffer()), Arg(3, out.buffer())],
+        out.numel().div_ceil(64) as u32,
+    )?;
     let (xs, ws) = (x.clone(), w.clone());
     Ok(e.clone().record("depthwise", out, &[x, w], move |g| {
         let g = g.contiguous()?;
         let dx = if xs.requires_grad() {
             let dx = e.output("depthwise.dx", xs.shape())?;
-            e.gpu.dispatch("depthwise", "dw_backward_data", &consts, &p, &[Arg(1, g.buffer()), Arg(2, ws.buffer()), Arg(3, dx.buffer())], dx.numel().div_ceil(64) as u32)?;
+            e.gpu.dispatch(
+                "depthwise",
+                "dw_backward_data",
+                &consts,
+                &p,
+                &[Arg(1, g.buffer()), Arg(2, ws.buffer()), Arg(3, dx.buffer())],
+                dx.numel().div_ceil(64) as u32,
+            )?;
             Some(dx)
         } else {
             None
@@ -44,9 +67,23 @@ pub(crate) fn depthwise(x: &Tensor, w: &Tensor, cs: ConvShape) -> Result<Tensor>
         let dw = if ws.requires_grad() {
             let kk = cs.kh * cs.kw;
             let partial = e.gpu.alloc("depthwise.dw.partial", split * cs.cin * kk)?;
-            e.gpu.dispatch("depthwise", "dw_backward_weight", &consts, &p, &[Arg(1, xs.buffer()), Arg(2, g.buffer()), Arg(3, &partial)], (split * cs.cin) as u32)?;
+            e.gpu.dispatch(
+                "depthwise",
+                "dw_backward_weight",
+                &consts,
+                &p,
+                &[Arg(1, xs.buffer()), Arg(2, g.buffer()), Arg(3, &partial)],
+                (split * cs.cin) as u32,
+            )?;
             let dw = e.output("depthwise.dw", ws.shape())?;
-            e.gpu.dispatch("depthwise", "dw_weight_sum", &consts, &p, &[Arg(1, &partial), Arg(3, dw.buffer())], (cs.cin * kk).div_ceil(64) as u32)?;
+            e.gpu.dispatch(
+                "depthwise",
+                "dw_weight_sum",
+                &consts,
+                &p,
+                &[Arg(1, &partial), Arg(3, dw.buffer())],
+                (cs.cin * kk).div_ceil(64) as u32,
+            )?;
             Some(dw)
         } else {
             None

@@ -22,12 +22,35 @@ impl Tensor {
         let e = self.engine().clone();
         let rows = e.output(op, &[n])?;
         let p = [u(n), u(k), soft as u32, f(eps), f(1.0 / n as f32)];
-        e.gpu.dispatch("loss", "ce_forward", &[], &p, &[Arg(1, logits.buffer()), Arg(2, target.buffer()), Arg(3, rows.buffer())], n.div_ceil(64) as u32)?;
+        e.gpu.dispatch(
+            "loss",
+            "ce_forward",
+            &[],
+            &p,
+            &[
+                Arg(1, logits.buffer()),
+                Arg(2, target.buffer()),
+                Arg(3, rows.buffer()),
+            ],
+            n.div_ceil(64) as u32,
+        )?;
         let loss = rows.detach().mean()?;
         let ls = logits.clone();
         Ok(e.clone().record(op, loss, &[&logits], move |g| {
             let dl = e.output("cross_entropy.dlogits", &[n, k])?;
-            e.gpu.dispatch("loss", "ce_backward", &[], &p, &[Arg(1, ls.buffer()), Arg(2, target.buffer()), Arg(3, dl.buffer()), Arg(4, g.buffer())], n.div_ceil(64) as u32)?;
+            e.gpu.dispatch(
+                "loss",
+                "ce_backward",
+                &[],
+                &p,
+                &[
+                    Arg(1, ls.buffer()),
+                    Arg(2, target.buffer()),
+                    Arg(3, dl.buffer()),
+                    Arg(4, g.buffer()),
+                ],
+                n.div_ceil(64) as u32,
+            )?;
             Ok(vec![Some(dl)])
         }))
     }
@@ -36,10 +59,16 @@ impl Tensor {
     pub fn cross_entropy(&self, labels: &Tensor, label_smoothing: f32) -> Result<Tensor> {
         let (n, k) = self.logits_shape("cross_entropy")?;
         if labels.shape() != [n] {
-            return shape_err("cross_entropy", format!("labels {:?} for logits [{n}, {k}]", labels.shape()));
+            return shape_err(
+                "cross_entropy",
+                format!("labels {:?} for logits [{n}, {k}]", labels.shape()),
+            );
         }
         if !(0.0..1.0).contains(&label_smoothing) {
-            return shape_err("cross_entropy", format!("label smoothing {label_smoothing} outside [0, 1)"));
+            return shape_err(
+                "cross_entropy",
+                format!("label smoothing {label_smoothing} outside [0, 1)"),
+            );
         }
         self.cross_entropy_with(labels, false, label_smoothing)
     }
@@ -48,7 +77,10 @@ impl Tensor {
     pub fn cross_entropy_soft(&self, targets: &Tensor) -> Result<Tensor> {
         let (n, k) = self.logits_shape("cross_entropy_soft")?;
         if targets.shape() != [n, k] {
-            return shape_err("cross_entropy_soft", format!("targets {:?} for logits [{n}, {k}]", targets.shape()));
+            return shape_err(
+                "cross_entropy_soft",
+                format!("targets {:?} for logits [{n}, {k}]", targets.shape()),
+            );
         }
         self.cross_entropy_with(targets, true, 0.0)
     }
@@ -59,13 +91,25 @@ impl Tensor {
         let logits = self.contiguous()?;
         let e = self.engine();
         let out = e.output("softmax", &[n, k])?;
-        e.gpu.dispatch("loss", "softmax", &[], &[u(n), u(k), 0, 0, 0], &[Arg(1, logits.buffer()), Arg(3, out.buffer())], n.div_ceil(64) as u32)?;
+        e.gpu.dispatch(
+            "loss",
+            "softmax",
+            &[],
+            &[u(n), u(k), 0, 0, 0],
+            &[Arg(1, logits.buffer()), Arg(3, out.buffer())],
+            n.div_ceil(64) as u32,
+        )?;
         Ok(out)
     }
 }
 
 /// f64 CPU reference: (mean loss, dlogits of the mean) for probability targets [N, K].
-pub fn reference_cross_entropy(logits: &[f64], targets: &[f64], n: usize, k: usize) -> (f64, Vec<f64>) {
+pub fn reference_cross_entropy(
+    logits: &[f64],
+    targets: &[f64],
+    n: usize,
+    k: usize,
+) -> (f64, Vec<f64>) {
     let mut loss = 0.0;
     let mut grad = vec![0.0; n * k];
     for r in 0..n {

@@ -21,7 +21,11 @@ impl Operand {
     }
     /// Swap rows and columns.
     pub fn t(self) -> Operand {
-        Operand { sr: self.sc, sc: self.sr, ..self }
+        Operand {
+            sr: self.sc,
+            sc: self.sr,
+            ..self
+        }
     }
 }
 
@@ -59,11 +63,24 @@ pub(crate) fn gemm(
         "matmul",
         &[],
         &[
-            u(m), u(n), u(k), u(batch),
-            u(ao.off), u(ao.sb), u(ao.sr), u(ao.sc),
-            u(bo.off), u(bo.sb), u(bo.sr), u(bo.sc),
-            u(co.off), u(co.sb), u(co.sr), u(co.sc),
-            flags, u(bias_off),
+            u(m),
+            u(n),
+            u(k),
+            u(batch),
+            u(ao.off),
+            u(ao.sb),
+            u(ao.sr),
+            u(ao.sc),
+            u(bo.off),
+            u(bo.sb),
+            u(bo.sr),
+            u(bo.sc),
+            u(co.off),
+            u(co.sb),
+            u(co.sr),
+            u(co.sc),
+            flags,
+            u(bias_off),
         ],
         &[Arg(1, a), Arg(2, b), Arg(3, c), Arg(4, bias_buf)],
         groups as u32,
@@ -85,21 +102,48 @@ impl Tensor {
         let e = self.engine().clone();
         let out = e.output("matmul", &[m, n])?;
         let oo = Operand::new(0, 0, n, 1);
-        gemm(&e, (m, n, k, 1), (self.buffer(), operand2(self)), (other.buffer(), operand2(other)), (out.buffer(), oo), None, false, false)?;
+        gemm(
+            &e,
+            (m, n, k, 1),
+            (self.buffer(), operand2(self)),
+            (other.buffer(), operand2(other)),
+            (out.buffer(), oo),
+            None,
+            false,
+            false,
+        )?;
         let (a, b) = (self.clone(), other.clone());
         Ok(e.clone().record("matmul", out, &[self, other], move |g| {
             let g = g.contiguous()?;
             let go = Operand::new(0, 0, n, 1);
             let da = if a.requires_grad() {
                 let da = e.output("matmul.da", &[m, k])?;
-                gemm(&e, (m, k, n, 1), (g.buffer(), go), (b.buffer(), operand2(&b).t()), (da.buffer(), Operand::new(0, 0, k, 1)), None, false, false)?;
+                gemm(
+                    &e,
+                    (m, k, n, 1),
+                    (g.buffer(), go),
+                    (b.buffer(), operand2(&b).t()),
+                    (da.buffer(), Operand::new(0, 0, k, 1)),
+                    None,
+                    false,
+                    false,
+                )?;
                 Some(da)
             } else {
                 None
             };
             let db = if b.requires_grad() {
                 let db = e.output("matmul.db", &[k, n])?;
-                gemm(&e, (k, n, m, 1), (a.buffer(), operand2(&a).t()), (g.buffer(), go), (db.buffer(), Operand::new(0, 0, n, 1)), None, false, false)?;
+                gemm(
+                    &e,
+                    (k, n, m, 1),
+                    (a.buffer(), operand2(&a).t()),
+                    (g.buffer(), go),
+                    (db.buffer(), Operand::new(0, 0, n, 1)),
+                    None,
+                    false,
+                    false,
+                )?;
                 Some(db)
             } else {
                 None
@@ -144,21 +188,43 @@ impl Tensor {
             let go = Operand::new(0, 0, outp, 1);
             let dx = if xs.requires_grad() {
                 let dx = e.output("linear.dx", &[rows, inp])?;
-                gemm(&e, (rows, inp, outp, 1), (g.buffer(), go), (ws.buffer(), wo), (dx.buffer(), Operand::new(0, 0, inp, 1)), None, false, false)?;
+                gemm(
+                    &e,
+                    (rows, inp, outp, 1),
+                    (g.buffer(), go),
+                    (ws.buffer(), wo),
+                    (dx.buffer(), Operand::new(0, 0, inp, 1)),
+                    None,
+                    false,
+                    false,
+                )?;
                 Some(dx)
             } else {
                 None
             };
             let dw = if ws.requires_grad() {
                 let dw = e.output("linear.dw", &[outp, inp])?;
-                gemm(&e, (outp, inp, rows, 1), (g.buffer(), go.t()), (xs.buffer(), Operand::new(0, 0, inp, 1)), (dw.buffer(), Operand::new(0, 0, inp, 1)), None, false, false)?;
+                gemm(
+                    &e,
+                    (outp, inp, rows, 1),
+                    (g.buffer(), go.t()),
+                    (xs.buffer(), Operand::new(0, 0, inp, 1)),
+                    (dw.buffer(), Operand::new(0, 0, inp, 1)),
+                    None,
+                    false,
+                    false,
+                )?;
                 Some(dw)
             } else {
                 None
             };
             let mut grads = vec![dx, dw];
             if let Some(needs) = has_bias {
-                grads.push(if needs { Some(g.sum_outer(rows, outp, 1)?) } else { None });
+                grads.push(if needs {
+                    Some(g.sum_outer(rows, outp, 1)?)
+                } else {
+                    None
+                });
             }
             Ok(grads)
         }))
@@ -192,7 +258,14 @@ pub mod reference {
     }
 
     /// y = x·Wᵀ + b; x[N,I], w[O,I].
-    pub fn linear(x: &[f64], w: &[f64], b: Option<&[f64]>, n: usize, i: usize, o: usize) -> Vec<f64> {
+    pub fn linear(
+        x: &[f64],
+        w: &[f64],
+        b: Option<&[f64]>,
+        n: usize,
+        i: usize,
+        o: usize,
+    ) -> Vec<f64> {
         let mut y = matmul(x, &transpose(w, o, i), n, i, o);
         if let Some(b) = b {
             for r in 0..n {
@@ -205,7 +278,14 @@ pub mod reference {
     }
 
     /// (dx, dw, db) of `linear`.
-    pub fn linear_backward(x: &[f64], w: &[f64], dy: &[f64], n: usize, i: usize, o: usize) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    pub fn linear_backward(
+        x: &[f64],
+        w: &[f64],
+        dy: &[f64],
+        n: usize,
+        i: usize,
+        o: usize,
+    ) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
         let dx = matmul(dy, w, n, o, i);
         let dw = matmul(&transpose(dy, n, o), x, o, n, i);
         let mut db = vec![0.0; o];

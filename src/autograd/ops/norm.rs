@@ -36,13 +36,28 @@ impl Tensor {
         }
         let (n, c) = (s[0], s[1]);
         let hw: usize = s[2..].iter().product();
-        for (name, t) in [("gamma", bn.gamma), ("beta", bn.beta), ("running_mean", bn.running_mean), ("running_var", bn.running_var)] {
+        for (name, t) in [
+            ("gamma", bn.gamma),
+            ("beta", bn.beta),
+            ("running_mean", bn.running_mean),
+            ("running_var", bn.running_var),
+        ] {
             if t.shape() != [c] || t.offset() != 0 || t.strides() != [1] {
-                return shape_err("batch_norm", format!("{name} {:?} (offset {}) for {c} channels of {s:?}; must be a prefix", t.shape(), t.offset()));
+                return shape_err(
+                    "batch_norm",
+                    format!(
+                        "{name} {:?} (offset {}) for {c} channels of {s:?}; must be a prefix",
+                        t.shape(),
+                        t.offset()
+                    ),
+                );
             }
         }
         if matches!(mode, BnMode::Train { .. } | BnMode::BatchStats) && n * hw < 2 {
-            return shape_err("batch_norm", format!("batch statistics need more than one value per channel, x {s:?}"));
+            return shape_err(
+                "batch_norm",
+                format!("batch statistics need more than one value per channel, x {s:?}"),
+            );
         }
         let (flags, momentum) = match mode {
             BnMode::Train { momentum } => (TRAIN | UPDATE_RUNNING, momentum),
@@ -53,33 +68,105 @@ impl Tensor {
         let e = self.engine().clone();
         let saved = e.gpu.alloc("batch_norm.saved", 2 * c)?;
         let p = [u(n), u(c), u(hw), flags, f(bn.eps), f(momentum)];
-        e.gpu.dispatch("norm", "bn_stats", &[], &p, &[Arg(1, x.buffer()), Arg(2, &saved), Arg(3, bn.running_mean.buffer()), Arg(4, bn.running_var.buffer())], c as u32)?;
+        e.gpu.dispatch(
+            "norm",
+            "bn_stats",
+            &[],
+            &p,
+            &[
+                Arg(1, x.buffer()),
+                Arg(2, &saved),
+                Arg(3, bn.running_mean.buffer()),
+                Arg(4, bn.running_var.buffer()),
+            ],
+            c as u32,
+        )?;
         let out = e.output("batch_norm", s)?;
-        e.gpu.dispatch("norm", "bn_apply", &[], &p, &[Arg(1, x.buffer()), Arg(2, &saved), Arg(5, bn.gamma.buffer()), Arg(6, bn.beta.buffer()), Arg(7, out.buffer())], out.numel().div_ceil(64) as u32)?;
+        e.gpu.dispatch(
+            "norm",
+            "bn_apply",
+            &[],
+            &p,
+            &[
+                Arg(1, x.buffer()),
+                Arg(2, &saved),
+                Arg(5, bn.gamma.buffer()),
+                Arg(6, bn.beta.buffer()),
+                Arg(7, out.buffer()),
+            ],
+            out.numel().div_ceil(64) as u32,
+        )?;
         let (xs, gamma) = (x.clone(), bn.gamma.clone());
-        let needs = [x.requires_grad(), bn.gamma.requires_grad(), bn.beta.requires_grad()];
-        Ok(e.clone().record("batch_norm", out, &[&x, bn.gamma, bn.beta], move |g| {
-            let g = g.contiguous()?;
-            let sums = e.output("batch_norm.sums", &[2 * c])?;
-            e.gpu.dispatch("norm", "bn_backward_reduce", &[], &p, &[Arg(1, xs.buffer()), Arg(2, &saved), Arg(7, sums.buffer()), Arg(8, g.buffer())], c as u32)?;
-            let dx = if needs[0] {
-                let dx = e.output("batch_norm.dx", xs.shape())?;
-                e.gpu.dispatch("norm", "bn_backward_data", &[], &p, &[Arg(1, xs.buffer()), Arg(2, &saved), Arg(5, gamma.buffer()), Arg(6, sums.buffer()), Arg(7, dx.buffer()), Arg(8, g.buffer())], dx.numel().div_ceil(64) as u32)?;
-                Some(dx)
-            } else {
-                None
-            };
-            let dgamma = if needs[1] { Some(sums.narrow(0, c, c)?) } else { None };
-            let dbeta = if needs[2] { Some(sums.narrow(0, 0, c)?) } else { None };
-            Ok(vec![dx, dgamma, dbeta])
-        }))
+        let needs = [
+            x.requires_grad(),
+            bn.gamma.requires_grad(),
+            bn.beta.requires_grad(),
+        ];
+        Ok(e.clone()
+            .record("batch_norm", out, &[&x, bn.gamma, bn.beta], move |g| {
+                let g = g.contiguous()?;
+                let sums = e.output("batch_norm.sums", &[2 * c])?;
+                e.gpu.dispatch(
+                    "norm",
+                    "bn_backward_reduce",
+                    &[],
+                    &p,
+                    &[
+                        Arg(1, xs.buffer()),
+                        Arg(2, &saved),
+                        Arg(7, sums.buffer()),
+                        Arg(8, g.buffer()),
+                    ],
+                    c as u32,
+                )?;
+                let dx = if needs[0] {
+                    let dx = e.output("batch_norm.dx", xs.shape())?;
+                    e.gpu.dispatch(
+                        "norm",
+                        "bn_backward_data",
+                        &[],
+                        &p,
+                        &[
+                            Arg(1, xs.buffer()),
+                            Arg(2, &saved),
+                            Arg(5, gamma.buffer()),
+                            Arg(6, sums.buffer()),
+                            Arg(7, dx.buffer()),
+                            Arg(8, g.buffer()),
+                        ],
+                        dx.numel().div_ceil(64) as u32,
+                    )?;
+                    Some(dx)
+                } else {
+                    None
+                };
+                let dgamma = if needs[1] {
+                    Some(sums.narrow(0, c, c)?)
+                } else {
+                    None
+                };
+                let dbeta = if needs[2] {
+                    Some(sums.narrow(0, 0, c)?)
+                } else {
+                    None
+                };
+                Ok(vec![dx, dgamma, dbeta])
+            }))
     }
 }
 
 /// f64 CPU references (batch statistics, biased variance as in the forward pass).
 pub mod reference {
     /// (y, mean, var) for x[N,C,HW].
-    pub fn batch_norm(x: &[f64], gamma: &[f64], beta: &[f64], n: usize, c: usize, hw: usize, eps: f64) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    pub fn batch_norm(
+        x: &[f64],
+        gamma: &[f64],
+        beta: &[f64],
+        n: usize,
+        c: usize,
+        hw: usize,
+        eps: f64,
+    ) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
         let m = (n * hw) as f64;
         let idx = |b: usize, ch: usize, i: usize| (b * c + ch) * hw + i;
         let (mut mean, mut var) = (vec![0.0; c], vec![0.0; c]);
@@ -108,7 +195,15 @@ pub mod reference {
     }
 
     /// (dx, dgamma, dbeta) with batch statistics.
-    pub fn batch_norm_backward(x: &[f64], gamma: &[f64], dy: &[f64], n: usize, c: usize, hw: usize, eps: f64) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    pub fn batch_norm_backward(
+        x: &[f64],
+        gamma: &[f64],
+        dy: &[f64],
+        n: usize,
+        c: usize,
+        hw: usize,
+        eps: f64,
+    ) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
         let (_, mean, var) = batch_norm(x, gamma, &vec![0.0; c], n, c, hw, eps);
         let m = (n * hw) as f64;
         let idx = |b: usize, ch: usize, i: usize| (b * c + ch) * hw + i;

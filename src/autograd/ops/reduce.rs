@@ -8,11 +8,24 @@ use crate::gpu::Arg;
 
 impl Tensor {
     /// Rows of `len` contiguous values → alpha·Σ per row (not recorded).
-    fn row_sum_raw(&self, rows: usize, len: usize, alpha: f32, out_shape: &[usize]) -> Result<Tensor> {
+    fn row_sum_raw(
+        &self,
+        rows: usize,
+        len: usize,
+        alpha: f32,
+        out_shape: &[usize],
+    ) -> Result<Tensor> {
         let x = self.contiguous()?;
         let e = self.engine();
         let out = e.output("row_sum", out_shape)?;
-        e.gpu.dispatch("reduce", "row_sum", &[], &[u(rows), 0, u(len), f(alpha)], &[Arg(1, x.buffer()), Arg(3, out.buffer())], rows as u32)?;
+        e.gpu.dispatch(
+            "reduce",
+            "row_sum",
+            &[],
+            &[u(rows), 0, u(len), f(alpha)],
+            &[Arg(1, x.buffer()), Arg(3, out.buffer())],
+            rows as u32,
+        )?;
         Ok(out)
     }
 
@@ -22,7 +35,14 @@ impl Tensor {
         let e = self.engine();
         let out = e.output("broadcast", out_shape)?;
         let n = out.numel();
-        e.gpu.dispatch("reduce", "broadcast_rows", &[], &[u(x.numel()), 0, u(len), f(alpha)], &[Arg(1, x.buffer()), Arg(3, out.buffer())], n.div_ceil(256) as u32)?;
+        e.gpu.dispatch(
+            "reduce",
+            "broadcast_rows",
+            &[],
+            &[u(x.numel()), 0, u(len), f(alpha)],
+            &[Arg(1, x.buffer()), Arg(3, out.buffer())],
+            n.div_ceil(256) as u32,
+        )?;
         Ok(out)
     }
 
@@ -33,7 +53,14 @@ impl Tensor {
         let len = a.numel() / rows;
         let e = self.engine();
         let out = e.output("row_dot", out_shape)?;
-        e.gpu.dispatch("reduce", "row_dot", &[], &[u(rows), 0, u(len), f(1.0)], &[Arg(1, a.buffer()), Arg(2, b.buffer()), Arg(3, out.buffer())], rows as u32)?;
+        e.gpu.dispatch(
+            "reduce",
+            "row_dot",
+            &[],
+            &[u(rows), 0, u(len), f(1.0)],
+            &[Arg(1, a.buffer()), Arg(2, b.buffer()), Arg(3, out.buffer())],
+            rows as u32,
+        )?;
         Ok(out)
     }
 
@@ -42,7 +69,14 @@ impl Tensor {
         let x = self.contiguous()?;
         let e = self.engine();
         let out = e.output("sum_outer", &[b])?;
-        e.gpu.dispatch("reduce", "sum_outer", &[], &[u(a), u(b), u(c), f(1.0)], &[Arg(1, x.buffer()), Arg(3, out.buffer())], b as u32)?;
+        e.gpu.dispatch(
+            "reduce",
+            "sum_outer",
+            &[],
+            &[u(a), u(b), u(c), f(1.0)],
+            &[Arg(1, x.buffer()), Arg(3, out.buffer())],
+            b as u32,
+        )?;
         Ok(out)
     }
 
@@ -65,7 +99,9 @@ impl Tensor {
         let out = self.row_sum_raw(1, n, alpha, &[1])?;
         let shape = self.shape().to_vec();
         let e = self.engine().clone();
-        Ok(e.record(op, out, &[self], move |g| Ok(vec![Some(g.broadcast_raw(n, alpha, &shape)?)])))
+        Ok(e.record(op, out, &[self], move |g| {
+            Ok(vec![Some(g.broadcast_raw(n, alpha, &shape)?)])
+        }))
     }
 
     /// Σ of every element, shape [1].

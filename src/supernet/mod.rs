@@ -1,0 +1,6 @@
+//! The once-for-all search space and subnet configurations (the elastic network itself comes
+//! with the supernet-training issue).
+
+pub mod space;
+
+pub use space::{SearchSpace, SubnetConfig};

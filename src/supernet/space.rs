@@ -1,0 +1,207 @@
+//! The MCUNet-style search space (BENCH.md §1 by default) and a subnet configuration: per-block
+//! kernel and expand ratio, per-stage depth, input resolution. Both are small JSON values.
+
+use crate::error::{Error, Result};
+use crate::mcu::net::make_divisible;
+use rand::Rng;
+use rand::seq::IndexedRandom;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchSpace {
+    /// Stem, first block, the elastic stages, last block (before the width multiplier).
+    pub base_widths: Vec<usize>,
+    pub width_mult: f64,
+    pub stage_strides: Vec<usize>,
+    pub kernel_choices: Vec<usize>,
+    pub expand_choices: Vec<usize>,
+    pub depth_choices: Vec<usize>,
+    pub resolutions: Vec<usize>,
+    pub in_channels: usize,
+    pub classes: usize,
+    /// The fixed last block.
+    pub last_expand: usize,
+    pub last_kernel: usize,
+}
+
+impl Default for SearchSpace {
+    fn default() -> Self {
+        SearchSpace {
+            base_widths: vec![32, 16, 24, 40, 80, 96, 192, 320],
+            width_mult: 0.5,
+            stage_strides: vec![2, 2, 2, 1, 2],
+            kernel_choices: vec![3, 5, 7],
+            expand_choices: vec![3, 4, 6],
+            depth_choices: vec![2, 3, 4],
+            resolutions: vec![64],
+            in_channels: 1,
+            classes: 10,
+            last_expand: 6,
+            last_kernel: 3,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubnetConfig {
+    pub resolution: usize,
+    /// Kernel size of every block slot, stage by stage (stages × max depth; unused slots kept).
+    pub kernel_size: Vec<usize>,
+    pub expand_ratio: Vec<usize>,
+    pub depth: Vec<usize>,
+}
+
+impl SearchSpace {
+    pub fn stages(&self) -> usize {
+        self.stage_strides.len()
+    }
+    pub fn max_depth(&self) -> usize {
+        self.depth_choices.iter().copied().max().unwrap_or(0)
+    }
+
+    /// Channel widths after the multiplier: (stem, first block, stages…, last block).
+    pub fn widths(&self) -> Vec<usize> {
+        self.base_widths
+            .iter()
+            .map(|&b| make_divisible(b as f64 * self.width_mult))
+            .collect()
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        let bad = |f: &str, why: String| Err(Error::Invalid(format!("search space: {f}: {why}")));
+        if self.base_widths.len() != self.stages() + 3 {
+            return bad(
+                "base_widths",
+                format!(
+                    "{} widths for {} stages: need stem, first block, one per stage, last block",
+                    self.base_widths.len(),
+                    self.stages()
+                ),
+            );
+        }
+        if !(self.width_mult > 0.0) {
+            return bad(
+                "width_mult",
+                format!("{} must be positive", self.width_mult),
+            );
+        }
+        for (name, v) in [
+            ("kernel_choices", &self.kernel_choices),
+            ("expand_choices", &self.expand_choices),
+            ("depth_choices", &self.depth_choices),
+            ("resolutions", &self.resolutions),
+        ] {
+            if v.is_empty() || v.contains(&0) {
+                return bad(name, "must be a non-empty list of positive numbers".into());
+            }
+        }
+        if self.kernel_choices.iter().any(|k| k % 2 == 0) {
+            return bad("kernel_choices", "kernels must be odd".into());
+        }
+        Ok(())
+    }
+
+    pub fn check(&self, s: &SubnetConfig) -> Result<()> {
+        let slots = self.stages() * self.max_depth();
+        let bad = |f: &str, why: String| Err(Error::Invalid(format!("subnet: {f}: {why}")));
+        if s.kernel_size.len() != slots
+            || s.expand_ratio.len() != slots
+            || s.depth.len() != self.stages()
+        {
+            return bad(
+                "lengths",
+                format!(
+                    "need {slots} kernel sizes and expand ratios and {} depths",
+                    self.stages()
+                ),
+            );
+        }
+        if let Some(k) = s
+            .kernel_size
+            .iter()
+            .find(|k| !self.kernel_choices.contains(k))
+        {
+            return bad(
+                "kernel_size",
+                format!("{k} not among {:?}", self.kernel_choices),
+            );
+        }
+        if let Some(e) = s
+            .expand_ratio
+            .iter()
+            .find(|e| !self.expand_choices.contains(e))
+        {
+            return bad(
+                "expand_ratio",
+                format!("{e} not among {:?}", self.expand_choices),
+            );
+        }
+        if let Some(d) = s.depth.iter().find(|d| !self.depth_choices.contains(d)) {
+            return bad("depth", format!("{d} not among {:?}", self.depth_choices));
+        }
+        if s.resolution == 0 {
+            return bad("resolution", "must be positive".into());
+        }
+        Ok(())
+    }
+
+    fn uniform(&self, resolution: usize, k: usize, e: usize, d: usize) -> SubnetConfig {
+        let slots = self.stages() * self.max_depth();
+        SubnetConfig {
+            resolution,
+            kernel_size: vec![k; slots],
+            expand_ratio: vec![e; slots],
+            depth: vec![d; self.stages()],
+        }
+    }
+
+    pub fn largest(&self, resolution: usize) -> SubnetConfig {
+        let max = |v: &[usize]| v.iter().copied().max().unwrap();
+        self.uniform(
+            resolution,
+            max(&self.kernel_choices),
+            max(&self.expand_choices),
+            max(&self.depth_choices),
+        )
+    }
+
+    pub fn smallest(&self, resolution: usize) -> SubnetConfig {
+        let min = |v: &[usize]| v.iter().copied().min().unwrap();
+        self.uniform(
+            resolution,
+            min(&self.kernel_choices),
+            min(&self.expand_choices),
+            min(&self.depth_choices),
+        )
+    }
+
+    /// A uniformly random subnet at `resolution`.
+    pub fn sample(&self, rng: &mut impl Rng, resolution: usize) -> SubnetConfig {
+        let slots = self.stages() * self.max_depth();
+        SubnetConfig {
+            resolution,
+            kernel_size: (0..slots)
+                .map(|_| *self.kernel_choices.choose(rng).unwrap())
+                .collect(),
+            expand_ratio: (0..slots)
+                .map(|_| *self.expand_choices.choose(rng).unwrap())
+                .collect(),
+            depth: (0..self.stages())
+                .map(|_| *self.depth_choices.choose(rng).unwrap())
+                .collect(),
+        }
+    }
+
+    /// Number of distinct subnets at one resolution: Π_stages Σ_d (|K|·|E|)^d.
+    pub fn subnet_count(&self) -> f64 {
+        let per_block = (self.kernel_choices.len() * self.expand_choices.len()) as f64;
+        let per_stage: f64 = self
+            .depth_choices
+            .iter()
+            .map(|&d| per_block.powi(d as i32))
+            .sum();
+        per_stage.powi(self.stages() as i32)
+    }
+}

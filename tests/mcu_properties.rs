@@ -1,0 +1,177 @@
+//! MCU evaluator properties over random networks, the search space, and bad input.
+
+use rand::{Rng, SeedableRng, rngs::StdRng};
+use tinynas::mcu::graph::build;
+use tinynas::mcu::net::{Network, from_subnet, proxyless_mobile};
+use tinynas::mcu::sched::{buffers, place};
+use tinynas::mcu::{Device, EvalOptions, Scheduler, evaluate};
+use tinynas::supernet::SearchSpace;
+
+fn random_space_net(rng: &mut StdRng) -> Network {
+    let space = SearchSpace {
+        in_channels: 3,
+        width_mult: [0.3, 0.5, 0.7, 1.0][rng.random_range(0..4)],
+        ..SearchSpace::default()
+    };
+    let res = [48, 64, 96, 128, 160][rng.random_range(0..5)];
+    from_subnet(&space, &space.sample(rng, res)).unwrap()
+}
+
+#[test]
+fn planners_never_overlap_two_live_tensors() {
+    let mut rng = StdRng::seed_from_u64(5);
+    for case in 0..200 {
+        let net = random_space_net(&mut rng);
+        let g = build(&net);
+        for (align, inplace) in [(16, false), (4, true)] {
+            let (bufs, _) = buffers(&g, align, inplace);
+            let off = place(&bufs);
+            for i in 0..bufs.len() {
+                assert_eq!(bufs[i].size % align, 0);
+                for j in i + 1..bufs.len() {
+                    let time = bufs[i].first <= bufs[j].last && bufs[j].first <= bufs[i].last;
+                    let space = off[i] < off[j] + bufs[j].size && off[j] < off[i] + bufs[i].size;
+                    assert!(
+                        !(time && space),
+                        "case {case}: buffers {i} and {j} overlap in time and address"
+                    );
+                }
+            }
+            // Every op's inputs and output are live at that op.
+            let (_, tb) = buffers(&g, align, inplace);
+            for (k, op) in g.ops.iter().enumerate() {
+                for &t in op.inputs.iter().chain([&op.output]) {
+                    let b = &bufs[tb[t]];
+                    assert!(
+                        b.first <= k && k <= b.last,
+                        "case {case}: tensor {t} not live at op {k}"
+                    );
+                }
+            }
+        }
+        // The arena can never be below the largest op's own working set (TFLM: no in-place).
+        let tflm = evaluate(
+            &net,
+            &EvalOptions {
+                scheduler: Scheduler::Tflm,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let ws = g
+            .ops
+            .iter()
+            .map(|o| {
+                o.inputs
+                    .iter()
+                    .chain([&o.output])
+                    .map(|&t| g.bytes(t))
+                    .sum::<u64>()
+            })
+            .max()
+            .unwrap();
+        assert!(tflm.peak_sram_bytes >= ws);
+        let analytic = evaluate(
+            &net,
+            &EvalOptions {
+                scheduler: Scheduler::Analytic,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert!(
+            analytic.peak_sram_bytes <= tflm.peak_sram_bytes,
+            "case {case}: in-place analytic bound above the TFLM arena"
+        );
+    }
+}
+
+#[test]
+fn search_space_has_7371_to_the_5_subnets_and_extremes_bound_macs() {
+    let space = SearchSpace::default();
+    assert_eq!(space.subnet_count(), 7371f64.powi(5));
+    assert!((space.subnet_count() - 2.0e19).abs() < 0.2e19);
+    let big = evaluate(
+        &from_subnet(&space, &space.largest(64)).unwrap(),
+        &EvalOptions::default(),
+    )
+    .unwrap();
+    let small = evaluate(
+        &from_subnet(&space, &space.smallest(64)).unwrap(),
+        &EvalOptions::default(),
+    )
+    .unwrap();
+    let mut rng = StdRng::seed_from_u64(9);
+    for _ in 0..50 {
+        let r = evaluate(
+            &from_subnet(&space, &space.sample(&mut rng, 64)).unwrap(),
+            &EvalOptions::default(),
+        )
+        .unwrap();
+        assert!(small.macs <= r.macs && r.macs <= big.macs);
+        assert!(small.flash_bytes <= r.flash_bytes && r.flash_bytes <= big.flash_bytes);
+    }
+    // Widths of BENCH.md §1 at w0.5: 16, 8, 16, 24, 40, 48, 96, 160.
+    assert_eq!(space.widths(), vec![16, 8, 16, 24, 40, 48, 96, 160]);
+}
+
+#[test]
+fn proxyless_mobile_parameters_match_the_published_count() {
+    // pytorchcv's proxylessnas_mobile: 4,080,512 trainable parameters (conv weights, BN γ and β,
+    // classifier). Ours fold BN into one bias per channel.
+    let r = evaluate(&proxyless_mobile(224, 1000), &EvalOptions::default()).unwrap();
+    let bn: u64 = r
+        .graph
+        .ops
+        .iter()
+        .filter(|o| o.name != "classifier" && o.params > 0)
+        .map(|o| r.graph.tensors[o.output].c as u64)
+        .sum();
+    assert_eq!(r.params + bn, 4_080_512);
+}
+
+#[test]
+fn malformed_descriptions_name_the_field() {
+    let good = serde_json::to_string(&proxyless_mobile(224, 10)).unwrap();
+    assert!(Network::from_json(&good).is_ok());
+    let cases = [
+        (
+            good.replacen("\"in_channels\":16", "\"in_channels\":17", 1),
+            "blocks[1].in_channels",
+        ),
+        (good.replacen("\"stride\":2", "\"stride\":0", 2), "stride"),
+        (
+            good.replacen("\"resolution\":224", "\"resolution\":8", 1),
+            "too small",
+        ),
+        (
+            good.replacen("\"classes\":10", "\"classes\":\"ten\"", 1),
+            "classes",
+        ),
+        ("{\"input\": 3}".to_string(), "network description"),
+    ];
+    for (text, want) in cases {
+        let err = Network::from_json(&text).unwrap_err().to_string();
+        assert!(err.contains(want), "{want:?} not in {err:?}");
+    }
+    let err = Device::preset("esp32").unwrap_err().to_string();
+    assert!(
+        err.contains("stm32f746") && err.contains("nrf52840"),
+        "{err}"
+    );
+    assert!(
+        Scheduler::parse("greedy")
+            .unwrap_err()
+            .to_string()
+            .contains("tinyengine")
+    );
+}
+
+#[test]
+fn device_verdict_and_margins() {
+    let d = Device::preset("stm32f412").unwrap();
+    assert_eq!((d.sram_bytes, d.flash_bytes), (256 * 1024, 1024 * 1024));
+    assert!(d.fits(256 * 1024, 1024 * 1024));
+    assert!(!d.fits(256 * 1024 + 1, 0));
+    assert_eq!(d.margins(200 * 1024, 1000 * 1024), (56 * 1024, 24 * 1024));
+}
