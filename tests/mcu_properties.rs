@@ -175,3 +175,38 @@ fn device_verdict_and_margins() {
     assert!(!d.fits(256 * 1024 + 1, 0));
     assert_eq!(d.margins(200 * 1024, 1000 * 1024), (56 * 1024, 24 * 1024));
 }
+
+#[test]
+fn fast_path_agrees_with_the_full_evaluator() {
+    use tinynas::mcu::fast::Evaluator;
+    let mut rng = StdRng::seed_from_u64(11);
+    let mut ev = Evaluator::default();
+    let mut nets: Vec<Network> = (0..100).map(|_| random_space_net(&mut rng)).collect();
+    nets.push(tinynas::mcu::net::mobilenet_v2(1.0, 224, 1000));
+    nets.push(proxyless_mobile(160, 10));
+    for net in &nets {
+        for s in [Scheduler::Analytic, Scheduler::Tflm, Scheduler::TinyEngine] {
+            for inplace in [true, false] {
+                let full = evaluate(
+                    net,
+                    &EvalOptions {
+                        scheduler: s,
+                        inplace_depthwise: inplace,
+                        ..Default::default()
+                    },
+                )
+                .unwrap();
+                let fast = ev.summary(net, s, inplace).unwrap();
+                assert_eq!(
+                    (fast.macs, fast.params, fast.flash_bytes),
+                    (full.macs, full.params, full.flash_bytes)
+                );
+                assert_eq!(
+                    fast.peak_sram_bytes, full.peak_sram_bytes,
+                    "{} under {s:?}",
+                    net.name
+                );
+            }
+        }
+    }
+}

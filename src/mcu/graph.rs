@@ -60,69 +60,120 @@ pub struct Graph {
     pub ops: Vec<Op>,
 }
 
-struct Builder {
-    g: Graph,
+/// Which layer an op is, without allocating its name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpName {
+    Stem,
+    Block(usize, &'static str),
+    FeatureMix,
+    Pool,
+    Classifier,
+}
+
+impl std::fmt::Display for OpName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OpName::Stem => write!(f, "stem"),
+            OpName::Block(i, part) => write!(f, "blocks.{i}.{part}"),
+            OpName::FeatureMix => write!(f, "feature_mix"),
+            OpName::Pool => write!(f, "pool"),
+            OpName::Classifier => write!(f, "classifier"),
+        }
+    }
+}
+
+/// One op as the walker emits it: tensors are numbered 0 (the input), then one per op output.
+#[derive(Clone, Copy, Debug)]
+pub struct OpInfo {
+    pub name: OpName,
+    pub kind: OpKind,
+    pub block: Option<usize>,
+    pub kernel_size: usize,
+    pub stride: usize,
+    pub inputs: [usize; 2],
+    pub n_inputs: usize,
+    pub input: TensorInfo,
+    pub output: usize,
+    pub out: TensorInfo,
+    pub macs: u64,
+    pub params: u64,
+    pub weight_bytes: u64,
+    pub residual: Option<usize>,
+}
+
+impl OpInfo {
+    pub fn inputs(&self) -> &[usize] {
+        &self.inputs[..self.n_inputs]
+    }
+}
+
+struct Walker<F: FnMut(&OpInfo)> {
+    f: F,
+    tensors: usize,
     residual: Option<usize>,
 }
 
-impl Builder {
-    fn tensor(&mut self, h: usize, w: usize, c: usize) -> usize {
-        self.g.tensors.push(TensorInfo { h, w, c });
-        self.g.tensors.len() - 1
-    }
-
+impl<F: FnMut(&OpInfo)> Walker<F> {
     #[allow(clippy::too_many_arguments)]
     fn op(
         &mut self,
-        name: String,
+        name: OpName,
         kind: OpKind,
-        block: Option<usize>,
         k: usize,
         s: usize,
-        inputs: Vec<usize>,
+        inputs: &[usize],
+        input: TensorInfo,
         out: TensorInfo,
         weights: u64,
-        cout: usize,
         macs: u64,
-    ) -> usize {
-        let output = self.tensor(out.h, out.w, out.c);
+    ) -> (usize, TensorInfo) {
+        let output = self.tensors;
+        self.tensors += 1;
         let has_bias = !matches!(
             kind,
             OpKind::Add | OpKind::Pool | OpKind::SePool | OpKind::SeMul
         );
+        let cout = out.c as u64;
         let (params, weight_bytes) = if has_bias {
-            (weights + cout as u64, weights + 8 * cout as u64)
+            (weights + cout, weights + 8 * cout)
         } else {
             (0, 0)
         };
-        self.g.ops.push(Op {
+        let block = match name {
+            OpName::Block(i, _) => Some(i),
+            _ => None,
+        };
+        let mut ins = [0usize; 2];
+        ins[..inputs.len()].copy_from_slice(inputs);
+        (self.f)(&OpInfo {
             name,
             kind,
             block,
             kernel_size: k,
             stride: s,
-            inputs,
+            inputs: ins,
+            n_inputs: inputs.len(),
+            input,
             output,
+            out,
             macs,
             params,
             weight_bytes,
             residual: self.residual,
         });
-        output
+        (output, out)
     }
 
-    /// A convolution of `x` (regular, depthwise or pointwise).
+    /// A convolution (regular, depthwise or pointwise) of tensor `x`.
     fn conv(
         &mut self,
-        name: String,
-        block: Option<usize>,
-        x: usize,
+        name: OpName,
+        (x, t): (usize, TensorInfo),
         cout: usize,
         k: usize,
         s: usize,
         depthwise: bool,
-    ) -> usize {
-        let t = self.g.tensors[x];
+    ) -> (usize, TensorInfo) {
         let (oh, ow) = (conv_out(t.h, k, s), conv_out(t.w, k, s));
         let kind = if depthwise {
             OpKind::Depthwise
@@ -136,40 +187,43 @@ impl Builder {
         } else {
             (k * k * t.c) as u64
         };
-        let weights = per_out * cout as u64;
         let macs = (oh * ow * cout) as u64 * per_out;
         self.op(
             name,
             kind,
-            block,
             k,
             s,
-            vec![x],
+            &[x],
+            t,
             TensorInfo {
                 h: oh,
                 w: ow,
                 c: cout,
             },
-            weights,
-            cout,
+            per_out * cout as u64,
             macs,
         )
     }
 }
 
-pub fn build(net: &Network) -> Graph {
-    let mut b = Builder {
-        g: Graph {
-            tensors: Vec::new(),
-            ops: Vec::new(),
-        },
+/// Visit every op of the network in execution order, without allocating.
+pub fn walk(net: &Network, f: impl FnMut(&OpInfo)) {
+    let mut w = Walker {
+        f,
+        tensors: 1,
         residual: None,
     };
     let r = net.input.resolution;
-    let input = b.tensor(r, r, net.input.channels);
-    let mut x = b.conv(
-        "stem".into(),
-        None,
+    let input = (
+        0,
+        TensorInfo {
+            h: r,
+            w: r,
+            c: net.input.channels,
+        },
+    );
+    let mut x = w.conv(
+        OpName::Stem,
         input,
         net.stem.out_channels,
         net.stem.kernel_size,
@@ -179,14 +233,13 @@ pub fn build(net: &Network) -> Graph {
     for (i, blk) in net.blocks.iter().enumerate() {
         let block_in = x;
         let mid = blk.mid();
-        b.residual = blk.has_residual().then_some(block_in);
+        w.residual = blk.has_residual().then_some(block_in.0);
         let mut h = x;
         if blk.expand_ratio != 1 {
-            h = b.conv(format!("blocks.{i}.expand"), Some(i), h, mid, 1, 1, false);
+            h = w.conv(OpName::Block(i, "expand"), h, mid, 1, 1, false);
         }
-        h = b.conv(
-            format!("blocks.{i}.depthwise"),
-            Some(i),
+        h = w.conv(
+            OpName::Block(i, "depthwise"),
             h,
             mid,
             blk.kernel_size,
@@ -194,59 +247,55 @@ pub fn build(net: &Network) -> Graph {
             true,
         );
         if let Some(se) = blk.se_channels {
-            let t = b.g.tensors[h];
-            let pooled = b.op(
-                format!("blocks.{i}.se.pool"),
+            let t = h.1;
+            let v = |c| TensorInfo { h: 1, w: 1, c };
+            let pooled = w.op(
+                OpName::Block(i, "se.pool"),
                 OpKind::SePool,
-                Some(i),
                 1,
                 1,
-                vec![h],
-                TensorInfo { h: 1, w: 1, c: mid },
-                0,
-                0,
-                (t.h * t.w * mid) as u64,
-            );
-            let s1 = b.op(
-                format!("blocks.{i}.se.reduce"),
-                OpKind::SeFc,
-                Some(i),
-                1,
-                1,
-                vec![pooled],
-                TensorInfo { h: 1, w: 1, c: se },
-                (mid * se) as u64,
-                se,
-                (mid * se) as u64,
-            );
-            let s2 = b.op(
-                format!("blocks.{i}.se.expand"),
-                OpKind::SeFc,
-                Some(i),
-                1,
-                1,
-                vec![s1],
-                TensorInfo { h: 1, w: 1, c: mid },
-                (mid * se) as u64,
-                mid,
-                (mid * se) as u64,
-            );
-            h = b.op(
-                format!("blocks.{i}.se.mul"),
-                OpKind::SeMul,
-                Some(i),
-                1,
-                1,
-                vec![h, s2],
+                &[h.0],
                 t,
+                v(mid),
                 0,
+                t.bytes(),
+            );
+            let s1 = w.op(
+                OpName::Block(i, "se.reduce"),
+                OpKind::SeFc,
+                1,
+                1,
+                &[pooled.0],
+                v(mid),
+                v(se),
+                (mid * se) as u64,
+                (mid * se) as u64,
+            );
+            let s2 = w.op(
+                OpName::Block(i, "se.expand"),
+                OpKind::SeFc,
+                1,
+                1,
+                &[s1.0],
+                v(se),
+                v(mid),
+                (mid * se) as u64,
+                (mid * se) as u64,
+            );
+            h = w.op(
+                OpName::Block(i, "se.mul"),
+                OpKind::SeMul,
+                1,
+                1,
+                &[h.0, s2.0],
+                t,
+                t,
                 0,
                 t.bytes(),
             );
         }
-        h = b.conv(
-            format!("blocks.{i}.project"),
-            Some(i),
+        h = w.conv(
+            OpName::Block(i, "project"),
             h,
             blk.out_channels,
             1,
@@ -254,56 +303,82 @@ pub fn build(net: &Network) -> Graph {
             false,
         );
         if blk.has_residual() {
-            let t = b.g.tensors[h];
-            h = b.op(
-                format!("blocks.{i}.add"),
+            h = w.op(
+                OpName::Block(i, "add"),
                 OpKind::Add,
-                Some(i),
                 1,
                 1,
-                vec![h, block_in],
-                t,
-                0,
+                &[h.0, block_in.0],
+                h.1,
+                h.1,
                 0,
                 0,
             );
         }
-        b.residual = None;
+        w.residual = None;
         x = h;
     }
     if let Some(m) = net.feature_mix_channels {
-        x = b.conv("feature_mix".into(), None, x, m, 1, 1, false);
+        x = w.conv(OpName::FeatureMix, x, m, 1, 1, false);
     }
-    let t = b.g.tensors[x];
-    let pooled = b.op(
-        "pool".into(),
+    let t = x.1;
+    let pooled = w.op(
+        OpName::Pool,
         OpKind::Pool,
-        None,
         1,
         1,
-        vec![x],
+        &[x.0],
+        t,
         TensorInfo { h: 1, w: 1, c: t.c },
-        0,
         0,
         t.bytes(),
     );
-    b.op(
-        "classifier".into(),
+    let logits = TensorInfo {
+        h: 1,
+        w: 1,
+        c: net.classes,
+    };
+    w.op(
+        OpName::Classifier,
         OpKind::Linear,
-        None,
         1,
         1,
-        vec![pooled],
-        TensorInfo {
-            h: 1,
-            w: 1,
-            c: net.classes,
-        },
+        &[pooled.0],
+        pooled.1,
+        logits,
         (t.c * net.classes) as u64,
-        net.classes,
         (t.c * net.classes) as u64,
     );
-    b.g
+}
+
+/// The full op graph with names, for layer tables and the planners' reports.
+pub fn build(net: &Network) -> Graph {
+    let r = net.input.resolution;
+    let mut g = Graph {
+        tensors: vec![TensorInfo {
+            h: r,
+            w: r,
+            c: net.input.channels,
+        }],
+        ops: Vec::new(),
+    };
+    walk(net, |o| {
+        g.tensors.push(o.out);
+        g.ops.push(Op {
+            name: o.name.to_string(),
+            kind: o.kind,
+            block: o.block,
+            kernel_size: o.kernel_size,
+            stride: o.stride,
+            inputs: o.inputs().to_vec(),
+            output: o.output,
+            macs: o.macs,
+            params: o.params,
+            weight_bytes: o.weight_bytes,
+            residual: o.residual,
+        });
+    });
+    g
 }
 
 impl Graph {

@@ -2,6 +2,7 @@
 //! Micro, the analytic bound and patch-based inference would run it. Pure CPU.
 
 pub mod device;
+pub mod fast;
 pub mod graph;
 pub mod net;
 pub mod patch;

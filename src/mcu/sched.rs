@@ -135,34 +135,56 @@ pub struct Buffer {
 /// Greedy placement as TF Lite Micro's GreedyMemoryPlanner: largest first (ties: earlier first),
 /// each into the lowest gap among the already placed buffers that are live at the same time.
 pub fn place(buffers: &[Buffer]) -> Vec<u64> {
-    let mut order: Vec<usize> = (0..buffers.len()).collect();
-    order.sort_by(|&a, &b| {
-        buffers[b]
-            .size
-            .cmp(&buffers[a].size)
-            .then(buffers[a].first.cmp(&buffers[b].first))
+    let sizes: Vec<u64> = buffers.iter().map(|b| b.size).collect();
+    let first: Vec<usize> = buffers.iter().map(|b| b.first).collect();
+    let last: Vec<usize> = buffers.iter().map(|b| b.last).collect();
+    let mut scratch = PlaceScratch::default();
+    place_into(&sizes, &first, &last, &mut scratch);
+    scratch.offsets
+}
+
+/// Reusable work space of `place_into`.
+#[derive(Default)]
+pub struct PlaceScratch {
+    order: Vec<usize>,
+    /// Placed buffers, kept sorted by offset.
+    placed: Vec<usize>,
+    pub offsets: Vec<u64>,
+}
+
+/// `place` on parallel slices, allocation-free once `s` has grown; returns the arena size.
+pub fn place_into(sizes: &[u64], first: &[usize], last: &[usize], s: &mut PlaceScratch) -> u64 {
+    let n = sizes.len();
+    s.order.clear();
+    s.order.extend(0..n);
+    s.order.sort_unstable_by(|&a, &b| {
+        sizes[b]
+            .cmp(&sizes[a])
+            .then(first[a].cmp(&first[b]))
+            .then(a.cmp(&b))
     });
-    let mut offsets = vec![0u64; buffers.len()];
-    let mut placed: Vec<usize> = Vec::new();
-    for &i in &order {
-        let b = &buffers[i];
-        let mut overlapping: Vec<usize> = placed
-            .iter()
-            .copied()
-            .filter(|&j| buffers[j].first <= b.last && b.first <= buffers[j].last)
-            .collect();
-        overlapping.sort_by_key(|&j| offsets[j]);
+    s.offsets.clear();
+    s.offsets.resize(n, 0);
+    s.placed.clear();
+    let mut arena = 0;
+    for k in 0..n {
+        let i = s.order[k];
         let mut cand = 0;
-        for j in overlapping {
-            if cand + b.size <= offsets[j] {
+        for &j in &s.placed {
+            if first[j] > last[i] || first[i] > last[j] {
+                continue;
+            }
+            if cand + sizes[i] <= s.offsets[j] {
                 break;
             }
-            cand = cand.max(offsets[j] + buffers[j].size);
+            cand = cand.max(s.offsets[j] + sizes[j]);
         }
-        offsets[i] = cand;
-        placed.push(i);
+        s.offsets[i] = cand;
+        arena = arena.max(cand + sizes[i]);
+        let pos = s.placed.partition_point(|&j| s.offsets[j] <= cand);
+        s.placed.insert(pos, i);
     }
-    offsets
+    arena
 }
 
 fn align(x: u64, a: u64) -> u64 {
