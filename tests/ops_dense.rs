@@ -144,6 +144,7 @@ fn check_conv(
     );
 }
 
+#[allow(clippy::too_many_arguments)]
 fn cs(
     n: usize,
     cin: usize,

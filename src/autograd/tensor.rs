@@ -217,7 +217,7 @@ impl Tensor {
     /// The centre k×k of a [.., .., K, K] kernel (elastic kernel size).
     pub fn centre_crop(&self, k: usize) -> Result<Tensor> {
         let s = self.shape();
-        if s.len() != 4 || s[2] != s[3] || k > s[2] || k == 0 || (s[2] - k) % 2 != 0 {
+        if s.len() != 4 || s[2] != s[3] || k > s[2] || k == 0 || !(s[2] - k).is_multiple_of(2) {
             return shape_err("centre_crop", format!("{k}x{k} centre of {s:?}"));
         }
         let start = (s[2] - k) / 2;

@@ -95,7 +95,7 @@ fn devices(g: &GpuArgs) -> Result<()> {
             has(wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES),
             has(wgpu::Features::SHADER_F16),
             has(wgpu::Features::SUBGROUP),
-            l.max_storage_buffer_binding_size as u64 >> 20,
+            l.max_storage_buffer_binding_size >> 20,
             l.max_compute_workgroup_storage_size >> 10
         );
     }

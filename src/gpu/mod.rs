@@ -158,7 +158,9 @@ impl Gpu {
 
     /// Largest tensor one binding can hold.
     pub fn max_binding_bytes(&self) -> u64 {
-        (self.limits.max_storage_buffer_binding_size as u64).min(self.limits.max_buffer_size)
+        self.limits
+            .max_storage_buffer_binding_size
+            .min(self.limits.max_buffer_size)
     }
 
     /// Fails with the first validation error wgpu reported since the last check.

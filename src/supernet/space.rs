@@ -81,7 +81,7 @@ impl SearchSpace {
                 ),
             );
         }
-        if !(self.width_mult > 0.0) {
+        if self.width_mult.is_nan() || self.width_mult <= 0.0 {
             return bad(
                 "width_mult",
                 format!("{} must be positive", self.width_mult),

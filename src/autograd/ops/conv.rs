@@ -32,7 +32,11 @@ impl ConvShape {
     }
     fn check(&self) -> Result<()> {
         let s = self;
-        if s.stride == 0 || s.groups == 0 || s.cin % s.groups != 0 || s.cout % s.groups != 0 {
+        if s.stride == 0
+            || s.groups == 0
+            || !s.cin.is_multiple_of(s.groups)
+            || !s.cout.is_multiple_of(s.groups)
+        {
             return shape_err(
                 "conv2d",
                 format!(
