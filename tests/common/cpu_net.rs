@@ -1,3 +1,4 @@
+#![allow(clippy::needless_range_loop)]
 //! The f64 CPU reference of `MobileNet`: the same layers built from the same config and initial
 //! weights, a minimal tape over the reference ops, and the same SGD update.
 
