@@ -210,3 +210,15 @@ fn fast_path_agrees_with_the_full_evaluator() {
         }
     }
 }
+
+#[test]
+fn readme_network_example_parses_and_evaluates() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let start = readme.find("```json\n").expect("a JSON example in README.md") + 8;
+    let end = start + readme[start..].find("```").unwrap();
+    let net = Network::from_json(&readme[start..end]).unwrap();
+    assert_eq!(net.blocks[1].expand_ratio, 5);
+    let r = evaluate(&net, &EvalOptions::default()).unwrap();
+    assert!(r.graph.ops.iter().any(|o| o.name == "blocks.2.se.mul"));
+    assert!(r.peak_sram_bytes > 0 && r.macs > 0);
+}
