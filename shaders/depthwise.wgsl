@@ -19,36 +19,49 @@ fn tid(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
     return (wid.y * nwg.x + wid.x) * 64u + lid;
 }
 
-// src = x, dst = y.
+// src = x, dst = y. Each thread computes 4 neighbouring outputs of a row, loading the input
+// span they share once (3·S + K values, at most 13).
+const VX: u32 = 4u;
+
 @compute @workgroup_size(64)
 fn dw_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
               @builtin(local_invocation_index) lid: u32) {
     let i = tid(wid, nwg, lid);
-    if i >= p.n * p.c * p.oh * p.ow {
+    let owv = (p.ow + VX - 1u) / VX;
+    if i >= p.n * p.c * p.oh * owv {
         return;
     }
-    let ox = i % p.ow;
-    let oy = (i / p.ow) % p.oh;
-    let nc = i / (p.ow * p.oh);
+    let ox0 = (i % owv) * VX;
+    let oy = (i / owv) % p.oh;
+    let nc = i / (owv * p.oh);
     let c = nc % p.c;
     let xb = nc * p.h * p.w;
     let wb = p.w_off + c * p.w_sc;
-    var acc = 0.0;
+    let span = (VX - 1u) * S + K;
+    let x0 = i32(ox0 * S) - i32(p.pad);
+    var acc = vec4<f32>(0.0);
+    var row: array<f32, 13>;
     for (var ky = 0u; ky < K; ky++) {
         let iy = i32(oy * S + ky) - i32(p.pad);
         if iy < 0 || iy >= i32(p.h) {
             continue;
         }
-        let row = xb + u32(iy) * p.w;
+        let rb = xb + u32(iy) * p.w;
+        for (var j = 0u; j < span; j++) {
+            let ix = x0 + i32(j);
+            row[j] = select(0.0, src[rb + u32(max(ix, 0))], ix >= 0 && ix < i32(p.w));
+        }
         for (var kx = 0u; kx < K; kx++) {
-            let ix = i32(ox * S + kx) - i32(p.pad);
-            if ix < 0 || ix >= i32(p.w) {
-                continue;
-            }
-            acc += src[row + u32(ix)] * wt[wb + ky * p.w_sy + kx * p.w_sx];
+            let wv = wt[wb + ky * p.w_sy + kx * p.w_sx];
+            acc += wv * vec4<f32>(row[kx], row[kx + S], row[kx + 2u * S], row[kx + 3u * S]);
         }
     }
-    dst[i] = acc;
+    let ob = (nc * p.oh + oy) * p.ow + ox0;
+    for (var j = 0u; j < VX; j++) {
+        if ox0 + j < p.ow {
+            dst[ob + j] = acc[j];
+        }
+    }
 }
 
 // src = dy, dst = dx: one thread per input element.

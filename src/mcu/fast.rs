@@ -2,7 +2,7 @@
 //! the op walker, with reusable buffers and no names. Gives the same numbers as `evaluate`
 //! (checked in tests/mcu_properties.rs).
 
-use super::graph::{OpInfo, OpKind, OpName, walk};
+use super::graph::{OpInfo, OpKind, OpName, Part, walk};
 use super::net::Network;
 use super::sched::{PlaceScratch, Scheduler, place_into};
 use serde::Serialize;
@@ -72,7 +72,7 @@ impl Evaluator {
             } else {
                 ins + out
             };
-            let fused_add = matches!(o.name, OpName::Block(_, "project"));
+            let fused_add = matches!(o.name, OpName::Block(_, Part::Project));
             if let Some(r) = o.residual
                 && !o.inputs().contains(&r)
                 && !fused_add

@@ -60,11 +60,39 @@ pub struct Graph {
     pub ops: Vec<Op>,
 }
 
+/// The part of an inverted-bottleneck block an op is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Part {
+    Expand,
+    Depthwise,
+    SePool,
+    SeReduce,
+    SeExpand,
+    SeMul,
+    Project,
+    Add,
+}
+
+impl Part {
+    pub fn name(self) -> &'static str {
+        match self {
+            Part::Expand => "expand",
+            Part::Depthwise => "depthwise",
+            Part::SePool => "se.pool",
+            Part::SeReduce => "se.reduce",
+            Part::SeExpand => "se.expand",
+            Part::SeMul => "se.mul",
+            Part::Project => "project",
+            Part::Add => "add",
+        }
+    }
+}
+
 /// Which layer an op is, without allocating its name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OpName {
     Stem,
-    Block(usize, &'static str),
+    Block(usize, Part),
     FeatureMix,
     Pool,
     Classifier,
@@ -74,7 +102,7 @@ impl std::fmt::Display for OpName {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             OpName::Stem => write!(f, "stem"),
-            OpName::Block(i, part) => write!(f, "blocks.{i}.{part}"),
+            OpName::Block(i, part) => write!(f, "blocks.{i}.{}", part.name()),
             OpName::FeatureMix => write!(f, "feature_mix"),
             OpName::Pool => write!(f, "pool"),
             OpName::Classifier => write!(f, "classifier"),
@@ -236,10 +264,10 @@ pub fn walk(net: &Network, f: impl FnMut(&OpInfo)) {
         w.residual = blk.has_residual().then_some(block_in.0);
         let mut h = x;
         if blk.expand_ratio != 1 {
-            h = w.conv(OpName::Block(i, "expand"), h, mid, 1, 1, false);
+            h = w.conv(OpName::Block(i, Part::Expand), h, mid, 1, 1, false);
         }
         h = w.conv(
-            OpName::Block(i, "depthwise"),
+            OpName::Block(i, Part::Depthwise),
             h,
             mid,
             blk.kernel_size,
@@ -250,7 +278,7 @@ pub fn walk(net: &Network, f: impl FnMut(&OpInfo)) {
             let t = h.1;
             let v = |c| TensorInfo { h: 1, w: 1, c };
             let pooled = w.op(
-                OpName::Block(i, "se.pool"),
+                OpName::Block(i, Part::SePool),
                 OpKind::SePool,
                 1,
                 1,
@@ -261,7 +289,7 @@ pub fn walk(net: &Network, f: impl FnMut(&OpInfo)) {
                 t.bytes(),
             );
             let s1 = w.op(
-                OpName::Block(i, "se.reduce"),
+                OpName::Block(i, Part::SeReduce),
                 OpKind::SeFc,
                 1,
                 1,
@@ -272,7 +300,7 @@ pub fn walk(net: &Network, f: impl FnMut(&OpInfo)) {
                 (mid * se) as u64,
             );
             let s2 = w.op(
-                OpName::Block(i, "se.expand"),
+                OpName::Block(i, Part::SeExpand),
                 OpKind::SeFc,
                 1,
                 1,
@@ -283,7 +311,7 @@ pub fn walk(net: &Network, f: impl FnMut(&OpInfo)) {
                 (mid * se) as u64,
             );
             h = w.op(
-                OpName::Block(i, "se.mul"),
+                OpName::Block(i, Part::SeMul),
                 OpKind::SeMul,
                 1,
                 1,
@@ -295,7 +323,7 @@ pub fn walk(net: &Network, f: impl FnMut(&OpInfo)) {
             );
         }
         h = w.conv(
-            OpName::Block(i, "project"),
+            OpName::Block(i, Part::Project),
             h,
             blk.out_channels,
             1,
@@ -304,7 +332,7 @@ pub fn walk(net: &Network, f: impl FnMut(&OpInfo)) {
         );
         if blk.has_residual() {
             h = w.op(
-                OpName::Block(i, "add"),
+                OpName::Block(i, Part::Add),
                 OpKind::Add,
                 1,
                 1,

@@ -45,7 +45,8 @@ pub(crate) fn depthwise(x: &Tensor, w: &Tensor, cs: ConvShape) -> Result<Tensor>
         &consts,
         &p,
         &[Arg(1, x.buffer()), Arg(2, w.buffer()), Arg(3, out.buffer())],
-        out.numel().div_ceil(64) as u32,
+        // 4 outputs of a row per thread (shaders/depthwise.wgsl, VX).
+        (cs.n * cs.cin * cs.oh() * cs.ow().div_ceil(4)).div_ceil(64) as u32,
     )?;
     let (xs, ws) = (x.clone(), w.clone());
     Ok(e.clone().record("depthwise", out, &[x, w], move |g| {
