@@ -64,11 +64,16 @@ fn dw_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
     }
 }
 
-// src = dy, dst = dx: one thread per input element.
+// src = dy, dst = dx. Stride 1: a correlation of dy with the flipped kernel, 4 inputs of a row
+// per thread as in the forward pass. Other strides: one thread per input element.
 @compute @workgroup_size(64)
 fn dw_backward_data(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                     @builtin(local_invocation_index) lid: u32) {
     let i = tid(wid, nwg, lid);
+    if S == 1u {
+        backward_data_s1(i);
+        return;
+    }
     if i >= p.n * p.c * p.h * p.w {
         return;
     }
@@ -94,6 +99,47 @@ fn dw_backward_data(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgrou
         }
     }
     dst[i] = acc;
+}
+
+fn backward_data_s1(i: u32) {
+    let wv4 = (p.w + VX - 1u) / VX;
+    if i >= p.n * p.c * p.h * wv4 {
+        return;
+    }
+    let ix0 = (i % wv4) * VX;
+    let iy = (i / wv4) % p.h;
+    let nc = i / (wv4 * p.h);
+    let c = nc % p.c;
+    let yb = nc * p.oh * p.ow;
+    let wb = p.w_off + c * p.w_sc;
+    // dx[ix] = Σ_kx dy[ix + pad − kx]·w[kx]: the dy span for 4 inputs is ix0 + pad − (K−1) ... ix0 + 3 + pad.
+    let y0 = i32(ix0 + p.pad) - i32(K - 1u);
+    let span = VX - 1u + K;
+    var acc = vec4<f32>(0.0);
+    var row: array<f32, 13>;
+    for (var ky = 0u; ky < K; ky++) {
+        let oy = i32(iy + p.pad) - i32(ky);
+        if oy < 0 || oy >= i32(p.oh) {
+            continue;
+        }
+        let rb = yb + u32(oy) * p.ow;
+        for (var j = 0u; j < span; j++) {
+            let ox = y0 + i32(j);
+            row[j] = select(0.0, src[rb + u32(max(ox, 0))], ox >= 0 && ox < i32(p.ow));
+        }
+        for (var kx = 0u; kx < K; kx++) {
+            // input ix0 + v pairs with dy at span index v + K − 1 − kx.
+            let wv = wt[wb + ky * p.w_sy + kx * p.w_sx];
+            let b = K - 1u - kx;
+            acc += wv * vec4<f32>(row[b], row[b + 1u], row[b + 2u], row[b + 3u]);
+        }
+    }
+    let ob = (nc * p.h + iy) * p.w + ix0;
+    for (var j = 0u; j < VX; j++) {
+        if ix0 + j < p.w {
+            dst[ob + j] = acc[j];
+        }
+    }
 }
 
 // Weight gradient, pass 1: workgroup (c, s) sums every K×K tap over its share of the
