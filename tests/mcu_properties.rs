@@ -184,6 +184,16 @@ fn fast_path_agrees_with_the_full_evaluator() {
     let mut nets: Vec<Network> = (0..100).map(|_| random_space_net(&mut rng)).collect();
     nets.push(tinynas::mcu::net::mobilenet_v2(1.0, 224, 1000));
     nets.push(proxyless_mobile(160, 10));
+    // Squeeze-and-excite on every other block, with and without expansion and residuals.
+    for i in 0..20 {
+        let mut net = nets[i].clone();
+        for (j, b) in net.blocks.iter_mut().enumerate() {
+            if j % 2 == i % 2 {
+                b.se_channels = Some((b.mid() / 4).max(8));
+            }
+        }
+        nets.push(net);
+    }
     for net in &nets {
         for s in [Scheduler::Analytic, Scheduler::Tflm, Scheduler::TinyEngine] {
             for inplace in [true, false] {
@@ -213,8 +223,12 @@ fn fast_path_agrees_with_the_full_evaluator() {
 
 #[test]
 fn readme_network_example_parses_and_evaluates() {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    let start = readme.find("```json\n").expect("a JSON example in README.md") + 8;
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let start = readme
+        .find("```json\n")
+        .expect("a JSON example in README.md")
+        + 8;
     let end = start + readme[start..].find("```").unwrap();
     let net = Network::from_json(&readme[start..end]).unwrap();
     assert_eq!(net.blocks[1].expand_ratio, 5);

@@ -2,8 +2,8 @@
 //! the op walker, with reusable buffers and no names. Gives the same numbers as `evaluate`
 //! (checked in tests/mcu_properties.rs).
 
-use super::graph::{OpInfo, OpKind, OpName, Part, walk};
-use super::net::Network;
+use super::graph::{OpInfo, OpKind, walk};
+use super::net::{Network, conv_out};
 use super::sched::{PlaceScratch, Scheduler, place_into};
 use serde::Serialize;
 
@@ -54,33 +54,79 @@ impl Evaluator {
         }
     }
 
+    /// The analytic bound block by block, without visiting ops (the search's hot path); the
+    /// same rules as `sched::analytic`.
     pub fn analytic(&mut self, net: &Network, inplace: bool) -> Summary {
         let mut s = Summary::default();
-        let bytes = &mut self.bytes;
-        bytes.clear();
-        bytes.push((net.input.resolution * net.input.resolution * net.input.channels) as u64);
-        walk(net, |o| {
-            totals(&mut s, o);
-            bytes.push(o.out.bytes());
-            if o.kind == OpKind::Add {
-                return;
-            }
-            let ins: u64 = o.inputs().iter().map(|&t| bytes[t]).sum();
-            let out = bytes[o.output];
-            let mut m = if o.kind == OpKind::Depthwise && inplace {
-                ins.max(out)
+        let mut layer = |macs: u64, weights: u64, cout: u64| {
+            s.macs += macs;
+            s.params += weights + cout;
+            s.flash_bytes += weights + 8 * cout;
+        };
+        let mut peak = 0u64;
+        let r = net.input.resolution;
+        let (k, st, c0) = (net.stem.kernel_size, net.stem.stride, net.stem.out_channels);
+        let mut h = conv_out(r, k, st);
+        let mut c = c0;
+        let hw = (h * h) as u64;
+        layer(
+            hw * (k * k * net.input.channels * c0) as u64,
+            (k * k * net.input.channels * c0) as u64,
+            c0 as u64,
+        );
+        peak = peak.max((r * r * net.input.channels) as u64 + hw * c0 as u64);
+        for b in &net.blocks {
+            let (mid, cout, k) = (b.mid() as u64, b.out_channels as u64, b.kernel_size);
+            let hin = (h * h) as u64;
+            let ho = conv_out(h, k, b.stride);
+            let hout = (ho * ho) as u64;
+            let a = hin * c as u64;
+            let res = if b.has_residual() { a } else { 0 };
+            let dw_in = if b.expand_ratio != 1 {
+                layer(hin * c as u64 * mid, c as u64 * mid, mid);
+                peak = peak.max(a + hin * mid);
+                hin * mid
             } else {
-                ins + out
+                a
             };
-            let fused_add = matches!(o.name, OpName::Block(_, Part::Project));
-            if let Some(r) = o.residual
-                && !o.inputs().contains(&r)
-                && !fused_add
-            {
-                m += bytes[r];
+            // The residual is held beside the depthwise unless it is the depthwise's own input.
+            let held = if b.expand_ratio != 1 { res } else { 0 };
+            let m2 = hout * mid;
+            let kk = (k * k) as u64;
+            layer(hout * mid * kk, mid * kk, mid);
+            peak = peak.max(if inplace { dw_in.max(m2) } else { dw_in + m2 } + held);
+            if let Some(se) = b.se_channels {
+                let se = se as u64;
+                layer(m2, 0, 0); // pooling
+                layer(mid * se, mid * se, se);
+                layer(mid * se, mid * se, mid);
+                layer(m2, 0, 0); // scaling
+                peak = peak
+                    .max(m2 + mid + res)
+                    .max(mid + se + res)
+                    .max(se + mid + res)
+                    .max(2 * m2 + mid + res);
             }
-            s.peak_sram_bytes = s.peak_sram_bytes.max(m);
-        });
+            layer(hout * mid * cout, mid * cout, cout);
+            peak = peak.max(m2 + hout * cout);
+            h = ho;
+            c = b.out_channels;
+        }
+        let hw = (h * h) as u64;
+        if let Some(m) = net.feature_mix_channels {
+            layer(hw * (c * m) as u64, (c * m) as u64, m as u64);
+            peak = peak.max(hw * (c + m) as u64);
+            c = m;
+        }
+        layer(hw * c as u64, 0, 0); // global pooling
+        peak = peak.max(hw * c as u64 + c as u64);
+        layer(
+            (c * net.classes) as u64,
+            (c * net.classes) as u64,
+            net.classes as u64,
+        );
+        peak = peak.max((c + net.classes) as u64);
+        s.peak_sram_bytes = peak;
         s
     }
 

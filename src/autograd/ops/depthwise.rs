@@ -59,7 +59,12 @@ pub(crate) fn depthwise(x: &Tensor, w: &Tensor, cs: ConvShape) -> Result<Tensor>
                 &consts,
                 &p,
                 &[Arg(1, g.buffer()), Arg(2, ws.buffer()), Arg(3, dx.buffer())],
-                (if cs.stride == 1 { cs.n * cs.cin * cs.h * cs.w.div_ceil(4) } else { dx.numel() }).div_ceil(64) as u32,
+                (if cs.stride == 1 {
+                    cs.n * cs.cin * cs.h * cs.w.div_ceil(4)
+                } else {
+                    dx.numel()
+                })
+                .div_ceil(64) as u32,
             )?;
             Some(dx)
         } else {
