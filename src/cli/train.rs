@@ -58,6 +58,9 @@ pub fn evaluate(
 pub fn run(g: &GpuArgs, a: &TrainArgs, demo: bool) -> Result<()> {
     let dir = a.data.clone().unwrap_or_else(super::default_data);
     let (train, test) = load_mnist_dir(&dir)?;
+    if a.epochs == 0 {
+        return Err(Error::Invalid("--epochs must be at least 1".into()));
+    }
     if a.batch < 2 || a.batch > train.len() {
         return Err(Error::Invalid(format!(
             "--batch {} must be between 2 and the {} training images",
@@ -102,6 +105,7 @@ pub fn run(g: &GpuArgs, a: &TrainArgs, demo: bool) -> Result<()> {
     bar.set_style(ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}").unwrap());
     let mut step = 0;
     let start = Instant::now();
+    let mut acc = 0.0;
     for epoch in 0..a.epochs {
         let (mut loss_sum, mut count) = (0.0, 0);
         for idx in train.epoch_batches(a.batch, a.seed * 1000 + epoch as u64) {
@@ -132,16 +136,18 @@ pub fn run(g: &GpuArgs, a: &TrainArgs, demo: bool) -> Result<()> {
             ));
             bar.inc(1);
         }
-        let acc = evaluate(&e, &net, &test, 250)?;
-        bar.println(format!(
-            "epoch {epoch}: train loss {:.4}, test top-1 {:.2} %",
-            loss_sum / count.max(1) as f64,
-            acc * 100.0
-        ));
+        acc = evaluate(&e, &net, &test, 250)?;
+        // `suspend` prints even when the bar is hidden (output not a terminal).
+        bar.suspend(|| {
+            println!(
+                "epoch {epoch}: train loss {:.4}, test top-1 {:.2} %",
+                loss_sum / count.max(1) as f64,
+                acc * 100.0
+            )
+        });
     }
     bar.finish_and_clear();
     let secs = start.elapsed().as_secs_f64();
-    let acc = evaluate(&e, &net, &test, 250)?;
     println!(
         "trained {step} steps in {secs:.1} s ({:.0} images/s) on {}",
         (step * a.batch) as f64 / secs,
