@@ -115,6 +115,15 @@ fn kib(b: u64) -> String {
     format!("{:.1} KiB", b as f64 / 1024.0)
 }
 
+/// int8 bytes of an op's inputs and output.
+fn activation_bytes(g: &crate::mcu::graph::Graph, op: &crate::mcu::graph::Op) -> u64 {
+    op.inputs
+        .iter()
+        .chain([&op.output])
+        .map(|&t| g.bytes(t))
+        .sum()
+}
+
 fn print_table(r: &Report) {
     let g = &r.graph;
     println!(
@@ -163,7 +172,8 @@ pub fn run(a: &MemArgs) -> Result<()> {
         if a.json {
             let rows: Vec<_> = r.graph.ops.iter().enumerate().map(|(i, op)| serde_json::json!({
                 "layer": op.name, "kind": op.kind, "input": r.graph.tensors[op.inputs[0]], "output": r.graph.tensors[op.output],
-                "macs": op.macs, "params": op.params, "flash_bytes": op.weight_bytes, "sram_bytes": r.peak.per_op[i],
+                "macs": op.macs, "params": op.params, "flash_bytes": op.weight_bytes,
+                "activation_bytes": activation_bytes(&r.graph, op), "sram_bytes": r.peak.per_op[i],
             })).collect();
             out.push(serde_json::json!({
                 "network": r.network, "scheduler": s.name(), "macs": r.macs, "params": r.params, "flash_bytes": r.flash_bytes,

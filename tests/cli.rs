@@ -1,0 +1,179 @@
+//! The command line end to end: JSON output, exit codes and messages for bad input, and a tiny
+//! training run through `tinynas train`.
+
+use std::path::Path;
+use std::process::Command;
+
+fn tinynas(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_tinynas"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+#[test]
+fn mem_json_reports_the_published_mobilenet_v2_peak() {
+    let (code, out, err) = tinynas(&[
+        "mem",
+        "--model",
+        "mbv2",
+        "--res",
+        "224",
+        "--scheduler",
+        "analytic",
+        "--device",
+        "stm32h743",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["peak_sram_bytes"], 1_404_928);
+    assert_eq!(v["peak_layer"], "blocks.1.expand");
+    assert_eq!(v["scheduler"], "analytic");
+    assert_eq!(v["fits"], false);
+    assert_eq!(v["sram_margin_bytes"], 512 * 1024 - 1_404_928);
+    let layers = v["layers"].as_array().unwrap();
+    let macs: u64 = layers.iter().map(|l| l["macs"].as_u64().unwrap()).sum();
+    assert_eq!(
+        v["macs"].as_u64().unwrap(),
+        macs,
+        "the total is the sum of the per-layer rows"
+    );
+    assert_eq!(
+        layers[0]["activation_bytes"],
+        224 * 224 * 3 + 112 * 112 * 32
+    );
+}
+
+#[test]
+fn mem_all_schedulers_for_an_mcunet_subnet() {
+    let (code, out, err) = tinynas(&[
+        "mem",
+        "--model",
+        "mcunet-space",
+        "--res",
+        "160",
+        "--width",
+        "0.5",
+        "--subnet",
+        "min",
+        "--scheduler",
+        "all",
+        "--device",
+        "stm32f412",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let names: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["scheduler"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["analytic", "tflm", "tinyengine", "patch"]);
+}
+
+#[test]
+fn bad_input_exits_2_with_a_message() {
+    let dir = std::env::temp_dir().join(format!("tinynas-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("bad.json");
+    std::fs::write(&bad, r#"{"input":{"resolution":64,"channels":1},"stem":{"out_channels":8},"blocks":[{"in_channels":9,"out_channels":8,"kernel_size":3,"expand_ratio":1}],"classes":10}"#).unwrap();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["mem", "--net", bad.to_str().unwrap()],
+            "blocks[0].in_channels",
+        ),
+        (
+            vec!["mem", "--model", "mbv2", "--scheduler", "greedy"],
+            "tinyengine",
+        ),
+        (
+            vec!["mem", "--model", "mbv2", "--device", "esp32"],
+            "stm32f412",
+        ),
+        (
+            vec!["mem", "--model", "resnet"],
+            "mbv2, proxyless, mcunet-space",
+        ),
+        (vec!["mem", "--model", "mbv2", "--res", "8"], "too small"),
+        (
+            vec!["train", "--data", "/nonexistent/data"],
+            "no such folder",
+        ),
+    ];
+    for (args, want) in cases {
+        let (code, _, err) = tinynas(&args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(
+            err.contains(want) && !err.contains("panicked"),
+            "{args:?}: {err}"
+        );
+    }
+    // A corrupt dataset file.
+    let data = dir.join("corrupt");
+    std::fs::create_dir_all(&data).unwrap();
+    for f in [
+        "train-images-idx3-ubyte.gz",
+        "train-labels-idx1-ubyte.gz",
+        "t10k-images-idx3-ubyte.gz",
+        "t10k-labels-idx1-ubyte.gz",
+    ] {
+        std::fs::write(data.join(f), [0x1f, 0x8b, 8, 0, 1, 2, 3]).unwrap();
+    }
+    let (code, _, err) = tinynas(&["train", "--data", data.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("corrupt gzip"), "{err}");
+}
+
+fn write_idx(path: &Path, dims: &[u32], data: &[u8]) {
+    let mut b = vec![0, 0, 8, dims.len() as u8];
+    for d in dims {
+        b.extend_from_slice(&d.to_be_bytes());
+    }
+    b.extend_from_slice(data);
+    std::fs::write(path, b).unwrap();
+}
+
+#[test]
+fn train_runs_end_to_end_on_a_tiny_dataset() {
+    let dir = std::env::temp_dir().join(format!("tinynas-train-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // 64 training and 20 test images from the bundled subset (uncompressed idx).
+    let (train, test) =
+        tinynas::data::load_mnist_dir(&tinynas::data::bundled_fashion_dir()).unwrap();
+    for (name, ds, n) in [("train", &train, 64usize), ("t10k", &test, 20)] {
+        write_idx(
+            &dir.join(format!("{name}-images-idx3-ubyte")),
+            &[n as u32, 28, 28],
+            &ds.images[..n * 784],
+        );
+        write_idx(
+            &dir.join(format!("{name}-labels-idx1-ubyte")),
+            &[n as u32],
+            &ds.labels[..n],
+        );
+    }
+    let (code, out, err) = tinynas(&[
+        "train",
+        "--data",
+        dir.to_str().unwrap(),
+        "--epochs",
+        "1",
+        "--batch",
+        "32",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("64 training / 20 test images"), "{out}");
+    assert!(
+        out.contains("epoch 0: train loss") && out.contains("final test top-1"),
+        "{out}"
+    );
+    assert!(err.contains("adapter:"), "names the adapter: {err}");
+}
