@@ -1,6 +1,7 @@
 //! Command batching: ops record dispatches, clears and copies; one submission carries them all,
 //! and the CPU waits only when it reads a buffer back.
 
+use super::profiler::TimestampMode;
 use super::{Gpu, GpuBuffer};
 use crate::error::{Error, Result};
 
@@ -17,6 +18,8 @@ enum Cmd {
         bind_group: wgpu::BindGroup,
         workgroups: [u32; 3],
         label: &'static str,
+        /// Kernel name with its specialisation, for the profiler (empty when not profiling).
+        name: String,
     },
     Clear {
         buffer: wgpu::Buffer,
@@ -118,11 +121,22 @@ impl Gpu {
             entries: &entries,
         });
         b.dispatches_total += 1;
+        let name = if self.profiling() {
+            let spec: Vec<String> = constants.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            if spec.is_empty() {
+                format!("{shader}::{entry}")
+            } else {
+                format!("{shader}::{entry} [{}]", spec.join(","))
+            }
+        } else {
+            String::new()
+        };
         b.cmds.push(Cmd::Dispatch {
             pipeline,
             bind_group,
             workgroups: grid(workgroups),
             label: entry,
+            name,
         });
         Ok(())
     }
@@ -182,8 +196,10 @@ impl Gpu {
         Ok(())
     }
 
-    /// Submit everything recorded so far, without waiting.
+    /// Submit everything recorded so far, without waiting (when profiling: waits to read the
+    /// timestamps).
     pub fn flush(&self) -> Result<()> {
+        let flush_start = std::time::Instant::now();
         let mut b = self.batch.borrow_mut();
         if b.cmds.is_empty() {
             return self.check_errors();
@@ -191,33 +207,80 @@ impl Gpu {
         if !b.params.is_empty() {
             self.queue.write_buffer(&b.arena, 0, &b.params);
         }
+        let mode = self.profiler.borrow().as_ref().map(|p| p.mode);
+        let cmds = std::mem::take(&mut b.cmds);
+        let names: Vec<String> = if mode.is_some() {
+            cmds.iter()
+                .filter_map(|c| {
+                    if let Cmd::Dispatch { name, .. } = c {
+                        Some(name.clone())
+                    } else {
+                        None
+                    }
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let timed = matches!(
+            mode,
+            Some(TimestampMode::InsidePasses | TimestampMode::PerPass)
+        ) && !names.is_empty();
+        let queries = timed.then(|| {
+            self.device.create_query_set(&wgpu::QuerySetDescriptor {
+                label: Some("profiler"),
+                ty: wgpu::QueryType::Timestamp,
+                count: 2 * names.len() as u32,
+            })
+        });
         let mut enc = self
             .device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor {
                 label: Some("batch"),
             });
-        let cmds = std::mem::take(&mut b.cmds);
+        let per_pass = mode == Some(TimestampMode::PerPass);
         let mut i = 0;
+        let mut k = 0u32; // dispatch index, for timestamp slots
         while i < cmds.len() {
             match &cmds[i] {
                 Cmd::Dispatch { .. } => {
+                    let pass_writes = match (&queries, per_pass) {
+                        (Some(q), true) => Some(wgpu::ComputePassTimestampWrites {
+                            query_set: q,
+                            beginning_of_pass_write_index: Some(2 * k),
+                            end_of_pass_write_index: Some(2 * k + 1),
+                        }),
+                        _ => None,
+                    };
                     let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
                         label: Some("ops"),
-                        timestamp_writes: None,
+                        timestamp_writes: pass_writes,
                     });
                     while let Some(Cmd::Dispatch {
                         pipeline,
                         bind_group,
                         workgroups,
                         label,
+                        ..
                     }) = cmds.get(i)
                     {
+                        let inside = if per_pass { None } else { queries.as_ref() };
+                        if let Some(q) = inside {
+                            pass.write_timestamp(q, 2 * k);
+                        }
                         pass.push_debug_group(label);
                         pass.set_pipeline(pipeline);
                         pass.set_bind_group(0, bind_group, &[]);
                         pass.dispatch_workgroups(workgroups[0], workgroups[1], workgroups[2]);
                         pass.pop_debug_group();
+                        if let Some(q) = inside {
+                            pass.write_timestamp(q, 2 * k + 1);
+                        }
                         i += 1;
+                        k += 1;
+                        if per_pass {
+                            break;
+                        }
                     }
                 }
                 Cmd::Clear {
@@ -240,12 +303,47 @@ impl Gpu {
                 }
             }
         }
+        let readback = queries.map(|q| {
+            let bytes = 16 * names.len() as u64;
+            let resolve = self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("timestamps"),
+                size: bytes,
+                usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+                mapped_at_creation: false,
+            });
+            let read = self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("timestamps.read"),
+                size: bytes,
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            enc.resolve_query_set(&q, 0..2 * names.len() as u32, &resolve, 0);
+            enc.copy_buffer_to_buffer(&resolve, 0, &read, 0, bytes);
+            read
+        });
         self.queue.submit([enc.finish()]);
+        let submitted = std::time::Instant::now();
         b.params.clear();
         b.slots_used = 0;
         b.submits_total += 1;
         drop(b);
-        self.check_errors()
+        self.check_errors()?;
+        if mode.is_some() {
+            self.cpu_span("record + submit", flush_start);
+            self.collect_timestamps(names, readback, submitted)?;
+        }
+        Ok(())
+    }
+
+    /// Block until the GPU has finished everything submitted.
+    pub(super) fn wait(&self) -> Result<()> {
+        self.device
+            .poll(wgpu::PollType::Wait {
+                submission_index: None,
+                timeout: None,
+            })
+            .map_err(|e| Error::Gpu(format!("waiting for the GPU: {e}")))?;
+        Ok(())
     }
 
     /// Read `len` elements from `offset` back to the CPU (submits and waits).
@@ -267,40 +365,17 @@ impl Gpu {
             size: len as u64 * 4,
         });
         self.flush()?;
-        let slice = staging.slice(..);
-        let (tx, rx) = std::sync::mpsc::channel();
-        slice.map_async(wgpu::MapMode::Read, move |r| {
-            let _ = tx.send(r);
-        });
-        self.device
-            .poll(wgpu::PollType::Wait {
-                submission_index: None,
-                timeout: None,
-            })
-            .map_err(|e| Error::Gpu(format!("waiting for the GPU: {e}")))?;
-        rx.recv()
-            .map_err(|_| Error::Gpu("readback callback never ran".into()))?
-            .map_err(|e| Error::Gpu(format!("mapping readback buffer: {e}")))?;
-        let out = {
-            let view = slice
-                .get_mapped_range()
-                .map_err(|e| Error::Gpu(format!("reading back: {e}")))?;
-            bytemuck::cast_slice::<u8, f32>(&view).to_vec()
-        };
-        staging.unmap();
+        let wait_start = std::time::Instant::now();
+        let bytes = map_read(self, &staging)?;
+        self.cpu_span("wait (readback)", wait_start);
         self.check_errors()?;
-        Ok(out)
+        Ok(bytemuck::cast_slice::<u8, f32>(&bytes).to_vec())
     }
 
     /// Wait until the GPU has finished everything submitted.
     pub fn sync(&self) -> Result<()> {
         self.flush()?;
-        self.device
-            .poll(wgpu::PollType::Wait {
-                submission_index: None,
-                timeout: None,
-            })
-            .map_err(|e| Error::Gpu(format!("waiting for the GPU: {e}")))?;
+        self.wait()?;
         self.check_errors()
     }
 
@@ -309,4 +384,23 @@ impl Gpu {
         let b = self.batch.borrow();
         (b.dispatches_total, b.submits_total)
     }
+}
+
+/// Map a MAP_READ buffer after the work writing it is submitted, and copy its bytes out.
+pub(super) fn map_read(gpu: &Gpu, buf: &wgpu::Buffer) -> Result<Vec<u8>> {
+    let slice = buf.slice(..);
+    let (tx, rx) = std::sync::mpsc::channel();
+    slice.map_async(wgpu::MapMode::Read, move |r| {
+        let _ = tx.send(r);
+    });
+    gpu.wait()?;
+    rx.recv()
+        .map_err(|_| Error::Gpu("readback callback never ran".into()))?
+        .map_err(|e| Error::Gpu(format!("mapping readback buffer: {e}")))?;
+    let out = slice
+        .get_mapped_range()
+        .map_err(|e| Error::Gpu(format!("reading back: {e}")))?
+        .to_vec();
+    buf.unmap();
+    Ok(out)
 }

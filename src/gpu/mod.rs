@@ -3,6 +3,7 @@
 mod batch;
 mod pipelines;
 mod pool;
+pub mod profiler;
 
 pub use batch::Arg;
 pub use pool::GpuBuffer;
@@ -28,6 +29,7 @@ pub struct Gpu {
     pipelines: RefCell<pipelines::PipelineCache>,
     batch: RefCell<batch::Batch>,
     errors: Arc<Mutex<Vec<String>>>,
+    profiler: RefCell<Option<profiler::Profiler>>,
 }
 
 pub fn parse_backends(name: Option<&str>) -> Result<wgpu::Backends> {
@@ -149,6 +151,7 @@ impl Gpu {
             pipelines: RefCell::new(pipelines::PipelineCache::default()),
             batch: RefCell::new(batch),
             errors,
+            profiler: RefCell::new(None),
         })
     }
 

@@ -1,0 +1,242 @@
+//! Shader-level profiling: a GPU timestamp before and after every dispatch (inside compute
+//! passes where the adapter allows, else one pass per dispatch), CPU spans for recording and
+//! waiting, a per-kernel table and a Chrome/Perfetto trace. Adapters without timestamps fall
+//! back to wall-clock time per submission, with a note.
+
+use super::Gpu;
+use crate::error::{Error, Result};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum TimestampMode {
+    InsidePasses,
+    PerPass,
+    WallClock,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Span {
+    pub name: String,
+    /// Microseconds since profiling started (GPU spans: aligned at their submission's CPU time).
+    pub start_us: f64,
+    pub dur_us: f64,
+}
+
+pub struct Profiler {
+    pub mode: TimestampMode,
+    pub period_ns: f64,
+    pub origin: Instant,
+    pub gpu: Vec<Span>,
+    pub cpu: Vec<Span>,
+    /// Σ over submissions of (last kernel end − first kernel start).
+    pub gpu_span_us: f64,
+    pub note: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct KernelRow {
+    pub kernel: String,
+    pub calls: usize,
+    pub total_ms: f64,
+    pub mean_us: f64,
+    pub share: f64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ProfileReport {
+    pub mode: TimestampMode,
+    pub rows: Vec<KernelRow>,
+    pub gpu_kernel_ms: f64,
+    pub gpu_span_ms: f64,
+    pub wall_ms: f64,
+    pub note: Option<String>,
+}
+
+impl Profiler {
+    pub fn report(&self) -> ProfileReport {
+        let mut by: BTreeMap<&str, (usize, f64)> = BTreeMap::new();
+        for s in &self.gpu {
+            let e = by.entry(&s.name).or_default();
+            e.0 += 1;
+            e.1 += s.dur_us;
+        }
+        let total: f64 = by.values().map(|v| v.1).sum();
+        let mut rows: Vec<KernelRow> = by
+            .into_iter()
+            .map(|(k, (calls, us))| KernelRow {
+                kernel: k.to_string(),
+                calls,
+                total_ms: us / 1e3,
+                mean_us: us / calls as f64,
+                share: if total > 0.0 { us / total } else { 0.0 },
+            })
+            .collect();
+        rows.sort_by(|a, b| b.total_ms.total_cmp(&a.total_ms));
+        ProfileReport {
+            mode: self.mode,
+            rows,
+            gpu_kernel_ms: total / 1e3,
+            gpu_span_ms: self.gpu_span_us / 1e3,
+            wall_ms: self.origin.elapsed().as_secs_f64() * 1e3,
+            note: self.note.clone(),
+        }
+    }
+
+    /// Chrome trace-event JSON (chrome://tracing, ui.perfetto.dev): GPU kernels on one track,
+    /// the CPU side on another.
+    pub fn trace_json(&self) -> serde_json::Value {
+        let mut events = vec![
+            serde_json::json!({"ph": "M", "pid": 1, "tid": 1, "name": "thread_name", "args": {"name": "GPU kernels"}}),
+            serde_json::json!({"ph": "M", "pid": 1, "tid": 2, "name": "thread_name", "args": {"name": "CPU"}}),
+        ];
+        for (tid, spans) in [(1, &self.gpu), (2, &self.cpu)] {
+            for s in spans {
+                events.push(serde_json::json!({"ph": "X", "pid": 1, "tid": tid, "name": s.name, "ts": s.start_us, "dur": s.dur_us}));
+            }
+        }
+        serde_json::json!({ "traceEvents": events, "displayTimeUnit": "ms" })
+    }
+}
+
+impl ProfileReport {
+    pub fn print(&self) {
+        println!(
+            "{:<40} {:>7} {:>11} {:>11} {:>7}",
+            "kernel", "calls", "total ms", "mean µs", "share"
+        );
+        for r in &self.rows {
+            println!(
+                "{:<40} {:>7} {:>11.3} {:>11.1} {:>6.1}%",
+                r.kernel,
+                r.calls,
+                r.total_ms,
+                r.mean_us,
+                100.0 * r.share
+            );
+        }
+        println!(
+            "GPU kernels {:.1} ms, GPU busy span {:.1} ms, wall {:.1} ms ({:.0} % of wall in kernels; timestamps: {:?})",
+            self.gpu_kernel_ms,
+            self.gpu_span_ms,
+            self.wall_ms,
+            100.0 * self.gpu_kernel_ms / self.wall_ms.max(1e-9),
+            self.mode
+        );
+        if let Some(n) = &self.note {
+            println!("note: {n}");
+        }
+    }
+}
+
+impl Gpu {
+    /// Start profiling every dispatch from now on (`force_wallclock` ignores timestamps, as on an
+    /// adapter without them).
+    pub fn start_profiling(&self, force_wallclock: bool) {
+        let f = self.features;
+        let mode = if force_wallclock || !f.contains(wgpu::Features::TIMESTAMP_QUERY) {
+            TimestampMode::WallClock
+        } else if f.contains(wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES) {
+            TimestampMode::InsidePasses
+        } else {
+            TimestampMode::PerPass
+        };
+        let note = (mode == TimestampMode::WallClock).then(|| {
+            format!("{} has no timestamp queries: times are wall-clock per submission (submit to completion), not per kernel", self.info.name)
+        });
+        *self.profiler.borrow_mut() = Some(Profiler {
+            mode,
+            period_ns: self.queue.get_timestamp_period() as f64,
+            origin: Instant::now(),
+            gpu: Vec::new(),
+            cpu: Vec::new(),
+            gpu_span_us: 0.0,
+            note,
+        });
+    }
+
+    pub fn profiling(&self) -> bool {
+        self.profiler.borrow().is_some()
+    }
+
+    /// Stop profiling and hand back what was recorded.
+    pub fn stop_profiling(&self) -> Result<Profiler> {
+        self.flush()?;
+        self.profiler
+            .borrow_mut()
+            .take()
+            .ok_or_else(|| Error::Invalid("profiling was not started".into()))
+    }
+
+    /// Record a CPU-side span (data loading, waiting) that began at `start`.
+    pub fn cpu_span(&self, name: &str, start: Instant) {
+        if let Some(p) = self.profiler.borrow_mut().as_mut() {
+            let s = start.saturating_duration_since(p.origin).as_secs_f64() * 1e6;
+            p.cpu.push(Span {
+                name: name.to_string(),
+                start_us: s,
+                dur_us: start.elapsed().as_secs_f64() * 1e6,
+            });
+        }
+    }
+
+    /// After a profiled submission: read its timestamps (waits for the GPU) and record spans.
+    pub(super) fn collect_timestamps(
+        &self,
+        names: Vec<String>,
+        read: Option<wgpu::Buffer>,
+        submitted: Instant,
+    ) -> Result<()> {
+        let wait_start = Instant::now();
+        let ticks: Option<Vec<u64>> = match &read {
+            Some(buf) => Some(
+                super::batch::map_read(self, buf)?
+                    .chunks_exact(8)
+                    .map(|c| u64::from_le_bytes(c.try_into().unwrap()))
+                    .collect(),
+            ),
+            None => {
+                self.wait()?;
+                None
+            }
+        };
+        let mut guard = self.profiler.borrow_mut();
+        let Some(p) = guard.as_mut() else {
+            return Ok(());
+        };
+        let at = |t: Instant| t.saturating_duration_since(p.origin).as_secs_f64() * 1e6;
+        let base = at(submitted);
+        match ticks {
+            Some(t) if !t.is_empty() => {
+                let t0 = t[0];
+                let us = |x: u64| x.saturating_sub(t0) as f64 * p.period_ns / 1e3;
+                for (k, name) in names.into_iter().enumerate() {
+                    let (s, e) = (us(t[2 * k]), us(t[2 * k + 1]));
+                    p.gpu.push(Span {
+                        name,
+                        start_us: base + s,
+                        dur_us: (e - s).max(0.0),
+                    });
+                }
+                p.gpu_span_us += us(*t.iter().max().unwrap());
+            }
+            _ => {
+                let dur = wait_start.elapsed().as_secs_f64() * 1e6
+                    + (wait_start - submitted).as_secs_f64() * 1e6;
+                p.gpu.push(Span {
+                    name: format!("submission ({} dispatches, wall clock)", names.len()),
+                    start_us: base,
+                    dur_us: dur,
+                });
+                p.gpu_span_us += dur;
+            }
+        }
+        p.cpu.push(Span {
+            name: "wait (profiler readback)".into(),
+            start_us: at(wait_start),
+            dur_us: wait_start.elapsed().as_secs_f64() * 1e6,
+        });
+        Ok(())
+    }
+}
