@@ -93,6 +93,7 @@ impl Gpu {
         if self.batch.borrow().slots_used == SLOTS {
             self.flush()?;
         }
+        self.make_room()?;
         let mut b = self.batch.borrow_mut();
         let slot = b.slots_used;
         b.slots_used += 1;
@@ -141,8 +142,17 @@ impl Gpu {
         Ok(())
     }
 
+    /// While profiling, submit before a batch outgrows one timestamp query set (2 per command).
+    fn make_room(&self) -> Result<()> {
+        if self.profiling() && self.batch.borrow().cmds.len() as u64 >= SLOTS - 1 {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
     /// Record setting `len` elements from `offset` to zero.
     pub fn clear(&self, buf: &GpuBuffer, offset: usize, len: usize) {
+        let _ = self.make_room(); // a failure resurfaces at the next flush
         self.batch.borrow_mut().cmds.push(Cmd::Clear {
             buffer: buf.buffer.clone(),
             offset: offset as u64 * 4,
@@ -159,6 +169,7 @@ impl Gpu {
         dst_off: usize,
         len: usize,
     ) {
+        let _ = self.make_room(); // a failure resurfaces at the next flush
         self.batch.borrow_mut().cmds.push(Cmd::Copy {
             src: src.buffer.clone(),
             src_offset: src_off as u64 * 4,
@@ -186,6 +197,7 @@ impl Gpu {
             .map_err(|e| Error::Gpu(format!("mapping upload buffer: {e}")))?
             .copy_from_slice(bytemuck::cast_slice(data));
         staging.unmap();
+        self.make_room()?;
         self.batch.borrow_mut().cmds.push(Cmd::Copy {
             src: staging,
             src_offset: 0,
@@ -209,14 +221,17 @@ impl Gpu {
         }
         let mode = self.profiler.borrow().as_ref().map(|p| p.mode);
         let cmds = std::mem::take(&mut b.cmds);
+        // Transfers are timed too where timestamps may sit between encoder commands.
+        let time_transfers = self
+            .features
+            .contains(wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS);
         let names: Vec<String> = if mode.is_some() {
             cmds.iter()
-                .filter_map(|c| {
-                    if let Cmd::Dispatch { name, .. } = c {
-                        Some(name.clone())
-                    } else {
-                        None
-                    }
+                .filter_map(|c| match c {
+                    Cmd::Dispatch { name, .. } => Some(name.clone()),
+                    Cmd::Clear { .. } if time_transfers => Some("transfer::clear".into()),
+                    Cmd::Copy { .. } if time_transfers => Some("transfer::copy".into()),
+                    _ => None,
                 })
                 .collect()
         } else {
@@ -283,22 +298,32 @@ impl Gpu {
                         }
                     }
                 }
-                Cmd::Clear {
-                    buffer,
-                    offset,
-                    size,
-                } => {
-                    enc.clear_buffer(buffer, *offset, Some(*size));
-                    i += 1;
-                }
-                Cmd::Copy {
-                    src,
-                    src_offset,
-                    dst,
-                    dst_offset,
-                    size,
-                } => {
-                    enc.copy_buffer_to_buffer(src, *src_offset, dst, *dst_offset, *size);
+                transfer => {
+                    let q = queries.as_ref().filter(|_| time_transfers);
+                    if let Some(q) = q {
+                        enc.write_timestamp(q, 2 * k);
+                    }
+                    match transfer {
+                        Cmd::Clear {
+                            buffer,
+                            offset,
+                            size,
+                        } => enc.clear_buffer(buffer, *offset, Some(*size)),
+                        Cmd::Copy {
+                            src,
+                            src_offset,
+                            dst,
+                            dst_offset,
+                            size,
+                        } => enc.copy_buffer_to_buffer(src, *src_offset, dst, *dst_offset, *size),
+                        Cmd::Dispatch { .. } => {
+                            unreachable!("dispatches are recorded in passes above")
+                        }
+                    }
+                    if let Some(q) = q {
+                        enc.write_timestamp(q, 2 * k + 1);
+                        k += 1;
+                    }
                     i += 1;
                 }
             }

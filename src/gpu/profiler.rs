@@ -35,6 +35,9 @@ pub struct Profiler {
     pub note: Option<String>,
 }
 
+/// The table row for GPU time between commands.
+pub const GAPS: &str = "(gaps between commands)";
+
 #[derive(Clone, Debug, Serialize)]
 pub struct KernelRow {
     pub kernel: String,
@@ -48,6 +51,7 @@ pub struct KernelRow {
 pub struct ProfileReport {
     pub mode: TimestampMode,
     pub rows: Vec<KernelRow>,
+    /// Σ of the commands' own times (kernels and transfers), gaps excluded.
     pub gpu_kernel_ms: f64,
     pub gpu_span_ms: f64,
     pub wall_ms: f64,
@@ -73,6 +77,29 @@ impl Profiler {
                 share: if total > 0.0 { us / total } else { 0.0 },
             })
             .collect();
+        // GPU time inside submissions that no command owns (barriers, idle between commands).
+        let gaps = if self.mode == TimestampMode::WallClock {
+            0.0
+        } else {
+            (self.gpu_span_us - total).max(0.0)
+        };
+        if gaps > 0.0 {
+            rows.push(KernelRow {
+                kernel: GAPS.into(),
+                calls: 0,
+                total_ms: gaps / 1e3,
+                mean_us: 0.0,
+                share: 0.0,
+            });
+        }
+        let all = total + gaps;
+        for r in &mut rows {
+            r.share = if all > 0.0 {
+                r.total_ms * 1e3 / all
+            } else {
+                0.0
+            };
+        }
         rows.sort_by(|a, b| b.total_ms.total_cmp(&a.total_ms));
         ProfileReport {
             mode: self.mode,
