@@ -6,6 +6,7 @@ pub mod cli;
 pub mod data;
 pub mod error;
 pub mod gpu;
+pub mod io;
 pub mod mcu;
 pub mod nn;
 pub mod supernet;

@@ -29,6 +29,13 @@ pub struct TrainArgs {
     pub label_smoothing: f32,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Profile steps 1..=N (after one warm-up step): per-kernel table, and a Chrome/Perfetto
+    /// trace written to this file.
+    #[arg(long)]
+    pub profile: Option<PathBuf>,
+    /// Steps to profile with --profile.
+    #[arg(long, default_value_t = 5)]
+    pub profile_steps: usize,
 }
 
 /// Top-1 accuracy over a dataset, batch-norm in evaluation mode.
@@ -106,10 +113,16 @@ pub fn run(g: &GpuArgs, a: &TrainArgs, demo: bool) -> Result<()> {
     let mut step = 0;
     let start = Instant::now();
     let mut acc = 0.0;
+    let mut step_secs = Vec::new();
     for epoch in 0..a.epochs {
         let (mut loss_sum, mut count) = (0.0, 0);
         for idx in train.epoch_batches(a.batch, a.seed * 1000 + epoch as u64) {
+            let step_start = Instant::now();
+            if a.profile.is_some() && step == 1 {
+                e.gpu.start_profiling(false);
+            }
             let (x, y) = train.batch(&idx);
+            e.gpu.cpu_span("data", step_start);
             let tx = e.tensor(&x, &[idx.len(), train.channels, train.height, train.width])?;
             let ty = e.tensor(&y, &[idx.len()])?;
             let loss = net
@@ -129,6 +142,22 @@ pub fn run(g: &GpuArgs, a: &TrainArgs, demo: bool) -> Result<()> {
             loss_sum += l as f64;
             count += 1;
             step += 1;
+            step_secs.push(step_start.elapsed().as_secs_f64());
+            if let Some(path) = &a.profile
+                && step == 1 + a.profile_steps
+            {
+                let prof = e.gpu.stop_profiling()?;
+                bar.suspend(|| prof.report().print());
+                let json = serde_json::to_string(&prof.trace_json())
+                    .map_err(|err| Error::Invalid(err.to_string()))?;
+                crate::io::write_atomic(path, json.as_bytes())?;
+                bar.suspend(|| {
+                    println!(
+                        "trace: {} (open in ui.perfetto.dev or chrome://tracing)",
+                        path.display()
+                    )
+                });
+            }
             let ips = (step * a.batch) as f64 / start.elapsed().as_secs_f64();
             bar.set_message(format!(
                 "epoch {epoch} loss {l:.3} lr {:.4} {ips:.0} img/s",
@@ -148,6 +177,17 @@ pub fn run(g: &GpuArgs, a: &TrainArgs, demo: bool) -> Result<()> {
     }
     bar.finish_and_clear();
     let secs = start.elapsed().as_secs_f64();
+    if a.profile.is_some() && step_secs.len() > 2 * a.profile_steps + 1 {
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+        let profiled = mean(&step_secs[1..=a.profile_steps]);
+        let plain = mean(&step_secs[1 + a.profile_steps..]);
+        println!(
+            "profiler overhead: {:.1} ms per profiled step vs {:.1} ms unprofiled ({:+.0} %)",
+            profiled * 1e3,
+            plain * 1e3,
+            100.0 * (profiled / plain - 1.0)
+        );
+    }
     println!(
         "trained {step} steps in {secs:.1} s ({:.0} images/s) on {}",
         (step * a.batch) as f64 / secs,
