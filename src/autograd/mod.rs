@@ -150,14 +150,21 @@ impl Engine {
         out
     }
 
-    /// Backpropagate from a scalar: parameter gradients accumulate into their buffers; the tape
-    /// and its saved tensors are released.
+    /// Backpropagate from a scalar: parameter gradients accumulate into their buffers; the whole
+    /// tape and its saved tensors are released. Run one forward + backward at a time (gradient
+    /// accumulation = several such pairs before the optimizer step).
     pub fn backward(self: &Rc<Self>, loss: &Tensor) -> Result<()> {
         if loss.numel() != 1 {
             return shape_err(
                 "backward",
                 format!("loss must be a scalar, got {:?}", loss.shape()),
             );
+        }
+        let on_tape = self.tape.borrow().iter().any(|n| n.out == loss.id());
+        if loss.requires_grad() && !loss.is_leaf_param() && !on_tape {
+            return Err(Error::Invalid(
+                "backward: this loss is not on the tape (an earlier backward released it); run each forward and its backward in turn".into(),
+            ));
         }
         let tape = std::mem::take(&mut *self.tape.borrow_mut());
         let _guard = self.no_grad();

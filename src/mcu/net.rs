@@ -304,6 +304,7 @@ pub fn from_subnet(
     let w = space.widths();
     let n = space.stages();
     let md = space.max_depth();
+    // The fixed first block has no shortcut, even where the widths match (as in OFA).
     let mut blocks = vec![Block {
         in_channels: w[0],
         out_channels: w[1],
@@ -312,7 +313,7 @@ pub fn from_subnet(
         expand_ratio: 1,
         mid_channels: None,
         se_channels: None,
-        residual: None,
+        residual: Some(false),
     }];
     let mut c = w[1];
     let block = |cin: usize, out: usize, k: usize, e: usize, stride: usize| Block {

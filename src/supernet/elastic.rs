@@ -1,0 +1,239 @@
+//! The once-for-all supernet: weights stored at the largest setting; a subnet runs as views of
+//! them (the centre k×k of each 7×7 depthwise kernel, the first `make_divisible(in·e)` middle
+//! channels, the first d blocks of each stage), so compute follows the active subnet and
+//! gradients land in the slices it used.
+
+use super::space::{SearchSpace, SubnetConfig};
+use crate::autograd::ops::Act;
+use crate::autograd::ops::norm::{BatchNorm, BnMode};
+use crate::mcu::net::make_divisible;
+use crate::nn::layers::{BN_EPS, ConvBn, Linear};
+use crate::nn::{BufferEntry, Module, ParamEntry};
+use crate::{Engine, Result, Tensor};
+use rand::{SeedableRng, rngs::StdRng};
+use std::rc::Rc;
+
+/// One elastic inverted-bottleneck slot: expand / depthwise / project at the largest setting.
+pub struct ElasticBlock {
+    pub in_channels: usize,
+    pub out_channels: usize,
+    pub stride: usize,
+    pub expand: ConvBn,
+    pub depthwise: ConvBn,
+    pub project: ConvBn,
+}
+
+pub struct Supernet {
+    pub space: SearchSpace,
+    pub stem: ConvBn,
+    /// The fixed first block: depthwise 3×3 + pointwise, no expansion.
+    pub first_dw: ConvBn,
+    pub first_pw: ConvBn,
+    /// `stages × max_depth` slots, stage by stage.
+    pub blocks: Vec<ElasticBlock>,
+    /// The fixed last block.
+    pub last: ElasticBlock,
+    pub head: Linear,
+}
+
+/// conv → BN → act through views: the first `cout` output channels (and `cin` input channels
+/// where given), the centre `k`×`k` of the kernel where given.
+fn conv_bn_view(
+    layer: &ConvBn,
+    x: &Tensor,
+    cout: usize,
+    cin: Option<usize>,
+    k: Option<usize>,
+    mode: BnMode,
+) -> Result<Tensor> {
+    let mut w = layer.weight.prefix(0, cout)?;
+    if let Some(c) = cin {
+        w = w.prefix(1, c)?;
+    }
+    if let Some(k) = k {
+        w = w.centre_crop(k)?;
+    }
+    let ks = w.shape()[2];
+    let groups = if layer.groups == 1 { 1 } else { cout };
+    let y = x.conv2d(&w, layer.stride, ks / 2, groups)?;
+    let (g, b) = (layer.gamma.prefix(0, cout)?, layer.beta.prefix(0, cout)?);
+    let (rm, rv) = (
+        layer.running_mean.prefix(0, cout)?,
+        layer.running_var.prefix(0, cout)?,
+    );
+    let y = y.batch_norm(
+        &BatchNorm {
+            gamma: &g,
+            beta: &b,
+            running_mean: &rm,
+            running_var: &rv,
+            eps: BN_EPS,
+        },
+        mode,
+    )?;
+    match layer.act {
+        Some(a) => y.activation(a),
+        None => Ok(y),
+    }
+}
+
+impl ElasticBlock {
+    fn new(
+        e: &Rc<Engine>,
+        rng: &mut StdRng,
+        cin: usize,
+        cout: usize,
+        stride: usize,
+        max_mid: usize,
+        max_k: usize,
+    ) -> Result<Self> {
+        Ok(ElasticBlock {
+            in_channels: cin,
+            out_channels: cout,
+            stride,
+            expand: ConvBn::new(e, rng, cin, max_mid, 1, 1, 1, Some(Act::Relu6))?,
+            depthwise: ConvBn::new(
+                e,
+                rng,
+                max_mid,
+                max_mid,
+                max_k,
+                stride,
+                max_mid,
+                Some(Act::Relu6),
+            )?,
+            project: ConvBn::new(e, rng, max_mid, cout, 1, 1, 1, None)?,
+        })
+    }
+
+    /// Run with kernel `k` and expand ratio `e` (middle width `make_divisible(in·e)`).
+    pub fn forward(&self, x: &Tensor, k: usize, e: usize, mode: BnMode) -> Result<Tensor> {
+        let mid = make_divisible((self.in_channels * e) as f64);
+        let h = conv_bn_view(&self.expand, x, mid, None, None, mode)?;
+        let h = conv_bn_view(&self.depthwise, &h, mid, None, Some(k), mode)?;
+        let h = conv_bn_view(&self.project, &h, self.out_channels, Some(mid), None, mode)?;
+        if self.stride == 1 && self.in_channels == self.out_channels {
+            h.add(x)
+        } else {
+            Ok(h)
+        }
+    }
+}
+
+impl Module for ElasticBlock {
+    fn params(&self, prefix: &str, out: &mut Vec<ParamEntry>) {
+        self.expand.params(&format!("{prefix}expand."), out);
+        self.depthwise.params(&format!("{prefix}depthwise."), out);
+        self.project.params(&format!("{prefix}project."), out);
+    }
+    fn buffers(&self, prefix: &str, out: &mut Vec<BufferEntry>) {
+        self.expand.buffers(&format!("{prefix}expand."), out);
+        self.depthwise.buffers(&format!("{prefix}depthwise."), out);
+        self.project.buffers(&format!("{prefix}project."), out);
+    }
+}
+
+impl Supernet {
+    pub fn new(e: &Rc<Engine>, space: &SearchSpace, seed: u64) -> Result<Supernet> {
+        space.validate()?;
+        let mut rng = StdRng::seed_from_u64(seed);
+        let w = space.widths();
+        let max_k = *space.kernel_choices.iter().max().unwrap();
+        let max_e = *space.expand_choices.iter().max().unwrap();
+        let stem = ConvBn::new(
+            e,
+            &mut rng,
+            space.in_channels,
+            w[0],
+            3,
+            2,
+            1,
+            Some(Act::Relu6),
+        )?;
+        let first_dw = ConvBn::new(e, &mut rng, w[0], w[0], 3, 1, w[0], Some(Act::Relu6))?;
+        let first_pw = ConvBn::new(e, &mut rng, w[0], w[1], 1, 1, 1, None)?;
+        let mut blocks = Vec::new();
+        let mut c = w[1];
+        for (s, &stride) in space.stage_strides.iter().enumerate() {
+            let out = w[2 + s];
+            for d in 0..space.max_depth() {
+                let cin = if d == 0 { c } else { out };
+                let st = if d == 0 { stride } else { 1 };
+                blocks.push(ElasticBlock::new(
+                    e,
+                    &mut rng,
+                    cin,
+                    out,
+                    st,
+                    make_divisible((cin * max_e) as f64),
+                    max_k,
+                )?);
+            }
+            c = out;
+        }
+        let n = space.stages();
+        let last_mid = make_divisible((c * space.last_expand) as f64);
+        let last = ElasticBlock::new(e, &mut rng, c, w[n + 2], 1, last_mid, space.last_kernel)?;
+        let head = Linear::new(e, &mut rng, w[n + 2], space.classes)?;
+        Ok(Supernet {
+            space: space.clone(),
+            stem,
+            first_dw,
+            first_pw,
+            blocks,
+            last,
+            head,
+        })
+    }
+
+    /// Logits of `subnet` for images x[N, C, R, R].
+    pub fn forward(&self, x: &Tensor, subnet: &SubnetConfig, mode: BnMode) -> Result<Tensor> {
+        self.space.check(subnet)?;
+        let mut h = self.stem.forward(x, mode)?;
+        h = self
+            .first_pw
+            .forward(&self.first_dw.forward(&h, mode)?, mode)?;
+        let md = self.space.max_depth();
+        for s in 0..self.space.stages() {
+            for d in 0..subnet.depth[s] {
+                let slot = s * md + d;
+                h = self.blocks[slot].forward(
+                    &h,
+                    subnet.kernel_size[slot],
+                    subnet.expand_ratio[slot],
+                    mode,
+                )?;
+            }
+        }
+        h = self
+            .last
+            .forward(&h, self.space.last_kernel, self.space.last_expand, mode)?;
+        self.head.forward(&h.global_avg_pool()?)
+    }
+}
+
+impl Module for Supernet {
+    fn params(&self, prefix: &str, out: &mut Vec<ParamEntry>) {
+        self.stem.params(&format!("{prefix}stem."), out);
+        self.first_dw
+            .params(&format!("{prefix}first.depthwise."), out);
+        self.first_pw
+            .params(&format!("{prefix}first.project."), out);
+        for (i, b) in self.blocks.iter().enumerate() {
+            b.params(&format!("{prefix}blocks.{i}."), out);
+        }
+        self.last.params(&format!("{prefix}last."), out);
+        self.head.params(&format!("{prefix}head."), out);
+    }
+    fn buffers(&self, prefix: &str, out: &mut Vec<BufferEntry>) {
+        self.stem.buffers(&format!("{prefix}stem."), out);
+        self.first_dw
+            .buffers(&format!("{prefix}first.depthwise."), out);
+        self.first_pw
+            .buffers(&format!("{prefix}first.project."), out);
+        for (i, b) in self.blocks.iter().enumerate() {
+            b.buffers(&format!("{prefix}blocks.{i}."), out);
+        }
+        self.last.buffers(&format!("{prefix}last."), out);
+    }
+}
