@@ -10,6 +10,7 @@ pub mod io;
 pub mod mcu;
 pub mod nn;
 pub mod supernet;
+pub mod train;
 
 pub use autograd::{Engine, Tensor};
 pub use error::{Error, Result};

@@ -1,0 +1,98 @@
+//! Supernet training: the per-batch step that trains several subnets on shared weights.
+
+use crate::autograd::ops::norm::BnMode;
+use crate::nn::Sgd;
+use crate::supernet::{SearchSpace, SubnetConfig, Supernet};
+use crate::{Engine, Error, Result, Tensor};
+use rand::Rng;
+use std::rc::Rc;
+
+#[derive(Clone, Debug)]
+pub struct StepConfig {
+    /// Subnets per batch: the largest, the smallest, and the rest random.
+    pub subnets_per_step: usize,
+    /// Weight of the largest subnet's soft predictions in the other subnets' loss.
+    pub distill_weight: f32,
+    pub label_smoothing: f32,
+    pub bn_momentum: f32,
+}
+
+impl Default for StepConfig {
+    fn default() -> Self {
+        StepConfig {
+            subnets_per_step: 4,
+            distill_weight: 1.0,
+            label_smoothing: 0.1,
+            bn_momentum: 0.1,
+        }
+    }
+}
+
+/// The subnets of one step at `resolution`: largest, smallest, then random ones.
+pub fn step_subnets(
+    space: &SearchSpace,
+    rng: &mut impl Rng,
+    n: usize,
+    resolution: usize,
+) -> Vec<SubnetConfig> {
+    let mut v = vec![space.largest(resolution)];
+    if n > 1 {
+        v.push(space.smallest(resolution));
+    }
+    while v.len() < n {
+        v.push(space.sample(rng, resolution));
+    }
+    v
+}
+
+/// One training step: every subnet runs forward and backward on the batch with gradients
+/// accumulated in the shared weights, then one SGD update. The first subnet (the largest)
+/// learns from the labels; the others from the labels and, with `distill_weight`, the
+/// largest's soft predictions (in-place distillation). Returns each subnet's loss.
+#[allow(clippy::too_many_arguments)]
+pub fn train_step(
+    e: &Rc<Engine>,
+    net: &Supernet,
+    sgd: &Sgd,
+    x: &Tensor,
+    labels: &Tensor,
+    subnets: &[SubnetConfig],
+    lr: f32,
+    cfg: &StepConfig,
+) -> Result<Vec<f32>> {
+    sgd.zero_grad(e);
+    let mode = BnMode::Train {
+        momentum: cfg.bn_momentum,
+    };
+    let mut teacher: Option<Tensor> = None;
+    let mut losses = Vec::with_capacity(subnets.len());
+    for (i, sub) in subnets.iter().enumerate() {
+        let logits = net.forward(x, sub, mode)?;
+        let hard = logits.cross_entropy(labels, cfg.label_smoothing)?;
+        let loss = match &teacher {
+            Some(t) if cfg.distill_weight > 0.0 => {
+                let w = cfg.distill_weight;
+                hard.scale(1.0 - w)?
+                    .add(&logits.cross_entropy_soft(t)?.scale(w)?)?
+            }
+            _ => hard,
+        };
+        if i == 0 {
+            teacher = Some(logits.detach().softmax()?);
+        }
+        e.backward(&loss)?;
+        losses.push(loss);
+    }
+    sgd.step(e, lr)?;
+    let values = losses
+        .iter()
+        .map(|l| l.item())
+        .collect::<Result<Vec<f32>>>()?;
+    if let Some((i, v)) = values.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+        return Err(Error::NonFinite {
+            at: format!("subnet {i} of the step"),
+            value: *v,
+        });
+    }
+    Ok(values)
+}
