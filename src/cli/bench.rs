@@ -29,6 +29,9 @@ pub enum BenchCommand {
         steps: usize,
         #[arg(long, default_value_t = 4)]
         subnets: usize,
+        /// Profile the first timed step: per-kernel table, and a Chrome/Perfetto trace here.
+        #[arg(long)]
+        profile: Option<std::path::PathBuf>,
     },
     /// MCU evaluator throughput on random subnets; last line: analytic and TinyEngine evals/s.
     Mem {
@@ -50,7 +53,8 @@ pub fn run(g: &GpuArgs, cmd: BenchCommand) -> Result<()> {
             batch,
             steps,
             subnets,
-        } => train(&g.engine()?, res, batch, steps, subnets),
+            profile,
+        } => train(&g.engine()?, res, batch, steps, subnets, profile),
     }
 }
 
@@ -245,7 +249,14 @@ fn ops(e: &Rc<Engine>, n: usize, reps: usize) -> Result<()> {
 
 /// BENCH.md §1: the default space (widths ×0.5, 1 input channel, 10 classes), random data,
 /// largest + smallest + random subnets per step, SGD Nesterov (lr 0.05, momentum 0.9, wd 3e-5).
-fn train(e: &Rc<Engine>, res: usize, batch: usize, steps: usize, subnets: usize) -> Result<()> {
+fn train(
+    e: &Rc<Engine>,
+    res: usize,
+    batch: usize,
+    steps: usize,
+    subnets: usize,
+    profile: Option<std::path::PathBuf>,
+) -> Result<()> {
     use crate::mcu::{EvalOptions, Scheduler, evaluate, net::from_subnet};
     use crate::nn::{Module, Sgd};
     use crate::supernet::{SearchSpace, Supernet};
@@ -277,9 +288,24 @@ fn train(e: &Rc<Engine>, res: usize, batch: usize, steps: usize, subnets: usize)
     let mut times = Vec::new();
     for step in 0..steps + 2 {
         let subs = step_subnets(&space, &mut rng, subnets, res);
+        let profiled = profile.is_some() && step == 2;
+        if profiled {
+            e.gpu.start_profiling(false);
+        }
         let start = Instant::now();
         let losses = train_step(e, &net, &sgd, &tx, &ty, &subs, 0.05, &cfg)?;
         let t = start.elapsed().as_secs_f64();
+        if let (true, Some(path)) = (profiled, &profile) {
+            let p = e.gpu.stop_profiling()?;
+            p.report().print();
+            let json = serde_json::to_string(&p.trace_json())
+                .map_err(|err| crate::Error::Invalid(err.to_string()))?;
+            crate::io::write_atomic(path, json.as_bytes())?;
+            println!(
+                "trace: {} (profiled step; its time includes the profiler's waits)",
+                path.display()
+            );
+        }
         println!(
             "step {step}: {:.3} s, losses {losses:.3?}{}",
             t,
