@@ -7,7 +7,7 @@ mod tensor;
 pub use tensor::Tensor;
 
 use crate::error::{Error, Result, shape_err};
-use crate::gpu::{Arg, Gpu, GpuOptions};
+use crate::gpu::{Gpu, GpuOptions};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -170,8 +170,8 @@ impl Engine {
         let _guard = self.no_grad();
         let mut grads: HashMap<u64, Tensor> = HashMap::new();
         grads.insert(loss.id(), self.full(&[1], 1.0)?);
-        if let Some(g) = loss.grad_buffer() {
-            self.accumulate_into(loss, g, &grads[&loss.id()])?;
+        if loss.grad_buffer().is_some() {
+            self.accumulate_into(loss, &grads[&loss.id()])?;
         }
         for node in tape.into_iter().rev() {
             let Some(g) = grads.remove(&node.out) else {
@@ -197,8 +197,8 @@ impl Engine {
                         format!("gradient {:?} for input {:?}", ig.shape(), input.shape()),
                     );
                 }
-                if let Some(gbuf) = input.grad_buffer() {
-                    self.accumulate_into(input, gbuf, &ig)?;
+                if input.is_leaf_param() {
+                    self.accumulate_into(input, &ig)?;
                 } else if let Some(prev) = grads.remove(&input.id()) {
                     grads.insert(input.id(), prev.add(&ig)?);
                 } else {
@@ -210,33 +210,10 @@ impl Engine {
     }
 
     /// grad_storage[view of `leaf`] += g
-    fn accumulate_into(
-        &self,
-        leaf: &Tensor,
-        gbuf: &crate::gpu::GpuBuffer,
-        g: &Tensor,
-    ) -> Result<()> {
-        let g = g.contiguous()?;
-        let (dims, strides) = leaf.layout4()?;
-        let n = leaf.numel();
-        self.gpu.dispatch(
-            "copy",
-            "scatter_add",
-            &[],
-            &[
-                n as u32,
-                leaf.offset() as u32,
-                dims[1] as u32,
-                dims[2] as u32,
-                dims[3] as u32,
-                strides[0] as u32,
-                strides[1] as u32,
-                strides[2] as u32,
-                strides[3] as u32,
-            ],
-            &[Arg(1, g.buffer()), Arg(2, gbuf)],
-            n.div_ceil(64) as u32,
-        )
+    fn accumulate_into(&self, leaf: &Tensor, g: &Tensor) -> Result<()> {
+        leaf.grad()
+            .expect("a parameter or a view of one")
+            .add_assign_view(g)
     }
 
     /// Set the gradients of these parameters to zero.

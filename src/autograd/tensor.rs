@@ -137,6 +137,23 @@ impl Tensor {
         Ok((d, s))
     }
 
+    /// Parameter words of shaders/copy.wgsl for this view: length, offset, dims 1..3, strides.
+    fn view_params(&self) -> Result<[u32; 9]> {
+        let (d, s) = self.layout4()?;
+        let u = |x: usize| x as u32;
+        Ok([
+            u(self.numel()),
+            u(self.offset()),
+            u(d[1]),
+            u(d[2]),
+            u(d[3]),
+            u(s[0]),
+            u(s[1]),
+            u(s[2]),
+            u(s[3]),
+        ])
+    }
+
     /// The same data without gradient tracking.
     pub fn detach(&self) -> Tensor {
         self.view_raw(self.0.offset, self.0.shape.clone(), self.0.strides.clone())
@@ -155,23 +172,12 @@ impl Tensor {
     fn gather_raw(&self) -> Result<Tensor> {
         let e = self.engine();
         let out = e.output("contiguous", self.shape())?;
-        let (d, s) = self.layout4()?;
         let n = self.numel();
         e.gpu.dispatch(
             "copy",
             "gather",
             &[],
-            &[
-                n as u32,
-                self.offset() as u32,
-                d[1] as u32,
-                d[2] as u32,
-                d[3] as u32,
-                s[0] as u32,
-                s[1] as u32,
-                s[2] as u32,
-                s[3] as u32,
-            ],
+            &self.view_params()?,
             &[Arg(1, self.buffer()), Arg(2, out.buffer())],
             n.div_ceil(64) as u32,
         )?;
@@ -260,23 +266,12 @@ impl Tensor {
     /// this_view += g (g contiguous, same shape): used for gradients of views.
     pub(crate) fn add_assign_view(&self, g: &Tensor) -> Result<()> {
         let g = g.contiguous()?;
-        let (d, s) = self.layout4()?;
         let n = self.numel();
         self.engine().gpu.dispatch(
             "copy",
             "scatter_add",
             &[],
-            &[
-                n as u32,
-                self.offset() as u32,
-                d[1] as u32,
-                d[2] as u32,
-                d[3] as u32,
-                s[0] as u32,
-                s[1] as u32,
-                s[2] as u32,
-                s[3] as u32,
-            ],
+            &self.view_params()?,
             &[Arg(1, g.buffer()), Arg(2, self.buffer())],
             n.div_ceil(64) as u32,
         )

@@ -14,6 +14,11 @@ fn state(e: &Engine, params: &[ParamEntry], what: &'static str) -> Result<Vec<Rc
         .collect()
 }
 
+fn zero_grads(e: &Engine, params: &[ParamEntry]) {
+    let t: Vec<_> = params.iter().map(|p| p.tensor.clone()).collect();
+    e.zero_grad(&t);
+}
+
 fn grad_of(p: &ParamEntry) -> Result<&GpuBuffer> {
     p.tensor
         .grad_buffer()
@@ -65,8 +70,7 @@ impl Sgd {
     }
 
     pub fn zero_grad(&self, e: &Engine) {
-        let t: Vec<_> = self.params.iter().map(|p| p.tensor.clone()).collect();
-        e.zero_grad(&t);
+        zero_grads(e, &self.params);
     }
 
     /// Momentum buffers, for checkpoints.
@@ -139,8 +143,7 @@ impl Adam {
     }
 
     pub fn zero_grad(&self, e: &Engine) {
-        let t: Vec<_> = self.params.iter().map(|p| p.tensor.clone()).collect();
-        e.zero_grad(&t);
+        zero_grads(e, &self.params);
     }
 }
 
