@@ -141,11 +141,9 @@ fn write_idx(path: &Path, dims: &[u32], data: &[u8]) {
     std::fs::write(path, b).unwrap();
 }
 
-#[test]
-fn train_runs_end_to_end_on_a_tiny_dataset() {
-    let dir = std::env::temp_dir().join(format!("tinynas-train-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    // 64 training and 20 test images from the bundled subset (uncompressed idx).
+/// 64 training and 20 test images from the bundled subset, as uncompressed idx files in `dir`.
+fn tiny_dataset(dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
     let (train, test) =
         tinynas::data::load_mnist_dir(&tinynas::data::bundled_fashion_dir()).unwrap();
     for (name, ds, n) in [("train", &train, 64usize), ("t10k", &test, 20)] {
@@ -160,6 +158,12 @@ fn train_runs_end_to_end_on_a_tiny_dataset() {
             &ds.labels[..n],
         );
     }
+}
+
+#[test]
+fn train_runs_end_to_end_on_a_tiny_dataset() {
+    let dir = std::env::temp_dir().join(format!("tinynas-train-{}", std::process::id()));
+    tiny_dataset(&dir);
     let (code, out, err) = tinynas(&[
         "train",
         "--data",
@@ -176,4 +180,83 @@ fn train_runs_end_to_end_on_a_tiny_dataset() {
         "{out}"
     );
     assert!(err.contains("adapter:"), "names the adapter: {err}");
+}
+
+#[test]
+fn a_killed_run_resumes_to_the_same_weights() {
+    let base = std::env::temp_dir().join(format!("tinynas-resume-{}", std::process::id()));
+    let data = base.join("data");
+    tiny_dataset(&data);
+    let (full, cut) = (base.join("full"), base.join("cut"));
+    let d = data.to_str().unwrap();
+    let common = ["train", "--data", d, "--epochs", "2", "--batch", "16"];
+    let run = |extra: &[&str]| {
+        let mut args = common.to_vec();
+        args.extend_from_slice(extra);
+        tinynas(&args)
+    };
+    let (code, _, err) = run(&["--out", full.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    // Stopped mid-epoch after 3 of 8 steps, then resumed.
+    let (code, out, err) = run(&["--out", cut.to_str().unwrap(), "--max-steps", "3"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("stopped after step 3"), "{out}");
+    let (code, out, err) = run(&["--out", cut.to_str().unwrap(), "--resume"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("resumed") && out.contains("at step 3"),
+        "{out}"
+    );
+    let a = std::fs::read(full.join("weights-00000008.safetensors")).unwrap();
+    let b = std::fs::read(cut.join("weights-00000008.safetensors")).unwrap();
+    assert!(
+        a == b,
+        "resumed weights differ from the uninterrupted run's"
+    );
+    let only: Vec<_> = std::fs::read_dir(&cut)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(
+        only.iter().filter(|n| n.ends_with(".safetensors")).count(),
+        1,
+        "{only:?}"
+    );
+
+    // Different settings, or a corrupt checkpoint: refused, and the checkpoint is left as it was.
+    let (code, _, err) = tinynas(&[
+        "train",
+        "--data",
+        d,
+        "--epochs",
+        "3",
+        "--batch",
+        "16",
+        "--out",
+        cut.to_str().unwrap(),
+        "--resume",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("same settings"), "{err}");
+    let w = cut.join("weights-00000008.safetensors");
+    std::fs::write(&w, &b[..b.len() / 2]).unwrap();
+    let (code, _, err) = run(&["--out", cut.to_str().unwrap(), "--resume"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("corrupt weights"), "{err}");
+    assert_eq!(
+        std::fs::read(&w).unwrap().len(),
+        b.len() / 2,
+        "the refused checkpoint is not overwritten"
+    );
+    let (code, _, err) = tinynas(&[
+        "train",
+        "--data",
+        d,
+        "--out",
+        base.join("none").to_str().unwrap(),
+        "--resume",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("nothing to resume"), "{err}");
 }

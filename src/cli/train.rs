@@ -5,6 +5,7 @@ use crate::autograd::ops::norm::BnMode;
 use crate::data::{Dataset, load_mnist_dir};
 use crate::nn::mobilenet::{MobileNet, MobileNetConfig};
 use crate::nn::{CosineSchedule, Module, Sgd};
+use crate::train::checkpoint::{self, Named, take};
 use crate::{Engine, Error, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -36,6 +37,68 @@ pub struct TrainArgs {
     /// Steps to profile with --profile.
     #[arg(long, default_value_t = 5)]
     pub profile_steps: usize,
+    /// Run directory: checkpoints (safetensors + state.json, written atomically) at every epoch
+    /// end, every --checkpoint-every steps, and at --max-steps.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Continue the run in --out from its last checkpoint (same settings required).
+    #[arg(long, requires = "out")]
+    pub resume: bool,
+    #[arg(long, default_value_t = 0)]
+    pub checkpoint_every: usize,
+    /// Stop (with a checkpoint) after this many steps in total.
+    #[arg(long)]
+    pub max_steps: Option<usize>,
+}
+
+/// Everything a resumed run needs: weights, BN statistics, SGD momentum.
+fn snapshot(e: &std::rc::Rc<Engine>, net: &MobileNet, sgd: &Sgd) -> Result<Vec<Named>> {
+    let mut out = Vec::new();
+    for p in net.param_list() {
+        out.push((p.name, p.tensor.shape().to_vec(), p.tensor.to_vec()?));
+    }
+    for b in net.buffer_list() {
+        out.push((b.name, b.tensor.shape().to_vec(), b.tensor.to_vec()?));
+    }
+    for (p, m) in sgd.params.iter().zip(sgd.state_buffers()) {
+        out.push((
+            format!("sgd.momentum.{}", p.name),
+            p.tensor.shape().to_vec(),
+            e.gpu.read(m, 0, p.tensor.numel())?,
+        ));
+    }
+    Ok(out)
+}
+
+fn restore(
+    e: &std::rc::Rc<Engine>,
+    net: &MobileNet,
+    sgd: &Sgd,
+    mut t: checkpoint::Tensors,
+) -> Result<()> {
+    for p in net.param_list() {
+        p.tensor.write(&take(&mut t, &p.name, p.tensor.shape())?)?;
+    }
+    for b in net.buffer_list() {
+        b.tensor.write(&take(&mut t, &b.name, b.tensor.shape())?)?;
+    }
+    for (p, m) in sgd.params.iter().zip(sgd.state_buffers()) {
+        e.gpu.write(
+            m,
+            0,
+            &take(
+                &mut t,
+                &format!("sgd.momentum.{}", p.name),
+                p.tensor.shape(),
+            )?,
+        )?;
+    }
+    if let Some(extra) = t.keys().next() {
+        return Err(Error::Invalid(format!(
+            "checkpoint: unexpected tensor {extra}; it was written by a different model"
+        )));
+    }
+    Ok(())
 }
 
 /// Top-1 accuracy over a dataset, batch-norm in evaluation mode.
@@ -108,15 +171,54 @@ pub fn run(g: &GpuArgs, a: &TrainArgs, demo: bool) -> Result<()> {
         warmup: steps_per_epoch.min(total / 10 + 1),
         total,
     };
+    let run_config = serde_json::json!({
+        "data": dir.display().to_string(), "epochs": a.epochs, "batch": a.batch, "lr": a.lr,
+        "weight_decay": a.weight_decay, "label_smoothing": a.label_smoothing, "seed": a.seed,
+    });
+    let mut step = 0;
+    if a.resume {
+        let out = a.out.as_ref().expect("clap: --resume requires --out");
+        let (state, tensors) = checkpoint::load(out)?;
+        if state.config != run_config {
+            return Err(Error::Invalid(format!(
+                "--resume: the run in {} used {}, this command gives {run_config}; use the same settings",
+                out.display(),
+                state.config
+            )));
+        }
+        restore(&e, &net, &sgd, tensors)?;
+        step = state.step;
+        println!(
+            "resumed {} at step {step} (epoch {})",
+            out.display(),
+            state.epoch
+        );
+    }
+    let save = |step: usize, epoch: usize| -> Result<()> {
+        match &a.out {
+            Some(out) => checkpoint::save(
+                out,
+                step,
+                epoch,
+                run_config.clone(),
+                &snapshot(&e, &net, &sgd)?,
+            ),
+            None => Ok(()),
+        }
+    };
     let bar = ProgressBar::new(total as u64);
     bar.set_style(ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}").unwrap());
-    let mut step = 0;
+    bar.set_position(step as u64);
+    let first_epoch = step / steps_per_epoch.max(1);
+    let mut skip = step % steps_per_epoch.max(1);
     let start = Instant::now();
     let mut acc = 0.0;
     let mut step_secs = Vec::new();
-    for epoch in 0..a.epochs {
+    for epoch in first_epoch..a.epochs {
         let (mut loss_sum, mut count) = (0.0, 0);
-        for idx in train.epoch_batches(a.batch, a.seed * 1000 + epoch as u64) {
+        // A resumed run skips the batches of this epoch it has already trained on.
+        let batches = train.epoch_batches(a.batch, a.seed * 1000 + epoch as u64);
+        for idx in batches.into_iter().skip(std::mem::take(&mut skip)) {
             let step_start = Instant::now();
             if a.profile.is_some() && step == 1 {
                 e.gpu.start_profiling(false);
@@ -164,7 +266,24 @@ pub fn run(g: &GpuArgs, a: &TrainArgs, demo: bool) -> Result<()> {
                 sched.lr(step)
             ));
             bar.inc(1);
+            if a.max_steps == Some(step) {
+                save(step, epoch)?;
+                bar.abandon();
+                println!(
+                    "stopped after step {step} (--max-steps){}",
+                    if a.out.is_some() {
+                        "; continue with --resume"
+                    } else {
+                        ""
+                    }
+                );
+                return Ok(());
+            }
+            if a.checkpoint_every > 0 && step % a.checkpoint_every == 0 {
+                save(step, epoch)?;
+            }
         }
+        save(step, epoch + 1)?;
         acc = evaluate(&e, &net, &test, 250)?;
         // `suspend` prints even when the bar is hidden (output not a terminal).
         bar.suspend(|| {

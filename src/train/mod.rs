@@ -1,4 +1,7 @@
-//! Supernet training: the per-batch step that trains several subnets on shared weights.
+//! Supernet training: the per-batch step that trains several subnets on shared weights, and
+//! checkpoints.
+
+pub mod checkpoint;
 
 use crate::autograd::ops::norm::BnMode;
 use crate::nn::Sgd;

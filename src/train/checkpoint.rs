@@ -1,0 +1,141 @@
+//! Checkpoints: tensors in safetensors (`weights-<step>.safetensors`) and the run state in
+//! `state.json`, each written atomically; the state is written last and names its weights file,
+//! so a run killed at any point leaves the previous complete checkpoint in force.
+
+use crate::error::{Error, Result};
+use crate::io::write_atomic;
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::Path;
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct State {
+    pub step: usize,
+    pub epoch: usize,
+    pub weights: String,
+    /// The run's settings, compared on resume.
+    pub config: serde_json::Value,
+}
+
+/// A named f32 tensor on the CPU.
+pub type Named = (String, Vec<usize>, Vec<f32>);
+
+/// A loaded checkpoint's tensors by name: (shape, values).
+pub type Tensors = HashMap<String, (Vec<usize>, Vec<f32>)>;
+
+fn bad(path: &Path, msg: impl Into<String>) -> Error {
+    Error::Invalid(format!("checkpoint {}: {}", path.display(), msg.into()))
+}
+
+pub fn save(
+    dir: &Path,
+    step: usize,
+    epoch: usize,
+    config: serde_json::Value,
+    tensors: &[Named],
+) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| bad(dir, e.to_string()))?;
+    let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
+        .iter()
+        .map(|(n, s, v)| (n.clone(), s.clone(), bytemuck::cast_slice(v).to_vec()))
+        .collect();
+    let views = bytes
+        .iter()
+        .map(|(n, s, b)| {
+            Ok((
+                n.clone(),
+                TensorView::new(Dtype::F32, s.clone(), b).map_err(|e| bad(dir, e.to_string()))?,
+            ))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let meta = HashMap::from([("step".to_string(), step.to_string())]);
+    let data = safetensors::serialize(views, Some(meta)).map_err(|e| bad(dir, e.to_string()))?;
+    let weights = format!("weights-{step:08}.safetensors");
+    write_atomic(&dir.join(&weights), &data)?;
+    let state = State {
+        step,
+        epoch,
+        weights: weights.clone(),
+        config,
+    };
+    write_atomic(
+        &dir.join("state.json"),
+        serde_json::to_string_pretty(&state).unwrap().as_bytes(),
+    )?;
+    // Older weights are no longer referenced.
+    for entry in std::fs::read_dir(dir)
+        .map_err(|e| bad(dir, e.to_string()))?
+        .flatten()
+    {
+        let name = entry.file_name().to_string_lossy().to_string();
+        if name.starts_with("weights-") && name.ends_with(".safetensors") && name != weights {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+    Ok(())
+}
+
+/// The state and every tensor of the checkpoint in `dir`, checked for consistency.
+pub fn load(dir: &Path) -> Result<(State, Tensors)> {
+    let sp = dir.join("state.json");
+    let text = std::fs::read_to_string(&sp).map_err(|e| {
+        bad(
+            &sp,
+            format!("{e}; nothing to resume (train without --resume first)"),
+        )
+    })?;
+    let state: State =
+        serde_json::from_str(&text).map_err(|e| bad(&sp, format!("corrupt state: {e}")))?;
+    let wp = dir.join(&state.weights);
+    let bytes = std::fs::read(&wp).map_err(|e| bad(&wp, e.to_string()))?;
+    let st =
+        SafeTensors::deserialize(&bytes).map_err(|e| bad(&wp, format!("corrupt weights: {e}")))?;
+    let (_, meta) = SafeTensors::read_metadata(&bytes)
+        .map_err(|e| bad(&wp, format!("corrupt weights: {e}")))?;
+    let step = meta
+        .metadata()
+        .as_ref()
+        .and_then(|m| m.get("step"))
+        .cloned();
+    if step.as_deref() != Some(state.step.to_string().as_str()) {
+        return Err(bad(
+            &wp,
+            format!(
+                "weights are from step {step:?}, state.json says {}",
+                state.step
+            ),
+        ));
+    }
+    let mut out = HashMap::new();
+    for name in st.names() {
+        let t = st.tensor(name).map_err(|e| bad(&wp, e.to_string()))?;
+        if t.dtype() != Dtype::F32 {
+            return Err(bad(&wp, format!("{name} is {:?}, expected F32", t.dtype())));
+        }
+        let v: Vec<f32> = t
+            .data()
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+            .collect();
+        out.insert(name.to_string(), (t.shape().to_vec(), v));
+    }
+    Ok((state, out))
+}
+
+/// Take `name` out of a loaded checkpoint, checking its shape.
+pub fn take(
+    tensors: &mut HashMap<String, (Vec<usize>, Vec<f32>)>,
+    name: &str,
+    shape: &[usize],
+) -> Result<Vec<f32>> {
+    match tensors.remove(name) {
+        Some((s, v)) if s == shape => Ok(v),
+        Some((s, _)) => Err(Error::Invalid(format!(
+            "checkpoint: {name} has shape {s:?}, this model needs {shape:?}; refusing to resume"
+        ))),
+        None => Err(Error::Invalid(format!(
+            "checkpoint: {name} is missing; it was written by a different model"
+        ))),
+    }
+}
