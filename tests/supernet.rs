@@ -250,3 +250,61 @@ fn sampling_covers_every_choice_and_is_reproducible() {
     let mut r2 = StdRng::seed_from_u64(4);
     assert_eq!(sp.sample(&mut r2, 64), subs[0]);
 }
+
+#[test]
+fn bn_recalibration_is_the_exact_average_of_batch_statistics() {
+    let e = engine();
+    let sp = space();
+    let net = Supernet::new(&e, &sp, 6).unwrap();
+    let sub = sp.sample(&mut rng(2), 32);
+    let (n, c) = (4, net.stem.weight.shape()[0]);
+    let xs: Vec<Tensor> = (0..3)
+        .map(|i| {
+            e.tensor(
+                &f32s(&rand_vec(&mut rng(20 + i), n * 32 * 32)),
+                &[n, 1, 32, 32],
+            )
+            .unwrap()
+        })
+        .collect();
+    // Stale statistics first: recalibration must leave nothing of them.
+    net.stem.running_mean.write(&vec![5.0; c]).unwrap();
+    assert_eq!(net.recalibrate_bn(&sub, &xs).unwrap(), 3);
+    // The stem's BN sees the stem convolution's output: its statistics, computed here.
+    let (mut want_mean, mut want_var) = (vec![0.0f64; c], vec![0.0f64; c]);
+    for x in &xs {
+        let y: Vec<f64> = x
+            .conv2d(&net.stem.weight, 2, 1, 1)
+            .unwrap()
+            .to_vec()
+            .unwrap()
+            .iter()
+            .map(|&v| v as f64)
+            .collect();
+        let hw = y.len() / (n * c);
+        for ch in 0..c {
+            let vals: Vec<f64> = (0..n)
+                .flat_map(|b| y[(b * c + ch) * hw..(b * c + ch + 1) * hw].to_vec())
+                .collect();
+            let m = vals.iter().sum::<f64>() / vals.len() as f64;
+            let v = vals.iter().map(|v| (v - m).powi(2)).sum::<f64>() / (vals.len() - 1) as f64;
+            want_mean[ch] += m / 3.0;
+            want_var[ch] += v / 3.0;
+        }
+    }
+    assert_close(
+        "recalibrated mean",
+        &net.stem.running_mean.to_vec().unwrap(),
+        &want_mean,
+        1e-5,
+        1e-4,
+    );
+    assert_close(
+        "recalibrated var",
+        &net.stem.running_var.to_vec().unwrap(),
+        &want_var,
+        1e-5,
+        1e-3,
+    );
+    assert!(net.recalibrate_bn(&sub, &[]).is_err());
+}

@@ -212,6 +212,38 @@ impl Supernet {
     }
 }
 
+impl Supernet {
+    /// Recompute `subnet`'s batch-norm running statistics as the exact average of its batch
+    /// statistics over `batches` (momentum 1/(k+1) at batch k: a cumulative mean, so nothing of
+    /// the previous statistics remains). Variances are the unbiased batch variances, averaged.
+    pub fn recalibrate_bn<'a>(
+        &self,
+        subnet: &SubnetConfig,
+        batches: impl IntoIterator<Item = &'a Tensor>,
+    ) -> Result<usize> {
+        let e = self.head.weight.engine().clone();
+        let _g = e.no_grad();
+        let mut k = 0;
+        for x in batches {
+            self.forward(
+                x,
+                subnet,
+                BnMode::Train {
+                    momentum: 1.0 / (k + 1) as f32,
+                },
+            )?;
+            k += 1;
+        }
+        if k == 0 {
+            return Err(crate::Error::Invalid(
+                "BN recalibration needs at least one batch".into(),
+            ));
+        }
+        e.gpu.flush()?;
+        Ok(k)
+    }
+}
+
 impl Module for Supernet {
     fn params(&self, prefix: &str, out: &mut Vec<ParamEntry>) {
         self.stem.params(&format!("{prefix}stem."), out);
