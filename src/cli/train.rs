@@ -2,7 +2,7 @@
 
 use super::GpuArgs;
 use crate::autograd::ops::norm::BnMode;
-use crate::data::{Dataset, load_mnist_dir};
+use crate::data::{Dataset, load_dir};
 use crate::nn::mobilenet::{MobileNet, MobileNetConfig};
 use crate::nn::{CosineSchedule, Module, Sgd};
 use crate::train::checkpoint::{self, Named, take};
@@ -14,13 +14,17 @@ use std::time::Instant;
 
 #[derive(Args, Clone)]
 pub struct TrainArgs {
-    /// Folder with train-/t10k- idx(.gz) files (default: the bundled Fashion-MNIST subset).
+    /// Dataset folder: MNIST-style idx(.gz) files, CIFAR-10/100 binary batches, or image
+    /// folders train/<class>/ and test/<class>/ (default: the bundled Fashion-MNIST subset).
     #[arg(long)]
     pub data: Option<PathBuf>,
     #[arg(long, default_value_t = 4)]
     pub epochs: usize,
     #[arg(long, default_value_t = 64)]
     pub batch: usize,
+    /// Image folders: the size images are resized to.
+    #[arg(long, default_value_t = 32)]
+    pub image_size: usize,
     /// Peak learning rate (SGD Nesterov, cosine schedule with warm-up).
     #[arg(long, default_value_t = 0.1)]
     pub lr: f32,
@@ -127,7 +131,7 @@ pub fn evaluate(
 
 pub fn run(g: &GpuArgs, a: &TrainArgs, demo: bool) -> Result<()> {
     let dir = a.data.clone().unwrap_or_else(super::default_data);
-    let (train, test) = load_mnist_dir(&dir)?;
+    let (train, test) = load_dir(&dir, a.image_size)?;
     if a.epochs == 0 {
         return Err(Error::Invalid("--epochs must be at least 1".into()));
     }

@@ -94,6 +94,8 @@ pub fn to_dataset(images: Idx, labels: Idx, labels_path: &Path) -> Result<Datase
         height: h,
         width: w,
         classes,
+        mean: vec![super::FASHION_MEAN],
+        std: vec![super::FASHION_STD],
     })
 }
 

@@ -1,5 +1,8 @@
 //! Datasets on the CPU: idx (MNIST / Fashion-MNIST) files, shuffled mini-batches, normalisation.
 
+pub mod augment;
+pub mod cifar;
+pub mod folder;
 pub mod idx;
 
 use crate::error::{Error, Result};
@@ -16,6 +19,9 @@ pub struct Dataset {
     pub height: usize,
     pub width: usize,
     pub classes: usize,
+    /// Per-channel mean and standard deviation of pixel/255, for normalisation.
+    pub mean: Vec<f32>,
+    pub std: Vec<f32>,
 }
 
 /// Fashion-MNIST's per-pixel mean and standard deviation (training set).
@@ -45,6 +51,44 @@ impl Dataset {
             );
         }
         (x, idx.iter().map(|&i| self.labels[i] as f32).collect())
+    }
+
+    /// Image `i` as normalised f32 [C, H, W].
+    pub fn normalized(&self, i: usize) -> Vec<f32> {
+        let sz = self.image_size();
+        let plane = self.height * self.width;
+        self.images[i * sz..(i + 1) * sz]
+            .iter()
+            .enumerate()
+            .map(|(j, &p)| (p as f32 / 255.0 - self.mean[j / plane]) / self.std[j / plane])
+            .collect()
+    }
+
+    /// Per-channel mean and standard deviation of pixel/255 over all images.
+    pub fn channel_stats(images: &[u8], channels: usize, plane: usize) -> (Vec<f32>, Vec<f32>) {
+        let (mut s, mut s2, mut n) = (
+            vec![0f64; channels],
+            vec![0f64; channels],
+            vec![0f64; channels],
+        );
+        for (j, &p) in images.iter().enumerate() {
+            let c = (j / plane) % channels;
+            let v = p as f64 / 255.0;
+            s[c] += v;
+            s2[c] += v * v;
+            n[c] += 1.0;
+        }
+        let mean: Vec<f32> = (0..channels)
+            .map(|c| (s[c] / n[c].max(1.0)) as f32)
+            .collect();
+        let std = (0..channels)
+            .map(|c| {
+                ((s2[c] / n[c].max(1.0) - (mean[c] as f64).powi(2))
+                    .max(1e-8)
+                    .sqrt()) as f32
+            })
+            .collect();
+        (mean, std)
     }
 
     /// Mini-batches of one epoch in a seeded random order (the last partial batch dropped).
@@ -97,4 +141,16 @@ pub fn load_mnist_dir(dir: &Path) -> Result<(Dataset, Dataset)> {
 /// The folder with the bundled Fashion-MNIST subset, beside the crate.
 pub fn bundled_fashion_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("datasets/fashion-mnist-subset")
+}
+
+/// Load a dataset folder of any supported layout: MNIST-style idx files, CIFAR binary batches, or
+/// image folders (`train/<class>/*.png|jpg` and `test/<class>/...`, resized to `image_size`).
+pub fn load_dir(dir: &Path, image_size: usize) -> Result<(Dataset, Dataset)> {
+    if dir.join("train").is_dir() {
+        return folder::load(dir, image_size);
+    }
+    if cifar::detect(dir).is_some() {
+        return cifar::load(dir);
+    }
+    load_mnist_dir(dir)
 }

@@ -1,0 +1,96 @@
+//! Image folders: `train/<class>/*` and `test/<class>/*` (PNG or JPEG), classes in name order,
+//! every image decoded with the `image` crate, converted to RGB and resized to size×size.
+
+use super::Dataset;
+use crate::error::{Error, Result};
+use std::path::Path;
+
+fn classes(dir: &Path) -> Result<Vec<String>> {
+    let err = |e: std::io::Error| Error::Data {
+        path: dir.display().to_string(),
+        msg: e.to_string(),
+    };
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map_err(err)?
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .collect();
+    names.sort();
+    if names.is_empty() || names.len() > 256 {
+        return Err(Error::Data {
+            path: dir.display().to_string(),
+            msg: format!("{} class folders; need 1 to 256", names.len()),
+        });
+    }
+    Ok(names)
+}
+
+fn read_split(dir: &Path, names: &[String], size: usize) -> Result<(Vec<u8>, Vec<u8>)> {
+    let (mut images, mut labels) = (Vec::new(), Vec::new());
+    for (label, name) in names.iter().enumerate() {
+        let cdir = dir.join(name);
+        let mut files: Vec<_> = std::fs::read_dir(&cdir)
+            .map_err(|e| Error::Data {
+                path: cdir.display().to_string(),
+                msg: e.to_string(),
+            })?
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.is_file())
+            .collect();
+        files.sort();
+        for f in files {
+            let img = image::open(&f).map_err(|e| Error::Data {
+                path: f.display().to_string(),
+                msg: format!("cannot decode image: {e}"),
+            })?;
+            let rgb = image::imageops::resize(
+                &img.to_rgb8(),
+                size as u32,
+                size as u32,
+                image::imageops::FilterType::Triangle,
+            );
+            // HWC → CHW
+            for c in 0..3 {
+                images.extend(rgb.pixels().map(|p| p.0[c]));
+            }
+            labels.push(label as u8);
+        }
+    }
+    Ok((images, labels))
+}
+
+pub fn load(dir: &Path, size: usize) -> Result<(Dataset, Dataset)> {
+    if size == 0 {
+        return Err(Error::Invalid("image size must be positive".into()));
+    }
+    let names = classes(&dir.join("train"))?;
+    let test_dir = dir.join("test");
+    if classes(&test_dir)? != names {
+        return Err(Error::Data {
+            path: test_dir.display().to_string(),
+            msg: "test class folders differ from train's".into(),
+        });
+    }
+    let (ti, tl) = read_split(&dir.join("train"), &names, size)?;
+    let (vi, vl) = read_split(&test_dir, &names, size)?;
+    if tl.is_empty() {
+        return Err(Error::Data {
+            path: dir.join("train").display().to_string(),
+            msg: "no images".into(),
+        });
+    }
+    let (mean, std) = Dataset::channel_stats(&ti, 3, size * size);
+    let make = |images, labels| Dataset {
+        images,
+        labels,
+        channels: 3,
+        height: size,
+        width: size,
+        classes: names.len(),
+        mean: mean.clone(),
+        std: std.clone(),
+    };
+    Ok((make(ti, tl), make(vi, vl)))
+}
