@@ -159,23 +159,12 @@ fn augmentation_flip_crop_resize_and_rgb() {
         vec![1.0, 1.5, 2.5, 3.0]
     );
     // Same seed, same batch.
-    let a = ds.augmented_batch(
-        &[0],
-        &Augment {
-            crop_pad: 1,
-            flip: true,
-            ..Default::default()
-        },
-        &mut StdRng::seed_from_u64(5),
-    );
-    let b = ds.augmented_batch(
-        &[0],
-        &Augment {
-            crop_pad: 1,
-            flip: true,
-            ..Default::default()
-        },
-        &mut StdRng::seed_from_u64(5),
-    );
+    let both = Augment {
+        crop_pad: 1,
+        flip: true,
+        ..Default::default()
+    };
+    let a = ds.augmented_batch(&[0], &both, &mut StdRng::seed_from_u64(5));
+    let b = ds.augmented_batch(&[0], &both, &mut StdRng::seed_from_u64(5));
     assert_eq!(a.0, b.0);
 }

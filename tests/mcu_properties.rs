@@ -1,5 +1,7 @@
 //! MCU evaluator properties over random networks, the search space, and bad input.
 
+mod common;
+use common::bn_width;
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use tinynas::mcu::graph::build;
 use tinynas::mcu::net::{Network, from_subnet, proxyless_mobile};
@@ -120,13 +122,7 @@ fn proxyless_mobile_parameters_match_the_published_count() {
     // pytorchcv's proxylessnas_mobile: 4,080,512 trainable parameters (conv weights, BN γ and β,
     // classifier). Ours fold BN into one bias per channel.
     let r = evaluate(&proxyless_mobile(224, 1000), &EvalOptions::default()).unwrap();
-    let bn: u64 = r
-        .graph
-        .ops
-        .iter()
-        .filter(|o| o.name != "classifier" && o.params > 0)
-        .map(|o| r.graph.tensors[o.output].c as u64)
-        .sum();
+    let bn = bn_width(&r);
     assert_eq!(r.params + bn, 4_080_512);
 }
 

@@ -1,5 +1,7 @@
 //! The MCU evaluator against published figures (BENCH.md) and hand-computed networks.
 
+mod common;
+use common::bn_width;
 use tinynas::mcu::net::{Block, Input, Network, Stem, make_divisible, mobilenet_v2};
 use tinynas::mcu::{EvalOptions, Scheduler, evaluate};
 
@@ -63,13 +65,7 @@ fn mobilenet_v2_macs_and_params_match_the_paper() {
     );
     // torchvision's mobilenet_v2 has 3,504,872 parameters: conv weights, BN γ and β per channel,
     // the classifier. Folding BN leaves one bias per channel, so ours are fewer by the BN width.
-    let bn_channels: u64 = r
-        .graph
-        .ops
-        .iter()
-        .filter(|o| o.name != "classifier" && o.params > 0)
-        .map(|o| r.graph.tensors[o.output].c as u64)
-        .sum();
+    let bn_channels = bn_width(&r);
     assert_eq!(r.params + bn_channels, 3_504_872);
 }
 

@@ -89,14 +89,7 @@ fn check_conv(
     let tx = e.param(&f32s(&x), &[cs.n, cs.cin, cs.h, cs.w]).unwrap();
     let tw = e.param(&f32s(&w_full), &full).unwrap();
     let wv = view(&tw);
-    let w: Vec<f64> = wv
-        .contiguous()
-        .unwrap()
-        .to_vec()
-        .unwrap()
-        .iter()
-        .map(|&v| v as f64)
-        .collect();
+    let w: Vec<f64> = values(&wv);
     let y = tx.conv2d(&wv, cs.stride, cs.pad, cs.groups).unwrap();
     assert_eq!(y.shape(), [cs.n, cs.cout, cs.oh(), cs.ow()]);
     assert_close(
@@ -144,48 +137,41 @@ fn check_conv(
     );
 }
 
-#[allow(clippy::too_many_arguments)]
-fn cs(
-    n: usize,
-    cin: usize,
-    h: usize,
-    w: usize,
-    cout: usize,
-    k: usize,
-    stride: usize,
-    groups: usize,
-) -> ConvShape {
-    ConvShape {
-        n,
-        cin,
-        h,
-        w,
-        cout,
-        kh: k,
-        kw: k,
-        stride,
-        pad: k / 2,
-        groups,
-    }
-}
-
 #[test]
 fn conv_direct_stem_stride2() {
-    check_conv(3, cs(2, 3, 9, 11, 5, 3, 2, 1), [5, 3, 3, 3], |w| w.clone());
+    check_conv(
+        3,
+        ConvShape::same(2, 3, 9, 11, 5, 3, 2, 1),
+        [5, 3, 3, 3],
+        |w| w.clone(),
+    );
 }
 
 #[test]
 fn conv_direct_grouped_and_strided_pointwise() {
-    check_conv(4, cs(2, 6, 7, 7, 4, 3, 1, 2), [4, 3, 3, 3], |w| w.clone());
-    check_conv(5, cs(2, 5, 7, 7, 3, 1, 2, 1), [3, 5, 1, 1], |w| w.clone());
+    check_conv(
+        4,
+        ConvShape::same(2, 6, 7, 7, 4, 3, 1, 2),
+        [4, 3, 3, 3],
+        |w| w.clone(),
+    );
+    check_conv(
+        5,
+        ConvShape::same(2, 5, 7, 7, 3, 1, 2, 1),
+        [3, 5, 1, 1],
+        |w| w.clone(),
+    );
 }
 
 #[test]
 fn conv_pointwise_gemm_with_channel_prefixes() {
     // A 6→10 subnet of a 9→13 pointwise weight (prefix of both output and input channels).
-    check_conv(6, cs(3, 6, 7, 5, 10, 1, 1, 1), [13, 9, 1, 1], |w| {
-        w.prefix(0, 10).unwrap().prefix(1, 6).unwrap()
-    });
+    check_conv(
+        6,
+        ConvShape::same(3, 6, 7, 5, 10, 1, 1, 1),
+        [13, 9, 1, 1],
+        |w| w.prefix(0, 10).unwrap().prefix(1, 6).unwrap(),
+    );
 }
 
 #[test]
@@ -194,7 +180,7 @@ fn depthwise_kernels_3_5_7_strides_1_2() {
         for stride in [1, 2] {
             check_conv(
                 10 + i as u64 * 2 + stride as u64,
-                cs(2, 6, 9, 9, 6, k, stride, 6),
+                ConvShape::same(2, 6, 9, 9, 6, k, stride, 6),
                 [6, 1, k, k],
                 |w| w.clone(),
             );
@@ -207,7 +193,7 @@ fn depthwise_centre_crop_and_channel_prefix_of_7x7() {
     for k in [3usize, 5] {
         check_conv(
             20 + k as u64,
-            cs(2, 7, 8, 8, 7, k, 2, 7),
+            ConvShape::same(2, 7, 8, 8, 7, k, 2, 7),
             [10, 1, 7, 7],
             |w| w.prefix(0, 7).unwrap().centre_crop(k).unwrap(),
         );
@@ -217,7 +203,10 @@ fn depthwise_centre_crop_and_channel_prefix_of_7x7() {
 #[test]
 fn depthwise_weight_gradient_split_over_many_positions() {
     // Enough positions that the weight gradient is split across workgroups per channel.
-    check_conv(30, cs(4, 3, 32, 32, 3, 5, 1, 3), [3, 1, 5, 5], |w| {
-        w.clone()
-    });
+    check_conv(
+        30,
+        ConvShape::same(4, 3, 32, 32, 3, 5, 1, 3),
+        [3, 1, 5, 5],
+        |w| w.clone(),
+    );
 }

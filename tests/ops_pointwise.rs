@@ -231,24 +231,15 @@ fn add_mul_channel_pool_and_reductions() {
     let at = sample_indices(a.len(), 40);
     assert_close(
         "d a",
-        &pick(
-            &grad_of(&ta).iter().map(|&v| v as f64).collect::<Vec<_>>(),
-            &at,
-        )
-        .iter()
-        .map(|&v| v as f32)
-        .collect::<Vec<_>>(),
+        &pick(&f64s(&grad_of(&ta)), &at)
+            .iter()
+            .map(|&v| v as f32)
+            .collect::<Vec<_>>(),
         &finite_diff_at(&fa, &a, 1e-6, &at),
         1e-5,
         1e-4,
     );
-    assert_close(
-        "d b = d a",
-        &grad_of(&tb),
-        &grad_of(&ta).iter().map(|&v| v as f64).collect::<Vec<_>>(),
-        0.0,
-        0.0,
-    );
+    assert_close("d b = d a", &grad_of(&tb), &f64s(&grad_of(&ta)), 0.0, 0.0);
     assert_close(
         "d s",
         &grad_of(&ts),
@@ -286,7 +277,7 @@ fn cross_entropy_smoothed_labels_and_soft_targets() {
     // Soft targets: a teacher's softmax (distillation). Gradients flow to the student only.
     let teacher = e.tensor(&f32s(&rand_vec(&mut r, n * k)), &[n, k]).unwrap();
     let probs = teacher.softmax().unwrap();
-    let pv: Vec<f64> = probs.to_vec().unwrap().iter().map(|&v| v as f64).collect();
+    let pv: Vec<f64> = values(&probs);
     for row in 0..n {
         assert!((pv[row * k..(row + 1) * k].iter().sum::<f64>() - 1.0).abs() < 1e-5);
     }

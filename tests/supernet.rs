@@ -168,13 +168,7 @@ fn subnet_gradients_through_the_supernet_equal_a_standalone_network() {
     let loss_b = lb.cross_entropy(&y, 0.1).unwrap();
     e.backward(&loss_b).unwrap();
     let (va, vb) = (la.to_vec().unwrap(), lb.to_vec().unwrap());
-    assert_close(
-        "logits",
-        &va,
-        &vb.iter().map(|&v| v as f64).collect::<Vec<_>>(),
-        1e-5,
-        1e-4,
-    );
+    assert_close("logits", &va, &f64s(&vb), 1e-5, 1e-4);
     // A second backward of a released graph is an error, not silently zero gradients.
     assert!(
         e.backward(&loss_b)
@@ -206,7 +200,7 @@ fn subnet_gradients_through_the_supernet_equal_a_standalone_network() {
                 ),
             ];
             for (view, standalone) in pairs {
-                let want: Vec<f64> = grad_of(standalone).iter().map(|&v| v as f64).collect();
+                let want: Vec<f64> = f64s(&grad_of(standalone));
                 assert_close(
                     &format!("stage {s} block {dd}"),
                     &view.grad().unwrap().to_vec().unwrap(),
@@ -217,10 +211,7 @@ fn subnet_gradients_through_the_supernet_equal_a_standalone_network() {
             }
         }
     }
-    let want: Vec<f64> = grad_of(&alone.head.weight)
-        .iter()
-        .map(|&v| v as f64)
-        .collect();
+    let want: Vec<f64> = f64s(&grad_of(&alone.head.weight));
     assert_close("head", &grad_of(&big.head.weight), &want, 1e-6, 1e-3);
     assert_eq!(
         big.param_list().len(),
@@ -273,14 +264,7 @@ fn bn_recalibration_is_the_exact_average_of_batch_statistics() {
     // The stem's BN sees the stem convolution's output: its statistics, computed here.
     let (mut want_mean, mut want_var) = (vec![0.0f64; c], vec![0.0f64; c]);
     for x in &xs {
-        let y: Vec<f64> = x
-            .conv2d(&net.stem.weight, 2, 1, 1)
-            .unwrap()
-            .to_vec()
-            .unwrap()
-            .iter()
-            .map(|&v| v as f64)
-            .collect();
+        let y = values(&x.conv2d(&net.stem.weight, 2, 1, 1).unwrap());
         let hw = y.len() / (n * c);
         for ch in 0..c {
             let vals: Vec<f64> = (0..n)

@@ -249,8 +249,7 @@ impl Gpu {
                 p.gpu_span_us += us(*t.iter().max().unwrap());
             }
             _ => {
-                let dur = wait_start.elapsed().as_secs_f64() * 1e6
-                    + (wait_start - submitted).as_secs_f64() * 1e6;
+                let dur = submitted.elapsed().as_secs_f64() * 1e6;
                 p.gpu.push(Span {
                     name: format!("submission ({} dispatches, wall clock)", names.len()),
                     start_us: base,

@@ -54,6 +54,26 @@ pub struct Block {
 }
 
 impl Block {
+    /// A block with the defaults: middle width in·e, no squeeze-and-excite, residual by rule.
+    pub fn new(
+        in_channels: usize,
+        out_channels: usize,
+        kernel_size: usize,
+        stride: usize,
+        expand_ratio: usize,
+    ) -> Block {
+        Block {
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride,
+            expand_ratio,
+            mid_channels: None,
+            se_channels: None,
+            residual: None,
+        }
+    }
+
     pub fn mid(&self) -> usize {
         self.mid_channels
             .unwrap_or(self.in_channels * self.expand_ratio)
@@ -201,16 +221,7 @@ pub fn mobilenet_v2(width: f64, resolution: usize, classes: usize) -> Network {
     for (t, ch, n, s) in settings {
         let out = make_divisible(ch as f64 * width);
         for i in 0..n {
-            blocks.push(Block {
-                in_channels: c,
-                out_channels: out,
-                kernel_size: 3,
-                stride: if i == 0 { s } else { 1 },
-                expand_ratio: t,
-                mid_channels: None,
-                se_channels: None,
-                residual: None,
-            });
+            blocks.push(Block::new(c, out, 3, if i == 0 { s } else { 1 }, t));
             c = out;
         }
     }
@@ -263,16 +274,7 @@ pub fn proxyless_mobile(resolution: usize, classes: usize) -> Network {
     let mut blocks = Vec::new();
     let mut c = 32;
     for &(out, k, e, s) in spec.iter().chain([(320, 7, 6, 1)].iter()) {
-        blocks.push(Block {
-            in_channels: c,
-            out_channels: out,
-            kernel_size: k,
-            stride: s,
-            expand_ratio: e,
-            mid_channels: None,
-            se_channels: None,
-            residual: None,
-        });
+        blocks.push(Block::new(c, out, k, s, e));
         c = out;
     }
     Network {
@@ -306,25 +308,13 @@ pub fn from_subnet(
     let md = space.max_depth();
     // The fixed first block has no shortcut, even where the widths match (as in OFA).
     let mut blocks = vec![Block {
-        in_channels: w[0],
-        out_channels: w[1],
-        kernel_size: 3,
-        stride: 1,
-        expand_ratio: 1,
-        mid_channels: None,
-        se_channels: None,
         residual: Some(false),
+        ..Block::new(w[0], w[1], 3, 1, 1)
     }];
     let mut c = w[1];
     let block = |cin: usize, out: usize, k: usize, e: usize, stride: usize| Block {
-        in_channels: cin,
-        out_channels: out,
-        kernel_size: k,
-        stride,
-        expand_ratio: e,
         mid_channels: Some(make_divisible((cin * e) as f64)),
-        se_channels: None,
-        residual: None,
+        ..Block::new(cin, out, k, stride, e)
     };
     for stage in 0..n {
         for d in 0..s.depth[stage] {

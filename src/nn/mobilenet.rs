@@ -26,43 +26,50 @@ pub struct MobileNetConfig {
 }
 
 impl MobileNetConfig {
-    /// Stem + 3 inverted-bottleneck blocks + head: small enough for lavapipe tests.
-    pub fn tiny(in_channels: usize, classes: usize) -> MobileNetConfig {
-        let b = |expand_ratio, out_channels, kernel_size, stride| BlockConfig {
-            expand_ratio,
-            out_channels,
-            kernel_size,
-            stride,
-        };
+    /// A config from (expand ratio, out channels, kernel size, stride) per block.
+    pub fn new(
+        in_channels: usize,
+        stem_channels: usize,
+        blocks: &[(usize, usize, usize, usize)],
+        classes: usize,
+    ) -> MobileNetConfig {
+        let blocks = blocks
+            .iter()
+            .map(
+                |&(expand_ratio, out_channels, kernel_size, stride)| BlockConfig {
+                    expand_ratio,
+                    out_channels,
+                    kernel_size,
+                    stride,
+                },
+            )
+            .collect();
         MobileNetConfig {
             in_channels,
-            stem_channels: 8,
-            blocks: vec![b(1, 8, 3, 1), b(3, 12, 5, 2), b(3, 12, 3, 1)],
+            stem_channels,
+            blocks,
             classes,
         }
     }
-}
 
-impl MobileNetConfig {
+    /// Stem + 3 inverted-bottleneck blocks + head: small enough for lavapipe tests.
+    pub fn tiny(in_channels: usize, classes: usize) -> MobileNetConfig {
+        Self::new(
+            in_channels,
+            8,
+            &[(1, 8, 3, 1), (3, 12, 5, 2), (3, 12, 3, 1)],
+            classes,
+        )
+    }
+
     /// The demo's network: stem 16, four blocks up to 32 channels (about 20k parameters).
     pub fn small(in_channels: usize, classes: usize) -> MobileNetConfig {
-        let b = |expand_ratio, out_channels, kernel_size, stride| BlockConfig {
-            expand_ratio,
-            out_channels,
-            kernel_size,
-            stride,
-        };
-        MobileNetConfig {
+        Self::new(
             in_channels,
-            stem_channels: 16,
-            blocks: vec![
-                b(1, 16, 3, 1),
-                b(4, 24, 3, 2),
-                b(4, 24, 5, 1),
-                b(4, 32, 3, 2),
-            ],
+            16,
+            &[(1, 16, 3, 1), (4, 24, 3, 2), (4, 24, 5, 1), (4, 32, 3, 2)],
             classes,
-        }
+        )
     }
 }
 

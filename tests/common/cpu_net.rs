@@ -137,18 +137,7 @@ impl CpuNet {
                            hh: &mut usize,
                            ww: &mut usize,
                            act: Option<Act>| {
-            let cs = ConvShape {
-                n,
-                cin,
-                h: *hh,
-                w: *ww,
-                cout,
-                kh: k,
-                kw: k,
-                stride,
-                pad: k / 2,
-                groups,
-            };
+            let cs = ConvShape::same(n, cin, *hh, *ww, cout, k, stride, groups);
             let y = t.conv(x, p, cs);
             *hh = cs.oh();
             *ww = cs.ow();

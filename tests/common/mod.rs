@@ -26,6 +26,26 @@ pub fn f32s(v: &[f64]) -> Vec<f32> {
     v.iter().map(|&x| x as f32).collect()
 }
 
+pub fn f64s(v: &[f32]) -> Vec<f64> {
+    v.iter().map(|&x| x as f64).collect()
+}
+
+/// A tensor's values (any layout) as f64.
+pub fn values(t: &Tensor) -> Vec<f64> {
+    f64s(&t.to_vec().unwrap())
+}
+
+/// Batch-norm channels of a network: folding BN leaves one bias per channel where the
+/// unfolded model has γ and β, so published (unfolded) counts exceed ours by this much.
+pub fn bn_width(r: &tinynas::mcu::Report) -> u64 {
+    r.graph
+        .ops
+        .iter()
+        .filter(|o| o.name != "classifier" && o.params > 0)
+        .map(|o| r.graph.tensors[o.output].c as u64)
+        .sum()
+}
+
 /// The f64 values actually on the GPU (after rounding to f32).
 pub fn rounded(v: &[f64]) -> Vec<f64> {
     v.iter().map(|&x| x as f32 as f64).collect()

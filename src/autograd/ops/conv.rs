@@ -24,6 +24,32 @@ pub struct ConvShape {
 }
 
 impl ConvShape {
+    /// A k×k convolution with "same" padding (k/2).
+    #[allow(clippy::too_many_arguments)]
+    pub fn same(
+        n: usize,
+        cin: usize,
+        h: usize,
+        w: usize,
+        cout: usize,
+        k: usize,
+        stride: usize,
+        groups: usize,
+    ) -> ConvShape {
+        ConvShape {
+            n,
+            cin,
+            h,
+            w,
+            cout,
+            kh: k,
+            kw: k,
+            stride,
+            pad: k / 2,
+            groups,
+        }
+    }
+
     pub fn oh(&self) -> usize {
         (self.h + 2 * self.pad - self.kh) / self.stride + 1
     }
