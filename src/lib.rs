@@ -9,6 +9,7 @@ pub mod gpu;
 pub mod io;
 pub mod mcu;
 pub mod nn;
+pub mod plot;
 pub mod supernet;
 pub mod train;
 

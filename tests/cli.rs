@@ -104,8 +104,12 @@ fn bad_input_exits_2_with_a_message() {
         ),
         (vec!["mem", "--model", "mbv2", "--res", "8"], "too small"),
         (
-            vec!["train", "--data", "/nonexistent/data"],
+            vec!["train", "--data", "/nonexistent/data", "--out", "/tmp/x"],
             "no such folder",
+        ),
+        (
+            vec!["eval", "--run", "/nonexistent/run"],
+            "tinynas train --out",
         ),
     ];
     for (args, want) in cases {
@@ -127,7 +131,7 @@ fn bad_input_exits_2_with_a_message() {
     ] {
         std::fs::write(data.join(f), [0x1f, 0x8b, 8, 0, 1, 2, 3]).unwrap();
     }
-    let (code, _, err) = tinynas(&["train", "--data", data.to_str().unwrap()]);
+    let (code, _, err) = tinynas(&["train-mobilenet", "--data", data.to_str().unwrap()]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("corrupt gzip"), "{err}");
 }
@@ -165,7 +169,7 @@ fn train_runs_end_to_end_on_a_tiny_dataset() {
     let dir = std::env::temp_dir().join(format!("tinynas-train-{}", std::process::id()));
     tiny_dataset(&dir);
     let (code, out, err) = tinynas(&[
-        "train",
+        "train-mobilenet",
         "--data",
         dir.to_str().unwrap(),
         "--epochs",
@@ -189,7 +193,15 @@ fn a_killed_run_resumes_to_the_same_weights() {
     tiny_dataset(&data);
     let (full, cut) = (base.join("full"), base.join("cut"));
     let d = data.to_str().unwrap();
-    let common = ["train", "--data", d, "--epochs", "2", "--batch", "16"];
+    let common = [
+        "train-mobilenet",
+        "--data",
+        d,
+        "--epochs",
+        "2",
+        "--batch",
+        "16",
+    ];
     let run = |extra: &[&str]| {
         let mut args = common.to_vec();
         args.extend_from_slice(extra);
@@ -226,7 +238,7 @@ fn a_killed_run_resumes_to_the_same_weights() {
 
     // Different settings, or a corrupt checkpoint: refused, and the checkpoint is left as it was.
     let (code, _, err) = tinynas(&[
-        "train",
+        "train-mobilenet",
         "--data",
         d,
         "--epochs",
@@ -250,7 +262,7 @@ fn a_killed_run_resumes_to_the_same_weights() {
         "the refused checkpoint is not overwritten"
     );
     let (code, _, err) = tinynas(&[
-        "train",
+        "train-mobilenet",
         "--data",
         d,
         "--out",

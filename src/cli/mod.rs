@@ -2,6 +2,7 @@
 
 mod bench;
 pub mod mem;
+pub mod supernet;
 mod train;
 
 use crate::gpu::{self, GpuOptions};
@@ -39,8 +40,12 @@ pub enum Command {
     Devices,
     /// The main job: a short training run of the small MobileNet on the bundled Fashion-MNIST subset.
     Demo(train::TrainArgs),
-    /// Train the small MobileNet on an MNIST-layout dataset, printing loss and accuracy.
-    Train(train::TrainArgs),
+    /// Train a once-for-all supernet (progressive shrinking) into a run directory.
+    Train(supernet::TrainArgs),
+    /// Top-1 of one subnet of a trained run, after BN recalibration.
+    Eval(supernet::EvalArgs),
+    /// Train the small fixed MobileNet (the engine's reference job), printing loss and accuracy.
+    TrainMobilenet(train::TrainArgs),
     /// MACs, params, flash and peak SRAM of a network under an MCU scheduler (no GPU needed).
     Mem(mem::MemArgs),
     /// Benchmarks that print figures (BENCH.md).
@@ -66,7 +71,9 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Devices => devices(&cli.gpu),
         Command::Demo(args) => train::run(&cli.gpu, &args, true),
-        Command::Train(args) => train::run(&cli.gpu, &args, false),
+        Command::Train(args) => supernet::train(&cli.gpu, &args),
+        Command::Eval(args) => supernet::eval(&cli.gpu, &args),
+        Command::TrainMobilenet(args) => train::run(&cli.gpu, &args, false),
         Command::Mem(a) => mem::run(&a),
         Command::Bench(b) => bench::run(&cli.gpu, b),
     }

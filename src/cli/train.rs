@@ -5,7 +5,7 @@ use crate::autograd::ops::norm::BnMode;
 use crate::data::{Dataset, load_dir};
 use crate::nn::mobilenet::{MobileNet, MobileNetConfig};
 use crate::nn::{CosineSchedule, Module, Sgd};
-use crate::train::checkpoint::{self, Named, take};
+use crate::train::checkpoint::{self, restore, snapshot};
 use crate::{Engine, Error, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -53,56 +53,6 @@ pub struct TrainArgs {
     /// Stop (with a checkpoint) after this many steps in total.
     #[arg(long)]
     pub max_steps: Option<usize>,
-}
-
-/// Everything a resumed run needs: weights, BN statistics, SGD momentum.
-fn snapshot(e: &std::rc::Rc<Engine>, net: &MobileNet, sgd: &Sgd) -> Result<Vec<Named>> {
-    let mut out = Vec::new();
-    for p in net.param_list() {
-        out.push((p.name, p.tensor.shape().to_vec(), p.tensor.to_vec()?));
-    }
-    for b in net.buffer_list() {
-        out.push((b.name, b.tensor.shape().to_vec(), b.tensor.to_vec()?));
-    }
-    for (p, m) in sgd.params.iter().zip(sgd.state_buffers()) {
-        out.push((
-            format!("sgd.momentum.{}", p.name),
-            p.tensor.shape().to_vec(),
-            e.gpu.read(m, 0, p.tensor.numel())?,
-        ));
-    }
-    Ok(out)
-}
-
-fn restore(
-    e: &std::rc::Rc<Engine>,
-    net: &MobileNet,
-    sgd: &Sgd,
-    mut t: checkpoint::Tensors,
-) -> Result<()> {
-    for p in net.param_list() {
-        p.tensor.write(&take(&mut t, &p.name, p.tensor.shape())?)?;
-    }
-    for b in net.buffer_list() {
-        b.tensor.write(&take(&mut t, &b.name, b.tensor.shape())?)?;
-    }
-    for (p, m) in sgd.params.iter().zip(sgd.state_buffers()) {
-        e.gpu.write(
-            m,
-            0,
-            &take(
-                &mut t,
-                &format!("sgd.momentum.{}", p.name),
-                p.tensor.shape(),
-            )?,
-        )?;
-    }
-    if let Some(extra) = t.keys().next() {
-        return Err(Error::Invalid(format!(
-            "checkpoint: unexpected tensor {extra}; it was written by a different model"
-        )));
-    }
-    Ok(())
 }
 
 /// Top-1 accuracy over a dataset, batch-norm in evaluation mode.

@@ -21,6 +21,8 @@ pub struct ElasticBlock {
     pub expand: ConvBn,
     pub depthwise: ConvBn,
     pub project: ConvBn,
+    /// Kernel transformations largest → smallest (empty unless the space asks for them).
+    pub transforms: Vec<KernelTransform>,
 }
 
 pub struct Supernet {
@@ -36,26 +38,12 @@ pub struct Supernet {
     pub head: Linear,
 }
 
-/// conv → BN → act through views: the first `cout` output channels (and `cin` input channels
-/// where given), the centre `k`×`k` of the kernel where given.
-fn conv_bn_view(
-    layer: &ConvBn,
-    x: &Tensor,
-    cout: usize,
-    cin: Option<usize>,
-    k: Option<usize>,
-    mode: BnMode,
-) -> Result<Tensor> {
-    let mut w = layer.weight.prefix(0, cout)?;
-    if let Some(c) = cin {
-        w = w.prefix(1, c)?;
-    }
-    if let Some(k) = k {
-        w = w.centre_crop(k)?;
-    }
+/// conv (with the given weight view) → BN over the first `cout` channels → act.
+fn conv_bn_view(layer: &ConvBn, x: &Tensor, w: &Tensor, mode: BnMode) -> Result<Tensor> {
+    let cout = w.shape()[0];
     let ks = w.shape()[2];
     let groups = if layer.groups == 1 { 1 } else { cout };
-    let y = x.conv2d(&w, layer.stride, ks / 2, groups)?;
+    let y = x.conv2d(w, layer.stride, ks / 2, groups)?;
     let (g, b) = (layer.gamma.prefix(0, cout)?, layer.beta.prefix(0, cout)?);
     let (rm, rv) = (
         layer.running_mean.prefix(0, cout)?,
@@ -77,6 +65,15 @@ fn conv_bn_view(
     }
 }
 
+/// OFA's kernel transformation: the k×k kernel is the centre of the next larger kernel,
+/// flattened per channel and multiplied by a learned k²×k² matrix shared by the channels.
+pub struct KernelTransform {
+    pub from: usize,
+    pub to: usize,
+    /// [to², to²], initialised to the identity.
+    pub matrix: Tensor,
+}
+
 impl ElasticBlock {
     fn new(
         e: &Rc<Engine>,
@@ -85,9 +82,29 @@ impl ElasticBlock {
         cout: usize,
         stride: usize,
         max_mid: usize,
-        max_k: usize,
+        kernels: &[usize],
+        transform: bool,
     ) -> Result<Self> {
+        let max_k = *kernels.iter().max().unwrap();
+        let mut sizes = kernels.to_vec();
+        sizes.sort_unstable_by(|a, b| b.cmp(a));
+        sizes.dedup();
+        let mut transforms = Vec::new();
+        if transform {
+            for pair in sizes.windows(2) {
+                let n = pair[1] * pair[1];
+                let eye: Vec<f32> = (0..n * n)
+                    .map(|i| if i / n == i % n { 1.0 } else { 0.0 })
+                    .collect();
+                transforms.push(KernelTransform {
+                    from: pair[0],
+                    to: pair[1],
+                    matrix: e.param(&eye, &[n, n])?,
+                });
+            }
+        }
         Ok(ElasticBlock {
+            transforms,
             in_channels: cin,
             out_channels: cout,
             stride,
@@ -106,12 +123,42 @@ impl ElasticBlock {
         })
     }
 
+    /// The depthwise weight of kernel `k` for the first `mid` channels: the centre k×k of the
+    /// stored kernel, through the kernel transformations when the block has them.
+    pub fn depthwise_weight(&self, mid: usize, k: usize) -> Result<Tensor> {
+        let mut w = self.depthwise.weight.prefix(0, mid)?;
+        if w.shape()[2] == k {
+            return Ok(w);
+        }
+        for t in &self.transforms {
+            if t.to < k {
+                break;
+            }
+            w = w
+                .centre_crop(t.to)?
+                .contiguous()?
+                .reshape(&[mid, t.to * t.to])?
+                .matmul(&t.matrix)?
+                .reshape(&[mid, 1, t.to, t.to])?;
+        }
+        if w.shape()[2] == k {
+            Ok(w)
+        } else {
+            w.centre_crop(k)
+        }
+    }
+
     /// Run with kernel `k` and expand ratio `e` (middle width `make_divisible(in·e)`).
     pub fn forward(&self, x: &Tensor, k: usize, e: usize, mode: BnMode) -> Result<Tensor> {
         let mid = make_divisible((self.in_channels * e) as f64);
-        let h = conv_bn_view(&self.expand, x, mid, None, None, mode)?;
-        let h = conv_bn_view(&self.depthwise, &h, mid, None, Some(k), mode)?;
-        let h = conv_bn_view(&self.project, &h, self.out_channels, Some(mid), None, mode)?;
+        let h = conv_bn_view(&self.expand, x, &self.expand.weight.prefix(0, mid)?, mode)?;
+        let h = conv_bn_view(&self.depthwise, &h, &self.depthwise_weight(mid, k)?, mode)?;
+        let wp = self
+            .project
+            .weight
+            .prefix(0, self.out_channels)?
+            .prefix(1, mid)?;
+        let h = conv_bn_view(&self.project, &h, &wp, mode)?;
         if self.stride == 1 && self.in_channels == self.out_channels {
             h.add(x)
         } else {
@@ -125,6 +172,13 @@ impl Module for ElasticBlock {
         self.expand.params(&format!("{prefix}expand."), out);
         self.depthwise.params(&format!("{prefix}depthwise."), out);
         self.project.params(&format!("{prefix}project."), out);
+        for t in &self.transforms {
+            out.push(ParamEntry {
+                name: format!("{prefix}depthwise.transform.{}to{}", t.from, t.to),
+                tensor: t.matrix.clone(),
+                decay: false,
+            });
+        }
     }
     fn buffers(&self, prefix: &str, out: &mut Vec<BufferEntry>) {
         self.expand.buffers(&format!("{prefix}expand."), out);
@@ -138,7 +192,6 @@ impl Supernet {
         space.validate()?;
         let mut rng = StdRng::seed_from_u64(seed);
         let w = space.widths();
-        let max_k = *space.kernel_choices.iter().max().unwrap();
         let max_e = *space.expand_choices.iter().max().unwrap();
         let stem = ConvBn::new(
             e,
@@ -166,14 +219,24 @@ impl Supernet {
                     out,
                     st,
                     make_divisible((cin * max_e) as f64),
-                    max_k,
+                    &space.kernel_choices,
+                    space.kernel_transform,
                 )?);
             }
             c = out;
         }
         let n = space.stages();
         let last_mid = make_divisible((c * space.last_expand) as f64);
-        let last = ElasticBlock::new(e, &mut rng, c, w[n + 2], 1, last_mid, space.last_kernel)?;
+        let last = ElasticBlock::new(
+            e,
+            &mut rng,
+            c,
+            w[n + 2],
+            1,
+            last_mid,
+            &[space.last_kernel],
+            false,
+        )?;
         let head = Linear::new(e, &mut rng, w[n + 2], space.classes)?;
         Ok(Supernet {
             space: space.clone(),

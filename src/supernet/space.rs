@@ -23,6 +23,9 @@ pub struct SearchSpace {
     /// The fixed last block.
     pub last_expand: usize,
     pub last_kernel: usize,
+    /// OFA's learned kernel transformations (7→5, 5→3) instead of plain centre crops.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub kernel_transform: bool,
 }
 
 impl Default for SearchSpace {
@@ -39,6 +42,7 @@ impl Default for SearchSpace {
             classes: 10,
             last_expand: 6,
             last_kernel: 3,
+            kernel_transform: false,
         }
     }
 }

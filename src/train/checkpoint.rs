@@ -2,8 +2,10 @@
 //! `state.json`, each written atomically; the state is written last and names its weights file,
 //! so a run killed at any point leaves the previous complete checkpoint in force.
 
+use crate::Engine;
 use crate::error::{Error, Result};
 use crate::io::write_atomic;
+use crate::nn::{Module, Sgd};
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -138,4 +140,49 @@ pub fn take(
             "checkpoint: {name} is missing; it was written by a different model"
         ))),
     }
+}
+
+/// Everything a resumed run needs: weights, BN statistics, SGD momentum.
+pub fn snapshot(e: &Engine, net: &impl Module, sgd: &Sgd) -> Result<Vec<Named>> {
+    let mut out = Vec::new();
+    for p in net.param_list() {
+        out.push((p.name, p.tensor.shape().to_vec(), p.tensor.to_vec()?));
+    }
+    for b in net.buffer_list() {
+        out.push((b.name, b.tensor.shape().to_vec(), b.tensor.to_vec()?));
+    }
+    for (p, m) in sgd.params.iter().zip(sgd.state_buffers()) {
+        out.push((
+            format!("sgd.momentum.{}", p.name),
+            p.tensor.shape().to_vec(),
+            e.gpu.read(m, 0, p.tensor.numel())?,
+        ));
+    }
+    Ok(out)
+}
+
+pub fn restore(e: &Engine, net: &impl Module, sgd: &Sgd, mut t: Tensors) -> Result<()> {
+    for p in net.param_list() {
+        p.tensor.write(&take(&mut t, &p.name, p.tensor.shape())?)?;
+    }
+    for b in net.buffer_list() {
+        b.tensor.write(&take(&mut t, &b.name, b.tensor.shape())?)?;
+    }
+    for (p, m) in sgd.params.iter().zip(sgd.state_buffers()) {
+        e.gpu.write(
+            m,
+            0,
+            &take(
+                &mut t,
+                &format!("sgd.momentum.{}", p.name),
+                p.tensor.shape(),
+            )?,
+        )?;
+    }
+    if let Some(extra) = t.keys().next() {
+        return Err(Error::Invalid(format!(
+            "checkpoint: unexpected tensor {extra}; it was written by a different model"
+        )));
+    }
+    Ok(())
 }

@@ -1,7 +1,12 @@
-//! Supernet training: the per-batch step that trains several subnets on shared weights, and
-//! checkpoints.
+//! Supernet training: the per-batch step that trains several subnets on shared weights, the
+//! progressive-shrinking schedule, batch loading on worker threads, subnet evaluation with BN
+//! recalibration, the training run with metrics and checkpoints.
 
 pub mod checkpoint;
+pub mod eval;
+pub mod loader;
+pub mod run;
+pub mod schedule;
 
 use crate::autograd::ops::norm::BnMode;
 use crate::nn::Sgd;

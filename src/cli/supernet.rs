@@ -1,0 +1,317 @@
+//! `tinynas train` (the once-for-all supernet) and `tinynas eval` (one subnet of a trained run).
+
+use super::GpuArgs;
+use crate::mcu::{self, EvalOptions, Scheduler};
+use crate::supernet::{SearchSpace, SubnetConfig};
+use crate::train::eval::SubnetEvaluator;
+use crate::train::run::{RunConfig, RunOptions, load_data, load_run, train_supernet};
+use crate::train::schedule::Schedule;
+use crate::{Error, Result};
+use clap::Args;
+use std::path::{Path, PathBuf};
+
+#[derive(Args, Clone)]
+pub struct TrainArgs {
+    /// Search space JSON (default: BENCH.md's MCUNet space, width 0.5, with the data's input
+    /// channels and classes and the resolutions of --resolution).
+    #[arg(long)]
+    pub space: Option<PathBuf>,
+    /// Dataset folder (idx, CIFAR binary, image folders) or `synthetic`
+    /// (default: the bundled Fashion-MNIST subset).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Run directory: checkpoints, metrics.jsonl, training.png.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// `progressive` (full → kernel → depth → expand), `joint` (all elastic from the start) or a
+    /// schedule JSON file.
+    #[arg(long, default_value = "progressive")]
+    pub schedule: String,
+    /// Epochs in total for the preset schedules.
+    #[arg(long, default_value_t = 8)]
+    pub epochs: usize,
+    /// Peak learning rate of the first phase (SGD Nesterov, cosine with warm-up).
+    #[arg(long, default_value_t = 0.1)]
+    pub lr: f32,
+    /// Subnets per step in the elastic phases (largest, smallest, random ones).
+    #[arg(long, default_value_t = 4)]
+    pub subnets: usize,
+    #[arg(long, default_value_t = 64)]
+    pub batch: usize,
+    /// Input resolutions of the default space (one is drawn per batch).
+    #[arg(long, value_delimiter = ',', default_value = "32")]
+    pub resolution: Vec<usize>,
+    /// Width multiplier of the default space.
+    #[arg(long, default_value_t = 0.5)]
+    pub width: f64,
+    /// OFA's learned kernel transformations (7→5→3) instead of plain centre crops.
+    #[arg(long)]
+    pub kernel_transform: bool,
+    /// Use only the first N training images (0: all).
+    #[arg(long, default_value_t = 0)]
+    pub train_images: usize,
+    /// Training images held out for validation.
+    #[arg(long, default_value_t = 500)]
+    pub val_images: usize,
+    /// Training images for BN recalibration before each validation.
+    #[arg(long, default_value_t = 2000)]
+    pub recal_images: usize,
+    /// Image folders: the size images are resized to on loading.
+    #[arg(long, default_value_t = 32)]
+    pub image_size: usize,
+    #[arg(long, default_value_t = 3e-5)]
+    pub weight_decay: f32,
+    #[arg(long, default_value_t = 0.1)]
+    pub label_smoothing: f32,
+    /// Weight of the largest subnet's soft predictions in the other subnets' loss.
+    #[arg(long, default_value_t = 1.0)]
+    pub distill_weight: f32,
+    /// Random crop after zero padding (pixels; 0 = off).
+    #[arg(long, default_value_t = 2)]
+    pub crop_pad: usize,
+    /// Random horizontal flips.
+    #[arg(long)]
+    pub flip: bool,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Continue the run in --out from its last checkpoint (the same settings are required).
+    #[arg(long)]
+    pub resume: bool,
+    /// Checkpoint every K steps as well as at every epoch and phase end.
+    #[arg(long, default_value_t = 0)]
+    pub checkpoint_every: usize,
+    /// Stop (with a checkpoint) after this many steps in total.
+    #[arg(long)]
+    pub max_steps: Option<usize>,
+    /// Threads preparing batches ahead of the GPU.
+    #[arg(long, default_value_t = 1)]
+    pub workers: usize,
+}
+
+/// The default space for data with `channels` and `classes`.
+pub fn default_space(
+    channels: usize,
+    classes: usize,
+    resolutions: &[usize],
+    width: f64,
+) -> SearchSpace {
+    SearchSpace {
+        in_channels: channels,
+        classes,
+        resolutions: resolutions.to_vec(),
+        width_mult: width,
+        ..SearchSpace::default()
+    }
+}
+
+pub fn read_space(path: &Path) -> Result<SearchSpace> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::Invalid(format!("--space {}: {e}", path.display())))?;
+    let s: SearchSpace = mcu::net::parse_json(&text, &format!("search space {}", path.display()))?;
+    s.validate()?;
+    Ok(s)
+}
+
+/// The run configuration the train arguments describe.
+pub fn run_config(a: &TrainArgs) -> Result<RunConfig> {
+    let data = a.data.clone().unwrap_or_else(super::default_data);
+    let data_s = data.display().to_string();
+    let mut space = match &a.space {
+        Some(p) => read_space(p)?,
+        None => {
+            // Channels and classes come from the data.
+            let (train, _) = crate::data::load_any(&data, a.image_size)?;
+            default_space(train.channels, train.classes, &a.resolution, a.width)
+        }
+    };
+    if a.kernel_transform {
+        space.kernel_transform = true;
+    }
+    space.validate()?;
+    if a.epochs == 0 {
+        return Err(Error::Invalid("--epochs must be at least 1".into()));
+    }
+    let schedule = Schedule::resolve(&a.schedule, &space, a.epochs, a.lr, a.subnets)?;
+    Ok(RunConfig {
+        image_size: a.image_size,
+        train_images: a.train_images,
+        val_images: a.val_images,
+        recal_images: a.recal_images,
+        batch: a.batch,
+        weight_decay: a.weight_decay,
+        label_smoothing: a.label_smoothing,
+        distill_weight: a.distill_weight,
+        crop_pad: a.crop_pad,
+        flip: a.flip,
+        seed: a.seed,
+        ..RunConfig::new(&data_s, space, schedule)
+    })
+}
+
+pub fn train(g: &GpuArgs, a: &TrainArgs) -> Result<()> {
+    let cfg = run_config(a)?;
+    let e = g.engine()?;
+    let n = crate::nn::Module::param_list(&crate::supernet::Supernet::new(&e, &cfg.space, 0)?)
+        .iter()
+        .map(|p| p.tensor.numel())
+        .sum::<usize>();
+    println!(
+        "supernet: widths {:?}, kernels {:?}, expand {:?}, depth {:?}, resolutions {:?}; {} parameters, {:.2e} subnets per resolution",
+        cfg.space.widths(),
+        cfg.space.kernel_choices,
+        cfg.space.expand_choices,
+        cfg.space.depth_choices,
+        cfg.space.resolutions,
+        n,
+        cfg.space.subnet_count()
+    );
+    for p in &cfg.schedule.phases {
+        println!(
+            "  phase {:<7} {} epoch(s), lr {}, {} subnet(s)/step{}",
+            p.name,
+            p.epochs,
+            p.lr,
+            p.subnets_per_step,
+            if p.reorder_channels {
+                ", channels re-ordered first"
+            } else {
+                ""
+            }
+        );
+    }
+    let opts = RunOptions {
+        out: a.out.clone(),
+        resume: a.resume,
+        checkpoint_every: a.checkpoint_every,
+        max_steps: a.max_steps,
+        workers: a.workers,
+        progress: true,
+        no_validation: false,
+    };
+    let (_, s) = train_supernet(&e, &cfg, &opts)?;
+    if !s.finished {
+        println!(
+            "stopped after step {} (--max-steps); continue with --resume",
+            s.steps
+        );
+        return Ok(());
+    }
+    println!(
+        "trained {} steps in {:.1} s ({:.0} image-subnets/s) on {}",
+        s.steps, s.seconds, s.image_subnets_per_s, e.gpu.info.name
+    );
+    if let (Some(l), Some(sm)) = (s.largest_val, s.smallest_val) {
+        println!(
+            "validation top-1: largest {:.2} %, smallest {:.2} %",
+            l * 100.0,
+            sm * 100.0
+        );
+    }
+    println!(
+        "run: {} (state.json, weights-*.safetensors, metrics.jsonl, training.png)",
+        a.out.display()
+    );
+    Ok(())
+}
+
+#[derive(Args, Clone)]
+pub struct EvalArgs {
+    /// Run directory made by `tinynas train`.
+    #[arg(long)]
+    pub run: PathBuf,
+    /// `max`, `min` or a subnet JSON file.
+    #[arg(long, default_value = "max")]
+    pub subnet: String,
+    /// Resolution for max/min (default: the space's largest for max, smallest for min).
+    #[arg(long)]
+    pub resolution: Option<usize>,
+    /// Training images for BN recalibration (default: the run's setting).
+    #[arg(long)]
+    pub recal_images: Option<usize>,
+    /// Evaluate on `test` or `val`.
+    #[arg(long, default_value = "test")]
+    pub split: String,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// A subnet named on the command line: `max`, `min` or a JSON file.
+pub fn parse_subnet(space: &SearchSpace, spec: &str, res: Option<usize>) -> Result<SubnetConfig> {
+    let rmax = *space.resolutions.iter().max().unwrap();
+    let rmin = *space.resolutions.iter().min().unwrap();
+    let s = match spec {
+        "max" => space.largest(res.unwrap_or(rmax)),
+        "min" => space.smallest(res.unwrap_or(rmin)),
+        path => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                Error::Invalid(format!(
+                    "--subnet {path}: {e} (give max, min or a subnet JSON file)"
+                ))
+            })?;
+            mcu::net::parse_json::<SubnetConfig>(&text, &format!("subnet {path}"))?
+        }
+    };
+    space.check(&s)?;
+    Ok(s)
+}
+
+pub fn eval(g: &GpuArgs, a: &EvalArgs) -> Result<()> {
+    let e = g.engine()?;
+    let (cfg, net, state) = load_run(&e, &a.run)?;
+    let subnet = parse_subnet(&cfg.space, &a.subnet, a.resolution)?;
+    let data = load_data(&cfg)?;
+    let split = match a.split.as_str() {
+        "test" => &data.test,
+        "val" => &data.val,
+        other => {
+            return Err(Error::Invalid(format!("--split {other}: give test or val")));
+        }
+    };
+    let recal = a.recal_images.unwrap_or(cfg.recal_images);
+    let mut ev = SubnetEvaluator::new(
+        &e,
+        &data.train,
+        split,
+        recal.min(data.train.len()),
+        cfg.space.in_channels,
+        250,
+        cfg.seed,
+    )?;
+    let acc = ev.accuracy(&net, &subnet)?;
+    let network = mcu::net::from_subnet(&cfg.space, &subnet)?;
+    let rep = mcu::evaluate(
+        &network,
+        &EvalOptions {
+            scheduler: Scheduler::TinyEngine,
+            ..EvalOptions::default()
+        },
+    )?;
+    if a.json {
+        let v = serde_json::json!({
+            "run": a.run.display().to_string(), "step": state.step, "subnet": subnet,
+            "split": a.split, "images": split.len(), "recal_images": recal, "top1": acc,
+            "macs": rep.macs, "params": rep.params, "flash_bytes": rep.flash_bytes,
+            "peak_sram_bytes_tinyengine": rep.peak_sram_bytes,
+        });
+        println!("{}", serde_json::to_string_pretty(&v).unwrap());
+    } else {
+        println!("subnet: {}", serde_json::to_string(&subnet).unwrap());
+        println!(
+            "  {:.2} M MACs, {:.1} k params, flash {:.1} KiB, peak SRAM {:.1} KiB (TinyEngine)",
+            rep.macs as f64 / 1e6,
+            rep.params as f64 / 1e3,
+            rep.flash_bytes as f64 / 1024.0,
+            rep.peak_sram_bytes as f64 / 1024.0
+        );
+        println!(
+            "top-1 on {} ({} images, BN recalibrated on {} training images, step {}): {:.2} %",
+            a.split,
+            split.len(),
+            recal.min(data.train.len()),
+            state.step,
+            acc * 100.0
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,541 @@
+//! A supernet training run: data split, the progressive-shrinking schedule, batches prepared on
+//! worker threads, several subnets per step, validation of the largest and smallest subnets
+//! after BN recalibration, metrics as JSON lines, a loss/accuracy plot, and atomic checkpoints
+//! from which `resume` continues to the same final weights.
+//!
+//! Everything random is derived from (seed, global step), so the state of a run is its step.
+
+use super::checkpoint::{self, restore, snapshot};
+use super::eval::{SubnetEvaluator, input_rgb};
+use super::loader::{BatchSpec, Loader};
+use super::schedule::Schedule;
+use super::{StepConfig, step_subnets, train_step};
+use crate::data::augment::Augment;
+use crate::data::{Dataset, load_any};
+use crate::nn::{CosineSchedule, Module, Sgd};
+use crate::plot::{Chart, Series};
+use crate::supernet::{SearchSpace, Supernet};
+use crate::{Engine, Error, Result};
+use rand::seq::{IndexedRandom, SliceRandom};
+use rand::{SeedableRng, rngs::StdRng};
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// The settings of a run, saved in its checkpoints and compared on resume.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    /// Dataset folder (or `synthetic`).
+    pub data: String,
+    /// Image folders: the size images are resized to on loading.
+    pub image_size: usize,
+    /// Use only the first N training images (0: all).
+    pub train_images: usize,
+    /// Held out of the training images for validation.
+    pub val_images: usize,
+    /// Training images used for BN recalibration before each evaluation.
+    pub recal_images: usize,
+    pub space: SearchSpace,
+    pub schedule: Schedule,
+    pub batch: usize,
+    pub momentum: f32,
+    pub weight_decay: f32,
+    pub label_smoothing: f32,
+    pub distill_weight: f32,
+    /// Random crop after zero padding by this many pixels (0: off), and horizontal flips.
+    pub crop_pad: usize,
+    pub flip: bool,
+    pub seed: u64,
+}
+
+impl RunConfig {
+    /// Defaults for `data` with the given space and schedule.
+    pub fn new(data: &str, space: SearchSpace, schedule: Schedule) -> RunConfig {
+        RunConfig {
+            data: data.into(),
+            image_size: 32,
+            train_images: 0,
+            val_images: 500,
+            recal_images: 2000,
+            space,
+            schedule,
+            batch: 64,
+            momentum: 0.9,
+            weight_decay: 3e-5,
+            label_smoothing: 0.1,
+            distill_weight: 1.0,
+            crop_pad: 2,
+            flip: false,
+            seed: 0,
+        }
+    }
+}
+
+/// How to run (not part of the run's identity).
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    pub out: PathBuf,
+    pub resume: bool,
+    /// Checkpoint every K steps (0: only at epoch and phase ends).
+    pub checkpoint_every: usize,
+    /// Stop with a checkpoint after this many steps in total.
+    pub max_steps: Option<usize>,
+    /// Worker threads preparing batches.
+    pub workers: usize,
+    /// Show a progress bar.
+    pub progress: bool,
+    /// Skip validation at epoch ends (tests).
+    pub no_validation: bool,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct RunSummary {
+    pub steps: usize,
+    pub seconds: f64,
+    pub image_subnets_per_s: f64,
+    /// Validation top-1 of the largest and smallest subnets at the end (after BN recalibration).
+    pub largest_val: Option<f64>,
+    pub smallest_val: Option<f64>,
+    pub finished: bool,
+}
+
+/// The data of a run: training images (validation held out), validation, test.
+pub struct RunData {
+    pub train: Arc<Dataset>,
+    pub val: Dataset,
+    pub test: Dataset,
+}
+
+pub fn load_data(cfg: &RunConfig) -> Result<RunData> {
+    let (mut train, test) = load_any(Path::new(&cfg.data), cfg.image_size)?;
+    if cfg.train_images > 0 && cfg.train_images < train.len() {
+        let idx: Vec<usize> = (0..cfg.train_images).collect();
+        train = train.subset(&idx);
+    }
+    if train.classes > cfg.space.classes {
+        return Err(Error::Invalid(format!(
+            "the data has {} classes but the search space {}; set the space's classes",
+            train.classes, cfg.space.classes
+        )));
+    }
+    input_rgb(train.channels, cfg.space.in_channels)?;
+    let (train, val) = if cfg.val_images > 0 {
+        train.split_off(cfg.val_images, cfg.seed ^ 0xa11)?
+    } else {
+        (train.clone(), test.clone())
+    };
+    if cfg.batch < 2 || cfg.batch > train.len() {
+        return Err(Error::Invalid(format!(
+            "batch {} must be between 2 and the {} training images",
+            cfg.batch,
+            train.len()
+        )));
+    }
+    Ok(RunData {
+        train: Arc::new(train),
+        val,
+        test,
+    })
+}
+
+/// A seed for (run seed, purpose, index), so that every random choice is a function of the step.
+pub fn derive_seed(seed: u64, purpose: u64, index: u64) -> u64 {
+    // SplitMix64 finaliser over the combined words.
+    let mut z = seed
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        .wrapping_add(purpose.wrapping_mul(0xBF58_476D_1CE4_E5B9))
+        .wrapping_add(index.wrapping_mul(0x94D0_49BB_1331_11EB));
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Lines of metrics.jsonl.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Metric {
+    Step {
+        step: usize,
+        phase: String,
+        epoch: usize,
+        lr: f32,
+        losses: Vec<f32>,
+        images_per_s: f64,
+    },
+    Validation {
+        step: usize,
+        phase: String,
+        epoch: usize,
+        largest: f64,
+        smallest: f64,
+    },
+}
+
+impl Metric {
+    fn step(&self) -> usize {
+        match self {
+            Metric::Step { step, .. } | Metric::Validation { step, .. } => *step,
+        }
+    }
+}
+
+/// The metrics of a run directory (a resumed run keeps those up to its checkpoint).
+pub fn read_metrics(dir: &Path) -> Vec<Metric> {
+    std::fs::read_to_string(dir.join("metrics.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+/// The loss and validation-accuracy curves as a PNG.
+pub fn plot_metrics(path: &Path, metrics: &[Metric]) -> Result<()> {
+    let mut loss = Vec::new();
+    let (mut large, mut small) = (Vec::new(), Vec::new());
+    for m in metrics {
+        match m {
+            Metric::Step { step, losses, .. } => {
+                let mean = losses.iter().sum::<f32>() / losses.len().max(1) as f32;
+                loss.push((*step as f64, mean as f64));
+            }
+            Metric::Validation {
+                step,
+                largest,
+                smallest,
+                ..
+            } => {
+                large.push((*step as f64, largest * 100.0));
+                small.push((*step as f64, smallest * 100.0));
+            }
+        }
+    }
+    // A moving average keeps the curve readable over thousands of steps.
+    let w = (loss.len() / 100).max(1);
+    let smooth: Vec<(f64, f64)> = loss
+        .windows(w)
+        .map(|win| {
+            (
+                win[w - 1].0,
+                win.iter().map(|p| p.1).sum::<f64>() / w as f64,
+            )
+        })
+        .collect();
+    crate::plot::save_png(
+        path,
+        &[
+            Chart {
+                title: "training loss (mean over the step's subnets)".into(),
+                x_label: "step".into(),
+                y_label: "loss".into(),
+                series: vec![Series::line("loss", smooth)],
+                vlines: vec![],
+            },
+            Chart {
+                title: "validation top-1 after BN recalibration".into(),
+                x_label: "step".into(),
+                y_label: "top-1 %".into(),
+                series: vec![
+                    Series::line("largest", large),
+                    Series::line("smallest", small),
+                ],
+                vlines: vec![],
+            },
+        ],
+    )
+}
+
+/// The trained supernet of a run directory and the run's settings.
+pub fn load_run(e: &Rc<Engine>, dir: &Path) -> Result<(RunConfig, Supernet, checkpoint::State)> {
+    if !dir.join("state.json").is_file() {
+        return Err(Error::Invalid(format!(
+            "{} holds no trained supernet (no state.json); make one with `tinynas train --out {}`",
+            dir.display(),
+            dir.display()
+        )));
+    }
+    let (state, mut tensors) = checkpoint::load(dir)?;
+    let cfg: RunConfig = serde_json::from_value(state.config.clone()).map_err(|err| {
+        Error::Invalid(format!(
+            "{}: state.json is not a supernet run ({err}); was it written by `tinynas train-mobilenet`?",
+            dir.display()
+        ))
+    })?;
+    let net = Supernet::new(e, &cfg.space, cfg.seed)?;
+    for p in net.param_list() {
+        p.tensor
+            .write(&checkpoint::take(&mut tensors, &p.name, p.tensor.shape())?)?;
+    }
+    for b in net.buffer_list() {
+        b.tensor
+            .write(&checkpoint::take(&mut tensors, &b.name, b.tensor.shape())?)?;
+    }
+    Ok((cfg, net, state))
+}
+
+/// Train (or, with `opts.resume`, continue) the supernet of `cfg` into `opts.out`.
+pub fn train_supernet(
+    e: &Rc<Engine>,
+    cfg: &RunConfig,
+    opts: &RunOptions,
+) -> Result<(Supernet, RunSummary)> {
+    cfg.space.validate()?;
+    cfg.schedule.validate(&cfg.space)?;
+    let data = load_data(cfg)?;
+    let net = Supernet::new(e, &cfg.space, cfg.seed)?;
+    let sgd = Sgd::new(e, net.param_list(), cfg.momentum, true, cfg.weight_decay)?;
+    let spe = data.train.len() / cfg.batch;
+    let total = cfg.schedule.total_steps(spe);
+    let config_json = serde_json::to_value(cfg).expect("config serialises");
+    let out = &opts.out;
+    std::fs::create_dir_all(out)?;
+
+    let mut step = 0;
+    let mut metrics = Vec::new();
+    if opts.resume {
+        let (state, tensors) = checkpoint::load(out)?;
+        if state.config != config_json {
+            return Err(Error::Invalid(format!(
+                "--resume: the run in {} was made with other settings; use the same ones.\n  run:  {}\n  now:  {}",
+                out.display(),
+                state.config,
+                config_json
+            )));
+        }
+        restore(e, &net, &sgd, tensors)?;
+        step = state.step;
+        metrics = read_metrics(out)
+            .into_iter()
+            .filter(|m| m.step() <= step)
+            .collect();
+    } else if out.join("state.json").exists() {
+        return Err(Error::Invalid(format!(
+            "{} already holds a run; pass --resume to continue it or choose another --out",
+            out.display()
+        )));
+    }
+    // Rewrite the metrics to the checkpoint's step (a killed run may have logged further).
+    let mut lines = String::new();
+    for m in &metrics {
+        lines.push_str(&serde_json::to_string(m).unwrap());
+        lines.push('\n');
+    }
+    crate::io::write_atomic(&out.join("metrics.jsonl"), lines.as_bytes())?;
+    let mut log = std::fs::OpenOptions::new()
+        .append(true)
+        .open(out.join("metrics.jsonl"))?;
+
+    let save = |step: usize, epoch: usize| -> Result<()> {
+        checkpoint::save(
+            out,
+            step,
+            epoch,
+            config_json.clone(),
+            &snapshot(e, &net, &sgd)?,
+        )
+    };
+    let mut evaluator = if opts.no_validation {
+        None
+    } else {
+        Some(SubnetEvaluator::new(
+            e,
+            &data.train,
+            &data.val,
+            cfg.recal_images.min(data.train.len()),
+            cfg.space.in_channels,
+            200,
+            cfg.seed,
+        )?)
+    };
+    let aug = Augment {
+        resolution: None,
+        rgb: input_rgb(data.train.channels, cfg.space.in_channels)?,
+        crop_pad: cfg.crop_pad,
+        flip: cfg.flip,
+    };
+    let step_cfg = StepConfig {
+        distill_weight: cfg.distill_weight,
+        label_smoothing: cfg.label_smoothing,
+        ..StepConfig::default()
+    };
+
+    let bar = if opts.progress {
+        indicatif::ProgressBar::new(total as u64)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {elapsed}<{eta} {msg}")
+            .unwrap(),
+    );
+    bar.set_position(step as u64);
+    let start = Instant::now();
+    let first_step = step;
+    let mut summary = RunSummary::default();
+    let mut image_subnets = 0usize;
+    let stopped = |step: usize| RunSummary {
+        steps: step,
+        seconds: start.elapsed().as_secs_f64(),
+        ..RunSummary::default()
+    };
+
+    while let Some(pos) = cfg.schedule.position(step, spe) {
+        let phase = &cfg.schedule.phases[pos.phase];
+        let pspace = phase.space(&cfg.space);
+        if phase.reorder_channels && step == pos.phase_start {
+            net.reorder_channels(Some(&sgd))?;
+            bar.suspend(|| {
+                println!(
+                    "phase {}: middle channels re-ordered by importance",
+                    phase.name
+                )
+            });
+        }
+        let sched = CosineSchedule {
+            base: phase.lr,
+            min: 0.0,
+            warmup: (phase.warmup_epochs * spe as f32) as usize,
+            total: phase.epochs * spe,
+        };
+        // The rest of this epoch: its batch order is a function of (seed, phase, epoch).
+        let mut order: Vec<usize> = (0..data.train.len()).collect();
+        order.shuffle(&mut StdRng::seed_from_u64(derive_seed(
+            cfg.seed,
+            1,
+            (pos.phase * 1_000_000 + pos.epoch) as u64,
+        )));
+        let epoch_start = step - pos.step_in_epoch;
+        let specs: Vec<BatchSpec> = (pos.step_in_epoch..spe)
+            .map(|i| {
+                let s = epoch_start + i;
+                let mut rng = StdRng::seed_from_u64(derive_seed(cfg.seed, 2, s as u64));
+                BatchSpec {
+                    step: s,
+                    indices: order[i * cfg.batch..(i + 1) * cfg.batch].to_vec(),
+                    resolution: *cfg.space.resolutions.choose(&mut rng).unwrap(),
+                    seed: derive_seed(cfg.seed, 3, s as u64),
+                }
+            })
+            .collect();
+        let loader = Loader::spawn(data.train.clone(), aug, specs, opts.workers, 2);
+        let global_epoch: usize = cfg.schedule.phases[..pos.phase]
+            .iter()
+            .map(|p| p.epochs)
+            .sum::<usize>()
+            + pos.epoch;
+        let mut stop = false;
+        for b in loader {
+            let t0 = Instant::now();
+            let x = e.tensor(&b.x, &[cfg.batch, b.channels, b.resolution, b.resolution])?;
+            let y = e.tensor(&b.y, &[cfg.batch])?;
+            let mut rng = StdRng::seed_from_u64(derive_seed(cfg.seed, 4, step as u64));
+            let subnets = step_subnets(&pspace, &mut rng, phase.subnets_per_step, b.resolution);
+            let lr = sched.lr(step - pos.phase_start);
+            let losses = train_step(e, &net, &sgd, &x, &y, &subnets, lr, &step_cfg).map_err(
+                |err| match err {
+                    Error::NonFinite { at, value } => {
+                        bar.abandon();
+                        Error::NonFinite {
+                            at: format!(
+                                "step {step} (phase {}, epoch {}): {at}; the last checkpoint in {} is intact",
+                                phase.name,
+                                pos.epoch,
+                                out.display()
+                            ),
+                            value,
+                        }
+                    }
+                    other => other,
+                },
+            )?;
+            step += 1;
+            image_subnets += cfg.batch * subnets.len();
+            let ips = image_subnets as f64 / start.elapsed().as_secs_f64();
+            let m = Metric::Step {
+                step,
+                phase: phase.name.clone(),
+                epoch: global_epoch,
+                lr,
+                losses: losses.clone(),
+                images_per_s: cfg.batch as f64 / t0.elapsed().as_secs_f64(),
+            };
+            writeln!(log, "{}", serde_json::to_string(&m).unwrap())?;
+            metrics.push(m);
+            let mean = losses.iter().sum::<f32>() / losses.len() as f32;
+            bar.set_message(format!(
+                "{} {}/{} epoch {}/{} loss {mean:.3} {ips:.0} img-subnets/s",
+                phase.name,
+                pos.phase + 1,
+                cfg.schedule.phases.len(),
+                pos.epoch + 1,
+                phase.epochs,
+            ));
+            bar.inc(1);
+            if opts.max_steps == Some(step) {
+                if step < epoch_start + spe {
+                    save(step, global_epoch)?;
+                    bar.abandon();
+                    return Ok((net, stopped(step)));
+                }
+                // The epoch's last step: finish the epoch's bookkeeping first.
+                stop = true;
+            }
+            if opts.checkpoint_every > 0 && step.is_multiple_of(opts.checkpoint_every) {
+                save(step, global_epoch)?;
+            }
+        }
+        // End of an epoch (and perhaps of a phase): validate, checkpoint, plot.
+        let epoch_done = global_epoch + 1;
+        if let Some(ev) = evaluator.as_mut() {
+            let res_max = *cfg.space.resolutions.iter().max().unwrap();
+            let res_min = *cfg.space.resolutions.iter().min().unwrap();
+            let largest = ev.accuracy(&net, &pspace.largest(res_max))?;
+            let smallest = ev.accuracy(&net, &pspace.smallest(res_min))?;
+            bar.suspend(|| {
+                println!(
+                    "phase {} epoch {}/{} (step {step}): validation top-1 largest {:.2} %, smallest {:.2} %",
+                    phase.name,
+                    pos.epoch + 1,
+                    phase.epochs,
+                    largest * 100.0,
+                    smallest * 100.0
+                )
+            });
+            let m = Metric::Validation {
+                step,
+                phase: phase.name.clone(),
+                epoch: epoch_done,
+                largest,
+                smallest,
+            };
+            writeln!(log, "{}", serde_json::to_string(&m).unwrap())?;
+            metrics.push(m);
+            summary.largest_val = Some(largest);
+            summary.smallest_val = Some(smallest);
+        }
+        log.flush()?;
+        save(step, epoch_done)?;
+        plot_metrics(&out.join("training.png"), &metrics)?;
+        if stop {
+            bar.abandon();
+            let mut s = stopped(step);
+            s.finished = cfg.schedule.position(step, spe).is_none();
+            s.largest_val = summary.largest_val;
+            s.smallest_val = summary.smallest_val;
+            return Ok((net, s));
+        }
+    }
+    bar.finish_and_clear();
+    summary.steps = step;
+    summary.finished = true;
+    summary.seconds = start.elapsed().as_secs_f64();
+    summary.image_subnets_per_s = if step > first_step {
+        image_subnets as f64 / summary.seconds
+    } else {
+        0.0
+    };
+    Ok((net, summary))
+}
