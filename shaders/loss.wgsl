@@ -79,3 +79,26 @@ fn softmax(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
         out[r * p.k + j] = exp(logits[r * p.k + j] - lse);
     }
 }
+
+// Mean squared error over n elements: out[i] = (pred − target)², one thread per element
+// (the mean is taken by the reduce kernel); backward: out[i] = gout[0] · scale · 2 (pred − target).
+@compute @workgroup_size(64)
+fn mse_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+               @builtin(local_invocation_index) lid: u32) {
+    let i = (wid.y * nwg.x + wid.x) * 64u + lid;
+    if i >= p.n {
+        return;
+    }
+    let d = logits[i] - targets[i];
+    out[i] = d * d;
+}
+
+@compute @workgroup_size(64)
+fn mse_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                @builtin(local_invocation_index) lid: u32) {
+    let i = (wid.y * nwg.x + wid.x) * 64u + lid;
+    if i >= p.n {
+        return;
+    }
+    out[i] = gout[0] * p.scale * 2.0 * (logits[i] - targets[i]);
+}

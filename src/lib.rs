@@ -10,6 +10,7 @@ pub mod io;
 pub mod mcu;
 pub mod nn;
 pub mod plot;
+pub mod search;
 pub mod supernet;
 pub mod train;
 

@@ -4,7 +4,7 @@
 mod common;
 use common::*;
 use tinynas::autograd::ops::Act;
-use tinynas::autograd::ops::loss::{reference_cross_entropy, smoothed_targets};
+use tinynas::autograd::ops::loss::{reference_cross_entropy, reference_mse, smoothed_targets};
 use tinynas::autograd::ops::norm::{BatchNorm, BnMode, reference as bn_ref};
 
 #[test]
@@ -287,6 +287,25 @@ fn cross_entropy_smoothed_labels_and_soft_targets() {
     assert_close("ce soft", &loss.to_vec().unwrap(), &[want], 1e-5, 1e-5);
     e.backward(&loss).unwrap();
     assert_close("ce soft dlogits", &grad_of(&tl2), &grad, 1e-6, 1e-4);
+}
+
+#[test]
+fn mean_squared_error_against_reference_and_finite_differences() {
+    let e = engine();
+    let mut r = rng(45);
+    // 131 elements: more than one workgroup, not a multiple of 64; a strided (transposed) view.
+    let pred = rounded(&rand_vec(&mut r, 131));
+    let target = rounded(&rand_vec(&mut r, 131));
+    let tp = e.param(&f32s(&pred), &[131, 1]).unwrap();
+    let tt = e.tensor(&f32s(&target), &[131, 1]).unwrap();
+    let loss = tp.mse(&tt).unwrap();
+    let (want, grad) = reference_mse(&pred, &target);
+    assert_close("mse", &loss.to_vec().unwrap(), &[want], 1e-6, 1e-5);
+    e.backward(&loss).unwrap();
+    assert_close("mse dpred", &grad_of(&tp), &grad, 1e-7, 1e-4);
+    let fd = finite_diff(&|p| reference_mse(p, &target).0, &pred, 1e-6);
+    assert_close("mse ref vs fd", &f32s(&grad), &fd, 1e-7, 1e-5);
+    assert!(tp.mse(&e.tensor(&[0.0; 3], &[3, 1]).unwrap()).is_err());
 }
 
 #[test]

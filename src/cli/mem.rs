@@ -111,7 +111,7 @@ pub fn device(a: &MemArgs) -> Result<Device> {
     Ok(d)
 }
 
-fn kib(b: u64) -> String {
+pub fn kib(b: u64) -> String {
     format!("{:.1} KiB", b as f64 / 1024.0)
 }
 
@@ -124,7 +124,7 @@ fn activation_bytes(g: &crate::mcu::graph::Graph, op: &crate::mcu::graph::Op) ->
         .sum()
 }
 
-fn print_table(r: &Report) {
+pub fn print_table(r: &Report) {
     let g = &r.graph;
     println!(
         "{:>3} {:<24} {:<10} {:>12} {:>12} {:>11} {:>9} {:>10} {:>10}",

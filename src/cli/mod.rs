@@ -1,7 +1,9 @@
 //! Command-line interface: subcommands, progress and printed reports.
 
 mod bench;
+pub mod demo;
 pub mod mem;
+pub mod search;
 pub mod supernet;
 mod train;
 
@@ -38,8 +40,9 @@ pub struct GpuArgs {
 pub enum Command {
     /// List the GPU adapters wgpu can use, best first, with their features and limits.
     Devices,
-    /// The main job: a short training run of the small MobileNet on the bundled Fashion-MNIST subset.
-    Demo(train::TrainArgs),
+    /// The main job, end to end on the bundled Fashion-MNIST subset: space optimization for the
+    /// device, supernet training, predictor, evolutionary search, the chosen model.
+    Demo(demo::DemoArgs),
     /// Train a once-for-all supernet (progressive shrinking) into a run directory.
     Train(supernet::TrainArgs),
     /// Top-1 of one subnet of a trained run, after BN recalibration.
@@ -48,6 +51,13 @@ pub enum Command {
     TrainMobilenet(train::TrainArgs),
     /// MACs, params, flash and peak SRAM of a network under an MCU scheduler (no GPU needed).
     Mem(mem::MemArgs),
+    /// Space optimization: rank (resolution, width) spaces by the MACs of the subnets that fit.
+    Space(search::SpaceArgs),
+    /// The accuracy predictor: measure subnets of a trained run, fit the MLP.
+    #[command(subcommand)]
+    Predictor(search::PredictorCommand),
+    /// Evolutionary search of a trained run for the best subnet that fits a device.
+    Search(search::SearchArgs),
     /// Benchmarks that print figures (BENCH.md).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -70,11 +80,14 @@ impl GpuArgs {
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Devices => devices(&cli.gpu),
-        Command::Demo(args) => train::run(&cli.gpu, &args, true),
+        Command::Demo(args) => demo::demo(&cli.gpu, &args),
         Command::Train(args) => supernet::train(&cli.gpu, &args),
         Command::Eval(args) => supernet::eval(&cli.gpu, &args),
         Command::TrainMobilenet(args) => train::run(&cli.gpu, &args, false),
         Command::Mem(a) => mem::run(&a),
+        Command::Space(a) => search::space(&a),
+        Command::Predictor(c) => search::predictor(&cli.gpu, c),
+        Command::Search(a) => search::search(&cli.gpu, &a),
         Command::Bench(b) => bench::run(&cli.gpu, b),
     }
 }

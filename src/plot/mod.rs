@@ -100,6 +100,7 @@ fn draw(chart: &Chart, area: &DrawingArea<BitMapBackend, plotters::coord::Shift>
         .x_desc(&chart.x_label)
         .y_desc(&chart.y_label)
         .label_style(("sans-serif", 12))
+        .light_line_style(RGBColor(235, 235, 235))
         .draw()
         .map_err(plot_err)?;
     for (i, s) in chart.series.iter().enumerate() {

@@ -55,8 +55,8 @@ pub fn step_subnets(
 
 /// One training step: every subnet runs forward and backward on the batch with gradients
 /// accumulated in the shared weights, then one SGD update. The first subnet (the largest)
-/// learns from the labels; the others from the labels and, with `distill_weight`, the
-/// largest's soft predictions (in-place distillation). Returns each subnet's loss.
+/// learns from the labels; the others from the labels plus `distill_weight` times the
+/// cross-entropy against the largest's soft predictions (in-place distillation, as OFA's). Returns each subnet's loss.
 #[allow(clippy::too_many_arguments)]
 pub fn train_step(
     e: &Rc<Engine>,
@@ -79,9 +79,8 @@ pub fn train_step(
         let hard = logits.cross_entropy(labels, cfg.label_smoothing)?;
         let loss = match &teacher {
             Some(t) if cfg.distill_weight > 0.0 => {
-                let w = cfg.distill_weight;
-                hard.scale(1.0 - w)?
-                    .add(&logits.cross_entropy_soft(t)?.scale(w)?)?
+                // OFA's in-place distillation: the label loss plus the weighted teacher loss.
+                hard.add(&logits.cross_entropy_soft(t)?.scale(cfg.distill_weight)?)?
             }
             _ => hard,
         };

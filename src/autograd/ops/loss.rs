@@ -85,6 +85,54 @@ impl Tensor {
         self.cross_entropy_with(targets, true, 0.0)
     }
 
+    /// Mean squared error against `target` of the same shape (no gradient to the target).
+    pub fn mse(&self, target: &Tensor) -> Result<Tensor> {
+        if self.shape() != target.shape() || self.numel() == 0 {
+            return shape_err(
+                "mse",
+                format!("prediction {:?}, target {:?}", self.shape(), target.shape()),
+            );
+        }
+        let n = self.numel();
+        let pred = self.contiguous()?;
+        let target = target.detach().contiguous()?;
+        let e = self.engine().clone();
+        let sq = e.output("mse", &[n])?;
+        let p = [u(n), 0, 0, 0, f(1.0 / n as f32)];
+        let wg = n.div_ceil(64) as u32;
+        e.gpu.dispatch(
+            "loss",
+            "mse_forward",
+            &[],
+            &p,
+            &[
+                Arg(1, pred.buffer()),
+                Arg(2, target.buffer()),
+                Arg(3, sq.buffer()),
+            ],
+            wg,
+        )?;
+        let loss = sq.detach().mean()?;
+        let (pr, shape) = (pred.clone(), pred.shape().to_vec());
+        Ok(e.clone().record("mse", loss, &[&pred], move |g| {
+            let d = e.output("mse.dpred", &shape)?;
+            e.gpu.dispatch(
+                "loss",
+                "mse_backward",
+                &[],
+                &p,
+                &[
+                    Arg(1, pr.buffer()),
+                    Arg(2, target.buffer()),
+                    Arg(3, d.buffer()),
+                    Arg(4, g.buffer()),
+                ],
+                wg,
+            )?;
+            Ok(vec![Some(d)])
+        }))
+    }
+
     /// Row-wise softmax (not differentiable: used for teachers' soft targets and metrics).
     pub fn softmax(&self) -> Result<Tensor> {
         let (n, k) = self.logits_shape("softmax")?;
@@ -122,6 +170,23 @@ pub fn reference_cross_entropy(
             grad[r * k + j] = ((row[j] - lse).exp() - t) / n as f64;
         }
     }
+    (loss, grad)
+}
+
+/// f64 CPU reference: (mean squared error, its gradient with respect to the prediction).
+pub fn reference_mse(pred: &[f64], target: &[f64]) -> (f64, Vec<f64>) {
+    let n = pred.len() as f64;
+    let loss = pred
+        .iter()
+        .zip(target)
+        .map(|(p, t)| (p - t).powi(2))
+        .sum::<f64>()
+        / n;
+    let grad = pred
+        .iter()
+        .zip(target)
+        .map(|(p, t)| 2.0 * (p - t) / n)
+        .collect();
     (loss, grad)
 }
 

@@ -1,0 +1,269 @@
+//! Evolutionary search (as OFA's evolution finder): a population of subnets that fit the device,
+//! the best share kept as parents each generation, children from mutation (each gene resampled
+//! with a probability) and crossover (each gene from either of two parents); every child is
+//! checked by the MCU evaluator before it is scored.
+
+use super::Checker;
+use crate::error::{Error, Result};
+use crate::mcu::fast::Summary;
+use crate::supernet::{SearchSpace, SubnetConfig};
+use rand::seq::IndexedRandom;
+use rand::{Rng, SeedableRng, rngs::StdRng};
+use serde::Serialize;
+use std::collections::HashMap;
+
+#[derive(Clone, Debug)]
+pub struct EvoOptions {
+    pub population: usize,
+    /// Share of the population kept as parents.
+    pub parent_ratio: f64,
+    /// Probability that a gene mutates.
+    pub mutation_prob: f64,
+    /// Share of the children made by mutation (the rest by crossover).
+    pub mutation_ratio: f64,
+    pub generations: usize,
+    pub seed: u64,
+    /// Attempts to find a fitting child before giving up on it.
+    pub max_tries: usize,
+}
+
+impl Default for EvoOptions {
+    fn default() -> Self {
+        EvoOptions {
+            population: 100,
+            parent_ratio: 0.25,
+            mutation_prob: 0.1,
+            mutation_ratio: 0.5,
+            generations: 500,
+            seed: 0,
+            max_tries: 1000,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Candidate {
+    pub subnet: SubnetConfig,
+    pub score: f64,
+    pub footprint: Summary,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct EvoResult {
+    pub best: Candidate,
+    /// The final population, best first.
+    pub population: Vec<Candidate>,
+    /// Best score after each generation.
+    pub history: Vec<f64>,
+    /// Candidates scored (distinct subnets) and candidates rejected by the limits.
+    pub scored: usize,
+    pub rejected: usize,
+}
+
+/// The smallest footprint of the space (its smallest subnet at its lowest resolution).
+pub fn smallest_footprint(space: &SearchSpace, checker: &mut Checker) -> Result<Summary> {
+    let r = *space.resolutions.iter().min().unwrap();
+    checker.footprint(space, &space.smallest(r))
+}
+
+fn no_fit(space: &SearchSpace, checker: &mut Checker) -> Error {
+    let msg = match smallest_footprint(space, checker) {
+        Ok(s) => format!(
+            "no subnet fits {}: the smallest footprint in the space is {:.1} KiB SRAM and {:.1} KiB flash (smallest subnet, lowest resolution); lower the resolution or width, or choose a larger device",
+            super::describe_limits(&checker.limits),
+            s.peak_sram_bytes as f64 / 1024.0,
+            s.flash_bytes as f64 / 1024.0
+        ),
+        Err(e) => e.to_string(),
+    };
+    Error::Invalid(msg)
+}
+
+fn mutate(space: &SearchSpace, s: &SubnetConfig, p: f64, rng: &mut impl Rng) -> SubnetConfig {
+    let mut c = s.clone();
+    for k in c.kernel_size.iter_mut() {
+        if rng.random_bool(p) {
+            *k = *space.kernel_choices.choose(rng).unwrap();
+        }
+    }
+    for e in c.expand_ratio.iter_mut() {
+        if rng.random_bool(p) {
+            *e = *space.expand_choices.choose(rng).unwrap();
+        }
+    }
+    for d in c.depth.iter_mut() {
+        if rng.random_bool(p) {
+            *d = *space.depth_choices.choose(rng).unwrap();
+        }
+    }
+    if rng.random_bool(p) {
+        c.resolution = *space.resolutions.choose(rng).unwrap();
+    }
+    c
+}
+
+fn crossover(a: &SubnetConfig, b: &SubnetConfig, rng: &mut impl Rng) -> SubnetConfig {
+    let mut pick = |x: usize, y: usize| if rng.random_bool(0.5) { x } else { y };
+    SubnetConfig {
+        resolution: pick(a.resolution, b.resolution),
+        kernel_size: a
+            .kernel_size
+            .iter()
+            .zip(&b.kernel_size)
+            .map(|(&x, &y)| pick(x, y))
+            .collect(),
+        expand_ratio: a
+            .expand_ratio
+            .iter()
+            .zip(&b.expand_ratio)
+            .map(|(&x, &y)| pick(x, y))
+            .collect(),
+        depth: a
+            .depth
+            .iter()
+            .zip(&b.depth)
+            .map(|(&x, &y)| pick(x, y))
+            .collect(),
+    }
+}
+
+/// Search `space` for the subnet with the highest `score` among those that fit. `score` gets a
+/// batch of subnets and returns one number each (higher is better).
+pub fn evolve(
+    space: &SearchSpace,
+    checker: &mut Checker,
+    score: &mut dyn FnMut(&[SubnetConfig]) -> Result<Vec<f64>>,
+    o: &EvoOptions,
+    mut progress: impl FnMut(usize, f64),
+) -> Result<EvoResult> {
+    if o.population < 2 || !(0.0..=1.0).contains(&o.parent_ratio) {
+        return Err(Error::Invalid(format!(
+            "population {} (at least 2) and parent ratio {} (0..1)",
+            o.population, o.parent_ratio
+        )));
+    }
+    let mut rng = StdRng::seed_from_u64(o.seed);
+    let mut cache: HashMap<SubnetConfig, (f64, Summary)> = HashMap::new();
+    let (mut scored, mut rejected) = (0usize, 0usize);
+    // Fitting subnets for `n` slots, made by `make`.
+    let fill = |n: usize,
+                make: &mut dyn FnMut(&mut StdRng) -> SubnetConfig,
+                rng: &mut StdRng,
+                checker: &mut Checker,
+                rejected: &mut usize|
+     -> Result<Vec<(SubnetConfig, Summary)>> {
+        let mut out = Vec::with_capacity(n);
+        let mut tries = 0;
+        while out.len() < n {
+            tries += 1;
+            if tries > o.max_tries * n.max(1) {
+                break;
+            }
+            let s = make(rng);
+            let f = checker.footprint(space, &s)?;
+            if checker.fits(&f) {
+                out.push((s, f));
+            } else {
+                *rejected += 1;
+            }
+        }
+        Ok(out)
+    };
+    let mut score_all = |cands: Vec<(SubnetConfig, Summary)>,
+                         cache: &mut HashMap<SubnetConfig, (f64, Summary)>,
+                         scored: &mut usize|
+     -> Result<Vec<Candidate>> {
+        let new: Vec<SubnetConfig> = {
+            let mut seen = std::collections::HashSet::new();
+            cands
+                .iter()
+                .filter(|(s, _)| !cache.contains_key(s) && seen.insert(s.clone()))
+                .map(|(s, _)| s.clone())
+                .collect()
+        };
+        if !new.is_empty() {
+            let v = score(&new)?;
+            if v.len() != new.len() {
+                return Err(Error::Invalid(format!(
+                    "the scorer returned {} scores for {} subnets",
+                    v.len(),
+                    new.len()
+                )));
+            }
+            *scored += new.len();
+            for (s, sc) in new.into_iter().zip(v) {
+                let fp = cands.iter().find(|c| c.0 == s).unwrap().1;
+                cache.insert(s, (sc, fp));
+            }
+        }
+        Ok(cands
+            .into_iter()
+            .map(|(s, f)| Candidate {
+                score: cache[&s].0,
+                subnet: s,
+                footprint: f,
+            })
+            .collect())
+    };
+
+    let first = fill(
+        o.population,
+        &mut |r| {
+            let res = *space.resolutions.choose(r).unwrap();
+            space.sample(r, res)
+        },
+        &mut rng,
+        checker,
+        &mut rejected,
+    )?;
+    if first.is_empty() {
+        return Err(no_fit(space, checker));
+    }
+    let mut pop = score_all(first, &mut cache, &mut scored)?;
+    let by_score = |a: &Candidate, b: &Candidate| b.score.total_cmp(&a.score);
+    pop.sort_by(by_score);
+    let n_parents = ((o.population as f64 * o.parent_ratio).round() as usize).clamp(1, pop.len());
+    let n_mut = ((o.population - n_parents) as f64 * o.mutation_ratio).round() as usize;
+    let mut history = Vec::with_capacity(o.generations);
+    for g in 0..o.generations {
+        let parents: Vec<Candidate> = pop[..n_parents.min(pop.len())].to_vec();
+        let mutated = fill(
+            n_mut,
+            &mut |r| {
+                let p = parents.choose(r).unwrap();
+                mutate(space, &p.subnet, o.mutation_prob, r)
+            },
+            &mut rng,
+            checker,
+            &mut rejected,
+        )?;
+        let crossed = fill(
+            o.population - n_parents - n_mut,
+            &mut |r| {
+                let a = parents.choose(r).unwrap();
+                let b = parents.choose(r).unwrap();
+                crossover(&a.subnet, &b.subnet, r)
+            },
+            &mut rng,
+            checker,
+            &mut rejected,
+        )?;
+        let mut children = score_all(
+            mutated.into_iter().chain(crossed).collect(),
+            &mut cache,
+            &mut scored,
+        )?;
+        pop = parents;
+        pop.append(&mut children);
+        pop.sort_by(by_score);
+        history.push(pop[0].score);
+        progress(g, pop[0].score);
+    }
+    Ok(EvoResult {
+        best: pop[0].clone(),
+        population: pop,
+        history,
+        scored,
+        rejected,
+    })
+}

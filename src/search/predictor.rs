@@ -1,0 +1,373 @@
+//! The accuracy predictor: an MLP from a subnet's encoding to its measured top-1, trained with
+//! this engine on the GPU (Adam, mean squared error on standardised targets).
+//!
+//! Encoding (as OFA's): for every block slot a one-hot kernel size and a one-hot expand ratio,
+//! all zeros for a slot its stage's depth skips; then a one-hot resolution.
+
+use crate::error::{Error, Result};
+use crate::nn::init::normal;
+use crate::nn::{Adam, ParamEntry};
+use crate::supernet::{SearchSpace, SubnetConfig};
+use crate::{Engine, Tensor};
+use rand::seq::SliceRandom;
+use rand::{SeedableRng, rngs::StdRng};
+use serde::{Deserialize, Serialize};
+use std::rc::Rc;
+
+pub fn encoding_len(space: &SearchSpace) -> usize {
+    let slots = space.stages() * space.max_depth();
+    slots * (space.kernel_choices.len() + space.expand_choices.len()) + space.resolutions.len()
+}
+
+pub fn encode(space: &SearchSpace, s: &SubnetConfig) -> Result<Vec<f32>> {
+    space.check(s)?;
+    let (nk, ne) = (space.kernel_choices.len(), space.expand_choices.len());
+    let md = space.max_depth();
+    let mut v = vec![0.0; encoding_len(space)];
+    for st in 0..space.stages() {
+        for d in 0..s.depth[st] {
+            let slot = st * md + d;
+            let base = slot * (nk + ne);
+            let ki = space
+                .kernel_choices
+                .iter()
+                .position(|&k| k == s.kernel_size[slot]);
+            let ei = space
+                .expand_choices
+                .iter()
+                .position(|&e| e == s.expand_ratio[slot]);
+            v[base + ki.unwrap()] = 1.0;
+            v[base + nk + ei.unwrap()] = 1.0;
+        }
+    }
+    let ri = space
+        .resolutions
+        .iter()
+        .position(|&r| r == s.resolution)
+        .ok_or_else(|| {
+            Error::Invalid(format!(
+                "subnet resolution {} is not among the space's {:?}",
+                s.resolution, space.resolutions
+            ))
+        })?;
+    v[encoding_len(space) - space.resolutions.len() + ri] = 1.0;
+    Ok(v)
+}
+
+/// `s` with the slots its depths skip set to the first choices (what `decode` gives back).
+pub fn canonical(space: &SearchSpace, s: &SubnetConfig) -> SubnetConfig {
+    let md = space.max_depth();
+    let mut c = s.clone();
+    for st in 0..space.stages() {
+        for d in s.depth[st]..md {
+            c.kernel_size[st * md + d] = space.kernel_choices[0];
+            c.expand_ratio[st * md + d] = space.expand_choices[0];
+        }
+    }
+    c
+}
+
+/// The subnet an encoding describes (inverse of `encode` up to `canonical`).
+pub fn decode(space: &SearchSpace, v: &[f32]) -> Result<SubnetConfig> {
+    if v.len() != encoding_len(space) {
+        return Err(Error::Invalid(format!(
+            "encoding of length {}, the space needs {}",
+            v.len(),
+            encoding_len(space)
+        )));
+    }
+    let (nk, ne) = (space.kernel_choices.len(), space.expand_choices.len());
+    let md = space.max_depth();
+    let one = |x: &[f32]| -> Option<usize> {
+        let hot: Vec<usize> = (0..x.len()).filter(|&i| x[i] == 1.0).collect();
+        (hot.len() == 1 && x.iter().all(|&y| y == 0.0 || y == 1.0)).then(|| hot[0])
+    };
+    let bad = || Error::Invalid("not a valid subnet encoding".into());
+    let slots = space.stages() * md;
+    let mut s = canonical(
+        space,
+        &SubnetConfig {
+            resolution: 0,
+            kernel_size: vec![space.kernel_choices[0]; slots],
+            expand_ratio: vec![space.expand_choices[0]; slots],
+            depth: vec![0; space.stages()],
+        },
+    );
+    for st in 0..space.stages() {
+        let mut depth = 0;
+        for d in 0..md {
+            let slot = st * md + d;
+            let base = slot * (nk + ne);
+            let (kv, ev) = (&v[base..base + nk], &v[base + nk..base + nk + ne]);
+            if kv.iter().chain(ev).all(|&x| x == 0.0) {
+                continue;
+            }
+            if depth != d {
+                return Err(bad()); // a block after a skipped one
+            }
+            s.kernel_size[slot] = space.kernel_choices[one(kv).ok_or_else(bad)?];
+            s.expand_ratio[slot] = space.expand_choices[one(ev).ok_or_else(bad)?];
+            depth += 1;
+        }
+        s.depth[st] = depth;
+    }
+    let rv = &v[v.len() - space.resolutions.len()..];
+    s.resolution = space.resolutions[one(rv).ok_or_else(bad)?];
+    space.check(&s)?;
+    Ok(s)
+}
+
+/// Kendall's τ-b between two rankings (ties in either counted as neither concordant nor
+/// discordant, with the τ-b normalisation).
+pub fn kendall_tau(a: &[f64], b: &[f64]) -> f64 {
+    let n = a.len().min(b.len());
+    let (mut conc, mut disc, mut ta, mut tb) = (0f64, 0f64, 0f64, 0f64);
+    for i in 0..n {
+        for j in i + 1..n {
+            let (x, y) = (a[i] - a[j], b[i] - b[j]);
+            if x == 0.0 && y == 0.0 {
+                continue;
+            } else if x == 0.0 {
+                ta += 1.0;
+            } else if y == 0.0 {
+                tb += 1.0;
+            } else if (x > 0.0) == (y > 0.0) {
+                conc += 1.0;
+            } else {
+                disc += 1.0;
+            }
+        }
+    }
+    let denom = ((conc + disc + ta) * (conc + disc + tb)).sqrt();
+    if denom == 0.0 {
+        0.0
+    } else {
+        (conc - disc) / denom
+    }
+}
+
+pub fn rmse(a: &[f64], b: &[f64]) -> f64 {
+    let n = a.len().min(b.len()).max(1) as f64;
+    (a.iter().zip(b).map(|(x, y)| (x - y).powi(2)).sum::<f64>() / n).sqrt()
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct FitOptions {
+    pub hidden: usize,
+    pub iterations: usize,
+    pub lr: f32,
+    pub weight_decay: f32,
+    /// Share of the pairs held out for the reported RMSE and τ.
+    pub holdout: f64,
+    pub seed: u64,
+}
+
+impl Default for FitOptions {
+    fn default() -> Self {
+        FitOptions {
+            hidden: 64,
+            iterations: 600,
+            lr: 3e-3,
+            weight_decay: 1e-4,
+            holdout: 0.2,
+            seed: 0,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct FitReport {
+    pub train_pairs: usize,
+    pub heldout_pairs: usize,
+    pub train_rmse: f64,
+    pub heldout_rmse: f64,
+    pub heldout_kendall_tau: f64,
+}
+
+/// A trained predictor, saved as JSON (the MLP's weights and the target standardisation).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Predictor {
+    pub space: SearchSpace,
+    pub hidden: usize,
+    /// w1 [h, in], b1 [h], w2 [h, h], b2 [h], w3 [1, h], b3 [1].
+    pub weights: Vec<Vec<f32>>,
+    pub target_mean: f64,
+    pub target_std: f64,
+    pub report: Option<FitReport>,
+}
+
+struct Mlp {
+    params: Vec<Tensor>,
+}
+
+impl Mlp {
+    fn shapes(inp: usize, h: usize) -> [Vec<usize>; 6] {
+        [
+            vec![h, inp],
+            vec![h],
+            vec![h, h],
+            vec![h],
+            vec![1, h],
+            vec![1],
+        ]
+    }
+    fn new(e: &Rc<Engine>, inp: usize, h: usize, weights: &[Vec<f32>]) -> Result<Mlp> {
+        let params = Mlp::shapes(inp, h)
+            .iter()
+            .zip(weights)
+            .map(|(s, w)| e.param(w, s))
+            .collect::<Result<_>>()?;
+        Ok(Mlp { params })
+    }
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let p = &self.params;
+        let h = x.linear(&p[0], Some(&p[1]))?.relu()?;
+        let h = h.linear(&p[2], Some(&p[3]))?.relu()?;
+        h.linear(&p[4], Some(&p[5]))
+    }
+}
+
+impl Predictor {
+    /// Fit on (subnet, top-1) pairs; a seeded share is held out for the report.
+    pub fn fit(
+        e: &Rc<Engine>,
+        space: &SearchSpace,
+        pairs: &[(SubnetConfig, f64)],
+        o: &FitOptions,
+    ) -> Result<Predictor> {
+        if pairs.len() < 5 {
+            return Err(Error::Invalid(format!(
+                "{} measured subnets are too few to fit a predictor (at least 5; collect more with `tinynas predictor collect`)",
+                pairs.len()
+            )));
+        }
+        let mut order: Vec<usize> = (0..pairs.len()).collect();
+        order.shuffle(&mut StdRng::seed_from_u64(o.seed));
+        let n_hold = ((pairs.len() as f64 * o.holdout).round() as usize).min(pairs.len() - 2);
+        let (hold, train) = order.split_at(n_hold);
+        let ys: Vec<f64> = train.iter().map(|&i| pairs[i].1).collect();
+        let mean = ys.iter().sum::<f64>() / ys.len() as f64;
+        let std = (ys.iter().map(|y| (y - mean).powi(2)).sum::<f64>() / ys.len() as f64)
+            .sqrt()
+            .max(1e-6);
+        let inp = encoding_len(space);
+        let h = o.hidden;
+        let mut rng = StdRng::seed_from_u64(o.seed ^ 0x77);
+        let weights: Vec<Vec<f32>> = Mlp::shapes(inp, h)
+            .iter()
+            .map(|s| {
+                if s.len() == 2 {
+                    normal(&mut rng, s[0] * s[1], (2.0 / s[1] as f64).sqrt())
+                } else {
+                    vec![0.0; s[0]]
+                }
+            })
+            .collect();
+        let mlp = Mlp::new(e, inp, h, &weights)?;
+        let mut x = Vec::with_capacity(train.len() * inp);
+        for &i in train {
+            x.extend(encode(space, &pairs[i].0)?);
+        }
+        let tx = e.tensor(&x, &[train.len(), inp])?;
+        let ty: Vec<f32> = ys.iter().map(|y| ((y - mean) / std) as f32).collect();
+        let ty = e.tensor(&ty, &[train.len(), 1])?;
+        let entries: Vec<ParamEntry> = mlp
+            .params
+            .iter()
+            .enumerate()
+            .map(|(i, t)| ParamEntry {
+                name: format!("mlp.{i}"),
+                tensor: t.clone(),
+                decay: i % 2 == 0,
+            })
+            .collect();
+        let mut adam = Adam::new(e, entries, o.weight_decay)?;
+        for it in 0..o.iterations {
+            adam.zero_grad(e);
+            let loss = mlp.forward(&tx)?.mse(&ty)?;
+            e.backward(&loss)?;
+            // Cosine decay keeps the last iterations from bouncing.
+            let t = it as f32 / o.iterations as f32;
+            adam.step(e, o.lr * 0.5 * (1.0 + (std::f32::consts::PI * t).cos()))?;
+        }
+        let mut p = Predictor {
+            space: space.clone(),
+            hidden: h,
+            weights: mlp
+                .params
+                .iter()
+                .map(|t| t.to_vec())
+                .collect::<Result<_>>()?,
+            target_mean: mean,
+            target_std: std,
+            report: None,
+        };
+        if !p.weights.iter().flatten().all(|w| w.is_finite()) {
+            return Err(Error::NonFinite {
+                at: "predictor fit (lower --lr)".into(),
+                value: f32::NAN,
+            });
+        }
+        let subs = |idx: &[usize]| idx.iter().map(|&i| pairs[i].0.clone()).collect::<Vec<_>>();
+        let acc = |idx: &[usize]| idx.iter().map(|&i| pairs[i].1).collect::<Vec<_>>();
+        let pt = p.predict(e, &subs(train))?;
+        let ph = p.predict(e, &subs(hold))?;
+        p.report = Some(FitReport {
+            train_pairs: train.len(),
+            heldout_pairs: hold.len(),
+            train_rmse: rmse(&pt, &acc(train)),
+            heldout_rmse: rmse(&ph, &acc(hold)),
+            heldout_kendall_tau: kendall_tau(&ph, &acc(hold)),
+        });
+        Ok(p)
+    }
+
+    /// Predicted top-1 of each subnet, in one batch on the GPU.
+    pub fn predict(&self, e: &Rc<Engine>, subnets: &[SubnetConfig]) -> Result<Vec<f64>> {
+        if subnets.is_empty() {
+            return Ok(Vec::new());
+        }
+        let _g = e.no_grad();
+        let inp = encoding_len(&self.space);
+        let mlp = Mlp::new(e, inp, self.hidden, &self.weights)?;
+        let mut x = Vec::with_capacity(subnets.len() * inp);
+        for s in subnets {
+            x.extend(encode(&self.space, s)?);
+        }
+        let out = mlp
+            .forward(&e.tensor(&x, &[subnets.len(), inp])?)?
+            .to_vec()?;
+        Ok(out
+            .iter()
+            .map(|&y| y as f64 * self.target_std + self.target_mean)
+            .collect())
+    }
+
+    pub fn save(&self, path: &std::path::Path) -> Result<()> {
+        crate::io::write_atomic(path, serde_json::to_string(self).unwrap().as_bytes())
+    }
+
+    pub fn load(path: &std::path::Path) -> Result<Predictor> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::Invalid(format!(
+                "{}: {e}; fit one with `tinynas predictor fit --run DIR`",
+                path.display()
+            ))
+        })?;
+        let p: Predictor = serde_json::from_str(&text)
+            .map_err(|e| Error::Invalid(format!("{}: corrupt predictor: {e}", path.display())))?;
+        let inp = encoding_len(&p.space);
+        let ok = Mlp::shapes(inp, p.hidden)
+            .iter()
+            .zip(&p.weights)
+            .all(|(s, w)| s.iter().product::<usize>() == w.len())
+            && p.weights.len() == 6;
+        if !ok {
+            return Err(Error::Invalid(format!(
+                "{}: predictor weights do not match its space",
+                path.display()
+            )));
+        }
+        Ok(p)
+    }
+}

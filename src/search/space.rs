@@ -1,0 +1,189 @@
+//! Space optimization (TinyNAS): for every (input resolution, width multiplier) of a grid, sample
+//! subnets, keep those that fit the device, and rank the spaces by the computation (MACs) of the
+//! fitting subnets — a space whose fitting subnets carry more computation tends to hold more
+//! accurate models. Both cores: the spaces are split over threads.
+
+use super::{Checker, Limits};
+use crate::error::{Error, Result};
+use crate::supernet::SearchSpace;
+use crate::train::run::derive_seed;
+use rand::{SeedableRng, rngs::StdRng};
+use serde::Serialize;
+
+/// How spaces are ranked: the mean MACs of the fitting subnets, or a percentile of them.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub enum Rank {
+    Mean,
+    Percentile(f64),
+}
+
+impl Rank {
+    pub fn parse(s: &str) -> Result<Rank> {
+        if s == "mean" {
+            return Ok(Rank::Mean);
+        }
+        let p = s
+            .strip_prefix('p')
+            .and_then(|v| v.parse::<f64>().ok())
+            .filter(|p| (0.0..=100.0).contains(p));
+        p.map(Rank::Percentile).ok_or_else(|| {
+            Error::Invalid(format!(
+                "--rank {s}: give `mean` or a percentile such as p50, p80"
+            ))
+        })
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct SpaceOptions {
+    /// The space's other settings (kernels, expands, depths, stages, channels, classes).
+    pub base: SearchSpace,
+    pub resolutions: Vec<usize>,
+    pub widths: Vec<f64>,
+    pub samples: usize,
+    pub seed: u64,
+    pub limits: Limits,
+    pub rank: Rank,
+    /// Spaces where fewer than this share of the samples fit are marked and ranked last.
+    pub min_fit: f64,
+    pub threads: usize,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct SpaceResult {
+    pub resolution: usize,
+    pub width: f64,
+    pub sampled: usize,
+    pub fitting: usize,
+    /// Mean MACs of the fitting subnets (0 when none fit).
+    pub mean_macs: f64,
+    /// The ranking figure (mean or percentile of the fitting subnets' MACs).
+    pub score: f64,
+    pub too_few: bool,
+    /// MACs of every fitting subnet (for the CDF).
+    #[serde(skip)]
+    pub macs: Vec<u64>,
+}
+
+impl SpaceResult {
+    pub fn space(&self, base: &SearchSpace) -> SearchSpace {
+        SearchSpace {
+            width_mult: self.width,
+            resolutions: vec![self.resolution],
+            ..base.clone()
+        }
+    }
+}
+
+/// The grid 0.2, 0.3, …, 1.0 (rounded to one decimal).
+pub fn default_widths() -> Vec<f64> {
+    (2..=10).map(|i| i as f64 / 10.0).collect()
+}
+
+/// 48, 64, …, 224 plus `extra` (e.g. the dataset's own resolution), sorted and unique.
+pub fn default_resolutions(extra: &[usize]) -> Vec<usize> {
+    let mut r: Vec<usize> = (48..=224)
+        .step_by(16)
+        .chain(extra.iter().copied())
+        .collect();
+    r.sort_unstable();
+    r.dedup();
+    r
+}
+
+fn percentile(sorted: &[u64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let pos = p / 100.0 * (sorted.len() - 1) as f64;
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    let t = pos - lo as f64;
+    sorted[lo] as f64 * (1.0 - t) + sorted[hi] as f64 * t
+}
+
+fn evaluate_space(o: &SpaceOptions, ri: usize, wi: usize) -> Result<SpaceResult> {
+    let (resolution, width) = (o.resolutions[ri], o.widths[wi]);
+    let space = SearchSpace {
+        width_mult: width,
+        resolutions: vec![resolution],
+        ..o.base.clone()
+    };
+    space.validate()?;
+    let mut rng = StdRng::seed_from_u64(derive_seed(o.seed, ri as u64, wi as u64));
+    let mut checker = Checker::new(o.limits.clone());
+    let mut macs = Vec::new();
+    for _ in 0..o.samples {
+        let s = space.sample(&mut rng, resolution);
+        let f = checker.footprint(&space, &s)?;
+        if checker.fits(&f) {
+            macs.push(f.macs);
+        }
+    }
+    macs.sort_unstable();
+    let mean = if macs.is_empty() {
+        0.0
+    } else {
+        macs.iter().sum::<u64>() as f64 / macs.len() as f64
+    };
+    let score = match o.rank {
+        Rank::Mean => mean,
+        Rank::Percentile(p) => percentile(&macs, p),
+    };
+    Ok(SpaceResult {
+        resolution,
+        width,
+        sampled: o.samples,
+        fitting: macs.len(),
+        mean_macs: mean,
+        score,
+        too_few: (macs.len() as f64) < (o.min_fit * o.samples as f64).max(1.0),
+        macs,
+    })
+}
+
+/// Every space of the grid, best first (spaces with too few fitting subnets last).
+pub fn rank_spaces(o: &SpaceOptions) -> Result<Vec<SpaceResult>> {
+    if o.resolutions.is_empty() || o.widths.is_empty() || o.samples == 0 {
+        return Err(Error::Invalid(
+            "space optimization needs resolutions, widths and at least one sample".into(),
+        ));
+    }
+    if let Some(r) = o.resolutions.iter().find(|&&r| r < 16) {
+        return Err(Error::Invalid(format!(
+            "resolution {r} is too small (at least 16)"
+        )));
+    }
+    let cells: Vec<(usize, usize)> = (0..o.resolutions.len())
+        .flat_map(|r| (0..o.widths.len()).map(move |w| (r, w)))
+        .collect();
+    let threads = o.threads.max(1).min(cells.len());
+    let mut results: Vec<Option<Result<SpaceResult>>> = (0..cells.len()).map(|_| None).collect();
+    std::thread::scope(|sc| {
+        let chunks: Vec<_> = results
+            .chunks_mut(cells.len().div_ceil(threads))
+            .enumerate()
+            .collect();
+        let per = cells.len().div_ceil(threads);
+        for (t, chunk) in chunks {
+            let cells = &cells;
+            sc.spawn(move || {
+                for (j, slot) in chunk.iter_mut().enumerate() {
+                    let (r, w) = cells[t * per + j];
+                    *slot = Some(evaluate_space(o, r, w));
+                }
+            });
+        }
+    });
+    let mut out = results
+        .into_iter()
+        .map(|r| r.expect("every cell evaluated"))
+        .collect::<Result<Vec<_>>>()?;
+    out.sort_by(|a, b| {
+        a.too_few
+            .cmp(&b.too_few)
+            .then(b.score.total_cmp(&a.score))
+            .then(a.resolution.cmp(&b.resolution))
+            .then(a.width.total_cmp(&b.width))
+    });
+    Ok(out)
+}

@@ -1,0 +1,322 @@
+//! TinyNAS search: space ranking, the predictor's encoding and fit, evolution under the limits.
+
+mod common;
+use common::*;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use tinynas::mcu::net::from_subnet;
+use tinynas::mcu::{Device, EvalOptions, Scheduler, evaluate};
+use tinynas::search::evolution::{EvoOptions, evolve};
+use tinynas::search::predictor::{
+    FitOptions, Predictor, canonical, decode, encode, encoding_len, kendall_tau,
+};
+use tinynas::search::space::{Rank, SpaceOptions, rank_spaces};
+use tinynas::search::{Checker, Limits};
+use tinynas::supernet::{SearchSpace, SubnetConfig};
+
+fn limits(sram_kib: u64, flash_kib: u64, s: Scheduler) -> Limits {
+    Limits {
+        device: Device {
+            name: "test".into(),
+            sram_bytes: sram_kib * 1024,
+            flash_bytes: flash_kib * 1024,
+        },
+        scheduler: s,
+    }
+}
+
+#[test]
+fn space_ranking_on_a_hand_checkable_grid() {
+    // One choice per gene: every sample of a space is the same subnet, so each space's
+    // fitting MACs are exactly that subnet's, or nothing.
+    let base = SearchSpace {
+        kernel_choices: vec![3],
+        expand_choices: vec![3],
+        depth_choices: vec![2],
+        ..SearchSpace::default()
+    };
+    let lim = limits(64, 1024, Scheduler::Analytic);
+    let o = SpaceOptions {
+        base: base.clone(),
+        resolutions: vec![48, 96, 160],
+        widths: vec![0.3, 0.6],
+        samples: 20,
+        seed: 1,
+        limits: lim.clone(),
+        rank: Rank::Mean,
+        min_fit: 0.05,
+        threads: 2,
+    };
+    let r = rank_spaces(&o).unwrap();
+    assert_eq!(r.len(), 6);
+    // The expected figures, computed one by one through the full evaluator.
+    let mut want = Vec::new();
+    for &res in &o.resolutions {
+        for &w in &o.widths {
+            let sp = SearchSpace {
+                width_mult: w,
+                resolutions: vec![res],
+                ..base.clone()
+            };
+            let rep = evaluate(
+                &from_subnet(&sp, &sp.smallest(res)).unwrap(),
+                &EvalOptions {
+                    scheduler: Scheduler::Analytic,
+                    ..EvalOptions::default()
+                },
+            )
+            .unwrap();
+            let fits = lim.device.fits(rep.peak_sram_bytes, rep.flash_bytes);
+            want.push((res, w, fits, rep.macs));
+        }
+    }
+    assert!(
+        want.iter().any(|x| x.2) && want.iter().any(|x| !x.2),
+        "{want:?}"
+    );
+    // Fitting spaces first, by MACs descending; then the ones where nothing fits, marked, by
+    // resolution and width.
+    let mut order: Vec<_> = want.clone();
+    order.sort_by(|a, b| {
+        b.2.cmp(&a.2).then(if a.2 {
+            b.3.cmp(&a.3)
+        } else {
+            a.0.cmp(&b.0).then(a.1.total_cmp(&b.1))
+        })
+    });
+    for (got, w) in r.iter().zip(&order) {
+        assert_eq!((got.resolution, got.width), (w.0, w.1), "{r:?}");
+        assert_eq!(got.too_few, !w.2);
+        assert_eq!(got.fitting, if w.2 { 20 } else { 0 });
+        if w.2 {
+            assert_eq!(got.mean_macs, w.3 as f64);
+            assert_eq!(got.score, w.3 as f64);
+        }
+    }
+    // A percentile of identical values is that value; bad ranks are refused.
+    let p = rank_spaces(&SpaceOptions {
+        rank: Rank::Percentile(80.0),
+        ..o.clone()
+    })
+    .unwrap();
+    assert_eq!(p[0].score, r[0].score);
+    assert!(Rank::parse("p101").is_err() && Rank::parse("median").is_err());
+    assert_eq!(Rank::parse("p50").unwrap(), Rank::Percentile(50.0));
+}
+
+#[test]
+fn space_ranking_with_real_choices_is_seeded_and_uses_every_sample() {
+    let o = SpaceOptions {
+        base: SearchSpace::default(),
+        resolutions: vec![96, 128],
+        widths: vec![0.5, 0.8],
+        samples: 200,
+        seed: 3,
+        limits: limits(256, 1024, Scheduler::TinyEngine),
+        rank: Rank::Mean,
+        min_fit: 0.05,
+        threads: 2,
+    };
+    let a = rank_spaces(&o).unwrap();
+    let b = rank_spaces(&SpaceOptions {
+        threads: 1,
+        ..o.clone()
+    })
+    .unwrap();
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(
+            (x.resolution, x.width, x.fitting),
+            (y.resolution, y.width, y.fitting)
+        );
+        assert_eq!(
+            x.macs, y.macs,
+            "the same seed gives the same samples on any thread count"
+        );
+    }
+    for s in &a {
+        assert_eq!(s.sampled, 200);
+        assert_eq!(s.macs.len(), s.fitting);
+        let mean = s.macs.iter().sum::<u64>() as f64 / s.fitting.max(1) as f64;
+        assert!((s.mean_macs - mean).abs() < 1e-6);
+    }
+}
+
+fn random_subnets(sp: &SearchSpace, n: usize, seed: u64) -> Vec<SubnetConfig> {
+    let mut r = StdRng::seed_from_u64(seed);
+    (0..n)
+        .map(|i| sp.sample(&mut r, sp.resolutions[i % sp.resolutions.len()]))
+        .collect()
+}
+
+#[test]
+fn encoding_round_trips() {
+    let sp = SearchSpace {
+        resolutions: vec![32, 48, 64],
+        ..SearchSpace::default()
+    };
+    assert_eq!(encoding_len(&sp), 20 * 6 + 3);
+    for s in random_subnets(&sp, 200, 1) {
+        let v = encode(&sp, &s).unwrap();
+        assert_eq!(
+            v.iter().filter(|&&x| x == 1.0).count(),
+            2 * s.depth.iter().sum::<usize>() + 1
+        );
+        let d = decode(&sp, &v).unwrap();
+        assert_eq!(d, canonical(&sp, &s));
+        assert_eq!(encode(&sp, &d).unwrap(), v);
+    }
+    // Not encodings: two kernels hot in a slot, a block after a skipped one, wrong length.
+    let s = sp.largest(32);
+    let mut v = encode(&sp, &s).unwrap();
+    v[1] = 1.0;
+    assert!(decode(&sp, &v).is_err());
+    let mut v = encode(&sp, &sp.smallest(32)).unwrap();
+    v[3 * 6] = 1.0; // slot 3 of stage 0 while the depth is 2
+    v[3 * 6 + 3] = 1.0;
+    assert!(decode(&sp, &v).is_err());
+    assert!(decode(&sp, &v[1..]).is_err());
+    assert!(
+        encode(&sp, &sp.largest(40)).is_err(),
+        "resolution outside the space"
+    );
+}
+
+#[test]
+fn kendall_tau_known_values() {
+    assert_eq!(kendall_tau(&[1.0, 2.0, 3.0], &[10.0, 20.0, 30.0]), 1.0);
+    assert_eq!(kendall_tau(&[1.0, 2.0, 3.0], &[3.0, 2.0, 1.0]), -1.0);
+    // 4 items, 5 concordant and 1 discordant pair: (5 − 1) / 6.
+    let t = kendall_tau(&[1.0, 2.0, 3.0, 4.0], &[1.0, 3.0, 2.0, 4.0]);
+    assert!((t - 4.0 / 6.0).abs() < 1e-12);
+}
+
+/// A smooth synthetic "accuracy": more kernel, expand and depth help, with diminishing returns.
+fn synthetic_accuracy(sp: &SearchSpace, s: &SubnetConfig) -> f64 {
+    let md = sp.max_depth();
+    let mut a = 0.0;
+    for st in 0..sp.stages() {
+        for d in 0..s.depth[st] {
+            let slot = st * md + d;
+            a += (s.kernel_size[slot] as f64).ln() * 0.01
+                + (s.expand_ratio[slot] as f64).ln() * 0.015;
+        }
+    }
+    0.5 + a * 0.3 + s.resolution as f64 * 1e-4
+}
+
+#[test]
+fn predictor_fits_on_the_gpu_and_search_beats_random_sampling() {
+    let e = engine();
+    let sp = SearchSpace {
+        resolutions: vec![96, 128],
+        ..SearchSpace::default()
+    };
+    let pairs: Vec<(SubnetConfig, f64)> = random_subnets(&sp, 150, 2)
+        .into_iter()
+        .map(|s| {
+            let a = synthetic_accuracy(&sp, &s);
+            (s, a)
+        })
+        .collect();
+    let p = Predictor::fit(
+        &e,
+        &sp,
+        &pairs,
+        &FitOptions {
+            iterations: 400,
+            ..FitOptions::default()
+        },
+    )
+    .unwrap();
+    let rep = p.report.clone().unwrap();
+    let acc: Vec<f64> = pairs.iter().map(|p| p.1).collect();
+    let spread = acc.iter().cloned().fold(0.0, f64::max) - acc.iter().cloned().fold(1.0, f64::min);
+    assert!(rep.heldout_rmse < 0.25 * spread, "{rep:?}");
+    assert!(rep.heldout_kendall_tau > 0.6, "{rep:?}");
+    // Saved and loaded, it predicts the same.
+    let path = std::env::temp_dir().join(format!("tinynas-pred-{}.json", std::process::id()));
+    p.save(&path).unwrap();
+    let q = Predictor::load(&path).unwrap();
+    let probe = random_subnets(&sp, 10, 9);
+    assert_eq!(
+        p.predict(&e, &probe).unwrap(),
+        q.predict(&e, &probe).unwrap()
+    );
+
+    // Search under a device where the largest subnets do not fit.
+    let lim = limits(200, 600, Scheduler::TinyEngine);
+    let mut checker = Checker::new(lim.clone());
+    let o = EvoOptions {
+        population: 40,
+        generations: 15,
+        seed: 4,
+        ..EvoOptions::default()
+    };
+    let mut score = |s: &[SubnetConfig]| p.predict(&e, s);
+    let res = evolve(&sp, &mut checker, &mut score, &o, |_, _| {}).unwrap();
+    // Every subnet it returns fits, by the full evaluator.
+    for c in &res.population {
+        let r = evaluate(
+            &from_subnet(&sp, &c.subnet).unwrap(),
+            &EvalOptions::default(),
+        )
+        .unwrap();
+        assert!(lim.device.fits(r.peak_sram_bytes, r.flash_bytes), "{c:?}");
+        assert_eq!(r.peak_sram_bytes, c.footprint.peak_sram_bytes);
+    }
+    assert!(
+        res.rejected > 0,
+        "the limits must bind for this test to mean something"
+    );
+    assert!(
+        res.history.windows(2).all(|w| w[1] >= w[0]),
+        "elitism: best never drops"
+    );
+    // Random sampling of fitting subnets with the same number of predictor queries.
+    let mut r = StdRng::seed_from_u64(77);
+    let mut fitting = Vec::new();
+    while fitting.len() < res.scored {
+        let res_ = sp.resolutions[fitting.len() % 2];
+        let s = sp.sample(&mut r, res_);
+        let f = checker.footprint(&sp, &s).unwrap();
+        if checker.fits(&f) {
+            fitting.push(s);
+        }
+    }
+    let random_best = p
+        .predict(&e, &fitting)
+        .unwrap()
+        .into_iter()
+        .fold(f64::MIN, f64::max);
+    assert!(
+        res.best.score > random_best,
+        "evolution {} vs random {random_best}",
+        res.best.score
+    );
+}
+
+#[test]
+fn limits_no_subnet_meets_name_the_smallest_footprint() {
+    let sp = SearchSpace {
+        resolutions: vec![128],
+        ..SearchSpace::default()
+    };
+    let mut checker = Checker::new(limits(4, 1024, Scheduler::TinyEngine));
+    let mut score = |s: &[SubnetConfig]| Ok(vec![0.0; s.len()]);
+    let o = EvoOptions {
+        population: 4,
+        generations: 1,
+        max_tries: 5,
+        ..EvoOptions::default()
+    };
+    let err = evolve(&sp, &mut checker, &mut score, &o, |_, _| {})
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("no subnet fits")
+            && err.contains("smallest footprint")
+            && err.contains("KiB SRAM"),
+        "{err}"
+    );
+}
