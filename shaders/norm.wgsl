@@ -1,5 +1,9 @@
-// Batch norm over NCHW with C active channels (a prefix of the module's channels).
+// Batch norm over NCHW with C active channels (a prefix of the module's channels), with an
+// optional activation fused into the same pass (ACT; 99 = none): the backward passes recompute
+// the pre-activation z = x̂·γ + β and apply act'(z), so no activation pass over memory remains.
 // stats: saved[c] = mean, saved[C + c] = 1/sqrt(var + eps) (batch or running statistics).
+
+override ACT: u32 = 99u; // 0 relu, 1 relu6, 2 h-swish, 3 h-sigmoid, 4 sigmoid, 99 none
 
 struct P {
     n: u32, c: u32, hw: u32, flags: u32,
@@ -17,6 +21,42 @@ const UPDATE_RUNNING: u32 = 2u;
 @group(0) @binding(6) var<storage, read> beta: array<f32>;
 @group(0) @binding(7) var<storage, read_write> y: array<f32>;
 @group(0) @binding(8) var<storage, read> dy: array<f32>;
+@group(0) @binding(9) var<storage, read> sums: array<f32>;
+
+fn act(x: f32) -> f32 {
+    switch ACT {
+        case 0u: { return max(x, 0.0); }
+        case 1u: { return clamp(x, 0.0, 6.0); }
+        case 2u: { return x * clamp(x + 3.0, 0.0, 6.0) / 6.0; }
+        case 3u: { return clamp(x + 3.0, 0.0, 6.0) / 6.0; }
+        case 4u: { return 1.0 / (1.0 + exp(-x)); }
+        default: { return x; }
+    }
+}
+
+// d act / dx, with the subgradient 0 at the kinks (as elementwise.wgsl and PyTorch).
+fn act_grad(x: f32) -> f32 {
+    switch ACT {
+        case 0u: { return select(0.0, 1.0, x > 0.0); }
+        case 1u: { return select(0.0, 1.0, x > 0.0 && x < 6.0); }
+        case 2u: {
+            if x <= -3.0 { return 0.0; }
+            if x >= 3.0 { return 1.0; }
+            return (2.0 * x + 3.0) / 6.0;
+        }
+        case 3u: { return select(0.0, 1.0 / 6.0, x > -3.0 && x < 3.0); }
+        case 4u: {
+            let s = 1.0 / (1.0 + exp(-x));
+            return s * (1.0 - s);
+        }
+        default: { return 1.0; }
+    }
+}
+
+// The gradient at the pre-activation of element i (channel c, normalised value xhat).
+fn dz(i: u32, c: u32, xhat: f32) -> f32 {
+    return dy[i] * act_grad(xhat * gamma[c] + beta[c]);
+}
 
 var<workgroup> red: array<f32, 64>;
 
@@ -80,10 +120,10 @@ fn bn_apply(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
         return;
     }
     let c = (i / p.hw) % p.c;
-    y[i] = (x[i] - saved[c]) * saved[p.c + c] * gamma[c] + beta[c];
+    y[i] = act((x[i] - saved[c]) * saved[p.c + c] * gamma[c] + beta[c]);
 }
 
-// One workgroup per channel: y[c] = Σ dy (dβ), y[C + c] = Σ dy·x̂ (dγ).
+// One workgroup per channel: y[c] = Σ dz (dβ), y[C + c] = Σ dz·x̂ (dγ).
 @compute @workgroup_size(64)
 fn bn_backward_reduce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let c = wid.x;
@@ -94,8 +134,10 @@ fn bn_backward_reduce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invo
     var sx = 0.0;
     for (var q = lid; q < m; q += 64u) {
         let i = at(q, c);
-        s += dy[i];
-        sx += dy[i] * (x[i] - mean) * rstd;
+        let xhat = (x[i] - mean) * rstd;
+        let g = dz(i, c, xhat);
+        s += g;
+        sx += g * xhat;
     }
     let ts = wg_sum(s, lid);
     let tsx = wg_sum(sx, lid);
@@ -105,7 +147,7 @@ fn bn_backward_reduce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invo
     }
 }
 
-// dx with batch statistics; `beta` holds the reduce pass's output [Σdy, Σdy·x̂].
+// dx with batch statistics; `sums` holds the reduce pass's output [Σdz, Σdz·x̂].
 @compute @workgroup_size(64)
 fn bn_backward_data(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                     @builtin(local_invocation_index) lid: u32) {
@@ -117,9 +159,10 @@ fn bn_backward_data(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgrou
     let m = f32(p.n * p.hw);
     let rstd = saved[p.c + c];
     let xhat = (x[i] - saved[c]) * rstd;
+    let g = dz(i, c, xhat);
     if (p.flags & TRAIN) != 0u {
-        y[i] = gamma[c] * rstd * (dy[i] - beta[c] / m - xhat * beta[p.c + c] / m);
+        y[i] = gamma[c] * rstd * (g - sums[c] / m - xhat * sums[p.c + c] / m);
     } else {
-        y[i] = gamma[c] * rstd * dy[i];
+        y[i] = gamma[c] * rstd * g;
     }
 }

@@ -84,3 +84,19 @@ fn broadcast_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
         out[i] = p.alpha * x[i / p.c];
     }
 }
+
+// out[r] = alpha · Σ_j x[r·c + j], one thread per row: for many short rows (global average
+// pooling of small feature maps), where a workgroup and its barriers per row cost far more.
+@compute @workgroup_size(64)
+fn row_sum_thread(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                  @builtin(local_invocation_index) lid: u32) {
+    let r = (wid.y * nwg.x + wid.x) * 64u + lid;
+    if r >= p.a {
+        return;
+    }
+    var s = 0.0;
+    for (var j = 0u; j < p.c; j++) {
+        s += x[r * p.c + j];
+    }
+    out[r] = p.alpha * s;
+}

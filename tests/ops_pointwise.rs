@@ -78,6 +78,105 @@ fn batch_norm_train_on_channel_prefix() {
 }
 
 #[test]
+fn batch_norm_with_fused_activation_matches_bn_then_activation() {
+    let e = engine();
+    for (i, act) in [
+        Act::Relu,
+        Act::Relu6,
+        Act::Hswish,
+        Act::Hsigmoid,
+        Act::Sigmoid,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut r = rng(60 + i as u64);
+        let (n, c, c_full, hw) = (2, 5, 7, 3 * 5);
+        let x = rounded(&rand_vec(&mut r, n * c * hw));
+        // γ of several units and a shift put values on both sides of every kink.
+        let g_full: Vec<f64> = rand_vec(&mut r, c_full).iter().map(|v| 4.0 * v).collect();
+        let b_full: Vec<f64> = rand_vec(&mut r, c_full)
+            .iter()
+            .map(|v| 2.0 * v + 1.0)
+            .collect();
+        let tx = e.param(&f32s(&x), &[n, c, 3, 5]).unwrap();
+        let tg = e.param(&f32s(&g_full), &[c_full]).unwrap();
+        let tb = e.param(&f32s(&b_full), &[c_full]).unwrap();
+        let (rm, rv) = (e.zeros(&[c_full]).unwrap(), e.full(&[c_full], 1.0).unwrap());
+        let (gv, bv, rmv, rvv) = (
+            tg.prefix(0, c).unwrap(),
+            tb.prefix(0, c).unwrap(),
+            rm.prefix(0, c).unwrap(),
+            rv.prefix(0, c).unwrap(),
+        );
+        let bn = BatchNorm {
+            gamma: &gv,
+            beta: &bv,
+            running_mean: &rmv,
+            running_var: &rvv,
+            eps: 1e-5,
+        };
+        let y = tx
+            .batch_norm_act(&bn, BnMode::BatchStats, Some(act))
+            .unwrap();
+        let (g, b) = (&g_full[..c], &b_full[..c]);
+        let z = bn_ref::batch_norm(&x, g, b, n, c, hw, 1e-5).0;
+        let want: Vec<f64> = z.iter().map(|&v| act.reference(v).0).collect();
+        assert_close(
+            &format!("{act:?} fused forward"),
+            &y.to_vec().unwrap(),
+            &want,
+            1e-4,
+            1e-4,
+        );
+        let rw = rand_vec(&mut r, y.numel());
+        e.backward(&weighted_sum(&y, &rw)).unwrap();
+        let dz: Vec<f64> = z
+            .iter()
+            .zip(&rw)
+            .map(|(&v, w)| w * act.reference(v).1)
+            .collect();
+        let (dx, dg, db) = bn_ref::batch_norm_backward(&x, g, &dz, n, c, hw, 1e-5);
+        let pad = |v: &[f64]| {
+            let mut f = v.to_vec();
+            f.resize(c_full, 0.0);
+            f
+        };
+        assert_close(&format!("{act:?} fused dx"), &grad_of(&tx), &dx, 1e-4, 1e-3);
+        assert_close(
+            &format!("{act:?} fused dgamma"),
+            &grad_of(&tg),
+            &pad(&dg),
+            1e-4,
+            1e-3,
+        );
+        assert_close(
+            &format!("{act:?} fused dbeta"),
+            &grad_of(&tb),
+            &pad(&db),
+            1e-4,
+            1e-3,
+        );
+        // The smooth activations: the composed reference against central differences.
+        if matches!(act, Act::Sigmoid) {
+            let f = |xv: &[f64]| {
+                let z = bn_ref::batch_norm(xv, g, b, n, c, hw, 1e-5).0;
+                let y: Vec<f64> = z.iter().map(|&v| act.reference(v).0).collect();
+                dot(&y, &rw)
+            };
+            let at = sample_indices(x.len(), 30);
+            assert_close(
+                "fused ref dx vs fd",
+                &f32s(&pick(&dx, &at)),
+                &finite_diff_at(&f, &x, 1e-6, &at),
+                1e-6,
+                1e-5,
+            );
+        }
+    }
+}
+
+#[test]
 fn batch_norm_eval_uses_running_statistics() {
     let e = engine();
     let mut r = rng(41);
@@ -176,6 +275,27 @@ fn activations_forward_backward() {
             1e-5,
             1e-4,
         );
+    }
+}
+
+#[test]
+fn global_avg_pool_many_short_rows_and_few_long_rows() {
+    // 143 rows of 15 (a thread per row) and 3 rows of 400 (a workgroup per row).
+    let e = engine();
+    for (i, shape) in [[13usize, 11, 3, 5], [1, 3, 20, 20]]
+        .into_iter()
+        .enumerate()
+    {
+        let n: usize = shape.iter().product();
+        let hw = shape[2] * shape[3];
+        let x = rounded(&rand_vec(&mut rng(50 + i as u64), n));
+        let t = e.tensor(&f32s(&x), &shape).unwrap();
+        let want: Vec<f64> = x
+            .chunks(hw)
+            .map(|r| r.iter().sum::<f64>() / hw as f64)
+            .collect();
+        let got = t.global_avg_pool().unwrap().to_vec().unwrap();
+        assert_close("global_avg_pool", &got, &want, 1e-5, 1e-5);
     }
 }
 

@@ -17,6 +17,10 @@ pub enum BenchCommand {
         /// Timed repetitions per kernel (after one warm-up).
         #[arg(long, default_value_t = 5)]
         reps: usize,
+        /// Profile the whole run (the figures then include the profiler's waits): per-kernel
+        /// table with GFLOP/s and GB/s, and a Chrome/Perfetto trace here.
+        #[arg(long)]
+        profile: Option<std::path::PathBuf>,
     },
     /// Supernet training step of BENCH.md §1; last line: image-subnets/s.
     Train {
@@ -46,7 +50,21 @@ pub enum BenchCommand {
 
 pub fn run(g: &GpuArgs, cmd: BenchCommand) -> Result<()> {
     match cmd {
-        BenchCommand::Ops { batch, reps } => ops(&g.engine()?, batch, reps),
+        BenchCommand::Ops {
+            batch,
+            reps,
+            profile,
+        } => {
+            let e = g.engine()?;
+            if profile.is_some() {
+                e.gpu.start_profiling(false);
+            }
+            ops(&e, batch, reps)?;
+            match profile {
+                Some(path) => super::finish_profile(&e, &path),
+                None => Ok(()),
+            }
+        }
         BenchCommand::Mem { count, res, width } => mem(count, res, width),
         BenchCommand::Train {
             res,
@@ -296,15 +314,8 @@ fn train(
         let losses = train_step(e, &net, &sgd, &tx, &ty, &subs, 0.05, &cfg)?;
         let t = start.elapsed().as_secs_f64();
         if let (true, Some(path)) = (profiled, &profile) {
-            let p = e.gpu.stop_profiling()?;
-            p.report().print();
-            let json = serde_json::to_string(&p.trace_json())
-                .map_err(|err| crate::Error::Invalid(err.to_string()))?;
-            crate::io::write_atomic(path, json.as_bytes())?;
-            println!(
-                "trace: {} (profiled step; its time includes the profiler's waits)",
-                path.display()
-            );
+            super::finish_profile(e, path)?;
+            println!("(the profiled step's time includes the profiler's waits)");
         }
         println!(
             "step {step}: {:.3} s, losses {losses:.3?}{}",

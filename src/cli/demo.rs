@@ -35,11 +35,15 @@ pub struct DemoArgs {
     /// Training budget: the largest width multiplier the demo trains.
     #[arg(long, default_value_t = 0.5)]
     pub max_width: f64,
-    /// Supernet training epochs (all choices elastic, several subnets per step).
-    #[arg(long, default_value_t = 3)]
-    pub epochs: usize,
+    /// Supernet training epochs (all choices elastic from the start, several subnets per step).
     #[arg(long, default_value_t = 4)]
+    pub epochs: usize,
+    /// Subnets per step: the largest, the smallest, then random ones.
+    #[arg(long, default_value_t = 3)]
     pub subnets: usize,
+    /// Peak learning rate (SGD Nesterov, cosine with warm-up).
+    #[arg(long, default_value_t = 0.05)]
+    pub lr: f32,
     /// Use only the first N training images (0: all).
     #[arg(long, default_value_t = 0)]
     pub train_images: usize,
@@ -164,7 +168,7 @@ pub fn demo(g: &GpuArgs, a: &DemoArgs) -> Result<()> {
     let mut cfg = RunConfig::new(
         &data.display().to_string(),
         space.clone(),
-        Schedule::joint(a.epochs, 0.1, a.subnets),
+        Schedule::joint(a.epochs, a.lr, a.subnets),
     );
     cfg.train_images = a.train_images;
     cfg.val_images = a.val_images;

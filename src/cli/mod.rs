@@ -123,6 +123,20 @@ fn devices(g: &GpuArgs) -> Result<()> {
     Ok(())
 }
 
+/// Stop profiling, print the per-kernel table and write the Chrome/Perfetto trace to `path`.
+pub fn finish_profile(e: &Engine, path: &std::path::Path) -> Result<()> {
+    let p = e.gpu.stop_profiling()?;
+    p.report().print();
+    let json = serde_json::to_string(&p.trace_json())
+        .map_err(|err| crate::Error::Invalid(err.to_string()))?;
+    crate::io::write_atomic(path, json.as_bytes())?;
+    println!(
+        "trace: {} (open in ui.perfetto.dev or chrome://tracing)",
+        path.display()
+    );
+    Ok(())
+}
+
 /// The default data folder: the bundled subset.
 pub fn default_data() -> PathBuf {
     crate::data::bundled_fashion_dir()

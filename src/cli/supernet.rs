@@ -234,6 +234,10 @@ pub struct EvalArgs {
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Profile the evaluation (BN recalibration and forward passes): per-kernel table and a
+    /// Chrome/Perfetto trace here.
+    #[arg(long)]
+    pub profile: Option<PathBuf>,
 }
 
 /// A subnet named on the command line: `max`, `min` or a JSON file.
@@ -278,7 +282,13 @@ pub fn eval(g: &GpuArgs, a: &EvalArgs) -> Result<()> {
         250,
         cfg.seed,
     )?;
+    if a.profile.is_some() {
+        e.gpu.start_profiling(false);
+    }
     let acc = ev.accuracy(&net, &subnet)?;
+    if let Some(p) = &a.profile {
+        super::finish_profile(&e, p)?;
+    }
     let network = mcu::net::from_subnet(&cfg.space, &subnet)?;
     let rep = mcu::evaluate(
         &network,

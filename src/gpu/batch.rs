@@ -20,6 +20,7 @@ enum Cmd {
         label: &'static str,
         /// Kernel name with its specialisation, for the profiler (empty when not profiling).
         name: String,
+        cost: Option<super::profiler::Cost>,
     },
     Clear {
         buffer: wgpu::Buffer,
@@ -89,6 +90,7 @@ impl Gpu {
         args: &[Arg],
         workgroups: u32,
     ) -> Result<()> {
+        let cost = self.pending_cost.take();
         let pipeline = self.pipeline(shader, entry, constants)?;
         if self.batch.borrow().slots_used == SLOTS {
             self.flush()?;
@@ -138,6 +140,7 @@ impl Gpu {
             workgroups: grid(workgroups),
             label: entry,
             name,
+            cost,
         });
         Ok(())
     }
@@ -225,12 +228,22 @@ impl Gpu {
         let time_transfers = self
             .features
             .contains(wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS);
-        let names: Vec<String> = if mode.is_some() {
+        let bytes = |b: u64| {
+            Some(super::profiler::Cost {
+                flops: 0.0,
+                bytes: b as f64,
+            })
+        };
+        let names: Vec<(String, Option<super::profiler::Cost>)> = if mode.is_some() {
             cmds.iter()
                 .filter_map(|c| match c {
-                    Cmd::Dispatch { name, .. } => Some(name.clone()),
-                    Cmd::Clear { .. } if time_transfers => Some("transfer::clear".into()),
-                    Cmd::Copy { .. } if time_transfers => Some("transfer::copy".into()),
+                    Cmd::Dispatch { name, cost, .. } => Some((name.clone(), *cost)),
+                    Cmd::Clear { size, .. } if time_transfers => {
+                        Some(("transfer::clear".into(), bytes(*size)))
+                    }
+                    Cmd::Copy { size, .. } if time_transfers => {
+                        Some(("transfer::copy".into(), bytes(2 * size)))
+                    }
                     _ => None,
                 })
                 .collect()

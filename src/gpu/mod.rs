@@ -30,6 +30,7 @@ pub struct Gpu {
     batch: RefCell<batch::Batch>,
     errors: Arc<Mutex<Vec<String>>>,
     profiler: RefCell<Option<profiler::Profiler>>,
+    pending_cost: std::cell::Cell<Option<profiler::Cost>>,
 }
 
 pub fn parse_backends(name: Option<&str>) -> Result<wgpu::Backends> {
@@ -152,6 +153,7 @@ impl Gpu {
             batch: RefCell::new(batch),
             errors,
             profiler: RefCell::new(None),
+            pending_cost: std::cell::Cell::new(None),
         })
     }
 

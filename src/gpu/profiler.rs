@@ -16,12 +16,22 @@ pub enum TimestampMode {
     WallClock,
 }
 
+/// The known cost of one command: floating-point operations and bytes moved to and from
+/// memory (each operand read once, each output written once).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct Cost {
+    pub flops: f64,
+    pub bytes: f64,
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct Span {
     pub name: String,
     /// Microseconds since profiling started (GPU spans: aligned at their submission's CPU time).
     pub start_us: f64,
     pub dur_us: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost: Option<Cost>,
 }
 
 pub struct Profiler {
@@ -45,6 +55,9 @@ pub struct KernelRow {
     pub total_ms: f64,
     pub mean_us: f64,
     pub share: f64,
+    /// Achieved rates from the commands' known costs (None where a call's cost is unknown).
+    pub gflops: Option<f64>,
+    pub gbytes_per_s: Option<f64>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -60,21 +73,35 @@ pub struct ProfileReport {
 
 impl Profiler {
     pub fn report(&self) -> ProfileReport {
-        let mut by: BTreeMap<&str, (usize, f64)> = BTreeMap::new();
+        // Per kernel: calls, µs, Σ cost, and whether every call had a cost.
+        let mut by: BTreeMap<&str, (usize, f64, Cost, bool)> = BTreeMap::new();
         for s in &self.gpu {
-            let e = by.entry(&s.name).or_default();
+            let e = by.entry(&s.name).or_insert((0, 0.0, Cost::default(), true));
             e.0 += 1;
             e.1 += s.dur_us;
+            match s.cost {
+                Some(c) => {
+                    e.2.flops += c.flops;
+                    e.2.bytes += c.bytes;
+                }
+                None => e.3 = false,
+            }
         }
         let total: f64 = by.values().map(|v| v.1).sum();
+        let timed = self.mode != TimestampMode::WallClock;
         let mut rows: Vec<KernelRow> = by
             .into_iter()
-            .map(|(k, (calls, us))| KernelRow {
-                kernel: k.to_string(),
-                calls,
-                total_ms: us / 1e3,
-                mean_us: us / calls as f64,
-                share: if total > 0.0 { us / total } else { 0.0 },
+            .map(|(k, (calls, us, cost, known))| {
+                let rate = |x: f64| (known && timed && us > 0.0 && x > 0.0).then(|| x / (us * 1e3));
+                KernelRow {
+                    kernel: k.to_string(),
+                    calls,
+                    total_ms: us / 1e3,
+                    mean_us: us / calls as f64,
+                    share: if total > 0.0 { us / total } else { 0.0 },
+                    gflops: rate(cost.flops),
+                    gbytes_per_s: rate(cost.bytes),
+                }
             })
             .collect();
         // GPU time inside submissions that no command owns (barriers, idle between commands).
@@ -90,6 +117,8 @@ impl Profiler {
                 total_ms: gaps / 1e3,
                 mean_us: 0.0,
                 share: 0.0,
+                gflops: None,
+                gbytes_per_s: None,
             });
         }
         let all = total + gaps;
@@ -120,7 +149,11 @@ impl Profiler {
         ];
         for (tid, spans) in [(1, &self.gpu), (2, &self.cpu)] {
             for s in spans {
-                events.push(serde_json::json!({"ph": "X", "pid": 1, "tid": tid, "name": s.name, "ts": s.start_us, "dur": s.dur_us}));
+                let mut ev = serde_json::json!({"ph": "X", "pid": 1, "tid": tid, "name": s.name, "ts": s.start_us, "dur": s.dur_us});
+                if let Some(c) = s.cost {
+                    ev["args"] = serde_json::json!({"flops": c.flops, "bytes": c.bytes});
+                }
+                events.push(ev);
             }
         }
         serde_json::json!({ "traceEvents": events, "displayTimeUnit": "ms" })
@@ -130,17 +163,20 @@ impl Profiler {
 impl ProfileReport {
     pub fn print(&self) {
         println!(
-            "{:<40} {:>7} {:>11} {:>11} {:>7}",
-            "kernel", "calls", "total ms", "mean µs", "share"
+            "{:<44} {:>7} {:>11} {:>11} {:>7} {:>9} {:>9}",
+            "kernel", "calls", "total ms", "mean µs", "share", "GFLOP/s", "GB/s"
         );
+        let rate = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{v:.2}"));
         for r in &self.rows {
             println!(
-                "{:<40} {:>7} {:>11.3} {:>11.1} {:>6.1}%",
+                "{:<44} {:>7} {:>11.3} {:>11.1} {:>6.1}% {:>9} {:>9}",
                 r.kernel,
                 r.calls,
                 r.total_ms,
                 r.mean_us,
-                100.0 * r.share
+                100.0 * r.share,
+                rate(r.gflops),
+                rate(r.gbytes_per_s)
             );
         }
         println!(
@@ -183,6 +219,14 @@ impl Gpu {
         });
     }
 
+    /// The cost of the next dispatch, for the profiler's GFLOP/s and GB/s (ops call this just
+    /// before they dispatch; ignored when not profiling).
+    pub fn cost(&self, flops: f64, bytes: f64) {
+        if self.profiler.borrow().is_some() {
+            self.pending_cost.set(Some(Cost { flops, bytes }));
+        }
+    }
+
     pub fn profiling(&self) -> bool {
         self.profiler.borrow().is_some()
     }
@@ -204,6 +248,7 @@ impl Gpu {
                 name: name.to_string(),
                 start_us: s,
                 dur_us: start.elapsed().as_secs_f64() * 1e6,
+                cost: None,
             });
         }
     }
@@ -211,7 +256,7 @@ impl Gpu {
     /// After a profiled submission: read its timestamps (waits for the GPU) and record spans.
     pub(super) fn collect_timestamps(
         &self,
-        names: Vec<String>,
+        names: Vec<(String, Option<Cost>)>,
         read: Option<wgpu::Buffer>,
         submitted: Instant,
     ) -> Result<()> {
@@ -238,12 +283,13 @@ impl Gpu {
             Some(t) if !t.is_empty() => {
                 let t0 = t[0];
                 let us = |x: u64| x.saturating_sub(t0) as f64 * p.period_ns / 1e3;
-                for (k, name) in names.into_iter().enumerate() {
+                for (k, (name, cost)) in names.into_iter().enumerate() {
                     let (s, e) = (us(t[2 * k]), us(t[2 * k + 1]));
                     p.gpu.push(Span {
                         name,
                         start_us: base + s,
                         dur_us: (e - s).max(0.0),
+                        cost,
                     });
                 }
                 p.gpu_span_us += us(*t.iter().max().unwrap());
@@ -254,6 +300,7 @@ impl Gpu {
                     name: format!("submission ({} dispatches, wall clock)", names.len()),
                     start_us: base,
                     dur_us: dur,
+                    cost: None,
                 });
                 p.gpu_span_us += dur;
             }
@@ -262,6 +309,7 @@ impl Gpu {
             name: "wait (profiler readback)".into(),
             start_us: at(wait_start),
             dur_us: wait_start.elapsed().as_secs_f64() * 1e6,
+            cost: None,
         });
         Ok(())
     }

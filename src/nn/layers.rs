@@ -57,11 +57,7 @@ impl ConvBn {
             running_var: &self.running_var,
             eps: BN_EPS,
         };
-        let y = y.batch_norm(&bn, mode)?;
-        match self.act {
-            Some(a) => y.activation(a),
-            None => Ok(y),
-        }
+        y.batch_norm_act(&bn, mode, self.act)
     }
 }
 

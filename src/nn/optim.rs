@@ -57,6 +57,7 @@ impl Sgd {
             let n = p.tensor.numel();
             let wd = if p.decay { self.weight_decay } else { 0.0 };
             let params = [u(n), self.nesterov as u32, f(lr), f(self.momentum), f(wd)];
+            e.gpu.cost(6.0 * n as f64, 20.0 * n as f64);
             e.gpu.dispatch(
                 "optim",
                 "sgd",
@@ -125,6 +126,7 @@ impl Adam {
                 f(bc1),
                 f(bc2),
             ];
+            e.gpu.cost(10.0 * n as f64, 28.0 * n as f64);
             e.gpu.dispatch(
                 "optim",
                 "adam",

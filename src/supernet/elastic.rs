@@ -49,7 +49,7 @@ fn conv_bn_view(layer: &ConvBn, x: &Tensor, w: &Tensor, mode: BnMode) -> Result<
         layer.running_mean.prefix(0, cout)?,
         layer.running_var.prefix(0, cout)?,
     );
-    let y = y.batch_norm(
+    y.batch_norm_act(
         &BatchNorm {
             gamma: &g,
             beta: &b,
@@ -58,11 +58,8 @@ fn conv_bn_view(layer: &ConvBn, x: &Tensor, w: &Tensor, mode: BnMode) -> Result<
             eps: BN_EPS,
         },
         mode,
-    )?;
-    match layer.act {
-        Some(a) => y.activation(a),
-        None => Ok(y),
-    }
+        layer.act,
+    )
 }
 
 /// OFA's kernel transformation: the k×k kernel is the centre of the next larger kernel,

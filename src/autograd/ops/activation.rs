@@ -16,7 +16,7 @@ pub enum Act {
 }
 
 impl Act {
-    fn code(self) -> f64 {
+    pub(crate) fn code(self) -> f64 {
         self as u32 as f64
     }
 
@@ -67,6 +67,7 @@ impl Tensor {
         let out = e.output(act.name(), x.shape())?;
         let n = x.numel();
         let consts = [("ACT", act.code())];
+        e.gpu.cost(n as f64, 8.0 * n as f64);
         e.gpu.dispatch(
             "elementwise",
             "act_forward",
@@ -79,6 +80,7 @@ impl Tensor {
         Ok(e.clone().record(act.name(), out, &[&x], move |g| {
             let g = g.contiguous()?;
             let dx = e.output("activation.dx", xs.shape())?;
+            e.gpu.cost(n as f64, 12.0 * n as f64);
             e.gpu.dispatch(
                 "elementwise",
                 "act_backward",

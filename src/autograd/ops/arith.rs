@@ -15,6 +15,7 @@ impl Tensor {
         let e = self.engine().clone();
         let out = e.output("add", a.shape())?;
         let n = a.numel();
+        e.gpu.cost(n as f64, 12.0 * n as f64);
         e.gpu.dispatch(
             "elementwise",
             "add",
@@ -33,6 +34,7 @@ impl Tensor {
         let e = self.engine().clone();
         let out = e.output("scale", x.shape())?;
         let n = x.numel();
+        e.gpu.cost(n as f64, 8.0 * n as f64);
         e.gpu.dispatch(
             "elementwise",
             "scale",
@@ -59,6 +61,7 @@ impl Tensor {
         let e = self.engine().clone();
         let out = e.output("mul_channel", sx)?;
         let (n, hw) = (x.numel(), sx[2] * sx[3]);
+        e.gpu.cost(n as f64, 8.0 * n as f64);
         e.gpu.dispatch(
             "elementwise",
             "mul_channel",
@@ -76,6 +79,7 @@ impl Tensor {
             let g = g.contiguous()?;
             let dx = if xs.requires_grad() {
                 let dx = e.output("mul_channel.dx", xs.shape())?;
+                e.gpu.cost(2.0 * n as f64, 12.0 * n as f64);
                 e.gpu.dispatch(
                     "elementwise",
                     "mul_channel",
@@ -108,6 +112,7 @@ impl Tensor {
         }
         let o = other.contiguous()?;
         let n = self.numel();
+        self.engine().gpu.cost(2.0 * n as f64, 12.0 * n as f64);
         self.engine().gpu.dispatch(
             "elementwise",
             "axpy",

@@ -215,6 +215,10 @@ fn direct(x: &Tensor, w: &Tensor, cs: ConvShape) -> Result<Tensor> {
     let e: Rc<Engine> = x.engine().clone();
     let out = e.output("conv2d", &[cs.n, cs.cout, cs.oh(), cs.ow()])?;
     let params = conv_params(&cs, w);
+    // Costs for the profiler: 2 flops per multiply-add; input, weights, output moved once.
+    let (xs_n, w_n, y_n) = (x.numel() as f64, w.numel() as f64, out.numel() as f64);
+    let conv_flops = 2.0 * y_n * (w.numel() / cs.cout) as f64;
+    e.gpu.cost(conv_flops, 4.0 * (xs_n + w_n + y_n));
     e.gpu.dispatch(
         "conv",
         "conv_forward",
@@ -228,6 +232,7 @@ fn direct(x: &Tensor, w: &Tensor, cs: ConvShape) -> Result<Tensor> {
         let g = g.contiguous()?;
         let dx = if xs.requires_grad() {
             let dx = e.output("conv2d.dx", xs.shape())?;
+            e.gpu.cost(conv_flops, 4.0 * (xs_n + w_n + y_n));
             e.gpu.dispatch(
                 "conv",
                 "conv_backward_data",
@@ -242,6 +247,7 @@ fn direct(x: &Tensor, w: &Tensor, cs: ConvShape) -> Result<Tensor> {
         };
         let dw = if ws.requires_grad() {
             let dw = e.output("conv2d.dw", ws.shape())?;
+            e.gpu.cost(conv_flops, 4.0 * (xs_n + w_n + y_n));
             e.gpu.dispatch(
                 "conv",
                 "conv_backward_weight",

@@ -39,6 +39,15 @@ pub(crate) fn depthwise(x: &Tensor, w: &Tensor, cs: ConvShape) -> Result<Tensor>
     let out = e.output("depthwise", &[cs.n, cs.cout, cs.oh(), cs.ow()])?;
     let split = weight_split(&cs);
     let p = params(&cs, w, split);
+    // Costs for the profiler: 2·K² flops per output; input, weights and output moved once.
+    let kk = (cs.kh * cs.kw) as f64;
+    let (xin, yout) = (
+        (cs.n * cs.cin * cs.h * cs.w) as f64,
+        (cs.n * cs.cout * cs.oh() * cs.ow()) as f64,
+    );
+    let wn = cs.cin as f64 * kk;
+    let flops = 2.0 * kk * yout;
+    e.gpu.cost(flops, 4.0 * (xin + yout + wn));
     e.gpu.dispatch(
         "depthwise",
         "dw_forward",
@@ -53,6 +62,7 @@ pub(crate) fn depthwise(x: &Tensor, w: &Tensor, cs: ConvShape) -> Result<Tensor>
         let g = g.contiguous()?;
         let dx = if xs.requires_grad() {
             let dx = e.output("depthwise.dx", xs.shape())?;
+            e.gpu.cost(flops, 4.0 * (xin + yout + wn));
             e.gpu.dispatch(
                 "depthwise",
                 "dw_backward_data",
@@ -73,6 +83,8 @@ pub(crate) fn depthwise(x: &Tensor, w: &Tensor, cs: ConvShape) -> Result<Tensor>
         let dw = if ws.requires_grad() {
             let kk = cs.kh * cs.kw;
             let partial = e.gpu.alloc("depthwise.dw.partial", split * cs.cin * kk)?;
+            e.gpu
+                .cost(flops, 4.0 * (xin + yout + (split * cs.cin * kk) as f64));
             e.gpu.dispatch(
                 "depthwise",
                 "dw_backward_weight",
@@ -82,6 +94,8 @@ pub(crate) fn depthwise(x: &Tensor, w: &Tensor, cs: ConvShape) -> Result<Tensor>
                 (split * cs.cin) as u32,
             )?;
             let dw = e.output("depthwise.dw", ws.shape())?;
+            let parts = (split * cs.cin * kk) as f64;
+            e.gpu.cost(parts, 4.0 * (parts + (cs.cin * kk) as f64));
             e.gpu.dispatch(
                 "depthwise",
                 "dw_weight_sum",

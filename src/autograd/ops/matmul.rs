@@ -58,6 +58,16 @@ pub(crate) fn gemm(
     }
     let (bias_buf, bias_off) = bias.unwrap_or((a, 0));
     let groups = m.div_ceil(TILE) * n.div_ceil(TILE) * if reduce_batch { 1 } else { batch };
+    // Costs for the profiler: 2·m·n·k per batch entry; each operand read once (a zero batch
+    // stride is a broadcast), the output written once (and read when accumulating).
+    let per = |sb: usize| if sb == 0 { 1.0 } else { batch as f64 };
+    let outs = (m * n) as f64 * if reduce_batch { 1.0 } else { batch as f64 };
+    e.gpu.cost(
+        2.0 * (m * n * k * batch) as f64,
+        4.0 * ((m * k) as f64 * per(ao.sb)
+            + (k * n) as f64 * per(bo.sb)
+            + outs * if accumulate { 2.0 } else { 1.0 }),
+    );
     e.gpu.dispatch(
         "matmul",
         "matmul",

@@ -1,6 +1,7 @@
 //! Batch normalisation over the channels of x[N,C,...]; gamma, beta and the running statistics
 //! may be channel-prefix views of a wider layer's (elastic width).
 
+use super::Act;
 use super::{f, u};
 use crate::autograd::Tensor;
 use crate::error::{Result, shape_err};
@@ -30,6 +31,12 @@ pub struct BatchNorm<'a> {
 
 impl Tensor {
     pub fn batch_norm(&self, bn: &BatchNorm, mode: BnMode) -> Result<Tensor> {
+        self.batch_norm_act(bn, mode, None)
+    }
+
+    /// Batch norm followed by `act`, fused: one pass over memory forward, and the backward
+    /// passes apply the activation's derivative themselves.
+    pub fn batch_norm_act(&self, bn: &BatchNorm, mode: BnMode, act: Option<Act>) -> Result<Tensor> {
         let s = self.shape();
         if s.len() < 2 {
             return shape_err("batch_norm", format!("x {s:?}: need [N, C, ...]"));
@@ -68,6 +75,9 @@ impl Tensor {
         let e = self.engine().clone();
         let saved = e.gpu.alloc("batch_norm.saved", 2 * c)?;
         let p = [u(n), u(c), u(hw), flags, f(bn.eps), f(momentum)];
+        let consts = [("ACT", act.map_or(99.0, |a| a.code()))];
+        e.gpu
+            .cost(3.0 * (n * c * hw) as f64, 4.0 * (n * c * hw) as f64);
         e.gpu.dispatch(
             "norm",
             "bn_stats",
@@ -82,10 +92,12 @@ impl Tensor {
             c as u32,
         )?;
         let out = e.output("batch_norm", s)?;
+        e.gpu
+            .cost(2.0 * (n * c * hw) as f64, 8.0 * (n * c * hw) as f64);
         e.gpu.dispatch(
             "norm",
             "bn_apply",
-            &[],
+            &consts,
             &p,
             &[
                 Arg(1, x.buffer()),
@@ -96,7 +108,7 @@ impl Tensor {
             ],
             out.numel().div_ceil(64) as u32,
         )?;
-        let (xs, gamma) = (x.clone(), bn.gamma.clone());
+        let (xs, gamma, beta) = (x.clone(), bn.gamma.clone(), bn.beta.clone());
         let needs = [
             x.requires_grad(),
             bn.gamma.requires_grad(),
@@ -106,14 +118,18 @@ impl Tensor {
             .record("batch_norm", out, &[&x, bn.gamma, bn.beta], move |g| {
                 let g = g.contiguous()?;
                 let sums = e.output("batch_norm.sums", &[2 * c])?;
+                e.gpu
+                    .cost(4.0 * (n * c * hw) as f64, 8.0 * (n * c * hw) as f64);
                 e.gpu.dispatch(
                     "norm",
                     "bn_backward_reduce",
-                    &[],
+                    &consts,
                     &p,
                     &[
                         Arg(1, xs.buffer()),
                         Arg(2, &saved),
+                        Arg(5, gamma.buffer()),
+                        Arg(6, beta.buffer()),
                         Arg(7, sums.buffer()),
                         Arg(8, g.buffer()),
                     ],
@@ -121,18 +137,21 @@ impl Tensor {
                 )?;
                 let dx = if needs[0] {
                     let dx = e.output("batch_norm.dx", xs.shape())?;
+                    e.gpu
+                        .cost(5.0 * (n * c * hw) as f64, 12.0 * (n * c * hw) as f64);
                     e.gpu.dispatch(
                         "norm",
                         "bn_backward_data",
-                        &[],
+                        &consts,
                         &p,
                         &[
                             Arg(1, xs.buffer()),
                             Arg(2, &saved),
                             Arg(5, gamma.buffer()),
-                            Arg(6, sums.buffer()),
+                            Arg(6, beta.buffer()),
                             Arg(7, dx.buffer()),
                             Arg(8, g.buffer()),
+                            Arg(9, sums.buffer()),
                         ],
                         dx.numel().div_ceil(64) as u32,
                     )?;

@@ -18,13 +18,21 @@ impl Tensor {
         let x = self.contiguous()?;
         let e = self.engine();
         let out = e.output("row_sum", out_shape)?;
+        e.gpu
+            .cost((rows * len) as f64, 4.0 * (rows * (len + 1)) as f64);
+        // Many short rows: a thread each; few long rows: a workgroup each.
+        let (entry, groups) = if len <= 256 && rows >= 64 {
+            ("row_sum_thread", rows.div_ceil(64))
+        } else {
+            ("row_sum", rows)
+        };
         e.gpu.dispatch(
             "reduce",
-            "row_sum",
+            entry,
             &[],
             &[u(rows), 0, u(len), f(alpha)],
             &[Arg(1, x.buffer()), Arg(3, out.buffer())],
-            rows as u32,
+            groups as u32,
         )?;
         Ok(out)
     }
