@@ -47,12 +47,13 @@ pub struct DemoArgs {
     /// Use only the first N training images (0: all).
     #[arg(long, default_value_t = 0)]
     pub train_images: usize,
-    #[arg(long, default_value_t = 300)]
+    /// Training images held out for validation (and the predictor's measurements).
+    #[arg(long, default_value_t = 500)]
     pub val_images: usize,
     #[arg(long, default_value_t = 300)]
     pub recal_images: usize,
     /// Subnets measured for the predictor.
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = 50)]
     pub collect: usize,
     #[arg(long, default_value_t = 50)]
     pub population: usize,
