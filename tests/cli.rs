@@ -401,3 +401,77 @@ fn demo_pieces_run_end_to_end_on_tiny_settings() {
     assert_eq!(code, 2);
     assert!(err.contains("smallest footprint"), "{err}");
 }
+
+#[test]
+fn supernet_train_resume_and_eval_through_the_cli() {
+    let base = std::env::temp_dir().join(format!("tinynas-cli-sn-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    std::fs::create_dir_all(&base).unwrap();
+    let space = base.join("space.json");
+    std::fs::write(
+        &space,
+        r#"{"base_widths": [8, 8, 16, 16, 24, 32], "width_mult": 1.0, "stage_strides": [2, 2, 1],
+            "kernel_choices": [3, 5, 7], "expand_choices": [3, 4, 6], "depth_choices": [1, 2],
+            "resolutions": [16], "in_channels": 1, "classes": 10, "last_expand": 4, "last_kernel": 3}"#,
+    )
+    .unwrap();
+    let run = base.join("run");
+    let r = run.to_str().unwrap();
+    let s = space.to_str().unwrap();
+    let args = |extra: &[&'static str]| -> Vec<String> {
+        let mut v: Vec<String> = [
+            "train",
+            "--data",
+            "synthetic",
+            "--space",
+            s,
+            "--out",
+            r,
+            "--epochs",
+            "4",
+            "--train-images",
+            "200",
+            "--val-images",
+            "40",
+            "--recal-images",
+            "40",
+            "--batch",
+            "32",
+        ]
+        .iter()
+        .map(|x| x.to_string())
+        .collect();
+        v.extend(extra.iter().map(|x| x.to_string()));
+        v
+    };
+    let call = |v: Vec<String>| tinynas(&v.iter().map(|x| x.as_str()).collect::<Vec<_>>());
+    let (code, out, err) = call(args(&["--max-steps", "7"]));
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        out.contains("phase full") && out.contains("stopped after step 7"),
+        "{out}"
+    );
+    let (code, _, err) = call(args(&[]));
+    assert_eq!(code, 2);
+    assert!(err.contains("--resume"), "{err}");
+    let (code, out, err) = call(args(&["--resume"]));
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("validation top-1: largest"), "{out}");
+    for f in ["metrics.jsonl", "training.png", "state.json"] {
+        assert!(run.join(f).is_file(), "{f}");
+    }
+    let (code, json, err) = tinynas(&["eval", "--run", r, "--subnet", "min", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let top1 = v["top1"].as_f64().unwrap();
+    assert!(
+        (0.0..=1.0).contains(&top1) && v["macs"].as_u64().unwrap() > 0,
+        "{v}"
+    );
+    assert_eq!(v["subnet"]["depth"], serde_json::json!([1, 1, 1]));
+    // A malformed space is refused naming the field.
+    std::fs::write(&space, r#"{"base_widths": [8], "width_mult": "wide"}"#).unwrap();
+    let (code, _, err) = call(args(&[]));
+    assert_eq!(code, 2);
+    assert!(err.contains("width_mult"), "{err}");
+}
