@@ -445,8 +445,27 @@ fn supernet_train_resume_and_eval_through_the_cli() {
         v
     };
     let call = |v: Vec<String>| tinynas(&v.iter().map(|x| x.as_str()).collect::<Vec<_>>());
-    let (code, out, err) = call(args(&["--max-steps", "7"]));
+    let trace = base.join("trace.json");
+    let mut first = args(&["--max-steps", "7", "--profile-steps", "2", "--profile"]);
+    first.push(trace.to_str().unwrap().to_string());
+    let (code, out, err) = call(first);
     assert_eq!(code, 0, "{out}\n{err}");
+    // The profiled steps: a per-kernel table with rates, a trace with both tracks and costs.
+    assert!(
+        out.contains("GFLOP/s") && out.contains("matmul::matmul"),
+        "{out}"
+    );
+    let t: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&trace).unwrap()).unwrap();
+    let ev = t["traceEvents"].as_array().unwrap();
+    assert!(
+        ev.iter()
+            .any(|e| e["name"] == "data: wait for the loader" && e["tid"] == 2)
+    );
+    assert!(
+        ev.iter()
+            .any(|e| e["tid"] == 1 && e["args"]["flops"].as_f64().unwrap_or(0.0) > 0.0)
+    );
     assert!(
         out.contains("phase full") && out.contains("stopped after step 7"),
         "{out}"

@@ -86,6 +86,12 @@ pub struct TrainArgs {
     /// Threads preparing batches ahead of the GPU.
     #[arg(long, default_value_t = 1)]
     pub workers: usize,
+    /// Profile --profile-steps steps after the first: per-kernel table (GFLOP/s, GB/s) and a
+    /// Chrome/Perfetto trace written to this file.
+    #[arg(long)]
+    pub profile: Option<PathBuf>,
+    #[arg(long, default_value_t = 3)]
+    pub profile_steps: usize,
 }
 
 /// The default space for data with `channels` and `classes`.
@@ -187,6 +193,8 @@ pub fn train(g: &GpuArgs, a: &TrainArgs) -> Result<()> {
         workers: a.workers,
         progress: true,
         no_validation: false,
+        profile: a.profile.clone(),
+        profile_steps: a.profile_steps,
     };
     let (_, s) = train_supernet(&e, &cfg, &opts)?;
     if !s.finished {

@@ -90,6 +90,10 @@ pub struct RunOptions {
     pub progress: bool,
     /// Skip validation at epoch ends (tests).
     pub no_validation: bool,
+    /// Profile `profile_steps` steps after the first of this invocation: per-kernel table
+    /// printed, Chrome/Perfetto trace written here.
+    pub profile: Option<PathBuf>,
+    pub profile_steps: usize,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -427,7 +431,14 @@ pub fn train_supernet(
             .sum::<usize>()
             + pos.epoch;
         let mut stop = false;
-        for b in loader {
+        let mut loader = loader;
+        loop {
+            if opts.profile.is_some() && step == first_step + 1 {
+                e.gpu.start_profiling(false);
+            }
+            let wait = Instant::now();
+            let Some(b) = loader.next() else { break };
+            e.gpu.cpu_span("data: wait for the loader", wait);
             let t0 = Instant::now();
             let x = e.tensor(&b.x, &[cfg.batch, b.channels, b.resolution, b.resolution])?;
             let y = e.tensor(&b.y, &[cfg.batch])?;
@@ -452,6 +463,23 @@ pub fn train_supernet(
                 },
             )?;
             step += 1;
+            if let Some(path) = &opts.profile
+                && step == first_step + 1 + opts.profile_steps.max(1)
+            {
+                let prof = e.gpu.stop_profiling()?;
+                bar.suspend(|| prof.report().print());
+                let json = serde_json::to_string(&prof.trace_json())
+                    .map_err(|err| Error::Invalid(err.to_string()))?;
+                crate::io::write_atomic(path, json.as_bytes())?;
+                bar.suspend(|| {
+                    println!(
+                        "trace of steps {}..={}: {} (ui.perfetto.dev or chrome://tracing)",
+                        first_step + 2,
+                        step,
+                        path.display()
+                    )
+                });
+            }
             image_subnets += cfg.batch * subnets.len();
             let ips = image_subnets as f64 / start.elapsed().as_secs_f64();
             let m = Metric::Step {
