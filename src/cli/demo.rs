@@ -254,19 +254,19 @@ pub fn demo(g: &GpuArgs, a: &DemoArgs) -> Result<()> {
         e.gpu.info.name,
         out.display()
     );
+    let mine = report
+        .per_scheduler
+        .iter()
+        .find(|v| v["scheduler"] == limits.scheduler.name())
+        .expect("every scheduler is reported");
+    let num = |k: &str| mine[k].as_u64().unwrap_or(0) as f64;
     println!(
         "result: top-1 {:.2} %, {:.2} M MACs, peak SRAM {:.1} KiB ({}), flash {:.1} KiB on {}",
         report.test_top1 * 100.0,
-        report.per_scheduler[2]["macs"].as_u64().unwrap_or(0) as f64 / 1e6,
-        report
-            .per_scheduler
-            .iter()
-            .find(|v| v["scheduler"] == limits.scheduler.name())
-            .and_then(|v| v["peak_sram_bytes"].as_u64())
-            .unwrap_or(0) as f64
-            / 1024.0,
+        num("macs") / 1e6,
+        num("peak_sram_bytes") / 1024.0,
         limits.scheduler.name(),
-        report.per_scheduler[2]["flash_bytes"].as_u64().unwrap_or(0) as f64 / 1024.0,
+        num("flash_bytes") / 1024.0,
         limits.device.name
     );
     Ok(())

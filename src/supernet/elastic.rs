@@ -72,6 +72,7 @@ pub struct KernelTransform {
 }
 
 impl ElasticBlock {
+    #[allow(clippy::too_many_arguments)]
     fn new(
         e: &Rc<Engine>,
         rng: &mut StdRng,
