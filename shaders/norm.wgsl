@@ -4,6 +4,9 @@
 // stats: saved[c] = mean, saved[C + c] = 1/sqrt(var + eps) (batch or running statistics).
 
 override ACT: u32 = 99u; // 0 relu, 1 relu6, 2 h-swish, 3 h-sigmoid, 4 sigmoid, 99 none
+// Elements per thread in the elementwise passes: 4 when H·W is a multiple of 4 (they then share
+// a channel, whose statistics are loaded once), else 1.
+override V: u32 = 1u;
 
 struct P {
     n: u32, c: u32, hw: u32, flags: u32,
@@ -87,14 +90,34 @@ fn bn_stats(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_ind
     var var_b: f32;
     if (p.flags & TRAIN) != 0u {
         var s = 0.0;
-        for (var q = lid; q < m; q += 64u) {
-            s += x[at(q, c)];
+        if p.hw >= 64u {
+            // Plane by plane: no index division per element.
+            for (var b = 0u; b < p.n; b++) {
+                let base = (b * p.c + c) * p.hw;
+                for (var j = lid; j < p.hw; j += 64u) {
+                    s += x[base + j];
+                }
+            }
+        } else {
+            for (var q = lid; q < m; q += 64u) {
+                s += x[at(q, c)];
+            }
         }
         mean = wg_sum(s, lid) / f32(m);
         var s2 = 0.0;
-        for (var q = lid; q < m; q += 64u) {
-            let d = x[at(q, c)] - mean;
-            s2 += d * d;
+        if p.hw >= 64u {
+            for (var b = 0u; b < p.n; b++) {
+                let base = (b * p.c + c) * p.hw;
+                for (var j = lid; j < p.hw; j += 64u) {
+                    let d = x[base + j] - mean;
+                    s2 += d * d;
+                }
+            }
+        } else {
+            for (var q = lid; q < m; q += 64u) {
+                let d = x[at(q, c)] - mean;
+                s2 += d * d;
+            }
         }
         var_b = wg_sum(s2, lid) / f32(m);
     } else {
@@ -115,12 +138,16 @@ fn bn_stats(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_ind
 @compute @workgroup_size(64)
 fn bn_apply(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
             @builtin(local_invocation_index) lid: u32) {
-    let i = (wid.y * nwg.x + wid.x) * 64u + lid;
-    if i >= p.n * p.c * p.hw {
+    let i0 = ((wid.y * nwg.x + wid.x) * 64u + lid) * V;
+    if i0 >= p.n * p.c * p.hw {
         return;
     }
-    let c = (i / p.hw) % p.c;
-    y[i] = act((x[i] - saved[c]) * saved[p.c + c] * gamma[c] + beta[c]);
+    let c = (i0 / p.hw) % p.c;
+    let scale = saved[p.c + c] * gamma[c];
+    let shift = beta[c] - saved[c] * scale;
+    for (var k = 0u; k < V; k++) {
+        y[i0 + k] = act(x[i0 + k] * scale + shift);
+    }
 }
 
 // One workgroup per channel: y[c] = Σ dz (dβ), y[C + c] = Σ dz·x̂ (dγ).
@@ -132,12 +159,25 @@ fn bn_backward_reduce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invo
     let rstd = saved[p.c + c];
     var s = 0.0;
     var sx = 0.0;
-    for (var q = lid; q < m; q += 64u) {
-        let i = at(q, c);
-        let xhat = (x[i] - mean) * rstd;
-        let g = dz(i, c, xhat);
-        s += g;
-        sx += g * xhat;
+    if p.hw >= 64u {
+        for (var b = 0u; b < p.n; b++) {
+            let base = (b * p.c + c) * p.hw;
+            for (var j = lid; j < p.hw; j += 64u) {
+                let i = base + j;
+                let xhat = (x[i] - mean) * rstd;
+                let g = dz(i, c, xhat);
+                s += g;
+                sx += g * xhat;
+            }
+        }
+    } else {
+        for (var q = lid; q < m; q += 64u) {
+            let i = at(q, c);
+            let xhat = (x[i] - mean) * rstd;
+            let g = dz(i, c, xhat);
+            s += g;
+            sx += g * xhat;
+        }
     }
     let ts = wg_sum(s, lid);
     let tsx = wg_sum(sx, lid);
@@ -151,18 +191,21 @@ fn bn_backward_reduce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invo
 @compute @workgroup_size(64)
 fn bn_backward_data(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                     @builtin(local_invocation_index) lid: u32) {
-    let i = (wid.y * nwg.x + wid.x) * 64u + lid;
-    if i >= p.n * p.c * p.hw {
+    let i0 = ((wid.y * nwg.x + wid.x) * 64u + lid) * V;
+    if i0 >= p.n * p.c * p.hw {
         return;
     }
-    let c = (i / p.hw) % p.c;
+    let c = (i0 / p.hw) % p.c;
     let m = f32(p.n * p.hw);
     let rstd = saved[p.c + c];
-    let xhat = (x[i] - saved[c]) * rstd;
-    let g = dz(i, c, xhat);
-    if (p.flags & TRAIN) != 0u {
-        y[i] = gamma[c] * rstd * (g - sums[c] / m - xhat * sums[p.c + c] / m);
-    } else {
-        y[i] = gamma[c] * rstd * g;
+    let mean = saved[c];
+    let k_g = gamma[c] * rstd;
+    let train = (p.flags & TRAIN) != 0u;
+    let sum_m = select(0.0, sums[c] / m, train);
+    let sumx_m = select(0.0, sums[p.c + c] / m, train);
+    for (var k = 0u; k < V; k++) {
+        let i = i0 + k;
+        let xhat = (x[i] - mean) * rstd;
+        y[i] = k_g * (dz(i, c, xhat) - sum_m - xhat * sumx_m);
     }
 }

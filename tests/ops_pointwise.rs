@@ -80,18 +80,21 @@ fn batch_norm_train_on_channel_prefix() {
 #[test]
 fn batch_norm_with_fused_activation_matches_bn_then_activation() {
     let e = engine();
-    for (i, act) in [
+    // H·W = 15 (one element per thread, strided statistics), 16 (four per thread) and 72
+    // (statistics plane by plane, four per thread).
+    let shapes = [(2usize, 5usize, 3usize, 5usize), (3, 4, 4, 4), (2, 3, 8, 9)];
+    let acts = [
         Act::Relu,
         Act::Relu6,
         Act::Hswish,
         Act::Hsigmoid,
         Act::Sigmoid,
-    ]
-    .into_iter()
-    .enumerate()
-    {
+    ];
+    for i in 0..acts.len() * shapes.len() {
+        let act = acts[i / shapes.len()];
         let mut r = rng(60 + i as u64);
-        let (n, c, c_full, hw) = (2, 5, 7, 3 * 5);
+        let (n, c, h, w) = shapes[i % shapes.len()];
+        let (c_full, hw) = (c + 2, h * w);
         let x = rounded(&rand_vec(&mut r, n * c * hw));
         // γ of several units and a shift put values on both sides of every kink.
         let g_full: Vec<f64> = rand_vec(&mut r, c_full).iter().map(|v| 4.0 * v).collect();
@@ -99,7 +102,7 @@ fn batch_norm_with_fused_activation_matches_bn_then_activation() {
             .iter()
             .map(|v| 2.0 * v + 1.0)
             .collect();
-        let tx = e.param(&f32s(&x), &[n, c, 3, 5]).unwrap();
+        let tx = e.param(&f32s(&x), &[n, c, h, w]).unwrap();
         let tg = e.param(&f32s(&g_full), &[c_full]).unwrap();
         let tb = e.param(&f32s(&b_full), &[c_full]).unwrap();
         let (rm, rv) = (e.zeros(&[c_full]).unwrap(), e.full(&[c_full], 1.0).unwrap());

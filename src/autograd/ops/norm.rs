@@ -75,7 +75,8 @@ impl Tensor {
         let e = self.engine().clone();
         let saved = e.gpu.alloc("batch_norm.saved", 2 * c)?;
         let p = [u(n), u(c), u(hw), flags, f(bn.eps), f(momentum)];
-        let consts = [("ACT", act.map_or(99.0, |a| a.code()))];
+        let v = if hw.is_multiple_of(4) { 4 } else { 1 };
+        let consts = [("ACT", act.map_or(99.0, |a| a.code())), ("V", v as f64)];
         e.gpu
             .cost(3.0 * (n * c * hw) as f64, 4.0 * (n * c * hw) as f64);
         e.gpu.dispatch(
@@ -106,7 +107,7 @@ impl Tensor {
                 Arg(6, bn.beta.buffer()),
                 Arg(7, out.buffer()),
             ],
-            out.numel().div_ceil(64) as u32,
+            (out.numel() / v).div_ceil(64) as u32,
         )?;
         let (xs, gamma, beta) = (x.clone(), bn.gamma.clone(), bn.beta.clone());
         let needs = [
@@ -153,7 +154,7 @@ impl Tensor {
                             Arg(8, g.buffer()),
                             Arg(9, sums.buffer()),
                         ],
-                        dx.numel().div_ceil(64) as u32,
+                        (dx.numel() / v).div_ceil(64) as u32,
                     )?;
                     Some(dx)
                 } else {
