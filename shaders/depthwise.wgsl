@@ -83,19 +83,23 @@ fn dw_backward_data(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgrou
     let c = nc % p.c;
     let yb = nc * p.oh * p.ow;
     let wb = p.w_off + c * p.w_sc;
+    // Only the taps with iy + pad − ky ≡ 0 (mod S) reach an output: start at that residue and
+    // step by S (a quarter of the taps at stride 2); oy = (iy + pad − ky) / S falls as ky rises.
     var acc = 0.0;
-    for (var ky = 0u; ky < K; ky++) {
-        let ty = i32(iy + p.pad) - i32(ky);
-        if ty < 0 || (u32(ty) % S) != 0u || u32(ty) / S >= p.oh {
+    let py = iy + p.pad;
+    let px = ix + p.pad;
+    for (var ky = py % S; ky < K && ky <= py; ky += S) {
+        let oy = (py - ky) / S;
+        if oy >= p.oh {
             continue;
         }
-        let row = yb + (u32(ty) / S) * p.ow;
-        for (var kx = 0u; kx < K; kx++) {
-            let tx = i32(ix + p.pad) - i32(kx);
-            if tx < 0 || (u32(tx) % S) != 0u || u32(tx) / S >= p.ow {
+        let row = yb + oy * p.ow;
+        for (var kx = px % S; kx < K && kx <= px; kx += S) {
+            let ox = (px - kx) / S;
+            if ox >= p.ow {
                 continue;
             }
-            acc += src[row + u32(tx) / S] * wt[wb + ky * p.w_sy + kx * p.w_sx];
+            acc += src[row + ox] * wt[wb + ky * p.w_sy + kx * p.w_sx];
         }
     }
     dst[i] = acc;
