@@ -6,6 +6,7 @@
 #   mkdir -p .gl /tmp/amd64/partial; o='-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/amd64'
 #   apt-get $o update; (cd .gl && apt-get $o download libvulkan1 libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2)
 #   cargo build --release && mkdir -p .devbin && cp target/release/tinynas .devbin/ && strip .devbin/tinynas
+#   cp ../shared/peer/torch_supernet.py .devbin/   # ../shared does not travel
 # Then run, carrying .gl and .devbin:  ./scripts/device_bench.sh
 # Results land in $OUT (bench-*.txt, trace-train.json) and on stdout.
 set -uo pipefail
@@ -24,7 +25,6 @@ $T devices | tee "$OUT/devices.txt"
 $T --backend vulkan bench ops --batch 64 2>&1 | tee "$OUT/bench-ops.txt"
 for r in 64 32; do
     $T --backend vulkan bench train --res $r --steps 10 2>&1 | tee "$OUT/bench-train-r$r.txt"
-    python3 ../shared/peer/torch_supernet.py --res $r --device cuda --steps 20 2>&1 | tee "$OUT/peer-cuda-r$r.txt" ||
-        python3 shared/peer/torch_supernet.py --res $r --device cuda --steps 20 2>&1 | tee "$OUT/peer-cuda-r$r.txt"
+    python3 .devbin/torch_supernet.py --res $r --device cuda --steps 20 2>&1 | tee "$OUT/peer-cuda-r$r.txt"
 done
 $T --backend vulkan bench train --res 64 --steps 1 --profile "$OUT/trace-train.json" 2>&1 | tee "$OUT/bench-train-profile.txt"
