@@ -1,7 +1,6 @@
-// Elementwise ops: activations (ACT picks one per pipeline) and their derivatives, add,
-// accumulate, scale and the per-channel broadcast multiply of squeeze-and-excite.
-
-override ACT: u32 = 0u; // 0 relu, 1 relu6, 2 h-swish, 3 h-sigmoid, 4 sigmoid
+// Elementwise ops: activations (ACT picks one per pipeline; act and act_grad come from
+// activation.wgsl) and their derivatives, add, accumulate, scale and the per-channel broadcast
+// multiply of squeeze-and-excite.
 
 struct P {
     len: u32, hw: u32, alpha: f32,
@@ -14,34 +13,6 @@ struct P {
 
 fn tid(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
     return (wid.y * nwg.x + wid.x) * 64u + lid;
-}
-
-fn act(x: f32) -> f32 {
-    switch ACT {
-        case 0u: { return max(x, 0.0); }
-        case 1u: { return clamp(x, 0.0, 6.0); }
-        case 2u: { return x * clamp(x + 3.0, 0.0, 6.0) / 6.0; }
-        case 3u: { return clamp(x + 3.0, 0.0, 6.0) / 6.0; }
-        default: { return 1.0 / (1.0 + exp(-x)); }
-    }
-}
-
-// d act / dx, with the subgradient 0 at the kinks (as PyTorch).
-fn act_grad(x: f32) -> f32 {
-    switch ACT {
-        case 0u: { return select(0.0, 1.0, x > 0.0); }
-        case 1u: { return select(0.0, 1.0, x > 0.0 && x < 6.0); }
-        case 2u: {
-            if x <= -3.0 { return 0.0; }
-            if x >= 3.0 { return 1.0; }
-            return (2.0 * x + 3.0) / 6.0;
-        }
-        case 3u: { return select(0.0, 1.0 / 6.0, x > -3.0 && x < 3.0); }
-        default: {
-            let s = 1.0 / (1.0 + exp(-x));
-            return s * (1.0 - s);
-        }
-    }
 }
 
 @compute @workgroup_size(64)

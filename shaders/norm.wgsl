@@ -1,9 +1,8 @@
 // Batch norm over NCHW with C active channels (a prefix of the module's channels), with an
-// optional activation fused into the same pass (ACT; 99 = none): the backward passes recompute
-// the pre-activation z = x̂·γ + β and apply act'(z), so no activation pass over memory remains.
+// optional activation fused into the same pass (ACT, from activation.wgsl; 99 = none): the
+// backward passes recompute the pre-activation z = x̂·γ + β and apply act'(z), so no
+// activation pass over memory remains.
 // stats: saved[c] = mean, saved[C + c] = 1/sqrt(var + eps) (batch or running statistics).
-
-override ACT: u32 = 99u; // 0 relu, 1 relu6, 2 h-swish, 3 h-sigmoid, 4 sigmoid, 99 none
 // Elements per thread in the elementwise passes: 4 when H·W is a multiple of 4 (they then share
 // a channel, whose statistics are loaded once), else 1.
 override V: u32 = 1u;
@@ -25,36 +24,6 @@ const UPDATE_RUNNING: u32 = 2u;
 @group(0) @binding(7) var<storage, read_write> y: array<f32>;
 @group(0) @binding(8) var<storage, read> dy: array<f32>;
 @group(0) @binding(9) var<storage, read> sums: array<f32>;
-
-fn act(x: f32) -> f32 {
-    switch ACT {
-        case 0u: { return max(x, 0.0); }
-        case 1u: { return clamp(x, 0.0, 6.0); }
-        case 2u: { return x * clamp(x + 3.0, 0.0, 6.0) / 6.0; }
-        case 3u: { return clamp(x + 3.0, 0.0, 6.0) / 6.0; }
-        case 4u: { return 1.0 / (1.0 + exp(-x)); }
-        default: { return x; }
-    }
-}
-
-// d act / dx, with the subgradient 0 at the kinks (as elementwise.wgsl and PyTorch).
-fn act_grad(x: f32) -> f32 {
-    switch ACT {
-        case 0u: { return select(0.0, 1.0, x > 0.0); }
-        case 1u: { return select(0.0, 1.0, x > 0.0 && x < 6.0); }
-        case 2u: {
-            if x <= -3.0 { return 0.0; }
-            if x >= 3.0 { return 1.0; }
-            return (2.0 * x + 3.0) / 6.0;
-        }
-        case 3u: { return select(0.0, 1.0 / 6.0, x > -3.0 && x < 3.0); }
-        case 4u: {
-            let s = 1.0 / (1.0 + exp(-x));
-            return s * (1.0 - s);
-        }
-        default: { return 1.0; }
-    }
-}
 
 // The gradient at the pre-activation of element i (channel c, normalised value xhat).
 fn dz(i: u32, c: u32, xhat: f32) -> f32 {

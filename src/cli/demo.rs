@@ -3,10 +3,9 @@
 //! measured accuracy and memory — on the bundled Fashion-MNIST subset by default.
 
 use super::GpuArgs;
-use super::search::{
-    LimitArgs, collect, fit, open_run, print_fit, print_search, print_spaces, run_search,
-    write_space_outputs,
-};
+use super::predictor::{collect, fit, open_run, print_fit};
+use super::search::{print_search, run_search};
+use super::space::{LimitArgs, print_spaces, write_space_outputs};
 use crate::search::describe_limits;
 use crate::search::evolution::EvoOptions;
 use crate::search::predictor::FitOptions;

@@ -3,7 +3,9 @@
 mod bench;
 pub mod demo;
 pub mod mem;
+pub mod predictor;
 pub mod search;
+pub mod space;
 pub mod supernet;
 mod train;
 
@@ -52,10 +54,10 @@ pub enum Command {
     /// MACs, params, flash and peak SRAM of a network under an MCU scheduler (no GPU needed).
     Mem(mem::MemArgs),
     /// Space optimization: rank (resolution, width) spaces by the MACs of the subnets that fit.
-    Space(search::SpaceArgs),
+    Space(space::SpaceArgs),
     /// The accuracy predictor: measure subnets of a trained run, fit the MLP.
     #[command(subcommand)]
-    Predictor(search::PredictorCommand),
+    Predictor(predictor::PredictorCommand),
     /// Evolutionary search of a trained run for the best subnet that fits a device.
     Search(search::SearchArgs),
     /// Benchmarks that print figures (BENCH.md).
@@ -85,8 +87,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Eval(args) => supernet::eval(&cli.gpu, &args),
         Command::TrainMobilenet(args) => train::run(&cli.gpu, &args, false),
         Command::Mem(a) => mem::run(&a),
-        Command::Space(a) => search::space(&a),
-        Command::Predictor(c) => search::predictor(&cli.gpu, c),
+        Command::Space(a) => space::space(&a),
+        Command::Predictor(c) => predictor::predictor(&cli.gpu, c),
         Command::Search(a) => search::search(&cli.gpu, &a),
         Command::Bench(b) => bench::run(&cli.gpu, b),
     }
@@ -125,15 +127,7 @@ fn devices(g: &GpuArgs) -> Result<()> {
 
 /// Stop profiling, print the per-kernel table and write the Chrome/Perfetto trace to `path`.
 pub fn finish_profile(e: &Engine, path: &std::path::Path) -> Result<()> {
-    let p = e.gpu.stop_profiling()?;
-    p.report().print();
-    let json = serde_json::to_string(&p.trace_json())
-        .map_err(|err| crate::Error::Invalid(err.to_string()))?;
-    crate::io::write_atomic(path, json.as_bytes())?;
-    println!(
-        "trace: {} (open in ui.perfetto.dev or chrome://tracing)",
-        path.display()
-    );
+    e.gpu.finish_profiling(path)?.print_with_trace(path);
     Ok(())
 }
 

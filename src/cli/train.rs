@@ -8,7 +8,6 @@ use crate::nn::{CosineSchedule, Module, Sgd};
 use crate::train::checkpoint::{self, restore, snapshot};
 use crate::{Engine, Error, Result};
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -160,8 +159,7 @@ pub fn run(g: &GpuArgs, a: &TrainArgs, demo: bool) -> Result<()> {
             None => Ok(()),
         }
     };
-    let bar = ProgressBar::new(total as u64);
-    bar.set_style(ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}").unwrap());
+    let bar = crate::io::progress(total, true, "");
     bar.set_position(step as u64);
     let first_epoch = step / steps_per_epoch.max(1);
     let mut skip = step % steps_per_epoch.max(1);
@@ -202,17 +200,8 @@ pub fn run(g: &GpuArgs, a: &TrainArgs, demo: bool) -> Result<()> {
             if let Some(path) = &a.profile
                 && step == 1 + a.profile_steps
             {
-                let prof = e.gpu.stop_profiling()?;
-                bar.suspend(|| prof.report().print());
-                let json = serde_json::to_string(&prof.trace_json())
-                    .map_err(|err| Error::Invalid(err.to_string()))?;
-                crate::io::write_atomic(path, json.as_bytes())?;
-                bar.suspend(|| {
-                    println!(
-                        "trace: {} (open in ui.perfetto.dev or chrome://tracing)",
-                        path.display()
-                    )
-                });
+                let rep = e.gpu.finish_profiling(path)?;
+                bar.suspend(|| rep.print_with_trace(path));
             }
             let ips = (step * a.batch) as f64 / start.elapsed().as_secs_f64();
             bar.set_message(format!(

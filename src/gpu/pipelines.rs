@@ -4,14 +4,21 @@ use super::Gpu;
 use crate::error::{Error, Result};
 use std::collections::HashMap;
 
-/// The project's WGSL sources, one file per op family.
+/// The project's WGSL sources, one file per op family (activation.wgsl is prepended to the two
+/// families that apply activations).
 pub fn shader_source(name: &str) -> Option<&'static str> {
     Some(match name {
         "matmul" => include_str!("../../shaders/matmul.wgsl"),
         "conv" => include_str!("../../shaders/conv.wgsl"),
         "depthwise" => include_str!("../../shaders/depthwise.wgsl"),
-        "norm" => include_str!("../../shaders/norm.wgsl"),
-        "elementwise" => include_str!("../../shaders/elementwise.wgsl"),
+        "norm" => concat!(
+            include_str!("../../shaders/activation.wgsl"),
+            include_str!("../../shaders/norm.wgsl")
+        ),
+        "elementwise" => concat!(
+            include_str!("../../shaders/activation.wgsl"),
+            include_str!("../../shaders/elementwise.wgsl")
+        ),
         "reduce" => include_str!("../../shaders/reduce.wgsl"),
         "loss" => include_str!("../../shaders/loss.wgsl"),
         "optim" => include_str!("../../shaders/optim.wgsl"),

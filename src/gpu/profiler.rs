@@ -161,6 +161,15 @@ impl Profiler {
 }
 
 impl ProfileReport {
+    /// The table, then where the trace was written.
+    pub fn print_with_trace(&self, trace: &std::path::Path) {
+        self.print();
+        println!(
+            "trace: {} (open in ui.perfetto.dev or chrome://tracing)",
+            trace.display()
+        );
+    }
+
     pub fn print(&self) {
         println!(
             "{:<44} {:>7} {:>11} {:>11} {:>7} {:>9} {:>9}",
@@ -238,6 +247,16 @@ impl Gpu {
             .borrow_mut()
             .take()
             .ok_or_else(|| Error::Invalid("profiling was not started".into()))
+    }
+
+    /// Stop profiling, write the Chrome/Perfetto trace to `trace` (atomically) and hand back the
+    /// per-kernel report.
+    pub fn finish_profiling(&self, trace: &std::path::Path) -> Result<ProfileReport> {
+        let p = self.stop_profiling()?;
+        let json = serde_json::to_string(&p.trace_json())
+            .map_err(|err| Error::Invalid(err.to_string()))?;
+        crate::io::write_atomic(trace, json.as_bytes())?;
+        Ok(p.report())
     }
 
     /// Record a CPU-side span (data loading, waiting) that began at `start`.

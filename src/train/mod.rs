@@ -5,6 +5,7 @@
 pub mod checkpoint;
 pub mod eval;
 pub mod loader;
+pub mod metrics;
 pub mod run;
 pub mod schedule;
 

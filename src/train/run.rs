@@ -8,12 +8,12 @@
 use super::checkpoint::{self, restore, snapshot};
 use super::eval::{SubnetEvaluator, input_rgb};
 use super::loader::{BatchSpec, Loader};
+pub use super::metrics::{Metric, plot_metrics, read_metrics};
 use super::schedule::Schedule;
 use super::{StepConfig, step_subnets, train_step};
 use crate::data::augment::Augment;
 use crate::data::{Dataset, load_any};
 use crate::nn::{CosineSchedule, Module, Sgd};
-use crate::plot::{Chart, Series};
 use crate::supernet::{SearchSpace, Supernet};
 use crate::{Engine, Error, Result};
 use rand::seq::{IndexedRandom, SliceRandom};
@@ -158,100 +158,6 @@ pub fn derive_seed(seed: u64, purpose: u64, index: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// Lines of metrics.jsonl.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Metric {
-    Step {
-        step: usize,
-        phase: String,
-        epoch: usize,
-        lr: f32,
-        losses: Vec<f32>,
-        images_per_s: f64,
-    },
-    Validation {
-        step: usize,
-        phase: String,
-        epoch: usize,
-        largest: f64,
-        smallest: f64,
-    },
-}
-
-impl Metric {
-    fn step(&self) -> usize {
-        match self {
-            Metric::Step { step, .. } | Metric::Validation { step, .. } => *step,
-        }
-    }
-}
-
-/// The metrics of a run directory (a resumed run keeps those up to its checkpoint).
-pub fn read_metrics(dir: &Path) -> Vec<Metric> {
-    std::fs::read_to_string(dir.join("metrics.jsonl"))
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
-}
-
-/// The loss and validation-accuracy curves as a PNG.
-pub fn plot_metrics(path: &Path, metrics: &[Metric]) -> Result<()> {
-    let mut loss = Vec::new();
-    let (mut large, mut small) = (Vec::new(), Vec::new());
-    for m in metrics {
-        match m {
-            Metric::Step { step, losses, .. } => {
-                let mean = losses.iter().sum::<f32>() / losses.len().max(1) as f32;
-                loss.push((*step as f64, mean as f64));
-            }
-            Metric::Validation {
-                step,
-                largest,
-                smallest,
-                ..
-            } => {
-                large.push((*step as f64, largest * 100.0));
-                small.push((*step as f64, smallest * 100.0));
-            }
-        }
-    }
-    // A moving average keeps the curve readable over thousands of steps.
-    let w = (loss.len() / 100).max(1);
-    let smooth: Vec<(f64, f64)> = loss
-        .windows(w)
-        .map(|win| {
-            (
-                win[w - 1].0,
-                win.iter().map(|p| p.1).sum::<f64>() / w as f64,
-            )
-        })
-        .collect();
-    crate::plot::save_png(
-        path,
-        &[
-            Chart {
-                title: "training loss (mean over the step's subnets)".into(),
-                x_label: "step".into(),
-                y_label: "loss".into(),
-                series: vec![Series::line("loss", smooth)],
-                vlines: vec![],
-            },
-            Chart {
-                title: "validation top-1 after BN recalibration".into(),
-                x_label: "step".into(),
-                y_label: "top-1 %".into(),
-                series: vec![
-                    Series::line("largest", large),
-                    Series::line("smallest", small),
-                ],
-                vlines: vec![],
-            },
-        ],
-    )
-}
-
 /// The trained supernet of a run directory and the run's settings.
 pub fn load_run(e: &Rc<Engine>, dir: &Path) -> Result<(RunConfig, Supernet, checkpoint::State)> {
     if !dir.join("state.json").is_file() {
@@ -366,15 +272,7 @@ pub fn train_supernet(
         ..StepConfig::default()
     };
 
-    let bar = if opts.progress {
-        indicatif::ProgressBar::new(total as u64)
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {elapsed}<{eta} {msg}")
-            .unwrap(),
-    );
+    let bar = crate::io::progress(total, opts.progress, "");
     bar.set_position(step as u64);
     let start = Instant::now();
     let first_step = step;
@@ -466,18 +364,10 @@ pub fn train_supernet(
             if let Some(path) = &opts.profile
                 && step == first_step + 1 + opts.profile_steps.max(1)
             {
-                let prof = e.gpu.stop_profiling()?;
-                bar.suspend(|| prof.report().print());
-                let json = serde_json::to_string(&prof.trace_json())
-                    .map_err(|err| Error::Invalid(err.to_string()))?;
-                crate::io::write_atomic(path, json.as_bytes())?;
+                let rep = e.gpu.finish_profiling(path)?;
                 bar.suspend(|| {
-                    println!(
-                        "trace of steps {}..={}: {} (ui.perfetto.dev or chrome://tracing)",
-                        first_step + 2,
-                        step,
-                        path.display()
-                    )
+                    rep.print_with_trace(path);
+                    println!("(profiled steps {}..={step})", first_step + 2)
                 });
             }
             image_subnets += cfg.batch * subnets.len();

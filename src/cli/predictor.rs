@@ -1,0 +1,233 @@
+//! `tinynas predictor collect|fit`, and opening a trained run.
+
+use super::GpuArgs;
+use crate::mcu::{Device, Scheduler};
+use crate::search::predictor::{FitOptions, Predictor};
+use crate::search::{Checker, Limits};
+use crate::supernet::{SearchSpace, SubnetConfig, Supernet};
+use crate::train::eval::SubnetEvaluator;
+use crate::train::run::{RunConfig, RunData, derive_seed, load_data, load_run};
+use crate::{Engine, Error, Result};
+use clap::{Args, Subcommand};
+use rand::seq::IndexedRandom;
+use rand::{SeedableRng, rngs::StdRng};
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::time::Instant;
+
+#[derive(Subcommand)]
+pub enum PredictorCommand {
+    /// Measure random subnets of a trained run (BN recalibration, validation top-1) into
+    /// RUN/accuracy_pairs.jsonl.
+    Collect(CollectArgs),
+    /// Fit the MLP on RUN/accuracy_pairs.jsonl (on the GPU) into RUN/predictor.json.
+    Fit(FitArgs),
+}
+
+#[derive(Args, Clone)]
+pub struct CollectArgs {
+    #[arg(long)]
+    pub run: PathBuf,
+    /// Subnets to measure (those already in the file count).
+    #[arg(long, default_value_t = 100)]
+    pub n: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Training images for BN recalibration (default: the run's setting).
+    #[arg(long)]
+    pub recal_images: Option<usize>,
+}
+
+#[derive(Args, Clone)]
+pub struct FitArgs {
+    #[arg(long)]
+    pub run: PathBuf,
+    #[arg(long, default_value_t = 64)]
+    pub hidden: usize,
+    #[arg(long, default_value_t = 600)]
+    pub iterations: usize,
+    #[arg(long, default_value_t = 3e-3)]
+    pub lr: f32,
+    /// Share of the pairs held out for the reported RMSE and Kendall's τ.
+    #[arg(long, default_value_t = 0.2)]
+    pub holdout: f64,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Pair {
+    pub subnet: SubnetConfig,
+    pub top1: f64,
+    pub macs: u64,
+}
+
+pub fn read_pairs(run: &Path) -> Vec<Pair> {
+    std::fs::read_to_string(run.join("accuracy_pairs.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+/// A loaded run: settings, supernet, data.
+pub struct Run {
+    pub cfg: RunConfig,
+    pub net: Supernet,
+    pub data: RunData,
+}
+
+pub fn open_run(e: &Rc<Engine>, dir: &Path) -> Result<Run> {
+    let (cfg, net, state) = load_run(e, dir)?;
+    let data = load_data(&cfg)?;
+    if cfg
+        .schedule
+        .position(state.step, data.train.len() / cfg.batch)
+        .is_some()
+    {
+        eprintln!(
+            "note: the run in {} stopped at step {}; its supernet is not fully trained",
+            dir.display(),
+            state.step
+        );
+    }
+    Ok(Run { cfg, net, data })
+}
+
+/// Measure `n` random subnets (seeded, spread over the space's resolutions) on the validation
+/// split, appending to RUN/accuracy_pairs.jsonl; subnets measured before are kept.
+pub fn collect(
+    e: &Rc<Engine>,
+    run_dir: &Path,
+    run: &Run,
+    n: usize,
+    seed: u64,
+    recal: usize,
+    progress: bool,
+) -> Result<Vec<Pair>> {
+    let mut pairs = read_pairs(run_dir);
+    let space = &run.cfg.space;
+    let mut ev = SubnetEvaluator::new(
+        e,
+        &run.data.train,
+        &run.data.val,
+        recal.min(run.data.train.len()),
+        space.in_channels,
+        250,
+        run.cfg.seed,
+    )?;
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(run_dir.join("accuracy_pairs.jsonl"))?;
+    let bar = crate::io::progress(n, progress, "");
+    bar.set_position(pairs.len().min(n) as u64);
+    let mut checker = Checker::new(Limits {
+        device: Device::preset("stm32f412")?,
+        scheduler: Scheduler::Analytic,
+    });
+    let mut i = 0u64;
+    while pairs.len() < n {
+        let mut rng = StdRng::seed_from_u64(derive_seed(seed, 10, i));
+        i += 1;
+        // The largest and smallest first: they anchor the predictor's range.
+        let res = *space.resolutions.choose(&mut rng).unwrap();
+        let s = match pairs.len() {
+            0 => space.largest(*space.resolutions.iter().max().unwrap()),
+            1 => space.smallest(*space.resolutions.iter().min().unwrap()),
+            _ => space.sample(&mut rng, res),
+        };
+        if pairs.iter().any(|p| p.subnet == s) {
+            continue;
+        }
+        let top1 = ev.accuracy(&run.net, &s)?;
+        let macs = checker.footprint(space, &s)?.macs;
+        let p = Pair {
+            subnet: s,
+            top1,
+            macs,
+        };
+        writeln!(file, "{}", serde_json::to_string(&p).unwrap())?;
+        bar.set_message(format!(
+            "last: {:.2} % at {:.1} M MACs",
+            top1 * 100.0,
+            macs as f64 / 1e6
+        ));
+        bar.inc(1);
+        pairs.push(p);
+    }
+    bar.finish_and_clear();
+    Ok(pairs)
+}
+
+pub fn fit(
+    e: &Rc<Engine>,
+    run_dir: &Path,
+    space: &SearchSpace,
+    o: &FitOptions,
+) -> Result<Predictor> {
+    let pairs = read_pairs(run_dir);
+    if pairs.is_empty() {
+        return Err(Error::Invalid(format!(
+            "{} has no measured subnets; run `tinynas predictor collect --run {}` first",
+            run_dir.display(),
+            run_dir.display()
+        )));
+    }
+    let data: Vec<(SubnetConfig, f64)> = pairs.into_iter().map(|p| (p.subnet, p.top1)).collect();
+    let p = Predictor::fit(e, space, &data, o)?;
+    p.save(&run_dir.join("predictor.json"))?;
+    Ok(p)
+}
+
+pub fn print_fit(p: &Predictor) {
+    if let Some(r) = &p.report {
+        println!(
+            "predictor: {} training / {} held-out subnets; RMSE train {:.2} pts, held-out {:.2} pts; held-out Kendall τ {:.3}",
+            r.train_pairs,
+            r.heldout_pairs,
+            r.train_rmse * 100.0,
+            r.heldout_rmse * 100.0,
+            r.heldout_kendall_tau
+        );
+    }
+}
+
+pub fn predictor(g: &GpuArgs, c: PredictorCommand) -> Result<()> {
+    match c {
+        PredictorCommand::Collect(a) => {
+            let e = g.engine()?;
+            let run = open_run(&e, &a.run)?;
+            let recal = a.recal_images.unwrap_or(run.cfg.recal_images);
+            let t = Instant::now();
+            let pairs = collect(&e, &a.run, &run, a.n, a.seed, recal, true)?;
+            println!(
+                "{} measured subnets in {} ({:.1} s this time); top-1 from {:.2} % to {:.2} %",
+                pairs.len(),
+                a.run.join("accuracy_pairs.jsonl").display(),
+                t.elapsed().as_secs_f64(),
+                pairs.iter().map(|p| p.top1).fold(f64::INFINITY, f64::min) * 100.0,
+                pairs.iter().map(|p| p.top1).fold(0.0, f64::max) * 100.0
+            );
+            Ok(())
+        }
+        PredictorCommand::Fit(a) => {
+            let e = g.engine()?;
+            let (cfg, _, _) = load_run(&e, &a.run)?;
+            let o = FitOptions {
+                hidden: a.hidden,
+                iterations: a.iterations,
+                lr: a.lr,
+                holdout: a.holdout,
+                seed: a.seed,
+                ..FitOptions::default()
+            };
+            let p = fit(&e, &a.run, &cfg.space, &o)?;
+            print_fit(&p);
+            println!("wrote {}", a.run.join("predictor.json").display());
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,230 @@
+//! `tinynas space`: rank (resolution, width) spaces; the device/scheduler options.
+
+use crate::mcu::{Device, Scheduler};
+use crate::plot::{Chart, Series, cdf_points};
+use crate::search::space::{
+    Rank, SpaceOptions, SpaceResult, default_resolutions, default_widths, rank_spaces,
+};
+use crate::search::{Limits, describe_limits};
+use crate::supernet::SearchSpace;
+use crate::{Error, Result};
+use clap::Args;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Device and scheduler options shared by `space` and `search`.
+#[derive(Args, Clone, Debug)]
+pub struct LimitArgs {
+    /// Device preset: stm32f746, stm32f412, stm32h743, nrf52840.
+    #[arg(long, default_value = "stm32f412")]
+    pub device: String,
+    /// Override the SRAM budget (KiB).
+    #[arg(long)]
+    pub sram: Option<u64>,
+    /// Override the flash budget (KiB).
+    #[arg(long)]
+    pub flash: Option<u64>,
+    /// Memory scheduler: analytic, tflm, tinyengine, patch.
+    #[arg(long, default_value = "tinyengine")]
+    pub scheduler: String,
+}
+
+impl LimitArgs {
+    pub fn limits(&self) -> Result<Limits> {
+        let mut device = Device::preset(&self.device)?;
+        if let Some(s) = self.sram {
+            device.sram_bytes = s * 1024;
+            device.name = format!("{} (SRAM {s} KiB)", device.name);
+        }
+        if let Some(f) = self.flash {
+            device.flash_bytes = f * 1024;
+            device.name = format!("{} (flash {f} KiB)", device.name);
+        }
+        Ok(Limits {
+            device,
+            scheduler: Scheduler::parse(&self.scheduler)?,
+        })
+    }
+}
+
+#[derive(Args, Clone, Debug)]
+pub struct SpaceArgs {
+    #[command(flatten)]
+    pub limits: LimitArgs,
+    /// Input resolutions of the grid (default 48, 64, …, 224, plus the data's own with --data).
+    #[arg(long, value_delimiter = ',')]
+    pub resolutions: Option<Vec<usize>>,
+    /// Width multipliers of the grid (default 0.2, 0.3, …, 1.0).
+    #[arg(long, value_delimiter = ',')]
+    pub widths: Option<Vec<f64>>,
+    /// Dataset: its image size joins the grid, its channels and classes set the space's.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Base search space JSON (kernels, expands, depths, stages); default BENCH.md's.
+    #[arg(long)]
+    pub space: Option<PathBuf>,
+    /// Subnets sampled per space.
+    #[arg(long, default_value_t = 1000)]
+    pub samples: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Rank by `mean` MACs of the fitting subnets or a percentile such as `p80`.
+    #[arg(long, default_value = "mean")]
+    pub rank: String,
+    /// Spaces where fewer than this share of the samples fit are marked and ranked last.
+    #[arg(long, default_value_t = 0.05)]
+    pub min_fit: f64,
+    /// Spaces drawn in the CDF plot.
+    #[arg(long, default_value_t = 5)]
+    pub top: usize,
+    /// Folder for space.json, space_cdf.png and chosen_space.json.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Threads (default: every core).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+pub fn space_options(a: &SpaceArgs) -> Result<SpaceOptions> {
+    let mut base = match &a.space {
+        Some(p) => super::supernet::read_space(p)?,
+        None => SearchSpace::default(),
+    };
+    let mut extra = Vec::new();
+    if let Some(d) = &a.data {
+        let (train, _) = crate::data::load_any(d, 32)?;
+        base.in_channels = train.channels;
+        base.classes = train.classes;
+        extra.push(train.height);
+    }
+    Ok(SpaceOptions {
+        base,
+        resolutions: a
+            .resolutions
+            .clone()
+            .unwrap_or_else(|| default_resolutions(&extra)),
+        widths: a.widths.clone().unwrap_or_else(default_widths),
+        samples: a.samples,
+        seed: a.seed,
+        limits: a.limits.limits()?,
+        rank: Rank::parse(&a.rank)?,
+        min_fit: a.min_fit,
+        threads: a
+            .threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())),
+    })
+}
+
+pub fn print_spaces(o: &SpaceOptions, r: &[SpaceResult], rows: usize) {
+    println!(
+        "{:>4} {:>5} {:>6} {:>12} {:>14} {:>14}  note",
+        "rank", "res", "width", "fit/sampled", "mean M MACs", "score M MACs"
+    );
+    for (i, s) in r.iter().take(rows).enumerate() {
+        println!(
+            "{:>4} {:>5} {:>6.2} {:>7}/{:<4} {:>14.2} {:>14.2}  {}",
+            i + 1,
+            s.resolution,
+            s.width,
+            s.fitting,
+            s.sampled,
+            s.mean_macs / 1e6,
+            s.score / 1e6,
+            if s.too_few { "too few fit" } else { "" }
+        );
+    }
+    if r.len() > rows {
+        println!("  … {} more spaces (all in space.json)", r.len() - rows);
+    }
+    let _ = o;
+}
+
+/// Write the ranking (JSON), the CDF plot of the top spaces and the chosen space.
+pub fn write_space_outputs(
+    dir: &Path,
+    o: &SpaceOptions,
+    r: &[SpaceResult],
+    top: usize,
+) -> Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let v = serde_json::json!({
+        "device": o.limits.device, "scheduler": o.limits.scheduler.name(), "samples": o.samples,
+        "seed": o.seed, "rank": o.rank, "min_fit": o.min_fit, "spaces": r,
+    });
+    crate::io::write_atomic(
+        &dir.join("space.json"),
+        serde_json::to_string_pretty(&v).unwrap().as_bytes(),
+    )?;
+    let series = r
+        .iter()
+        .filter(|s| !s.too_few)
+        .take(top)
+        .map(|s| {
+            let m: Vec<f64> = s.macs.iter().map(|&x| x as f64 / 1e6).collect();
+            Series::line(format!("r{} w{:.1}", s.resolution, s.width), cdf_points(&m))
+        })
+        .collect();
+    crate::plot::save_png(
+        &dir.join("space_cdf.png"),
+        &[Chart {
+            title: format!(
+                "MACs of the fitting subnets ({}, {})",
+                o.limits.device.name,
+                o.limits.scheduler.name()
+            ),
+            x_label: "M MACs".into(),
+            y_label: "share of fitting subnets".into(),
+            series,
+            vlines: vec![],
+        }],
+    )?;
+    if let Some(best) = r.first().filter(|b| !b.too_few) {
+        crate::io::write_atomic(
+            &dir.join("chosen_space.json"),
+            serde_json::to_string_pretty(&best.space(&o.base))
+                .unwrap()
+                .as_bytes(),
+        )?;
+    }
+    Ok(())
+}
+
+pub fn space(a: &SpaceArgs) -> Result<()> {
+    let o = space_options(a)?;
+    let t = Instant::now();
+    let r = rank_spaces(&o)?;
+    let secs = t.elapsed().as_secs_f64();
+    println!(
+        "space optimization for {}: {} spaces × {} subnets in {:.2} s on {} threads",
+        describe_limits(&o.limits),
+        r.len(),
+        o.samples,
+        secs,
+        o.threads
+    );
+    print_spaces(&o, &r, 20);
+    match r.first() {
+        Some(b) if !b.too_few => println!(
+            "best space: resolution {}, width {} ({} of {} sampled subnets fit, mean {:.2} M MACs)",
+            b.resolution,
+            b.width,
+            b.fitting,
+            b.sampled,
+            b.mean_macs / 1e6
+        ),
+        _ => {
+            return Err(Error::Invalid(format!(
+                "no space of the grid has enough subnets that fit {}; try lower resolutions and widths or a larger device",
+                describe_limits(&o.limits)
+            )));
+        }
+    }
+    if let Some(dir) = &a.out {
+        write_space_outputs(dir, &o, &r, a.top)?;
+        println!(
+            "wrote {0}/space.json, {0}/space_cdf.png, {0}/chosen_space.json (train it with `tinynas train --space {0}/chosen_space.json`)",
+            dir.display()
+        );
+    }
+    Ok(())
+}
