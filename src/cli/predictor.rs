@@ -79,6 +79,27 @@ pub struct Run {
     pub data: RunData,
 }
 
+impl Run {
+    /// An evaluator of this run's subnets on `split` (its validation or test images), batch
+    /// norm recalibrated on `recal` of its training images.
+    pub fn evaluator(
+        &self,
+        e: &Rc<Engine>,
+        split: &crate::data::Dataset,
+        recal: usize,
+    ) -> Result<SubnetEvaluator> {
+        SubnetEvaluator::new(
+            e,
+            &self.data.train,
+            split,
+            recal.min(self.data.train.len()),
+            self.cfg.space.in_channels,
+            250,
+            self.cfg.seed,
+        )
+    }
+}
+
 pub fn open_run(e: &Rc<Engine>, dir: &Path) -> Result<Run> {
     let (cfg, net, state) = load_run(e, dir)?;
     let data = load_data(&cfg)?;
@@ -109,15 +130,7 @@ pub fn collect(
 ) -> Result<Vec<Pair>> {
     let mut pairs = read_pairs(run_dir);
     let space = &run.cfg.space;
-    let mut ev = SubnetEvaluator::new(
-        e,
-        &run.data.train,
-        &run.data.val,
-        recal.min(run.data.train.len()),
-        space.in_channels,
-        250,
-        run.cfg.seed,
-    )?;
+    let mut ev = run.evaluator(e, &run.data.val, recal)?;
     let mut file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)

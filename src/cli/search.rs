@@ -64,6 +64,11 @@ pub struct SearchReport {
     pub rejected: usize,
 }
 
+enum Scorer {
+    Predicted(Predictor),
+    Measured(SubnetEvaluator),
+}
+
 #[allow(clippy::too_many_arguments)]
 pub fn run_search(
     e: &Rc<Engine>,
@@ -78,17 +83,9 @@ pub fn run_search(
 ) -> Result<(EvoResult, SearchReport)> {
     let space = &run.cfg.space;
     let mut checker = Checker::new(limits.clone());
-    let mut val_ev = SubnetEvaluator::new(
-        e,
-        &run.data.train,
-        &run.data.val,
-        recal.min(run.data.train.len()),
-        space.in_channels,
-        250,
-        run.cfg.seed,
-    )?;
-    let predictor = if measure {
-        None
+    // Candidates are scored by the predictor, or with --measure by validation top-1.
+    let mut scorer = if measure {
+        Scorer::Measured(run.evaluator(e, &run.data.val, recal)?)
     } else {
         let p = run_dir.join("predictor.json");
         if !p.is_file() {
@@ -104,13 +101,13 @@ pub fn run_search(
                 "predictor.json was fitted for another search space; fit it again".into(),
             ));
         }
-        Some(p)
+        Scorer::Predicted(p)
     };
     let bar = crate::io::progress(evo.generations, progress, "gen ");
     let mut score = |subs: &[SubnetConfig]| -> Result<Vec<f64>> {
-        match &predictor {
-            Some(p) => p.predict(e, subs),
-            None => subs.iter().map(|s| val_ev.accuracy(&run.net, s)).collect(),
+        match &mut scorer {
+            Scorer::Predicted(p) => p.predict(e, subs),
+            Scorer::Measured(ev) => subs.iter().map(|s| ev.accuracy(&run.net, s)).collect(),
         }
     };
     let res = evolve(space, &mut checker, &mut score, evo, |_, best| {
@@ -119,15 +116,7 @@ pub fn run_search(
     })?;
     bar.finish_and_clear();
     // The winner measured directly on the test split.
-    let mut test_ev = SubnetEvaluator::new(
-        e,
-        &run.data.train,
-        &run.data.test,
-        recal.min(run.data.train.len()),
-        space.in_channels,
-        250,
-        run.cfg.seed,
-    )?;
+    let mut test_ev = run.evaluator(e, &run.data.test, recal)?;
     let best = &res.best;
     let test_top1 = test_ev.accuracy(&run.net, &best.subnet)?;
     let network = mcu::net::from_subnet(space, &best.subnet)?;
