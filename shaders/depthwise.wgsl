@@ -20,8 +20,11 @@ fn tid(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
 }
 
 // src = x, dst = y. Each thread computes 4 neighbouring outputs of a row, loading the input
-// span they share once (3·S + K values, at most 13).
+// span they share once ((VX − 1)·S + K values, at most ROW).
 const VX: u32 = 4u;
+// The longest input span a thread loads: (VX − 1)·S + K for S ≤ 4, K ≤ 7 (conv.rs sends other
+// strides to the direct kernel).
+const ROW: u32 = 19u;
 
 @compute @workgroup_size(64)
 fn dw_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -40,7 +43,7 @@ fn dw_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
     let span = (VX - 1u) * S + K;
     let x0 = i32(ox0 * S) - i32(p.pad);
     var acc = vec4<f32>(0.0);
-    var row: array<f32, 13>;
+    var row: array<f32, ROW>;
     for (var ky = 0u; ky < K; ky++) {
         let iy = i32(oy * S + ky) - i32(p.pad);
         if iy < 0 || iy >= i32(p.h) {
@@ -65,44 +68,67 @@ fn dw_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
 }
 
 // src = dy, dst = dx. Stride 1: a correlation of dy with the flipped kernel, 4 inputs of a row
-// per thread as in the forward pass. Other strides: one thread per input element.
+// per thread as in the forward pass. Stride S > 1: input ix receives from output ox only through
+// the taps kx ≡ ix + pad (mod S), so a thread takes 4 inputs of one residue class (ix, ix + S,
+// ix + 2S, ix + 3S): they meet consecutive outputs, a correlation again on the subsampled row.
 @compute @workgroup_size(64)
 fn dw_backward_data(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                     @builtin(local_invocation_index) lid: u32) {
     let i = tid(wid, nwg, lid);
     if S == 1u {
         backward_data_s1(i);
+    } else {
+        backward_data_strided(i);
+    }
+}
+
+fn backward_data_strided(i: u32) {
+    let groups = ((p.w + S - 1u) / S + VX - 1u) / VX;
+    if i >= p.n * p.c * p.h * S * groups {
         return;
     }
-    if i >= p.n * p.c * p.h * p.w {
-        return;
-    }
-    let ix = i % p.w;
-    let iy = (i / p.w) % p.h;
-    let nc = i / (p.w * p.h);
+    let g = i % groups;
+    let r = (i / groups) % S;
+    let iy = (i / (groups * S)) % p.h;
+    let nc = i / (groups * S * p.h);
     let c = nc % p.c;
+    // The first input of residue r: (ix + pad) % S == r.
+    let ix0 = (r + S - p.pad % S) % S + g * VX * S;
+    if ix0 >= p.w {
+        return;
+    }
+    let b0 = (ix0 + p.pad) / S;
+    // Taps kx = r + m·S < K; input ix0 + j·S meets output b0 + j − m through tap m.
+    let taps = select(0u, (K - r + S - 1u) / S, r < K);
     let yb = nc * p.oh * p.ow;
     let wb = p.w_off + c * p.w_sc;
-    // Only the taps with iy + pad − ky ≡ 0 (mod S) reach an output: start at that residue and
-    // step by S (a quarter of the taps at stride 2); oy = (iy + pad − ky) / S falls as ky rises.
-    var acc = 0.0;
+    let o0 = i32(b0) - i32(taps) + 1;
+    var acc = vec4<f32>(0.0);
+    var row: array<f32, ROW>;
     let py = iy + p.pad;
-    let px = ix + p.pad;
     for (var ky = py % S; ky < K && ky <= py; ky += S) {
         let oy = (py - ky) / S;
         if oy >= p.oh {
             continue;
         }
-        let row = yb + oy * p.ow;
-        for (var kx = px % S; kx < K && kx <= px; kx += S) {
-            let ox = (px - kx) / S;
-            if ox >= p.ow {
-                continue;
-            }
-            acc += src[row + ox] * wt[wb + ky * p.w_sy + kx * p.w_sx];
+        let rb = yb + oy * p.ow;
+        for (var t = 0u; t < taps + VX - 1u; t++) {
+            let ox = o0 + i32(t);
+            row[t] = select(0.0, src[rb + u32(max(ox, 0))], ox >= 0 && ox < i32(p.ow));
+        }
+        for (var m = 0u; m < taps; m++) {
+            let wv = wt[wb + ky * p.w_sy + (r + m * S) * p.w_sx];
+            let b = taps - 1u - m;
+            acc += wv * vec4<f32>(row[b], row[b + 1u], row[b + 2u], row[b + 3u]);
         }
     }
-    dst[i] = acc;
+    let ob = (nc * p.h + iy) * p.w;
+    for (var j = 0u; j < VX; j++) {
+        let ix = ix0 + j * S;
+        if ix < p.w {
+            dst[ob + ix] = acc[j];
+        }
+    }
 }
 
 fn backward_data_s1(i: u32) {
@@ -120,7 +146,7 @@ fn backward_data_s1(i: u32) {
     let y0 = i32(ix0 + p.pad) - i32(K - 1u);
     let span = VX - 1u + K;
     var acc = vec4<f32>(0.0);
-    var row: array<f32, 13>;
+    var row: array<f32, ROW>;
     for (var ky = 0u; ky < K; ky++) {
         let oy = i32(iy + p.pad) - i32(ky);
         if oy < 0 || oy >= i32(p.oh) {
@@ -146,8 +172,10 @@ fn backward_data_s1(i: u32) {
     }
 }
 
-// Weight gradient, pass 1: workgroup (c, s) sums every K×K tap over its share of the
-// N·OH·OW positions; dst = partial sums [split, C, K·K]. wt = dy, src = x.
+// Weight gradient, pass 1: workgroup (c, s) sums every K×K tap over its share of the output
+// rows' 4-wide segments; dst = partial sums [split, C, K·K]. wt = dy, src = x. As in the forward
+// pass a thread loads the input span of its 4 outputs once per kernel row (zeros outside the
+// image) and adds one 4-wide dot product per tap: no bounds test per tap.
 var<workgroup> part: array<f32, 3136>; // 64 threads × 49 taps
 
 @compute @workgroup_size(64)
@@ -158,25 +186,36 @@ fn dw_backward_weight(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgr
     let s = g / p.c;
     let in_split = s < p.split;
     var acc: array<f32, 49>;
-    let positions = p.n * p.oh * p.ow;
+    let owv = (p.ow + VX - 1u) / VX;
+    let units = p.n * p.oh * owv;
+    let span = (VX - 1u) * S + K;
+    var row: array<f32, ROW>;
     if in_split {
-        for (var q = s * 64u + lid; q < positions; q += p.split * 64u) {
-            let ox = q % p.ow;
-            let oy = (q / p.ow) % p.oh;
-            let n = q / (p.ow * p.oh);
-            let dy = wt[((n * p.c + c) * p.oh + oy) * p.ow + ox];
+        for (var q = s * 64u + lid; q < units; q += p.split * 64u) {
+            let ox0 = (q % owv) * VX;
+            let oy = (q / owv) % p.oh;
+            let n = q / (owv * p.oh);
+            let yb = ((n * p.c + c) * p.oh + oy) * p.ow + ox0;
+            var dy = vec4<f32>(0.0);
+            for (var j = 0u; j < VX; j++) {
+                if ox0 + j < p.ow {
+                    dy[j] = wt[yb + j];
+                }
+            }
             let xb = (n * p.c + c) * p.h * p.w;
+            let x0 = i32(ox0 * S) - i32(p.pad);
             for (var ky = 0u; ky < K; ky++) {
                 let iy = i32(oy * S + ky) - i32(p.pad);
                 if iy < 0 || iy >= i32(p.h) {
                     continue;
                 }
+                let rb = xb + u32(iy) * p.w;
+                for (var j = 0u; j < span; j++) {
+                    let ix = x0 + i32(j);
+                    row[j] = select(0.0, src[rb + u32(max(ix, 0))], ix >= 0 && ix < i32(p.w));
+                }
                 for (var kx = 0u; kx < K; kx++) {
-                    let ix = i32(ox * S + kx) - i32(p.pad);
-                    if ix < 0 || ix >= i32(p.w) {
-                        continue;
-                    }
-                    acc[ky * K + kx] += dy * src[xb + u32(iy) * p.w + u32(ix)];
+                    acc[ky * K + kx] += dot(dy, vec4<f32>(row[kx], row[kx + S], row[kx + 2u * S], row[kx + 3u * S]));
                 }
             }
         }

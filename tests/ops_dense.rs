@@ -189,6 +189,22 @@ fn depthwise_kernels_3_5_7_strides_1_2() {
 }
 
 #[test]
+fn depthwise_odd_rows_and_strides_3_to_5() {
+    // Every residue class of the strided backward-data kernel, with rows that end mid-group.
+    for (seed, cs) in [
+        (40, ConvShape::same(2, 5, 11, 13, 5, 5, 3, 5)),
+        (41, ConvShape::same(1, 4, 7, 17, 4, 7, 2, 4)),
+        (42, ConvShape::same(2, 3, 6, 10, 3, 3, 3, 3)),
+        (43, ConvShape::same(1, 3, 13, 15, 3, 7, 4, 3)),
+        // Stride 5 is past the depthwise kernels' span: the direct kernel takes it.
+        (44, ConvShape::same(1, 3, 12, 11, 3, 5, 5, 3)),
+    ] {
+        let k = cs.kh;
+        check_conv(seed, cs, [cs.cin, 1, k, k], |w| w.clone());
+    }
+}
+
+#[test]
 fn depthwise_centre_crop_and_channel_prefix_of_7x7() {
     for k in [3usize, 5] {
         check_conv(

@@ -86,7 +86,11 @@ impl ConvShape {
         self.kh == 1 && self.kw == 1 && self.stride == 1 && self.pad == 0 && self.groups == 1
     }
     pub fn is_depthwise(&self) -> bool {
-        self.groups == self.cin && self.cin == self.cout && self.kh == self.kw && self.kh <= 7
+        self.groups == self.cin
+            && self.cin == self.cout
+            && self.kh == self.kw
+            && self.kh <= 7
+            && self.stride <= 4
     }
 }
 

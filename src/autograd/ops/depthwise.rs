@@ -69,10 +69,11 @@ pub(crate) fn depthwise(x: &Tensor, w: &Tensor, cs: ConvShape) -> Result<Tensor>
                 &consts,
                 &p,
                 &[Arg(1, g.buffer()), Arg(2, ws.buffer()), Arg(3, dx.buffer())],
+                // 4 inputs of a row per thread; at stride S, 4 of one residue class mod S.
                 (if cs.stride == 1 {
                     cs.n * cs.cin * cs.h * cs.w.div_ceil(4)
                 } else {
-                    dx.numel()
+                    cs.n * cs.cin * cs.h * cs.stride * cs.w.div_ceil(cs.stride).div_ceil(4)
                 })
                 .div_ceil(64) as u32,
             )?;
