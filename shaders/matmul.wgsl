@@ -2,6 +2,14 @@
 // Strides make transposes and weight views (channel prefixes) free. Each thread owns a 4x4 tile
 // of C held in registers; no workgroup memory, so it runs the same on every adapter.
 // `bias` is always bound (any read-only buffer when BIAS_COL is off).
+//
+// Vectorized loads: where an operand is contiguous along one of its dimensions and 16-byte
+// aligned (matmul.rs checks), it is also bound as vec4s (a4, b4 alias a, b) and read 4 at a time:
+// VA = 1: A contiguous along m, VA = 2: along k; VB = 1: B contiguous along n, VB = 2: along k.
+// With either operand contiguous along k, k advances 4 at a time (a 4x4 block of each operand).
+// Lanes past the matrix edge read neighbouring (or zero) values into rows/columns never written.
+override VA: u32 = 0u;
+override VB: u32 = 0u;
 
 struct P {
     m: u32, n: u32, k: u32, batch: u32,
@@ -19,9 +27,29 @@ const BIAS_COL: u32 = 4u;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
 @group(0) @binding(4) var<storage, read> bias: array<f32>;
+@group(0) @binding(5) var<storage, read> a4: array<vec4<f32>>;
+@group(0) @binding(6) var<storage, read> b4: array<vec4<f32>>;
 
 const TILE: u32 = 4u;
 const WG: u32 = 8u;
+
+// A[rows, k]: `ar` holds the rows' starts, `a0` the first row's start (VA = 1: 4 rows at once).
+fn load_a(ar: vec4<u32>, a0: u32, k: u32) -> vec4<f32> {
+    let ak = k * p.a_sk;
+    if VA == 1u {
+        return a4[(a0 + ak) / 4u];
+    }
+    return vec4<f32>(a[ar.x + ak], a[ar.y + ak], a[ar.z + ak], a[ar.w + ak]);
+}
+
+// B[k, cols]: `bc` holds the columns' starts, `b0` the first column's start (VB = 1).
+fn load_b(bc: vec4<u32>, b0: u32, k: u32) -> vec4<f32> {
+    let bk = k * p.b_sk;
+    if VB == 1u {
+        return b4[(b0 + bk) / 4u];
+    }
+    return vec4<f32>(b[bc.x + bk], b[bc.y + bk], b[bc.z + bk], b[bc.w + bk]);
+}
 
 fn gemm(wid: vec3<u32>, nwg: vec3<u32>, lid: vec3<u32>, use_bias: bool) {
     let tiles_n = (p.n + TILE * WG - 1u) / (TILE * WG);
@@ -58,11 +86,39 @@ fn gemm(wid: vec3<u32>, nwg: vec3<u32>, lid: vec3<u32>, use_bias: bool) {
         let bbase = p.b_off + ib * p.b_sb;
         let ar = vec4<u32>(ab) + rows * p.a_sm;
         let bc = vec4<u32>(bbase) + cols * p.b_sn;
-        for (var kk = 0u; kk < p.k; kk++) {
-            let ak = kk * p.a_sk;
-            let bk = kk * p.b_sk;
-            let av = vec4<f32>(a[ar.x + ak], a[ar.y + ak], a[ar.z + ak], a[ar.w + ak]);
-            let bv = vec4<f32>(b[bc.x + bk], b[bc.y + bk], b[bc.z + bk], b[bc.w + bk]);
+        var kk = 0u;
+        if VA == 2u || VB == 2u {
+            for (; kk + 4u <= p.k; kk += 4u) {
+                // at[t] = A[rows, kk + t] and bt[t] = B[kk + t, cols] for t < 4.
+                var at: mat4x4<f32>;
+                var bt: mat4x4<f32>;
+                if VA == 2u {
+                    at = transpose(mat4x4<f32>(a4[(ar.x + kk) / 4u], a4[(ar.y + kk) / 4u],
+                                               a4[(ar.z + kk) / 4u], a4[(ar.w + kk) / 4u]));
+                } else {
+                    for (var t = 0u; t < 4u; t++) {
+                        at[t] = load_a(ar, ab + m0, kk + t);
+                    }
+                }
+                if VB == 2u {
+                    bt = transpose(mat4x4<f32>(b4[(bc.x + kk) / 4u], b4[(bc.y + kk) / 4u],
+                                               b4[(bc.z + kk) / 4u], b4[(bc.w + kk) / 4u]));
+                } else {
+                    for (var t = 0u; t < 4u; t++) {
+                        bt[t] = load_b(bc, bbase + n0, kk + t);
+                    }
+                }
+                for (var t = 0u; t < 4u; t++) {
+                    acc[0] += at[t].x * bt[t];
+                    acc[1] += at[t].y * bt[t];
+                    acc[2] += at[t].z * bt[t];
+                    acc[3] += at[t].w * bt[t];
+                }
+            }
+        }
+        for (; kk < p.k; kk++) {
+            let av = load_a(ar, ab + m0, kk);
+            let bv = load_b(bc, bbase + n0, kk);
             acc[0] += av.x * bv;
             acc[1] += av.y * bv;
             acc[2] += av.z * bv;

@@ -32,6 +32,56 @@ fn matmul_and_transposed_view() {
 }
 
 #[test]
+fn matmul_vector_load_paths() {
+    // Shapes with and without multiples of 4 and views at aligned and unaligned offsets, so the
+    // GEMM runs with every load variant (rows or columns 4 at a time, k 4 at a time, scalar)
+    // in the forward product and in both gradients (whose operands are transposed views).
+    let e = engine();
+    let mut r = rng(5);
+    for vector in [true, false] {
+        e.gpu.set_vector_loads(vector);
+        for (m, k, n, start) in [
+            (8, 12, 16, 0),
+            (9, 12, 16, 4),
+            (8, 13, 20, 0),
+            (5, 8, 7, 1),
+            (12, 16, 4, 4),
+            (16, 20, 12, 3),
+        ] {
+            let kf = k + start + 3;
+            let a_full = rounded(&rand_vec(&mut r, m * kf));
+            let b = rounded(&rand_vec(&mut r, k * n));
+            let ta = e.param(&f32s(&a_full), &[m, kf]).unwrap();
+            let tb = e.param(&f32s(&b), &[k, n]).unwrap();
+            let av = ta.narrow(1, start, k).unwrap();
+            let a: Vec<f64> = (0..m)
+                .flat_map(|i| a_full[i * kf + start..i * kf + start + k].to_vec())
+                .collect();
+            let y = av.matmul(&tb).unwrap();
+            let what = format!("matmul {m}x{k}x{n} at column {start}, vector loads {vector}");
+            assert_close(
+                &what,
+                &y.to_vec().unwrap(),
+                &mm_ref::matmul(&a, &b, m, k, n),
+                1e-5,
+                1e-5,
+            );
+            let rw = rand_vec(&mut r, m * n);
+            e.backward(&weighted_sum(&y, &rw)).unwrap();
+            let da = mm_ref::matmul(&rw, &mm_ref::transpose(&b, k, n), m, n, k);
+            let db = mm_ref::matmul(&mm_ref::transpose(&a, m, k), &rw, k, m, n);
+            let mut da_full = vec![0.0; m * kf];
+            for i in 0..m {
+                da_full[i * kf + start..i * kf + start + k]
+                    .copy_from_slice(&da[i * k..(i + 1) * k]);
+            }
+            assert_close(&format!("{what} da"), &grad_of(&ta), &da_full, 1e-5, 1e-5);
+            assert_close(&format!("{what} db"), &grad_of(&tb), &db, 1e-5, 1e-5);
+        }
+    }
+}
+
+#[test]
 fn linear_with_input_prefix_view() {
     let e = engine();
     let mut r = rng(2);

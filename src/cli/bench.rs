@@ -174,7 +174,11 @@ fn row(name: &str, secs: f64, flops: f64, bytes: f64) {
 }
 
 fn ops(e: &Rc<Engine>, n: usize, reps: usize) -> Result<()> {
-    println!("adapter: {}; batch {n}, median of {reps}", e.gpu.describe());
+    println!(
+        "adapter: {}; batch {n}, median of {reps}; vector loads {}",
+        e.gpu.describe(),
+        if e.gpu.vector_loads() { "on" } else { "off" }
+    );
     // Ceilings: a square matmul and a buffer copy.
     let m = 512;
     let (a, b) = (rand(e, &[m, m], false)?, rand(e, &[m, m], false)?);

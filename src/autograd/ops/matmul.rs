@@ -68,10 +68,15 @@ pub(crate) fn gemm(
             + (k * n) as f64 * per(bo.sb)
             + outs * if accumulate { 2.0 } else { 1.0 }),
     );
+    let (va, vb) = if e.gpu.vector_loads() {
+        (vector_a(&ao), vector_b(&bo))
+    } else {
+        (0, 0)
+    };
     e.gpu.dispatch(
         "matmul",
         "matmul",
-        &[],
+        &[("VA", va as f64), ("VB", vb as f64)],
         &[
             u(m),
             u(n),
@@ -92,9 +97,45 @@ pub(crate) fn gemm(
             flags,
             u(bias_off),
         ],
-        &[Arg(1, a), Arg(2, b), Arg(3, c), Arg(4, bias_buf)],
+        &[
+            Arg(1, a),
+            Arg(2, b),
+            Arg(3, c),
+            Arg(4, bias_buf),
+            Arg(5, a),
+            Arg(6, b),
+        ],
         groups as u32,
     )
+}
+
+/// Whether every start the kernel reads 4 at a time is a multiple of 4 elements (16 bytes).
+fn aligned(v: &[usize]) -> bool {
+    v.iter().all(|x| x % 4 == 0)
+}
+
+/// matmul.wgsl's VA: 2 when A's rows are contiguous along k, 1 when its columns are contiguous
+/// along m, 0 (scalar loads) otherwise.
+fn vector_a(o: &Operand) -> u32 {
+    if o.sc == 1 && aligned(&[o.off, o.sb, o.sr]) {
+        2
+    } else if o.sr == 1 && aligned(&[o.off, o.sb, o.sc]) {
+        1
+    } else {
+        0
+    }
+}
+
+/// matmul.wgsl's VB: 2 when B's columns are contiguous along k, 1 when its rows are contiguous
+/// along n, 0 otherwise.
+fn vector_b(o: &Operand) -> u32 {
+    if o.sr == 1 && aligned(&[o.off, o.sb, o.sc]) {
+        2
+    } else if o.sc == 1 && aligned(&[o.off, o.sb, o.sr]) {
+        1
+    } else {
+        0
+    }
 }
 
 fn operand2(t: &Tensor) -> Operand {
