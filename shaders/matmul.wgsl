@@ -17,6 +17,7 @@ struct P {
     b_off: u32, b_sb: u32, b_sk: u32, b_sn: u32,
     c_off: u32, c_sb: u32, c_sm: u32, c_sn: u32,
     flags: u32, bias_off: u32,
+    scale_a: f32, scale_b: f32, // matmul_f16.wgsl only
 }
 const ACCUMULATE: u32 = 1u;
 const REDUCE_BATCH: u32 = 2u;
@@ -51,93 +52,115 @@ fn load_b(bc: vec4<u32>, b0: u32, k: u32) -> vec4<f32> {
     return vec4<f32>(b[bc.x + bk], b[bc.y + bk], b[bc.z + bk], b[bc.w + bk]);
 }
 
-fn gemm(wid: vec3<u32>, nwg: vec3<u32>, lid: vec3<u32>, use_bias: bool) {
+// One thread's 4x4 tile of C: its first row and column, batch entry, and clamped rows/columns.
+struct Tile {
+    m0: u32, n0: u32, bb: u32,
+    rows: vec4<u32>, cols: vec4<u32>,
+    valid: bool,
+}
+
+fn tile(wid: vec3<u32>, nwg: vec3<u32>, lid: vec3<u32>) -> Tile {
+    var t: Tile;
     let tiles_n = (p.n + TILE * WG - 1u) / (TILE * WG);
     let tiles_m = (p.m + TILE * WG - 1u) / (TILE * WG);
     let idx = wid.y * nwg.x + wid.x;
     let tn = idx % tiles_n;
     let rest = idx / tiles_n;
-    let tm = rest % tiles_m;
-    let bb = rest / tiles_m;
+    t.bb = rest / tiles_m;
+    t.m0 = (rest % tiles_m * WG + lid.y) * TILE;
+    t.n0 = (tn * WG + lid.x) * TILE;
     let reduce = (p.flags & REDUCE_BATCH) != 0u;
-    if (!reduce && bb >= p.batch) || (reduce && bb >= 1u) {
-        return;
-    }
-    let m0 = (tm * WG + lid.y) * TILE;
-    let n0 = (tn * WG + lid.x) * TILE;
-    if m0 >= p.m || n0 >= p.n {
-        return;
-    }
-    var acc: array<vec4<f32>, 4>;
-    var rows: vec4<u32>;
-    var cols: vec4<u32>;
+    t.valid = !((!reduce && t.bb >= p.batch) || (reduce && t.bb >= 1u)) && t.m0 < p.m && t.n0 < p.n;
     for (var i = 0u; i < TILE; i++) {
-        rows[i] = min(m0 + i, p.m - 1u);
-        cols[i] = min(n0 + i, p.n - 1u);
+        t.rows[i] = min(t.m0 + i, p.m - 1u);
+        t.cols[i] = min(t.n0 + i, p.n - 1u);
     }
-    var b_first = bb;
-    var b_last = bb + 1u;
-    if reduce {
-        b_first = 0u;
-        b_last = p.batch;
+    return t;
+}
+
+// The batch entries a tile sums over: its own, or all of them with REDUCE_BATCH.
+fn batch_range(t: Tile) -> vec2<u32> {
+    if (p.flags & REDUCE_BATCH) != 0u {
+        return vec2<u32>(0u, p.batch);
     }
-    for (var ib = b_first; ib < b_last; ib++) {
+    return vec2<u32>(t.bb, t.bb + 1u);
+}
+
+// Columns t < 4 of the blocks A[rows, kk..kk+4] and B[kk..kk+4, cols]: at[t] = A[rows, kk + t],
+// bt[t] = B[kk + t, cols].
+fn block_a(t: Tile, ab: u32, kk: u32) -> mat4x4<f32> {
+    let ar = vec4<u32>(ab) + t.rows * p.a_sm;
+    if VA == 2u {
+        return transpose(mat4x4<f32>(a4[(ar.x + kk) / 4u], a4[(ar.y + kk) / 4u],
+                                     a4[(ar.z + kk) / 4u], a4[(ar.w + kk) / 4u]));
+    }
+    var at: mat4x4<f32>;
+    for (var i = 0u; i < 4u; i++) {
+        at[i] = load_a(ar, ab + t.m0, kk + i);
+    }
+    return at;
+}
+
+fn block_b(t: Tile, bbase: u32, kk: u32) -> mat4x4<f32> {
+    let bc = vec4<u32>(bbase) + t.cols * p.b_sn;
+    if VB == 2u {
+        return transpose(mat4x4<f32>(b4[(bc.x + kk) / 4u], b4[(bc.y + kk) / 4u],
+                                     b4[(bc.z + kk) / 4u], b4[(bc.w + kk) / 4u]));
+    }
+    var bt: mat4x4<f32>;
+    for (var i = 0u; i < 4u; i++) {
+        bt[i] = load_b(bc, bbase + t.n0, kk + i);
+    }
+    return bt;
+}
+
+fn accumulate(t: Tile) -> array<vec4<f32>, 4> {
+    var acc: array<vec4<f32>, 4>;
+    let range = batch_range(t);
+    for (var ib = range.x; ib < range.y; ib++) {
         let ab = p.a_off + ib * p.a_sb;
         let bbase = p.b_off + ib * p.b_sb;
-        let ar = vec4<u32>(ab) + rows * p.a_sm;
-        let bc = vec4<u32>(bbase) + cols * p.b_sn;
+        let ar = vec4<u32>(ab) + t.rows * p.a_sm;
+        let bc = vec4<u32>(bbase) + t.cols * p.b_sn;
         var kk = 0u;
         if VA == 2u || VB == 2u {
             for (; kk + 4u <= p.k; kk += 4u) {
-                // at[t] = A[rows, kk + t] and bt[t] = B[kk + t, cols] for t < 4.
-                var at: mat4x4<f32>;
-                var bt: mat4x4<f32>;
-                if VA == 2u {
-                    at = transpose(mat4x4<f32>(a4[(ar.x + kk) / 4u], a4[(ar.y + kk) / 4u],
-                                               a4[(ar.z + kk) / 4u], a4[(ar.w + kk) / 4u]));
-                } else {
-                    for (var t = 0u; t < 4u; t++) {
-                        at[t] = load_a(ar, ab + m0, kk + t);
-                    }
-                }
-                if VB == 2u {
-                    bt = transpose(mat4x4<f32>(b4[(bc.x + kk) / 4u], b4[(bc.y + kk) / 4u],
-                                               b4[(bc.z + kk) / 4u], b4[(bc.w + kk) / 4u]));
-                } else {
-                    for (var t = 0u; t < 4u; t++) {
-                        bt[t] = load_b(bc, bbase + n0, kk + t);
-                    }
-                }
-                for (var t = 0u; t < 4u; t++) {
-                    acc[0] += at[t].x * bt[t];
-                    acc[1] += at[t].y * bt[t];
-                    acc[2] += at[t].z * bt[t];
-                    acc[3] += at[t].w * bt[t];
+                let at = block_a(t, ab, kk);
+                let bt = block_b(t, bbase, kk);
+                for (var i = 0u; i < 4u; i++) {
+                    acc[0] += at[i].x * bt[i];
+                    acc[1] += at[i].y * bt[i];
+                    acc[2] += at[i].z * bt[i];
+                    acc[3] += at[i].w * bt[i];
                 }
             }
         }
         for (; kk < p.k; kk++) {
-            let av = load_a(ar, ab + m0, kk);
-            let bv = load_b(bc, bbase + n0, kk);
+            let av = load_a(ar, ab + t.m0, kk);
+            let bv = load_b(bc, bbase + t.n0, kk);
             acc[0] += av.x * bv;
             acc[1] += av.y * bv;
             acc[2] += av.z * bv;
             acc[3] += av.w * bv;
         }
     }
-    let cb = p.c_off + bb * p.c_sb;
+    return acc;
+}
+
+fn store(t: Tile, acc: array<vec4<f32>, 4>) {
+    let cb = p.c_off + t.bb * p.c_sb;
     for (var i = 0u; i < TILE; i++) {
-        let mi = m0 + i;
+        let mi = t.m0 + i;
         if mi >= p.m {
             break;
         }
         for (var j = 0u; j < TILE; j++) {
-            let nj = n0 + j;
+            let nj = t.n0 + j;
             if nj >= p.n {
                 break;
             }
             var v = acc[i][j];
-            if use_bias {
+            if (p.flags & BIAS_COL) != 0u {
                 v += bias[p.bias_off + nj];
             }
             let ci = cb + mi * p.c_sm + nj * p.c_sn;
@@ -152,5 +175,9 @@ fn gemm(wid: vec3<u32>, nwg: vec3<u32>, lid: vec3<u32>, use_bias: bool) {
 @compute @workgroup_size(8, 8, 1)
 fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
           @builtin(local_invocation_id) lid: vec3<u32>) {
-    gemm(wid, nwg, lid, (p.flags & BIAS_COL) != 0u);
+    let t = tile(wid, nwg, lid);
+    if !t.valid {
+        return;
+    }
+    store(t, accumulate(t));
 }

@@ -82,6 +82,46 @@ fn matmul_vector_load_paths() {
 }
 
 #[test]
+fn f16_gemm_matches_reference_to_f16_precision() {
+    // `--f16`: GEMMs in f16 arithmetic. The forward product and both gradients (the incoming
+    // gradient scaled up before rounding) stay within f16's precision of the f64 reference,
+    // tiny gradients do not underflow, and the results do differ from the f32 kernel's.
+    let e = engine();
+    e.gpu.set_f16_gemm(true).unwrap();
+    let mut r = rng(6);
+    for (m, k, n, gscale) in [(16, 24, 12, 1.0), (9, 13, 7, 1.0), (12, 40, 8, 1e-6)] {
+        let a = rand_vec(&mut r, m * k);
+        let b = rand_vec(&mut r, k * n);
+        let ta = e.param(&f32s(&a), &[m, k]).unwrap();
+        let tb = e.param(&f32s(&b), &[k, n]).unwrap();
+        let y = ta.matmul(&tb).unwrap();
+        let want = mm_ref::matmul(&a, &b, m, k, n);
+        let what = format!("f16 matmul {m}x{k}x{n}");
+        // Rounding both operands to f16 (2^-11 relative) over k terms of size ~1.
+        let tol = 4e-3 * (k as f64).sqrt();
+        let got = y.to_vec().unwrap();
+        assert_close(&what, &got, &want, tol, 1e-2);
+        let exact = got
+            .iter()
+            .zip(&want)
+            .filter(|(g, w)| (**g as f64 - **w).abs() < 1e-6)
+            .count();
+        assert!(exact < got.len() / 2, "{what}: f16 arithmetic was not used");
+        // The loss is scaled after the weighted sum (whose own GEMM sees ordinary values), so
+        // the gradient reaching the product is gscale · rw.
+        let rw0 = rand_vec(&mut r, m * n);
+        let rw: Vec<f64> = rw0.iter().map(|v| v * gscale).collect();
+        e.backward(&weighted_sum(&y, &rw0).scale(gscale as f32).unwrap())
+            .unwrap();
+        let da = mm_ref::matmul(&rw, &mm_ref::transpose(&b, k, n), m, n, k);
+        let db = mm_ref::matmul(&mm_ref::transpose(&a, m, k), &rw, k, m, n);
+        let gtol = tol * gscale;
+        assert_close(&format!("{what} da"), &grad_of(&ta), &da, gtol, 1e-2);
+        assert_close(&format!("{what} db"), &grad_of(&tb), &db, gtol, 1e-2);
+    }
+}
+
+#[test]
 fn linear_with_input_prefix_view() {
     let e = engine();
     let mut r = rng(2);

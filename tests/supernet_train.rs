@@ -441,3 +441,18 @@ fn a_short_run_on_the_bundled_subset_learns_well_above_chance() {
     assert!(test > 0.55, "test top-1 {test}");
     let _: &Dataset = &run.val;
 }
+
+#[test]
+fn f16_setting_is_part_of_a_runs_identity_only_when_on() {
+    // Off, the key is absent, so runs started before the flag existed still resume; on, a
+    // resume without --f16 differs from the saved configuration and is refused.
+    let mut cfg = tiny_run();
+    let off = serde_json::to_value(&cfg).unwrap();
+    assert!(off.get("f16_gemm").is_none());
+    let back: RunConfig = serde_json::from_value(off.clone()).unwrap();
+    assert!(!back.f16_gemm);
+    cfg.f16_gemm = true;
+    let on = serde_json::to_value(&cfg).unwrap();
+    assert_eq!(on["f16_gemm"], serde_json::Value::Bool(true));
+    assert_ne!(on, off);
+}

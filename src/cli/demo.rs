@@ -174,6 +174,7 @@ pub fn demo(g: &GpuArgs, a: &DemoArgs) -> Result<()> {
     cfg.val_images = a.val_images;
     cfg.recal_images = a.recal_images;
     cfg.seed = a.seed;
+    cfg.f16_gemm = g.f16;
     let run_dir = out.join("train");
     let opts = RunOptions {
         out: run_dir.clone(),

@@ -36,6 +36,10 @@ pub struct GpuArgs {
     /// Pick the adapter whose name contains this text (see `tinynas devices`).
     #[arg(long, global = true)]
     pub adapter: Option<String>,
+    /// Run GEMMs (pointwise convolutions, linear layers) in f16 arithmetic: operands rounded to
+    /// f16, 4-deep products summed in f16, blocks summed in f32. Needs shader-f16.
+    #[arg(long, global = true)]
+    pub f16: bool,
 }
 
 #[derive(Subcommand)]
@@ -74,7 +78,12 @@ impl GpuArgs {
     }
     pub fn engine(&self) -> Result<Rc<Engine>> {
         let e = Engine::new(&self.options())?;
-        eprintln!("adapter: {}", e.gpu.describe());
+        e.gpu.set_f16_gemm(self.f16)?;
+        eprintln!(
+            "adapter: {}{}",
+            e.gpu.describe(),
+            if self.f16 { "; f16 GEMMs" } else { "" }
+        );
         Ok(e)
     }
 }

@@ -155,7 +155,8 @@ pub fn run_config(a: &TrainArgs) -> Result<RunConfig> {
 }
 
 pub fn train(g: &GpuArgs, a: &TrainArgs) -> Result<()> {
-    let cfg = run_config(a)?;
+    let mut cfg = run_config(a)?;
+    cfg.f16_gemm = g.f16;
     let e = g.engine()?;
     let n = crate::nn::Module::param_list(&crate::supernet::Supernet::new(&e, &cfg.space, 0)?)
         .iter()

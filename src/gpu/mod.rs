@@ -32,6 +32,7 @@ pub struct Gpu {
     profiler: RefCell<Option<profiler::Profiler>>,
     pending_cost: std::cell::Cell<Option<profiler::Cost>>,
     vector_loads: std::cell::Cell<bool>,
+    f16_gemm: std::cell::Cell<bool>,
 }
 
 pub fn parse_backends(name: Option<&str>) -> Result<wgpu::Backends> {
@@ -159,6 +160,7 @@ impl Gpu {
             // Per-lane vec4 loads become gathers on a CPU adapter (lavapipe runs the invocations
             // of a workgroup as SIMD lanes): 512³ GEMM 8.7 → 5.1 GFLOP/s there.
             vector_loads: std::cell::Cell::new(!cpu),
+            f16_gemm: std::cell::Cell::new(false),
         })
     }
 
@@ -170,6 +172,24 @@ impl Gpu {
 
     pub fn set_vector_loads(&self, on: bool) {
         self.vector_loads.set(on);
+    }
+
+    /// Whether GEMMs (pointwise convolutions, linear layers, matmul) run in f16 arithmetic
+    /// (shaders/matmul_f16.wgsl).
+    pub fn f16_gemm(&self) -> bool {
+        self.f16_gemm.get()
+    }
+
+    /// Turn f16 GEMMs on or off; on needs an adapter with shader-f16.
+    pub fn set_f16_gemm(&self, on: bool) -> Result<()> {
+        if on && !self.features.contains(wgpu::Features::SHADER_F16) {
+            return Err(Error::Invalid(format!(
+                "--f16 needs an adapter with shader-f16, and {} has none (see `tinynas devices`); run without --f16",
+                self.describe()
+            )));
+        }
+        self.f16_gemm.set(on);
+        Ok(())
     }
 
     pub fn describe(&self) -> String {

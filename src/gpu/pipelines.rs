@@ -9,6 +9,12 @@ use std::collections::HashMap;
 pub fn shader_source(name: &str) -> Option<&'static str> {
     Some(match name {
         "matmul" => include_str!("../../shaders/matmul.wgsl"),
+        // Compiled only where the adapter has shader-f16 (`enable f16;` fails elsewhere).
+        "matmul_f16" => concat!(
+            "enable f16;\n",
+            include_str!("../../shaders/matmul.wgsl"),
+            include_str!("../../shaders/matmul_f16.wgsl")
+        ),
         "conv" => include_str!("../../shaders/conv.wgsl"),
         "depthwise" => include_str!("../../shaders/depthwise.wgsl"),
         "norm" => concat!(

@@ -50,6 +50,9 @@ pub struct RunConfig {
     pub crop_pad: usize,
     pub flip: bool,
     pub seed: u64,
+    /// GEMMs in f16 arithmetic (`--f16`); absent from the JSON when off.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub f16_gemm: bool,
 }
 
 impl RunConfig {
@@ -71,6 +74,7 @@ impl RunConfig {
             crop_pad: 2,
             flip: false,
             seed: 0,
+            f16_gemm: false,
         }
     }
 }
@@ -194,6 +198,7 @@ pub fn train_supernet(
 ) -> Result<(Supernet, RunSummary)> {
     cfg.space.validate()?;
     cfg.schedule.validate(&cfg.space)?;
+    e.gpu.set_f16_gemm(cfg.f16_gemm)?;
     let data = load_data(cfg)?;
     let net = Supernet::new(e, &cfg.space, cfg.seed)?;
     let sgd = Sgd::new(e, net.param_list(), cfg.momentum, true, cfg.weight_decay)?;

@@ -160,7 +160,7 @@ fn pointwise(x: &Tensor, w: &Tensor, cs: ConvShape) -> Result<Tensor> {
                     &e,
                     (ci, hw, co, n),
                     (ws.buffer(), wo.t()),
-                    (g.buffer(), yo),
+                    (g.buffer(), yo.grad()),
                     (dx.buffer(), xo),
                     None,
                     false,
@@ -176,7 +176,7 @@ fn pointwise(x: &Tensor, w: &Tensor, cs: ConvShape) -> Result<Tensor> {
                 gemm(
                     &e,
                     (co, ci, hw, n),
-                    (g.buffer(), yo),
+                    (g.buffer(), yo.grad()),
                     (xs.buffer(), xo.t()),
                     (dw.buffer(), dwo),
                     None,

@@ -13,11 +13,28 @@ pub(crate) struct Operand {
     pub sb: usize,
     pub sr: usize,
     pub sc: usize,
+    /// An incoming gradient: scaled up before f16 rounding (see GRAD_SCALE).
+    pub grad: bool,
 }
+
+/// f16 GEMMs multiply gradient operands by this power of two before rounding them to f16 (and
+/// divide the result by it): gradients of ~1e-7…1e-2 land in f16's normal range instead of
+/// underflowing, far from its 65,504 maximum. The same idea as AMP's loss scaling, per GEMM.
+const GRAD_SCALE: f32 = 256.0;
 
 impl Operand {
     pub fn new(off: usize, sb: usize, sr: usize, sc: usize) -> Operand {
-        Operand { off, sb, sr, sc }
+        Operand {
+            off,
+            sb,
+            sr,
+            sc,
+            grad: false,
+        }
+    }
+    /// Mark as an incoming gradient.
+    pub fn grad(self) -> Operand {
+        Operand { grad: true, ..self }
     }
     /// Swap rows and columns.
     pub fn t(self) -> Operand {
@@ -73,9 +90,15 @@ pub(crate) fn gemm(
     } else {
         (0, 0)
     };
+    let (shader, entry) = if e.gpu.f16_gemm() {
+        ("matmul_f16", "matmul_f16")
+    } else {
+        ("matmul", "matmul")
+    };
+    let scale = |o: &Operand| if o.grad { GRAD_SCALE } else { 1.0 }.to_bits();
     e.gpu.dispatch(
-        "matmul",
-        "matmul",
+        shader,
+        entry,
         &[("VA", va as f64), ("VB", vb as f64)],
         &[
             u(m),
@@ -96,6 +119,8 @@ pub(crate) fn gemm(
             u(co.sc),
             flags,
             u(bias_off),
+            scale(&ao),
+            scale(&bo),
         ],
         &[
             Arg(1, a),
@@ -166,7 +191,7 @@ impl Tensor {
         let (a, b) = (self.clone(), other.clone());
         Ok(e.clone().record("matmul", out, &[self, other], move |g| {
             let g = g.contiguous()?;
-            let go = Operand::new(0, 0, n, 1);
+            let go = Operand::new(0, 0, n, 1).grad();
             let da = if a.requires_grad() {
                 let da = e.output("matmul.da", &[m, k])?;
                 gemm(
@@ -236,7 +261,7 @@ impl Tensor {
         }
         Ok(e.clone().record("linear", out, &inputs, move |g| {
             let g = g.contiguous()?;
-            let go = Operand::new(0, 0, outp, 1);
+            let go = Operand::new(0, 0, outp, 1).grad();
             let dx = if xs.requires_grad() {
                 let dx = e.output("linear.dx", &[rows, inp])?;
                 gemm(
