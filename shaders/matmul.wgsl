@@ -1,5 +1,8 @@
 // Batched strided GEMM: C[b] (+)= A[b] · B[b] (+ bias), or with REDUCE_BATCH C = Σ_b A[b]·B[b].
-// Strides make transposes and weight views (channel prefixes) free. Each thread owns a 4x4 tile
+// Strides make transposes and weight views (channel prefixes) free. Columns are numbered across
+// batch entries when matmul.rs folds a batch that shares A into the columns (a pointwise
+// convolution of a 4x4 feature map is one GEMM with 64·16 columns, not 64 GEMMs with 16):
+// column j is entry j / n_in, column j % n_in (without folding, n_in = n and the entry is 0). Each thread owns a 4x4 tile
 // of C held in registers; no workgroup memory, so it runs the same on every adapter.
 // `bias` is always bound (any read-only buffer when BIAS_COL is off).
 //
@@ -18,6 +21,7 @@ struct P {
     c_off: u32, c_sb: u32, c_sm: u32, c_sn: u32,
     flags: u32, bias_off: u32,
     scale_a: f32, scale_b: f32, // matmul_f16.wgsl only
+    n_in: u32,
 }
 const ACCUMULATE: u32 = 1u;
 const REDUCE_BATCH: u32 = 2u;
@@ -52,10 +56,12 @@ fn load_b(bc: vec4<u32>, b0: u32, k: u32) -> vec4<f32> {
     return vec4<f32>(b[bc.x + bk], b[bc.y + bk], b[bc.z + bk], b[bc.w + bk]);
 }
 
-// One thread's 4x4 tile of C: its first row and column, batch entry, and clamped rows/columns.
+// One thread's 4x4 tile of C: its first row and column, batch entry, clamped rows/columns, and
+// the columns' offsets in B and C from the batch entry's start.
 struct Tile {
     m0: u32, n0: u32, bb: u32,
     rows: vec4<u32>, cols: vec4<u32>,
+    b_col: vec4<u32>, c_col: vec4<u32>,
     valid: bool,
 }
 
@@ -74,6 +80,10 @@ fn tile(wid: vec3<u32>, nwg: vec3<u32>, lid: vec3<u32>) -> Tile {
     for (var i = 0u; i < TILE; i++) {
         t.rows[i] = min(t.m0 + i, p.m - 1u);
         t.cols[i] = min(t.n0 + i, p.n - 1u);
+        let entry = t.cols[i] / p.n_in;
+        let col = t.cols[i] % p.n_in;
+        t.b_col[i] = entry * p.b_sb + col * p.b_sn;
+        t.c_col[i] = entry * p.c_sb + col * p.c_sn;
     }
     return t;
 }
@@ -102,14 +112,14 @@ fn block_a(t: Tile, ab: u32, kk: u32) -> mat4x4<f32> {
 }
 
 fn block_b(t: Tile, bbase: u32, kk: u32) -> mat4x4<f32> {
-    let bc = vec4<u32>(bbase) + t.cols * p.b_sn;
+    let bc = vec4<u32>(bbase) + t.b_col;
     if VB == 2u {
         return transpose(mat4x4<f32>(b4[(bc.x + kk) / 4u], b4[(bc.y + kk) / 4u],
                                      b4[(bc.z + kk) / 4u], b4[(bc.w + kk) / 4u]));
     }
     var bt: mat4x4<f32>;
     for (var i = 0u; i < 4u; i++) {
-        bt[i] = load_b(bc, bbase + t.n0, kk + i);
+        bt[i] = load_b(bc, bc.x, kk + i);
     }
     return bt;
 }
@@ -121,7 +131,7 @@ fn accumulate(t: Tile) -> array<vec4<f32>, 4> {
         let ab = p.a_off + ib * p.a_sb;
         let bbase = p.b_off + ib * p.b_sb;
         let ar = vec4<u32>(ab) + t.rows * p.a_sm;
-        let bc = vec4<u32>(bbase) + t.cols * p.b_sn;
+        let bc = vec4<u32>(bbase) + t.b_col;
         var kk = 0u;
         if VA == 2u || VB == 2u {
             for (; kk + 4u <= p.k; kk += 4u) {
@@ -137,7 +147,7 @@ fn accumulate(t: Tile) -> array<vec4<f32>, 4> {
         }
         for (; kk < p.k; kk++) {
             let av = load_a(ar, ab + t.m0, kk);
-            let bv = load_b(bc, bbase + t.n0, kk);
+            let bv = load_b(bc, bc.x, kk);
             acc[0] += av.x * bv;
             acc[1] += av.y * bv;
             acc[2] += av.z * bv;
@@ -161,9 +171,9 @@ fn store(t: Tile, acc: array<vec4<f32>, 4>) {
             }
             var v = acc[i][j];
             if (p.flags & BIAS_COL) != 0u {
-                v += bias[p.bias_off + nj];
+                v += bias[p.bias_off + nj % p.n_in];
             }
-            let ci = cb + mi * p.c_sm + nj * p.c_sn;
+            let ci = cb + mi * p.c_sm + t.c_col[j];
             if (p.flags & ACCUMULATE) != 0u {
                 v += c[ci];
             }

@@ -13,7 +13,7 @@ fn accumulate_f16(t: Tile) -> array<vec4<f32>, 4> {
         let ab = p.a_off + ib * p.a_sb;
         let bbase = p.b_off + ib * p.b_sb;
         let ar = vec4<u32>(ab) + t.rows * p.a_sm;
-        let bc = vec4<u32>(bbase) + t.cols * p.b_sn;
+        let bc = vec4<u32>(bbase) + t.b_col;
         var kk = 0u;
         for (; kk + 4u <= p.k; kk += 4u) {
             let at = mat4x4<f16>(block_a(t, ab, kk) * sa);
@@ -31,7 +31,7 @@ fn accumulate_f16(t: Tile) -> array<vec4<f32>, 4> {
         }
         for (; kk < p.k; kk++) {
             let av = vec4<f16>(load_a(ar, ab + t.m0, kk) * sa);
-            let bv = vec4<f16>(load_b(bc, bbase + t.n0, kk) * sb);
+            let bv = vec4<f16>(load_b(bc, bc.x, kk) * sb);
             acc[0] += vec4<f32>(av.x * bv);
             acc[1] += vec4<f32>(av.y * bv);
             acc[2] += vec4<f32>(av.z * bv);

@@ -172,7 +172,21 @@ fn check_conv(
     full: [usize; 4],
     view: impl Fn(&tinynas::Tensor) -> tinynas::Tensor,
 ) {
+    check_conv_loads(None, seed, cs, full, view)
+}
+
+/// `check_conv` with the GEMM's vector loads forced on or off (`None`: the adapter's default).
+fn check_conv_loads(
+    vector: Option<bool>,
+    seed: u64,
+    cs: ConvShape,
+    full: [usize; 4],
+    view: impl Fn(&tinynas::Tensor) -> tinynas::Tensor,
+) {
     let e = engine();
+    if let Some(v) = vector {
+        e.gpu.set_vector_loads(v);
+    }
     let mut r = rng(seed);
     let x = rounded(&rand_vec(&mut r, cs.n * cs.cin * cs.h * cs.w));
     let w_full = rounded(&rand_vec(&mut r, full.iter().product()));
@@ -262,6 +276,25 @@ fn conv_pointwise_gemm_with_channel_prefixes() {
         [13, 9, 1, 1],
         |w| w.prefix(0, 10).unwrap().prefix(1, 6).unwrap(),
     );
+}
+
+#[test]
+fn conv_pointwise_batch_folded_into_columns() {
+    // Small feature maps (2x2, 3x3, 4x5) fold the batch into the GEMM's columns; 8x4 = 32 does
+    // not. With vector loads on, the 2x2 and 4x5 maps read B four columns at a time across
+    // batch entries (the 3x3 one is unaligned: scalar loads). Channel prefixes offset the weight
+    // views.
+    for vector in [true, false] {
+        for (seed, n, h, w) in [(60, 5, 2, 2), (61, 3, 3, 3), (62, 4, 4, 5), (63, 2, 8, 4)] {
+            check_conv_loads(
+                Some(vector),
+                seed,
+                ConvShape::same(n, 8, h, w, 12, 1, 1, 1),
+                [16, 12, 1, 1],
+                |w| w.prefix(0, 12).unwrap().prefix(1, 8).unwrap(),
+            );
+        }
+    }
 }
 
 #[test]

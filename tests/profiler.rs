@@ -78,6 +78,40 @@ fn one_span_per_dispatch_and_totals_add_up() {
             .iter()
             .any(|row| row.kernel.starts_with("depthwise::dw_forward [K=5,S=2]"))
     );
+    // Every dispatch is labelled with its direction and shape: the pointwise GEMM appears forward,
+    // as a data gradient and as a weight gradient; the optimizer's updates are labelled so.
+    for dir in ["fwd", "bwd-data", "bwd-weight"] {
+        assert!(
+            r.rows
+                .iter()
+                .any(|row| row.kernel.starts_with("matmul::matmul") && row.kernel.ends_with(dir)),
+            "no matmul row for {dir}"
+        );
+    }
+    assert!(r.rows.iter().any(|row| row.kernel == "optim::sgd optim"));
+    assert!(
+        p.gpu.iter().all(|s| s.label.is_some()),
+        "unlabelled command"
+    );
+    assert!(
+        p.gpu
+            .iter()
+            .filter(|s| s.name.starts_with("depthwise::dw_forward"))
+            .all(|s| s.label.as_ref().unwrap().shape.contains(" k"))
+    );
+    // The per-shape table: the heaviest groups, each no heavier than its kernel's row.
+    assert!(!r.shapes.is_empty() && r.shapes.len() <= tinynas::gpu::profiler::SHAPE_ROWS);
+    for w in r.shapes.windows(2) {
+        assert!(w[0].total_ms >= w[1].total_ms);
+    }
+    for sh in &r.shapes {
+        let row = r
+            .rows
+            .iter()
+            .find(|row| sh.kernel.starts_with(&row.kernel))
+            .unwrap();
+        assert!(sh.total_ms <= row.total_ms + 1e-9 && sh.calls <= row.calls);
+    }
     let shares: f64 = r.rows.iter().map(|row| row.share).sum();
     assert!((shares - 1.0).abs() < 1e-9);
     // The trace: valid JSON, one complete event per dispatch on the GPU track, CPU spans too.
@@ -93,6 +127,16 @@ fn one_span_per_dispatch_and_totals_add_up() {
         .filter(|e| e["ph"] == "X" && e["tid"] == 2)
         .count();
     assert_eq!(gpu, p.gpu.len());
+    let gemm = events
+        .iter()
+        .find(|e| {
+            e["args"]["kernel"]
+                .as_str()
+                .is_some_and(|k| k.starts_with("matmul::"))
+        })
+        .expect("a GEMM event");
+    assert!(gemm["args"]["shape"].as_str().unwrap().contains('·'));
+    assert!(gemm["args"]["flops"].as_f64().unwrap() > 0.0);
     assert!(cpu >= 2, "record/submit and wait spans");
 }
 

@@ -168,6 +168,7 @@ impl Engine {
         }
         let tape = std::mem::take(&mut *self.tape.borrow_mut());
         let _guard = self.no_grad();
+        let _d = self.gpu.direction(crate::gpu::Direction::Backward);
         let mut grads: HashMap<u64, Tensor> = HashMap::new();
         grads.insert(loss.id(), self.full(&[1], 1.0)?);
         if loss.grad_buffer().is_some() {

@@ -21,11 +21,13 @@ enum Cmd {
         /// Kernel name with its specialisation, for the profiler (empty when not profiling).
         name: String,
         cost: Option<super::profiler::Cost>,
+        tag: Option<super::profiler::Label>,
     },
     Clear {
         buffer: wgpu::Buffer,
         offset: u64,
         size: u64,
+        tag: Option<super::profiler::Label>,
     },
     Copy {
         src: wgpu::Buffer,
@@ -33,6 +35,7 @@ enum Cmd {
         dst: wgpu::Buffer,
         dst_offset: u64,
         size: u64,
+        tag: Option<super::profiler::Label>,
     },
 }
 
@@ -91,6 +94,7 @@ impl Gpu {
         workgroups: u32,
     ) -> Result<()> {
         let cost = self.pending_cost.take();
+        let tag = self.take_label();
         let pipeline = self.pipeline(shader, entry, constants)?;
         if self.batch.borrow().slots_used == SLOTS {
             self.flush()?;
@@ -141,6 +145,7 @@ impl Gpu {
             label: entry,
             name,
             cost,
+            tag,
         });
         Ok(())
     }
@@ -160,6 +165,7 @@ impl Gpu {
             buffer: buf.buffer.clone(),
             offset: offset as u64 * 4,
             size: len as u64 * 4,
+            tag: self.transfer_label(len),
         });
     }
 
@@ -179,6 +185,7 @@ impl Gpu {
             dst: dst.buffer.clone(),
             dst_offset: dst_off as u64 * 4,
             size: len as u64 * 4,
+            tag: self.transfer_label(len),
         });
     }
 
@@ -207,6 +214,7 @@ impl Gpu {
             dst: dst.buffer.clone(),
             dst_offset: offset as u64 * 4,
             size: data.len() as u64 * 4,
+            tag: self.transfer_label(data.len()),
         });
         Ok(())
     }
@@ -234,15 +242,22 @@ impl Gpu {
                 bytes: b as f64,
             })
         };
-        let names: Vec<(String, Option<super::profiler::Cost>)> = if mode.is_some() {
+        type Named = (
+            String,
+            Option<super::profiler::Cost>,
+            Option<super::profiler::Label>,
+        );
+        let names: Vec<Named> = if mode.is_some() {
             cmds.iter()
                 .filter_map(|c| match c {
-                    Cmd::Dispatch { name, cost, .. } => Some((name.clone(), *cost)),
-                    Cmd::Clear { size, .. } if time_transfers => {
-                        Some(("transfer::clear".into(), bytes(*size)))
+                    Cmd::Dispatch {
+                        name, cost, tag, ..
+                    } => Some((name.clone(), *cost, tag.clone())),
+                    Cmd::Clear { size, tag, .. } if time_transfers => {
+                        Some(("transfer::clear".into(), bytes(*size), tag.clone()))
                     }
-                    Cmd::Copy { size, .. } if time_transfers => {
-                        Some(("transfer::copy".into(), bytes(2 * size)))
+                    Cmd::Copy { size, tag, .. } if time_transfers => {
+                        Some(("transfer::copy".into(), bytes(2 * size), tag.clone()))
                     }
                     _ => None,
                 })
@@ -321,6 +336,7 @@ impl Gpu {
                             buffer,
                             offset,
                             size,
+                            ..
                         } => enc.clear_buffer(buffer, *offset, Some(*size)),
                         Cmd::Copy {
                             src,
@@ -328,6 +344,7 @@ impl Gpu {
                             dst,
                             dst_offset,
                             size,
+                            ..
                         } => enc.copy_buffer_to_buffer(src, *src_offset, dst, *dst_offset, *size),
                         Cmd::Dispatch { .. } => {
                             unreachable!("dispatches are recorded in passes above")
@@ -401,6 +418,7 @@ impl Gpu {
             dst: staging.clone(),
             dst_offset: 0,
             size: len as u64 * 4,
+            tag: self.transfer_label(len),
         });
         self.flush()?;
         let wait_start = std::time::Instant::now();

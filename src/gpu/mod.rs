@@ -4,6 +4,7 @@ mod batch;
 mod pipelines;
 mod pool;
 pub mod profiler;
+pub use profiler::Direction;
 
 pub use batch::Arg;
 pub use pool::GpuBuffer;
@@ -31,6 +32,8 @@ pub struct Gpu {
     errors: Arc<Mutex<Vec<String>>>,
     profiler: RefCell<Option<profiler::Profiler>>,
     pending_cost: std::cell::Cell<Option<profiler::Cost>>,
+    pending_shape: RefCell<Option<String>>,
+    direction: std::cell::Cell<profiler::Direction>,
     vector_loads: std::cell::Cell<bool>,
     f16_gemm: std::cell::Cell<bool>,
 }
@@ -157,6 +160,8 @@ impl Gpu {
             errors,
             profiler: RefCell::new(None),
             pending_cost: std::cell::Cell::new(None),
+            pending_shape: RefCell::new(None),
+            direction: std::cell::Cell::new(profiler::Direction::Forward),
             // Per-lane vec4 loads become gathers on a CPU adapter (lavapipe runs the invocations
             // of a workgroup as SIMD lanes): 512³ GEMM 8.7 → 5.1 GFLOP/s there.
             vector_loads: std::cell::Cell::new(!cpu),

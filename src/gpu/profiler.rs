@@ -24,9 +24,61 @@ pub struct Cost {
     pub bytes: f64,
 }
 
+/// What a dispatch is doing, for the profiler's table and trace. The autograd sets `Backward`
+/// around the backward pass and ops narrow it to `BackwardData` (the gradient of an input) or
+/// `BackwardWeight` (the gradient of a parameter); optimizers set `Optimizer`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub enum Direction {
+    #[default]
+    Forward,
+    Backward,
+    BackwardData,
+    BackwardWeight,
+    Optimizer,
+}
+
+impl Direction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Forward => "fwd",
+            Direction::Backward => "bwd",
+            Direction::BackwardData => "bwd-data",
+            Direction::BackwardWeight => "bwd-weight",
+            Direction::Optimizer => "optim",
+        }
+    }
+}
+
+/// Restores the previous direction when dropped (see [`Gpu::direction`]).
+pub struct DirectionGuard<'a> {
+    gpu: &'a Gpu,
+    prev: Direction,
+}
+
+impl Drop for DirectionGuard<'_> {
+    fn drop(&mut self) {
+        self.gpu.direction.set(self.prev);
+    }
+}
+
+/// `[64, 16, 32, 32]` as `64×16×32×32`, for shape labels.
+pub fn dims(shape: &[usize]) -> String {
+    let v: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    v.join("×")
+}
+
+/// The profiler's label of one command: direction and the op's shape.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Label {
+    pub direction: Direction,
+    pub shape: String,
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct Span {
     pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<Label>,
     /// Microseconds since profiling started (GPU spans: aligned at their submission's CPU time).
     pub start_us: f64,
     pub dur_us: f64,
@@ -47,9 +99,65 @@ pub struct Profiler {
 
 /// The table row for GPU time between commands.
 pub const GAPS: &str = "(gaps between commands)";
+/// Rows of the per-shape table.
+pub const SHAPE_ROWS: usize = 12;
+
+impl Span {
+    /// Kernel and direction: the per-kernel table's key.
+    fn kernel_key(&self) -> String {
+        match &self.label {
+            Some(l) => format!("{} {}", self.name, l.direction.as_str()),
+            None => self.name.clone(),
+        }
+    }
+    /// Kernel, direction and shape: the trace's event name and the per-shape table's key.
+    fn full_name(&self) -> String {
+        match &self.label {
+            Some(l) if !l.shape.is_empty() => format!("{} {}", self.kernel_key(), l.shape),
+            _ => self.kernel_key(),
+        }
+    }
+}
+
+/// Rows of `spans` grouped by `key`, shares of `all` µs, heaviest first.
+fn group(spans: &[Span], key: impl Fn(&Span) -> String, timed: bool) -> Vec<KernelRow> {
+    // Per key: calls, µs, Σ cost, and whether every call had a cost.
+    let mut by: BTreeMap<String, (usize, f64, Cost, bool)> = BTreeMap::new();
+    for s in spans {
+        let e = by.entry(key(s)).or_insert((0, 0.0, Cost::default(), true));
+        e.0 += 1;
+        e.1 += s.dur_us;
+        match s.cost {
+            Some(c) => {
+                e.2.flops += c.flops;
+                e.2.bytes += c.bytes;
+            }
+            None => e.3 = false,
+        }
+    }
+    let mut rows: Vec<KernelRow> = by
+        .into_iter()
+        .map(|(k, (calls, us, cost, known))| {
+            let rate = |x: f64| (known && timed && us > 0.0 && x > 0.0).then(|| x / (us * 1e3));
+            KernelRow {
+                kernel: k,
+                calls,
+                total_ms: us / 1e3,
+                mean_us: us / calls as f64,
+                share: 0.0,
+                gflops: rate(cost.flops),
+                gbytes_per_s: rate(cost.bytes),
+            }
+        })
+        .collect();
+    rows.sort_by(|a, b| b.total_ms.total_cmp(&a.total_ms));
+    rows
+}
 
 #[derive(Clone, Debug, Serialize)]
 pub struct KernelRow {
+    /// The kernel with its specialisation, then the direction (`matmul::matmul [..] bwd-weight`);
+    /// in `ProfileReport::shapes`, the shape too.
     pub kernel: String,
     pub calls: usize,
     pub total_ms: f64,
@@ -63,7 +171,10 @@ pub struct KernelRow {
 #[derive(Clone, Debug, Serialize)]
 pub struct ProfileReport {
     pub mode: TimestampMode,
+    /// One row per kernel and direction, the GPU time between commands last.
     pub rows: Vec<KernelRow>,
+    /// The heaviest (kernel, direction, shape) groups, at most [`SHAPE_ROWS`].
+    pub shapes: Vec<KernelRow>,
     /// Σ of the commands' own times (kernels and transfers), gaps excluded.
     pub gpu_kernel_ms: f64,
     pub gpu_span_ms: f64,
@@ -73,37 +184,11 @@ pub struct ProfileReport {
 
 impl Profiler {
     pub fn report(&self) -> ProfileReport {
-        // Per kernel: calls, µs, Σ cost, and whether every call had a cost.
-        let mut by: BTreeMap<&str, (usize, f64, Cost, bool)> = BTreeMap::new();
-        for s in &self.gpu {
-            let e = by.entry(&s.name).or_insert((0, 0.0, Cost::default(), true));
-            e.0 += 1;
-            e.1 += s.dur_us;
-            match s.cost {
-                Some(c) => {
-                    e.2.flops += c.flops;
-                    e.2.bytes += c.bytes;
-                }
-                None => e.3 = false,
-            }
-        }
-        let total: f64 = by.values().map(|v| v.1).sum();
+        let total: f64 = self.gpu.iter().map(|s| s.dur_us).sum();
         let timed = self.mode != TimestampMode::WallClock;
-        let mut rows: Vec<KernelRow> = by
-            .into_iter()
-            .map(|(k, (calls, us, cost, known))| {
-                let rate = |x: f64| (known && timed && us > 0.0 && x > 0.0).then(|| x / (us * 1e3));
-                KernelRow {
-                    kernel: k.to_string(),
-                    calls,
-                    total_ms: us / 1e3,
-                    mean_us: us / calls as f64,
-                    share: if total > 0.0 { us / total } else { 0.0 },
-                    gflops: rate(cost.flops),
-                    gbytes_per_s: rate(cost.bytes),
-                }
-            })
-            .collect();
+        let mut rows = group(&self.gpu, Span::kernel_key, timed);
+        let mut shapes = group(&self.gpu, Span::full_name, timed);
+        shapes.truncate(SHAPE_ROWS);
         // GPU time inside submissions that no command owns (barriers, idle between commands).
         let gaps = if self.mode == TimestampMode::WallClock {
             0.0
@@ -122,7 +207,7 @@ impl Profiler {
             });
         }
         let all = total + gaps;
-        for r in &mut rows {
+        for r in rows.iter_mut().chain(shapes.iter_mut()) {
             r.share = if all > 0.0 {
                 r.total_ms * 1e3 / all
             } else {
@@ -133,6 +218,7 @@ impl Profiler {
         ProfileReport {
             mode: self.mode,
             rows,
+            shapes,
             gpu_kernel_ms: total / 1e3,
             gpu_span_ms: self.gpu_span_us / 1e3,
             wall_ms: self.origin.elapsed().as_secs_f64() * 1e3,
@@ -149,9 +235,19 @@ impl Profiler {
         ];
         for (tid, spans) in [(1, &self.gpu), (2, &self.cpu)] {
             for s in spans {
-                let mut ev = serde_json::json!({"ph": "X", "pid": 1, "tid": tid, "name": s.name, "ts": s.start_us, "dur": s.dur_us});
+                let mut ev = serde_json::json!({"ph": "X", "pid": 1, "tid": tid, "name": s.full_name(), "ts": s.start_us, "dur": s.dur_us});
+                let mut args = serde_json::Map::new();
+                if let Some(l) = &s.label {
+                    args.insert("kernel".into(), s.name.clone().into());
+                    args.insert("direction".into(), l.direction.as_str().into());
+                    args.insert("shape".into(), l.shape.clone().into());
+                }
                 if let Some(c) = s.cost {
-                    ev["args"] = serde_json::json!({"flops": c.flops, "bytes": c.bytes});
+                    args.insert("flops".into(), c.flops.into());
+                    args.insert("bytes".into(), c.bytes.into());
+                }
+                if !args.is_empty() {
+                    ev["args"] = args.into();
                 }
                 events.push(ev);
             }
@@ -171,22 +267,11 @@ impl ProfileReport {
     }
 
     pub fn print(&self) {
-        println!(
-            "{:<44} {:>7} {:>11} {:>11} {:>7} {:>9} {:>9}",
-            "kernel", "calls", "total ms", "mean µs", "share", "GFLOP/s", "GB/s"
-        );
-        let rate = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{v:.2}"));
-        for r in &self.rows {
-            println!(
-                "{:<44} {:>7} {:>11.3} {:>11.1} {:>6.1}% {:>9} {:>9}",
-                r.kernel,
-                r.calls,
-                r.total_ms,
-                r.mean_us,
-                100.0 * r.share,
-                rate(r.gflops),
-                rate(r.gbytes_per_s)
-            );
+        print_rows("kernel, direction", &self.rows);
+        if self.mode != TimestampMode::WallClock && !self.shapes.is_empty() {
+            println!();
+            print_rows("heaviest shapes", &self.shapes);
+            println!();
         }
         println!(
             "GPU kernels {:.1} ms, GPU busy span {:.1} ms, wall {:.1} ms ({:.0} % of wall in kernels; timestamps: {:?})",
@@ -202,7 +287,41 @@ impl ProfileReport {
     }
 }
 
+fn print_rows(title: &str, rows: &[KernelRow]) {
+    let w = rows
+        .iter()
+        .map(|r| r.kernel.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(44);
+    println!(
+        "{:<w$} {:>7} {:>11} {:>11} {:>7} {:>9} {:>9}",
+        title, "calls", "total ms", "mean µs", "share", "GFLOP/s", "GB/s"
+    );
+    let rate = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{v:.2}"));
+    for r in rows {
+        println!(
+            "{:<w$} {:>7} {:>11.3} {:>11.1} {:>6.1}% {:>9} {:>9}",
+            r.kernel,
+            r.calls,
+            r.total_ms,
+            r.mean_us,
+            100.0 * r.share,
+            rate(r.gflops),
+            rate(r.gbytes_per_s)
+        );
+    }
+}
+
 impl Gpu {
+    /// Label the commands recorded until the guard drops with `d` (for the profiler).
+    pub fn direction(&self, d: Direction) -> DirectionGuard<'_> {
+        DirectionGuard {
+            gpu: self,
+            prev: self.direction.replace(d),
+        }
+    }
+
     /// Start profiling every dispatch from now on (`force_wallclock` ignores timestamps, as on an
     /// adapter without them).
     pub fn start_profiling(&self, force_wallclock: bool) {
@@ -228,12 +347,29 @@ impl Gpu {
         });
     }
 
-    /// The cost of the next dispatch, for the profiler's GFLOP/s and GB/s (ops call this just
-    /// before they dispatch; ignored when not profiling).
-    pub fn cost(&self, flops: f64, bytes: f64) {
+    /// The cost and shape of the next dispatch, for the profiler's GFLOP/s, GB/s and labels (ops
+    /// call this just before they dispatch; ignored, `shape` not even called, when not profiling).
+    pub fn cost(&self, flops: f64, bytes: f64, shape: impl FnOnce() -> String) {
         if self.profiler.borrow().is_some() {
             self.pending_cost.set(Some(Cost { flops, bytes }));
+            *self.pending_shape.borrow_mut() = Some(shape());
         }
+    }
+
+    /// The label of a transfer of `len` floats recorded now.
+    pub(super) fn transfer_label(&self, len: usize) -> Option<Label> {
+        self.profiling().then(|| Label {
+            direction: self.direction.get(),
+            shape: format!("{len} floats"),
+        })
+    }
+
+    /// The label of a command recorded now: the current direction and the pending shape.
+    pub(super) fn take_label(&self) -> Option<Label> {
+        self.profiling().then(|| Label {
+            direction: self.direction.get(),
+            shape: self.pending_shape.borrow_mut().take().unwrap_or_default(),
+        })
     }
 
     pub fn profiling(&self) -> bool {
@@ -265,6 +401,7 @@ impl Gpu {
             let s = start.saturating_duration_since(p.origin).as_secs_f64() * 1e6;
             p.cpu.push(Span {
                 name: name.to_string(),
+                label: None,
                 start_us: s,
                 dur_us: start.elapsed().as_secs_f64() * 1e6,
                 cost: None,
@@ -275,7 +412,7 @@ impl Gpu {
     /// After a profiled submission: read its timestamps (waits for the GPU) and record spans.
     pub(super) fn collect_timestamps(
         &self,
-        names: Vec<(String, Option<Cost>)>,
+        names: Vec<(String, Option<Cost>, Option<Label>)>,
         read: Option<wgpu::Buffer>,
         submitted: Instant,
     ) -> Result<()> {
@@ -302,10 +439,11 @@ impl Gpu {
             Some(t) if !t.is_empty() => {
                 let t0 = t[0];
                 let us = |x: u64| x.saturating_sub(t0) as f64 * p.period_ns / 1e3;
-                for (k, (name, cost)) in names.into_iter().enumerate() {
+                for (k, (name, cost, label)) in names.into_iter().enumerate() {
                     let (s, e) = (us(t[2 * k]), us(t[2 * k + 1]));
                     p.gpu.push(Span {
                         name,
+                        label,
                         start_us: base + s,
                         dur_us: (e - s).max(0.0),
                         cost,
@@ -317,6 +455,7 @@ impl Gpu {
                 let dur = submitted.elapsed().as_secs_f64() * 1e6;
                 p.gpu.push(Span {
                     name: format!("submission ({} dispatches, wall clock)", names.len()),
+                    label: None,
                     start_us: base,
                     dur_us: dur,
                     cost: None,
@@ -326,6 +465,7 @@ impl Gpu {
         }
         p.cpu.push(Span {
             name: "wait (profiler readback)".into(),
+            label: None,
             start_us: at(wait_start),
             dur_us: wait_start.elapsed().as_secs_f64() * 1e6,
             cost: None,

@@ -53,11 +53,13 @@ impl Sgd {
 
     /// One update with learning rate `lr` from the accumulated gradients.
     pub fn step(&self, e: &Engine, lr: f32) -> Result<()> {
+        let _d = e.gpu.direction(crate::gpu::Direction::Optimizer);
         for (p, m) in self.params.iter().zip(&self.momentum_buf) {
             let n = p.tensor.numel();
             let wd = if p.decay { self.weight_decay } else { 0.0 };
             let params = [u(n), self.nesterov as u32, f(lr), f(self.momentum), f(wd)];
-            e.gpu.cost(6.0 * n as f64, 20.0 * n as f64);
+            e.gpu
+                .cost(6.0 * n as f64, 20.0 * n as f64, || format!("{n}"));
             e.gpu.dispatch(
                 "optim",
                 "sgd",
@@ -108,6 +110,7 @@ impl Adam {
     }
 
     pub fn step(&mut self, e: &Engine, lr: f32) -> Result<()> {
+        let _d = e.gpu.direction(crate::gpu::Direction::Optimizer);
         self.steps += 1;
         let bc1 = 1.0 - self.beta1.powi(self.steps as i32);
         let bc2 = 1.0 - self.beta2.powi(self.steps as i32);
@@ -126,7 +129,8 @@ impl Adam {
                 f(bc1),
                 f(bc2),
             ];
-            e.gpu.cost(10.0 * n as f64, 28.0 * n as f64);
+            e.gpu
+                .cost(10.0 * n as f64, 28.0 * n as f64, || format!("{n}"));
             e.gpu.dispatch(
                 "optim",
                 "adam",

@@ -4,6 +4,7 @@ use super::u;
 use crate::autograd::Tensor;
 use crate::error::Result;
 use crate::gpu::Arg;
+use crate::gpu::profiler::dims;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -67,7 +68,7 @@ impl Tensor {
         let out = e.output(act.name(), x.shape())?;
         let n = x.numel();
         let consts = [("ACT", act.code())];
-        e.gpu.cost(n as f64, 8.0 * n as f64);
+        e.gpu.cost(n as f64, 8.0 * n as f64, || dims(x.shape()));
         e.gpu.dispatch(
             "elementwise",
             "act_forward",
@@ -80,7 +81,7 @@ impl Tensor {
         Ok(e.clone().record(act.name(), out, &[&x], move |g| {
             let g = g.contiguous()?;
             let dx = e.output("activation.dx", xs.shape())?;
-            e.gpu.cost(n as f64, 12.0 * n as f64);
+            e.gpu.cost(n as f64, 12.0 * n as f64, || dims(xs.shape()));
             e.gpu.dispatch(
                 "elementwise",
                 "act_backward",

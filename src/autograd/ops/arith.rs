@@ -5,6 +5,8 @@ use super::{f, u};
 use crate::autograd::Tensor;
 use crate::error::{Result, shape_err};
 use crate::gpu::Arg;
+use crate::gpu::Direction;
+use crate::gpu::profiler::dims;
 
 impl Tensor {
     pub fn add(&self, other: &Tensor) -> Result<Tensor> {
@@ -15,7 +17,7 @@ impl Tensor {
         let e = self.engine().clone();
         let out = e.output("add", a.shape())?;
         let n = a.numel();
-        e.gpu.cost(n as f64, 12.0 * n as f64);
+        e.gpu.cost(n as f64, 12.0 * n as f64, || dims(a.shape()));
         e.gpu.dispatch(
             "elementwise",
             "add",
@@ -34,7 +36,7 @@ impl Tensor {
         let e = self.engine().clone();
         let out = e.output("scale", x.shape())?;
         let n = x.numel();
-        e.gpu.cost(n as f64, 8.0 * n as f64);
+        e.gpu.cost(n as f64, 8.0 * n as f64, || format!("{n}"));
         e.gpu.dispatch(
             "elementwise",
             "scale",
@@ -61,7 +63,7 @@ impl Tensor {
         let e = self.engine().clone();
         let out = e.output("mul_channel", sx)?;
         let (n, hw) = (x.numel(), sx[2] * sx[3]);
-        e.gpu.cost(n as f64, 8.0 * n as f64);
+        e.gpu.cost(n as f64, 8.0 * n as f64, || format!("{n}"));
         e.gpu.dispatch(
             "elementwise",
             "mul_channel",
@@ -78,8 +80,10 @@ impl Tensor {
         Ok(e.clone().record("mul_channel", out, &[&x, &sc], move |g| {
             let g = g.contiguous()?;
             let dx = if xs.requires_grad() {
+                let _d = e.gpu.direction(Direction::BackwardData);
                 let dx = e.output("mul_channel.dx", xs.shape())?;
-                e.gpu.cost(2.0 * n as f64, 12.0 * n as f64);
+                e.gpu
+                    .cost(2.0 * n as f64, 12.0 * n as f64, || dims(xs.shape()));
                 e.gpu.dispatch(
                     "elementwise",
                     "mul_channel",
@@ -112,7 +116,9 @@ impl Tensor {
         }
         let o = other.contiguous()?;
         let n = self.numel();
-        self.engine().gpu.cost(2.0 * n as f64, 12.0 * n as f64);
+        self.engine()
+            .gpu
+            .cost(2.0 * n as f64, 12.0 * n as f64, || format!("{n}"));
         self.engine().gpu.dispatch(
             "elementwise",
             "axpy",

@@ -6,6 +6,7 @@ use super::u;
 use crate::autograd::{Engine, Tensor};
 use crate::error::{Result, shape_err};
 use crate::gpu::Arg;
+use crate::gpu::Direction;
 use std::rc::Rc;
 
 /// Shapes of one convolution.
@@ -21,6 +22,30 @@ pub struct ConvShape {
     pub stride: usize,
     pub pad: usize,
     pub groups: usize,
+}
+
+impl ConvShape {
+    /// For the profiler: `n×cin×h×w → cout×oh×ow k3 s2 g1`.
+    pub fn label(&self) -> String {
+        format!(
+            "{}×{}×{}×{} → {}×{}×{} k{}{} s{} g{}",
+            self.n,
+            self.cin,
+            self.h,
+            self.w,
+            self.cout,
+            self.oh(),
+            self.ow(),
+            self.kh,
+            if self.kw == self.kh {
+                String::new()
+            } else {
+                format!("×{}", self.kw)
+            },
+            self.stride,
+            self.groups
+        )
+    }
 }
 
 impl ConvShape {
@@ -155,6 +180,7 @@ fn pointwise(x: &Tensor, w: &Tensor, cs: ConvShape) -> Result<Tensor> {
         .record("conv2d.pointwise", out, &[x, w], move |g| {
             let g = g.contiguous()?;
             let dx = if xs.requires_grad() {
+                let _d = e.gpu.direction(Direction::BackwardData);
                 let dx = e.output("conv2d.pointwise.dx", xs.shape())?;
                 gemm(
                     &e,
@@ -171,6 +197,7 @@ fn pointwise(x: &Tensor, w: &Tensor, cs: ConvShape) -> Result<Tensor> {
                 None
             };
             let dw = if ws.requires_grad() {
+                let _d = e.gpu.direction(Direction::BackwardWeight);
                 let dw = e.output("conv2d.pointwise.dw", ws.shape())?;
                 let dwo = Operand::new(0, 0, ci, 1);
                 gemm(
@@ -222,7 +249,8 @@ fn direct(x: &Tensor, w: &Tensor, cs: ConvShape) -> Result<Tensor> {
     // Costs for the profiler: 2 flops per multiply-add; input, weights, output moved once.
     let (xs_n, w_n, y_n) = (x.numel() as f64, w.numel() as f64, out.numel() as f64);
     let conv_flops = 2.0 * y_n * (w.numel() / cs.cout) as f64;
-    e.gpu.cost(conv_flops, 4.0 * (xs_n + w_n + y_n));
+    e.gpu
+        .cost(conv_flops, 4.0 * (xs_n + w_n + y_n), || cs.label());
     e.gpu.dispatch(
         "conv",
         "conv_forward",
@@ -235,8 +263,10 @@ fn direct(x: &Tensor, w: &Tensor, cs: ConvShape) -> Result<Tensor> {
     Ok(e.clone().record("conv2d", out, &[x, w], move |g| {
         let g = g.contiguous()?;
         let dx = if xs.requires_grad() {
+            let _d = e.gpu.direction(Direction::BackwardData);
             let dx = e.output("conv2d.dx", xs.shape())?;
-            e.gpu.cost(conv_flops, 4.0 * (xs_n + w_n + y_n));
+            e.gpu
+                .cost(conv_flops, 4.0 * (xs_n + w_n + y_n), || cs.label());
             e.gpu.dispatch(
                 "conv",
                 "conv_backward_data",
@@ -250,8 +280,10 @@ fn direct(x: &Tensor, w: &Tensor, cs: ConvShape) -> Result<Tensor> {
             None
         };
         let dw = if ws.requires_grad() {
+            let _d = e.gpu.direction(Direction::BackwardWeight);
             let dw = e.output("conv2d.dw", ws.shape())?;
-            e.gpu.cost(conv_flops, 4.0 * (xs_n + w_n + y_n));
+            e.gpu
+                .cost(conv_flops, 4.0 * (xs_n + w_n + y_n), || cs.label());
             e.gpu.dispatch(
                 "conv",
                 "conv_backward_weight",

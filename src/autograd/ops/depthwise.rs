@@ -6,6 +6,7 @@ use super::u;
 use crate::autograd::Tensor;
 use crate::error::Result;
 use crate::gpu::Arg;
+use crate::gpu::Direction;
 
 fn params(cs: &ConvShape, w: &Tensor, split: usize) -> Vec<u32> {
     let s = w.strides();
@@ -47,7 +48,7 @@ pub(crate) fn depthwise(x: &Tensor, w: &Tensor, cs: ConvShape) -> Result<Tensor>
     );
     let wn = cs.cin as f64 * kk;
     let flops = 2.0 * kk * yout;
-    e.gpu.cost(flops, 4.0 * (xin + yout + wn));
+    e.gpu.cost(flops, 4.0 * (xin + yout + wn), || cs.label());
     e.gpu.dispatch(
         "depthwise",
         "dw_forward",
@@ -61,8 +62,9 @@ pub(crate) fn depthwise(x: &Tensor, w: &Tensor, cs: ConvShape) -> Result<Tensor>
     Ok(e.clone().record("depthwise", out, &[x, w], move |g| {
         let g = g.contiguous()?;
         let dx = if xs.requires_grad() {
+            let _d = e.gpu.direction(Direction::BackwardData);
             let dx = e.output("depthwise.dx", xs.shape())?;
-            e.gpu.cost(flops, 4.0 * (xin + yout + wn));
+            e.gpu.cost(flops, 4.0 * (xin + yout + wn), || cs.label());
             e.gpu.dispatch(
                 "depthwise",
                 "dw_backward_data",
@@ -82,10 +84,14 @@ pub(crate) fn depthwise(x: &Tensor, w: &Tensor, cs: ConvShape) -> Result<Tensor>
             None
         };
         let dw = if ws.requires_grad() {
+            let _d = e.gpu.direction(Direction::BackwardWeight);
             let kk = cs.kh * cs.kw;
             let partial = e.gpu.alloc("depthwise.dw.partial", split * cs.cin * kk)?;
-            e.gpu
-                .cost(flops, 4.0 * (xin + yout + (split * cs.cin * kk) as f64));
+            e.gpu.cost(
+                flops,
+                4.0 * (xin + yout + (split * cs.cin * kk) as f64),
+                || cs.label(),
+            );
             e.gpu.dispatch(
                 "depthwise",
                 "dw_backward_weight",
@@ -96,7 +102,9 @@ pub(crate) fn depthwise(x: &Tensor, w: &Tensor, cs: ConvShape) -> Result<Tensor>
             )?;
             let dw = e.output("depthwise.dw", ws.shape())?;
             let parts = (split * cs.cin * kk) as f64;
-            e.gpu.cost(parts, 4.0 * (parts + (cs.cin * kk) as f64));
+            e.gpu.cost(parts, 4.0 * (parts + (cs.cin * kk) as f64), || {
+                format!("{split}×{}×{kk}", cs.cin)
+            });
             e.gpu.dispatch(
                 "depthwise",
                 "dw_weight_sum",

@@ -4,6 +4,7 @@
 use super::u;
 use crate::autograd::{Engine, Tensor};
 use crate::error::{Result, shape_err};
+use crate::gpu::Direction;
 use crate::gpu::{Arg, GpuBuffer};
 
 /// Element offsets and strides of one GEMM operand: (offset, batch, row, col).
@@ -74,7 +75,12 @@ pub(crate) fn gemm(
         flags |= BIAS_COL;
     }
     let (bias_buf, bias_off) = bias.unwrap_or((a, 0));
-    let groups = m.div_ceil(TILE) * n.div_ceil(TILE) * if reduce_batch { 1 } else { batch };
+    // A batch that shares A (a pointwise convolution's weights) is folded into the columns: one
+    // GEMM with batch·n columns, whose tiles stay full when n is small (a 2x2 or 4x4 feature map).
+    // Vector loads along n then need every entry's columns to start on a 4-element boundary.
+    let fold = batch > 1 && ao.sb == 0 && !reduce_batch && n % TILE != 0;
+    let (cols, entries) = if fold { (batch * n, 1) } else { (n, batch) };
+    let groups = m.div_ceil(TILE) * cols.div_ceil(TILE) * if reduce_batch { 1 } else { entries };
     // Costs for the profiler: 2·m·n·k per batch entry; each operand read once (a zero batch
     // stride is a broadcast), the output written once (and read when accumulating).
     let per = |sb: usize| if sb == 0 { 1.0 } else { batch as f64 };
@@ -84,9 +90,17 @@ pub(crate) fn gemm(
         4.0 * ((m * k) as f64 * per(ao.sb)
             + (k * n) as f64 * per(bo.sb)
             + outs * if accumulate { 2.0 } else { 1.0 }),
+        || {
+            let b = if reduce_batch { "Σ" } else { "×" };
+            format!("{m}×{k}·{k}×{n} {b}{batch}")
+        },
     );
     let (va, vb) = if e.gpu.vector_loads() {
-        (vector_a(&ao), vector_b(&bo))
+        let vb = vector_b(&bo);
+        (
+            vector_a(&ao),
+            if fold && vb == 1 && n % 4 != 0 { 0 } else { vb },
+        )
     } else {
         (0, 0)
     };
@@ -102,9 +116,9 @@ pub(crate) fn gemm(
         &[("VA", va as f64), ("VB", vb as f64)],
         &[
             u(m),
-            u(n),
+            u(cols),
             u(k),
-            u(batch),
+            u(entries),
             u(ao.off),
             u(ao.sb),
             u(ao.sr),
@@ -121,6 +135,7 @@ pub(crate) fn gemm(
             u(bias_off),
             scale(&ao),
             scale(&bo),
+            u(n),
         ],
         &[
             Arg(1, a),
@@ -193,6 +208,7 @@ impl Tensor {
             let g = g.contiguous()?;
             let go = Operand::new(0, 0, n, 1).grad();
             let da = if a.requires_grad() {
+                let _d = e.gpu.direction(Direction::BackwardData);
                 let da = e.output("matmul.da", &[m, k])?;
                 gemm(
                     &e,
@@ -209,6 +225,7 @@ impl Tensor {
                 None
             };
             let db = if b.requires_grad() {
+                let _d = e.gpu.direction(Direction::BackwardWeight);
                 let db = e.output("matmul.db", &[k, n])?;
                 gemm(
                     &e,
@@ -263,6 +280,7 @@ impl Tensor {
             let g = g.contiguous()?;
             let go = Operand::new(0, 0, outp, 1).grad();
             let dx = if xs.requires_grad() {
+                let _d = e.gpu.direction(Direction::BackwardData);
                 let dx = e.output("linear.dx", &[rows, inp])?;
                 gemm(
                     &e,
@@ -279,6 +297,7 @@ impl Tensor {
                 None
             };
             let dw = if ws.requires_grad() {
+                let _d = e.gpu.direction(Direction::BackwardWeight);
                 let dw = e.output("linear.dw", &[outp, inp])?;
                 gemm(
                     &e,

@@ -6,6 +6,7 @@ use super::{f, u};
 use crate::autograd::Tensor;
 use crate::error::{Result, shape_err};
 use crate::gpu::Arg;
+use crate::gpu::Direction;
 
 const TRAIN: u32 = 1;
 const UPDATE_RUNNING: u32 = 2;
@@ -78,7 +79,9 @@ impl Tensor {
         let v = if hw.is_multiple_of(4) { 4 } else { 1 };
         let consts = [("ACT", act.map_or(99.0, |a| a.code())), ("V", v as f64)];
         e.gpu
-            .cost(3.0 * (n * c * hw) as f64, 4.0 * (n * c * hw) as f64);
+            .cost(3.0 * (n * c * hw) as f64, 4.0 * (n * c * hw) as f64, || {
+                format!("{n}×{c}×{hw}")
+            });
         e.gpu.dispatch(
             "norm",
             "bn_stats",
@@ -94,7 +97,9 @@ impl Tensor {
         )?;
         let out = e.output("batch_norm", s)?;
         e.gpu
-            .cost(2.0 * (n * c * hw) as f64, 8.0 * (n * c * hw) as f64);
+            .cost(2.0 * (n * c * hw) as f64, 8.0 * (n * c * hw) as f64, || {
+                format!("{n}×{c}×{hw}")
+            });
         e.gpu.dispatch(
             "norm",
             "bn_apply",
@@ -119,8 +124,12 @@ impl Tensor {
             .record("batch_norm", out, &[&x, bn.gamma, bn.beta], move |g| {
                 let g = g.contiguous()?;
                 let sums = e.output("batch_norm.sums", &[2 * c])?;
+                // The reduction gives γ's and β's gradients (and the sums dx needs).
+                let d = e.gpu.direction(Direction::BackwardWeight);
                 e.gpu
-                    .cost(4.0 * (n * c * hw) as f64, 8.0 * (n * c * hw) as f64);
+                    .cost(4.0 * (n * c * hw) as f64, 8.0 * (n * c * hw) as f64, || {
+                        format!("{n}×{c}×{hw}")
+                    });
                 e.gpu.dispatch(
                     "norm",
                     "bn_backward_reduce",
@@ -136,10 +145,15 @@ impl Tensor {
                     ],
                     c as u32,
                 )?;
+                drop(d);
                 let dx = if needs[0] {
+                    let _d = e.gpu.direction(Direction::BackwardData);
                     let dx = e.output("batch_norm.dx", xs.shape())?;
-                    e.gpu
-                        .cost(5.0 * (n * c * hw) as f64, 12.0 * (n * c * hw) as f64);
+                    e.gpu.cost(
+                        5.0 * (n * c * hw) as f64,
+                        12.0 * (n * c * hw) as f64,
+                        || format!("{n}×{c}×{hw}"),
+                    );
                     e.gpu.dispatch(
                         "norm",
                         "bn_backward_data",

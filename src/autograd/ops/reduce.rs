@@ -19,7 +19,9 @@ impl Tensor {
         let e = self.engine();
         let out = e.output("row_sum", out_shape)?;
         e.gpu
-            .cost((rows * len) as f64, 4.0 * (rows * (len + 1)) as f64);
+            .cost((rows * len) as f64, 4.0 * (rows * (len + 1)) as f64, || {
+                format!("{rows}×{len}")
+            });
         // Many short rows: a thread each; few long rows: a workgroup each.
         let (entry, groups) = if len <= 256 && rows >= 64 {
             ("row_sum_thread", rows.div_ceil(64))
