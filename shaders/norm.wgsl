@@ -50,7 +50,9 @@ fn at(q: u32, c: u32) -> u32 {
     return ((q / p.hw) * p.c + c) * p.hw + q % p.hw;
 }
 
-// One workgroup per channel: mean, then variance around it (two passes for accuracy).
+// One workgroup per channel: mean and variance in one pass over x, as sums of x − K and
+// (x − K)² with K one of the channel's own values (the shifted-data algorithm: no cancellation
+// when the mean is large against the spread, as long as K is near the data).
 @compute @workgroup_size(64)
 fn bn_stats(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let c = wid.x;
@@ -58,37 +60,29 @@ fn bn_stats(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_ind
     var mean: f32;
     var var_b: f32;
     if (p.flags & TRAIN) != 0u {
+        let k = x[c * p.hw];
         var s = 0.0;
+        var s2 = 0.0;
         if p.hw >= 64u {
             // Plane by plane: no index division per element.
             for (var b = 0u; b < p.n; b++) {
                 let base = (b * p.c + c) * p.hw;
                 for (var j = lid; j < p.hw; j += 64u) {
-                    s += x[base + j];
-                }
-            }
-        } else {
-            for (var q = lid; q < m; q += 64u) {
-                s += x[at(q, c)];
-            }
-        }
-        mean = wg_sum(s, lid) / f32(m);
-        var s2 = 0.0;
-        if p.hw >= 64u {
-            for (var b = 0u; b < p.n; b++) {
-                let base = (b * p.c + c) * p.hw;
-                for (var j = lid; j < p.hw; j += 64u) {
-                    let d = x[base + j] - mean;
+                    let d = x[base + j] - k;
+                    s += d;
                     s2 += d * d;
                 }
             }
         } else {
             for (var q = lid; q < m; q += 64u) {
-                let d = x[at(q, c)] - mean;
+                let d = x[at(q, c)] - k;
+                s += d;
                 s2 += d * d;
             }
         }
-        var_b = wg_sum(s2, lid) / f32(m);
+        let dm = wg_sum(s, lid) / f32(m);
+        mean = k + dm;
+        var_b = max(wg_sum(s2, lid) / f32(m) - dm * dm, 0.0);
     } else {
         mean = run_mean[c];
         var_b = run_var[c];

@@ -8,6 +8,44 @@ use tinynas::autograd::ops::loss::{reference_cross_entropy, reference_mse, smoot
 use tinynas::autograd::ops::norm::{BatchNorm, BnMode, reference as bn_ref};
 
 #[test]
+fn batch_norm_statistics_of_data_far_from_zero() {
+    // One-pass statistics (sums of x − K, K a value of the channel) stay accurate when the mean
+    // is 1,000 times the spread, where Σx² − (Σx)²/m in f32 would lose every digit.
+    let e = engine();
+    let mut r = rng(44);
+    for (n, c, h, w) in [(2, 3, 8, 8), (3, 2, 3, 5)] {
+        let hw = h * w;
+        let x: Vec<f64> = rand_vec(&mut r, n * c * hw)
+            .iter()
+            .enumerate()
+            .map(|(i, v)| 500.0 + 100.0 * ((i / hw) % c) as f64 + 0.5 * v)
+            .collect();
+        let x = rounded(&x);
+        let tx = e.tensor(&f32s(&x), &[n, c, h, w]).unwrap();
+        let (g, b) = (vec![1.0; c], vec![0.0; c]);
+        let tg = e.tensor(&f32s(&g), &[c]).unwrap();
+        let tb = e.tensor(&f32s(&b), &[c]).unwrap();
+        let (rm, rv) = (e.zeros(&[c]).unwrap(), e.full(&[c], 1.0).unwrap());
+        let bn = BatchNorm {
+            gamma: &tg,
+            beta: &tb,
+            running_mean: &rm,
+            running_var: &rv,
+            eps: 1e-5,
+        };
+        let y = tx.batch_norm(&bn, BnMode::BatchStats).unwrap();
+        let (yr, _, _) = bn_ref::batch_norm(&x, &g, &b, n, c, hw, 1e-5);
+        assert_close(
+            &format!("bn of offset data {n}x{c}x{h}x{w}"),
+            &y.to_vec().unwrap(),
+            &yr,
+            2e-3,
+            2e-3,
+        );
+    }
+}
+
+#[test]
 fn batch_norm_train_on_channel_prefix() {
     let e = engine();
     let mut r = rng(40);

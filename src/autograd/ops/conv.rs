@@ -257,7 +257,8 @@ fn direct(x: &Tensor, w: &Tensor, cs: ConvShape) -> Result<Tensor> {
         &[],
         &params,
         &[Arg(1, x.buffer()), Arg(2, w.buffer()), Arg(3, out.buffer())],
-        out.numel().div_ceil(64) as u32,
+        // 4 outputs of a row per thread.
+        (cs.n * cs.cout * cs.oh() * cs.ow().div_ceil(4)).div_ceil(64) as u32,
     )?;
     let (xs, ws) = (x.clone(), w.clone());
     Ok(e.clone().record("conv2d", out, &[x, w], move |g| {
