@@ -77,11 +77,19 @@ fn tile(wid: vec3<u32>, nwg: vec3<u32>, lid: vec3<u32>) -> Tile {
     t.n0 = (tn * WG + lid.x) * TILE;
     let reduce = (p.flags & REDUCE_BATCH) != 0u;
     t.valid = !((!reduce && t.bb >= p.batch) || (reduce && t.bb >= 1u)) && t.m0 < p.m && t.n0 < p.n;
+    // One division: the next columns step on from the first (clamped ones repeat the last).
+    var entry = min(t.n0, p.n - 1u) / p.n_in;
+    var col = min(t.n0, p.n - 1u) % p.n_in;
     for (var i = 0u; i < TILE; i++) {
         t.rows[i] = min(t.m0 + i, p.m - 1u);
         t.cols[i] = min(t.n0 + i, p.n - 1u);
-        let entry = t.cols[i] / p.n_in;
-        let col = t.cols[i] % p.n_in;
+        if i > 0u && t.cols[i] != t.cols[i - 1u] {
+            col += 1u;
+            if col == p.n_in {
+                col = 0u;
+                entry += 1u;
+            }
+        }
         t.b_col[i] = entry * p.b_sb + col * p.b_sn;
         t.c_col[i] = entry * p.c_sb + col * p.c_sn;
     }
