@@ -22,6 +22,9 @@ struct P {
     flags: u32, bias_off: u32,
     scale_a: f32, scale_b: f32, // matmul_f16.wgsl only
     n_in: u32,
+    // REDUCE_BATCH in chunks (matmul.rs splits sums over many images into few tiles): workgroup
+    // row bb sums entries [bb·chunk, (bb + 1)·chunk) into slab bb of C; 0 = one sum over all.
+    chunk: u32,
 }
 const ACCUMULATE: u32 = 1u;
 const REDUCE_BATCH: u32 = 2u;
@@ -76,7 +79,8 @@ fn tile(wid: vec3<u32>, nwg: vec3<u32>, lid: vec3<u32>) -> Tile {
     t.m0 = (rest % tiles_m * WG + lid.y) * TILE;
     t.n0 = (tn * WG + lid.x) * TILE;
     let reduce = (p.flags & REDUCE_BATCH) != 0u;
-    t.valid = !((!reduce && t.bb >= p.batch) || (reduce && t.bb >= 1u)) && t.m0 < p.m && t.n0 < p.n;
+    let slabs = select(1u, (p.batch + p.chunk - 1u) / max(p.chunk, 1u), p.chunk > 0u);
+    t.valid = !((!reduce && t.bb >= p.batch) || (reduce && t.bb >= slabs)) && t.m0 < p.m && t.n0 < p.n;
     // One division: the next columns step on from the first (clamped ones repeat the last).
     var entry = min(t.n0, p.n - 1u) / p.n_in;
     var col = min(t.n0, p.n - 1u) % p.n_in;
@@ -99,6 +103,9 @@ fn tile(wid: vec3<u32>, nwg: vec3<u32>, lid: vec3<u32>) -> Tile {
 // The batch entries a tile sums over: its own, or all of them with REDUCE_BATCH.
 fn batch_range(t: Tile) -> vec2<u32> {
     if (p.flags & REDUCE_BATCH) != 0u {
+        if p.chunk > 0u {
+            return vec2<u32>(t.bb * p.chunk, min((t.bb + 1u) * p.chunk, p.batch));
+        }
         return vec2<u32>(0u, p.batch);
     }
     return vec2<u32>(t.bb, t.bb + 1u);
@@ -198,4 +205,24 @@ fn matmul(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
         return;
     }
     store(t, accumulate(t));
+}
+
+// C (+)= Σ_s slab s of `a` ([batch = slabs, m, n] contiguous): the second half of a split sum.
+@compute @workgroup_size(64)
+fn matmul_sum_parts(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                    @builtin(local_invocation_index) lid: u32) {
+    let i = (wid.y * nwg.x + wid.x) * 64u + lid;
+    let mn = p.m * p.n;
+    if i >= mn {
+        return;
+    }
+    var v = 0.0;
+    for (var s = 0u; s < p.batch; s++) {
+        v += a[s * mn + i];
+    }
+    let ci = p.c_off + (i / p.n) * p.c_sm + (i % p.n) * p.c_sn;
+    if (p.flags & ACCUMULATE) != 0u {
+        v += c[ci];
+    }
+    c[ci] = v;
 }

@@ -283,15 +283,23 @@ fn conv_pointwise_batch_folded_into_columns() {
     // Small feature maps (2x2, 3x3, 4x5) fold the batch into the GEMM's columns; 8x4 = 32 does
     // not. With vector loads on, the 2x2 and 4x5 maps read B four columns at a time across
     // batch entries (the 3x3 one is unaligned: scalar loads). Channel prefixes offset the weight
-    // views.
+    // views. The weight gradient sums over few output tiles, so it is split into chunks of the
+    // batch: 5 images over 1 tile (chunks of 1), and over 2x2 tiles (chunks of 2, the last one
+    // short).
     for vector in [true, false] {
-        for (seed, n, h, w) in [(60, 5, 2, 2), (61, 3, 3, 3), (62, 4, 4, 5), (63, 2, 8, 4)] {
+        for (seed, n, cin, cout, h, w) in [
+            (60, 5, 8, 12, 2, 2),
+            (61, 3, 8, 12, 3, 3),
+            (62, 4, 8, 12, 4, 5),
+            (63, 2, 8, 12, 8, 4),
+            (64, 5, 40, 36, 2, 3),
+        ] {
             check_conv_loads(
                 Some(vector),
                 seed,
-                ConvShape::same(n, 8, h, w, 12, 1, 1, 1),
-                [16, 12, 1, 1],
-                |w| w.prefix(0, 12).unwrap().prefix(1, 8).unwrap(),
+                ConvShape::same(n, cin, h, w, cout, 1, 1, 1),
+                [cout + 4, cin + 4, 1, 1],
+                |wt| wt.prefix(0, cout).unwrap().prefix(1, cin).unwrap(),
             );
         }
     }

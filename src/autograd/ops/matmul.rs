@@ -51,6 +51,8 @@ const ACCUMULATE: u32 = 1;
 const REDUCE_BATCH: u32 = 2;
 const BIAS_COL: u32 = 4;
 const TILE: usize = 32;
+/// Sums over the batch with fewer output tiles than this are split (see `gemm`).
+const SPLIT_BELOW: usize = 16;
 
 /// C[b] = A[b]·B[b] for b < batch, or with `reduce_batch` C = Σ_b A[b]·B[b]; C[M,N], K inner.
 #[allow(clippy::too_many_arguments)]
@@ -75,12 +77,33 @@ pub(crate) fn gemm(
         flags |= BIAS_COL;
     }
     let (bias_buf, bias_off) = bias.unwrap_or((a, 0));
+    // A sum over the batch with few output tiles (a weight gradient of 8x16) is split into
+    // chunks of the batch, each summed by its own workgroups into a scratch slab, then the slabs
+    // are added up: otherwise one or two workgroups would walk all 64 images alone.
+    let tiles = m.div_ceil(TILE) * n.div_ceil(TILE);
+    let chunk = if reduce_batch && bias.is_none() && tiles < SPLIT_BELOW && batch >= 4 {
+        batch.div_ceil(SPLIT_BELOW.div_ceil(tiles).min(batch))
+    } else {
+        0
+    };
+    let chunks = if chunk > 0 { batch.div_ceil(chunk) } else { 1 };
+    let parts = if chunk > 0 {
+        Some(e.gpu.alloc("gemm.parts", chunks * m * n)?)
+    } else {
+        None
+    };
+    // Where the GEMM itself writes: C, or the slabs [chunks, m, n].
+    let (out, oo, out_flags) = match &parts {
+        Some(buf) => (&**buf, Operand::new(0, m * n, n, 1), flags & !ACCUMULATE),
+        None => (c, co, flags),
+    };
     // A batch that shares A (a pointwise convolution's weights) is folded into the columns: one
     // GEMM with batch·n columns, whose tiles stay full when n is small (a 2x2 or 4x4 feature map).
     // Vector loads along n then need every entry's columns to start on a 4-element boundary.
     let fold = batch > 1 && ao.sb == 0 && !reduce_batch && n % TILE != 0;
     let (cols, entries) = if fold { (batch * n, 1) } else { (n, batch) };
-    let groups = m.div_ceil(TILE) * cols.div_ceil(TILE) * if reduce_batch { 1 } else { entries };
+    let groups =
+        m.div_ceil(TILE) * cols.div_ceil(TILE) * if reduce_batch { chunks } else { entries };
     // Costs for the profiler: 2·m·n·k per batch entry; each operand read once (a zero batch
     // stride is a broadcast), the output written once (and read when accumulating).
     let per = |sb: usize| if sb == 0 { 1.0 } else { batch as f64 };
@@ -127,26 +150,67 @@ pub(crate) fn gemm(
             u(bo.sb),
             u(bo.sr),
             u(bo.sc),
-            u(co.off),
-            u(co.sb),
-            u(co.sr),
-            u(co.sc),
-            flags,
+            u(oo.off),
+            u(oo.sb),
+            u(oo.sr),
+            u(oo.sc),
+            out_flags,
             u(bias_off),
             scale(&ao),
             scale(&bo),
             u(n),
+            u(chunk),
         ],
         &[
             Arg(1, a),
             Arg(2, b),
-            Arg(3, c),
+            Arg(3, out),
             Arg(4, bias_buf),
             Arg(5, a),
             Arg(6, b),
         ],
         groups as u32,
-    )
+    )?;
+    if let Some(parts) = &parts {
+        let mn = m * n;
+        e.gpu.cost(
+            (chunks * mn) as f64,
+            4.0 * ((chunks + if accumulate { 2 } else { 1 }) * mn) as f64,
+            || format!("{chunks}×{m}×{n}"),
+        );
+        e.gpu.dispatch(
+            "matmul",
+            "matmul_sum_parts",
+            &[],
+            &[
+                u(m),
+                u(n),
+                0,
+                u(chunks),
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                0,
+                u(co.off),
+                u(co.sb),
+                u(co.sr),
+                u(co.sc),
+                flags,
+                0,
+                0,
+                0,
+                u(n),
+                0,
+            ],
+            &[Arg(1, parts), Arg(3, c)],
+            mn.div_ceil(64) as u32,
+        )?;
+    }
+    Ok(())
 }
 
 /// Whether every start the kernel reads 4 at a time is a multiple of 4 elements (16 bytes).
