@@ -119,7 +119,7 @@ impl Span {
     }
 }
 
-/// Rows of `spans` grouped by `key`, shares of `all` µs, heaviest first.
+/// Rows of `spans` grouped by `key`, heaviest first (shares are filled in by the caller).
 fn group(spans: &[Span], key: impl Fn(&Span) -> String, timed: bool) -> Vec<KernelRow> {
     // Per key: calls, µs, Σ cost, and whether every call had a cost.
     let mut by: BTreeMap<String, (usize, f64, Cost, bool)> = BTreeMap::new();
