@@ -125,6 +125,7 @@ fn unknown_adapter_or_backend_lists_what_exists() {
     let err = Gpu::new(&GpuOptions {
         adapter: Some("no-such-gpu-xyz".into()),
         backend: None,
+        ..Default::default()
     })
     .err()
     .unwrap()
@@ -136,9 +137,55 @@ fn unknown_adapter_or_backend_lists_what_exists() {
     let err = Gpu::new(&GpuOptions {
         adapter: None,
         backend: Some("glide".into()),
+        ..Default::default()
     })
     .err()
     .unwrap()
     .to_string();
     assert!(err.contains("vulkan, metal, dx12 or gl"), "{err}");
+}
+
+/// The shaders run without wgpu's runtime checks by default; `--checked-shaders` puts them back.
+/// Both must compute the same thing (an index past a private array or an unbounded loop would
+/// show up here as a difference), over a GEMM, strided depthwise kernels and their gradients.
+#[test]
+fn checked_and_unchecked_shaders_agree() {
+    let mut r = rng(41);
+    let x0 = rand_vec(&mut r, 2 * 6 * 11 * 11);
+    let wp = rand_vec(&mut r, 10 * 6);
+    let wd = rand_vec(&mut r, 10 * 7 * 7);
+    let out = rand_vec(&mut r, 2 * 10 * 6 * 6);
+    let run = |checked: bool| {
+        let e = tinynas::autograd::Engine::new(&GpuOptions {
+            checked_shaders: checked,
+            ..Default::default()
+        })
+        .unwrap();
+        let x = e.param(&f32s(&x0), &[2, 6, 11, 11]).unwrap();
+        let p = e.param(&f32s(&wp), &[10, 6, 1, 1]).unwrap();
+        let d = e.param(&f32s(&wd), &[10, 1, 7, 7]).unwrap();
+        let y = x
+            .conv2d(&p, 1, 0, 1)
+            .unwrap()
+            .conv2d(&d, 2, 3, 10)
+            .unwrap()
+            .relu6()
+            .unwrap();
+        e.backward(&weighted_sum(&y, &out)).unwrap();
+        [
+            values(&y),
+            f64s(&grad_of(&x)),
+            f64s(&grad_of(&p)),
+            f64s(&grad_of(&d)),
+        ]
+    };
+    let (a, b) = (run(false), run(true));
+    for (what, (u, c)) in ["y", "dx", "dW pointwise", "dW depthwise"]
+        .iter()
+        .zip(a.iter().zip(&b))
+    {
+        assert_eq!(u.len(), c.len(), "{what}");
+        assert!(u.iter().any(|v| *v != 0.0), "{what} all zero");
+        assert_close(what, &f32s(u), c, 1e-5, 1e-5);
+    }
 }

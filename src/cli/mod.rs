@@ -40,6 +40,10 @@ pub struct GpuArgs {
     /// f16, 4-deep products summed in f16, blocks summed in f32. Needs shader-f16.
     #[arg(long, global = true)]
     pub f16: bool,
+    /// Compile shaders with wgpu's runtime checks (a bound on every loop, a clamp on every
+    /// index): slower, for debugging a kernel.
+    #[arg(long, global = true)]
+    pub checked_shaders: bool,
 }
 
 #[derive(Subcommand)]
@@ -74,15 +78,21 @@ impl GpuArgs {
         GpuOptions {
             backend: self.backend.clone(),
             adapter: self.adapter.clone(),
+            checked_shaders: self.checked_shaders,
         }
     }
     pub fn engine(&self) -> Result<Rc<Engine>> {
         let e = Engine::new(&self.options())?;
         e.gpu.set_f16_gemm(self.f16)?;
         eprintln!(
-            "adapter: {}{}",
+            "adapter: {}{}{}",
             e.gpu.describe(),
-            if self.f16 { "; f16 GEMMs" } else { "" }
+            if self.f16 { "; f16 GEMMs" } else { "" },
+            if self.checked_shaders {
+                "; checked shaders"
+            } else {
+                ""
+            }
         );
         Ok(e)
     }

@@ -18,6 +18,9 @@ use std::sync::{Arc, Mutex};
 pub struct GpuOptions {
     pub backend: Option<String>,
     pub adapter: Option<String>,
+    /// Compile shaders with wgpu's runtime checks (bounded loops, clamped indices): slower, for
+    /// debugging a kernel. Off by default (see `pipelines.rs`).
+    pub checked_shaders: bool,
 }
 
 pub struct Gpu {
@@ -36,6 +39,7 @@ pub struct Gpu {
     direction: std::cell::Cell<profiler::Direction>,
     vector_loads: std::cell::Cell<bool>,
     f16_gemm: std::cell::Cell<bool>,
+    checked_shaders: bool,
 }
 
 pub fn parse_backends(name: Option<&str>) -> Result<wgpu::Backends> {
@@ -116,10 +120,10 @@ impl Gpu {
                     })?
             }
         };
-        Self::from_adapter(adapter)
+        Self::from_adapter(adapter, opts)
     }
 
-    fn from_adapter(adapter: wgpu::Adapter) -> Result<Gpu> {
+    fn from_adapter(adapter: wgpu::Adapter, opts: &GpuOptions) -> Result<Gpu> {
         let info = adapter.get_info();
         let wanted = wgpu::Features::TIMESTAMP_QUERY
             | wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES
@@ -166,6 +170,7 @@ impl Gpu {
             // of a workgroup as SIMD lanes): 512³ GEMM 8.7 → 5.1 GFLOP/s there.
             vector_loads: std::cell::Cell::new(!cpu),
             f16_gemm: std::cell::Cell::new(false),
+            checked_shaders: opts.checked_shaders,
         })
     }
 

@@ -72,12 +72,30 @@ impl Gpu {
                 None => {
                     let src = shader_source(shader)
                         .ok_or_else(|| Error::Gpu(format!("no shader named {shader}")))?;
-                    let m = self
-                        .device
-                        .create_shader_module(wgpu::ShaderModuleDescriptor {
-                            label: Some(shader),
-                            source: wgpu::ShaderSource::Wgsl(src.into()),
-                        });
+                    let desc = wgpu::ShaderModuleDescriptor {
+                        label: Some(shader),
+                        source: wgpu::ShaderSource::Wgsl(src.into()),
+                    };
+                    let m = if self.checked_shaders {
+                        self.device.create_shader_module(desc)
+                    } else {
+                        // SAFETY: the project's own shaders, not user code. Every loop has a
+                        // finite bound; every private-array index is below the array's length by
+                        // construction (each shader states the bound, e.g. depthwise's ROW, and
+                        // the Rust side refuses shapes outside it); every storage access is
+                        // guarded by an explicit index test against sizes that the op checked
+                        // against the buffers. Storage accesses stay bounded where the platform
+                        // checks them itself (Vulkan's robustBufferAccess). The checks wgpu would
+                        // add instead (a counter in every loop, a clamp on every index) cost
+                        // lavapipe about a third of a depthwise kernel's speed. `--checked-shaders`
+                        // turns them back on to debug a kernel.
+                        unsafe {
+                            self.device.create_shader_module_trusted(
+                                desc,
+                                wgpu::ShaderRuntimeChecks::unchecked(),
+                            )
+                        }
+                    };
                     cache.modules.insert(shader, m.clone());
                     m
                 }
