@@ -19,30 +19,35 @@ fn tid(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
     return (wid.y * nwg.x + wid.x) * 64u + lid;
 }
 
-// src = x, dst = y. Each thread computes 4 neighbouring outputs of a row, loading the input
-// span they share once ((VX − 1)·S + K values, at most ROW).
+// Outputs of a row per thread (inputs, in the backward-data pass): 8 at stride 1 on rows of 8
+// or more, else 4 (depthwise.rs picks; on lavapipe 8 against 4 takes the 7×7 forward on 16×16
+// maps from 5.1 to 7.1 GFLOP/s and gains nothing at stride 2). A thread loads the input span its W
+// outputs share once per kernel row: (W − 1)·S + K values, at most ROW.
+override W: u32 = 4u;
+const WMAX: u32 = 8u;
+// The strided backward-data pass always takes 4 inputs of one residue class (a vec4).
 const VX: u32 = 4u;
-// The longest input span a thread loads: (VX − 1)·S + K for S ≤ 4, K ≤ 7 (conv.rs sends other
-// strides to the direct kernel).
+// The longest span: 7·1 + 7 at W = 8 (stride 1), 3·4 + 7 at W = 4 (strides ≤ 4); conv.rs sends
+// other strides to the direct kernel, depthwise.rs never pairs W = 8 with a stride above 1.
 const ROW: u32 = 19u;
 
 @compute @workgroup_size(64)
 fn dw_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
               @builtin(local_invocation_index) lid: u32) {
     let i = tid(wid, nwg, lid);
-    let owv = (p.ow + VX - 1u) / VX;
+    let owv = (p.ow + W - 1u) / W;
     if i >= p.n * p.c * p.oh * owv {
         return;
     }
-    let ox0 = (i % owv) * VX;
+    let ox0 = (i % owv) * W;
     let oy = (i / owv) % p.oh;
     let nc = i / (owv * p.oh);
     let c = nc % p.c;
     let xb = nc * p.h * p.w;
     let wb = p.w_off + c * p.w_sc;
-    let span = (VX - 1u) * S + K;
+    let span = (W - 1u) * S + K;
     let x0 = i32(ox0 * S) - i32(p.pad);
-    var acc = vec4<f32>(0.0);
+    var acc: array<f32, WMAX>;
     var row: array<f32, ROW>;
     for (var ky = 0u; ky < K; ky++) {
         let iy = i32(oy * S + ky) - i32(p.pad);
@@ -56,18 +61,20 @@ fn dw_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
         }
         for (var kx = 0u; kx < K; kx++) {
             let wv = wt[wb + ky * p.w_sy + kx * p.w_sx];
-            acc += wv * vec4<f32>(row[kx], row[kx + S], row[kx + 2u * S], row[kx + 3u * S]);
+            for (var v = 0u; v < W; v++) {
+                acc[v] += wv * row[kx + v * S];
+            }
         }
     }
     let ob = (nc * p.oh + oy) * p.ow + ox0;
-    for (var j = 0u; j < VX; j++) {
+    for (var j = 0u; j < W; j++) {
         if ox0 + j < p.ow {
             dst[ob + j] = acc[j];
         }
     }
 }
 
-// src = dy, dst = dx. Stride 1: a correlation of dy with the flipped kernel, 4 inputs of a row
+// src = dy, dst = dx. Stride 1: a correlation of dy with the flipped kernel, W inputs of a row
 // per thread as in the forward pass. Stride S > 1: input ix receives from output ox only through
 // the taps kx ≡ ix + pad (mod S), so a thread takes 4 inputs of one residue class (ix, ix + S,
 // ix + 2S, ix + 3S): they meet consecutive outputs, a correlation again on the subsampled row.
@@ -132,20 +139,20 @@ fn backward_data_strided(i: u32) {
 }
 
 fn backward_data_s1(i: u32) {
-    let wv4 = (p.w + VX - 1u) / VX;
+    let wv4 = (p.w + W - 1u) / W;
     if i >= p.n * p.c * p.h * wv4 {
         return;
     }
-    let ix0 = (i % wv4) * VX;
+    let ix0 = (i % wv4) * W;
     let iy = (i / wv4) % p.h;
     let nc = i / (wv4 * p.h);
     let c = nc % p.c;
     let yb = nc * p.oh * p.ow;
     let wb = p.w_off + c * p.w_sc;
-    // dx[ix] = Σ_kx dy[ix + pad − kx]·w[kx]: the dy span for 4 inputs is ix0 + pad − (K−1) ... ix0 + 3 + pad.
+    // dx[ix] = Σ_kx dy[ix + pad − kx]·w[kx]: the dy span for W inputs is ix0 + pad − (K−1) ... ix0 + W − 1 + pad.
     let y0 = i32(ix0 + p.pad) - i32(K - 1u);
-    let span = VX - 1u + K;
-    var acc = vec4<f32>(0.0);
+    let span = W - 1u + K;
+    var acc: array<f32, WMAX>;
     var row: array<f32, ROW>;
     for (var ky = 0u; ky < K; ky++) {
         let oy = i32(iy + p.pad) - i32(ky);
@@ -161,11 +168,13 @@ fn backward_data_s1(i: u32) {
             // input ix0 + v pairs with dy at span index v + K − 1 − kx.
             let wv = wt[wb + ky * p.w_sy + kx * p.w_sx];
             let b = K - 1u - kx;
-            acc += wv * vec4<f32>(row[b], row[b + 1u], row[b + 2u], row[b + 3u]);
+            for (var v = 0u; v < W; v++) {
+                acc[v] += wv * row[b + v];
+            }
         }
     }
     let ob = (nc * p.h + iy) * p.w + ix0;
-    for (var j = 0u; j < VX; j++) {
+    for (var j = 0u; j < W; j++) {
         if ix0 + j < p.w {
             dst[ob + j] = acc[j];
         }
@@ -173,9 +182,9 @@ fn backward_data_s1(i: u32) {
 }
 
 // Weight gradient, pass 1: workgroup (c, s) sums every K×K tap over its share of the output
-// rows' 4-wide segments; dst = partial sums [split, C, K·K]. wt = dy, src = x. As in the forward
-// pass a thread loads the input span of its 4 outputs once per kernel row (zeros outside the
-// image) and adds one 4-wide dot product per tap: no bounds test per tap.
+// rows' W-wide segments; dst = partial sums [split, C, K·K]. wt = dy, src = x. As in the forward
+// pass a thread loads the input span of its W outputs once per kernel row (zeros outside the
+// image) and adds one W-wide dot product per tap: no bounds test per tap.
 var<workgroup> part: array<f32, 3136>; // 64 threads × 49 taps
 
 @compute @workgroup_size(64)
@@ -186,21 +195,19 @@ fn dw_backward_weight(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgr
     let s = g / p.c;
     let in_split = s < p.split;
     var acc: array<f32, 49>;
-    let owv = (p.ow + VX - 1u) / VX;
+    let owv = (p.ow + W - 1u) / W;
     let units = p.n * p.oh * owv;
-    let span = (VX - 1u) * S + K;
+    let span = (W - 1u) * S + K;
     var row: array<f32, ROW>;
+    var dy: array<f32, WMAX>;
     if in_split {
         for (var q = s * 64u + lid; q < units; q += p.split * 64u) {
-            let ox0 = (q % owv) * VX;
+            let ox0 = (q % owv) * W;
             let oy = (q / owv) % p.oh;
             let n = q / (owv * p.oh);
             let yb = ((n * p.c + c) * p.oh + oy) * p.ow + ox0;
-            var dy = vec4<f32>(0.0);
-            for (var j = 0u; j < VX; j++) {
-                if ox0 + j < p.ow {
-                    dy[j] = wt[yb + j];
-                }
+            for (var j = 0u; j < W; j++) {
+                dy[j] = select(0.0, wt[yb + j], ox0 + j < p.ow);
             }
             let xb = (n * p.c + c) * p.h * p.w;
             let x0 = i32(ox0 * S) - i32(p.pad);
@@ -215,7 +222,11 @@ fn dw_backward_weight(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgr
                     row[j] = select(0.0, src[rb + u32(max(ix, 0))], ix >= 0 && ix < i32(p.w));
                 }
                 for (var kx = 0u; kx < K; kx++) {
-                    acc[ky * K + kx] += dot(dy, vec4<f32>(row[kx], row[kx + S], row[kx + 2u * S], row[kx + 3u * S]));
+                    var t = 0.0;
+                    for (var v = 0u; v < W; v++) {
+                        t += dy[v] * row[kx + v * S];
+                    }
+                    acc[ky * K + kx] += t;
                 }
             }
         }

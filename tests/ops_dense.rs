@@ -327,6 +327,10 @@ fn depthwise_odd_rows_and_strides_3_to_5() {
         (41, ConvShape::same(1, 4, 7, 17, 4, 7, 2, 4)),
         (42, ConvShape::same(2, 3, 6, 10, 3, 3, 3, 3)),
         (43, ConvShape::same(1, 3, 13, 15, 3, 7, 4, 3)),
+        // Stride 1 takes 8 positions of a row per thread: rows shorter than that, and one
+        // that ends 3 into its third segment.
+        (45, ConvShape::same(2, 3, 6, 5, 3, 7, 1, 3)),
+        (46, ConvShape::same(1, 5, 4, 19, 5, 3, 1, 5)),
         // Stride 5 is past the depthwise kernels' span: the direct kernel takes it.
         (44, ConvShape::same(1, 3, 12, 11, 3, 5, 5, 3)),
     ] {
@@ -338,12 +342,14 @@ fn depthwise_odd_rows_and_strides_3_to_5() {
 #[test]
 fn depthwise_centre_crop_and_channel_prefix_of_7x7() {
     for k in [3usize, 5] {
-        check_conv(
-            20 + k as u64,
-            ConvShape::same(2, 7, 8, 8, 7, k, 2, 7),
-            [10, 1, 7, 7],
-            |w| w.prefix(0, 7).unwrap().centre_crop(k).unwrap(),
-        );
+        for stride in [1, 2] {
+            check_conv(
+                20 + 2 * k as u64 + stride as u64,
+                ConvShape::same(2, 7, 8, 11, 7, k, stride, 7),
+                [10, 1, 7, 7],
+                |w| w.prefix(0, 7).unwrap().centre_crop(k).unwrap(),
+            );
+        }
     }
 }
 
