@@ -46,8 +46,54 @@ fn wg_sum(v: f32, lid: u32) -> f32 {
     return total;
 }
 
-fn at(q: u32, c: u32) -> u32 {
-    return ((q / p.hw) * p.c + c) * p.hw + q % p.hw;
+// A thread's share of channel c: positions j0, j0 + 64, … (< hw) of images b0, b0 + bstep, ….
+// Planes of 64 positions or more are swept plane by plane by the 64 threads of a workgroup;
+// smaller ones image-strided (thread lid takes position lid % hw of every (64 / hw)-th image);
+// neither needs an index division per element.
+struct Share { b0: u32, bstep: u32, j0: u32 }
+
+fn wg_share(lid: u32) -> Share {
+    if p.hw >= 64u {
+        return Share(0u, 1u, lid);
+    }
+    let step = 64u / p.hw;
+    return Share(select(p.n, lid / p.hw, lid < step * p.hw), step, lid % p.hw);
+}
+
+// Shifted sums [Σ(x − k), Σ(x − k)²] over a share of channel c.
+fn stats_sums(c: u32, k: f32, sh: Share) -> vec2<f32> {
+    var s = vec2<f32>(0.0);
+    for (var b = sh.b0; b < p.n; b += sh.bstep) {
+        let base = (b * p.c + c) * p.hw;
+        for (var j = sh.j0; j < p.hw; j += 64u) {
+            let d = x[base + j] - k;
+            s += vec2<f32>(d, d * d);
+        }
+    }
+    return s;
+}
+
+// Channel c's saved statistics from the shifted sums (or the running ones), and the running
+// averages' update.
+fn store_stats(c: u32, k: f32, sums: vec2<f32>) {
+    let m = p.n * p.hw;
+    var mean: f32;
+    var var_b: f32;
+    if (p.flags & TRAIN) != 0u {
+        let dm = sums.x / f32(m);
+        mean = k + dm;
+        var_b = max(sums.y / f32(m) - dm * dm, 0.0);
+    } else {
+        mean = run_mean[c];
+        var_b = run_var[c];
+    }
+    saved[c] = mean;
+    saved[p.c + c] = inverseSqrt(var_b + p.eps);
+    if (p.flags & UPDATE_RUNNING) != 0u {
+        let unbiased = var_b * f32(m) / f32(max(m, 2u) - 1u);
+        run_mean[c] = (1.0 - p.momentum) * run_mean[c] + p.momentum * mean;
+        run_var[c] = (1.0 - p.momentum) * run_var[c] + p.momentum * unbiased;
+    }
 }
 
 // One workgroup per channel: mean and variance in one pass over x, as sums of x − K and
@@ -56,46 +102,34 @@ fn at(q: u32, c: u32) -> u32 {
 @compute @workgroup_size(64)
 fn bn_stats(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let c = wid.x;
-    let m = p.n * p.hw;
-    var mean: f32;
-    var var_b: f32;
+    let k = x[c * p.hw];
+    var sums = vec2<f32>(0.0);
     if (p.flags & TRAIN) != 0u {
-        let k = x[c * p.hw];
-        var s = 0.0;
-        var s2 = 0.0;
-        if p.hw >= 64u {
-            // Plane by plane: no index division per element.
-            for (var b = 0u; b < p.n; b++) {
-                let base = (b * p.c + c) * p.hw;
-                for (var j = lid; j < p.hw; j += 64u) {
-                    let d = x[base + j] - k;
-                    s += d;
-                    s2 += d * d;
-                }
-            }
-        } else {
-            for (var q = lid; q < m; q += 64u) {
-                let d = x[at(q, c)] - k;
-                s += d;
-                s2 += d * d;
-            }
-        }
-        let dm = wg_sum(s, lid) / f32(m);
-        mean = k + dm;
-        var_b = max(wg_sum(s2, lid) / f32(m) - dm * dm, 0.0);
-    } else {
-        mean = run_mean[c];
-        var_b = run_var[c];
+        let s = stats_sums(c, k, wg_share(lid));
+        sums = vec2<f32>(wg_sum(s.x, lid), wg_sum(s.y, lid));
     }
     if lid == 0u {
-        saved[c] = mean;
-        saved[p.c + c] = inverseSqrt(var_b + p.eps);
-        if (p.flags & UPDATE_RUNNING) != 0u {
-            let unbiased = var_b * f32(m) / f32(max(m, 2u) - 1u);
-            run_mean[c] = (1.0 - p.momentum) * run_mean[c] + p.momentum * mean;
-            run_var[c] = (1.0 - p.momentum) * run_var[c] + p.momentum * unbiased;
+        store_stats(c, k, sums);
+    }
+}
+
+// One thread per channel, for channels of few values (N·H·W ≤ 1,024, batch_norm.rs): a
+// workgroup's tree of barriers costs more than the sums there (lavapipe: 64×576×4 took 2 ms).
+@compute @workgroup_size(64)
+fn bn_stats_thread(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                   @builtin(local_invocation_index) lid: u32) {
+    let c = (wid.y * nwg.x + wid.x) * 64u + lid;
+    if c >= p.c {
+        return;
+    }
+    let k = x[c * p.hw];
+    var sums = vec2<f32>(0.0);
+    if (p.flags & TRAIN) != 0u {
+        for (var j0 = 0u; j0 < min(p.hw, 64u); j0++) {
+            sums += stats_sums(c, k, Share(0u, 1u, j0));
         }
     }
+    store_stats(c, k, sums);
 }
 
 @compute @workgroup_size(64)
@@ -113,41 +147,50 @@ fn bn_apply(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
     }
 }
 
+// [Σ dz, Σ dz·x̂] over a share of channel c.
+fn grad_sums(c: u32, sh: Share) -> vec2<f32> {
+    let mean = saved[c];
+    let rstd = saved[p.c + c];
+    var s = vec2<f32>(0.0);
+    for (var b = sh.b0; b < p.n; b += sh.bstep) {
+        let base = (b * p.c + c) * p.hw;
+        for (var j = sh.j0; j < p.hw; j += 64u) {
+            let i = base + j;
+            let xhat = (x[i] - mean) * rstd;
+            let g = dz(i, c, xhat);
+            s += vec2<f32>(g, g * xhat);
+        }
+    }
+    return s;
+}
+
 // One workgroup per channel: y[c] = Σ dz (dβ), y[C + c] = Σ dz·x̂ (dγ).
 @compute @workgroup_size(64)
 fn bn_backward_reduce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let c = wid.x;
-    let m = p.n * p.hw;
-    let mean = saved[c];
-    let rstd = saved[p.c + c];
-    var s = 0.0;
-    var sx = 0.0;
-    if p.hw >= 64u {
-        for (var b = 0u; b < p.n; b++) {
-            let base = (b * p.c + c) * p.hw;
-            for (var j = lid; j < p.hw; j += 64u) {
-                let i = base + j;
-                let xhat = (x[i] - mean) * rstd;
-                let g = dz(i, c, xhat);
-                s += g;
-                sx += g * xhat;
-            }
-        }
-    } else {
-        for (var q = lid; q < m; q += 64u) {
-            let i = at(q, c);
-            let xhat = (x[i] - mean) * rstd;
-            let g = dz(i, c, xhat);
-            s += g;
-            sx += g * xhat;
-        }
-    }
-    let ts = wg_sum(s, lid);
-    let tsx = wg_sum(sx, lid);
+    let s = grad_sums(c, wg_share(lid));
+    let ts = wg_sum(s.x, lid);
+    let tsx = wg_sum(s.y, lid);
     if lid == 0u {
         y[c] = ts;
         y[p.c + c] = tsx;
     }
+}
+
+// One thread per channel, as bn_stats_thread.
+@compute @workgroup_size(64)
+fn bn_backward_reduce_thread(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                             @builtin(local_invocation_index) lid: u32) {
+    let c = (wid.y * nwg.x + wid.x) * 64u + lid;
+    if c >= p.c {
+        return;
+    }
+    var s = vec2<f32>(0.0);
+    for (var j0 = 0u; j0 < min(p.hw, 64u); j0++) {
+        s += grad_sums(c, Share(0u, 1u, j0));
+    }
+    y[c] = s.x;
+    y[p.c + c] = s.y;
 }
 
 // dx with batch statistics; `sums` holds the reduce pass's output [Σdz, Σdz·x̂].

@@ -118,9 +118,21 @@ fn batch_norm_train_on_channel_prefix() {
 #[test]
 fn batch_norm_with_fused_activation_matches_bn_then_activation() {
     let e = engine();
-    // H·W = 15 (one element per thread, strided statistics), 16 (four per thread) and 72
-    // (statistics plane by plane, four per thread).
-    let shapes = [(2usize, 5usize, 3usize, 5usize), (3, 4, 4, 4), (2, 3, 8, 9)];
+    // H·W = 15 (one element per thread in the elementwise passes), 16 (four per thread).
+    // Channels of at most 1,024 values are reduced one thread per channel (all but the last
+    // three shapes; 1×100 has a plane over 64); larger ones by a workgroup: plane by plane
+    // (24×24), or image-strided, 64 / hw images at a time (40×30, 1,200 values).
+    let shapes = [
+        (2usize, 5usize, 3usize, 5usize),
+        (3, 4, 4, 4),
+        (2, 3, 8, 9),
+        (9, 2, 2, 2),
+        (5, 2, 1, 1),
+        (1, 2, 10, 10),
+        (2, 3, 24, 24),
+        (40, 2, 5, 6),
+        (20, 3, 8, 8),
+    ];
     let acts = [
         Act::Relu,
         Act::Relu6,

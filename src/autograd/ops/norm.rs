@@ -82,9 +82,16 @@ impl Tensor {
             .cost(3.0 * (n * c * hw) as f64, 4.0 * (n * c * hw) as f64, || {
                 format!("{n}×{c}×{hw}")
             });
+        // Channels of few values: one thread each rather than one workgroup (shaders/norm.wgsl).
+        let per_thread = n * hw <= 1024;
+        let channel_groups = if per_thread { c.div_ceil(64) } else { c } as u32;
         e.gpu.dispatch(
             "norm",
-            "bn_stats",
+            if per_thread {
+                "bn_stats_thread"
+            } else {
+                "bn_stats"
+            },
             &[],
             &p,
             &[
@@ -93,7 +100,7 @@ impl Tensor {
                 Arg(3, bn.running_mean.buffer()),
                 Arg(4, bn.running_var.buffer()),
             ],
-            c as u32,
+            channel_groups,
         )?;
         let out = e.output("batch_norm", s)?;
         e.gpu
@@ -132,7 +139,11 @@ impl Tensor {
                     });
                 e.gpu.dispatch(
                     "norm",
-                    "bn_backward_reduce",
+                    if per_thread {
+                        "bn_backward_reduce_thread"
+                    } else {
+                        "bn_backward_reduce"
+                    },
                     &consts,
                     &p,
                     &[
@@ -143,7 +154,7 @@ impl Tensor {
                         Arg(7, sums.buffer()),
                         Arg(8, g.buffer()),
                     ],
-                    c as u32,
+                    channel_groups,
                 )?;
                 drop(d);
                 let dx = if needs[0] {
