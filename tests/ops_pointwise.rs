@@ -254,6 +254,25 @@ fn bad_shapes_are_errors_naming_the_op() {
     assert!(err.contains("add"), "{err}");
     let err = w.centre_crop(2).unwrap_err().to_string();
     assert!(err.contains("centre_crop"), "{err}");
+    // Empty tensors never reach a kernel (the shaders divide by the sizes).
+    let empty = e.zeros(&[1, 2, 0, 5]).unwrap();
+    let dw = e.zeros(&[2, 1, 3, 3]).unwrap();
+    let err = empty.conv2d(&dw, 1, 2, 2).unwrap_err().to_string();
+    assert!(err.contains("conv2d") && err.contains("empty"), "{err}");
+    let (g, b) = (e.zeros(&[2]).unwrap(), e.zeros(&[2]).unwrap());
+    let (rm, rv) = (e.zeros(&[2]).unwrap(), e.full(&[2], 1.0).unwrap());
+    let bn = tinynas::autograd::ops::norm::BatchNorm {
+        gamma: &g,
+        beta: &b,
+        running_mean: &rm,
+        running_var: &rv,
+        eps: 1e-5,
+    };
+    let err = empty
+        .batch_norm(&bn, tinynas::autograd::ops::norm::BnMode::Eval)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("batch_norm") && err.contains("empty"), "{err}");
     let too_big = e.gpu.max_binding_bytes() as usize / 4 + 1;
     let err = e.zeros(&[too_big]).unwrap_err().to_string();
     assert!(err.contains("binding limit"), "{err}");

@@ -76,7 +76,7 @@ fn one_span_per_dispatch_and_totals_add_up() {
     assert!(
         r.rows
             .iter()
-            .any(|row| row.kernel.starts_with("depthwise::dw_forward [K=5,S=2]"))
+            .any(|row| row.kernel.starts_with("depthwise::dw_forward [K=5,S=2,"))
     );
     // Every dispatch is labelled with its direction and shape: the pointwise GEMM appears forward,
     // as a data gradient and as a weight gradient; the optimizer's updates are labelled so.

@@ -123,8 +123,12 @@ impl Engine {
     }
 
     /// An op's output: contiguous, uninitialised.
+    /// Empty outputs are refused: the kernels divide by the sizes of what they write.
     pub(crate) fn output(self: &Rc<Self>, op: &'static str, shape: &[usize]) -> Result<Tensor> {
         let n = shape.iter().product();
+        if n == 0 {
+            return crate::error::shape_err(op, format!("empty output {shape:?}"));
+        }
         let buf = self.gpu.alloc(op, n)?;
         Ok(Tensor::from_buffer(self, buf, shape, false, None))
     }

@@ -19,7 +19,7 @@ pub struct GpuOptions {
     pub backend: Option<String>,
     pub adapter: Option<String>,
     /// Compile shaders with wgpu's runtime checks (bounded loops, clamped indices): slower, for
-    /// debugging a kernel. Off by default (see `pipelines.rs`).
+    /// debugging a kernel. Off by default on Vulkan, always on elsewhere (see `pipelines.rs`).
     pub checked_shaders: bool,
 }
 

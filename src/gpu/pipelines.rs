@@ -76,19 +76,24 @@ impl Gpu {
                         label: Some(shader),
                         source: wgpu::ShaderSource::Wgsl(src.into()),
                     };
-                    let m = if self.checked_shaders {
+                    // Unchecked only on Vulkan, whose robustBufferAccess (wgpu turns it on)
+                    // keeps every storage access inside its binding in hardware or driver;
+                    // elsewhere a `select(0.0, src[i], inside)` that reads src[i] past the end
+                    // before discarding it would be out of bounds.
+                    let unchecked =
+                        !self.checked_shaders && self.info.backend == wgpu::Backend::Vulkan;
+                    let m = if !unchecked {
                         self.device.create_shader_module(desc)
                     } else {
                         // SAFETY: the project's own shaders, not user code. Every loop has a
                         // finite bound; every private-array index is below the array's length by
                         // construction (each shader states the bound, e.g. depthwise's ROW, and
-                        // the Rust side refuses shapes outside it); every storage access is
-                        // guarded by an explicit index test against sizes that the op checked
-                        // against the buffers. Storage accesses stay bounded where the platform
-                        // checks them itself (Vulkan's robustBufferAccess). The checks wgpu would
-                        // add instead (a counter in every loop, a clamp on every index) cost
-                        // lavapipe about a third of a depthwise kernel's speed. `--checked-shaders`
-                        // turns them back on to debug a kernel.
+                        // the Rust side refuses shapes outside it); no integer division by a
+                        // value that can be zero; storage accesses are bounded by Vulkan's
+                        // robust buffer access. The checks wgpu would add instead (a counter in
+                        // every loop, a clamp on every index, a guard on every division) cost
+                        // lavapipe up to 2.5× on a depthwise kernel. `--checked-shaders` turns
+                        // them back on to debug a kernel.
                         unsafe {
                             self.device.create_shader_module_trusted(
                                 desc,

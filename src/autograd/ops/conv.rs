@@ -96,6 +96,15 @@ impl ConvShape {
                 ),
             );
         }
+        if s.n == 0 || s.cin == 0 || s.cout == 0 || s.h == 0 || s.w == 0 {
+            return shape_err(
+                "conv2d",
+                format!(
+                    "empty input or output: {}x{}x{}x{} -> {} channels",
+                    s.n, s.cin, s.h, s.w, s.cout
+                ),
+            );
+        }
         if s.h + 2 * s.pad < s.kh || s.w + 2 * s.pad < s.kw {
             return shape_err(
                 "conv2d",

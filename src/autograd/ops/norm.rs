@@ -44,6 +44,9 @@ impl Tensor {
         }
         let (n, c) = (s[0], s[1]);
         let hw: usize = s[2..].iter().product();
+        if n * c * hw == 0 {
+            return shape_err("batch_norm", format!("x {s:?} is empty"));
+        }
         for (name, t) in [
             ("gamma", bn.gamma),
             ("beta", bn.beta),
