@@ -161,3 +161,36 @@ fn conv_backward_weight(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_work
         dst[e] = part[0];
     }
 }
+
+// im2col for groups = 1: dst[n, (ci·kh + ky)·kw + kx, oy, ox] = x[n, ci, oy·s + ky − pad,
+// ox·s + kx − pad] (0 outside the image); src = x. One thread per output row of one
+// (image, kernel tap), so the index arithmetic is shared by the row.
+@compute @workgroup_size(64)
+fn im2col(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+          @builtin(local_invocation_index) lid: u32) {
+    let t = tid(wid, nwg, lid);
+    let ck = p.cin * p.kh * p.kw;
+    if t >= p.n * ck * p.oh {
+        return;
+    }
+    let oy = t % p.oh;
+    let nr = t / p.oh;
+    let r = nr % ck;
+    let n = nr / ck;
+    let kx = r % p.kw;
+    let ky = (r / p.kw) % p.kh;
+    let ci = r / (p.kw * p.kh);
+    let iy = i32(oy * p.stride + ky) - i32(p.pad);
+    let ob = t * p.ow;
+    if iy < 0 || iy >= i32(p.h) {
+        for (var ox = 0u; ox < p.ow; ox++) {
+            dst[ob + ox] = 0.0;
+        }
+        return;
+    }
+    let rb = ((n * p.cin + ci) * p.h + u32(iy)) * p.w;
+    for (var ox = 0u; ox < p.ow; ox++) {
+        let ix = i32(ox * p.stride + kx) - i32(p.pad);
+        dst[ob + ox] = select(0.0, src[rb + u32(max(ix, 0))], ix >= 0 && ix < i32(p.w));
+    }
+}

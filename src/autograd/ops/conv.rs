@@ -156,10 +156,55 @@ impl Tensor {
             pointwise(&x, w, cs)
         } else if cs.is_depthwise() {
             super::depthwise::depthwise(&x, w, cs)
+        } else if im2col_fits(&x, w, &cs) {
+            im2col_gemm(&x, w, cs)
         } else {
             direct(&x, w, cs)
         }
     }
+}
+
+/// The im2col path: groups = 1, an input that needs no gradient (the stem on images; col2im
+/// is not written), a contiguous weight, and a column buffer of at most 2²⁴ values.
+fn im2col_fits(x: &Tensor, w: &Tensor, cs: &ConvShape) -> bool {
+    let col = cs.n * cs.cin * cs.kh * cs.kw * cs.oh() * cs.ow();
+    cs.groups == 1 && !x.requires_grad() && w.is_contiguous() && col <= 1 << 24
+}
+
+/// y[n] = W[Cout, Cin·kh·kw] · col[n]: the kernel taps laid out as GEMM rows by `im2col`, then
+/// the pointwise path (its weight gradient is one reduce-batch GEMM). On lavapipe the stem
+/// (64×1×64×64, 3×3 stride 2) takes 1.5 → 5+ GFLOP/s forward and 1.0 → 5+ for the weight
+/// gradient this way.
+fn im2col_gemm(x: &Tensor, w: &Tensor, cs: ConvShape) -> Result<Tensor> {
+    let e = x.engine().clone();
+    let ck = cs.cin * cs.kh * cs.kw;
+    let (oh, ow) = (cs.oh(), cs.ow());
+    let col = e.output("conv2d.im2col", &[cs.n, ck, oh, ow])?;
+    let moved = 4.0 * (x.numel() + col.numel()) as f64;
+    e.gpu.cost(0.0, moved, || cs.label());
+    e.gpu.dispatch(
+        "conv",
+        "im2col",
+        &[],
+        &conv_params(&cs, w),
+        &[Arg(1, x.buffer()), Arg(3, col.buffer())],
+        // One thread per output row of one (image, tap).
+        (cs.n * ck * oh).div_ceil(64) as u32,
+    )?;
+    let w2 = w.reshape(&[cs.cout, ck, 1, 1])?;
+    let pw = ConvShape {
+        n: cs.n,
+        cin: ck,
+        h: oh,
+        w: ow,
+        cout: cs.cout,
+        kh: 1,
+        kw: 1,
+        stride: 1,
+        pad: 0,
+        groups: 1,
+    };
+    pointwise(&col, &w2, pw)
 }
 
 fn weight_operand(w: &Tensor) -> Operand {
