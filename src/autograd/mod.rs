@@ -7,7 +7,7 @@ mod tensor;
 pub use tensor::Tensor;
 
 use crate::error::{Error, Result, shape_err};
-use crate::gpu::{Gpu, GpuOptions};
+use crate::gpu::{Arg, Gpu, GpuBuffer, GpuOptions};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -17,8 +17,74 @@ type BackwardFn = Box<dyn FnOnce(&Tensor) -> Result<Vec<Option<Tensor>>>>;
 struct Node {
     op: &'static str,
     out: u64,
-    inputs: Vec<Tensor>,
+    inputs: Vec<Input>,
     backward: BackwardFn,
+}
+
+/// What the tape knows of an op's input: enough to route its gradient. Only parameters (and
+/// their views) are held; an intermediate value lives on only if the op's backward saved it,
+/// so activations no backward reads are freed as soon as forward is done with them.
+struct Input {
+    id: u64,
+    shape: Vec<usize>,
+    requires_grad: bool,
+    leaf: Option<Tensor>,
+}
+
+/// A value an op keeps for its backward pass: the tensor itself, or, with f16 activation
+/// storage on (`Gpu::set_f16_activations`), an intermediate value packed as f16 pairs in 32-bit
+/// words (shaders/half.wgsl) — half the memory — unpacked to f32 when backward reads it.
+pub(crate) enum Saved {
+    Kept(Tensor),
+    Packed(Packed),
+}
+
+pub(crate) struct Packed {
+    engine: Rc<Engine>,
+    words: Rc<GpuBuffer>,
+    shape: Vec<usize>,
+    /// Per-channel values subtracted before rounding and added back after (batch norm's
+    /// means): `shift[c]` for x[.., c, ..] with `inner` values per channel and image.
+    shift: Option<(Rc<GpuBuffer>, usize, usize)>,
+}
+
+/// Below this many values a packed copy saves too little to pay for its two dispatches.
+const PACK_MIN: usize = 4096;
+
+/// Parameter words of shaders/half.wgsl: count, channels, values per channel and image.
+fn half_params(n: usize, shift: &Option<(Rc<GpuBuffer>, usize, usize)>) -> [u32; 3] {
+    let (c, inner) = shift.as_ref().map_or((1, 1), |s| (s.1, s.2));
+    [n as u32, c as u32, inner as u32]
+}
+
+impl Saved {
+    /// The saved value as an f32 tensor (contiguous when it was packed).
+    pub(crate) fn get(&self) -> Result<Tensor> {
+        let p = match self {
+            Saved::Kept(t) => return Ok(t.clone()),
+            Saved::Packed(p) => p,
+        };
+        let n: usize = p.shape.iter().product();
+        let out = p.engine.output("f16.unpack", &p.shape)?;
+        p.engine.gpu.cost(0.0, 6.0 * n as f64, || format!("{n}"));
+        let mut args = vec![Arg(3, &p.words), Arg(4, out.buffer())];
+        if let Some((shift, _, _)) = &p.shift {
+            args.push(Arg(5, shift));
+        }
+        p.engine.gpu.dispatch(
+            "half",
+            if p.shift.is_some() {
+                "unpack_centred"
+            } else {
+                "unpack"
+            },
+            &[],
+            &half_params(n, &p.shift),
+            &args,
+            n.div_ceil(2).div_ceil(64) as u32,
+        )?;
+        Ok(out)
+    }
 }
 
 pub struct Engine {
@@ -133,6 +199,68 @@ impl Engine {
         Ok(Tensor::from_buffer(self, buf, shape, false, None))
     }
 
+    /// Keep `x` for a backward pass: packed to f16 when f16 activation storage is on and `x` is
+    /// an intermediate value (needs a gradient, not a parameter), contiguous and not tiny; as it
+    /// is otherwise (parameters and inputs are held elsewhere anyway).
+    pub(crate) fn save(self: &Rc<Self>, x: &Tensor) -> Result<Saved> {
+        self.save_shifted(x, None)
+    }
+
+    /// `save` for x[N, C, inner…] that is packed as x − shift[c] (batch norm's input with its
+    /// channel means, `shift[0..C]`): f16 then rounds the deviations from the mean, which is
+    /// what backward's x̂ is made of, rather than x itself (where |mean| ≫ σ, rounding x would
+    /// leave little of x − mean).
+    pub(crate) fn save_centred(
+        self: &Rc<Self>,
+        x: &Tensor,
+        shift: &Rc<GpuBuffer>,
+        channels: usize,
+        inner: usize,
+    ) -> Result<Saved> {
+        self.save_shifted(x, Some((shift.clone(), channels, inner)))
+    }
+
+    fn save_shifted(
+        self: &Rc<Self>,
+        x: &Tensor,
+        shift: Option<(Rc<GpuBuffer>, usize, usize)>,
+    ) -> Result<Saved> {
+        let n = x.numel();
+        if !self.gpu.f16_activations()
+            || !self.grad_enabled()
+            || !x.requires_grad()
+            || x.is_leaf_param()
+            || !x.is_contiguous()
+            || n < PACK_MIN
+        {
+            return Ok(Saved::Kept(x.clone()));
+        }
+        let words = self.gpu.alloc("f16.pack", n.div_ceil(2))?;
+        self.gpu.cost(0.0, 6.0 * n as f64, || format!("{n}"));
+        let mut args = vec![Arg(1, x.buffer()), Arg(2, &words)];
+        if let Some((s, _, _)) = &shift {
+            args.push(Arg(5, s));
+        }
+        self.gpu.dispatch(
+            "half",
+            if shift.is_some() {
+                "pack_centred"
+            } else {
+                "pack"
+            },
+            &[],
+            &half_params(n, &shift),
+            &args,
+            n.div_ceil(2).div_ceil(64) as u32,
+        )?;
+        Ok(Saved::Packed(Packed {
+            engine: self.clone(),
+            words,
+            shape: x.shape().to_vec(),
+            shift,
+        }))
+    }
+
     /// Attach `out` to the tape if any input needs a gradient.
     pub(crate) fn record(
         self: &Rc<Self>,
@@ -148,7 +276,15 @@ impl Engine {
         self.tape.borrow_mut().push(Node {
             op,
             out: out.id(),
-            inputs: inputs.iter().map(|t| (*t).clone()).collect(),
+            inputs: inputs
+                .iter()
+                .map(|t| Input {
+                    id: t.id(),
+                    shape: t.shape().to_vec(),
+                    requires_grad: t.requires_grad(),
+                    leaf: t.is_leaf_param().then(|| (*t).clone()),
+                })
+                .collect(),
             backward: Box::new(backward),
         });
         out
@@ -193,21 +329,21 @@ impl Engine {
             }
             for (input, ig) in node.inputs.iter().zip(input_grads) {
                 let Some(ig) = ig else { continue };
-                if !input.requires_grad() {
+                if !input.requires_grad {
                     continue;
                 }
-                if ig.shape() != input.shape() {
+                if ig.shape() != input.shape {
                     return shape_err(
                         node.op,
-                        format!("gradient {:?} for input {:?}", ig.shape(), input.shape()),
+                        format!("gradient {:?} for input {:?}", ig.shape(), input.shape),
                     );
                 }
-                if input.is_leaf_param() {
-                    self.accumulate_into(input, &ig)?;
-                } else if let Some(prev) = grads.remove(&input.id()) {
-                    grads.insert(input.id(), prev.add(&ig)?);
+                if let Some(leaf) = &input.leaf {
+                    self.accumulate_into(leaf, &ig)?;
+                } else if let Some(prev) = grads.remove(&input.id) {
+                    grads.insert(input.id, prev.add(&ig)?);
                 } else {
-                    grads.insert(input.id(), ig);
+                    grads.insert(input.id, ig);
                 }
             }
         }

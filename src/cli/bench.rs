@@ -356,11 +356,19 @@ fn train(
         ..StepConfig::default()
     };
     println!(
-        "adapter: {}; res {res}, batch {batch}, {subnets} subnets per step",
-        e.gpu.describe()
+        "adapter: {}; res {res}, batch {batch}, {subnets} subnets per step{}",
+        e.gpu.describe(),
+        if e.gpu.f16_activations() {
+            "; f16 saved activations"
+        } else {
+            ""
+        }
     );
     let mut times = Vec::new();
     for step in 0..steps + 2 {
+        if step == 2 {
+            e.gpu.reset_peak_bytes();
+        }
         let subs = step_subnets(&space, &mut rng, subnets, res);
         let profiled = profile.is_some() && step == 2;
         if profiled {
@@ -382,6 +390,7 @@ fn train(
             times.push(t);
         }
     }
+    let peak = e.gpu.peak_bytes();
     // Compute follows the subnet: one forward + backward of the smallest vs the largest.
     let mcu = |s: &crate::supernet::SubnetConfig| -> Result<u64> {
         Ok(evaluate(
@@ -419,6 +428,12 @@ fn train(
         ts / tb,
         ms as f64 / mb as f64,
         (ts / tb) / (ms as f64 / mb as f64)
+    );
+    let mib = |b: u64| b as f64 / (1u64 << 20) as f64;
+    println!(
+        "GPU memory: {:.1} MiB in use at the peak of a timed step (weights, gradients, momentum and activations; {:.1} MiB pooled)",
+        mib(peak),
+        mib(e.gpu.pool_bytes())
     );
     times.sort_by(f64::total_cmp);
     let median = times[times.len() / 2];

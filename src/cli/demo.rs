@@ -175,6 +175,7 @@ pub fn demo(g: &GpuArgs, a: &DemoArgs) -> Result<()> {
     cfg.recal_images = a.recal_images;
     cfg.seed = a.seed;
     cfg.f16_gemm = g.f16;
+    cfg.f16_activations = g.f16_activations;
     let run_dir = out.join("train");
     let opts = RunOptions {
         out: run_dir.clone(),

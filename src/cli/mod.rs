@@ -40,6 +40,11 @@ pub struct GpuArgs {
     /// f16, 4-deep products summed in f16, blocks summed in f32. Needs shader-f16.
     #[arg(long, global = true)]
     pub f16: bool,
+    /// Keep the activations that backward reads as f16 instead of f32 (packed two per word):
+    /// half the memory between forward and backward, for an extra pass over them each way.
+    /// Works on every adapter.
+    #[arg(long, global = true)]
+    pub f16_activations: bool,
     /// Compile shaders with wgpu's runtime checks (a bound on every loop, a clamp on every
     /// index): slower, for debugging a kernel.
     #[arg(long, global = true)]
@@ -84,10 +89,16 @@ impl GpuArgs {
     pub fn engine(&self) -> Result<Rc<Engine>> {
         let e = Engine::new(&self.options())?;
         e.gpu.set_f16_gemm(self.f16)?;
+        e.gpu.set_f16_activations(self.f16_activations);
         eprintln!(
-            "adapter: {}{}{}",
+            "adapter: {}{}{}{}",
             e.gpu.describe(),
             if self.f16 { "; f16 GEMMs" } else { "" },
+            if self.f16_activations {
+                "; f16 saved activations"
+            } else {
+                ""
+            },
             if self.checked_shaders {
                 "; checked shaders"
             } else {

@@ -157,6 +157,7 @@ pub fn run_config(a: &TrainArgs) -> Result<RunConfig> {
 pub fn train(g: &GpuArgs, a: &TrainArgs) -> Result<()> {
     let mut cfg = run_config(a)?;
     cfg.f16_gemm = g.f16;
+    cfg.f16_activations = g.f16_activations;
     let e = g.engine()?;
     let n = crate::nn::Module::param_list(&crate::supernet::Supernet::new(&e, &cfg.space, 0)?)
         .iter()

@@ -39,6 +39,7 @@ pub struct Gpu {
     direction: std::cell::Cell<profiler::Direction>,
     vector_loads: std::cell::Cell<bool>,
     f16_gemm: std::cell::Cell<bool>,
+    f16_activations: std::cell::Cell<bool>,
     checked_shaders: bool,
 }
 
@@ -170,6 +171,7 @@ impl Gpu {
             // of a workgroup as SIMD lanes): 512³ GEMM 8.7 → 5.1 GFLOP/s there.
             vector_loads: std::cell::Cell::new(!cpu),
             f16_gemm: std::cell::Cell::new(false),
+            f16_activations: std::cell::Cell::new(false),
             checked_shaders: opts.checked_shaders,
         })
     }
@@ -202,6 +204,17 @@ impl Gpu {
         Ok(())
     }
 
+    /// Whether ops keep the activations their backward needs as f16 (two per 32-bit word,
+    /// shaders/half.wgsl) instead of f32: half the memory between forward and backward. Works on
+    /// every adapter (WGSL's pack2x16float needs no shader-f16).
+    pub fn f16_activations(&self) -> bool {
+        self.f16_activations.get()
+    }
+
+    pub fn set_f16_activations(&self, on: bool) {
+        self.f16_activations.set(on);
+    }
+
     pub fn describe(&self) -> String {
         describe(&self.info)
     }
@@ -231,5 +244,19 @@ impl Gpu {
     /// Bytes held by the buffer pool (in use + cached): flat once a loop has warmed up.
     pub fn pool_bytes(&self) -> u64 {
         self.pool.borrow().total_bytes()
+    }
+
+    /// Bytes of buffers in use now (tensors alive, saved activations, optimizer state).
+    pub fn live_bytes(&self) -> u64 {
+        self.pool.borrow().in_use_bytes()
+    }
+
+    /// The most bytes in use at once since the last `reset_peak_bytes` (size classes included).
+    pub fn peak_bytes(&self) -> u64 {
+        self.pool.borrow().peak_bytes()
+    }
+
+    pub fn reset_peak_bytes(&self) {
+        self.pool.borrow_mut().reset_peak();
     }
 }

@@ -29,6 +29,7 @@ pub fn shader_source(name: &str) -> Option<&'static str> {
         "loss" => include_str!("../../shaders/loss.wgsl"),
         "optim" => include_str!("../../shaders/optim.wgsl"),
         "copy" => include_str!("../../shaders/copy.wgsl"),
+        "half" => include_str!("../../shaders/half.wgsl"),
         _ => return None,
     })
 }

@@ -11,11 +11,24 @@ use std::rc::Rc;
 pub struct BufferPool {
     free: HashMap<u64, Vec<wgpu::Buffer>>,
     total: u64,
+    /// Bytes of buffers handed out and not yet dropped, and the most there have been since the
+    /// last `reset_peak`.
+    in_use: u64,
+    peak: u64,
 }
 
 impl BufferPool {
     pub fn total_bytes(&self) -> u64 {
         self.total
+    }
+    pub fn in_use_bytes(&self) -> u64 {
+        self.in_use
+    }
+    pub fn peak_bytes(&self) -> u64 {
+        self.peak
+    }
+    pub fn reset_peak(&mut self) {
+        self.peak = self.in_use;
     }
 }
 
@@ -41,9 +54,9 @@ pub struct GpuBuffer {
 
 impl Drop for GpuBuffer {
     fn drop(&mut self) {
-        self.pool
-            .borrow_mut()
-            .free
+        let mut pool = self.pool.borrow_mut();
+        pool.in_use -= self.class;
+        pool.free
             .entry(self.class)
             .or_default()
             .push(self.buffer.clone());
@@ -62,12 +75,12 @@ impl Gpu {
             });
         }
         let class = size_class(bytes).min(self.max_binding_bytes().max(bytes));
-        let reused = self
-            .pool
-            .borrow_mut()
-            .free
-            .get_mut(&class)
-            .and_then(|v| v.pop());
+        let reused = {
+            let mut pool = self.pool.borrow_mut();
+            pool.in_use += class;
+            pool.peak = pool.peak.max(pool.in_use);
+            pool.free.get_mut(&class).and_then(|v| v.pop())
+        };
         let buffer = match reused {
             Some(b) => b,
             None => {

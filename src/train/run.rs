@@ -53,6 +53,9 @@ pub struct RunConfig {
     /// GEMMs in f16 arithmetic (`--f16`); absent from the JSON when off.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub f16_gemm: bool,
+    /// Activations kept for backward as f16 (`--f16-activations`); absent from the JSON when off.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub f16_activations: bool,
 }
 
 impl RunConfig {
@@ -75,6 +78,7 @@ impl RunConfig {
             flip: false,
             seed: 0,
             f16_gemm: false,
+            f16_activations: false,
         }
     }
 }
@@ -199,6 +203,7 @@ pub fn train_supernet(
     cfg.space.validate()?;
     cfg.schedule.validate(&cfg.space)?;
     e.gpu.set_f16_gemm(cfg.f16_gemm)?;
+    e.gpu.set_f16_activations(cfg.f16_activations);
     let data = load_data(cfg)?;
     let net = Supernet::new(e, &cfg.space, cfg.seed)?;
     let sgd = Sgd::new(e, net.param_list(), cfg.momentum, true, cfg.weight_decay)?;

@@ -77,9 +77,10 @@ impl Tensor {
             &[Arg(1, x.buffer()), Arg(3, out.buffer())],
             n.div_ceil(64) as u32,
         )?;
-        let xs = x.clone();
+        let xsv = e.save(&x)?;
         Ok(e.clone().record(act.name(), out, &[&x], move |g| {
             let g = g.contiguous()?;
+            let xs = xsv.get()?;
             let dx = e.output("activation.dx", xs.shape())?;
             e.gpu.cost(n as f64, 12.0 * n as f64, || dims(xs.shape()));
             e.gpu.dispatch(

@@ -76,14 +76,15 @@ impl Tensor {
             ],
             n.div_ceil(64) as u32,
         )?;
-        let (xs, ss2) = (x.clone(), sc.clone());
+        let (xsv, ss2) = (e.save(&x)?, sc.clone());
+        let (x_req, x_shape) = (x.requires_grad(), x.shape().to_vec());
         Ok(e.clone().record("mul_channel", out, &[&x, &sc], move |g| {
             let g = g.contiguous()?;
-            let dx = if xs.requires_grad() {
+            let dx = if x_req {
                 let _d = e.gpu.direction(Direction::BackwardData);
-                let dx = e.output("mul_channel.dx", xs.shape())?;
+                let dx = e.output("mul_channel.dx", &x_shape)?;
                 e.gpu
-                    .cost(2.0 * n as f64, 12.0 * n as f64, || dims(xs.shape()));
+                    .cost(2.0 * n as f64, 12.0 * n as f64, || dims(&x_shape));
                 e.gpu.dispatch(
                     "elementwise",
                     "mul_channel",
@@ -101,7 +102,7 @@ impl Tensor {
                 None
             };
             let ds = if ss2.requires_grad() {
-                Some(g.row_dot(&xs, ss2.shape())?)
+                Some(g.row_dot(&xsv.get()?, ss2.shape())?)
             } else {
                 None
             };

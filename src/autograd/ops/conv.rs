@@ -229,13 +229,14 @@ fn pointwise(x: &Tensor, w: &Tensor, cs: ConvShape) -> Result<Tensor> {
         false,
         false,
     )?;
-    let (xs, ws) = (x.clone(), w.clone());
+    let (xsv, ws) = (e.save(x)?, w.clone());
+    let (x_req, x_shape) = (x.requires_grad(), x.shape().to_vec());
     Ok(e.clone()
         .record("conv2d.pointwise", out, &[x, w], move |g| {
             let g = g.contiguous()?;
-            let dx = if xs.requires_grad() {
+            let dx = if x_req {
                 let _d = e.gpu.direction(Direction::BackwardData);
-                let dx = e.output("conv2d.pointwise.dx", xs.shape())?;
+                let dx = e.output("conv2d.pointwise.dx", &x_shape)?;
                 gemm(
                     &e,
                     (ci, hw, co, n),
@@ -254,6 +255,7 @@ fn pointwise(x: &Tensor, w: &Tensor, cs: ConvShape) -> Result<Tensor> {
                 let _d = e.gpu.direction(Direction::BackwardWeight);
                 let dw = e.output("conv2d.pointwise.dw", ws.shape())?;
                 let dwo = Operand::new(0, 0, ci, 1);
+                let xs = xsv.get()?;
                 gemm(
                     &e,
                     (co, ci, hw, n),
@@ -314,12 +316,13 @@ fn direct(x: &Tensor, w: &Tensor, cs: ConvShape) -> Result<Tensor> {
         // 4 outputs of a row per thread.
         (cs.n * cs.cout * cs.oh() * cs.ow().div_ceil(4)).div_ceil(64) as u32,
     )?;
-    let (xs, ws) = (x.clone(), w.clone());
+    let (xsv, ws) = (e.save(x)?, w.clone());
+    let (x_req, x_shape) = (x.requires_grad(), x.shape().to_vec());
     Ok(e.clone().record("conv2d", out, &[x, w], move |g| {
         let g = g.contiguous()?;
-        let dx = if xs.requires_grad() {
+        let dx = if x_req {
             let _d = e.gpu.direction(Direction::BackwardData);
-            let dx = e.output("conv2d.dx", xs.shape())?;
+            let dx = e.output("conv2d.dx", &x_shape)?;
             e.gpu
                 .cost(conv_flops, 4.0 * (xs_n + w_n + y_n), || cs.label());
             e.gpu.dispatch(
@@ -344,7 +347,11 @@ fn direct(x: &Tensor, w: &Tensor, cs: ConvShape) -> Result<Tensor> {
                 "conv_backward_weight",
                 &[],
                 &params,
-                &[Arg(1, xs.buffer()), Arg(2, g.buffer()), Arg(3, dw.buffer())],
+                &[
+                    Arg(1, xsv.get()?.buffer()),
+                    Arg(2, g.buffer()),
+                    Arg(3, dw.buffer()),
+                ],
                 dw.numel() as u32,
             )?;
             Some(dw)

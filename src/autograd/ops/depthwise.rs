@@ -75,12 +75,13 @@ pub(crate) fn depthwise(x: &Tensor, w: &Tensor, cs: ConvShape) -> Result<Tensor>
         // W outputs of a row per thread (shaders/depthwise.wgsl).
         (cs.n * cs.cin * cs.oh() * cs.ow().div_ceil(wr)).div_ceil(64) as u32,
     )?;
-    let (xs, ws) = (x.clone(), w.clone());
+    let (xsv, ws) = (e.save(x)?, w.clone());
+    let (x_req, x_shape) = (x.requires_grad(), x.shape().to_vec());
     Ok(e.clone().record("depthwise", out, &[x, w], move |g| {
         let g = g.contiguous()?;
-        let dx = if xs.requires_grad() {
+        let dx = if x_req {
             let _d = e.gpu.direction(Direction::BackwardData);
-            let dx = e.output("depthwise.dx", xs.shape())?;
+            let dx = e.output("depthwise.dx", &x_shape)?;
             e.gpu.cost(flops, 4.0 * (xin + yout + wn), || cs.label());
             e.gpu.dispatch(
                 "depthwise",
@@ -104,6 +105,7 @@ pub(crate) fn depthwise(x: &Tensor, w: &Tensor, cs: ConvShape) -> Result<Tensor>
             let _d = e.gpu.direction(Direction::BackwardWeight);
             let kk = cs.kh * cs.kw;
             let partial = e.gpu.alloc("depthwise.dw.partial", split * cs.cin * kk)?;
+            let xs = xsv.get()?;
             e.gpu.cost(
                 flops,
                 4.0 * (xin + yout + (split * cs.cin * kk) as f64),

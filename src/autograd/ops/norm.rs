@@ -124,7 +124,10 @@ impl Tensor {
             ],
             (out.numel() / v).div_ceil(64) as u32,
         )?;
-        let (xs, gamma, beta) = (x.clone(), bn.gamma.clone(), bn.beta.clone());
+        // Kept centred on the channel means when packed to f16: backward's x̂ = (x − μ)·rstd
+        // then keeps f16's relative precision even where |μ| ≫ σ.
+        let xsv = e.save_centred(&x, &saved, c, hw)?;
+        let (gamma, beta) = (bn.gamma.clone(), bn.beta.clone());
         let needs = [
             x.requires_grad(),
             bn.gamma.requires_grad(),
@@ -133,6 +136,7 @@ impl Tensor {
         Ok(e.clone()
             .record("batch_norm", out, &[&x, bn.gamma, bn.beta], move |g| {
                 let g = g.contiguous()?;
+                let xs = xsv.get()?;
                 let sums = e.output("batch_norm.sums", &[2 * c])?;
                 // The reduction gives γ's and β's gradients (and the sums dx needs).
                 let d = e.gpu.direction(Direction::BackwardWeight);
