@@ -92,6 +92,26 @@ fn progressive_schedule_phases_and_positions() {
     );
 }
 
+/// The schedule of the documented full Fashion-MNIST run (README, BENCHMARKS.md) is read and
+/// validated the way `tinynas train --schedule` reads it, and keeps OFA's phase order.
+#[test]
+fn the_shipped_fashion_mnist_schedule_is_valid_progressive_shrinking() {
+    let sp = SearchSpace::default();
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/fmnist-schedule.json");
+    let s = Schedule::resolve(path, &sp, 0, 0.0, 0).unwrap();
+    let names: Vec<&str> = s.phases.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["full", "kernel", "depth", "expand"]);
+    assert_eq!(s.total_epochs(), 7);
+    let full = s.phases[0].space(&sp);
+    assert_eq!(
+        (full.kernel_choices, full.expand_choices, full.depth_choices),
+        (vec![7], vec![6], vec![4])
+    );
+    assert_eq!(s.phases[0].subnets_per_step, 1);
+    assert!(s.phases[1..].iter().all(|p| p.subnets_per_step == 4));
+    assert!(s.phases[3].reorder_channels && s.phases[3].space(&sp) == sp);
+}
+
 #[test]
 fn channel_reordering_keeps_the_function_and_sorts_by_importance() {
     let e = engine();
