@@ -40,35 +40,37 @@ fn tmp(name: &str) -> PathBuf {
     d
 }
 
-#[test]
-fn progressive_schedule_phases_and_positions() {
-    let sp = SearchSpace::default();
-    let s = Schedule::progressive(&sp, 8, 0.1, 4);
+/// OFA's progressive shrinking: full network (largest choices, one subnet a step), then elastic
+/// kernel, elastic depth, elastic expand (channels re-ordered first, every choice of the space).
+fn assert_ofa_phases(s: &Schedule, sp: &SearchSpace) {
     let names: Vec<&str> = s.phases.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(names, ["full", "kernel", "depth", "expand"]);
-    assert_eq!(s.total_epochs(), 8);
-    let full = s.phases[0].space(&sp);
+    let full = s.phases[0].space(sp);
     assert_eq!(
-        (
-            full.kernel_choices.clone(),
-            full.expand_choices.clone(),
-            full.depth_choices.clone()
-        ),
+        (full.kernel_choices, full.expand_choices, full.depth_choices),
         (vec![7], vec![6], vec![4])
     );
     assert_eq!(s.phases[0].subnets_per_step, 1);
-    let kernel = s.phases[1].space(&sp);
+    let kernel = s.phases[1].space(sp);
     assert_eq!(
         (kernel.kernel_choices, kernel.depth_choices),
         (vec![3, 5, 7], vec![4])
     );
-    let depth = s.phases[2].space(&sp);
+    let depth = s.phases[2].space(sp);
     assert_eq!(
         (depth.depth_choices, depth.expand_choices),
         (vec![2, 3, 4], vec![6])
     );
     assert!(s.phases[3].reorder_channels);
-    assert_eq!(s.phases[3].space(&sp), sp);
+    assert_eq!(&s.phases[3].space(sp), sp);
+}
+
+#[test]
+fn progressive_schedule_phases_and_positions() {
+    let sp = SearchSpace::default();
+    let s = Schedule::progressive(&sp, 8, 0.1, 4);
+    assert_ofa_phases(&s, &sp);
+    assert_eq!(s.total_epochs(), 8);
     // Five epochs: the extra one goes to the first phase; step positions follow.
     let s = Schedule::progressive(&sp, 5, 0.1, 4);
     assert_eq!(
@@ -99,17 +101,9 @@ fn the_shipped_fashion_mnist_schedule_is_valid_progressive_shrinking() {
     let sp = SearchSpace::default();
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/fmnist-schedule.json");
     let s = Schedule::resolve(path, &sp, 0, 0.0, 0).unwrap();
-    let names: Vec<&str> = s.phases.iter().map(|p| p.name.as_str()).collect();
-    assert_eq!(names, ["full", "kernel", "depth", "expand"]);
+    assert_ofa_phases(&s, &sp);
     assert_eq!(s.total_epochs(), 7);
-    let full = s.phases[0].space(&sp);
-    assert_eq!(
-        (full.kernel_choices, full.expand_choices, full.depth_choices),
-        (vec![7], vec![6], vec![4])
-    );
-    assert_eq!(s.phases[0].subnets_per_step, 1);
     assert!(s.phases[1..].iter().all(|p| p.subnets_per_step == 4));
-    assert!(s.phases[3].reorder_channels && s.phases[3].space(&sp) == sp);
 }
 
 #[test]
