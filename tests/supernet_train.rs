@@ -94,7 +94,7 @@ fn progressive_schedule_phases_and_positions() {
     );
 }
 
-/// The schedule of the documented full Fashion-MNIST run (README, BENCHMARKS.md) is read and
+/// The schedule of session 7's full Fashion-MNIST run (BENCHMARKS.md) is read and
 /// validated the way `tinynas train --schedule` reads it, and keeps OFA's phase order.
 #[test]
 fn the_shipped_fashion_mnist_schedule_is_valid_progressive_shrinking() {
@@ -104,6 +104,24 @@ fn the_shipped_fashion_mnist_schedule_is_valid_progressive_shrinking() {
     assert_ofa_phases(&s, &sp);
     assert_eq!(s.total_epochs(), 7);
     assert!(s.phases[1..].iter().all(|p| p.subnets_per_step == 4));
+}
+
+/// The session-8 schedule (five full-network epochs, one per elastic phase, three subnets a
+/// step: largest, smallest and one sampled) is valid progressive shrinking too.
+#[test]
+fn the_longer_full_phase_fashion_mnist_schedule_is_valid_progressive_shrinking() {
+    let sp = SearchSpace::default();
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/scripts/fmnist-schedule-full5.json"
+    );
+    let s = Schedule::resolve(path, &sp, 0, 0.0, 0).unwrap();
+    assert_ofa_phases(&s, &sp);
+    assert_eq!(
+        s.phases.iter().map(|p| p.epochs).collect::<Vec<_>>(),
+        [5, 1, 1, 1]
+    );
+    assert!(s.phases[1..].iter().all(|p| p.subnets_per_step == 3));
 }
 
 #[test]
