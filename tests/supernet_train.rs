@@ -94,13 +94,18 @@ fn progressive_schedule_phases_and_positions() {
     );
 }
 
+/// A schedule file under `scripts/`, read as `tinynas train --schedule` reads it.
+fn shipped_schedule(name: &str, sp: &SearchSpace) -> Schedule {
+    let path = format!("{}/scripts/{name}", env!("CARGO_MANIFEST_DIR"));
+    Schedule::resolve(&path, sp, 0, 0.0, 0).unwrap()
+}
+
 /// The schedule of session 7's full Fashion-MNIST run (BENCHMARKS.md) is read and
 /// validated the way `tinynas train --schedule` reads it, and keeps OFA's phase order.
 #[test]
 fn the_shipped_fashion_mnist_schedule_is_valid_progressive_shrinking() {
     let sp = SearchSpace::default();
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/fmnist-schedule.json");
-    let s = Schedule::resolve(path, &sp, 0, 0.0, 0).unwrap();
+    let s = shipped_schedule("fmnist-schedule.json", &sp);
     assert_ofa_phases(&s, &sp);
     assert_eq!(s.total_epochs(), 7);
     assert!(s.phases[1..].iter().all(|p| p.subnets_per_step == 4));
@@ -111,11 +116,7 @@ fn the_shipped_fashion_mnist_schedule_is_valid_progressive_shrinking() {
 #[test]
 fn the_longer_full_phase_fashion_mnist_schedule_is_valid_progressive_shrinking() {
     let sp = SearchSpace::default();
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/scripts/fmnist-schedule-full5.json"
-    );
-    let s = Schedule::resolve(path, &sp, 0, 0.0, 0).unwrap();
+    let s = shipped_schedule("fmnist-schedule-full5.json", &sp);
     assert_ofa_phases(&s, &sp);
     assert_eq!(
         s.phases.iter().map(|p| p.epochs).collect::<Vec<_>>(),
