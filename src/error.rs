@@ -34,8 +34,34 @@ pub enum Error {
     Data { path: String, msg: String },
     #[error("{0}")]
     Invalid(String),
+    #[error("{path}: cannot write: {source}")]
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Io(#[from] std::io::Error),
+}
+
+impl Error {
+    /// The process exit code: 2 for bad input or settings (a file, a flag, a config, a shape
+    /// or size that cannot work), 1 for a failure during the work (no GPU, GPU lost, a write
+    /// that failed, a non-finite loss).
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Invalid(_)
+            | Error::Data { .. }
+            | Error::Shape { .. }
+            | Error::BindingLimit { .. }
+            | Error::AdapterNotFound { .. } => 2,
+            Error::NoAdapter { .. }
+            | Error::Device { .. }
+            | Error::Gpu(_)
+            | Error::NonFinite { .. }
+            | Error::Write { .. }
+            | Error::Io(_) => 1,
+        }
+    }
 }
 
 pub fn shape_err<T>(op: &'static str, msg: impl Into<String>) -> Result<T> {

@@ -2,6 +2,7 @@
 //! networks that fit a microcontroller.
 
 pub mod autograd;
+pub mod bounds;
 pub mod cli;
 pub mod data;
 pub mod error;

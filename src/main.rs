@@ -1,5 +1,4 @@
 use clap::Parser;
-use tinynas::Error;
 use tinynas::cli::{Cli, run};
 
 fn main() {
@@ -10,13 +9,16 @@ fn main() {
         // SAFETY: set before any thread is started.
         unsafe { std::env::set_var("XDG_RUNTIME_DIR", dir) };
     }
+    // Die quietly of SIGPIPE, as other command-line tools do, when the reader of our output
+    // goes away (`tinynas mem ... | head`) instead of panicking in println!.
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of one signal before any thread is started.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     if let Err(e) = run(cli) {
         eprintln!("error: {e}");
-        let code = match e {
-            Error::Invalid(_) | Error::Data { .. } | Error::Shape { .. } => 2,
-            _ => 1,
-        };
-        std::process::exit(code);
+        std::process::exit(e.exit_code());
     }
 }

@@ -375,7 +375,7 @@ fn a_killed_supernet_run_resumes_to_the_same_weights() {
         "resumed weights differ"
     );
     // Metrics: one line per step and one validation per epoch, none duplicated by the resumes.
-    let m = read_metrics(&cut_dir);
+    let m = read_metrics(&cut_dir).unwrap();
     let steps: Vec<usize> = m
         .iter()
         .filter_map(|m| match m {

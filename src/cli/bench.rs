@@ -48,7 +48,38 @@ pub enum BenchCommand {
     },
 }
 
+impl BenchCommand {
+    /// Every option in range, named by its flag (the spaces check resolution and width).
+    fn validate(&self) -> Result<()> {
+        use crate::bounds::{MAX_RESOLUTION, int, positive};
+        match *self {
+            BenchCommand::Ops { batch, reps, .. } => {
+                int("--batch", batch, 1, 1024)?;
+                int("--reps", reps, 1, 10_000)
+            }
+            BenchCommand::Train {
+                res,
+                batch,
+                steps,
+                subnets,
+                ..
+            } => {
+                int("--res", res, 1, MAX_RESOLUTION)?;
+                int("--batch", batch, 2, 4096)?;
+                int("--steps", steps, 1, 10_000)?;
+                int("--subnets", subnets, 1, 64)
+            }
+            BenchCommand::Mem { count, res, width } => {
+                int("--res", res, 1, MAX_RESOLUTION)?;
+                positive("--width", width, 8.0)?;
+                int("--count", count, 1, 10_000_000)
+            }
+        }
+    }
+}
+
 pub fn run(g: &GpuArgs, cmd: BenchCommand) -> Result<()> {
+    cmd.validate()?;
     match cmd {
         BenchCommand::Ops {
             batch,
@@ -91,6 +122,9 @@ fn mem(count: usize, res: usize, width: f64) -> Result<()> {
         resolutions: vec![res],
         ..SearchSpace::default()
     };
+    space
+        .validate()
+        .map_err(|e| crate::Error::Invalid(format!("--res {res} and --width {width}: {e}")))?;
     let mut rng = StdRng::seed_from_u64(0);
     let nets: Vec<_> = (0..count)
         .map(|_| from_subnet(&space, &space.sample(&mut rng, res)))
@@ -340,6 +374,9 @@ fn train(
         resolutions: vec![res],
         ..SearchSpace::default()
     };
+    space
+        .validate()
+        .map_err(|err| crate::Error::Invalid(format!("--res {res}: {err}")))?;
     let net = Supernet::new(e, &space, 0)?;
     let sgd = Sgd::new(e, net.param_list(), 0.9, true, 3e-5)?;
     let mut rng = StdRng::seed_from_u64(0);

@@ -74,14 +74,58 @@ pub fn demo(g: &GpuArgs, a: &DemoArgs) -> Result<()> {
             .map_or(0, |d| d.as_secs());
         PathBuf::from(format!("runs/demo-{secs}"))
     });
+    let limits = a.limits.limits()?;
+    let (train, test) = crate::data::load_any(&data, 32)?;
+    let base = SearchSpace {
+        in_channels: train.channels,
+        classes: train.classes,
+        ..SearchSpace::default()
+    };
+    // Every option is checked here, before any work: the run settings (on the base space; the
+    // chosen space replaces it), the predictor's and the search's.
+    let data_s = if data.as_os_str() == "synthetic" {
+        "synthetic".to_string()
+    } else {
+        std::path::absolute(&data)?.display().to_string()
+    };
+    let mut cfg = RunConfig::new(
+        &data_s,
+        base.clone(),
+        Schedule::joint(a.epochs, a.lr, a.subnets),
+    );
+    cfg.train_images = a.train_images;
+    cfg.val_images = a.val_images;
+    cfg.recal_images = a.recal_images;
+    cfg.seed = a.seed;
+    cfg.f16_gemm = g.f16;
+    cfg.f16_activations = g.f16_activations;
+    if a.epochs == 0 {
+        return Err(Error::Invalid("--epochs must be at least 1".into()));
+    }
+    cfg.validate()?;
+    let fit_options = FitOptions {
+        seed: a.seed,
+        ..FitOptions::default()
+    };
+    fit_options.validate()?;
+    let evo = EvoOptions {
+        population: a.population,
+        generations: a.generations,
+        seed: a.seed,
+        ..EvoOptions::default()
+    };
+    evo.validate()?;
+    crate::bounds::int("--collect", a.collect, 5, 100_000)?;
+    crate::bounds::int("--samples", a.samples, 1, 1_000_000)?;
+    crate::bounds::int("--max-res", a.max_res, 1, crate::bounds::MAX_RESOLUTION)?;
+    crate::bounds::positive("--max-width", a.max_width, 8.0)?;
+    let _lock = crate::io::lock_dir(&out, "--out")?;
     if out.join("train").join("state.json").exists() {
         return Err(Error::Invalid(format!(
             "{} already holds a demo run; choose another --out",
             out.display()
         )));
     }
-    let limits = a.limits.limits()?;
-    let (train, test) = crate::data::load_any(&data, 32)?;
     println!(
         "tinynas demo: the most accurate model for {} on {} ({} training / {} test images, {}x{}x{}, {} classes)",
         describe_limits(&limits),
@@ -98,11 +142,6 @@ pub fn demo(g: &GpuArgs, a: &DemoArgs) -> Result<()> {
     println!(
         "\n[1/5] space optimization: which (resolution, width) space holds the most computation that fits"
     );
-    let base = SearchSpace {
-        in_channels: train.channels,
-        classes: train.classes,
-        ..SearchSpace::default()
-    };
     let so = SpaceOptions {
         base: base.clone(),
         resolutions: default_resolutions(&[train.height]),
@@ -165,17 +204,7 @@ pub fn demo(g: &GpuArgs, a: &DemoArgs) -> Result<()> {
         a.subnets
     );
     let e = g.engine()?;
-    let mut cfg = RunConfig::new(
-        &data.display().to_string(),
-        space.clone(),
-        Schedule::joint(a.epochs, a.lr, a.subnets),
-    );
-    cfg.train_images = a.train_images;
-    cfg.val_images = a.val_images;
-    cfg.recal_images = a.recal_images;
-    cfg.seed = a.seed;
-    cfg.f16_gemm = g.f16;
-    cfg.f16_activations = g.f16_activations;
+    cfg.space = space.clone();
     let run_dir = out.join("train");
     let opts = RunOptions {
         out: run_dir.clone(),
@@ -205,15 +234,7 @@ pub fn demo(g: &GpuArgs, a: &DemoArgs) -> Result<()> {
     );
     println!("\n[4/5] predictor fit (MLP on the GPU)");
     let t = Instant::now();
-    let p = fit(
-        &e,
-        &run_dir,
-        &space,
-        &FitOptions {
-            seed: a.seed,
-            ..FitOptions::default()
-        },
-    )?;
+    let p = fit(&e, &run_dir, &space, &fit_options)?;
     print_fit(&p);
     println!("fitted in {:.1} s", t.elapsed().as_secs_f64());
 
@@ -224,12 +245,6 @@ pub fn demo(g: &GpuArgs, a: &DemoArgs) -> Result<()> {
         a.generations,
         describe_limits(&limits)
     );
-    let evo = EvoOptions {
-        population: a.population,
-        generations: a.generations,
-        seed: a.seed,
-        ..EvoOptions::default()
-    };
     let t = Instant::now();
     let (res, report) = run_search(
         &e,

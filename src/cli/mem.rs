@@ -1,9 +1,11 @@
 //! `tinynas mem`: the layer table, MACs, params, flash and peak SRAM of a network under a
 //! scheduler, and whether it fits a device.
 
-use crate::mcu::net::{Network, from_subnet, mobilenet_v2, parse_json, proxyless_mobile};
+use super::supernet::{parse_subnet, read_space};
+use crate::bounds;
+use crate::mcu::net::{Network, from_subnet, mobilenet_v2, proxyless_mobile};
 use crate::mcu::{Device, EvalOptions, Report, Scheduler, evaluate};
-use crate::supernet::{SearchSpace, SubnetConfig};
+use crate::supernet::SearchSpace;
 use crate::{Error, Result};
 use clap::Args;
 use std::path::PathBuf;
@@ -16,26 +18,28 @@ pub struct MemArgs {
     /// A built-in network: mbv2, proxyless or mcunet-space.
     #[arg(long)]
     pub model: Option<String>,
-    /// Input resolution (built-in models).
-    #[arg(long, default_value_t = 224)]
-    pub res: usize,
-    /// Width multiplier (mbv2, mcunet-space).
-    #[arg(long, default_value_t = 1.0)]
-    pub width: f64,
+    /// Input resolution of a built-in model (default 224; with --space, the space's largest
+    /// for max and smallest for min).
+    #[arg(long, conflicts_with = "net")]
+    pub res: Option<usize>,
+    /// Width multiplier (mbv2, and mcunet-space without --space; default 1.0).
+    #[arg(long, conflicts_with_all = ["net", "space"])]
+    pub width: Option<f64>,
     /// mcunet-space: the search space (JSON; default BENCH.md §1 with 3 input channels, 1000 classes).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "net")]
     pub space: Option<PathBuf>,
     /// mcunet-space: the subnet (JSON), or `max` / `min`.
-    #[arg(long, default_value = "max")]
+    #[arg(long, default_value = "max", conflicts_with = "net")]
     pub subnet: String,
-    #[arg(long)]
+    /// Classes of a built-in model's classifier (default 1000; a --space file sets its own).
+    #[arg(long, conflicts_with_all = ["net", "space"])]
     pub classes: Option<usize>,
     /// analytic, tflm, tinyengine, patch or all.
-    #[arg(long, default_value = "tinyengine")]
-    pub scheduler: String,
+    #[arg(long, default_value = "tinyengine", value_parser = schedulers_arg)]
+    pub scheduler: Schedulers,
     /// stm32f746, stm32f412, stm32h743, nrf52840.
-    #[arg(long, default_value = "stm32f746")]
-    pub device: String,
+    #[arg(long, default_value = "stm32f746", value_parser = super::device_arg)]
+    pub device: Device,
     /// Custom SRAM budget in KiB (overrides the device's).
     #[arg(long)]
     pub sram: Option<u64>,
@@ -68,47 +72,69 @@ pub fn network(a: &MemArgs) -> Result<Network> {
         return Network::from_json(&read(p)?)
             .map_err(|e| Error::Invalid(format!("{}: {e}", p.display())));
     }
+    let model = a.model.as_deref().ok_or_else(|| {
+        Error::Invalid("give --net FILE.json or --model mbv2|proxyless|mcunet-space".into())
+    })?;
     let classes = a.classes.unwrap_or(1000);
-    match a.model.as_deref() {
-        Some("mbv2") => Ok(mobilenet_v2(a.width, a.res, classes)),
-        Some("proxyless") => Ok(proxyless_mobile(a.res, classes)),
-        Some("mcunet-space") => {
+    bounds::int("--classes", classes, 2, bounds::MAX_CLASSES)?;
+    let res = a.res.unwrap_or(224);
+    bounds::int("--res", res, 1, bounds::MAX_RESOLUTION)?;
+    let width = a.width.unwrap_or(1.0);
+    bounds::positive("--width", width, 8.0)?;
+    if model != "mcunet-space" && (a.space.is_some() || a.subnet != "max") {
+        return Err(Error::Invalid(format!(
+            "--space and --subnet apply to --model mcunet-space, not {model}"
+        )));
+    }
+    let at_res = |e: Error| match a.res {
+        Some(r) => Error::Invalid(format!("--res {r}: {e}")),
+        None => e,
+    };
+    let net = match model {
+        "mbv2" => mobilenet_v2(width, res, classes),
+        "proxyless" if a.width.is_some() => {
+            return Err(Error::Invalid(
+                "--width does not apply to proxyless (its published width 1.0 only)".into(),
+            ));
+        }
+        "proxyless" => proxyless_mobile(res, classes),
+        "mcunet-space" => {
             let space = match &a.space {
-                Some(p) => parse_json::<SearchSpace>(&read(p)?, &p.display().to_string())?,
+                Some(p) => read_space(p)?,
                 None => SearchSpace {
                     in_channels: 3,
                     classes,
-                    width_mult: a.width,
+                    width_mult: width,
+                    resolutions: vec![res],
                     ..SearchSpace::default()
                 },
             };
-            let subnet = match a.subnet.as_str() {
-                "max" => space.largest(a.res),
-                "min" => space.smallest(a.res),
-                path => parse_json::<SubnetConfig>(&read(&PathBuf::from(path))?, path)?,
-            };
-            from_subnet(&space, &subnet)
+            let subnet = parse_subnet(&space, &a.subnet, a.res).map_err(at_res)?;
+            return from_subnet(&space, &subnet);
         }
-        Some(other) => Err(Error::Invalid(format!(
-            "unknown model {other:?}; valid: mbv2, proxyless, mcunet-space (or --net FILE.json)"
-        ))),
-        None => Err(Error::Invalid(
-            "give --net FILE.json or --model mbv2|proxyless|mcunet-space".into(),
-        )),
-    }
+        other => {
+            return Err(Error::Invalid(format!(
+                "unknown model {other:?}; valid: mbv2, proxyless, mcunet-space (or --net FILE.json)"
+            )));
+        }
+    };
+    net.validate().map_err(at_res)?;
+    Ok(net)
 }
 
 pub fn device(a: &MemArgs) -> Result<Device> {
-    let mut d = Device::preset(&a.device)?;
-    if let Some(s) = a.sram {
-        d.sram_bytes = s * 1024;
-        d.name = "custom".into();
+    a.device.clone().with_budget(a.sram, a.flash)
+}
+
+/// `--scheduler`: one scheduler, or `all`.
+#[derive(Clone, Debug)]
+pub struct Schedulers(pub Vec<Scheduler>);
+
+fn schedulers_arg(s: &str) -> std::result::Result<Schedulers, String> {
+    if s == "all" {
+        return Ok(Schedulers(Scheduler::ALL.to_vec()));
     }
-    if let Some(f) = a.flash {
-        d.flash_bytes = f * 1024;
-        d.name = "custom".into();
-    }
-    Ok(d)
+    super::scheduler_arg(s).map(|x| Schedulers(vec![x]))
 }
 
 pub fn kib(b: u64) -> String {
@@ -152,13 +178,15 @@ pub fn print_table(r: &Report) {
 pub fn run(a: &MemArgs) -> Result<()> {
     let net = network(a)?;
     let dev = device(a)?;
-    let schedulers = if a.scheduler == "all" {
-        Scheduler::ALL.to_vec()
-    } else {
-        vec![Scheduler::parse(&a.scheduler)?]
-    };
+    bounds::int(
+        "--runtime-flash",
+        a.runtime_flash as usize,
+        0,
+        bounds::MAX_BUDGET_KIB as usize,
+    )?;
+    bounds::int("--patches", a.patches, 1, 64)?;
     let mut out = Vec::new();
-    for s in schedulers {
+    for &s in &a.scheduler.0 {
         let opts = EvalOptions {
             scheduler: s,
             inplace_depthwise: !a.no_inplace,

@@ -161,6 +161,16 @@ pub fn finish_profile(e: &Engine, path: &std::path::Path) -> Result<()> {
     Ok(())
 }
 
+/// `--scheduler`: a scheduler's name, so that clap's error names the flag and the valid values.
+pub fn scheduler_arg(s: &str) -> std::result::Result<crate::mcu::Scheduler, String> {
+    crate::mcu::Scheduler::parse(s).map_err(|e| e.to_string())
+}
+
+/// `--device`: a preset's name.
+pub fn device_arg(s: &str) -> std::result::Result<crate::mcu::Device, String> {
+    crate::mcu::Device::preset(s).map_err(|e| e.to_string())
+}
+
 /// The default data folder: the bundled subset.
 pub fn default_data() -> PathBuf {
     crate::data::bundled_fashion_dir()

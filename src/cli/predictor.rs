@@ -12,7 +12,6 @@ use clap::{Args, Subcommand};
 use rand::seq::IndexedRandom;
 use rand::{SeedableRng, rngs::StdRng};
 use serde::{Deserialize, Serialize};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::Instant;
@@ -64,13 +63,13 @@ pub struct Pair {
     pub macs: u64,
 }
 
-pub fn read_pairs(run: &Path) -> Vec<Pair> {
-    std::fs::read_to_string(run.join("accuracy_pairs.jsonl"))
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
+/// The measured subnets of a run (none when the file is absent; a damaged line is an error
+/// naming its line number).
+pub fn read_pairs(run: &Path) -> Result<Vec<Pair>> {
+    crate::io::read_jsonl(&run.join(PAIRS_FILE), false)
 }
+
+pub const PAIRS_FILE: &str = "accuracy_pairs.jsonl";
 
 /// A loaded run: settings, supernet, data.
 pub struct Run {
@@ -128,13 +127,16 @@ pub fn collect(
     recal: usize,
     progress: bool,
 ) -> Result<Vec<Pair>> {
-    let mut pairs = read_pairs(run_dir);
+    let _lock = crate::io::lock_dir(run_dir, "--run")?;
+    let mut pairs = read_pairs(run_dir)?;
     let space = &run.cfg.space;
+    let distinct = space.subnet_count() * space.resolutions.len() as f64;
+    if n as f64 > distinct {
+        return Err(Error::Invalid(format!(
+            "--n {n}: the run's search space holds only {distinct} distinct subnets; give --n {distinct} or fewer"
+        )));
+    }
     let mut ev = run.evaluator(e, &run.data.val, recal)?;
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(run_dir.join("accuracy_pairs.jsonl"))?;
     let bar = crate::io::progress(n, progress, "");
     bar.set_position(pairs.len().min(n) as u64);
     let mut checker = Checker::new(Limits {
@@ -142,6 +144,7 @@ pub fn collect(
         scheduler: Scheduler::Analytic,
     });
     let mut i = 0u64;
+    let mut repeats = 0;
     while pairs.len() < n {
         let mut rng = StdRng::seed_from_u64(derive_seed(seed, 10, i));
         i += 1;
@@ -153,23 +156,32 @@ pub fn collect(
             _ => space.sample(&mut rng, res),
         };
         if pairs.iter().any(|p| p.subnet == s) {
+            // Sampling finds few new subnets in a small space: stop rather than loop forever.
+            repeats += 1;
+            if repeats > 100_000 {
+                return Err(Error::Invalid(format!(
+                    "--n {n}: no new subnet in 100000 draws after {} measured; the space is nearly exhausted, give a smaller --n",
+                    pairs.len()
+                )));
+            }
             continue;
         }
+        repeats = 0;
         let top1 = ev.accuracy(&run.net, &s)?;
         let macs = checker.footprint(space, &s)?.macs;
-        let p = Pair {
+        pairs.push(Pair {
             subnet: s,
             top1,
             macs,
-        };
-        writeln!(file, "{}", serde_json::to_string(&p).unwrap())?;
+        });
+        // The whole file rewritten atomically: a kill never leaves a torn line.
+        crate::io::write_jsonl(&run_dir.join(PAIRS_FILE), &pairs)?;
         bar.set_message(format!(
             "last: {:.2} % at {:.1} M MACs",
             top1 * 100.0,
             macs as f64 / 1e6
         ));
         bar.inc(1);
-        pairs.push(p);
     }
     bar.finish_and_clear();
     Ok(pairs)
@@ -181,7 +193,8 @@ pub fn fit(
     space: &SearchSpace,
     o: &FitOptions,
 ) -> Result<Predictor> {
-    let pairs = read_pairs(run_dir);
+    let _lock = crate::io::lock_dir(run_dir, "--run")?;
+    let pairs = read_pairs(run_dir)?;
     if pairs.is_empty() {
         return Err(Error::Invalid(format!(
             "{} has no measured subnets; run `tinynas predictor collect --run {}` first",
@@ -211,6 +224,12 @@ pub fn print_fit(p: &Predictor) {
 pub fn predictor(g: &GpuArgs, c: PredictorCommand) -> Result<()> {
     match c {
         PredictorCommand::Collect(a) => {
+            crate::bounds::int("--n", a.n, 1, 1_000_000)?;
+            if a.recal_images == Some(0) {
+                return Err(Error::Invalid(
+                    "--recal-images 0: BN recalibration needs at least one image".into(),
+                ));
+            }
             let e = g.engine()?;
             let run = open_run(&e, &a.run)?;
             let recal = a.recal_images.unwrap_or(run.cfg.recal_images);
@@ -227,8 +246,6 @@ pub fn predictor(g: &GpuArgs, c: PredictorCommand) -> Result<()> {
             Ok(())
         }
         PredictorCommand::Fit(a) => {
-            let e = g.engine()?;
-            let (cfg, _, _) = load_run(&e, &a.run)?;
             let o = FitOptions {
                 hidden: a.hidden,
                 iterations: a.iterations,
@@ -237,6 +254,9 @@ pub fn predictor(g: &GpuArgs, c: PredictorCommand) -> Result<()> {
                 seed: a.seed,
                 ..FitOptions::default()
             };
+            o.validate()?;
+            let e = g.engine()?;
+            let (cfg, _, _) = load_run(&e, &a.run)?;
             let p = fit(&e, &a.run, &cfg.space, &o)?;
             print_fit(&p);
             println!("wrote {}", a.run.join("predictor.json").display());

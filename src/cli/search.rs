@@ -152,7 +152,7 @@ pub fn run_search(
         scored: res.scored,
         rejected: res.rejected,
     };
-    std::fs::create_dir_all(out)?;
+    crate::io::create_dir(out, "--out")?;
     crate::io::write_atomic(
         &out.join("best_subnet.json"),
         serde_json::to_string_pretty(&best.subnet)
@@ -235,8 +235,6 @@ pub fn print_search(r: &SearchReport, space: &SearchSpace, limits: &Limits) -> R
 
 pub fn search(g: &GpuArgs, a: &SearchArgs) -> Result<()> {
     let limits = a.limits.limits()?;
-    let e = g.engine()?;
-    let run = open_run(&e, &a.run)?;
     let evo = EvoOptions {
         population: a.population,
         parent_ratio: a.parent_ratio,
@@ -246,7 +244,11 @@ pub fn search(g: &GpuArgs, a: &SearchArgs) -> Result<()> {
         seed: a.seed,
         ..EvoOptions::default()
     };
+    evo.validate()?;
     let out = a.out.clone().unwrap_or_else(|| a.run.join("search"));
+    let _lock = crate::io::lock_dir(&out, "--out")?;
+    let e = g.engine()?;
+    let run = open_run(&e, &a.run)?;
     let recal = a.recal_images.unwrap_or(run.cfg.recal_images);
     let t = Instant::now();
     let (res, report) = run_search(

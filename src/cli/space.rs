@@ -16,8 +16,8 @@ use std::time::Instant;
 #[derive(Args, Clone, Debug)]
 pub struct LimitArgs {
     /// Device preset: stm32f746, stm32f412, stm32h743, nrf52840.
-    #[arg(long, default_value = "stm32f412")]
-    pub device: String,
+    #[arg(long, default_value = "stm32f412", value_parser = super::device_arg)]
+    pub device: Device,
     /// Override the SRAM budget (KiB).
     #[arg(long)]
     pub sram: Option<u64>,
@@ -25,24 +25,15 @@ pub struct LimitArgs {
     #[arg(long)]
     pub flash: Option<u64>,
     /// Memory scheduler: analytic, tflm, tinyengine, patch.
-    #[arg(long, default_value = "tinyengine")]
-    pub scheduler: String,
+    #[arg(long, default_value = "tinyengine", value_parser = super::scheduler_arg)]
+    pub scheduler: Scheduler,
 }
 
 impl LimitArgs {
     pub fn limits(&self) -> Result<Limits> {
-        let mut device = Device::preset(&self.device)?;
-        if let Some(s) = self.sram {
-            device.sram_bytes = s * 1024;
-            device.name = format!("{} (SRAM {s} KiB)", device.name);
-        }
-        if let Some(f) = self.flash {
-            device.flash_bytes = f * 1024;
-            device.name = format!("{} (flash {f} KiB)", device.name);
-        }
         Ok(Limits {
-            device,
-            scheduler: Scheduler::parse(&self.scheduler)?,
+            device: self.device.clone().with_budget(self.sram, self.flash)?,
+            scheduler: self.scheduler,
         })
     }
 }

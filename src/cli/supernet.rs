@@ -39,10 +39,15 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 64)]
     pub batch: usize,
     /// Input resolutions of the default space (one is drawn per batch).
-    #[arg(long, value_delimiter = ',', default_value = "32")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "32",
+        conflicts_with = "space"
+    )]
     pub resolution: Vec<usize>,
     /// Width multiplier of the default space.
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = 0.5, conflicts_with = "space")]
     pub width: f64,
     /// OFA's learned kernel transformations (7→5→3) instead of plain centre crops.
     #[arg(long)]
@@ -121,7 +126,25 @@ pub fn read_space(path: &Path) -> Result<SearchSpace> {
 /// The run configuration the train arguments describe.
 pub fn run_config(a: &TrainArgs) -> Result<RunConfig> {
     let data = a.data.clone().unwrap_or_else(super::default_data);
-    let data_s = data.display().to_string();
+    // Stored absolute, so that the run can be evaluated and searched from any folder.
+    let data_s = if data.as_os_str() == "synthetic" {
+        "synthetic".to_string()
+    } else {
+        std::path::absolute(&data)?.display().to_string()
+    };
+    for &r in &a.resolution {
+        crate::bounds::int("--resolution", r, 1, crate::bounds::MAX_RESOLUTION)?;
+    }
+    crate::bounds::positive("--width", a.width, 8.0)?;
+    crate::bounds::int(
+        "--image-size",
+        a.image_size,
+        1,
+        crate::bounds::MAX_RESOLUTION,
+    )?;
+    if a.epochs == 0 {
+        return Err(Error::Invalid("--epochs must be at least 1".into()));
+    }
     let mut space = match &a.space {
         Some(p) => read_space(p)?,
         None => {
@@ -134,11 +157,8 @@ pub fn run_config(a: &TrainArgs) -> Result<RunConfig> {
         space.kernel_transform = true;
     }
     space.validate()?;
-    if a.epochs == 0 {
-        return Err(Error::Invalid("--epochs must be at least 1".into()));
-    }
     let schedule = Schedule::resolve(&a.schedule, &space, a.epochs, a.lr, a.subnets)?;
-    Ok(RunConfig {
+    let cfg = RunConfig {
         image_size: a.image_size,
         train_images: a.train_images,
         val_images: a.val_images,
@@ -151,7 +171,9 @@ pub fn run_config(a: &TrainArgs) -> Result<RunConfig> {
         flip: a.flip,
         seed: a.seed,
         ..RunConfig::new(&data_s, space, schedule)
-    })
+    };
+    cfg.validate()?;
+    Ok(cfg)
 }
 
 pub fn train(g: &GpuArgs, a: &TrainArgs) -> Result<()> {
@@ -224,6 +246,22 @@ pub fn train(g: &GpuArgs, a: &TrainArgs) -> Result<()> {
     Ok(())
 }
 
+/// Which images `eval` scores.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Split {
+    Test,
+    Val,
+}
+
+impl Split {
+    pub fn name(self) -> &'static str {
+        match self {
+            Split::Test => "test",
+            Split::Val => "val",
+        }
+    }
+}
+
 #[derive(Args, Clone)]
 pub struct EvalArgs {
     /// Run directory made by `tinynas train`.
@@ -238,9 +276,9 @@ pub struct EvalArgs {
     /// Training images for BN recalibration (default: the run's setting).
     #[arg(long)]
     pub recal_images: Option<usize>,
-    /// Evaluate on `test` or `val`.
-    #[arg(long, default_value = "test")]
-    pub split: String,
+    /// Evaluate on the test split or the held-out validation split.
+    #[arg(long, value_enum, default_value_t = Split::Test)]
+    pub split: Split,
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
@@ -250,13 +288,28 @@ pub struct EvalArgs {
     pub profile: Option<PathBuf>,
 }
 
-/// A subnet named on the command line: `max`, `min` or a JSON file.
+/// A subnet named on the command line: `max`, `min` (at `res`, or the space's largest or
+/// smallest resolution) or a JSON file (which sets its own resolution).
 pub fn parse_subnet(space: &SearchSpace, spec: &str, res: Option<usize>) -> Result<SubnetConfig> {
-    let rmax = *space.resolutions.iter().max().unwrap();
-    let rmin = *space.resolutions.iter().min().unwrap();
+    space.validate()?;
+    let rmax = *space
+        .resolutions
+        .iter()
+        .max()
+        .expect("validated: non-empty");
+    let rmin = *space
+        .resolutions
+        .iter()
+        .min()
+        .expect("validated: non-empty");
     let s = match spec {
         "max" => space.largest(res.unwrap_or(rmax)),
         "min" => space.smallest(res.unwrap_or(rmin)),
+        path if res.is_some() => {
+            return Err(Error::Invalid(format!(
+                "--subnet {path}: a resolution flag applies to max and min only; the subnet file gives its own"
+            )));
+        }
         path => {
             let text = std::fs::read_to_string(path).map_err(|e| {
                 Error::Invalid(format!(
@@ -275,12 +328,9 @@ pub fn eval(g: &GpuArgs, a: &EvalArgs) -> Result<()> {
     let (cfg, net, state) = load_run(&e, &a.run)?;
     let subnet = parse_subnet(&cfg.space, &a.subnet, a.resolution)?;
     let data = load_data(&cfg)?;
-    let split = match a.split.as_str() {
-        "test" => &data.test,
-        "val" => &data.val,
-        other => {
-            return Err(Error::Invalid(format!("--split {other}: give test or val")));
-        }
+    let split = match a.split {
+        Split::Test => &data.test,
+        Split::Val => &data.val,
     };
     let recal = a.recal_images.unwrap_or(cfg.recal_images);
     let mut ev = SubnetEvaluator::new(
@@ -310,7 +360,7 @@ pub fn eval(g: &GpuArgs, a: &EvalArgs) -> Result<()> {
     if a.json {
         let v = serde_json::json!({
             "run": a.run.display().to_string(), "step": state.step, "subnet": subnet,
-            "split": a.split, "images": split.len(), "recal_images": recal, "top1": acc,
+            "split": a.split.name(), "images": split.len(), "recal_images": recal, "top1": acc,
             "macs": rep.macs, "params": rep.params, "flash_bytes": rep.flash_bytes,
             "peak_sram_bytes_tinyengine": rep.peak_sram_bytes,
         });
@@ -326,7 +376,7 @@ pub fn eval(g: &GpuArgs, a: &EvalArgs) -> Result<()> {
         );
         println!(
             "top-1 on {} ({} images, BN recalibrated on {} training images, step {}): {:.2} %",
-            a.split,
+            a.split.name(),
             split.len(),
             recal.min(data.train.len()),
             state.step,

@@ -128,7 +128,16 @@ pub fn run(g: &GpuArgs, a: &TrainArgs, demo: bool) -> Result<()> {
         "data": dir.display().to_string(), "epochs": a.epochs, "batch": a.batch, "lr": a.lr,
         "weight_decay": a.weight_decay, "label_smoothing": a.label_smoothing, "seed": a.seed,
     });
+    let _lock = match &a.out {
+        Some(out) => Some(crate::io::lock_dir(out, "--out")?),
+        None => None,
+    };
     let mut step = 0;
+    if !a.resume
+        && let Some(out) = &a.out
+    {
+        checkpoint::refuse_overwrite(out)?;
+    }
     if a.resume {
         let out = a.out.as_ref().expect("clap: --resume requires --out");
         let (state, tensors) = checkpoint::load(out)?;

@@ -51,7 +51,11 @@ pub fn parse(bytes: &[u8]) -> std::result::Result<Idx, String> {
     let dims: Vec<usize> = (0..rank)
         .map(|i| u32::from_be_bytes(bytes[4 + 4 * i..8 + 4 * i].try_into().unwrap()) as usize)
         .collect();
-    let n: usize = dims.iter().product();
+    let Some(n) = dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d)) else {
+        return Err(format!(
+            "dimensions {dims:?} overflow (their product is over 2^64 bytes)"
+        ));
+    };
     if bytes.len() - header != n {
         return Err(format!(
             "dimensions {dims:?} need {n} bytes of data, file has {}",

@@ -146,13 +146,56 @@ pub fn bundled_fashion_dir() -> PathBuf {
 /// Load a dataset folder of any supported layout: MNIST-style idx files, CIFAR binary batches, or
 /// image folders (`train/<class>/*.png|jpg` and `test/<class>/...`, resized to `image_size`).
 pub fn load_dir(dir: &Path, image_size: usize) -> Result<(Dataset, Dataset)> {
-    if dir.join("train").is_dir() {
-        return folder::load(dir, image_size);
+    let (train, test) = if dir.join("train").is_dir() {
+        crate::bounds::int("--image-size", image_size, 1, crate::bounds::MAX_RESOLUTION)?;
+        folder::load(dir, image_size)?
+    } else if cifar::detect(dir).is_some() {
+        cifar::load(dir)?
+    } else {
+        load_mnist_dir(dir)?
+    };
+    check_splits(dir, &train, &test)?;
+    Ok((train, test))
+}
+
+/// Both splits hold images of one shape, and no test label lies outside the training classes.
+fn check_splits(dir: &Path, train: &Dataset, test: &Dataset) -> Result<()> {
+    let bad = |msg: String| {
+        Err(Error::Data {
+            path: dir.display().to_string(),
+            msg,
+        })
+    };
+    if train.is_empty() || test.is_empty() {
+        return bad(format!(
+            "{} training and {} test images; both splits need images",
+            train.len(),
+            test.len()
+        ));
     }
-    if cifar::detect(dir).is_some() {
-        return cifar::load(dir);
+    let dims = |d: &Dataset| (d.channels, d.height, d.width);
+    if dims(train) != dims(test) {
+        return bad(format!(
+            "training images are {:?} (channels, height, width) but test images {:?}",
+            dims(train),
+            dims(test)
+        ));
     }
-    load_mnist_dir(dir)
+    let max = crate::bounds::MAX_RESOLUTION;
+    if train.height == 0 || train.width == 0 || train.height > max || train.width > max {
+        return bad(format!(
+            "images of {}x{} pixels; give images of 1 to {max} pixels a side",
+            train.height, train.width
+        ));
+    }
+    if test.classes > train.classes {
+        return bad(format!(
+            "a test label is {} but the training labels stop at {}; the splits do not match",
+            test.classes - 1,
+            train.classes - 1
+        ));
+    }
+    Ok(())
 }
 
 /// A synthetic classification set: each class is a grating of its own orientation and

@@ -39,16 +39,33 @@ impl Device {
             })
     }
 
-    /// Margins (budget − use; negative = over) for SRAM and flash.
+    /// This device with its SRAM and flash budgets overridden (KiB, `--sram` / `--flash`),
+    /// each from 1 KiB to `crate::bounds::MAX_BUDGET_KIB`.
+    pub fn with_budget(mut self, sram_kib: Option<u64>, flash_kib: Option<u64>) -> Result<Device> {
+        let check = |flag: &str, v: u64| {
+            crate::bounds::int(flag, v as usize, 1, crate::bounds::MAX_BUDGET_KIB as usize)
+                .map(|_| v * KIB)
+        };
+        if let Some(s) = sram_kib {
+            self.sram_bytes = check("--sram", s)?;
+            self.name = format!("{} (SRAM {s} KiB)", self.name);
+        }
+        if let Some(f) = flash_kib {
+            self.flash_bytes = check("--flash", f)?;
+            self.name = format!("{} (flash {f} KiB)", self.name);
+        }
+        Ok(self)
+    }
+
+    /// Margins (budget − use; negative = over) for SRAM and flash, saturating at i64's range.
     pub fn margins(&self, peak_sram: u64, flash: u64) -> (i64, i64) {
-        (
-            self.sram_bytes as i64 - peak_sram as i64,
-            self.flash_bytes as i64 - flash as i64,
-        )
+        let m = |budget: u64, used: u64| {
+            (budget as i128 - used as i128).clamp(i64::MIN as i128, i64::MAX as i128) as i64
+        };
+        (m(self.sram_bytes, peak_sram), m(self.flash_bytes, flash))
     }
 
     pub fn fits(&self, peak_sram: u64, flash: u64) -> bool {
-        let (s, f) = self.margins(peak_sram, flash);
-        s >= 0 && f >= 0
+        peak_sram <= self.sram_bytes && flash <= self.flash_bytes
     }
 }

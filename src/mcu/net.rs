@@ -128,29 +128,50 @@ impl Network {
         Ok(net)
     }
 
-    /// Channels chain, strides and kernels are positive, the resolution survives the strides.
+    /// Channels chain, every number within `crate::bounds`, kernels odd, the resolution
+    /// survives the strides, and the network's MACs and tensors small enough that every count
+    /// the evaluator makes fits in u64 (summed here in u128 first).
     pub fn validate(&self) -> Result<()> {
-        let pos = |field: String, v: usize| {
-            if v == 0 {
-                Err(invalid(field, "must be positive"))
-            } else {
-                Ok(())
-            }
+        use crate::bounds::{
+            MAX_BLOCKS, MAX_CHANNELS, MAX_CLASSES, MAX_EXPAND, MAX_KERNEL, MAX_MACS,
+            MAX_RESOLUTION, MAX_STRIDE, MAX_TENSOR_BYTES,
         };
-        pos("input.resolution".into(), self.input.resolution)?;
-        pos("input.channels".into(), self.input.channels)?;
-        pos("stem.out_channels".into(), self.stem.out_channels)?;
-        pos("stem.kernel_size".into(), self.stem.kernel_size)?;
-        pos("stem.stride".into(), self.stem.stride)?;
-        pos("classes".into(), self.classes)?;
-        let mut res = conv_out(
-            self.input.resolution,
-            self.stem.kernel_size,
-            self.stem.stride,
-        );
+        let int = |field: &str, v: usize, hi: usize| {
+            crate::bounds::int(field, v, 1, hi)
+                .map_err(|e| Error::Invalid(format!("network description: {e}")))
+        };
+        int("input.resolution", self.input.resolution, MAX_RESOLUTION)?;
+        int("input.channels", self.input.channels, MAX_CHANNELS)?;
+        int("stem.out_channels", self.stem.out_channels, MAX_CHANNELS)?;
+        int("stem.kernel_size", self.stem.kernel_size, MAX_KERNEL)?;
+        int("stem.stride", self.stem.stride, MAX_STRIDE)?;
+        int("classes", self.classes, MAX_CLASSES)?;
+        if self.blocks.len() > MAX_BLOCKS {
+            return Err(invalid(
+                "blocks".into(),
+                format!("{} blocks; at most {MAX_BLOCKS}", self.blocks.len()),
+            ));
+        }
+        let mut size = Size::default();
+        let r = self.input.resolution;
+        let mut res = conv_out(r, self.stem.kernel_size, self.stem.stride);
         let mut c = self.stem.out_channels;
+        let k = self.stem.kernel_size;
+        size.layer(
+            || "stem".into(),
+            (res * res * c) as u128 * (self.input.channels * k * k) as u128,
+            (res * res * c) as u128,
+        )?;
         for (i, b) in self.blocks.iter().enumerate() {
+            // Field names are formatted only for an error: this runs for every subnet scored.
             let f = |name: &str| format!("blocks[{i}].{name}");
+            let int = |name: &str, v: usize, hi: usize| {
+                if (1..=hi).contains(&v) {
+                    Ok(())
+                } else {
+                    int(&f(name), v, hi)
+                }
+            };
             if b.in_channels != c {
                 return Err(invalid(
                     f("in_channels"),
@@ -160,12 +181,25 @@ impl Network {
                     ),
                 ));
             }
-            pos(f("out_channels"), b.out_channels)?;
-            pos(f("kernel_size"), b.kernel_size)?;
-            pos(f("stride"), b.stride)?;
-            pos(f("expand_ratio"), b.expand_ratio)?;
-            if let Some(m) = b.mid_channels {
-                pos(f("mid_channels"), m)?;
+            int("out_channels", b.out_channels, MAX_CHANNELS)?;
+            int("kernel_size", b.kernel_size, MAX_KERNEL)?;
+            int("stride", b.stride, MAX_STRIDE)?;
+            int("expand_ratio", b.expand_ratio, MAX_EXPAND)?;
+            match b.mid_channels {
+                Some(m) => int("mid_channels", m, MAX_CHANNELS)?,
+                None if b.mid() > MAX_CHANNELS => {
+                    return Err(invalid(
+                        f("expand_ratio"),
+                        format!(
+                            "{} x {} input channels is over {MAX_CHANNELS} middle channels",
+                            b.expand_ratio, b.in_channels
+                        ),
+                    ));
+                }
+                None => {}
+            }
+            if let Some(se) = b.se_channels {
+                int("se_channels", se, MAX_CHANNELS)?;
             }
             if b.kernel_size % 2 == 0 {
                 return Err(invalid(
@@ -188,11 +222,65 @@ impl Network {
                     ),
                 ));
             }
-            res = conv_out(res, b.kernel_size, b.stride);
+            let (mid, k) = (b.mid() as u128, b.kernel_size as u128);
+            let out = conv_out(res, b.kernel_size, b.stride);
+            let (a_in, a_out) = ((res * res) as u128, (out * out) as u128);
+            let se = b.se_channels.unwrap_or(0) as u128;
+            let cout = b.out_channels as u128;
+            size.layer(
+                || f("expand_ratio"),
+                a_in * mid * c as u128 + a_out * mid * k * k + 2 * mid * se + a_out * mid * cout,
+                (a_in * mid).max(a_out * cout),
+            )?;
+            res = out;
             c = b.out_channels;
         }
         if let Some(m) = self.feature_mix_channels {
-            pos("feature_mix_channels".into(), m)?;
+            int("feature_mix_channels", m, MAX_CHANNELS)?;
+            let a = (res * res) as u128;
+            size.layer(
+                || "feature_mix_channels".into(),
+                a * (c * m) as u128,
+                a * m as u128,
+            )?;
+            c = m;
+        }
+        size.layer(
+            || "classes".into(),
+            (c * self.classes) as u128,
+            self.classes as u128,
+        )?;
+        debug_assert!(size.macs <= MAX_MACS && MAX_TENSOR_BYTES < u64::MAX as u128);
+        Ok(())
+    }
+}
+
+/// The running MAC count and the largest tensor, checked against `crate::bounds`.
+#[derive(Default)]
+struct Size {
+    macs: u128,
+}
+
+impl Size {
+    fn layer(&mut self, field: impl Fn() -> String, macs: u128, out_bytes: u128) -> Result<()> {
+        use crate::bounds::{MAX_MACS, MAX_TENSOR_BYTES};
+        self.macs += macs;
+        if out_bytes > MAX_TENSOR_BYTES {
+            return Err(invalid(
+                field(),
+                format!(
+                    "a tensor of {out_bytes} bytes here is over the {MAX_TENSOR_BYTES}-byte limit; the network is far too large for any microcontroller"
+                ),
+            ));
+        }
+        if self.macs > MAX_MACS {
+            return Err(invalid(
+                field(),
+                format!(
+                    "the network reaches {} MACs here, over the limit of {MAX_MACS}; it is far too large for any microcontroller",
+                    self.macs
+                ),
+            ));
         }
         Ok(())
     }
@@ -301,8 +389,15 @@ pub fn from_subnet(
     space: &crate::supernet::SearchSpace,
     s: &crate::supernet::SubnetConfig,
 ) -> crate::Result<Network> {
-    space.validate()?;
-    space.check(s)?;
+    space.network(s)
+}
+
+/// `from_subnet` without the checks, for a space and subnet already checked (and for the
+/// checks themselves).
+pub fn subnet_network(
+    space: &crate::supernet::SearchSpace,
+    s: &crate::supernet::SubnetConfig,
+) -> Network {
     let w = space.widths();
     let n = space.stages();
     let md = space.max_depth();
@@ -335,7 +430,7 @@ pub fn from_subnet(
         }
     }
     blocks.push(block(c, w[n + 2], space.last_kernel, space.last_expand, 1));
-    Ok(Network {
+    Network {
         name: format!("mcunet-subnet-r{}-w{}", s.resolution, space.width_mult),
         input: Input {
             resolution: s.resolution,
@@ -349,5 +444,5 @@ pub fn from_subnet(
         blocks,
         feature_mix_channels: None,
         classes: space.classes,
-    })
+    }
 }

@@ -27,6 +27,19 @@ pub struct EvoOptions {
     pub max_tries: usize,
 }
 
+impl EvoOptions {
+    /// Every option in range, named by its flag; checked before any work.
+    pub fn validate(&self) -> Result<()> {
+        use crate::bounds::{int, real};
+        int("--population", self.population, 2, 100_000)?;
+        int("--generations", self.generations, 1, 1_000_000)?;
+        real("--parent-ratio", self.parent_ratio, 0.0, 1.0)?;
+        real("--mutation-prob", self.mutation_prob, 0.0, 1.0)?;
+        real("--mutation-ratio", self.mutation_ratio, 0.0, 1.0)?;
+        int("max_tries", self.max_tries, 1, 1_000_000)
+    }
+}
+
 impl Default for EvoOptions {
     fn default() -> Self {
         EvoOptions {
@@ -136,12 +149,7 @@ pub fn evolve(
     o: &EvoOptions,
     mut progress: impl FnMut(usize, f64),
 ) -> Result<EvoResult> {
-    if o.population < 2 || !(0.0..=1.0).contains(&o.parent_ratio) {
-        return Err(Error::Invalid(format!(
-            "population {} (at least 2) and parent ratio {} (0..1)",
-            o.population, o.parent_ratio
-        )));
-    }
+    o.validate()?;
     let mut rng = StdRng::seed_from_u64(o.seed);
     let mut cache: HashMap<SubnetConfig, (f64, Summary)> = HashMap::new();
     let (mut scored, mut rejected) = (0usize, 0usize);

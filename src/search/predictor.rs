@@ -162,6 +162,18 @@ pub struct FitOptions {
     pub seed: u64,
 }
 
+impl FitOptions {
+    /// Every option in range, named by its flag; checked before any work.
+    pub fn validate(&self) -> Result<()> {
+        use crate::bounds::{int, positive, real};
+        int("--hidden", self.hidden, 1, 4096)?;
+        int("--iterations", self.iterations, 1, 1_000_000)?;
+        positive("--lr", self.lr as f64, 10.0)?;
+        real("weight_decay", self.weight_decay as f64, 0.0, 1.0)?;
+        real("--holdout", self.holdout, 0.0, 0.9)
+    }
+}
+
 impl Default for FitOptions {
     fn default() -> Self {
         FitOptions {
@@ -235,6 +247,7 @@ impl Predictor {
         pairs: &[(SubnetConfig, f64)],
         o: &FitOptions,
     ) -> Result<Predictor> {
+        o.validate()?;
         if pairs.len() < 5 {
             return Err(Error::Invalid(format!(
                 "{} measured subnets are too few to fit a predictor (at least 5; collect more with `tinynas predictor collect`)",

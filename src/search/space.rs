@@ -103,12 +103,7 @@ fn percentile(sorted: &[u64], p: f64) -> f64 {
 
 fn evaluate_space(o: &SpaceOptions, ri: usize, wi: usize) -> Result<SpaceResult> {
     let (resolution, width) = (o.resolutions[ri], o.widths[wi]);
-    let space = SearchSpace {
-        width_mult: width,
-        resolutions: vec![resolution],
-        ..o.base.clone()
-    };
-    space.validate()?;
+    let space = o.space(resolution, width);
     let mut rng = StdRng::seed_from_u64(derive_seed(o.seed, ri as u64, wi as u64));
     let mut checker = Checker::new(o.limits.clone());
     let mut macs = Vec::new();
@@ -141,18 +136,49 @@ fn evaluate_space(o: &SpaceOptions, ri: usize, wi: usize) -> Result<SpaceResult>
     })
 }
 
+impl SpaceOptions {
+    /// Every option in range, named by its flag, and every (resolution, width) of the grid a
+    /// valid space: checked before any work.
+    pub fn validate(&self) -> Result<()> {
+        use crate::bounds::{MAX_RESOLUTION, int, positive, real};
+        if self.resolutions.is_empty() || self.widths.is_empty() {
+            return Err(Error::Invalid(
+                "--resolutions and --widths: space optimization needs at least one of each".into(),
+            ));
+        }
+        for &r in &self.resolutions {
+            int("--resolutions", r, 16, MAX_RESOLUTION)?;
+        }
+        for &w in &self.widths {
+            positive("--widths", w, 8.0)?;
+        }
+        int("--samples", self.samples, 1, 1_000_000)?;
+        real("--min-fit", self.min_fit, 0.0, 1.0)?;
+        int("threads", self.threads, 1, 1024)?;
+        self.base.validate()?;
+        for &r in &self.resolutions {
+            for &w in &self.widths {
+                self.space(r, w).validate().map_err(|e| {
+                    Error::Invalid(format!("--resolutions {r} with --widths {w}: {e}"))
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The base space at one (resolution, width) of the grid.
+    pub fn space(&self, resolution: usize, width: f64) -> SearchSpace {
+        SearchSpace {
+            width_mult: width,
+            resolutions: vec![resolution],
+            ..self.base.clone()
+        }
+    }
+}
+
 /// Every space of the grid, best first (spaces with too few fitting subnets last).
 pub fn rank_spaces(o: &SpaceOptions) -> Result<Vec<SpaceResult>> {
-    if o.resolutions.is_empty() || o.widths.is_empty() || o.samples == 0 {
-        return Err(Error::Invalid(
-            "space optimization needs resolutions, widths and at least one sample".into(),
-        ));
-    }
-    if let Some(r) = o.resolutions.iter().find(|&&r| r < 16) {
-        return Err(Error::Invalid(format!(
-            "resolution {r} is too small (at least 16)"
-        )));
-    }
+    o.validate()?;
     let cells: Vec<(usize, usize)> = (0..o.resolutions.len())
         .flat_map(|r| (0..o.widths.len()).map(move |w| (r, w)))
         .collect();

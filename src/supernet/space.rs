@@ -73,8 +73,34 @@ impl SearchSpace {
             .collect()
     }
 
+    /// Every field within `crate::bounds`, the choice lists non-empty and free of repeats,
+    /// kernels odd, and every resolution giving a network that survives the strides: what this
+    /// accepts, training, evaluation, search and the MCU evaluator all accept.
     pub fn validate(&self) -> Result<()> {
+        self.validate_fields()?;
+        for &r in &self.resolutions {
+            self.check_resolution(r, "search space: resolutions")?;
+        }
+        Ok(())
+    }
+
+    /// `validate` without building the network of each resolution (cheap: for every subnet).
+    fn validate_fields(&self) -> Result<()> {
+        use crate::bounds::{
+            MAX_BLOCKS, MAX_CHANNELS, MAX_CLASSES, MAX_EXPAND, MAX_KERNEL, MAX_RESOLUTION,
+            MAX_STRIDE,
+        };
         let bad = |f: &str, why: String| Err(Error::Invalid(format!("search space: {f}: {why}")));
+        let int = |f: String, v: usize, lo: usize, hi: usize| {
+            crate::bounds::int(&f, v, lo, hi)
+                .map_err(|e| Error::Invalid(format!("search space: {e}")))
+        };
+        if self.stages() == 0 || self.stages() > 32 {
+            return bad(
+                "stage_strides",
+                format!("{} stages; give 1 to 32", self.stages()),
+            );
+        }
         if self.base_widths.len() != self.stages() + 3 {
             return bad(
                 "base_widths",
@@ -85,29 +111,88 @@ impl SearchSpace {
                 ),
             );
         }
-        if self.width_mult.is_nan() || self.width_mult <= 0.0 {
-            return bad(
-                "width_mult",
-                format!("{} must be positive", self.width_mult),
-            );
+        for (i, &w) in self.base_widths.iter().enumerate() {
+            int(format!("base_widths[{i}]"), w, 1, MAX_CHANNELS)?;
         }
-        for (name, v) in [
-            ("kernel_choices", &self.kernel_choices),
-            ("expand_choices", &self.expand_choices),
-            ("depth_choices", &self.depth_choices),
-            ("resolutions", &self.resolutions),
+        crate::bounds::positive("width_mult", self.width_mult, 8.0)
+            .map_err(|e| Error::Invalid(format!("search space: {e}")))?;
+        for (i, &st) in self.stage_strides.iter().enumerate() {
+            int(format!("stage_strides[{i}]"), st, 1, MAX_STRIDE)?;
+        }
+        for (name, v, hi) in [
+            ("kernel_choices", &self.kernel_choices, MAX_KERNEL),
+            ("expand_choices", &self.expand_choices, MAX_EXPAND),
+            ("depth_choices", &self.depth_choices, MAX_BLOCKS / 32),
+            ("resolutions", &self.resolutions, MAX_RESOLUTION),
         ] {
-            if v.is_empty() || v.contains(&0) {
+            if v.is_empty() {
                 return bad(name, "must be a non-empty list of positive numbers".into());
+            }
+            for (i, &x) in v.iter().enumerate() {
+                int(format!("{name}[{i}]"), x, 1, hi)?;
+                if v[..i].contains(&x) {
+                    return bad(name, format!("{x} is listed twice"));
+                }
             }
         }
         if self.kernel_choices.iter().any(|k| k % 2 == 0) {
             return bad("kernel_choices", "kernels must be odd".into());
         }
+        if self.kernel_transform && self.kernel_choices.iter().any(|&k| !(3..=7).contains(&k)) {
+            return bad(
+                "kernel_transform",
+                format!(
+                    "OFA's kernel transformations map 7 to 5 to 3; kernel_choices {:?} must be among 3, 5, 7",
+                    self.kernel_choices
+                ),
+            );
+        }
+        int("in_channels".into(), self.in_channels, 1, MAX_CHANNELS)?;
+        int("classes".into(), self.classes, 2, MAX_CLASSES)?;
+        int("last_expand".into(), self.last_expand, 1, MAX_EXPAND)?;
+        int("last_kernel".into(), self.last_kernel, 1, MAX_KERNEL)?;
+        if self.last_kernel.is_multiple_of(2) {
+            return bad("last_kernel", format!("{} must be odd", self.last_kernel));
+        }
         Ok(())
     }
 
+    /// `r` gives a network (the largest subnet at `r`) that survives the strides and the size
+    /// limits; `what` names where `r` came from.
+    pub fn check_resolution(&self, r: usize, what: &str) -> Result<()> {
+        self.network_at(&self.largest(r), what).map(|_| ())
+    }
+
+    /// The network of subnet `s` (fields and choices already checked), validated, with an
+    /// error that names the resolution and the fields of the space it depends on.
+    fn network_at(&self, s: &SubnetConfig, what: &str) -> Result<crate::mcu::Network> {
+        let r = s.resolution;
+        crate::bounds::int(what, r, 1, crate::bounds::MAX_RESOLUTION)?;
+        let net = crate::mcu::net::subnet_network(self, s);
+        net.validate().map_err(|e| {
+            Error::Invalid(format!(
+                "{what}: resolution {r} does not work with this space's stage_strides {:?} and base_widths {:?} x width_mult {} ({e})",
+                self.stage_strides, self.base_widths, self.width_mult
+            ))
+        })?;
+        Ok(net)
+    }
+
+    /// The subnet's network, checked: what the MCU evaluator and the exporter consume.
+    pub fn network(&self, s: &SubnetConfig) -> Result<crate::mcu::Network> {
+        self.check_choices(s)?;
+        self.network_at(s, "subnet: resolution")
+    }
+
+    /// The subnet has one choice per block slot and stage, each among the space's, and a
+    /// resolution the space can run (not only those it was trained at: BN is recalibrated).
     pub fn check(&self, s: &SubnetConfig) -> Result<()> {
+        self.network(s).map(|_| ())
+    }
+
+    /// The space's own fields and the subnet's choices (not its resolution).
+    fn check_choices(&self, s: &SubnetConfig) -> Result<()> {
+        self.validate_fields()?;
         let slots = self.stages() * self.max_depth();
         let bad = |f: &str, why: String| Err(Error::Invalid(format!("subnet: {f}: {why}")));
         if s.kernel_size.len() != slots
@@ -144,9 +229,6 @@ impl SearchSpace {
         }
         if let Some(d) = s.depth.iter().find(|d| !self.depth_choices.contains(d)) {
             return bad("depth", format!("{d} not among {:?}", self.depth_choices));
-        }
-        if s.resolution == 0 {
-            return bad("resolution", "must be positive".into());
         }
         Ok(())
     }

@@ -55,6 +55,12 @@ pub fn save(
     let data = safetensors::serialize(views, Some(meta)).map_err(|e| bad(dir, e.to_string()))?;
     let weights = format!("weights-{step:08}.safetensors");
     write_atomic(&dir.join(&weights), &data)?;
+    // The weights of the checkpoint this one replaces: the only file a checkpoint deletes.
+    let previous = std::fs::read_to_string(dir.join("state.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<State>(&t).ok())
+        .map(|s| s.weights)
+        .filter(|w| *w != weights && is_weights_name(w));
     let state = State {
         step,
         epoch,
@@ -65,15 +71,51 @@ pub fn save(
         &dir.join("state.json"),
         serde_json::to_string_pretty(&state).unwrap().as_bytes(),
     )?;
-    // Older weights are no longer referenced.
-    for entry in std::fs::read_dir(dir)
-        .map_err(|e| bad(dir, e.to_string()))?
-        .flatten()
-    {
-        let name = entry.file_name().to_string_lossy().to_string();
-        if name.starts_with("weights-") && name.ends_with(".safetensors") && name != weights {
-            let _ = std::fs::remove_file(entry.path());
-        }
+    if let Some(old) = previous {
+        let _ = std::fs::remove_file(dir.join(old));
+    }
+    Ok(())
+}
+
+/// A name this module gives a weights file (`weights-<8 digits>.safetensors`).
+fn is_weights_name(name: &str) -> bool {
+    name.strip_prefix("weights-")
+        .and_then(|r| r.strip_suffix(".safetensors"))
+        .is_some_and(|d| d.len() == 8 && d.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// The files a run writes into its folder besides its weights.
+pub const RUN_FILES: [&str; 3] = ["state.json", "metrics.jsonl", "training.png"];
+
+/// A new run into `dir` must not overwrite anything there: refuse when it already holds a run
+/// or a file of the names a run writes.
+pub fn refuse_overwrite(dir: &Path) -> Result<()> {
+    if dir.join("state.json").exists() {
+        return Err(Error::Invalid(format!(
+            "{} already holds a run; pass --resume to continue it or choose another --out",
+            dir.display()
+        )));
+    }
+    let mut clash: Vec<String> = RUN_FILES
+        .iter()
+        .filter(|f| dir.join(f).exists())
+        .map(|f| f.to_string())
+        .collect();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        clash.extend(
+            entries
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().to_string())
+                .filter(|n| is_weights_name(n)),
+        );
+    }
+    if !clash.is_empty() {
+        clash.sort();
+        return Err(Error::Invalid(format!(
+            "--out {}: a new run would overwrite {}; move them or choose another --out",
+            dir.display(),
+            clash.join(", ")
+        )));
     }
     Ok(())
 }
@@ -120,6 +162,12 @@ pub fn load(dir: &Path) -> Result<(State, Tensors)> {
             .chunks_exact(4)
             .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
             .collect();
+        if let Some(x) = v.iter().find(|x| !x.is_finite()) {
+            return Err(bad(
+                &wp,
+                format!("{name} holds a non-finite value ({x}); the weights are damaged"),
+            ));
+        }
         out.insert(name.to_string(), (t.shape().to_vec(), v));
     }
     Ok((state, out))

@@ -35,12 +35,10 @@ impl Metric {
 }
 
 /// The metrics of a run directory (a resumed run keeps those up to its checkpoint).
-pub fn read_metrics(dir: &Path) -> Vec<Metric> {
-    std::fs::read_to_string(dir.join("metrics.jsonl"))
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
+pub fn read_metrics(dir: &Path) -> Result<Vec<Metric>> {
+    // The run appends to this file and rewrites it on resume, so a line cut short by a kill is
+    // dropped; any other damaged line is an error.
+    crate::io::read_jsonl(&dir.join("metrics.jsonl"), true)
 }
 
 /// The loss and validation-accuracy curves as a PNG.

@@ -83,6 +83,33 @@ impl RunConfig {
     }
 }
 
+impl RunConfig {
+    /// Every setting in range, the space and the schedule valid: checked before any work.
+    pub fn validate(&self) -> Result<()> {
+        use crate::bounds::{int, real};
+        self.space.validate()?;
+        self.schedule.validate(&self.space)?;
+        int(
+            "--image-size",
+            self.image_size,
+            1,
+            crate::bounds::MAX_RESOLUTION,
+        )?;
+        int("--batch", self.batch, 2, 4096)?;
+        int("--crop-pad", self.crop_pad, 0, 64)?;
+        real("momentum", self.momentum as f64, 0.0, 0.999)?;
+        real("--weight-decay", self.weight_decay as f64, 0.0, 1.0)?;
+        real("--label-smoothing", self.label_smoothing as f64, 0.0, 0.99)?;
+        real("--distill-weight", self.distill_weight as f64, 0.0, 1000.0)?;
+        if self.recal_images == 0 {
+            return Err(Error::Invalid(
+                "--recal-images 0: BN recalibration needs at least one image".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// How to run (not part of the run's identity).
 #[derive(Clone, Debug, Default)]
 pub struct RunOptions {
@@ -123,15 +150,23 @@ pub struct RunData {
 }
 
 pub fn load_data(cfg: &RunConfig) -> Result<RunData> {
-    let (mut train, test) = load_any(Path::new(&cfg.data), cfg.image_size)?;
+    let path = Path::new(&cfg.data);
+    if cfg.data != "synthetic" && !path.exists() {
+        return Err(Error::Data {
+            path: cfg.data.clone(),
+            msg: "no such dataset folder (the run's `data` setting; a relative path is taken from the current folder)".into(),
+        });
+    }
+    let (mut train, test) = load_any(path, cfg.image_size)?;
     if cfg.train_images > 0 && cfg.train_images < train.len() {
         let idx: Vec<usize> = (0..cfg.train_images).collect();
         train = train.subset(&idx);
     }
-    if train.classes > cfg.space.classes {
+    if train.classes.max(test.classes) > cfg.space.classes {
         return Err(Error::Invalid(format!(
             "the data has {} classes but the search space {}; set the space's classes",
-            train.classes, cfg.space.classes
+            train.classes.max(test.classes),
+            cfg.space.classes
         )));
     }
     input_rgb(train.channels, cfg.space.in_channels)?;
@@ -200,8 +235,12 @@ pub fn train_supernet(
     cfg: &RunConfig,
     opts: &RunOptions,
 ) -> Result<(Supernet, RunSummary)> {
-    cfg.space.validate()?;
-    cfg.schedule.validate(&cfg.space)?;
+    cfg.validate()?;
+    if opts.max_steps == Some(0) {
+        return Err(Error::Invalid(
+            "--max-steps 0: give at least 1 (or leave it out to train the whole schedule)".into(),
+        ));
+    }
     e.gpu.set_f16_gemm(cfg.f16_gemm)?;
     e.gpu.set_f16_activations(cfg.f16_activations);
     let data = load_data(cfg)?;
@@ -211,7 +250,7 @@ pub fn train_supernet(
     let total = cfg.schedule.total_steps(spe);
     let config_json = serde_json::to_value(cfg).expect("config serialises");
     let out = &opts.out;
-    std::fs::create_dir_all(out)?;
+    let _lock = crate::io::lock_dir(out, "--out")?;
 
     let mut step = 0;
     let mut metrics = Vec::new();
@@ -225,17 +264,23 @@ pub fn train_supernet(
                 config_json
             )));
         }
+        if let Some(max) = opts.max_steps
+            && max <= state.step
+        {
+            return Err(Error::Invalid(format!(
+                "--max-steps {max}: the run in {} is already at step {}; give a larger number or leave it out",
+                out.display(),
+                state.step
+            )));
+        }
         restore(e, &net, &sgd, tensors)?;
         step = state.step;
-        metrics = read_metrics(out)
+        metrics = read_metrics(out)?
             .into_iter()
             .filter(|m| m.step() <= step)
             .collect();
-    } else if out.join("state.json").exists() {
-        return Err(Error::Invalid(format!(
-            "{} already holds a run; pass --resume to continue it or choose another --out",
-            out.display()
-        )));
+    } else {
+        checkpoint::refuse_overwrite(out)?;
     }
     // Rewrite the metrics to the checkpoint's step (a killed run may have logged further).
     let mut lines = String::new();

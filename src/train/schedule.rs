@@ -145,14 +145,27 @@ impl Schedule {
                     p.name
                 )))
             };
-            if p.epochs == 0 {
-                return bad("epochs must be at least 1".into());
+            if p.epochs == 0 || p.epochs > 100_000 {
+                return bad(format!("epochs {} must be 1 to 100000", p.epochs));
             }
+            // No upper bound: a rate that diverges stops the run at its first non-finite loss.
             if !(p.lr.is_finite() && p.lr > 0.0) {
-                return bad(format!("lr {} must be positive", p.lr));
+                return bad(format!("lr {} must be positive and finite", p.lr));
             }
-            if p.subnets_per_step == 0 {
-                return bad("subnets_per_step must be at least 1".into());
+            if !(p.warmup_epochs.is_finite()
+                && p.warmup_epochs >= 0.0
+                && p.warmup_epochs <= p.epochs as f32)
+            {
+                return bad(format!(
+                    "warmup_epochs {} must be 0 to the phase's {} epochs",
+                    p.warmup_epochs, p.epochs
+                ));
+            }
+            if p.subnets_per_step == 0 || p.subnets_per_step > 64 {
+                return bad(format!(
+                    "subnets_per_step {} must be 1 to 64",
+                    p.subnets_per_step
+                ));
             }
             for (name, sub, all) in [
                 ("kernel_choices", &p.kernel_choices, &space.kernel_choices),
@@ -166,6 +179,10 @@ impl Schedule {
                         "{name} {v:?} must be a non-empty subset of {all:?}"
                     ));
                 }
+            }
+            // What the phase trains is a space of its own: it must be valid as one.
+            if let Err(e) = p.space(space).validate() {
+                return bad(e.to_string());
             }
         }
         Ok(())
