@@ -4,9 +4,9 @@ use thiserror::Error;
 
 pub type Result<T> = std::result::Result<T, Error>;
 
-pub const VULKAN_INSTALL_HINT: &str = "install a Vulkan driver; on Debian with no GPU: \
-echo 'deb http://deb.debian.org/debian bookworm-backports main' >/etc/apt/sources.list.d/backports.list \
-&& apt-get update && apt-get install -y --no-install-recommends -t bookworm-backports mesa-vulkan-drivers libvulkan1";
+pub const VULKAN_INSTALL_HINT: &str = "install a Vulkan driver; on Debian with no GPU, \
+scripts/setup.sh adds bookworm-backports (from your own apt mirror) and installs Mesa's lavapipe \
+(apt-get install -t bookworm-backports mesa-vulkan-drivers libvulkan1)";
 
 #[derive(Debug, Error)]
 pub enum Error {

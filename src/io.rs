@@ -98,15 +98,27 @@ pub fn lock_dir(dir: &Path, flag: &str) -> Result<DirLock> {
     })
 }
 
+/// The output folder `dir` (named by `flag`) is a folder or can become one: checked before
+/// any work, without creating it.
+pub fn check_out_dir(dir: &Path, flag: &str) -> Result<()> {
+    match dir.ancestors().find(|a| a.exists()) {
+        Some(a) if !a.is_dir() => Err(Error::Invalid(format!(
+            "{flag} {}: {} is a file, not a folder; choose a folder",
+            dir.display(),
+            if a == dir {
+                "it".to_string()
+            } else {
+                a.display().to_string()
+            }
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// Create the output folder `dir` (named by `flag`), with an error that names both when it
 /// cannot be made (a file in the way, no permission).
 pub fn create_dir(dir: &Path, flag: &str) -> Result<()> {
-    if dir.exists() && !dir.is_dir() {
-        return Err(Error::Invalid(format!(
-            "{flag} {}: is a file, not a folder; choose a folder",
-            dir.display()
-        )));
-    }
+    check_out_dir(dir, flag)?;
     std::fs::create_dir_all(dir).map_err(|e| {
         Error::Invalid(format!(
             "{flag} {}: cannot create the folder: {e}",

@@ -11,16 +11,18 @@ use tinynas::train::{StepConfig, step_subnets, train_step};
 #[test]
 fn several_subnets_per_step_all_learn_on_shared_weights() {
     let e = engine();
+    // 32: the smallest power of two whose feature map survives the default space's strides.
+    const R: usize = 32;
     let space = SearchSpace {
         width_mult: 0.25,
-        resolutions: vec![16],
+        resolutions: vec![R],
         ..SearchSpace::default()
     };
     let net = Supernet::new(&e, &space, 5).unwrap();
     let sgd = Sgd::new(&e, net.param_list(), 0.9, true, 3e-5).unwrap();
     let n = 8;
     let x = e
-        .tensor(&f32s(&rand_vec(&mut rng(8), n * 16 * 16)), &[n, 1, 16, 16])
+        .tensor(&f32s(&rand_vec(&mut rng(8), n * R * R)), &[n, 1, R, R])
         .unwrap();
     let y = e
         .tensor(&(0..n).map(|i| (i % 4) as f32).collect::<Vec<_>>(), &[n])
@@ -30,15 +32,15 @@ fn several_subnets_per_step_all_learn_on_shared_weights() {
         ..StepConfig::default()
     };
     let mut r = StdRng::seed_from_u64(1);
-    let subs = step_subnets(&space, &mut r, 4, 16);
+    let subs = step_subnets(&space, &mut r, 4, R);
     assert_eq!(
         (subs[0].clone(), subs[1].clone()),
-        (space.largest(16), space.smallest(16))
+        (space.largest(R), space.smallest(R))
     );
     let mut first = Vec::new();
     let mut last = Vec::new();
     for step in 0..25 {
-        let subs = step_subnets(&space, &mut r, 4, 16);
+        let subs = step_subnets(&space, &mut r, 4, R);
         let losses = train_step(&e, &net, &sgd, &x, &y, &subs, 0.05, &cfg).unwrap();
         assert!(losses.iter().all(|l| l.is_finite()));
         assert_eq!(losses.len(), 4);

@@ -74,6 +74,7 @@ pub fn demo(g: &GpuArgs, a: &DemoArgs) -> Result<()> {
             .map_or(0, |d| d.as_secs());
         PathBuf::from(format!("runs/demo-{secs}"))
     });
+    crate::io::check_out_dir(&out, "--out")?;
     let limits = a.limits.limits()?;
     let (train, test) = crate::data::load_any(&data, 32)?;
     let base = SearchSpace {

@@ -127,7 +127,6 @@ pub fn collect(
     recal: usize,
     progress: bool,
 ) -> Result<Vec<Pair>> {
-    let _lock = crate::io::lock_dir(run_dir, "--run")?;
     let mut pairs = read_pairs(run_dir)?;
     let space = &run.cfg.space;
     let distinct = space.subnet_count() * space.resolutions.len() as f64;
@@ -193,7 +192,6 @@ pub fn fit(
     space: &SearchSpace,
     o: &FitOptions,
 ) -> Result<Predictor> {
-    let _lock = crate::io::lock_dir(run_dir, "--run")?;
     let pairs = read_pairs(run_dir)?;
     if pairs.is_empty() {
         return Err(Error::Invalid(format!(
@@ -230,6 +228,7 @@ pub fn predictor(g: &GpuArgs, c: PredictorCommand) -> Result<()> {
                     "--recal-images 0: BN recalibration needs at least one image".into(),
                 ));
             }
+            let _lock = crate::io::lock_dir(&a.run, "--run")?;
             let e = g.engine()?;
             let run = open_run(&e, &a.run)?;
             let recal = a.recal_images.unwrap_or(run.cfg.recal_images);
@@ -255,6 +254,7 @@ pub fn predictor(g: &GpuArgs, c: PredictorCommand) -> Result<()> {
                 ..FitOptions::default()
             };
             o.validate()?;
+            let _lock = crate::io::lock_dir(&a.run, "--run")?;
             let e = g.engine()?;
             let (cfg, _, _) = load_run(&e, &a.run)?;
             let p = fit(&e, &a.run, &cfg.space, &o)?;

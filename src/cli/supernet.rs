@@ -177,6 +177,7 @@ pub fn run_config(a: &TrainArgs) -> Result<RunConfig> {
 }
 
 pub fn train(g: &GpuArgs, a: &TrainArgs) -> Result<()> {
+    crate::io::check_out_dir(&a.out, "--out")?;
     let mut cfg = run_config(a)?;
     cfg.f16_gemm = g.f16;
     cfg.f16_activations = g.f16_activations;

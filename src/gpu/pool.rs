@@ -66,7 +66,7 @@ impl Drop for GpuBuffer {
 impl Gpu {
     /// A storage buffer of at least `len` f32 elements; contents undefined.
     pub fn alloc(&self, op: &'static str, len: usize) -> Result<Rc<GpuBuffer>> {
-        let bytes = (len.max(1) * 4) as u64;
+        let bytes = (len.max(1) as u64).saturating_mul(4);
         if bytes > self.max_binding_bytes() {
             return Err(Error::BindingLimit {
                 op,

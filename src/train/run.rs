@@ -189,6 +189,25 @@ pub fn load_data(cfg: &RunConfig) -> Result<RunData> {
     })
 }
 
+/// Refuse, before anything is allocated, a batch whose largest activation (of the largest
+/// subnet at the largest resolution) cannot be one buffer on this adapter.
+pub fn check_adapter_fits(e: &Engine, space: &SearchSpace, batch: usize) -> Result<()> {
+    let r = *space.resolutions.iter().max().expect("validated");
+    let net = space.network(&space.largest(r))?;
+    let g = crate::mcu::graph::build(&net);
+    let per_image = (0..g.tensors.len()).map(|t| g.bytes(t)).max().unwrap_or(0);
+    let bytes = per_image as u128 * batch as u128 * 4;
+    let limit = e.gpu.max_binding_bytes();
+    if bytes > limit as u128 {
+        return Err(Error::Invalid(format!(
+            "--batch {batch} at resolution {r}: the largest activation needs {} MiB, over this adapter's {} MiB per buffer; use a smaller --batch or resolution",
+            bytes >> 20,
+            limit >> 20
+        )));
+    }
+    Ok(())
+}
+
 /// A seed for (run seed, purpose, index), so that every random choice is a function of the step.
 pub fn derive_seed(seed: u64, purpose: u64, index: u64) -> u64 {
     // SplitMix64 finaliser over the combined words.
@@ -241,6 +260,7 @@ pub fn train_supernet(
             "--max-steps 0: give at least 1 (or leave it out to train the whole schedule)".into(),
         ));
     }
+    check_adapter_fits(e, &cfg.space, cfg.batch)?;
     e.gpu.set_f16_gemm(cfg.f16_gemm)?;
     e.gpu.set_f16_activations(cfg.f16_activations);
     let data = load_data(cfg)?;
