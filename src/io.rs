@@ -20,23 +20,6 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::rename(&tmp, path).map_err(err)
 }
 
-/// A progress bar of `len` steps (hidden when `show` is false): bar, `label` position/length,
-/// elapsed and remaining time, and a message.
-pub fn progress(len: usize, show: bool, label: &str) -> indicatif::ProgressBar {
-    let bar = if show {
-        indicatif::ProgressBar::new(len as u64)
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
-    let template = format!("{{bar:30}} {label}{{pos}}/{{len}} {{elapsed}}<{{eta}} {{msg}}");
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(&template)
-            .expect("a valid template")
-            .progress_chars("=> "),
-    );
-    bar
-}
-
 /// A folder this process writes into, held with an exclusive advisory lock on `.tinynas.lock`
 /// inside it so that a second writer is refused; the lock goes with the process, even when it
 /// is killed. The lock file itself stays (removing it would let two writers lock two files).

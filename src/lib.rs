@@ -10,6 +10,8 @@ pub mod gpu;
 pub mod io;
 pub mod mcu;
 pub mod nn;
+pub mod observer;
+pub mod pipeline;
 pub mod plot;
 pub mod search;
 pub mod supernet;

@@ -176,13 +176,18 @@ fn damaged_json_lines_are_reported_by_line_never_read_as_empty() {
     let good: Vec<String> = (0..6).map(|i| line(0.5 + i as f64 / 100.0)).collect();
     let path = dir.join("accuracy_pairs.jsonl");
     std::fs::write(&path, format!("{}\n{{\"subnet\": [", good.join("\n"))).unwrap();
-    let err = tinynas::cli::predictor::read_pairs(&dir).unwrap_err();
+    let err = tinynas::pipeline::predictor::read_pairs(&dir).unwrap_err();
     assert!(err.to_string().contains("line 7"), "{err}");
     std::fs::write(&path, good.join("\n") + "\n").unwrap();
-    assert_eq!(tinynas::cli::predictor::read_pairs(&dir).unwrap().len(), 6);
+    assert_eq!(
+        tinynas::pipeline::predictor::read_pairs(&dir)
+            .unwrap()
+            .len(),
+        6
+    );
     // No file: nothing measured yet (not an error).
     assert!(
-        tinynas::cli::predictor::read_pairs(&tmp("jsonl-none"))
+        tinynas::pipeline::predictor::read_pairs(&tmp("jsonl-none"))
             .unwrap()
             .is_empty()
     );
@@ -346,16 +351,17 @@ fn collect_on_a_space_of_one_subnet_stops_instead_of_looping() {
     };
     let cfg = tiny_run(space);
     train_supernet(&e, &cfg, &quiet(&out, Some(1), false)).unwrap();
-    let run = tinynas::cli::predictor::open_run(&e, &out).unwrap();
+    let run = tinynas::pipeline::predictor::open_run(&e, &out, &tinynas::observer::Silent).unwrap();
     let t = std::time::Instant::now();
-    let err = tinynas::cli::predictor::collect(&e, &out, &run, 5, 0, 48, false)
-        .err()
-        .unwrap()
-        .to_string();
+    let err =
+        tinynas::pipeline::predictor::collect(&e, &out, &run, 5, 0, 48, &tinynas::observer::Silent)
+            .err()
+            .unwrap()
+            .to_string();
     assert!(err.contains("--n 5") && err.contains("only 1"), "{err}");
     assert!(t.elapsed().as_secs() < 30);
     assert_eq!(
-        tinynas::cli::predictor::collect(&e, &out, &run, 1, 0, 48, false)
+        tinynas::pipeline::predictor::collect(&e, &out, &run, 1, 0, 48, &tinynas::observer::Silent)
             .unwrap()
             .len(),
         1

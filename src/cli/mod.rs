@@ -1,6 +1,7 @@
 //! Command-line interface: subcommands, progress and printed reports.
 
 mod bench;
+pub mod console;
 pub mod demo;
 pub mod mem;
 pub mod predictor;

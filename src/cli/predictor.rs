@@ -1,19 +1,14 @@
-//! `tinynas predictor collect|fit`, and opening a trained run.
+//! `tinynas predictor collect|fit`: one library call each (`crate::pipeline::predictor`), the
+//! report printed.
 
 use super::GpuArgs;
-use crate::mcu::{Device, Scheduler};
+use super::console::Console;
+use crate::pipeline::predictor::{collect, fit, open_run};
 use crate::search::predictor::{FitOptions, Predictor};
-use crate::search::{Checker, Limits};
-use crate::supernet::{SearchSpace, SubnetConfig, Supernet};
-use crate::train::eval::SubnetEvaluator;
-use crate::train::run::{RunConfig, RunData, derive_seed, load_data, load_run};
-use crate::{Engine, Error, Result};
+use crate::train::run::load_run;
+use crate::{Error, Result};
 use clap::{Args, Subcommand};
-use rand::seq::IndexedRandom;
-use rand::{SeedableRng, rngs::StdRng};
-use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
-use std::rc::Rc;
+use std::path::PathBuf;
 use std::time::Instant;
 
 #[derive(Subcommand)]
@@ -56,166 +51,9 @@ pub struct FitArgs {
     pub seed: u64,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Pair {
-    pub subnet: SubnetConfig,
-    pub top1: f64,
-    pub macs: u64,
-}
-
-/// The measured subnets of a run (none when the file is absent; a damaged line is an error
-/// naming its line number).
-pub fn read_pairs(run: &Path) -> Result<Vec<Pair>> {
-    crate::io::read_jsonl(&run.join(PAIRS_FILE), false)
-}
-
-pub const PAIRS_FILE: &str = "accuracy_pairs.jsonl";
-
-/// A loaded run: settings, supernet, data.
-pub struct Run {
-    pub cfg: RunConfig,
-    pub net: Supernet,
-    pub data: RunData,
-}
-
-impl Run {
-    /// An evaluator of this run's subnets on `split` (its validation or test images), batch
-    /// norm recalibrated on `recal` of its training images.
-    pub fn evaluator(
-        &self,
-        e: &Rc<Engine>,
-        split: &crate::data::Dataset,
-        recal: usize,
-    ) -> Result<SubnetEvaluator> {
-        SubnetEvaluator::new(
-            e,
-            &self.data.train,
-            split,
-            recal.min(self.data.train.len()),
-            self.cfg.space.in_channels,
-            250,
-            self.cfg.seed,
-        )
-    }
-}
-
-pub fn open_run(e: &Rc<Engine>, dir: &Path) -> Result<Run> {
-    let (cfg, net, state) = load_run(e, dir)?;
-    let data = load_data(&cfg)?;
-    if cfg
-        .schedule
-        .position(state.step, data.train.len() / cfg.batch)
-        .is_some()
-    {
-        eprintln!(
-            "note: the run in {} stopped at step {}; its supernet is not fully trained",
-            dir.display(),
-            state.step
-        );
-    }
-    Ok(Run { cfg, net, data })
-}
-
-/// Measure `n` random subnets (seeded, spread over the space's resolutions) on the validation
-/// split, appending to RUN/accuracy_pairs.jsonl; subnets measured before are kept.
-pub fn collect(
-    e: &Rc<Engine>,
-    run_dir: &Path,
-    run: &Run,
-    n: usize,
-    seed: u64,
-    recal: usize,
-    progress: bool,
-) -> Result<Vec<Pair>> {
-    let mut pairs = read_pairs(run_dir)?;
-    let space = &run.cfg.space;
-    let distinct = space.subnet_count() * space.resolutions.len() as f64;
-    if n as f64 > distinct {
-        return Err(Error::Invalid(format!(
-            "--n {n}: the run's search space holds only {distinct} distinct subnets; give --n {distinct} or fewer"
-        )));
-    }
-    let mut ev = run.evaluator(e, &run.data.val, recal)?;
-    let bar = crate::io::progress(n, progress, "");
-    bar.set_position(pairs.len().min(n) as u64);
-    let mut checker = Checker::new(Limits {
-        device: Device::preset("stm32f412")?,
-        scheduler: Scheduler::Analytic,
-    });
-    let mut i = 0u64;
-    let mut repeats = 0;
-    while pairs.len() < n {
-        let mut rng = StdRng::seed_from_u64(derive_seed(seed, 10, i));
-        i += 1;
-        // The largest and smallest first: they anchor the predictor's range.
-        let res = *space.resolutions.choose(&mut rng).unwrap();
-        let s = match pairs.len() {
-            0 => space.largest(*space.resolutions.iter().max().unwrap()),
-            1 => space.smallest(*space.resolutions.iter().min().unwrap()),
-            _ => space.sample(&mut rng, res),
-        };
-        if pairs.iter().any(|p| p.subnet == s) {
-            // Sampling finds few new subnets in a small space: stop rather than loop forever.
-            repeats += 1;
-            if repeats > 100_000 {
-                return Err(Error::Invalid(format!(
-                    "--n {n}: no new subnet in 100000 draws after {} measured; the space is nearly exhausted, give a smaller --n",
-                    pairs.len()
-                )));
-            }
-            continue;
-        }
-        repeats = 0;
-        let top1 = ev.accuracy(&run.net, &s)?;
-        let macs = checker.footprint(space, &s)?.macs;
-        pairs.push(Pair {
-            subnet: s,
-            top1,
-            macs,
-        });
-        // The whole file rewritten atomically: a kill never leaves a torn line.
-        crate::io::write_jsonl(&run_dir.join(PAIRS_FILE), &pairs)?;
-        bar.set_message(format!(
-            "last: {:.2} % at {:.1} M MACs",
-            top1 * 100.0,
-            macs as f64 / 1e6
-        ));
-        bar.inc(1);
-    }
-    bar.finish_and_clear();
-    Ok(pairs)
-}
-
-pub fn fit(
-    e: &Rc<Engine>,
-    run_dir: &Path,
-    space: &SearchSpace,
-    o: &FitOptions,
-) -> Result<Predictor> {
-    let pairs = read_pairs(run_dir)?;
-    if pairs.is_empty() {
-        return Err(Error::Invalid(format!(
-            "{} has no measured subnets; run `tinynas predictor collect --run {}` first",
-            run_dir.display(),
-            run_dir.display()
-        )));
-    }
-    let data: Vec<(SubnetConfig, f64)> = pairs.into_iter().map(|p| (p.subnet, p.top1)).collect();
-    let p = Predictor::fit(e, space, &data, o)?;
-    p.save(&run_dir.join("predictor.json"))?;
-    Ok(p)
-}
-
 pub fn print_fit(p: &Predictor) {
     if let Some(r) = &p.report {
-        println!(
-            "predictor: {} training / {} held-out subnets; RMSE train {:.2} pts, held-out {:.2} pts; held-out Kendall τ {:.3}",
-            r.train_pairs,
-            r.heldout_pairs,
-            r.train_rmse * 100.0,
-            r.heldout_rmse * 100.0,
-            r.heldout_kendall_tau
-        );
+        println!("{}", crate::pipeline::predictor::describe_fit(r));
     }
 }
 
@@ -230,10 +68,11 @@ pub fn predictor(g: &GpuArgs, c: PredictorCommand) -> Result<()> {
             }
             let _lock = crate::io::lock_dir(&a.run, "--run")?;
             let e = g.engine()?;
-            let run = open_run(&e, &a.run)?;
+            let console = Console::new();
+            let run = open_run(&e, &a.run, &*console)?;
             let recal = a.recal_images.unwrap_or(run.cfg.recal_images);
             let t = Instant::now();
-            let pairs = collect(&e, &a.run, &run, a.n, a.seed, recal, true)?;
+            let pairs = collect(&e, &a.run, &run, a.n, a.seed, recal, &*console)?;
             println!(
                 "{} measured subnets in {} ({:.1} s this time); top-1 from {:.2} % to {:.2} %",
                 pairs.len(),

@@ -1,15 +1,13 @@
 //! `tinynas space`: rank (resolution, width) spaces; the device/scheduler options.
 
 use crate::mcu::{Device, Scheduler};
-use crate::plot::{Chart, Series, cdf_points};
-use crate::search::space::{
-    Rank, SpaceOptions, SpaceResult, default_resolutions, default_widths, rank_spaces,
-};
+use crate::pipeline::space::{ranking_table, write_space_outputs};
+use crate::search::space::{Rank, SpaceOptions, default_resolutions, default_widths, rank_spaces};
 use crate::search::{Limits, describe_limits};
 use crate::supernet::SearchSpace;
 use crate::{Error, Result};
 use clap::Args;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 /// Device and scheduler options shared by `space` and `search`.
@@ -106,80 +104,6 @@ pub fn space_options(a: &SpaceArgs) -> Result<SpaceOptions> {
     })
 }
 
-pub fn print_spaces(o: &SpaceOptions, r: &[SpaceResult], rows: usize) {
-    println!(
-        "{:>4} {:>5} {:>6} {:>12} {:>14} {:>14}  note",
-        "rank", "res", "width", "fit/sampled", "mean M MACs", "score M MACs"
-    );
-    for (i, s) in r.iter().take(rows).enumerate() {
-        println!(
-            "{:>4} {:>5} {:>6.2} {:>7}/{:<4} {:>14.2} {:>14.2}  {}",
-            i + 1,
-            s.resolution,
-            s.width,
-            s.fitting,
-            s.sampled,
-            s.mean_macs / 1e6,
-            s.score / 1e6,
-            if s.too_few { "too few fit" } else { "" }
-        );
-    }
-    if r.len() > rows {
-        println!("  … {} more spaces (all in space.json)", r.len() - rows);
-    }
-    let _ = o;
-}
-
-/// Write the ranking (JSON), the CDF plot of the top spaces and the chosen space.
-pub fn write_space_outputs(
-    dir: &Path,
-    o: &SpaceOptions,
-    r: &[SpaceResult],
-    top: usize,
-) -> Result<()> {
-    std::fs::create_dir_all(dir)?;
-    let v = serde_json::json!({
-        "device": o.limits.device, "scheduler": o.limits.scheduler.name(), "samples": o.samples,
-        "seed": o.seed, "rank": o.rank, "min_fit": o.min_fit, "spaces": r,
-    });
-    crate::io::write_atomic(
-        &dir.join("space.json"),
-        serde_json::to_string_pretty(&v).unwrap().as_bytes(),
-    )?;
-    let series = r
-        .iter()
-        .filter(|s| !s.too_few)
-        .take(top)
-        .map(|s| {
-            let m: Vec<f64> = s.macs.iter().map(|&x| x as f64 / 1e6).collect();
-            Series::line(format!("r{} w{:.1}", s.resolution, s.width), cdf_points(&m))
-        })
-        .collect();
-    crate::plot::save_png(
-        &dir.join("space_cdf.png"),
-        &[Chart {
-            title: format!(
-                "MACs of the fitting subnets ({}, {})",
-                o.limits.device.name,
-                o.limits.scheduler.name()
-            ),
-            x_label: "M MACs".into(),
-            y_label: "share of fitting subnets".into(),
-            series,
-            vlines: vec![],
-        }],
-    )?;
-    if let Some(best) = r.first().filter(|b| !b.too_few) {
-        crate::io::write_atomic(
-            &dir.join("chosen_space.json"),
-            serde_json::to_string_pretty(&best.space(&o.base))
-                .unwrap()
-                .as_bytes(),
-        )?;
-    }
-    Ok(())
-}
-
 pub fn space(a: &SpaceArgs) -> Result<()> {
     let o = space_options(a)?;
     let t = Instant::now();
@@ -193,7 +117,7 @@ pub fn space(a: &SpaceArgs) -> Result<()> {
         secs,
         o.threads
     );
-    print_spaces(&o, &r, 20);
+    println!("{}", ranking_table(&r, 20));
     match r.first() {
         Some(b) if !b.too_few => println!(
             "best space: resolution {}, width {} ({} of {} sampled subnets fit, mean {:.2} M MACs)",

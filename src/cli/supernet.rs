@@ -216,7 +216,7 @@ pub fn train(g: &GpuArgs, a: &TrainArgs) -> Result<()> {
         checkpoint_every: a.checkpoint_every,
         max_steps: a.max_steps,
         workers: a.workers,
-        progress: true,
+        observer: Some(super::console::Console::new()),
         no_validation: false,
         profile: a.profile.clone(),
         profile_steps: a.profile_steps,

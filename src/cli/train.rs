@@ -168,7 +168,7 @@ pub fn run(g: &GpuArgs, a: &TrainArgs, demo: bool) -> Result<()> {
             None => Ok(()),
         }
     };
-    let bar = crate::io::progress(total, true, "");
+    let bar = super::console::progress(total, true, "");
     bar.set_position(step as u64);
     let first_epoch = step / steps_per_epoch.max(1);
     let mut skip = step % steps_per_epoch.max(1);

@@ -14,6 +14,7 @@ use super::{StepConfig, step_subnets, train_step};
 use crate::data::augment::Augment;
 use crate::data::{Dataset, load_any};
 use crate::nn::{CosineSchedule, Module, Sgd};
+use crate::observer::{Observer, Silent};
 use crate::supernet::{SearchSpace, Supernet};
 use crate::{Engine, Error, Result};
 use rand::seq::{IndexedRandom, SliceRandom};
@@ -111,7 +112,7 @@ impl RunConfig {
 }
 
 /// How to run (not part of the run's identity).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct RunOptions {
     pub out: PathBuf,
     pub resume: bool,
@@ -121,8 +122,8 @@ pub struct RunOptions {
     pub max_steps: Option<usize>,
     /// Worker threads preparing batches.
     pub workers: usize,
-    /// Show a progress bar.
-    pub progress: bool,
+    /// Told of progress, validation results and profiles (none: silent).
+    pub observer: Option<Rc<dyn Observer>>,
     /// Skip validation at epoch ends (tests).
     pub no_validation: bool,
     /// Profile `profile_steps` steps after the first of this invocation: per-kernel table
@@ -347,8 +348,9 @@ pub fn train_supernet(
         ..StepConfig::default()
     };
 
-    let bar = crate::io::progress(total, opts.progress, "");
-    bar.set_position(step as u64);
+    let silent: Rc<dyn Observer> = Rc::new(Silent);
+    let obs = opts.observer.as_ref().unwrap_or(&silent);
+    obs.start("", total, step);
     let start = Instant::now();
     let first_step = step;
     let mut summary = RunSummary::default();
@@ -364,12 +366,10 @@ pub fn train_supernet(
         let pspace = phase.space(&cfg.space);
         if phase.reorder_channels && step == pos.phase_start {
             net.reorder_channels(Some(&sgd))?;
-            bar.suspend(|| {
-                println!(
-                    "phase {}: middle channels re-ordered by importance",
-                    phase.name
-                )
-            });
+            obs.message(&format!(
+                "phase {}: middle channels re-ordered by importance",
+                phase.name
+            ));
         }
         let sched = CosineSchedule {
             base: phase.lr,
@@ -421,7 +421,7 @@ pub fn train_supernet(
             let losses = train_step(e, &net, &sgd, &x, &y, &subnets, lr, &step_cfg).map_err(
                 |err| match err {
                     Error::NonFinite { at, value } => {
-                        bar.abandon();
+                        obs.end();
                         Error::NonFinite {
                             at: format!(
                                 "step {step} (phase {}, epoch {}): {at}; the last checkpoint in {} is intact",
@@ -440,10 +440,8 @@ pub fn train_supernet(
                 && step == first_step + 1 + opts.profile_steps.max(1)
             {
                 let rep = e.gpu.finish_profiling(path)?;
-                bar.suspend(|| {
-                    rep.print_with_trace(path);
-                    println!("(profiled steps {}..={step})", first_step + 2)
-                });
+                obs.profile(&rep, path);
+                obs.message(&format!("(profiled steps {}..={step})", first_step + 2));
             }
             image_subnets += cfg.batch * subnets.len();
             let ips = image_subnets as f64 / start.elapsed().as_secs_f64();
@@ -458,7 +456,7 @@ pub fn train_supernet(
             writeln!(log, "{}", serde_json::to_string(&m).unwrap())?;
             metrics.push(m);
             let mean = losses.iter().sum::<f32>() / losses.len() as f32;
-            bar.set_message(format!(
+            obs.step(&format!(
                 "{} {}/{} epoch {}/{} loss {mean:.3} {ips:.0} img-subnets/s",
                 phase.name,
                 pos.phase + 1,
@@ -466,11 +464,10 @@ pub fn train_supernet(
                 pos.epoch + 1,
                 phase.epochs,
             ));
-            bar.inc(1);
             if opts.max_steps == Some(step) {
                 if step < epoch_start + spe {
                     save(step, global_epoch)?;
-                    bar.abandon();
+                    obs.end();
                     return Ok((net, stopped(step)));
                 }
                 // The epoch's last step: finish the epoch's bookkeeping first.
@@ -487,16 +484,14 @@ pub fn train_supernet(
             let res_min = *cfg.space.resolutions.iter().min().unwrap();
             let largest = ev.accuracy(&net, &pspace.largest(res_max))?;
             let smallest = ev.accuracy(&net, &pspace.smallest(res_min))?;
-            bar.suspend(|| {
-                println!(
-                    "phase {} epoch {}/{} (step {step}): validation top-1 largest {:.2} %, smallest {:.2} %",
-                    phase.name,
-                    pos.epoch + 1,
-                    phase.epochs,
-                    largest * 100.0,
-                    smallest * 100.0
-                )
-            });
+            obs.message(&format!(
+                "phase {} epoch {}/{} (step {step}): validation top-1 largest {:.2} %, smallest {:.2} %",
+                phase.name,
+                pos.epoch + 1,
+                phase.epochs,
+                largest * 100.0,
+                smallest * 100.0
+            ));
             let m = Metric::Validation {
                 step,
                 phase: phase.name.clone(),
@@ -513,7 +508,7 @@ pub fn train_supernet(
         save(step, epoch_done)?;
         plot_metrics(&out.join("training.png"), &metrics)?;
         if stop {
-            bar.abandon();
+            obs.end();
             let mut s = stopped(step);
             s.finished = cfg.schedule.position(step, spe).is_none();
             s.largest_val = summary.largest_val;
@@ -521,7 +516,7 @@ pub fn train_supernet(
             return Ok((net, s));
         }
     }
-    bar.finish_and_clear();
+    obs.end();
     summary.steps = step;
     summary.finished = true;
     summary.seconds = start.elapsed().as_secs_f64();

@@ -1,0 +1,24 @@
+//! How the library's long jobs (training, measuring subnets, search, the demo) tell their caller
+//! what they are doing, without printing: the command line implements `Observer` with progress
+//! bars and printed lines; tests and other callers use `Silent` or their own.
+
+use crate::gpu::profiler::ProfileReport;
+use std::path::Path;
+
+pub trait Observer {
+    /// A line for the user: a phase started, a validation result, a note.
+    fn message(&self, _text: &str) {}
+    /// A task of `len` steps begins (`label` names it); `done` of them are done already.
+    fn start(&self, _label: &str, _len: usize, _done: usize) {}
+    /// One more step of the task, with a short status.
+    fn step(&self, _status: &str) {}
+    /// The task ended, complete or not.
+    fn end(&self) {}
+    /// A profile of some steps is ready; its Chrome/Perfetto trace is written to `trace`.
+    fn profile(&self, _report: &ProfileReport, _trace: &Path) {}
+}
+
+/// An observer that ignores everything.
+pub struct Silent;
+
+impl Observer for Silent {}

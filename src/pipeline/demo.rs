@@ -1,0 +1,281 @@
+//! The main job end to end: space optimization for the device, a short supernet training in the
+//! chosen space (within a CPU's budget of resolution and width), predictor data and fit,
+//! evolutionary search, and the chosen model measured on the test split. Every option is
+//! checked before any work; what happens is told to an `Observer`; the result is a report.
+
+use super::predictor::{Pair, collect, fit, open_run};
+use super::search::{SearchOptions, SearchReport, run_search};
+use super::space::{ranking_table, write_space_outputs};
+use crate::observer::Observer;
+use crate::search::evolution::EvoOptions;
+use crate::search::predictor::{FitOptions, FitReport};
+use crate::search::space::{
+    Rank, SpaceOptions, SpaceResult, default_resolutions, default_widths, rank_spaces,
+};
+use crate::search::{Limits, describe_limits};
+use crate::supernet::SearchSpace;
+use crate::train::run::{RunConfig, RunOptions, RunSummary, train_supernet};
+use crate::train::schedule::Schedule;
+use crate::{Engine, Error, Result};
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::time::Instant;
+
+#[derive(Clone, Debug)]
+pub struct DemoOptions {
+    pub limits: Limits,
+    /// Dataset folder (or `synthetic`).
+    pub data: PathBuf,
+    /// Output folder: space/, train/, search/.
+    pub out: PathBuf,
+    /// Training budget: the largest resolution and width multiplier trained.
+    pub max_res: usize,
+    pub max_width: f64,
+    pub epochs: usize,
+    pub subnets: usize,
+    pub lr: f32,
+    pub train_images: usize,
+    pub val_images: usize,
+    pub recal_images: usize,
+    /// Subnets measured for the predictor.
+    pub collect: usize,
+    pub population: usize,
+    pub generations: usize,
+    /// Subnets sampled per space in the space optimization.
+    pub samples: usize,
+    pub seed: u64,
+    pub f16_gemm: bool,
+    pub f16_activations: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct DemoReport {
+    pub out: PathBuf,
+    /// Every space of the grid, best first.
+    pub spaces: Vec<SpaceResult>,
+    /// The space trained (the best within the training budget) and its rank in `spaces`.
+    pub space: SearchSpace,
+    pub space_rank: usize,
+    pub train: RunSummary,
+    pub measured: Vec<Pair>,
+    pub predictor: Option<FitReport>,
+    pub search: SearchReport,
+    pub seconds: f64,
+}
+
+/// Run the demo. `engine` is called once the CPU-only space optimization is done.
+pub fn demo(
+    engine: impl FnOnce() -> Result<Rc<Engine>>,
+    o: &DemoOptions,
+    observer: &Rc<dyn Observer>,
+) -> Result<DemoReport> {
+    let t0 = Instant::now();
+    let obs = &**observer;
+    let out = &o.out;
+    crate::io::check_out_dir(out, "--out")?;
+    let (train, test) = crate::data::load_any(&o.data, 32)?;
+    let base = SearchSpace {
+        in_channels: train.channels,
+        classes: train.classes,
+        ..SearchSpace::default()
+    };
+    // Every option is checked here, before any work: the run settings (on the base space; the
+    // chosen space replaces it), the predictor's and the search's.
+    let data_s = if o.data.as_os_str() == "synthetic" {
+        "synthetic".to_string()
+    } else {
+        std::path::absolute(&o.data)?.display().to_string()
+    };
+    if o.epochs == 0 {
+        return Err(Error::Invalid("--epochs must be at least 1".into()));
+    }
+    let mut cfg = RunConfig::new(
+        &data_s,
+        base.clone(),
+        Schedule::joint(o.epochs, o.lr, o.subnets),
+    );
+    cfg.train_images = o.train_images;
+    cfg.val_images = o.val_images;
+    cfg.recal_images = o.recal_images;
+    cfg.seed = o.seed;
+    cfg.f16_gemm = o.f16_gemm;
+    cfg.f16_activations = o.f16_activations;
+    cfg.validate()?;
+    let fit_options = FitOptions {
+        seed: o.seed,
+        ..FitOptions::default()
+    };
+    fit_options.validate()?;
+    let evo = EvoOptions {
+        population: o.population,
+        generations: o.generations,
+        seed: o.seed,
+        ..EvoOptions::default()
+    };
+    evo.validate()?;
+    crate::bounds::int("--collect", o.collect, 5, 100_000)?;
+    crate::bounds::int("--max-res", o.max_res, 1, crate::bounds::MAX_RESOLUTION)?;
+    crate::bounds::positive("--max-width", o.max_width, 8.0)?;
+    let so = SpaceOptions {
+        base: base.clone(),
+        resolutions: default_resolutions(&[train.height]),
+        widths: default_widths(),
+        samples: o.samples,
+        seed: o.seed,
+        limits: o.limits.clone(),
+        rank: Rank::Mean,
+        min_fit: 0.05,
+        threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
+    so.validate()?;
+    let _lock = crate::io::lock_dir(out, "--out")?;
+    if out.join("train").join("state.json").exists() {
+        return Err(Error::Invalid(format!(
+            "{} already holds a demo run; choose another --out",
+            out.display()
+        )));
+    }
+    obs.message(&format!(
+        "tinynas demo: the most accurate model for {} on {} ({} training / {} test images, {}x{}x{}, {} classes)",
+        describe_limits(&o.limits),
+        o.data.display(),
+        train.len(),
+        test.len(),
+        train.channels,
+        train.height,
+        train.width,
+        train.classes
+    ));
+
+    // 1. Space optimization over the full grid.
+    obs.message(
+        "\n[1/5] space optimization: which (resolution, width) space holds the most computation that fits",
+    );
+    let t = Instant::now();
+    let ranked = rank_spaces(&so)?;
+    obs.message(&format!(
+        "{} spaces × {} subnets in {:.2} s\n{}",
+        ranked.len(),
+        so.samples,
+        t.elapsed().as_secs_f64(),
+        ranking_table(&ranked, 8)
+    ));
+    write_space_outputs(&out.join("space"), &so, &ranked, 5)?;
+    let (rank, chosen) = ranked
+        .iter()
+        .enumerate()
+        .find(|(_, s)| !s.too_few && s.resolution <= o.max_res && s.width <= o.max_width + 1e-9)
+        .ok_or_else(|| {
+            Error::Invalid(format!(
+                "no space within the demo's training budget (resolution ≤ {}, width ≤ {}) fits {}",
+                o.max_res,
+                o.max_width,
+                describe_limits(&o.limits)
+            ))
+        })?;
+    if rank > 0 {
+        obs.message(&format!(
+            "overall best: resolution {}, width {}; within this demo's training budget for a 2-core CPU (resolution ≤ {}, width ≤ {}): resolution {}, width {} (rank {}).\n  On a GPU, train the overall best with `tinynas train --space {}/space/chosen_space.json`.",
+            ranked[0].resolution,
+            ranked[0].width,
+            o.max_res,
+            o.max_width,
+            chosen.resolution,
+            chosen.width,
+            rank + 1,
+            out.display()
+        ));
+    } else {
+        obs.message(&format!(
+            "chosen: resolution {}, width {}",
+            chosen.resolution, chosen.width
+        ));
+    }
+    let space = chosen.space(&base);
+
+    // 2. Supernet training.
+    obs.message(&format!(
+        "\n[2/5] supernet training: widths {:?}, {:.1e} subnets, {} epochs, {} subnets per step",
+        space.widths(),
+        space.subnet_count(),
+        o.epochs,
+        o.subnets
+    ));
+    let e = engine()?;
+    cfg.space = space.clone();
+    let run_dir = out.join("train");
+    let (_, summary) = train_supernet(
+        &e,
+        &cfg,
+        &RunOptions {
+            out: run_dir.clone(),
+            workers: 1,
+            observer: Some(observer.clone()),
+            ..RunOptions::default()
+        },
+    )?;
+    obs.message(&format!(
+        "trained {} steps in {:.0} s ({:.0} image-subnets/s)",
+        summary.steps, summary.seconds, summary.image_subnets_per_s
+    ));
+
+    // 3–4. Predictor.
+    obs.message(&format!(
+        "\n[3/5] predictor data: {} subnets measured (BN recalibration on {} images, validation top-1 on {})",
+        o.collect, o.recal_images, o.val_images
+    ));
+    let run = open_run(&e, &run_dir, obs)?;
+    let t = Instant::now();
+    let measured = collect(&e, &run_dir, &run, o.collect, o.seed, o.recal_images, obs)?;
+    obs.message(&format!(
+        "measured in {:.0} s; top-1 from {:.2} % to {:.2} %",
+        t.elapsed().as_secs_f64(),
+        measured
+            .iter()
+            .map(|p| p.top1)
+            .fold(f64::INFINITY, f64::min)
+            * 100.0,
+        measured.iter().map(|p| p.top1).fold(0.0, f64::max) * 100.0
+    ));
+    obs.message("\n[4/5] predictor fit (MLP on the GPU)");
+    let t = Instant::now();
+    let predictor = fit(&e, &run_dir, &space, &fit_options)?;
+    if let Some(r) = &predictor.report {
+        obs.message(&super::predictor::describe_fit(r));
+    }
+    obs.message(&format!("fitted in {:.1} s", t.elapsed().as_secs_f64()));
+
+    // 5. Search.
+    obs.message(&format!(
+        "\n[5/5] evolutionary search: population {}, {} generations, under {}",
+        o.population,
+        o.generations,
+        describe_limits(&o.limits)
+    ));
+    let t = Instant::now();
+    let so = SearchOptions {
+        limits: o.limits.clone(),
+        evo,
+        measure: false,
+        recal_images: o.recal_images,
+        out: out.join("search"),
+    };
+    let (res, search) = run_search(&e, &run_dir, &run, &so, obs)?;
+    obs.message(&format!(
+        "{} subnets scored, {} rejected by the limits, {:.1} s",
+        res.scored,
+        res.rejected,
+        t.elapsed().as_secs_f64()
+    ));
+    Ok(DemoReport {
+        out: out.clone(),
+        spaces: ranked.clone(),
+        space,
+        space_rank: rank,
+        train: summary,
+        measured,
+        predictor: predictor.report,
+        search,
+        seconds: t0.elapsed().as_secs_f64(),
+    })
+}

@@ -1,0 +1,9 @@
+//! The jobs a user runs, as library functions with typed options and typed reports: measuring
+//! subnets and fitting the predictor on a trained run, the search and its report. Progress and
+//! messages go to an `Observer`; nothing here prints. (Space optimization is
+//! `search::space::rank_spaces`, training `train::run::train_supernet`.)
+
+pub mod demo;
+pub mod predictor;
+pub mod search;
+pub mod space;

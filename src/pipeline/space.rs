@@ -1,0 +1,86 @@
+//! The space optimization's outputs: the ranking as a table and as files (space.json, the CDF
+//! plot of the top spaces, chosen_space.json).
+
+use crate::Result;
+use crate::plot::{Chart, Series, cdf_points};
+use crate::search::space::{SpaceOptions, SpaceResult};
+use std::path::Path;
+
+/// The ranking's first `rows` spaces as a table.
+pub fn ranking_table(r: &[SpaceResult], rows: usize) -> String {
+    use std::fmt::Write;
+    let mut t = String::new();
+    let _ = writeln!(
+        t,
+        "{:>4} {:>5} {:>6} {:>12} {:>14} {:>14}  note",
+        "rank", "res", "width", "fit/sampled", "mean M MACs", "score M MACs"
+    );
+    for (i, s) in r.iter().take(rows).enumerate() {
+        let _ = writeln!(
+            t,
+            "{:>4} {:>5} {:>6.2} {:>7}/{:<4} {:>14.2} {:>14.2}  {}",
+            i + 1,
+            s.resolution,
+            s.width,
+            s.fitting,
+            s.sampled,
+            s.mean_macs / 1e6,
+            s.score / 1e6,
+            if s.too_few { "too few fit" } else { "" }
+        );
+    }
+    if r.len() > rows {
+        let _ = writeln!(t, "  … {} more spaces (all in space.json)", r.len() - rows);
+    }
+    t.trim_end().to_string()
+}
+
+/// Write the ranking (JSON), the CDF plot of the top spaces and the chosen space.
+pub fn write_space_outputs(
+    dir: &Path,
+    o: &SpaceOptions,
+    r: &[SpaceResult],
+    top: usize,
+) -> Result<()> {
+    crate::io::create_dir(dir, "--out")?;
+    let v = serde_json::json!({
+        "device": o.limits.device, "scheduler": o.limits.scheduler.name(), "samples": o.samples,
+        "seed": o.seed, "rank": o.rank, "min_fit": o.min_fit, "spaces": r,
+    });
+    crate::io::write_atomic(
+        &dir.join("space.json"),
+        serde_json::to_string_pretty(&v).unwrap().as_bytes(),
+    )?;
+    let series = r
+        .iter()
+        .filter(|s| !s.too_few)
+        .take(top)
+        .map(|s| {
+            let m: Vec<f64> = s.macs.iter().map(|&x| x as f64 / 1e6).collect();
+            Series::line(format!("r{} w{:.1}", s.resolution, s.width), cdf_points(&m))
+        })
+        .collect();
+    crate::plot::save_png(
+        &dir.join("space_cdf.png"),
+        &[Chart {
+            title: format!(
+                "MACs of the fitting subnets ({}, {})",
+                o.limits.device.name,
+                o.limits.scheduler.name()
+            ),
+            x_label: "M MACs".into(),
+            y_label: "share of fitting subnets".into(),
+            series,
+            vlines: vec![],
+        }],
+    )?;
+    if let Some(best) = r.first().filter(|b| !b.too_few) {
+        crate::io::write_atomic(
+            &dir.join("chosen_space.json"),
+            serde_json::to_string_pretty(&best.space(&o.base))
+                .unwrap()
+                .as_bytes(),
+        )?;
+    }
+    Ok(())
+}

@@ -1,0 +1,230 @@
+//! The pipeline through the library API, not the binary: space optimization → supernet training
+//! → predictor data and fit → search, and the demo as one call; progress arrives at an observer
+//! and the results are typed reports.
+
+mod common;
+use common::engine;
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use tinynas::mcu::{Device, Scheduler};
+use tinynas::observer::Observer;
+use tinynas::pipeline::demo::{DemoOptions, demo};
+use tinynas::pipeline::predictor::{collect, fit, open_run, read_pairs};
+use tinynas::pipeline::search::{SearchOptions, run_search};
+use tinynas::search::Limits;
+use tinynas::search::evolution::EvoOptions;
+use tinynas::search::predictor::FitOptions;
+use tinynas::search::space::{Rank, SpaceOptions, rank_spaces};
+use tinynas::supernet::{SearchSpace, SubnetConfig};
+use tinynas::train::run::{RunConfig, RunOptions, train_supernet};
+use tinynas::train::schedule::Schedule;
+
+/// Records what the library tells it.
+#[derive(Default)]
+struct Recorder {
+    messages: RefCell<Vec<String>>,
+    started: Cell<usize>,
+    steps: Cell<usize>,
+    ended: Cell<usize>,
+}
+
+impl Observer for Recorder {
+    fn message(&self, text: &str) {
+        self.messages.borrow_mut().push(text.to_string());
+    }
+    fn start(&self, _: &str, _: usize, _: usize) {
+        self.started.set(self.started.get() + 1);
+    }
+    fn step(&self, _: &str) {
+        self.steps.set(self.steps.get() + 1);
+    }
+    fn end(&self) {
+        self.ended.set(self.ended.get() + 1);
+    }
+}
+
+fn tmp(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("tinynas-pipe-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+fn limits() -> Limits {
+    Limits {
+        device: Device::preset("stm32f412").unwrap(),
+        scheduler: Scheduler::TinyEngine,
+    }
+}
+
+#[test]
+fn space_train_predictor_search_through_the_library() {
+    let e = engine();
+    // 1. Space optimization over a small grid of a small space.
+    let base = SearchSpace {
+        base_widths: vec![8, 8, 16, 16, 24, 32],
+        stage_strides: vec![2, 2, 1],
+        depth_choices: vec![1, 2],
+        in_channels: 1,
+        ..SearchSpace::default()
+    };
+    let so = SpaceOptions {
+        base: base.clone(),
+        resolutions: vec![16, 24],
+        widths: vec![0.5, 1.0],
+        samples: 40,
+        seed: 1,
+        limits: limits(),
+        rank: Rank::Mean,
+        min_fit: 0.05,
+        threads: 2,
+    };
+    let ranked = rank_spaces(&so).unwrap();
+    assert_eq!(ranked.len(), 4);
+    let best = &ranked[0];
+    assert!(!best.too_few && best.fitting > 0);
+    let space = SearchSpace {
+        resolutions: vec![16],
+        ..best.space(&base)
+    };
+
+    // 2. Training, told to an observer.
+    let out = tmp("run");
+    let mut cfg = RunConfig::new("synthetic", space.clone(), Schedule::joint(1, 0.1, 2));
+    cfg.train_images = 264;
+    cfg.val_images = 64;
+    cfg.recal_images = 64;
+    cfg.batch = 32;
+    let rec = Rc::new(Recorder::default());
+    let (_, summary) = train_supernet(
+        &e,
+        &cfg,
+        &RunOptions {
+            out: out.clone(),
+            workers: 1,
+            observer: Some(rec.clone()),
+            ..RunOptions::default()
+        },
+    )
+    .unwrap();
+    assert!(summary.finished);
+    assert_eq!(summary.steps, (264 - 64) / 32);
+    assert_eq!(
+        rec.steps.get(),
+        summary.steps,
+        "one step told per training step"
+    );
+    assert!(rec.started.get() == 1 && rec.ended.get() >= 1);
+    let msgs = rec.messages.borrow().join("\n");
+    assert!(msgs.contains("validation top-1 largest"), "{msgs}");
+    let largest = summary.largest_val.unwrap();
+    assert!((0.0..=1.0).contains(&largest));
+
+    // 3. Predictor data and fit.
+    let run = open_run(&e, &out, &*rec).unwrap();
+    let pairs = collect(&e, &out, &run, 8, 0, 64, &*rec).unwrap();
+    assert_eq!(pairs.len(), 8);
+    assert_eq!(read_pairs(&out).unwrap().len(), 8, "every pair on disk");
+    assert_eq!(pairs[0].subnet, space.largest(16));
+    let p = fit(
+        &e,
+        &out,
+        &space,
+        &FitOptions {
+            hidden: 16,
+            iterations: 60,
+            ..FitOptions::default()
+        },
+    )
+    .unwrap();
+    let fr = p.report.as_ref().unwrap();
+    assert_eq!(fr.train_pairs + fr.heldout_pairs, 8);
+    assert!(fr.train_rmse.is_finite());
+
+    // 4. Search, predicted; the report is typed and its files are written.
+    let o = SearchOptions {
+        limits: limits(),
+        evo: EvoOptions {
+            population: 8,
+            generations: 3,
+            seed: 2,
+            ..EvoOptions::default()
+        },
+        measure: false,
+        recal_images: 64,
+        out: out.join("search"),
+    };
+    let (res, report) = run_search(&e, &out, &run, &o, &*rec).unwrap();
+    assert_eq!(report.per_scheduler.len(), Scheduler::ALL.len());
+    let row = report.row(Scheduler::TinyEngine);
+    assert!(row.fits && row.peak_sram_bytes <= o.limits.device.sram_bytes);
+    assert_eq!(report.subnet, res.best.subnet);
+    assert!((0.0..=1.0).contains(&report.test_top1));
+    assert_eq!(report.scored_by, "predictor");
+    let written: SubnetConfig =
+        serde_json::from_str(&std::fs::read_to_string(o.out.join("best_subnet.json")).unwrap())
+            .unwrap();
+    assert_eq!(written, report.subnet);
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(o.out.join("search.json")).unwrap()).unwrap();
+    assert_eq!(
+        json["report"]["per_scheduler"][2]["scheduler"],
+        "tinyengine"
+    );
+    assert!(o.out.join("population.png").is_file());
+}
+
+#[test]
+fn the_demo_is_one_library_call_with_a_typed_report() {
+    let out = tmp("demo");
+    let o = DemoOptions {
+        limits: limits(),
+        data: "synthetic".into(),
+        out: out.clone(),
+        max_res: 28,
+        max_width: 0.5,
+        epochs: 1,
+        subnets: 2,
+        lr: 0.05,
+        train_images: 360,
+        val_images: 96,
+        recal_images: 64,
+        collect: 6,
+        population: 6,
+        generations: 2,
+        samples: 20,
+        seed: 0,
+        f16_gemm: false,
+        f16_activations: false,
+    };
+    let rec = Rc::new(Recorder::default());
+    let obs: Rc<dyn Observer> = rec.clone();
+    let r = demo(|| Ok(engine()), &o, &obs).unwrap();
+    let msgs = rec.messages.borrow().join("\n");
+    for step in ["[1/5]", "[2/5]", "[3/5]", "[4/5]", "[5/5]"] {
+        assert!(msgs.contains(step), "{step} told: {msgs}");
+    }
+    // The trained space is the best one within the budget, and everything landed under out/.
+    let chosen = &r.spaces[r.space_rank];
+    assert!(chosen.resolution <= 28 && chosen.width <= 0.5 && !chosen.too_few);
+    assert!(
+        r.spaces[..r.space_rank]
+            .iter()
+            .all(|s| s.too_few || s.resolution > 28 || s.width > 0.5)
+    );
+    assert!(r.train.finished);
+    assert_eq!(r.measured.len(), 6);
+    assert!(r.predictor.is_some());
+    assert!(r.search.row(Scheduler::TinyEngine).fits);
+    for f in [
+        "space/space.json",
+        "train/state.json",
+        "train/accuracy_pairs.jsonl",
+        "train/predictor.json",
+        "search/best_subnet.json",
+    ] {
+        assert!(out.join(f).is_file(), "{f}");
+    }
+    // A second demo into the same folder is refused before any work.
+    let err = demo(|| Ok(engine()), &o, &obs).unwrap_err().to_string();
+    assert!(err.contains("already holds a demo run"), "{err}");
+}
