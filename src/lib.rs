@@ -1,6 +1,7 @@
 //! tinynas: once-for-all supernet training on any GPU through wgpu, and TinyNAS search for
 //! networks that fit a microcontroller.
 
+pub mod arch;
 pub mod autograd;
 pub mod bounds;
 pub mod cli;

@@ -111,9 +111,9 @@ pub fn run(g: &GpuArgs, cmd: BenchCommand) -> Result<()> {
 
 /// Complete evaluations per second of random subnets on one core (BENCH.md §3).
 fn mem(count: usize, res: usize, width: f64) -> Result<()> {
+    use crate::arch::SearchSpace;
     use crate::mcu::fast::Evaluator;
     use crate::mcu::{EvalOptions, Scheduler, evaluate, net::from_subnet};
-    use crate::supernet::SearchSpace;
     use rand::{SeedableRng, rngs::StdRng};
     let space = SearchSpace {
         in_channels: 3,

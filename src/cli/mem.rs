@@ -2,10 +2,10 @@
 //! scheduler, and whether it fits a device.
 
 use super::supernet::{parse_subnet, read_space};
+use crate::arch::SearchSpace;
 use crate::bounds;
 use crate::mcu::net::{Network, from_subnet, mobilenet_v2, proxyless_mobile};
 use crate::mcu::{Device, EvalOptions, Report, Scheduler, evaluate};
-use crate::supernet::SearchSpace;
 use crate::{Error, Result};
 use clap::Args;
 use std::path::PathBuf;

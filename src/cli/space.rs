@@ -1,10 +1,10 @@
 //! `tinynas space`: rank (resolution, width) spaces; the device/scheduler options.
 
+use crate::arch::SearchSpace;
 use crate::mcu::{Device, Scheduler};
 use crate::pipeline::space::{ranking_table, write_space_outputs};
 use crate::search::space::{Rank, SpaceOptions, default_resolutions, default_widths, rank_spaces};
 use crate::search::{Limits, describe_limits};
-use crate::supernet::SearchSpace;
 use crate::{Error, Result};
 use clap::Args;
 use std::path::PathBuf;

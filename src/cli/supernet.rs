@@ -1,8 +1,8 @@
 //! `tinynas train` (the once-for-all supernet) and `tinynas eval` (one subnet of a trained run).
 
 use super::GpuArgs;
+use crate::arch::{SearchSpace, SubnetConfig};
 use crate::mcu::{self, EvalOptions, Scheduler};
-use crate::supernet::{SearchSpace, SubnetConfig};
 use crate::train::eval::SubnetEvaluator;
 use crate::train::run::{RunConfig, RunOptions, load_data, load_run, train_supernet};
 use crate::train::schedule::Schedule;

@@ -4,7 +4,8 @@
 pub mod device;
 pub mod fast;
 pub mod graph;
-pub mod net;
+/// The network description lives in the network definition, `crate::arch`.
+pub use crate::arch::net;
 pub mod patch;
 pub mod sched;
 

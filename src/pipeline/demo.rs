@@ -6,6 +6,7 @@
 use super::predictor::{Pair, collect, fit, open_run};
 use super::search::{SearchOptions, SearchReport, run_search};
 use super::space::{ranking_table, write_space_outputs};
+use crate::arch::SearchSpace;
 use crate::observer::Observer;
 use crate::search::evolution::EvoOptions;
 use crate::search::predictor::{FitOptions, FitReport};
@@ -13,7 +14,6 @@ use crate::search::space::{
     Rank, SpaceOptions, SpaceResult, default_resolutions, default_widths, rank_spaces,
 };
 use crate::search::{Limits, describe_limits};
-use crate::supernet::SearchSpace;
 use crate::train::run::{RunConfig, RunOptions, RunSummary, train_supernet};
 use crate::train::schedule::Schedule;
 use crate::{Engine, Error, Result};

@@ -4,9 +4,9 @@
 //! checked by the MCU evaluator before it is scored.
 
 use super::Checker;
+use crate::arch::{SearchSpace, SubnetConfig};
 use crate::error::{Error, Result};
 use crate::mcu::fast::Summary;
-use crate::supernet::{SearchSpace, SubnetConfig};
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use serde::Serialize;

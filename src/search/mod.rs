@@ -6,10 +6,10 @@ pub mod predictor;
 pub mod space;
 
 use crate::Result;
+use crate::arch::{SearchSpace, SubnetConfig};
 use crate::mcu::fast::{Evaluator, Summary};
 use crate::mcu::net::from_subnet;
 use crate::mcu::{Device, EvalOptions, Scheduler, evaluate};
-use crate::supernet::{SearchSpace, SubnetConfig};
 
 /// A device's limits under one scheduler: the check every candidate passes first.
 #[derive(Clone, Debug)]

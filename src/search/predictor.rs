@@ -4,10 +4,10 @@
 //! Encoding (as OFA's): for every block slot a one-hot kernel size and a one-hot expand ratio,
 //! all zeros for a slot its stage's depth skips; then a one-hot resolution.
 
+use crate::arch::{SearchSpace, SubnetConfig};
 use crate::error::{Error, Result};
 use crate::nn::init::normal;
 use crate::nn::{Adam, ParamEntry};
-use crate::supernet::{SearchSpace, SubnetConfig};
 use crate::{Engine, Tensor};
 use rand::seq::SliceRandom;
 use rand::{SeedableRng, rngs::StdRng};

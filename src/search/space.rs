@@ -4,8 +4,8 @@
 //! accurate models. Both cores: the spaces are split over threads.
 
 use super::{Checker, Limits};
+use crate::arch::SearchSpace;
 use crate::error::{Error, Result};
-use crate::supernet::SearchSpace;
 use crate::train::run::derive_seed;
 use rand::{SeedableRng, rngs::StdRng};
 use serde::Serialize;

@@ -3,10 +3,11 @@
 //! channels, the first d blocks of each stage), so compute follows the active subnet and
 //! gradients land in the slices it used.
 
-use super::space::{SearchSpace, SubnetConfig};
+use crate::arch::make_divisible;
+use crate::arch::net::{Block, BlockSlot, subnet_blocks};
+use crate::arch::{SearchSpace, SubnetConfig};
 use crate::autograd::ops::Act;
 use crate::autograd::ops::norm::{BatchNorm, BnMode};
-use crate::mcu::net::make_divisible;
 use crate::nn::layers::{BN_EPS, ConvBn, Linear};
 use crate::nn::{BufferEntry, Module, ParamEntry};
 use crate::{Engine, Result, Tensor};
@@ -38,12 +39,45 @@ pub struct Supernet {
     pub head: Linear,
 }
 
+/// A layer the supernet ran for one image, as the MCU evaluator counts it: MACs of a conv or
+/// linear layer (pooling one per element), parameters = weights + one bias per output channel
+/// (batch norm folded).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LayerRun {
+    pub kind: &'static str,
+    pub macs: u64,
+    pub params: u64,
+}
+
+/// Where a traced forward records the layers it runs.
+pub type Trace<'a> = Option<&'a std::cell::RefCell<Vec<LayerRun>>>;
+
+/// Record the conv of weight `w` (groups `g`) that produced `y`.
+fn record_conv(trace: Trace, w: &Tensor, y: &Tensor, groups: usize) {
+    if let Some(t) = trace {
+        let (ws, ys) = (w.shape(), y.shape());
+        let (cout, cin_g, k) = (ws[0], ws[1], ws[2]);
+        t.borrow_mut().push(LayerRun {
+            kind: if groups > 1 { "depthwise" } else { "conv" },
+            macs: (ys[2] * ys[3] * cout * cin_g * k * k) as u64,
+            params: (cout * cin_g * k * k + cout) as u64,
+        });
+    }
+}
+
 /// conv (with the given weight view) → BN over the first `cout` channels → act.
-fn conv_bn_view(layer: &ConvBn, x: &Tensor, w: &Tensor, mode: BnMode) -> Result<Tensor> {
+fn conv_bn_view(
+    layer: &ConvBn,
+    x: &Tensor,
+    w: &Tensor,
+    mode: BnMode,
+    trace: Trace,
+) -> Result<Tensor> {
     let cout = w.shape()[0];
     let ks = w.shape()[2];
     let groups = if layer.groups == 1 { 1 } else { cout };
     let y = x.conv2d(w, layer.stride, ks / 2, groups)?;
+    record_conv(trace, w, &y, groups);
     let (g, b) = (layer.gamma.prefix(0, cout)?, layer.beta.prefix(0, cout)?);
     let (rm, rv) = (
         layer.running_mean.prefix(0, cout)?,
@@ -146,22 +180,30 @@ impl ElasticBlock {
         }
     }
 
-    /// Run with kernel `k` and expand ratio `e` (middle width `make_divisible(in·e)`).
-    pub fn forward(&self, x: &Tensor, k: usize, e: usize, mode: BnMode) -> Result<Tensor> {
-        let mid = make_divisible((self.in_channels * e) as f64);
-        let h = conv_bn_view(&self.expand, x, &self.expand.weight.prefix(0, mid)?, mode)?;
-        let h = conv_bn_view(&self.depthwise, &h, &self.depthwise_weight(mid, k)?, mode)?;
+    /// Run as `b` says (one of `subnet_blocks`): the expansion to `b.mid()` channels unless the
+    /// expand ratio is 1, the depthwise `b.kernel_size`, the projection, the shortcut by
+    /// `b.has_residual()`.
+    pub fn run(&self, x: &Tensor, b: &Block, mode: BnMode, trace: Trace) -> Result<Tensor> {
+        debug_assert_eq!(
+            (b.in_channels, b.out_channels, b.stride),
+            (self.in_channels, self.out_channels, self.stride)
+        );
+        let mid = b.mid();
+        let h = if b.expand_ratio == 1 {
+            x.clone()
+        } else {
+            let w = self.expand.weight.prefix(0, mid)?;
+            conv_bn_view(&self.expand, x, &w, mode, trace)?
+        };
+        let w = self.depthwise_weight(mid, b.kernel_size)?;
+        let h = conv_bn_view(&self.depthwise, &h, &w, mode, trace)?;
         let wp = self
             .project
             .weight
             .prefix(0, self.out_channels)?
             .prefix(1, mid)?;
-        let h = conv_bn_view(&self.project, &h, &wp, mode)?;
-        if self.stride == 1 && self.in_channels == self.out_channels {
-            h.add(x)
-        } else {
-            Ok(h)
-        }
+        let h = conv_bn_view(&self.project, &h, &wp, mode, trace)?;
+        if b.has_residual() { h.add(x) } else { Ok(h) }
     }
 }
 
@@ -249,27 +291,50 @@ impl Supernet {
 
     /// Logits of `subnet` for images x[N, C, R, R].
     pub fn forward(&self, x: &Tensor, subnet: &SubnetConfig, mode: BnMode) -> Result<Tensor> {
+        self.forward_traced(x, subnet, mode, None)
+    }
+
+    /// `forward`, recording every layer it runs into `trace`: the blocks come from
+    /// `arch::net::subnet_blocks`, the list the MCU evaluator and the exporter read too.
+    pub fn forward_traced(
+        &self,
+        x: &Tensor,
+        subnet: &SubnetConfig,
+        mode: BnMode,
+        trace: Trace,
+    ) -> Result<Tensor> {
         self.space.check(subnet)?;
-        let mut h = self.stem.forward(x, mode)?;
-        h = self
-            .first_pw
-            .forward(&self.first_dw.forward(&h, mode)?, mode)?;
-        let md = self.space.max_depth();
-        for s in 0..self.space.stages() {
-            for d in 0..subnet.depth[s] {
-                let slot = s * md + d;
-                h = self.blocks[slot].forward(
-                    &h,
-                    subnet.kernel_size[slot],
-                    subnet.expand_ratio[slot],
-                    mode,
-                )?;
-            }
+        let fixed = |layer: &ConvBn, h: &Tensor| -> Result<Tensor> {
+            let y = layer.forward(h, mode)?;
+            record_conv(trace, &layer.weight, &y, layer.groups);
+            Ok(y)
+        };
+        let mut h = fixed(&self.stem, x)?;
+        for (slot, b) in subnet_blocks(&self.space, subnet) {
+            h = match slot {
+                BlockSlot::First => fixed(&self.first_pw, &fixed(&self.first_dw, &h)?)?,
+                BlockSlot::Elastic(i) => self.blocks[i].run(&h, &b, mode, trace)?,
+                BlockSlot::Last => self.last.run(&h, &b, mode, trace)?,
+            };
         }
-        h = self
-            .last
-            .forward(&h, self.space.last_kernel, self.space.last_expand, mode)?;
-        self.head.forward(&h.global_avg_pool()?)
+        if let Some(t) = trace {
+            let s = h.shape();
+            t.borrow_mut().push(LayerRun {
+                kind: "pool",
+                macs: (s[1] * s[2] * s[3]) as u64,
+                params: 0,
+            });
+        }
+        let logits = self.head.forward(&h.global_avg_pool()?)?;
+        if let Some(t) = trace {
+            let ws = self.head.weight.shape();
+            t.borrow_mut().push(LayerRun {
+                kind: "linear",
+                macs: (ws[0] * ws[1]) as u64,
+                params: (ws[0] * ws[1] + ws[0]) as u64,
+            });
+        }
+        Ok(logits)
     }
 }
 

@@ -1,9 +1,8 @@
-//! The once-for-all search space, subnet configurations, the elastic supernet that runs any
-//! subnet as views of shared weights, and channel re-ordering by importance.
+//! The elastic supernet that runs any subnet of a search space as views of shared weights, and
+//! channel re-ordering by importance. (The space and subnet types live in `crate::arch`.)
 
 pub mod elastic;
 pub mod reorder;
-pub mod space;
 
+pub use crate::arch::space::{SearchSpace, SubnetConfig};
 pub use elastic::Supernet;
-pub use space::{SearchSpace, SubnetConfig};

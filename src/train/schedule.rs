@@ -2,8 +2,8 @@
 //! per step and the choices that are elastic in it — full network, then elastic kernel, then
 //! elastic depth, then elastic expand ratio (after re-ordering the middle channels by importance).
 
+use crate::arch::SearchSpace;
 use crate::error::{Error, Result};
-use crate::supernet::SearchSpace;
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

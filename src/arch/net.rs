@@ -386,29 +386,47 @@ pub fn proxyless_mobile(resolution: usize, classes: usize) -> Network {
 /// depthwise 3×3 + pointwise; the stages' first `depth` blocks with their kernel and
 /// `make_divisible(in·e)` middle channels; the fixed last block; pool and classifier.
 pub fn from_subnet(
-    space: &crate::supernet::SearchSpace,
-    s: &crate::supernet::SubnetConfig,
+    space: &crate::arch::SearchSpace,
+    s: &crate::arch::SubnetConfig,
 ) -> crate::Result<Network> {
     space.network(s)
 }
 
-/// `from_subnet` without the checks, for a space and subnet already checked (and for the
-/// checks themselves).
-pub fn subnet_network(
-    space: &crate::supernet::SearchSpace,
-    s: &crate::supernet::SubnetConfig,
-) -> Network {
+/// Which weights of the supernet a block of a subnet runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BlockSlot {
+    /// The fixed first block: depthwise 3×3 + pointwise, no expansion, no shortcut.
+    First,
+    /// Elastic slot `stage × max_depth + d` (the d-th block of a stage).
+    Elastic(usize),
+    /// The fixed last block.
+    Last,
+}
+
+/// The one definition of a subnet's blocks, each with the supernet slot it runs on: the fixed
+/// first block, the first `depth` blocks of every stage (stride on the first of a stage,
+/// `make_divisible(in·e)` middle channels, no expansion layer when e is 1, a shortcut when the
+/// stride is 1 and the widths match), the fixed last block. The GPU supernet's forward, the
+/// MCU evaluator (through `subnet_network`) and the exporter all read this list.
+pub fn subnet_blocks(
+    space: &crate::arch::SearchSpace,
+    s: &crate::arch::SubnetConfig,
+) -> Vec<(BlockSlot, Block)> {
     let w = space.widths();
     let n = space.stages();
     let md = space.max_depth();
     // The fixed first block has no shortcut, even where the widths match (as in OFA).
-    let mut blocks = vec![Block {
-        residual: Some(false),
-        ..Block::new(w[0], w[1], 3, 1, 1)
-    }];
+    let mut blocks = vec![(
+        BlockSlot::First,
+        Block {
+            residual: Some(false),
+            ..Block::new(w[0], w[1], 3, 1, 1)
+        },
+    )];
     let mut c = w[1];
     let block = |cin: usize, out: usize, k: usize, e: usize, stride: usize| Block {
-        mid_channels: Some(make_divisible((cin * e) as f64)),
+        // e = 1: no expansion layer, the depthwise runs on the block's input channels.
+        mid_channels: (e != 1).then(|| make_divisible((cin * e) as f64)),
         ..Block::new(cin, out, k, stride, e)
     };
     for stage in 0..n {
@@ -419,17 +437,34 @@ pub fn subnet_network(
             } else {
                 1
             };
-            blocks.push(block(
-                c,
-                w[2 + stage],
-                s.kernel_size[slot],
-                s.expand_ratio[slot],
-                stride,
+            blocks.push((
+                BlockSlot::Elastic(slot),
+                block(
+                    c,
+                    w[2 + stage],
+                    s.kernel_size[slot],
+                    s.expand_ratio[slot],
+                    stride,
+                ),
             ));
             c = w[2 + stage];
         }
     }
-    blocks.push(block(c, w[n + 2], space.last_kernel, space.last_expand, 1));
+    blocks.push((
+        BlockSlot::Last,
+        block(c, w[n + 2], space.last_kernel, space.last_expand, 1),
+    ));
+    blocks
+}
+
+/// `from_subnet` without the checks, for a space and subnet already checked (and for the
+/// checks themselves).
+pub fn subnet_network(space: &crate::arch::SearchSpace, s: &crate::arch::SubnetConfig) -> Network {
+    let w = space.widths();
+    let blocks = subnet_blocks(space, s)
+        .into_iter()
+        .map(|(_, b)| b)
+        .collect();
     Network {
         name: format!("mcunet-subnet-r{}-w{}", s.resolution, space.width_mult),
         input: Input {

@@ -1,8 +1,8 @@
 //! The MCUNet-style search space (BENCH.md §1 by default) and a subnet configuration: per-block
 //! kernel and expand ratio, per-stage depth, input resolution. Both are small JSON values.
 
+use super::net::make_divisible;
 use crate::error::{Error, Result};
-use crate::mcu::net::make_divisible;
 use rand::Rng;
 use rand::seq::IndexedRandom;
 use serde::{Deserialize, Serialize};
@@ -165,10 +165,10 @@ impl SearchSpace {
 
     /// The network of subnet `s` (fields and choices already checked), validated, with an
     /// error that names the resolution and the fields of the space it depends on.
-    fn network_at(&self, s: &SubnetConfig, what: &str) -> Result<crate::mcu::Network> {
+    fn network_at(&self, s: &SubnetConfig, what: &str) -> Result<super::net::Network> {
         let r = s.resolution;
         crate::bounds::int(what, r, 1, crate::bounds::MAX_RESOLUTION)?;
-        let net = crate::mcu::net::subnet_network(self, s);
+        let net = super::net::subnet_network(self, s);
         net.validate().map_err(|e| {
             Error::Invalid(format!(
                 "{what}: resolution {r} does not work with this space's stage_strides {:?} and base_widths {:?} x width_mult {} ({e})",
@@ -179,7 +179,7 @@ impl SearchSpace {
     }
 
     /// The subnet's network, checked: what the MCU evaluator and the exporter consume.
-    pub fn network(&self, s: &SubnetConfig) -> Result<crate::mcu::Network> {
+    pub fn network(&self, s: &SubnetConfig) -> Result<super::net::Network> {
         self.check_choices(s)?;
         self.network_at(s, "subnet: resolution")
     }
