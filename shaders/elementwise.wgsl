@@ -43,16 +43,6 @@ fn add(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     }
 }
 
-// out += alpha · a
-@compute @workgroup_size(64)
-fn axpy(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) lid: u32) {
-    let i = tid(wid, nwg, lid);
-    if i < p.len {
-        out[i] += p.alpha * a[i];
-    }
-}
-
 // out = alpha · a
 @compute @workgroup_size(64)
 fn scale(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,

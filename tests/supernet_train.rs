@@ -274,6 +274,7 @@ fn loader_batches_do_not_depend_on_the_worker_count() {
     let one: Vec<_> = Loader::spawn(ds.clone(), aug, specs.clone(), 1, 1).collect();
     let three: Vec<_> = Loader::spawn(ds.clone(), aug, specs.clone(), 3, 2).collect();
     assert_eq!(one.len(), 7);
+    assert_eq!(three.len(), one.len(), "zip below must not truncate");
     for (a, b) in one.iter().zip(&three) {
         assert_eq!(
             (a.step, a.resolution, a.channels),
@@ -285,10 +286,17 @@ fn loader_batches_do_not_depend_on_the_worker_count() {
     assert_eq!(one[1].x.len(), 5 * 3 * 12 * 12, "rgb, resized to 12");
     let direct = prepare(&ds, &aug, &specs[3]);
     assert_eq!(direct.x, one[3].x);
-    // A loader dropped early stops its workers (no hang).
+    // A loader dropped early stops and joins its workers (no hang): dropping it on another
+    // thread must return, with workers blocked on full channels, well within the limit.
     let mut l = Loader::spawn(ds, aug, specs, 2, 1);
     assert!(l.next().is_some());
-    drop(l);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        drop(l);
+        tx.send(()).unwrap();
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(30))
+        .expect("dropping a loader joins its workers instead of hanging");
 }
 
 #[test]

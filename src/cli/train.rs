@@ -189,7 +189,12 @@ pub fn run(g: &GpuArgs, a: &TrainArgs, demo: bool) -> Result<()> {
             let tx = e.tensor(&x, &[idx.len(), train.channels, train.height, train.width])?;
             let ty = e.tensor(&y, &[idx.len()])?;
             let loss = net
-                .forward(&tx, BnMode::Train { momentum: 0.1 })?
+                .forward(
+                    &tx,
+                    BnMode::Train {
+                        momentum: crate::nn::layers::BN_MOMENTUM,
+                    },
+                )?
                 .cross_entropy(&ty, a.label_smoothing)?;
             e.backward(&loss)?;
             sgd.step(&e, sched.lr(step))?;

@@ -42,12 +42,6 @@ pub struct PipelineCache {
     pipelines: HashMap<Key, wgpu::ComputePipeline>,
 }
 
-impl PipelineCache {
-    pub fn len(&self) -> usize {
-        self.pipelines.len()
-    }
-}
-
 impl Gpu {
     /// The pipeline for `shader::entry` specialised by `constants` (WGSL `override`s), compiled
     /// on first use.
@@ -131,9 +125,5 @@ impl Gpu {
             .pipelines
             .insert(key, pipeline.clone());
         Ok(pipeline)
-    }
-
-    pub fn pipeline_count(&self) -> usize {
-        self.pipelines.borrow().len()
     }
 }

@@ -115,14 +115,6 @@ impl Gpu {
         self.write(&b, 0, data)?;
         Ok(b)
     }
-
-    /// Drop every cached free buffer (memory in use stays).
-    pub fn trim_pool(&self) {
-        let mut pool = self.pool.borrow_mut();
-        let freed: u64 = pool.free.iter().map(|(c, v)| *c * v.len() as u64).sum();
-        pool.free.clear();
-        pool.total -= freed;
-    }
 }
 
 #[cfg(test)]

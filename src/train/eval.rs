@@ -57,10 +57,6 @@ impl SubnetEvaluator {
         })
     }
 
-    pub fn eval_len(&self) -> usize {
-        self.eval.len()
-    }
-
     fn uploaded(&mut self, resolution: usize) -> Result<&Uploaded> {
         if !self.cache.contains_key(&resolution) {
             let aug = Augment {

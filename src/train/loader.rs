@@ -51,7 +51,18 @@ pub fn prepare(ds: &Dataset, aug: &Augment, spec: &BatchSpec) -> Prepared {
 pub struct Loader {
     rx: Vec<Receiver<Prepared>>,
     next: usize,
-    _workers: Vec<JoinHandle<()>>,
+    workers: Vec<JoinHandle<()>>,
+}
+
+impl Drop for Loader {
+    /// Closes the channels, then waits for every worker to see it and stop: no thread outlives
+    /// its loader.
+    fn drop(&mut self) {
+        self.rx.clear();
+        for w in self.workers.drain(..) {
+            let _ = w.join();
+        }
+    }
 }
 
 impl Loader {
@@ -82,7 +93,7 @@ impl Loader {
         Loader {
             rx,
             next: 0,
-            _workers: handles,
+            workers: handles,
         }
     }
 }

@@ -32,7 +32,7 @@ impl Default for StepConfig {
             subnets_per_step: 4,
             distill_weight: 1.0,
             label_smoothing: 0.1,
-            bn_momentum: 0.1,
+            bn_momentum: crate::nn::layers::BN_MOMENTUM,
         }
     }
 }

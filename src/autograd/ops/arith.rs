@@ -109,24 +109,4 @@ impl Tensor {
             Ok(vec![dx, ds])
         }))
     }
-
-    /// In-place `self += alpha · other` on raw storage (optimizer-side, not recorded).
-    pub fn axpy_(&self, alpha: f32, other: &Tensor) -> Result<()> {
-        if self.shape() != other.shape() || !self.is_contiguous() {
-            return shape_err("axpy", format!("{:?} += {:?}", self.shape(), other.shape()));
-        }
-        let o = other.contiguous()?;
-        let n = self.numel();
-        self.engine()
-            .gpu
-            .cost(2.0 * n as f64, 12.0 * n as f64, || format!("{n}"));
-        self.engine().gpu.dispatch(
-            "elementwise",
-            "axpy",
-            &[],
-            &[u(n), 0, f(alpha)],
-            &[Arg(1, o.buffer()), Arg(3, self.buffer())],
-            n.div_ceil(64) as u32,
-        )
-    }
 }
