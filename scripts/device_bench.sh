@@ -22,9 +22,9 @@ export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
 T=.devbin/tinynas
 nvidia-smi --query-gpu=name,driver_version,clocks.max.sm --format=csv | tee "$OUT/gpu.txt"
 $T devices | tee "$OUT/devices.txt"
-$T --backend vulkan bench ops --batch 64 2>&1 | tee "$OUT/bench-ops.txt"
+$T bench ops --backend vulkan --batch 64 2>&1 | tee "$OUT/bench-ops.txt"
 for r in 64 32; do
-    $T --backend vulkan bench train --res $r --steps 10 2>&1 | tee "$OUT/bench-train-r$r.txt"
+    $T bench train --backend vulkan --res $r --steps 10 2>&1 | tee "$OUT/bench-train-r$r.txt"
     python3 .devbin/torch_supernet.py --res $r --device cuda --steps 20 2>&1 | tee "$OUT/peer-cuda-r$r.txt"
 done
-$T --backend vulkan bench train --res 64 --steps 1 --profile "$OUT/trace-train.json" 2>&1 | tee "$OUT/bench-train-profile.txt"
+$T bench train --backend vulkan --res 64 --steps 1 --profile "$OUT/trace-train.json" 2>&1 | tee "$OUT/bench-train-profile.txt"

@@ -10,14 +10,84 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         path: path.display().to_string(),
         source,
     };
-    let tmp = path.with_extension(format!(
-        "{}.tmp",
-        path.extension().and_then(|e| e.to_str()).unwrap_or("")
-    ));
-    let mut f = std::fs::File::create(&tmp).map_err(err)?;
-    f.write_all(bytes).map_err(err)?;
-    f.sync_all().map_err(err)?;
-    std::fs::rename(&tmp, path).map_err(err)
+    // A temporary name of our own (created exclusively, so a user's file is never touched),
+    // removed again when the write fails (a full disk leaves nothing behind).
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("out");
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
+    let (tmp, mut f) = (0..1000)
+        .find_map(|i| {
+            let t = dir
+                .unwrap_or(Path::new("."))
+                .join(format!(".{name}.tinynas-{}-{i}.tmp", std::process::id()));
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&t)
+            {
+                Ok(f) => Some(Ok((t, f))),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => None,
+                Err(e) => Some(Err(e)),
+            }
+        })
+        .unwrap_or_else(|| Err(std::io::Error::other("no free temporary name")))
+        .map_err(err)?;
+    let done = f
+        .write_all(bytes)
+        .and_then(|_| f.sync_all())
+        .and_then(|_| std::fs::rename(&tmp, path));
+    if let Err(e) = done {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(err(e));
+    }
+    Ok(())
+}
+
+/// `--profile` (named by `flag`): where a trace will be written. Refused, before any work,
+/// when it is a folder or an existing file that is not a trace this tool wrote (a run's
+/// `state.json`, say).
+pub fn check_trace_path(path: &Path, flag: &str) -> Result<()> {
+    let bad = |why: &str| {
+        Err(Error::Invalid(format!(
+            "{flag} {}: {why}; choose another path",
+            path.display()
+        )))
+    };
+    if path.is_dir() {
+        return bad("is a folder");
+    }
+    if path.exists() {
+        let is_trace = std::fs::read(path)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .is_some_and(|v| v.get("traceEvents").is_some());
+        if !is_trace {
+            return bad("exists and is not a trace written by tinynas --profile");
+        }
+    }
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        check_out_dir(parent, flag)?;
+    }
+    Ok(())
+}
+
+/// Refuse to hold `bytes` in memory (for `what`, naming its flag) when they are over the
+/// machine's available memory, before allocating them. Where the available memory cannot be
+/// read, the check passes.
+pub fn check_memory(bytes: u128, what: &str) -> Result<()> {
+    let available = std::fs::read_to_string("/proc/meminfo").ok().and_then(|t| {
+        t.lines()
+            .find_map(|l| l.strip_prefix("MemAvailable:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u128>().ok())
+            .map(|kib| kib * 1024)
+    });
+    match available {
+        Some(a) if bytes > a => Err(Error::Invalid(format!(
+            "{what} needs {} MiB of memory; this machine has {} MiB available",
+            bytes >> 20,
+            a >> 20
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// A folder this process writes into, held with an exclusive advisory lock on `.tinynas.lock`
@@ -115,6 +185,16 @@ pub fn create_dir(dir: &Path, flag: &str) -> Result<()> {
 /// never a silent skip. With `torn_tail`, a last line without its newline that does not parse
 /// (an append cut short by a kill) is dropped instead: only for files the caller rewrites.
 pub fn read_jsonl<T: serde::de::DeserializeOwned>(path: &Path, torn_tail: bool) -> Result<Vec<T>> {
+    read_jsonl_checked(path, torn_tail, |_: &T| Ok(()))
+}
+
+/// `read_jsonl`, each value also passed through `check`, whose refusal is reported with the
+/// file and line number too.
+pub fn read_jsonl_checked<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    torn_tail: bool,
+    check: impl Fn(&T) -> std::result::Result<(), String>,
+) -> Result<Vec<T>> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -135,7 +215,10 @@ pub fn read_jsonl<T: serde::de::DeserializeOwned>(path: &Path, torn_tail: bool) 
         if parsed.is_err() && torn_tail && i + 1 == lines.len() && !text.ends_with('\n') {
             break;
         }
-        let v = parsed.map_err(|e| Error::Data {
+        let v = parsed
+            .map_err(|e| e.to_string())
+            .and_then(|v| check(&v).map(|_| v));
+        let v = v.map_err(|e| Error::Data {
             path: path.display().to_string(),
             msg: format!(
                 "line {} is corrupt ({e}); repair or delete that line (the other lines are intact)",

@@ -15,6 +15,7 @@ pub mod observer;
 pub mod pipeline;
 pub mod plot;
 pub mod search;
+pub mod seed;
 pub mod supernet;
 pub mod train;
 

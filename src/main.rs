@@ -16,6 +16,22 @@ fn main() {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    // Standard output that cannot be written (a full disk, a closed file) is a failure of the
+    // work, reported as one (exit 1), not a panic.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let p = info.payload();
+        let msg = p
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| p.downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if msg.starts_with("failed printing to stdout") {
+            eprintln!("error: {msg}");
+            std::process::exit(1);
+        }
+        default_hook(info);
+    }));
     let cli = Cli::parse();
     if let Err(e) = run(cli) {
         eprintln!("error: {e}");

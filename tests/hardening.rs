@@ -92,10 +92,14 @@ fn files(dir: &Path) -> Vec<String> {
 fn a_run_deletes_only_its_own_replaced_weights_and_a_new_run_overwrites_nothing() {
     let e = engine();
     let out = tmp("own");
+    // Among them, the run's own file names with a .tmp suffix: its temporary files are its own.
     let mine = [
         "weights-backup-step3.safetensors",
         "weights-pretrained.safetensors",
         "notes.txt",
+        "state.json.tmp",
+        "metrics.jsonl.tmp",
+        "weights-00000002.safetensors.tmp",
     ];
     for f in mine {
         std::fs::write(out.join(f), f).unwrap();
@@ -108,7 +112,7 @@ fn a_run_deletes_only_its_own_replaced_weights_and_a_new_run_overwrites_nothing(
     }
     let ours: Vec<String> = files(&out)
         .into_iter()
-        .filter(|f| f.starts_with("weights-000"))
+        .filter(|f| f.starts_with("weights-000") && f.ends_with(".safetensors"))
         .collect();
     assert_eq!(ours, ["weights-00000003.safetensors"], "{:?}", files(&out));
 
@@ -157,7 +161,13 @@ fn a_second_writer_is_refused_naming_the_holders_pid() {
     let pid = format!("PID {}", std::process::id());
     assert!(err.contains(&pid), "{err}");
     refused(
-        &["predictor", "fit", "--run", out.to_str().unwrap()],
+        &[
+            "train",
+            "--out",
+            out.to_str().unwrap(),
+            "--data",
+            "synthetic",
+        ],
         &[&pid, "another tinynas process"],
     );
     assert!(!out.join("state.json").exists(), "nothing was written");
@@ -176,18 +186,18 @@ fn damaged_json_lines_are_reported_by_line_never_read_as_empty() {
     let good: Vec<String> = (0..6).map(|i| line(0.5 + i as f64 / 100.0)).collect();
     let path = dir.join("accuracy_pairs.jsonl");
     std::fs::write(&path, format!("{}\n{{\"subnet\": [", good.join("\n"))).unwrap();
-    let err = tinynas::pipeline::predictor::read_pairs(&dir).unwrap_err();
+    let err = tinynas::pipeline::predictor::read_pairs(&dir, &space).unwrap_err();
     assert!(err.to_string().contains("line 7"), "{err}");
     std::fs::write(&path, good.join("\n") + "\n").unwrap();
     assert_eq!(
-        tinynas::pipeline::predictor::read_pairs(&dir)
+        tinynas::pipeline::predictor::read_pairs(&dir, &space)
             .unwrap()
             .len(),
         6
     );
     // No file: nothing measured yet (not an error).
     assert!(
-        tinynas::pipeline::predictor::read_pairs(&tmp("jsonl-none"))
+        tinynas::pipeline::predictor::read_pairs(&tmp("jsonl-none"), &space)
             .unwrap()
             .is_empty()
     );
@@ -563,4 +573,175 @@ fn unclear_errors_now_name_the_path_and_come_before_the_work() {
         1
     );
     let _ = Network::from_json("{}").unwrap_err();
+}
+
+#[test]
+fn the_hostile_sweeps_findings_are_refused_before_any_harm() {
+    let dir = tmp("sweep");
+    // A trace path that is a run's state.json (eval --profile would have destroyed the run).
+    let run = dir.join("run");
+    std::fs::create_dir_all(&run).unwrap();
+    std::fs::write(run.join("state.json"), "{\"step\": 1}").unwrap();
+    let st = run.join("state.json");
+    refused(
+        &[
+            "eval",
+            "--run",
+            run.to_str().unwrap(),
+            "--profile",
+            st.to_str().unwrap(),
+        ],
+        &["--profile", "not a trace"],
+    );
+    assert_eq!(std::fs::read_to_string(&st).unwrap(), "{\"step\": 1}");
+    refused(
+        &["bench", "ops", "--profile", dir.to_str().unwrap()],
+        &["is a folder"],
+    );
+    // Networks that no runtime runs as described.
+    let mut net = mobilenet_v2(0.5, 96, 10);
+    net.blocks[0].mid_channels = Some(64);
+    let err = net.validate().unwrap_err().to_string();
+    assert!(err.contains("blocks[0].mid_channels"), "{err}");
+    let mut net = mobilenet_v2(0.5, 96, 10);
+    net.stem.kernel_size = 4;
+    assert!(
+        net.validate()
+            .unwrap_err()
+            .to_string()
+            .contains("stem.kernel_size")
+    );
+    // Settings that were silently wrong.
+    let mut cfg = tiny_run(tiny_space());
+    cfg.val_images = 0;
+    assert!(
+        cfg.validate()
+            .unwrap_err()
+            .to_string()
+            .contains("--val-images 0")
+    );
+    refused(&["train-mobilenet", "--lr=-1"], &["--lr"]);
+    let m = dir.join("m");
+    refused(
+        &[
+            "train-mobilenet",
+            "--max-steps",
+            "0",
+            "--out",
+            m.to_str().unwrap(),
+        ],
+        &["--max-steps"],
+    );
+    refused(
+        &["space", "--resolutions", "64,64"],
+        &["--resolutions", "twice"],
+    );
+    refused(
+        &[
+            "predictor",
+            "fit",
+            "--run",
+            run.to_str().unwrap(),
+            "--holdout",
+            "0",
+        ],
+        &["--holdout"],
+    );
+    refused(
+        &["mem", "--model", "mbv2", "--patches", "8"],
+        &["--patches"],
+    );
+    refused(
+        &[
+            "mem",
+            "--model",
+            "mbv2",
+            "--scheduler",
+            "tflm",
+            "--no-inplace",
+        ],
+        &["--no-inplace"],
+    );
+    let w = dir.join("w");
+    refused(
+        &["train", "--out", w.to_str().unwrap(), "--workers", "100000"],
+        &["--workers"],
+    );
+    refused(&["bench", "mem", "--count", "10000000"], &["--count"]);
+    // A pairs file with a top-1 that is no accuracy, and a damaged predictor.
+    let space = tiny_space();
+    let pairs = dir.join("pairs");
+    std::fs::create_dir_all(&pairs).unwrap();
+    let line = serde_json::json!({"subnet": space.smallest(16), "top1": 37.0, "macs": 1000});
+    std::fs::write(pairs.join("accuracy_pairs.jsonl"), format!("{line}\n")).unwrap();
+    let err = tinynas::pipeline::predictor::read_pairs(&pairs, &space)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("line 1") && err.contains("top1 37"), "{err}");
+    let p = tinynas::search::predictor::Predictor {
+        space: space.clone(),
+        hidden: 2,
+        weights: vec![vec![0.0; 1]; 6],
+        target_mean: 0.5,
+        target_std: 0.0,
+        report: None,
+    };
+    let pj = dir.join("predictor.json");
+    std::fs::write(&pj, serde_json::to_string(&p).unwrap()).unwrap();
+    let err = tinynas::search::predictor::Predictor::load(&pj)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("corrupt predictor") && err.contains("target_std 0"),
+        "{err}"
+    );
+    // A label byte of 255 among ten classes: a damaged label file, not 256 classes.
+    let data = dir.join("labels");
+    std::fs::create_dir_all(&data).unwrap();
+    for (name, n) in [("train", 30u32), ("t10k", 10)] {
+        let mut b = vec![0u8, 0, 8, 3];
+        [n, 28, 28]
+            .iter()
+            .for_each(|d| b.extend_from_slice(&d.to_be_bytes()));
+        b.extend(std::iter::repeat_n(0u8, n as usize * 784));
+        std::fs::write(data.join(format!("{name}-images-idx3-ubyte")), b).unwrap();
+        let mut l = vec![0u8, 0, 8, 1];
+        l.extend_from_slice(&n.to_be_bytes());
+        l.extend((0..n).map(|i| if i == 7 { 255 } else { (i % 10) as u8 }));
+        std::fs::write(data.join(format!("{name}-labels-idx1-ubyte")), l).unwrap();
+    }
+    let err = tinynas::data::load_dir(&data, 32).unwrap_err().to_string();
+    assert!(
+        err.contains("256 classes") && err.contains("no image"),
+        "{err}"
+    );
+    // A command on a missing run creates nothing.
+    let missing = dir.join("missing-run");
+    refused(
+        &["search", "--run", missing.to_str().unwrap()],
+        &["no state.json"],
+    );
+    refused(
+        &["predictor", "collect", "--run", missing.to_str().unwrap()],
+        &["no state.json"],
+    );
+    assert!(!missing.exists());
+    // Standard output that cannot be written: a failure (exit 1), not a panic.
+    if Path::new("/dev/full").exists() {
+        let out = Command::new(env!("CARGO_BIN_EXE_tinynas"))
+            .args(["mem", "--model", "mbv2"])
+            .stdout(std::fs::File::create("/dev/full").unwrap())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    // Resuming with other settings names the setting that differs.
+    let a = serde_json::json!({"batch": 64, "space": {"resolutions": [32]}});
+    let b = serde_json::json!({"batch": 64, "space": {"resolutions": [48]}});
+    assert_eq!(
+        tinynas::train::run::differing_fields(&a, &b),
+        ["space.resolutions[0]"]
+    );
 }

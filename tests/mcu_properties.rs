@@ -113,7 +113,7 @@ fn search_space_has_7371_to_the_5_subnets_and_extremes_bound_macs() {
         assert!(small.macs <= r.macs && r.macs <= big.macs);
         assert!(small.flash_bytes <= r.flash_bytes && r.flash_bytes <= big.flash_bytes);
     }
-    // Widths of BENCH.md §1 at w0.5: 16, 8, 16, 24, 40, 48, 96, 160.
+    // Widths of workload 1 of BENCHMARKS.md at w0.5: 16, 8, 16, 24, 40, 48, 96, 160.
     assert_eq!(space.widths(), vec![16, 8, 16, 24, 40, 48, 96, 160]);
 }
 

@@ -1,4 +1,4 @@
-//! The MCU evaluator against published figures (BENCH.md) and hand-computed networks.
+//! The MCU evaluator against published figures (BENCHMARKS.md) and hand-computed networks.
 
 mod common;
 use common::bn_width;

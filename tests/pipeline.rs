@@ -123,7 +123,11 @@ fn space_train_predictor_search_through_the_library() {
     let run = open_run(&e, &out, &*rec).unwrap();
     let pairs = collect(&e, &out, &run, 8, 0, 64, &*rec).unwrap();
     assert_eq!(pairs.len(), 8);
-    assert_eq!(read_pairs(&out).unwrap().len(), 8, "every pair on disk");
+    assert_eq!(
+        read_pairs(&out, &space).unwrap().len(),
+        8,
+        "every pair on disk"
+    );
     assert_eq!(pairs[0].subnet, space.largest(16));
     let p = fit(
         &e,

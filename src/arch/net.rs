@@ -145,6 +145,12 @@ impl Network {
         int("stem.out_channels", self.stem.out_channels, MAX_CHANNELS)?;
         int("stem.kernel_size", self.stem.kernel_size, MAX_KERNEL)?;
         int("stem.stride", self.stem.stride, MAX_STRIDE)?;
+        if self.stem.kernel_size.is_multiple_of(2) {
+            return Err(invalid(
+                "stem.kernel_size".into(),
+                format!("{} must be odd (\"same\" padding)", self.stem.kernel_size),
+            ));
+        }
         int("classes", self.classes, MAX_CLASSES)?;
         if self.blocks.len() > MAX_BLOCKS {
             return Err(invalid(
@@ -200,6 +206,16 @@ impl Network {
             }
             if let Some(se) = b.se_channels {
                 int("se_channels", se, MAX_CHANNELS)?;
+            }
+            if b.expand_ratio == 1 && b.mid() != b.in_channels {
+                return Err(invalid(
+                    f("mid_channels"),
+                    format!(
+                        "{} with expand_ratio 1 (no expansion layer): the depthwise runs on the {} input channels",
+                        b.mid(),
+                        b.in_channels
+                    ),
+                ));
             }
             if b.kernel_size % 2 == 0 {
                 return Err(invalid(

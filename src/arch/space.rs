@@ -1,4 +1,4 @@
-//! The MCUNet-style search space (BENCH.md §1 by default) and a subnet configuration: per-block
+//! The MCUNet-style search space (workload 1 of BENCHMARKS.md by default) and a subnet configuration: per-block
 //! kernel and expand ratio, per-stage depth, input resolution. Both are small JSON values.
 
 use super::net::make_divisible;

@@ -1,5 +1,5 @@
 //! `tinynas bench ops`: kernel throughput at MobileNet-like shapes beside the adapter's own
-//! matmul and copy ceilings (BENCH.md §2).
+//! matmul and copy ceilings (workload 2 of BENCHMARKS.md).
 
 use super::GpuArgs;
 use crate::{Engine, Result, Tensor};
@@ -11,6 +11,8 @@ use std::time::Instant;
 pub enum BenchCommand {
     /// Per-kernel GFLOP/s and GB/s; last line compares pointwise conv to matmul, depthwise to copy.
     Ops {
+        #[command(flatten)]
+        gpu: GpuArgs,
         /// Batch size of the activation shapes.
         #[arg(long, default_value_t = 16)]
         batch: usize,
@@ -22,8 +24,10 @@ pub enum BenchCommand {
         #[arg(long)]
         profile: Option<std::path::PathBuf>,
     },
-    /// Supernet training step of BENCH.md §1; last line: image-subnets/s.
+    /// Supernet training step of workload 1 of BENCHMARKS.md; last line: image-subnets/s.
     Train {
+        #[command(flatten)]
+        gpu: GpuArgs,
         #[arg(long, default_value_t = 64)]
         res: usize,
         #[arg(long, default_value_t = 64)]
@@ -53,7 +57,15 @@ impl BenchCommand {
     fn validate(&self) -> Result<()> {
         use crate::bounds::{MAX_RESOLUTION, int, positive};
         match *self {
-            BenchCommand::Ops { batch, reps, .. } => {
+            BenchCommand::Ops {
+                batch,
+                reps,
+                ref profile,
+                ..
+            } => {
+                if let Some(p) = profile {
+                    crate::io::check_trace_path(p, "--profile")?;
+                }
                 int("--batch", batch, 1, 1024)?;
                 int("--reps", reps, 1, 10_000)
             }
@@ -62,8 +74,12 @@ impl BenchCommand {
                 batch,
                 steps,
                 subnets,
+                ref profile,
                 ..
             } => {
+                if let Some(p) = profile {
+                    crate::io::check_trace_path(p, "--profile")?;
+                }
                 int("--res", res, 1, MAX_RESOLUTION)?;
                 int("--batch", batch, 2, 4096)?;
                 int("--steps", steps, 1, 10_000)?;
@@ -72,21 +88,22 @@ impl BenchCommand {
             BenchCommand::Mem { count, res, width } => {
                 int("--res", res, 1, MAX_RESOLUTION)?;
                 positive("--width", width, 8.0)?;
-                int("--count", count, 1, 10_000_000)
+                int("--count", count, 1, 200_000)
             }
         }
     }
 }
 
-pub fn run(g: &GpuArgs, cmd: BenchCommand) -> Result<()> {
+pub fn run(cmd: BenchCommand) -> Result<()> {
     cmd.validate()?;
     match cmd {
         BenchCommand::Ops {
+            gpu,
             batch,
             reps,
             profile,
         } => {
-            let e = g.engine()?;
+            let e = gpu.engine()?;
             if profile.is_some() {
                 e.gpu.start_profiling(false);
             }
@@ -94,22 +111,23 @@ pub fn run(g: &GpuArgs, cmd: BenchCommand) -> Result<()> {
             if let Some(path) = profile {
                 super::finish_profile(&e, &path)?;
             }
-            // BENCH.md: the headline figure is the last line, after any profile.
+            // BENCHMARKS.md: the headline figure is the last line, after any profile.
             println!("{headline}");
             Ok(())
         }
         BenchCommand::Mem { count, res, width } => mem(count, res, width),
         BenchCommand::Train {
+            gpu,
             res,
             batch,
             steps,
             subnets,
             profile,
-        } => train(&g.engine()?, res, batch, steps, subnets, profile),
+        } => train(&gpu.engine()?, res, batch, steps, subnets, profile),
     }
 }
 
-/// Complete evaluations per second of random subnets on one core (BENCH.md §3).
+/// Complete evaluations per second of random subnets on one core (workload 3 of BENCHMARKS.md).
 fn mem(count: usize, res: usize, width: f64) -> Result<()> {
     use crate::arch::SearchSpace;
     use crate::mcu::fast::Evaluator;
@@ -209,7 +227,7 @@ fn row(name: &str, secs: f64, flops: f64, bytes: f64) {
     );
 }
 
-/// Prints the per-kernel rows; returns the headline line (BENCH.md §2).
+/// Prints the per-kernel rows; returns the headline line (workload 2 of BENCHMARKS.md).
 fn ops(e: &Rc<Engine>, n: usize, reps: usize) -> Result<String> {
     println!(
         "adapter: {}; batch {n}, median of {reps}; vector loads {}",
@@ -355,7 +373,7 @@ fn dw_backward_kernels(
     Ok((data, weight))
 }
 
-/// BENCH.md §1: the default space (widths ×0.5, 1 input channel, 10 classes), random data,
+/// workload 1 of BENCHMARKS.md: the default space (widths ×0.5, 1 input channel, 10 classes), random data,
 /// largest + smallest + random subnets per step, SGD Nesterov (lr 0.05, momentum 0.9, wd 3e-5).
 fn train(
     e: &Rc<Engine>,

@@ -16,6 +16,9 @@ use std::rc::Rc;
 
 #[derive(Args, Clone)]
 pub struct DemoArgs {
+    /// GPU options.
+    #[command(flatten)]
+    pub gpu: super::GpuArgs,
     #[command(flatten)]
     pub limits: LimitArgs,
     /// Dataset (default: the bundled Fashion-MNIST subset).

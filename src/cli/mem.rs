@@ -15,8 +15,8 @@ pub struct MemArgs {
     /// A network description (JSON; format in README.md).
     #[arg(long, conflicts_with = "model")]
     pub net: Option<PathBuf>,
-    /// A built-in network: mbv2, proxyless or mcunet-space.
-    #[arg(long)]
+    /// A built-in network.
+    #[arg(long, value_parser = ["mbv2", "proxyless", "mcunet-space"])]
     pub model: Option<String>,
     /// Input resolution of a built-in model (default 224; with --space, the space's largest
     /// for max and smallest for min).
@@ -25,7 +25,7 @@ pub struct MemArgs {
     /// Width multiplier (mbv2, and mcunet-space without --space; default 1.0).
     #[arg(long, conflicts_with_all = ["net", "space"])]
     pub width: Option<f64>,
-    /// mcunet-space: the search space (JSON; default BENCH.md §1 with 3 input channels, 1000 classes).
+    /// mcunet-space: the search space (JSON; default workload 1 of BENCHMARKS.md with 3 input channels, 1000 classes).
     #[arg(long, conflicts_with = "net")]
     pub space: Option<PathBuf>,
     /// mcunet-space: the subnet (JSON), or `max` / `min`.
@@ -49,9 +49,9 @@ pub struct MemArgs {
     /// Flash taken by the runtime and code, in KiB.
     #[arg(long, default_value_t = 0)]
     pub runtime_flash: u64,
-    /// Patch scheduler: n×n patches.
-    #[arg(long, default_value_t = 4)]
-    pub patches: usize,
+    /// Patch scheduler: n×n patches (default 4).
+    #[arg(long)]
+    pub patches: Option<usize>,
     /// Analytic scheduler: depthwise not in place.
     #[arg(long)]
     pub no_inplace: bool,
@@ -184,13 +184,25 @@ pub fn run(a: &MemArgs) -> Result<()> {
         0,
         bounds::MAX_BUDGET_KIB as usize,
     )?;
-    bounds::int("--patches", a.patches, 1, 64)?;
+    let patches = a.patches.unwrap_or(4);
+    bounds::int("--patches", patches, 1, 64)?;
+    let uses = |s: Scheduler| a.scheduler.0.contains(&s);
+    if a.patches.is_some() && !uses(Scheduler::Patch) {
+        return Err(Error::Invalid(
+            "--patches applies to --scheduler patch (or all)".into(),
+        ));
+    }
+    if a.no_inplace && !uses(Scheduler::Analytic) {
+        return Err(Error::Invalid(
+            "--no-inplace applies to --scheduler analytic (or all); TF Lite Micro never runs depthwise in place and TinyEngine always does".into(),
+        ));
+    }
     let mut out = Vec::new();
     for &s in &a.scheduler.0 {
         let opts = EvalOptions {
             scheduler: s,
             inplace_depthwise: !a.no_inplace,
-            patches: a.patches,
+            patches,
             patch_stage_end: None,
             runtime_flash_bytes: a.runtime_flash * 1024,
         };

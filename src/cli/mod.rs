@@ -23,39 +23,37 @@ use std::rc::Rc;
     about = "Once-for-all supernet training on any GPU (wgpu) and TinyNAS search for microcontrollers"
 )]
 pub struct Cli {
-    #[command(flatten)]
-    pub gpu: GpuArgs,
     #[command(subcommand)]
     pub command: Command,
 }
 
 #[derive(Args, Clone)]
 pub struct GpuArgs {
-    /// Graphics backend: vulkan, metal, dx12 or gl (default: the best available).
-    #[arg(long, global = true)]
+    /// Graphics backend (default: the best available).
+    #[arg(long, value_parser = ["vulkan", "metal", "dx12", "gl"])]
     pub backend: Option<String>,
     /// Pick the adapter whose name contains this text (see `tinynas devices`).
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub adapter: Option<String>,
     /// Run GEMMs (pointwise convolutions, linear layers) in f16 arithmetic: operands rounded to
     /// f16, 4-deep products summed in f16, blocks summed in f32. Needs shader-f16.
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub f16: bool,
     /// Keep the activations that backward reads as f16 instead of f32 (packed two per word):
     /// half the memory between forward and backward, for an extra pass over them each way.
     /// Works on every adapter.
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub f16_activations: bool,
     /// Compile shaders with wgpu's runtime checks (a bound on every loop, a clamp on every
     /// index): slower, for debugging a kernel.
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub checked_shaders: bool,
 }
 
 #[derive(Subcommand)]
 pub enum Command {
     /// List the GPU adapters wgpu can use, best first, with their features and limits.
-    Devices,
+    Devices(GpuArgs),
     /// The main job, end to end on the bundled Fashion-MNIST subset: space optimization for the
     /// device, supernet training, predictor, evolutionary search, the chosen model.
     Demo(demo::DemoArgs),
@@ -74,7 +72,7 @@ pub enum Command {
     Predictor(predictor::PredictorCommand),
     /// Evolutionary search of a trained run for the best subnet that fits a device.
     Search(search::SearchArgs),
-    /// Benchmarks that print figures (BENCH.md).
+    /// Benchmarks that print figures (BENCHMARKS.md).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
 }
@@ -112,16 +110,16 @@ impl GpuArgs {
 
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Devices => devices(&cli.gpu),
-        Command::Demo(args) => demo::demo(&cli.gpu, &args),
-        Command::Train(args) => supernet::train(&cli.gpu, &args),
-        Command::Eval(args) => supernet::eval(&cli.gpu, &args),
-        Command::TrainMobilenet(args) => train::run(&cli.gpu, &args, false),
+        Command::Devices(g) => devices(&g),
+        Command::Demo(args) => demo::demo(&args.gpu, &args),
+        Command::Train(args) => supernet::train(&args.gpu, &args),
+        Command::Eval(args) => supernet::eval(&args.gpu, &args),
+        Command::TrainMobilenet(args) => train::run(&args.gpu, &args, false),
         Command::Mem(a) => mem::run(&a),
         Command::Space(a) => space::space(&a),
-        Command::Predictor(c) => predictor::predictor(&cli.gpu, c),
-        Command::Search(a) => search::search(&cli.gpu, &a),
-        Command::Bench(b) => bench::run(&cli.gpu, b),
+        Command::Predictor(c) => predictor::predictor(c),
+        Command::Search(a) => search::search(&a.gpu, &a),
+        Command::Bench(b) => bench::run(b),
     }
 }
 

@@ -1,7 +1,6 @@
 //! `tinynas predictor collect|fit`: one library call each (`crate::pipeline::predictor`), the
 //! report printed.
 
-use super::GpuArgs;
 use super::console::Console;
 use crate::pipeline::predictor::{collect, fit, open_run};
 use crate::search::predictor::{FitOptions, Predictor};
@@ -22,6 +21,9 @@ pub enum PredictorCommand {
 
 #[derive(Args, Clone)]
 pub struct CollectArgs {
+    /// GPU options.
+    #[command(flatten)]
+    pub gpu: super::GpuArgs,
     #[arg(long)]
     pub run: PathBuf,
     /// Subnets to measure (those already in the file count).
@@ -36,6 +38,9 @@ pub struct CollectArgs {
 
 #[derive(Args, Clone)]
 pub struct FitArgs {
+    /// GPU options.
+    #[command(flatten)]
+    pub gpu: super::GpuArgs,
     #[arg(long)]
     pub run: PathBuf,
     #[arg(long, default_value_t = 64)]
@@ -57,7 +62,7 @@ pub fn print_fit(p: &Predictor) {
     }
 }
 
-pub fn predictor(g: &GpuArgs, c: PredictorCommand) -> Result<()> {
+pub fn predictor(c: PredictorCommand) -> Result<()> {
     match c {
         PredictorCommand::Collect(a) => {
             crate::bounds::int("--n", a.n, 1, 1_000_000)?;
@@ -66,8 +71,9 @@ pub fn predictor(g: &GpuArgs, c: PredictorCommand) -> Result<()> {
                     "--recal-images 0: BN recalibration needs at least one image".into(),
                 ));
             }
+            crate::train::run::check_run(&a.run)?;
             let _lock = crate::io::lock_dir(&a.run, "--run")?;
-            let e = g.engine()?;
+            let e = a.gpu.engine()?;
             let console = Console::new();
             let run = open_run(&e, &a.run, &*console)?;
             let recal = a.recal_images.unwrap_or(run.cfg.recal_images);
@@ -93,8 +99,9 @@ pub fn predictor(g: &GpuArgs, c: PredictorCommand) -> Result<()> {
                 ..FitOptions::default()
             };
             o.validate()?;
+            crate::train::run::check_run(&a.run)?;
             let _lock = crate::io::lock_dir(&a.run, "--run")?;
-            let e = g.engine()?;
+            let e = a.gpu.engine()?;
             let (cfg, _, _) = load_run(&e, &a.run)?;
             let p = fit(&e, &a.run, &cfg.space, &o)?;
             print_fit(&p);

@@ -17,6 +17,9 @@ use std::time::Instant;
 
 #[derive(Args, Clone)]
 pub struct SearchArgs {
+    /// GPU options.
+    #[command(flatten)]
+    pub gpu: super::GpuArgs,
     #[arg(long)]
     pub run: PathBuf,
     #[command(flatten)]
@@ -99,6 +102,13 @@ pub fn search(g: &GpuArgs, a: &SearchArgs) -> Result<()> {
     };
     evo.validate()?;
     let out = a.out.clone().unwrap_or_else(|| a.run.join("search"));
+    crate::io::check_out_dir(&out, "--out")?;
+    crate::train::run::check_run(&a.run)?;
+    if a.recal_images == Some(0) {
+        return Err(crate::Error::Invalid(
+            "--recal-images 0: BN recalibration needs at least one image".into(),
+        ));
+    }
     let _lock = crate::io::lock_dir(&out, "--out")?;
     let e = g.engine()?;
     let console = Console::new();

@@ -10,6 +10,10 @@ use clap::Args;
 use std::path::PathBuf;
 use std::time::Instant;
 
+fn rank_arg(s: &str) -> std::result::Result<Rank, String> {
+    Rank::parse(s).map_err(|e| e.to_string())
+}
+
 /// Device and scheduler options shared by `space` and `search`.
 #[derive(Args, Clone, Debug)]
 pub struct LimitArgs {
@@ -49,7 +53,7 @@ pub struct SpaceArgs {
     /// Dataset: its image size joins the grid, its channels and classes set the space's.
     #[arg(long)]
     pub data: Option<PathBuf>,
-    /// Base search space JSON (kernels, expands, depths, stages); default BENCH.md's.
+    /// Base search space JSON (kernels, expands, depths, stages) (default: the MCUNet space of BENCHMARKS.md).
     #[arg(long)]
     pub space: Option<PathBuf>,
     /// Subnets sampled per space.
@@ -58,8 +62,8 @@ pub struct SpaceArgs {
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Rank by `mean` MACs of the fitting subnets or a percentile such as `p80`.
-    #[arg(long, default_value = "mean")]
-    pub rank: String,
+    #[arg(long, default_value = "mean", value_parser = rank_arg)]
+    pub rank: Rank,
     /// Spaces where fewer than this share of the samples fit are marked and ranked last.
     #[arg(long, default_value_t = 0.05)]
     pub min_fit: f64,
@@ -96,7 +100,7 @@ pub fn space_options(a: &SpaceArgs) -> Result<SpaceOptions> {
         samples: a.samples,
         seed: a.seed,
         limits: a.limits.limits()?,
-        rank: Rank::parse(&a.rank)?,
+        rank: a.rank,
         min_fit: a.min_fit,
         threads: a
             .threads
@@ -105,6 +109,9 @@ pub fn space_options(a: &SpaceArgs) -> Result<SpaceOptions> {
 }
 
 pub fn space(a: &SpaceArgs) -> Result<()> {
+    if let Some(dir) = &a.out {
+        crate::io::check_out_dir(dir, "--out")?;
+    }
     let o = space_options(a)?;
     let t = Instant::now();
     let r = rank_spaces(&o)?;

@@ -12,7 +12,10 @@ use std::path::{Path, PathBuf};
 
 #[derive(Args, Clone)]
 pub struct TrainArgs {
-    /// Search space JSON (default: BENCH.md's MCUNet space, width 0.5, with the data's input
+    /// GPU options.
+    #[command(flatten)]
+    pub gpu: super::GpuArgs,
+    /// Search space JSON (default: the MCUNet space of BENCHMARKS.md, width 0.5, with the data's input
     /// channels and classes and the resolutions of --resolution).
     #[arg(long)]
     pub space: Option<PathBuf>,
@@ -27,15 +30,17 @@ pub struct TrainArgs {
     /// schedule JSON file.
     #[arg(long, default_value = "progressive")]
     pub schedule: String,
-    /// Epochs in total for the preset schedules.
-    #[arg(long, default_value_t = 8)]
-    pub epochs: usize,
-    /// Peak learning rate of the first phase (SGD Nesterov, cosine with warm-up).
-    #[arg(long, default_value_t = 0.1)]
-    pub lr: f32,
-    /// Subnets per step in the elastic phases (largest, smallest, random ones).
-    #[arg(long, default_value_t = 4)]
-    pub subnets: usize,
+    /// Epochs in total for the preset schedules (default 8; a schedule file sets its own).
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Peak learning rate of the first phase, SGD Nesterov, cosine with warm-up (default 0.1;
+    /// preset schedules only).
+    #[arg(long)]
+    pub lr: Option<f32>,
+    /// Subnets per step in the elastic phases: largest, smallest, random ones (default 4;
+    /// preset schedules only).
+    #[arg(long)]
+    pub subnets: Option<usize>,
     #[arg(long, default_value_t = 64)]
     pub batch: usize,
     /// Input resolutions of the default space (one is drawn per batch).
@@ -88,14 +93,14 @@ pub struct TrainArgs {
     /// Stop (with a checkpoint) after this many steps in total.
     #[arg(long)]
     pub max_steps: Option<usize>,
-    /// Threads preparing batches ahead of the GPU.
+    /// Threads preparing batches ahead of the GPU (1 to 64).
     #[arg(long, default_value_t = 1)]
     pub workers: usize,
     /// Profile --profile-steps steps after the first: per-kernel table (GFLOP/s, GB/s) and a
     /// Chrome/Perfetto trace written to this file.
     #[arg(long)]
     pub profile: Option<PathBuf>,
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, requires = "profile")]
     pub profile_steps: usize,
 }
 
@@ -142,9 +147,24 @@ pub fn run_config(a: &TrainArgs) -> Result<RunConfig> {
         1,
         crate::bounds::MAX_RESOLUTION,
     )?;
-    if a.epochs == 0 {
+    let preset = matches!(a.schedule.as_str(), "progressive" | "joint");
+    if !preset && (a.epochs.is_some() || a.lr.is_some() || a.subnets.is_some()) {
+        return Err(Error::Invalid(format!(
+            "--epochs, --lr and --subnets shape the preset schedules; the schedule file {} sets its own",
+            a.schedule
+        )));
+    }
+    let (epochs, lr, subnets) = (
+        a.epochs.unwrap_or(8),
+        a.lr.unwrap_or(0.1),
+        a.subnets.unwrap_or(4),
+    );
+    if epochs == 0 {
         return Err(Error::Invalid("--epochs must be at least 1".into()));
     }
+    crate::bounds::int("--epochs", epochs, 1, 100_000)?;
+    crate::bounds::positive("--lr", lr as f64, f64::MAX)?;
+    crate::bounds::int("--subnets", subnets, 1, 64)?;
     let mut space = match &a.space {
         Some(p) => read_space(p)?,
         None => {
@@ -157,7 +177,7 @@ pub fn run_config(a: &TrainArgs) -> Result<RunConfig> {
         space.kernel_transform = true;
     }
     space.validate()?;
-    let schedule = Schedule::resolve(&a.schedule, &space, a.epochs, a.lr, a.subnets)?;
+    let schedule = Schedule::resolve(&a.schedule, &space, epochs, lr, subnets)?;
     let cfg = RunConfig {
         image_size: a.image_size,
         train_images: a.train_images,
@@ -178,6 +198,16 @@ pub fn run_config(a: &TrainArgs) -> Result<RunConfig> {
 
 pub fn train(g: &GpuArgs, a: &TrainArgs) -> Result<()> {
     crate::io::check_out_dir(&a.out, "--out")?;
+    if let Some(p) = &a.profile {
+        crate::io::check_trace_path(p, "--profile")?;
+    }
+    crate::bounds::int("--workers", a.workers, 1, 64)?;
+    if a.resume && !a.out.join("state.json").is_file() {
+        return Err(Error::Invalid(format!(
+            "--resume: {} holds no run to continue (no state.json): nothing to resume",
+            a.out.display()
+        )));
+    }
     let mut cfg = run_config(a)?;
     cfg.f16_gemm = g.f16;
     cfg.f16_activations = g.f16_activations;
@@ -265,6 +295,9 @@ impl Split {
 
 #[derive(Args, Clone)]
 pub struct EvalArgs {
+    /// GPU options.
+    #[command(flatten)]
+    pub gpu: super::GpuArgs,
     /// Run directory made by `tinynas train`.
     #[arg(long)]
     pub run: PathBuf,
@@ -325,6 +358,14 @@ pub fn parse_subnet(space: &SearchSpace, spec: &str, res: Option<usize>) -> Resu
 }
 
 pub fn eval(g: &GpuArgs, a: &EvalArgs) -> Result<()> {
+    if let Some(p) = &a.profile {
+        crate::io::check_trace_path(p, "--profile")?;
+    }
+    if a.recal_images == Some(0) {
+        return Err(Error::Invalid(
+            "--recal-images 0: BN recalibration needs at least one image".into(),
+        ));
+    }
     let e = g.engine()?;
     let (cfg, net, state) = load_run(&e, &a.run)?;
     let subnet = parse_subnet(&cfg.space, &a.subnet, a.resolution)?;

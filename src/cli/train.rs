@@ -13,6 +13,9 @@ use std::time::Instant;
 
 #[derive(Args, Clone)]
 pub struct TrainArgs {
+    /// GPU options.
+    #[command(flatten)]
+    pub gpu: super::GpuArgs,
     /// Dataset folder: MNIST-style idx(.gz) files, CIFAR-10/100 binary batches, or image
     /// folders train/<class>/ and test/<class>/ (default: the bundled Fashion-MNIST subset).
     #[arg(long)]
@@ -38,7 +41,7 @@ pub struct TrainArgs {
     #[arg(long)]
     pub profile: Option<PathBuf>,
     /// Steps to profile with --profile.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, requires = "profile")]
     pub profile_steps: usize,
     /// Run directory: checkpoints (safetensors + state.json, written atomically) at every epoch
     /// end, every --checkpoint-every steps, and at --max-steps.
@@ -47,7 +50,7 @@ pub struct TrainArgs {
     /// Continue the run in --out from its last checkpoint (same settings required).
     #[arg(long, requires = "out")]
     pub resume: bool,
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, requires = "out")]
     pub checkpoint_every: usize,
     /// Stop (with a checkpoint) after this many steps in total.
     #[arg(long)]
@@ -79,11 +82,37 @@ pub fn evaluate(
 }
 
 pub fn run(g: &GpuArgs, a: &TrainArgs, demo: bool) -> Result<()> {
-    let dir = a.data.clone().unwrap_or_else(super::default_data);
-    let (train, test) = load_dir(&dir, a.image_size)?;
-    if a.epochs == 0 {
-        return Err(Error::Invalid("--epochs must be at least 1".into()));
+    use crate::bounds::{int, positive, real};
+    int("--epochs", a.epochs, 1, 100_000)?;
+    positive("--lr", a.lr as f64, f64::MAX)?;
+    real("--weight-decay", a.weight_decay as f64, 0.0, 1.0)?;
+    real("--label-smoothing", a.label_smoothing as f64, 0.0, 0.99)?;
+    int(
+        "--image-size",
+        a.image_size,
+        1,
+        crate::bounds::MAX_RESOLUTION,
+    )?;
+    if a.max_steps == Some(0) {
+        return Err(Error::Invalid(
+            "--max-steps 0: give at least 1 (or leave it out to train every epoch)".into(),
+        ));
     }
+    if let Some(p) = &a.profile {
+        crate::io::check_trace_path(p, "--profile")?;
+    }
+    if let Some(out) = &a.out {
+        crate::io::check_out_dir(out, "--out")?;
+        if a.resume && !out.join("state.json").is_file() {
+            return Err(Error::Invalid(format!(
+                "--resume: {} holds no run to continue (no state.json): nothing to resume",
+                out.display()
+            )));
+        }
+    }
+    // Stored absolute, so that the run can be resumed from any folder.
+    let dir = std::path::absolute(a.data.clone().unwrap_or_else(super::default_data))?;
+    let (train, test) = load_dir(&dir, a.image_size)?;
     if a.batch < 2 || a.batch > train.len() {
         return Err(Error::Invalid(format!(
             "--batch {} must be between 2 and the {} training images",
@@ -143,8 +172,9 @@ pub fn run(g: &GpuArgs, a: &TrainArgs, demo: bool) -> Result<()> {
         let (state, tensors) = checkpoint::load(out)?;
         if state.config != run_config {
             return Err(Error::Invalid(format!(
-                "--resume: the run in {} used {}, this command gives {run_config}; use the same settings",
+                "--resume: the run in {} used other settings ({}): {}, this command gives {run_config}; use the same settings",
                 out.display(),
+                crate::train::run::differing_fields(&state.config, &run_config).join(", "),
                 state.config
             )));
         }

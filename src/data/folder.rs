@@ -28,7 +28,8 @@ fn classes(dir: &Path) -> Result<Vec<String>> {
 
 fn read_split(dir: &Path, names: &[String], size: usize) -> Result<(Vec<u8>, Vec<u8>)> {
     let (mut images, mut labels) = (Vec::new(), Vec::new());
-    for (label, name) in names.iter().enumerate() {
+    let mut per_class = Vec::new();
+    for name in names {
         let cdir = dir.join(name);
         let mut files: Vec<_> = std::fs::read_dir(&cdir)
             .map_err(|e| Error::Data {
@@ -40,6 +41,18 @@ fn read_split(dir: &Path, names: &[String], size: usize) -> Result<(Vec<u8>, Vec
             .filter(|p| p.is_file())
             .collect();
         files.sort();
+        per_class.push(files);
+    }
+    // The decoded split must fit in memory: checked before decoding anything.
+    let n: usize = per_class.iter().map(Vec::len).sum();
+    crate::io::check_memory(
+        n as u128 * 3 * (size * size) as u128,
+        &format!(
+            "--image-size {size} for the {n} images of {}",
+            dir.display()
+        ),
+    )?;
+    for (label, files) in per_class.into_iter().enumerate() {
         for f in files {
             let img = image::open(&f).map_err(|e| Error::Data {
                 path: f.display().to_string(),

@@ -188,6 +188,21 @@ fn check_splits(dir: &Path, train: &Dataset, test: &Dataset) -> Result<()> {
             train.height, train.width
         ));
     }
+    let counts = train.class_counts();
+    let empty: Vec<usize> = (0..counts.len()).filter(|&c| counts[c] == 0).collect();
+    if train.classes > 10 && !empty.is_empty() {
+        return bad(format!(
+            "the training labels name {} classes but {} of them have no image (labels {}…); a damaged label file?",
+            train.classes,
+            empty.len(),
+            empty
+                .iter()
+                .take(5)
+                .map(|c| c.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
     if test.classes > train.classes {
         return bad(format!(
             "a test label is {} but the training labels stop at {}; the splits do not match",

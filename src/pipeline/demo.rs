@@ -86,8 +86,21 @@ pub fn demo(
     } else {
         std::path::absolute(&o.data)?.display().to_string()
     };
-    if o.epochs == 0 {
-        return Err(Error::Invalid("--epochs must be at least 1".into()));
+    crate::bounds::int("--epochs", o.epochs, 1, 100_000)?;
+    crate::bounds::positive("--lr", o.lr as f64, f64::MAX)?;
+    crate::bounds::int("--subnets", o.subnets, 1, 64)?;
+    // The split the run will make, checked now rather than after the space optimization.
+    let kept = match o.train_images {
+        0 => train.len(),
+        n => n.min(train.len()),
+    };
+    if o.val_images >= kept || kept - o.val_images < 64 {
+        return Err(Error::Invalid(format!(
+            "--val-images {} and --train-images {}: {} training images are left of {kept}, fewer than one batch of 64",
+            o.val_images,
+            o.train_images,
+            kept.saturating_sub(o.val_images)
+        )));
     }
     let mut cfg = RunConfig::new(
         &data_s,

@@ -23,10 +23,15 @@ pub struct Pair {
     pub macs: u64,
 }
 
-/// The measured subnets of a run (none when the file is absent; a damaged line is an error
-/// naming its line number).
-pub fn read_pairs(run: &Path) -> Result<Vec<Pair>> {
-    crate::io::read_jsonl(&run.join(PAIRS_FILE), false)
+/// The measured subnets of a run of `space` (none when the file is absent); a damaged line, a
+/// subnet outside the space or a top-1 outside [0, 1] is an error naming its line number.
+pub fn read_pairs(run: &Path, space: &SearchSpace) -> Result<Vec<Pair>> {
+    crate::io::read_jsonl_checked(&run.join(PAIRS_FILE), false, |p: &Pair| {
+        if !(p.top1.is_finite() && (0.0..=1.0).contains(&p.top1)) {
+            return Err(format!("top1 {} is not an accuracy in [0, 1]", p.top1));
+        }
+        space.check(&p.subnet).map_err(|e| e.to_string())
+    })
 }
 
 pub const PAIRS_FILE: &str = "accuracy_pairs.jsonl";
@@ -89,7 +94,7 @@ pub fn collect(
     recal: usize,
     obs: &dyn Observer,
 ) -> Result<Vec<Pair>> {
-    let mut pairs = read_pairs(run_dir)?;
+    let mut pairs = read_pairs(run_dir, &run.cfg.space)?;
     let space = &run.cfg.space;
     let distinct = space.subnet_count() * space.resolutions.len() as f64;
     if n as f64 > distinct {
@@ -152,7 +157,7 @@ pub fn fit(
     space: &SearchSpace,
     o: &FitOptions,
 ) -> Result<Predictor> {
-    let pairs = read_pairs(run_dir)?;
+    let pairs = read_pairs(run_dir, space)?;
     if pairs.is_empty() {
         return Err(Error::Invalid(format!(
             "{} has no measured subnets; run `tinynas predictor collect --run {}` first",

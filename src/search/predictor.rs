@@ -170,7 +170,7 @@ impl FitOptions {
         int("--iterations", self.iterations, 1, 1_000_000)?;
         positive("--lr", self.lr as f64, 10.0)?;
         real("weight_decay", self.weight_decay as f64, 0.0, 1.0)?;
-        real("--holdout", self.holdout, 0.0, 0.9)
+        real("--holdout", self.holdout, 0.05, 0.9)
     }
 }
 
@@ -369,6 +369,33 @@ impl Predictor {
         })?;
         let p: Predictor = serde_json::from_str(&text)
             .map_err(|e| Error::Invalid(format!("{}: corrupt predictor: {e}", path.display())))?;
+        p.space
+            .validate()
+            .map_err(|e| Error::Invalid(format!("{}: corrupt predictor: {e}", path.display())))?;
+        let finite = p
+            .weights
+            .iter()
+            .flatten()
+            .all(|w| w.is_finite() && w.abs() < 1e6);
+        let sound = (1..=4096).contains(&p.hidden)
+            && finite
+            && p.target_mean.is_finite()
+            && p.target_std.is_finite()
+            && p.target_std > 0.0
+            && p.target_std < 10.0;
+        if !sound {
+            return Err(Error::Invalid(format!(
+                "{}: corrupt predictor: hidden {}, target_std {}, weights {}; fit it again with `tinynas predictor fit`",
+                path.display(),
+                p.hidden,
+                p.target_std,
+                if finite {
+                    "in range"
+                } else {
+                    "not finite or out of range"
+                }
+            )));
+        }
         let inp = encoding_len(&p.space);
         let ok = Mlp::shapes(inp, p.hidden)
             .iter()

@@ -6,7 +6,7 @@
 use super::{Checker, Limits};
 use crate::arch::SearchSpace;
 use crate::error::{Error, Result};
-use crate::train::run::derive_seed;
+use crate::seed::derive_seed;
 use rand::{SeedableRng, rngs::StdRng};
 use serde::Serialize;
 
@@ -146,15 +146,23 @@ impl SpaceOptions {
                 "--resolutions and --widths: space optimization needs at least one of each".into(),
             ));
         }
-        for &r in &self.resolutions {
+        for (i, &r) in self.resolutions.iter().enumerate() {
             int("--resolutions", r, 16, MAX_RESOLUTION)?;
+            if self.resolutions[..i].contains(&r) {
+                return Err(Error::Invalid(format!(
+                    "--resolutions: {r} is listed twice"
+                )));
+            }
         }
-        for &w in &self.widths {
+        for (i, &w) in self.widths.iter().enumerate() {
             positive("--widths", w, 8.0)?;
+            if self.widths[..i].contains(&w) {
+                return Err(Error::Invalid(format!("--widths: {w} is listed twice")));
+            }
         }
         int("--samples", self.samples, 1, 1_000_000)?;
         real("--min-fit", self.min_fit, 0.0, 1.0)?;
-        int("threads", self.threads, 1, 1024)?;
+        int("--threads", self.threads, 1, 1024)?;
         self.base.validate()?;
         for &r in &self.resolutions {
             for &w in &self.widths {

@@ -15,6 +15,7 @@ use crate::data::augment::Augment;
 use crate::data::{Dataset, load_any};
 use crate::nn::{CosineSchedule, Module, Sgd};
 use crate::observer::{Observer, Silent};
+pub use crate::seed::derive_seed;
 use crate::supernet::{SearchSpace, Supernet};
 use crate::{Engine, Error, Result};
 use rand::seq::{IndexedRandom, SliceRandom};
@@ -107,6 +108,11 @@ impl RunConfig {
                 "--recal-images 0: BN recalibration needs at least one image".into(),
             ));
         }
+        if self.val_images == 0 {
+            return Err(Error::Invalid(
+                "--val-images 0: validation would score the test split; hold out at least one training image".into(),
+            ));
+        }
         Ok(())
     }
 }
@@ -178,7 +184,7 @@ pub fn load_data(cfg: &RunConfig) -> Result<RunData> {
     };
     if cfg.batch < 2 || cfg.batch > train.len() {
         return Err(Error::Invalid(format!(
-            "batch {} must be between 2 and the {} training images",
+            "--batch {} must be between 2 and the {} training images left after --train-images and --val-images",
             cfg.batch,
             train.len()
         )));
@@ -209,20 +215,45 @@ pub fn check_adapter_fits(e: &Engine, space: &SearchSpace, batch: usize) -> Resu
     Ok(())
 }
 
-/// A seed for (run seed, purpose, index), so that every random choice is a function of the step.
-pub fn derive_seed(seed: u64, purpose: u64, index: u64) -> u64 {
-    // SplitMix64 finaliser over the combined words.
-    let mut z = seed
-        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
-        .wrapping_add(purpose.wrapping_mul(0xBF58_476D_1CE4_E5B9))
-        .wrapping_add(index.wrapping_mul(0x94D0_49BB_1331_11EB));
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
+/// The paths (`space.resolutions`, `schedule.phases[0].lr`) where two settings differ.
+pub fn differing_fields(a: &serde_json::Value, b: &serde_json::Value) -> Vec<String> {
+    use serde_json::Value;
+    fn walk(a: &Value, b: &Value, at: String, out: &mut Vec<String>) {
+        match (a, b) {
+            (Value::Object(x), Value::Object(y)) => {
+                let mut keys: Vec<&String> = x.keys().chain(y.keys()).collect();
+                keys.sort();
+                keys.dedup();
+                for k in keys {
+                    let p = if at.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{at}.{k}")
+                    };
+                    walk(
+                        x.get(k).unwrap_or(&Value::Null),
+                        y.get(k).unwrap_or(&Value::Null),
+                        p,
+                        out,
+                    );
+                }
+            }
+            (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
+                for (i, (u, v)) in x.iter().zip(y).enumerate() {
+                    walk(u, v, format!("{at}[{i}]"), out);
+                }
+            }
+            _ if a != b => out.push(at),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(a, b, String::new(), &mut out);
+    out
 }
 
-/// The trained supernet of a run directory and the run's settings.
-pub fn load_run(e: &Rc<Engine>, dir: &Path) -> Result<(RunConfig, Supernet, checkpoint::State)> {
+/// `dir` holds a run (its state.json): checked before a command creates anything there.
+pub fn check_run(dir: &Path) -> Result<()> {
     if !dir.join("state.json").is_file() {
         return Err(Error::Invalid(format!(
             "{} holds no trained supernet (no state.json); make one with `tinynas train --out {}`",
@@ -230,6 +261,12 @@ pub fn load_run(e: &Rc<Engine>, dir: &Path) -> Result<(RunConfig, Supernet, chec
             dir.display()
         )));
     }
+    Ok(())
+}
+
+/// The trained supernet of a run directory and the run's settings.
+pub fn load_run(e: &Rc<Engine>, dir: &Path) -> Result<(RunConfig, Supernet, checkpoint::State)> {
+    check_run(dir)?;
     let (state, mut tensors) = checkpoint::load(dir)?;
     let cfg: RunConfig = serde_json::from_value(state.config.clone()).map_err(|err| {
         Error::Invalid(format!(
@@ -279,8 +316,9 @@ pub fn train_supernet(
         let (state, tensors) = checkpoint::load(out)?;
         if state.config != config_json {
             return Err(Error::Invalid(format!(
-                "--resume: the run in {} was made with other settings; use the same ones.\n  run:  {}\n  now:  {}",
+                "--resume: the run in {} was made with other settings ({}); use the same ones.\n  run:  {}\n  now:  {}",
                 out.display(),
+                differing_fields(&state.config, &config_json).join(", "),
                 state.config,
                 config_json
             )));
@@ -424,10 +462,17 @@ pub fn train_supernet(
                         obs.end();
                         Error::NonFinite {
                             at: format!(
-                                "step {step} (phase {}, epoch {}): {at}; the last checkpoint in {} is intact",
+                                "step {step} (phase {}, epoch {}): {at}; {}",
                                 phase.name,
                                 pos.epoch,
-                                out.display()
+                                if out.join("state.json").is_file() {
+                                    format!("the last checkpoint in {} is intact", out.display())
+                                } else {
+                                    format!(
+                                        "no checkpoint was written yet: remove this run's files from {} or choose another --out",
+                                        out.display()
+                                    )
+                                }
                             ),
                             value,
                         }
