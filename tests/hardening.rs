@@ -79,6 +79,28 @@ fn quiet(out: &Path, max_steps: Option<usize>, resume: bool) -> RunOptions {
     }
 }
 
+/// An MNIST-layout split `name` (train / t10k) of black images of `dims`, labels `label(i)`.
+fn write_split(dir: &Path, name: &str, dims: [u32; 3], label: impl Fn(u32) -> u8) {
+    let idx = |rank: u8, dims: &[u32], data: Vec<u8>| {
+        let mut b = vec![0u8, 0, 8, rank];
+        dims.iter()
+            .for_each(|d| b.extend_from_slice(&d.to_be_bytes()));
+        b.extend(data);
+        b
+    };
+    let pixels = (dims[0] * dims[1] * dims[2]) as usize;
+    std::fs::write(
+        dir.join(format!("{name}-images-idx3-ubyte")),
+        idx(3, &dims, vec![0; pixels]),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join(format!("{name}-labels-idx1-ubyte")),
+        idx(1, &[dims[0]], (0..dims[0]).map(label).collect()),
+    )
+    .unwrap();
+}
+
 fn files(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
@@ -317,16 +339,8 @@ fn former_panics_and_aborts_are_errors_naming_the_input() {
     // An idx of 3000 images of 0x0 pixels.
     let data = dir.join("zero");
     std::fs::create_dir_all(&data).unwrap();
-    for (name, dims, n) in [("train", [3000u32, 0, 0], 3000), ("t10k", [10, 0, 0], 10)] {
-        let mut b = vec![0u8, 0, 8, 3];
-        dims.iter()
-            .for_each(|d| b.extend_from_slice(&d.to_be_bytes()));
-        std::fs::write(data.join(format!("{name}-images-idx3-ubyte")), b).unwrap();
-        let mut l = vec![0u8, 0, 8, 1];
-        l.extend_from_slice(&(n as u32).to_be_bytes());
-        l.extend(std::iter::repeat_n(1u8, n));
-        std::fs::write(data.join(format!("{name}-labels-idx1-ubyte")), l).unwrap();
-    }
+    write_split(&data, "train", [3000, 0, 0], |_| 1);
+    write_split(&data, "t10k", [10, 0, 0], |_| 1);
     let err = tinynas::data::load_dir(&data, 32).unwrap_err().to_string();
     assert!(err.contains("0x0 pixels"), "{err}");
     // `tinynas mem … | head`: the reader goes away; no panic, no error message.
@@ -502,18 +516,8 @@ fn damaged_weights_and_mismatched_labels_are_refused() {
     assert!(err.contains("non-finite") && err.contains('w'), "{err}");
     // Defect: test labels at or past the class count were scored without a word.
     let data = tmp("labels");
-    for (name, n, label) in [("train", 20u32, 9u8), ("t10k", 5, 12)] {
-        let mut b = vec![0u8, 0, 8, 3];
-        [n, 28, 28]
-            .iter()
-            .for_each(|d| b.extend_from_slice(&d.to_be_bytes()));
-        b.extend(std::iter::repeat_n(0u8, n as usize * 784));
-        std::fs::write(data.join(format!("{name}-images-idx3-ubyte")), b).unwrap();
-        let mut l = vec![0u8, 0, 8, 1];
-        l.extend_from_slice(&n.to_be_bytes());
-        l.extend(std::iter::repeat_n(label, n as usize));
-        std::fs::write(data.join(format!("{name}-labels-idx1-ubyte")), l).unwrap();
-    }
+    write_split(&data, "train", [20, 28, 28], |_| 9);
+    write_split(&data, "t10k", [5, 28, 28], |_| 12);
     let err = tinynas::data::load_dir(&data, 32).unwrap_err().to_string();
     assert!(err.contains("test label is 12"), "{err}");
 }
@@ -698,17 +702,10 @@ fn the_hostile_sweeps_findings_are_refused_before_any_harm() {
     // A label byte of 255 among ten classes: a damaged label file, not 256 classes.
     let data = dir.join("labels");
     std::fs::create_dir_all(&data).unwrap();
-    for (name, n) in [("train", 30u32), ("t10k", 10)] {
-        let mut b = vec![0u8, 0, 8, 3];
-        [n, 28, 28]
-            .iter()
-            .for_each(|d| b.extend_from_slice(&d.to_be_bytes()));
-        b.extend(std::iter::repeat_n(0u8, n as usize * 784));
-        std::fs::write(data.join(format!("{name}-images-idx3-ubyte")), b).unwrap();
-        let mut l = vec![0u8, 0, 8, 1];
-        l.extend_from_slice(&n.to_be_bytes());
-        l.extend((0..n).map(|i| if i == 7 { 255 } else { (i % 10) as u8 }));
-        std::fs::write(data.join(format!("{name}-labels-idx1-ubyte")), l).unwrap();
+    for (name, n) in [("train", 30), ("t10k", 10)] {
+        write_split(&data, name, [n, 28, 28], |i| {
+            if i == 7 { 255 } else { (i % 10) as u8 }
+        });
     }
     let err = tinynas::data::load_dir(&data, 32).unwrap_err().to_string();
     assert!(

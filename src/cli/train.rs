@@ -126,15 +126,7 @@ pub fn run(g: &GpuArgs, a: &TrainArgs, demo: bool) -> Result<()> {
             dir.display()
         );
     }
-    println!(
-        "data: {} training / {} test images, {}x{}x{}, {} classes",
-        train.len(),
-        test.len(),
-        train.channels,
-        train.height,
-        train.width,
-        train.classes
-    );
+    println!("data: {}", crate::data::describe_splits(&train, &test));
     let e = g.engine()?;
     let config = MobileNetConfig::small(train.channels, train.classes);
     let net = MobileNet::new(&e, &config, a.seed)?;

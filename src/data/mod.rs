@@ -108,6 +108,19 @@ impl Dataset {
     }
 }
 
+/// "N training / M test images, CxHxW, K classes": what a command says of its data.
+pub fn describe_splits(train: &Dataset, test: &Dataset) -> String {
+    format!(
+        "{} training / {} test images, {}x{}x{}, {} classes",
+        train.len(),
+        test.len(),
+        train.channels,
+        train.height,
+        train.width,
+        train.classes
+    )
+}
+
 /// The training and test splits of an MNIST-layout folder (`train-*` and `t10k-*` idx files,
 /// gzipped or not).
 pub fn load_mnist_dir(dir: &Path) -> Result<(Dataset, Dataset)> {

@@ -149,15 +149,10 @@ pub fn demo(
         )));
     }
     obs.message(&format!(
-        "tinynas demo: the most accurate model for {} on {} ({} training / {} test images, {}x{}x{}, {} classes)",
+        "tinynas demo: the most accurate model for {} on {} ({})",
         describe_limits(&o.limits),
         o.data.display(),
-        train.len(),
-        test.len(),
-        train.channels,
-        train.height,
-        train.width,
-        train.classes
+        crate::data::describe_splits(&train, &test)
     ));
 
     // 1. Space optimization over the full grid.
