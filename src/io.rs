@@ -42,6 +42,42 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// The record of the files this tool wrote into a shared output folder (`search --out`,
+/// `space --out`): a rerun may replace them, never a file of the user's.
+const OUTPUTS: &str = ".tinynas-outputs.json";
+
+/// Claim `names` in `dir` (named by `flag`) before writing them: a name that exists there and
+/// was not written by this tool before is refused, the rest are recorded as ours.
+pub fn claim_outputs(dir: &Path, flag: &str, names: &[&str]) -> Result<()> {
+    create_dir(dir, flag)?;
+    let record = dir.join(OUTPUTS);
+    let mut ours: Vec<String> = std::fs::read(&record)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    let foreign: Vec<&str> = names
+        .iter()
+        .copied()
+        .filter(|n| dir.join(n).exists() && !ours.iter().any(|o| o == n))
+        .collect();
+    if !foreign.is_empty() {
+        return Err(Error::Invalid(format!(
+            "{flag} {}: {} exist there and were not written by tinynas; move them or choose another folder",
+            dir.display(),
+            foreign.join(", ")
+        )));
+    }
+    for n in names {
+        if !ours.iter().any(|o| o == n) {
+            ours.push(n.to_string());
+        }
+    }
+    write_atomic(
+        &record,
+        serde_json::to_string(&ours).expect("names").as_bytes(),
+    )
+}
+
 /// `--profile` (named by `flag`): where a trace will be written. Refused, before any work,
 /// when it is a folder or an existing file that is not a trace this tool wrote (a run's
 /// `state.json`, say).

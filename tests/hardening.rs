@@ -734,6 +734,56 @@ fn the_hostile_sweeps_findings_are_refused_before_any_harm() {
         assert_eq!(out.status.code(), Some(1), "{err}");
         assert!(!err.contains("panicked"), "{err}");
     }
+    // `search --out` / `space --out` into a folder with the user's own files of those names.
+    let shared = dir.join("shared");
+    std::fs::create_dir_all(&shared).unwrap();
+    std::fs::write(shared.join("search.json"), "mine").unwrap();
+    let names = ["best_subnet.json", "search.json", "population.png"];
+    let err = tinynas::io::claim_outputs(&shared, "--out", &names)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("search.json") && err.contains("not written by tinynas"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(shared.join("search.json")).unwrap(),
+        "mine"
+    );
+    let ours = dir.join("ours");
+    tinynas::io::claim_outputs(&ours, "--out", &names).unwrap();
+    std::fs::write(ours.join("search.json"), "written").unwrap();
+    tinynas::io::claim_outputs(&ours, "--out", &names).expect("a rerun replaces its own files");
+    // Widths whose weights cannot be one GPU buffer: refused at once, naming the widths.
+    let e = engine();
+    let huge = SearchSpace {
+        base_widths: vec![4096; 8],
+        width_mult: 1.0,
+        expand_choices: vec![3, 4],
+        last_expand: 4,
+        ..SearchSpace::default()
+    };
+    huge.validate()
+        .expect("within the bounds: only the adapter can refuse it");
+    // The expansion weight of a 4096-channel block: 16384 x 4096 f32.
+    let needed = 16384u64 * 4096 * 4;
+    if needed > e.gpu.max_binding_bytes() {
+        let t = std::time::Instant::now();
+        let err = tinynas::supernet::Supernet::new(&e, &huge, 0)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("base_widths") && err.contains("per buffer"),
+            "{err}"
+        );
+        assert!(t.elapsed().as_secs() < 5, "refused before allocating");
+    } else {
+        eprintln!(
+            "this adapter binds {} MiB: a 4096-wide space fits, its refusal is checked on smaller adapters (lavapipe: 128 MiB)",
+            e.gpu.max_binding_bytes() >> 20
+        );
+    }
     // Resuming with other settings names the setting that differs.
     let a = serde_json::json!({"batch": 64, "space": {"resolutions": [32]}});
     let b = serde_json::json!({"batch": 64, "space": {"resolutions": [48]}});

@@ -17,10 +17,13 @@ fn classes(dir: &Path) -> Result<Vec<String>> {
         .map(|e| e.file_name().to_string_lossy().to_string())
         .collect();
     names.sort();
-    if names.is_empty() || names.len() > 256 {
+    if names.len() < 2 || names.len() > 256 {
         return Err(Error::Data {
             path: dir.display().to_string(),
-            msg: format!("{} class folders; need 1 to 256", names.len()),
+            msg: format!(
+                "{} class folders; a classifier needs 2 to 256 (one folder per class)",
+                names.len()
+            ),
         });
     }
     Ok(names)

@@ -87,6 +87,13 @@ pub fn run_search(
         o.recal_images,
         o.out.as_path(),
     );
+    // The outputs are claimed first: a user's file of the same name stops the search before
+    // it starts.
+    crate::io::claim_outputs(
+        out,
+        "--out",
+        &["best_subnet.json", "search.json", "population.png"],
+    )?;
     let space = &run.cfg.space;
     let mut checker = Checker::new(limits.clone());
     // Candidates are scored by the predictor, or with --measure by validation top-1.
@@ -161,7 +168,6 @@ pub fn run_search(
         scored: res.scored,
         rejected: res.rejected,
     };
-    crate::io::create_dir(out, "--out")?;
     crate::io::write_atomic(
         &out.join("best_subnet.json"),
         serde_json::to_string_pretty(&best.subnet)

@@ -42,7 +42,11 @@ pub fn write_space_outputs(
     r: &[SpaceResult],
     top: usize,
 ) -> Result<()> {
-    crate::io::create_dir(dir, "--out")?;
+    crate::io::claim_outputs(
+        dir,
+        "--out",
+        &["space.json", "space_cdf.png", "chosen_space.json"],
+    )?;
     let v = serde_json::json!({
         "device": o.limits.device, "scheduler": o.limits.scheduler.name(), "samples": o.samples,
         "seed": o.seed, "rank": o.rank, "min_fit": o.min_fit, "spaces": r,

@@ -233,6 +233,29 @@ impl Supernet {
         let mut rng = StdRng::seed_from_u64(seed);
         let w = space.widths();
         let max_e = *space.expand_choices.iter().max().unwrap();
+        // The largest weight tensor, checked before any is allocated (and initialised).
+        let max_k = *space.kernel_choices.iter().max().unwrap();
+        let c_last = w[space.stages() + 2];
+        let largest = w
+            .windows(2)
+            .map(|p| {
+                let mid = make_divisible((p[0] * max_e.max(space.last_expand)) as f64);
+                mid * p[0].max(p[1]).max(max_k * max_k)
+            })
+            .chain([space.classes * c_last, w[0] * space.in_channels * 9])
+            .max()
+            .unwrap_or(0);
+        let limit = e.gpu.max_binding_bytes();
+        if (largest as u64).saturating_mul(4) > limit {
+            return Err(crate::Error::Invalid(format!(
+                "search space: base_widths {:?} x width_mult {} (widths {w:?}) and classes {} give a weight of {} MiB, over this adapter's {} MiB per buffer; use a smaller width or fewer classes",
+                space.base_widths,
+                space.width_mult,
+                space.classes,
+                (largest as u64 * 4) >> 20,
+                limit >> 20
+            )));
+        }
         let stem = ConvBn::new(
             e,
             &mut rng,
