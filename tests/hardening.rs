@@ -390,6 +390,16 @@ fn collect_on_a_space_of_one_subnet_stops_instead_of_looping() {
             .len(),
         1
     );
+    // The file holds one way of measuring: another recalibration size is refused.
+    let err =
+        tinynas::pipeline::predictor::collect(&e, &out, &run, 1, 0, 64, &tinynas::observer::Silent)
+            .err()
+            .unwrap()
+            .to_string();
+    assert!(
+        err.contains("--recal-images 64") && err.contains("48"),
+        "{err}"
+    );
 }
 
 #[test]

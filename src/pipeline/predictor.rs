@@ -21,6 +21,9 @@ pub struct Pair {
     pub subnet: SubnetConfig,
     pub top1: f64,
     pub macs: u64,
+    /// Training images its BN statistics were recalibrated on (absent in older files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recal_images: Option<usize>,
 }
 
 /// The measured subnets of a run of `space` (none when the file is absent); a damaged line, a
@@ -95,6 +98,17 @@ pub fn collect(
     obs: &dyn Observer,
 ) -> Result<Vec<Pair>> {
     let mut pairs = read_pairs(run_dir, &run.cfg.space)?;
+    // One file, one way of measuring: a different recalibration would mix two noise levels.
+    if let Some(other) = pairs
+        .iter()
+        .filter_map(|p| p.recal_images)
+        .find(|&r| r != recal)
+    {
+        return Err(Error::Invalid(format!(
+            "--recal-images {recal}: the subnets in {} were measured after recalibrating on {other} images; use the same number",
+            run_dir.join(PAIRS_FILE).display()
+        )));
+    }
     let space = &run.cfg.space;
     let distinct = space.subnet_count() * space.resolutions.len() as f64;
     if n as f64 > distinct {
@@ -138,6 +152,7 @@ pub fn collect(
             subnet: s,
             top1,
             macs,
+            recal_images: Some(recal),
         });
         // The whole file rewritten atomically: a kill never leaves a torn line.
         crate::io::write_jsonl(&run_dir.join(PAIRS_FILE), &pairs)?;
