@@ -56,16 +56,17 @@ impl BenchCommand {
     /// Every option in range, named by its flag (the spaces check resolution and width).
     fn validate(&self) -> Result<()> {
         use crate::bounds::{MAX_RESOLUTION, int, positive};
+        if let BenchCommand::Ops {
+            profile: Some(p), ..
+        }
+        | BenchCommand::Train {
+            profile: Some(p), ..
+        } = self
+        {
+            crate::io::check_trace_path(p, "--profile")?;
+        }
         match *self {
-            BenchCommand::Ops {
-                batch,
-                reps,
-                ref profile,
-                ..
-            } => {
-                if let Some(p) = profile {
-                    crate::io::check_trace_path(p, "--profile")?;
-                }
+            BenchCommand::Ops { batch, reps, .. } => {
                 int("--batch", batch, 1, 1024)?;
                 int("--reps", reps, 1, 10_000)
             }
@@ -74,12 +75,8 @@ impl BenchCommand {
                 batch,
                 steps,
                 subnets,
-                ref profile,
                 ..
             } => {
-                if let Some(p) = profile {
-                    crate::io::check_trace_path(p, "--profile")?;
-                }
                 int("--res", res, 1, MAX_RESOLUTION)?;
                 int("--batch", batch, 2, 4096)?;
                 int("--steps", steps, 1, 10_000)?;

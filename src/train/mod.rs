@@ -3,6 +3,7 @@
 //! recalibration, the training run with metrics and checkpoints.
 
 pub mod checkpoint;
+pub mod config;
 pub mod eval;
 pub mod loader;
 pub mod metrics;

@@ -6,10 +6,10 @@
 //! Everything random is derived from (seed, global step), so the state of a run is its step.
 
 use super::checkpoint::{self, restore, snapshot};
+pub use super::config::{RunConfig, RunOptions, RunSummary, differing_fields};
 use super::eval::{SubnetEvaluator, input_rgb};
 use super::loader::{BatchSpec, Loader};
 pub use super::metrics::{Metric, plot_metrics, read_metrics};
-use super::schedule::Schedule;
 use super::{StepConfig, step_subnets, train_step};
 use crate::data::augment::Augment;
 use crate::data::{Dataset, load_any};
@@ -20,134 +20,11 @@ use crate::supernet::{SearchSpace, Supernet};
 use crate::{Engine, Error, Result};
 use rand::seq::{IndexedRandom, SliceRandom};
 use rand::{SeedableRng, rngs::StdRng};
-use serde::{Deserialize, Serialize};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
-
-/// The settings of a run, saved in its checkpoints and compared on resume.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RunConfig {
-    /// Dataset folder (or `synthetic`).
-    pub data: String,
-    /// Image folders: the size images are resized to on loading.
-    pub image_size: usize,
-    /// Use only the first N training images (0: all).
-    pub train_images: usize,
-    /// Held out of the training images for validation.
-    pub val_images: usize,
-    /// Training images used for BN recalibration before each evaluation.
-    pub recal_images: usize,
-    pub space: SearchSpace,
-    pub schedule: Schedule,
-    pub batch: usize,
-    pub momentum: f32,
-    pub weight_decay: f32,
-    pub label_smoothing: f32,
-    pub distill_weight: f32,
-    /// Random crop after zero padding by this many pixels (0: off), and horizontal flips.
-    pub crop_pad: usize,
-    pub flip: bool,
-    pub seed: u64,
-    /// GEMMs in f16 arithmetic (`--f16`); absent from the JSON when off.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub f16_gemm: bool,
-    /// Activations kept for backward as f16 (`--f16-activations`); absent from the JSON when off.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub f16_activations: bool,
-}
-
-impl RunConfig {
-    /// Defaults for `data` with the given space and schedule.
-    pub fn new(data: &str, space: SearchSpace, schedule: Schedule) -> RunConfig {
-        RunConfig {
-            data: data.into(),
-            image_size: 32,
-            train_images: 0,
-            val_images: 500,
-            recal_images: 2000,
-            space,
-            schedule,
-            batch: 64,
-            momentum: 0.9,
-            weight_decay: 3e-5,
-            label_smoothing: 0.1,
-            distill_weight: 1.0,
-            crop_pad: 2,
-            flip: false,
-            seed: 0,
-            f16_gemm: false,
-            f16_activations: false,
-        }
-    }
-}
-
-impl RunConfig {
-    /// Every setting in range, the space and the schedule valid: checked before any work.
-    pub fn validate(&self) -> Result<()> {
-        use crate::bounds::{int, real};
-        self.space.validate()?;
-        self.schedule.validate(&self.space)?;
-        int(
-            "--image-size",
-            self.image_size,
-            1,
-            crate::bounds::MAX_RESOLUTION,
-        )?;
-        int("--batch", self.batch, 2, 4096)?;
-        int("--crop-pad", self.crop_pad, 0, 64)?;
-        real("momentum", self.momentum as f64, 0.0, 0.999)?;
-        real("--weight-decay", self.weight_decay as f64, 0.0, 1.0)?;
-        real("--label-smoothing", self.label_smoothing as f64, 0.0, 0.99)?;
-        real("--distill-weight", self.distill_weight as f64, 0.0, 1000.0)?;
-        if self.recal_images == 0 {
-            return Err(Error::Invalid(
-                "--recal-images 0: BN recalibration needs at least one image".into(),
-            ));
-        }
-        if self.val_images == 0 {
-            return Err(Error::Invalid(
-                "--val-images 0: validation would score the test split; hold out at least one training image".into(),
-            ));
-        }
-        Ok(())
-    }
-}
-
-/// How to run (not part of the run's identity).
-#[derive(Clone, Default)]
-pub struct RunOptions {
-    pub out: PathBuf,
-    pub resume: bool,
-    /// Checkpoint every K steps (0: only at epoch and phase ends).
-    pub checkpoint_every: usize,
-    /// Stop with a checkpoint after this many steps in total.
-    pub max_steps: Option<usize>,
-    /// Worker threads preparing batches.
-    pub workers: usize,
-    /// Told of progress, validation results and profiles (none: silent).
-    pub observer: Option<Rc<dyn Observer>>,
-    /// Skip validation at epoch ends (tests).
-    pub no_validation: bool,
-    /// Profile `profile_steps` steps after the first of this invocation: per-kernel table
-    /// printed, Chrome/Perfetto trace written here.
-    pub profile: Option<PathBuf>,
-    pub profile_steps: usize,
-}
-
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct RunSummary {
-    pub steps: usize,
-    pub seconds: f64,
-    pub image_subnets_per_s: f64,
-    /// Validation top-1 of the largest and smallest subnets at the end (after BN recalibration).
-    pub largest_val: Option<f64>,
-    pub smallest_val: Option<f64>,
-    pub finished: bool,
-}
 
 /// The data of a run: training images (validation held out), validation, test.
 pub struct RunData {
@@ -213,43 +90,6 @@ pub fn check_adapter_fits(e: &Engine, space: &SearchSpace, batch: usize) -> Resu
         )));
     }
     Ok(())
-}
-
-/// The paths (`space.resolutions`, `schedule.phases[0].lr`) where two settings differ.
-pub fn differing_fields(a: &serde_json::Value, b: &serde_json::Value) -> Vec<String> {
-    use serde_json::Value;
-    fn walk(a: &Value, b: &Value, at: String, out: &mut Vec<String>) {
-        match (a, b) {
-            (Value::Object(x), Value::Object(y)) => {
-                let mut keys: Vec<&String> = x.keys().chain(y.keys()).collect();
-                keys.sort();
-                keys.dedup();
-                for k in keys {
-                    let p = if at.is_empty() {
-                        k.clone()
-                    } else {
-                        format!("{at}.{k}")
-                    };
-                    walk(
-                        x.get(k).unwrap_or(&Value::Null),
-                        y.get(k).unwrap_or(&Value::Null),
-                        p,
-                        out,
-                    );
-                }
-            }
-            (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
-                for (i, (u, v)) in x.iter().zip(y).enumerate() {
-                    walk(u, v, format!("{at}[{i}]"), out);
-                }
-            }
-            _ if a != b => out.push(at),
-            _ => {}
-        }
-    }
-    let mut out = Vec::new();
-    walk(a, b, String::new(), &mut out);
-    out
 }
 
 /// `dir` holds a run (its state.json): checked before a command creates anything there.

@@ -2,6 +2,8 @@
 //! output), seeded random data, tolerant comparisons and central finite differences.
 #![allow(dead_code)]
 
+pub mod harden;
+
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use std::rc::Rc;
 use tinynas::gpu::GpuOptions;
