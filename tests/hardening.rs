@@ -209,6 +209,11 @@ fn what_train_accepts_eval_accepts_and_bad_settings_are_refused_up_front() {
         &["mem", "--net", net.to_str().unwrap(), "--res", "64"],
         &["--res"],
     );
+    let r = dir.join("r");
+    refused(
+        &["train", "--out", r.to_str().unwrap(), "--image-size", "64"],
+        &["--image-size", "image folders"],
+    );
     let space = dir.join("space.json");
     let s = SearchSpace {
         resolutions: vec![96],

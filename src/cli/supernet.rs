@@ -66,9 +66,9 @@ pub struct TrainArgs {
     /// Training images for BN recalibration before each validation.
     #[arg(long, default_value_t = 2000)]
     pub recal_images: usize,
-    /// Image folders: the size images are resized to on loading.
-    #[arg(long, default_value_t = 32)]
-    pub image_size: usize,
+    /// Image folders: the size images are resized to on loading (default 32).
+    #[arg(long)]
+    pub image_size: Option<usize>,
     #[arg(long, default_value_t = 3e-5)]
     pub weight_decay: f32,
     #[arg(long, default_value_t = 0.1)]
@@ -131,22 +131,19 @@ pub fn read_space(path: &Path) -> Result<SearchSpace> {
 /// The run configuration the train arguments describe.
 pub fn run_config(a: &TrainArgs) -> Result<RunConfig> {
     let data = a.data.clone().unwrap_or_else(super::default_data);
-    // Stored absolute, so that the run can be evaluated and searched from any folder.
-    let data_s = if data.as_os_str() == "synthetic" {
-        "synthetic".to_string()
-    } else {
-        std::path::absolute(&data)?.display().to_string()
-    };
+    let data_s = crate::data::recorded_spec(&data)?;
     for &r in &a.resolution {
         crate::bounds::int("--resolution", r, 1, crate::bounds::MAX_RESOLUTION)?;
     }
     crate::bounds::positive("--width", a.width, 8.0)?;
-    crate::bounds::int(
-        "--image-size",
-        a.image_size,
-        1,
-        crate::bounds::MAX_RESOLUTION,
-    )?;
+    let image_size = a.image_size.unwrap_or(32);
+    crate::bounds::int("--image-size", image_size, 1, crate::bounds::MAX_RESOLUTION)?;
+    if a.image_size.is_some() && !data.join("train").is_dir() {
+        return Err(Error::Invalid(format!(
+            "--image-size applies to image folders (train/<class>/, test/<class>/); {} is not one",
+            data.display()
+        )));
+    }
     let preset = matches!(a.schedule.as_str(), "progressive" | "joint");
     if !preset && (a.epochs.is_some() || a.lr.is_some() || a.subnets.is_some()) {
         return Err(Error::Invalid(format!(
@@ -169,7 +166,7 @@ pub fn run_config(a: &TrainArgs) -> Result<RunConfig> {
         Some(p) => read_space(p)?,
         None => {
             // Channels and classes come from the data.
-            let (train, _) = crate::data::load_any(&data, a.image_size)?;
+            let (train, _) = crate::data::load_any(&data, image_size)?;
             default_space(train.channels, train.classes, &a.resolution, a.width)
         }
     };
@@ -179,7 +176,7 @@ pub fn run_config(a: &TrainArgs) -> Result<RunConfig> {
     space.validate()?;
     let schedule = Schedule::resolve(&a.schedule, &space, epochs, lr, subnets)?;
     let cfg = RunConfig {
-        image_size: a.image_size,
+        image_size,
         train_images: a.train_images,
         val_images: a.val_images,
         recal_images: a.recal_images,

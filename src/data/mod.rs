@@ -324,6 +324,15 @@ impl Dataset {
     }
 }
 
+/// The dataset as a run records it: `synthetic`, or the folder as an absolute path (so that
+/// the run can be evaluated from any folder).
+pub fn recorded_spec(spec: &Path) -> Result<String> {
+    if spec.as_os_str() == "synthetic" {
+        return Ok("synthetic".into());
+    }
+    Ok(std::path::absolute(spec)?.display().to_string())
+}
+
 /// `load_dir`, plus `synthetic` for a generated set (6,000 / 1,000 images, 10 classes, 28×28
 /// grey).
 pub fn load_any(spec: &Path, image_size: usize) -> Result<(Dataset, Dataset)> {

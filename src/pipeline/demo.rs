@@ -81,11 +81,7 @@ pub fn demo(
     };
     // Every option is checked here, before any work: the run settings (on the base space; the
     // chosen space replaces it), the predictor's and the search's.
-    let data_s = if o.data.as_os_str() == "synthetic" {
-        "synthetic".to_string()
-    } else {
-        std::path::absolute(&o.data)?.display().to_string()
-    };
+    let data_s = crate::data::recorded_spec(&o.data)?;
     crate::bounds::int("--epochs", o.epochs, 1, 100_000)?;
     crate::bounds::positive("--lr", o.lr as f64, f64::MAX)?;
     crate::bounds::int("--subnets", o.subnets, 1, 64)?;

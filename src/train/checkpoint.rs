@@ -182,7 +182,7 @@ pub fn take(
     match tensors.remove(name) {
         Some((s, v)) if s == shape => Ok(v),
         Some((s, _)) => Err(Error::Invalid(format!(
-            "checkpoint: {name} has shape {s:?}, this model needs {shape:?}; refusing to resume"
+            "checkpoint: {name} has shape {s:?}, this model needs {shape:?}; it was written by a different model"
         ))),
         None => Err(Error::Invalid(format!(
             "checkpoint: {name} is missing; it was written by a different model"
