@@ -1,20 +1,9 @@
 //! The command line end to end: JSON output, exit codes and messages for bad input, and a tiny
 //! training run through `tinynas train`.
 
+mod common;
+use common::harden::tinynas;
 use std::path::Path;
-use std::process::Command;
-
-fn tinynas(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_tinynas"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
-}
 
 #[test]
 fn mem_json_reports_the_published_mobilenet_v2_peak() {
