@@ -21,7 +21,7 @@ use crate::{Engine, Error, Result};
 use rand::seq::{IndexedRandom, SliceRandom};
 use rand::{SeedableRng, rngs::StdRng};
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
@@ -71,6 +71,20 @@ pub fn load_data(cfg: &RunConfig) -> Result<RunData> {
         val,
         test,
     })
+}
+
+/// Removes the files a new run wrote when it ends without a checkpoint (a non-finite loss in
+/// the first epoch, an error): nothing else, and nothing once `state.json` exists.
+struct UndoUnfinished(PathBuf);
+
+impl Drop for UndoUnfinished {
+    fn drop(&mut self) {
+        if !self.0.join("state.json").exists() {
+            for f in checkpoint::RUN_FILES {
+                let _ = std::fs::remove_file(self.0.join(f));
+            }
+        }
+    }
 }
 
 /// Refuse, before anything is allocated, a batch whose largest activation (of the largest
@@ -181,6 +195,9 @@ pub fn train_supernet(
     } else {
         checkpoint::refuse_overwrite(out)?;
     }
+    // A new run that stops before its first checkpoint takes back the files it wrote, so the
+    // folder can start a run again.
+    let _undo = (!opts.resume).then(|| UndoUnfinished(out.to_path_buf()));
     // Rewrite the metrics to the checkpoint's step (a killed run may have logged further).
     let mut lines = String::new();
     for m in &metrics {
@@ -309,7 +326,7 @@ pub fn train_supernet(
                                     format!("the last checkpoint in {} is intact", out.display())
                                 } else {
                                     format!(
-                                        "no checkpoint was written yet: remove this run's files from {} or choose another --out",
+                                        "it stopped before its first checkpoint and left nothing in {}",
                                         out.display()
                                     )
                                 }
