@@ -11,7 +11,6 @@ pub const MAX_STRIDE: usize = 8;
 pub const MAX_EXPAND: usize = 64;
 pub const MAX_BLOCKS: usize = 1024;
 pub const MAX_CLASSES: usize = 65_536;
-pub const MAX_INPUT_CHANNELS: usize = 64;
 /// A network's MACs and parameters (2^50: a million times MobileNetV2).
 pub const MAX_MACS: u128 = 1 << 50;
 /// One activation tensor's int8 bytes (1 TiB).
@@ -25,6 +24,17 @@ pub fn int(field: &str, v: usize, lo: usize, hi: usize) -> Result<()> {
         return Err(Error::Invalid(format!(
             "{field}: {v} is out of range; give {lo} to {hi}"
         )));
+    }
+    Ok(())
+}
+
+/// `--recal-images`: batch-norm recalibration needs at least one image (`None`: the run's own
+/// setting, checked when the run was made).
+pub fn recal_images(v: Option<usize>) -> Result<()> {
+    if v == Some(0) {
+        return Err(Error::Invalid(
+            "--recal-images 0: BN recalibration needs at least one image".into(),
+        ));
     }
     Ok(())
 }

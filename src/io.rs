@@ -130,7 +130,6 @@ pub fn check_memory(bytes: u128, what: &str) -> Result<()> {
 /// inside it so that a second writer is refused; the lock goes with the process, even when it
 /// is killed. The lock file itself stays (removing it would let two writers lock two files).
 pub struct DirLock {
-    pub path: std::path::PathBuf,
     _file: std::fs::File,
 }
 
@@ -181,10 +180,7 @@ pub fn lock_dir(dir: &Path, flag: &str) -> Result<DirLock> {
         f.flush()
     };
     write(&mut file).map_err(err)?;
-    Ok(DirLock {
-        path: dir.to_path_buf(),
-        _file: file,
-    })
+    Ok(DirLock { _file: file })
 }
 
 /// The output folder `dir` (named by `flag`) is a folder or can become one: checked before

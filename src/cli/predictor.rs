@@ -2,10 +2,10 @@
 //! report printed.
 
 use super::console::Console;
+use crate::Result;
 use crate::pipeline::predictor::{collect, fit, open_run};
 use crate::search::predictor::{FitOptions, Predictor};
 use crate::train::run::load_run;
-use crate::{Error, Result};
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -66,11 +66,7 @@ pub fn predictor(c: PredictorCommand) -> Result<()> {
     match c {
         PredictorCommand::Collect(a) => {
             crate::bounds::int("--n", a.n, 1, 1_000_000)?;
-            if a.recal_images == Some(0) {
-                return Err(Error::Invalid(
-                    "--recal-images 0: BN recalibration needs at least one image".into(),
-                ));
-            }
+            crate::bounds::recal_images(a.recal_images)?;
             crate::train::run::check_run(&a.run)?;
             let _lock = crate::io::lock_dir(&a.run, "--run")?;
             let e = a.gpu.engine()?;

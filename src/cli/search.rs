@@ -104,11 +104,7 @@ pub fn search(g: &GpuArgs, a: &SearchArgs) -> Result<()> {
     let out = a.out.clone().unwrap_or_else(|| a.run.join("search"));
     crate::io::check_out_dir(&out, "--out")?;
     crate::train::run::check_run(&a.run)?;
-    if a.recal_images == Some(0) {
-        return Err(crate::Error::Invalid(
-            "--recal-images 0: BN recalibration needs at least one image".into(),
-        ));
-    }
+    crate::bounds::recal_images(a.recal_images)?;
     let _lock = crate::io::lock_dir(&out, "--out")?;
     let e = g.engine()?;
     let console = Console::new();

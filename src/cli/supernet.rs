@@ -156,9 +156,6 @@ pub fn run_config(a: &TrainArgs) -> Result<RunConfig> {
         a.lr.unwrap_or(0.1),
         a.subnets.unwrap_or(4),
     );
-    if epochs == 0 {
-        return Err(Error::Invalid("--epochs must be at least 1".into()));
-    }
     crate::bounds::int("--epochs", epochs, 1, 100_000)?;
     crate::bounds::positive("--lr", lr as f64, f64::MAX)?;
     crate::bounds::int("--subnets", subnets, 1, 64)?;
@@ -358,11 +355,7 @@ pub fn eval(g: &GpuArgs, a: &EvalArgs) -> Result<()> {
     if let Some(p) = &a.profile {
         crate::io::check_trace_path(p, "--profile")?;
     }
-    if a.recal_images == Some(0) {
-        return Err(Error::Invalid(
-            "--recal-images 0: BN recalibration needs at least one image".into(),
-        ));
-    }
+    crate::bounds::recal_images(a.recal_images)?;
     let e = g.engine()?;
     let (cfg, net, state) = load_run(&e, &a.run)?;
     let subnet = parse_subnet(&cfg.space, &a.subnet, a.resolution)?;

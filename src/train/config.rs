@@ -85,11 +85,7 @@ impl RunConfig {
         real("--weight-decay", self.weight_decay as f64, 0.0, 1.0)?;
         real("--label-smoothing", self.label_smoothing as f64, 0.0, 0.99)?;
         real("--distill-weight", self.distill_weight as f64, 0.0, 1000.0)?;
-        if self.recal_images == 0 {
-            return Err(Error::Invalid(
-                "--recal-images 0: BN recalibration needs at least one image".into(),
-            ));
-        }
+        crate::bounds::recal_images(Some(self.recal_images))?;
         if self.val_images == 0 {
             return Err(Error::Invalid(
                 "--val-images 0: validation would score the test split; hold out at least one training image".into(),
