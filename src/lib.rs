@@ -7,6 +7,7 @@ pub mod bounds;
 pub mod cli;
 pub mod data;
 pub mod error;
+pub mod export;
 pub mod gpu;
 pub mod io;
 pub mod mcu;

@@ -1,0 +1,13 @@
+//! Deployment: the chosen subnet extracted from the supernet with batch norm folded, quantized
+//! to int8 by TFLite's spec, run by an integer-only executor with TF Lite Micro's reference
+//! arithmetic, and written as a .tflite flatbuffer and a C array.
+
+pub mod extract;
+pub mod fixed;
+pub mod graph;
+pub mod quant;
+pub mod tflite;
+
+pub use extract::extract;
+pub use graph::Graph;
+pub use quant::{QGraph, QParams, calibrate, quantize};

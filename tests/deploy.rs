@@ -1,0 +1,272 @@
+//! Deployment against the real runtimes: subnets of a supernet extracted (batch norm folded),
+//! quantized to int8 and written as .tflite; TF Lite Micro's interpreter computes exactly what
+//! tinynas's integer executor computes, bit for bit, and LiteRT within one step.
+
+mod common;
+use common::*;
+use rand::Rng;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use tinynas::autograd::ops::norm::BnMode;
+use tinynas::export::quant::argmax;
+use tinynas::export::{calibrate, extract, quantize, tflite};
+use tinynas::supernet::{SearchSpace, SubnetConfig, Supernet};
+
+/// The Python that has TF Lite Micro and LiteRT: $TINYNAS_PYTHON, else the environment
+/// scripts/pyenv.sh makes (once) under target/.
+fn python() -> PathBuf {
+    if let Ok(p) = std::env::var("TINYNAS_PYTHON") {
+        return p.into();
+    }
+    let out = Command::new("scripts/pyenv.sh")
+        .output()
+        .expect("run scripts/pyenv.sh");
+    assert!(
+        out.status.success(),
+        "scripts/pyenv.sh failed (it makes the Python environment with TF Lite Micro and LiteRT):\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().into()
+}
+
+/// What the real runtimes computed (see tests/runtimes.py).
+struct Runtimes {
+    tflm: Vec<i8>,
+    tflm_tensors: Vec<i8>,
+    litert_ref: Vec<i8>,
+    litert: Vec<i8>,
+    litert_tensors: Vec<i8>,
+    arena: serde_json::Value,
+}
+
+fn run_runtimes(dir: &Path, model: &[u8], inputs: &[i8], n: usize, tensors: usize) -> Runtimes {
+    std::fs::write(dir.join("model.tflite"), model).unwrap();
+    let bytes: Vec<u8> = inputs.iter().map(|&v| v as u8).collect();
+    std::fs::write(dir.join("inputs.bin"), bytes).unwrap();
+    let out = Command::new(python())
+        .arg("tests/runtimes.py")
+        .arg(dir.join("model.tflite"))
+        .arg(dir.join("inputs.bin"))
+        .arg(n.to_string())
+        .arg(dir)
+        .arg(tensors.to_string())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the runtimes failed on {}:\n{}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let read = |f: &str| -> Vec<i8> {
+        std::fs::read(dir.join(f))
+            .unwrap_or_else(|e| panic!("{f}: {e}"))
+            .into_iter()
+            .map(|v| v as i8)
+            .collect()
+    };
+    Runtimes {
+        tflm: read("tflm.bin"),
+        tflm_tensors: read("tflm_tensors.bin"),
+        litert_ref: read("litert_ref.bin"),
+        litert: read("litert.bin"),
+        litert_tensors: read("litert_tensors.bin"),
+        arena: serde_json::from_slice(&std::fs::read(dir.join("arena.json")).unwrap()).unwrap(),
+    }
+}
+
+/// `flat` (tensors back to back) split at the graph's tensor sizes.
+fn split(flat: &[i8], g: &tinynas::export::Graph) -> Vec<Vec<i8>> {
+    let mut off = 0;
+    g.shapes
+        .iter()
+        .map(|s| {
+            off += s.len();
+            flat[off - s.len()..off].to_vec()
+        })
+        .collect()
+}
+
+/// Random pixel images (HWC u8) of `c` channels at `r`.
+fn pixels(rng: &mut impl Rng, n: usize, r: usize, c: usize) -> Vec<Vec<u8>> {
+    (0..n)
+        .map(|_| (0..r * r * c).map(|_| rng.random::<u8>()).collect())
+        .collect()
+}
+
+fn hwc_to_chw(x: &[f32], r: usize, c: usize) -> Vec<f32> {
+    let mut out = vec![0.0; x.len()];
+    for i in 0..r * r {
+        for ch in 0..c {
+            out[ch * r * r + i] = x[i * c + ch];
+        }
+    }
+    out
+}
+
+#[test]
+fn exported_subnets_run_bit_exact_on_tflite_micro_and_within_one_step_on_litert() {
+    let e = engine();
+    let mut r = rng(2026);
+    let space = SearchSpace {
+        in_channels: 3,
+        resolutions: vec![32, 40],
+        width_mult: 0.35,
+        ..SearchSpace::default()
+    };
+    let net = Supernet::new(&e, &space, 5).unwrap();
+    let (mean, std) = ([0.45f32, 0.5, 0.55], [0.25f32, 0.3, 0.2]);
+    let tmp = std::env::temp_dir().join(format!("tinynas-deploy-{}", std::process::id()));
+    let mut subnets: Vec<SubnetConfig> = vec![space.largest(40), space.smallest(32)];
+    for _ in 0..4 {
+        let res = space.resolutions[r.random_range(0..2)];
+        subnets.push(space.sample(&mut r, res));
+    }
+    // The subnets cover every kernel, expand ratio and depth of the space.
+    for (what, choices, used) in [
+        (
+            "kernel",
+            &space.kernel_choices,
+            subnets
+                .iter()
+                .flat_map(|s| s.kernel_size.clone())
+                .collect::<Vec<_>>(),
+        ),
+        (
+            "expand",
+            &space.expand_choices,
+            subnets
+                .iter()
+                .flat_map(|s| s.expand_ratio.clone())
+                .collect(),
+        ),
+        (
+            "depth",
+            &space.depth_choices,
+            subnets.iter().flat_map(|s| s.depth.clone()).collect(),
+        ),
+    ] {
+        assert!(
+            choices.iter().all(|c| used.contains(c)),
+            "{what}: {used:?} misses one of {choices:?}"
+        );
+    }
+    let n = 100;
+    for (si, sub) in subnets.iter().enumerate() {
+        let res = sub.resolution;
+        let c = space.in_channels;
+        let norm = |px: &[u8]| -> Vec<f32> {
+            px.iter()
+                .enumerate()
+                .map(|(i, &p)| (p as f32 / 255.0 - mean[i % c]) / std[i % c])
+                .collect()
+        };
+        // Batch norm recalibrated on 32 random images, as a trained run's would be.
+        let recal = pixels(&mut r, 32, res, c);
+        let x: Vec<f32> = recal
+            .iter()
+            .flat_map(|p| hwc_to_chw(&norm(p), res, c))
+            .collect();
+        let xt = e.tensor(&x, &[32, c, res, res]).unwrap();
+        net.recalibrate_bn(sub, [&xt]).unwrap();
+        let g = extract(&net, sub, &mean, &std).unwrap();
+
+        // The float graph computes what the supernet computes (one image through both).
+        let gpu = {
+            let _g = e.no_grad();
+            let x0 = e
+                .tensor(&hwc_to_chw(&norm(&recal[0]), res, c), &[1, c, res, res])
+                .unwrap();
+            net.forward(&x0, sub, BnMode::Eval)
+                .unwrap()
+                .to_vec()
+                .unwrap()
+        };
+        let xbar = g.norm.apply(&recal[0]);
+        let cpu = g.run_f32(&xbar).swap_remove(g.output());
+        let scale = gpu.iter().fold(0f32, |a, v| a.max(v.abs())).max(1e-3);
+        for (a, b) in gpu.iter().zip(&cpu) {
+            assert!(
+                (a - b).abs() <= 1e-4 * scale,
+                "subnet {si}: gpu {gpu:?} cpu {cpu:?}"
+            );
+        }
+
+        let calib: Vec<Vec<f32>> = recal.iter().map(|p| g.norm.apply(p)).collect();
+        let ranges = calibrate(&g, calib.iter().map(|v| v.as_slice()));
+        let q = quantize(&g, &ranges).unwrap();
+        let model = tflite::write(&q, "tinynas test");
+        let images = pixels(&mut r, n, res, c);
+        let inputs: Vec<i8> = images.iter().flat_map(|p| q.input_from_pixels(p)).collect();
+        let dir = tmp.join(format!("subnet{si}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let rt = run_runtimes(&dir, &model, &inputs, n, g.shapes.len());
+        let classes = g.classes();
+        let names = tflite::tensor_names(&q);
+        let size = g.input().len();
+
+        // Layer by layer on the first image: the first tensor that differs from TFLM is named.
+        let ours = q.run(&inputs[..size]);
+        for (t, (v, theirs)) in ours.iter().zip(split(&rt.tflm_tensors, &g)).enumerate() {
+            let diff = v.iter().zip(&theirs).filter(|(a, b)| a != b).count();
+            assert_eq!(
+                diff,
+                0,
+                "subnet {si} {sub:?}: tensor {t} ({}) differs from TFLM's in {diff} of {} values",
+                names[t],
+                v.len()
+            );
+        }
+        // Every image: the logits equal TFLM's, bit for bit.
+        let mut ref_diff = 0;
+        for i in 0..n {
+            let mine = q.logits(&inputs[i * size..(i + 1) * size]);
+            let row = i * classes..(i + 1) * classes;
+            assert_eq!(
+                mine,
+                rt.tflm[row.clone()],
+                "subnet {si}: image {i}: executor vs TFLM"
+            );
+            ref_diff = mine
+                .iter()
+                .zip(&rt.litert_ref[row])
+                .map(|(a, b)| (*a as i32 - *b as i32).abs())
+                .fold(ref_diff, i32::max);
+        }
+        // LiteRT's optimized kernels round differently: each op, given LiteRT's own inputs,
+        // is within one step of the reference arithmetic.
+        let lite = split(&rt.litert_tensors, &g);
+        let mut worst = 0;
+        for (oi, op) in g.ops.iter().enumerate() {
+            let inputs: Vec<&[i8]> = op.inputs.iter().map(|&j| lite[j].as_slice()).collect();
+            let want = q.run_op(oi, &inputs);
+            let d = want
+                .iter()
+                .zip(&lite[op.output])
+                .map(|(a, b)| (*a as i32 - *b as i32).abs())
+                .max()
+                .unwrap();
+            assert!(
+                d <= 1,
+                "subnet {si}: op {oi} ({}) differs from LiteRT's optimized kernel by {d}",
+                op.name
+            );
+            worst = worst.max(d);
+        }
+        // End to end the one-step differences compound through a random network; reported.
+        let same_class = (0..n)
+            .filter(|&i| {
+                let row = &rt.litert[i * classes..(i + 1) * classes];
+                argmax(row) == argmax(&rt.tflm[i * classes..(i + 1) * classes])
+            })
+            .count();
+        eprintln!(
+            "subnet {si} r{res}: {} ops, {} bytes; TFLM bit-exact on {n} images (LiteRT's reference kernels within {ref_diff}); LiteRT optimized ops within {worst}, same class end to end {same_class}/{n}; TFLM arena head {} tail {}",
+            g.ops.len(),
+            model.len(),
+            rt.arena["head"],
+            rt.arena["tail"]
+        );
+    }
+    let _ = std::fs::remove_dir_all(&tmp);
+}
