@@ -10,6 +10,8 @@ use std::process::Command;
 use tinynas::autograd::ops::norm::BnMode;
 use tinynas::export::quant::argmax;
 use tinynas::export::{calibrate, extract, quantize, tflite};
+use tinynas::mcu::net::from_subnet;
+use tinynas::mcu::{EvalOptions, Scheduler, evaluate};
 use tinynas::supernet::{SearchSpace, SubnetConfig, Supernet};
 
 /// The Python that has TF Lite Micro and LiteRT: $TINYNAS_PYTHON, else the environment
@@ -260,6 +262,21 @@ fn exported_subnets_run_bit_exact_on_tflite_micro_and_within_one_step_on_litert(
                 argmax(row) == argmax(&rt.tflm[i * classes..(i + 1) * classes])
             })
             .count();
+        // The TFLM scheduler's arena is TFLM's measured head, to the byte.
+        let network = from_subnet(&space, sub).unwrap();
+        let tflm = evaluate(
+            &network,
+            &EvalOptions {
+                scheduler: Scheduler::Tflm,
+                ..EvalOptions::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            rt.arena["head"].as_u64(),
+            Some(tflm.peak_sram_bytes),
+            "subnet {si} {sub:?}: TFLM's head vs mem --scheduler tflm"
+        );
         eprintln!(
             "subnet {si} r{res}: {} ops, {} bytes; TFLM bit-exact on {n} images (LiteRT's reference kernels within {ref_diff}); LiteRT optimized ops within {worst}, same class end to end {same_class}/{n}; TFLM arena head {} tail {}",
             g.ops.len(),

@@ -107,6 +107,25 @@ pub fn conv_out(size: usize, kernel: usize, stride: usize) -> usize {
     (size + 2 * (kernel / 2) - kernel) / stride + 1
 }
 
+/// The explicit (before, after) padding of H and W that a TFLite model needs for a k×k
+/// stride-s convolution of n pixels padded as here (k/2 on each side), or None where TFLite's
+/// SAME pads the same pixels (stride 1; stride 2 of an odd size). SAME puts the odd pixel
+/// after, so a stride-2 convolution of an even size becomes PAD (k/2 before, what the last
+/// window reaches after) + VALID.
+pub fn tflite_pad(n: usize, kernel: usize, stride: usize) -> Option<(usize, usize)> {
+    let p = kernel / 2;
+    if p == 0 {
+        return None;
+    }
+    let out = conv_out(n, kernel, stride);
+    let same_out = n.div_ceil(stride);
+    let total = ((same_out - 1) * stride + kernel).saturating_sub(n);
+    if out == same_out && total / 2 == p {
+        return None;
+    }
+    Some((p, ((out - 1) * stride + kernel).saturating_sub(n + p)))
+}
+
 /// Parse JSON, naming the field at fault (`blocks[2].stride: invalid type ...`).
 pub fn parse_json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T> {
     let de = &mut serde_json::Deserializer::from_str(text);

@@ -3,6 +3,7 @@
 mod bench;
 pub mod console;
 pub mod demo;
+pub mod export;
 pub mod mem;
 pub mod predictor;
 pub mod search;
@@ -72,6 +73,9 @@ pub enum Command {
     Predictor(predictor::PredictorCommand),
     /// Evolutionary search of a trained run for the best subnet that fits a device.
     Search(search::SearchArgs),
+    /// A subnet of a trained run as an int8 model for TF Lite Micro: model.tflite, the C array,
+    /// float and int8 top-1, the memory it needs.
+    Export(export::ExportArgs),
     /// Benchmarks that print figures (BENCHMARKS.md).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -119,6 +123,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Space(a) => space::space(&a),
         Command::Predictor(c) => predictor::predictor(c),
         Command::Search(a) => search::search(&a.gpu, &a),
+        Command::Export(a) => export::run(&a),
         Command::Bench(b) => bench::run(b),
     }
 }

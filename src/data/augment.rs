@@ -92,3 +92,37 @@ impl Dataset {
         )
     }
 }
+
+impl Dataset {
+    /// Image `i` as the sensor would hand it to firmware: pixels (HWC, u8) resized bilinearly to
+    /// `resolution` (rounded), grey replicated into three channels when `rgb`. Normalising these
+    /// pixels gives the training input up to the rounding (the resize is linear).
+    pub fn pixels(&self, i: usize, resolution: usize, rgb: bool) -> Vec<u8> {
+        let (h, w, c) = (self.height, self.width, self.channels);
+        let img = &self.images[i * self.image_size()..(i + 1) * self.image_size()];
+        let planes: Vec<Vec<u8>> = (0..c)
+            .map(|ch| {
+                let p: Vec<f32> = img[ch * h * w..(ch + 1) * h * w]
+                    .iter()
+                    .map(|&v| v as f32)
+                    .collect();
+                if (h, w) == (resolution, resolution) {
+                    p.iter().map(|&v| v as u8).collect()
+                } else {
+                    resize_plane(&p, h, w, resolution, resolution)
+                        .iter()
+                        .map(|v| v.round().clamp(0.0, 255.0) as u8)
+                        .collect()
+                }
+            })
+            .collect();
+        let c_out = if rgb { 3 } else { c };
+        let mut out = Vec::with_capacity(resolution * resolution * c_out);
+        for px in 0..resolution * resolution {
+            for ch in 0..c_out {
+                out.push(planes[ch.min(c - 1)][px]);
+            }
+        }
+        out
+    }
+}

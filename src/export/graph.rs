@@ -3,6 +3,7 @@
 //! read. Batch norm is folded into the convolutions; weights are OHWI (CONV_2D), 1HWC
 //! (DEPTHWISE_CONV_2D) and [out, in] (FULLY_CONNECTED).
 
+use crate::arch::net::{conv_out, tflite_pad};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 
@@ -154,42 +155,27 @@ impl Graph {
                 weight.len()
             )));
         }
-        let p = kernel / 2;
-        let torch_out = |n: usize| (n + 2 * p - kernel) / stride + 1;
-        let (oh, ow) = (torch_out(s.h), torch_out(s.w));
-        let same = |n: usize| {
-            let (o, before, _) = conv_geometry(n, kernel, stride, Padding::Same);
-            o == torch_out(n) && before == p
-        };
-        let (input, padding) = if p == 0 || (same(s.h) && same(s.w) && s.h == s.w) {
-            (
-                x,
-                if p == 0 {
-                    Padding::Valid
-                } else {
-                    Padding::Same
-                },
-            )
-        } else {
-            // Pad p before and as much after as the last window reaches.
-            let after = ((oh - 1) * stride + kernel).saturating_sub(s.h + p);
-            let after_w = ((ow - 1) * stride + kernel).saturating_sub(s.w + p);
-            debug_assert_eq!(after, after_w);
-            let padded = Shape {
-                h: s.h + p + after,
-                w: s.w + p + after,
-                c: s.c,
-            };
-            let t = self.push_tensor(padded);
-            self.ops.push(Op {
-                name: format!("{name}.pad"),
-                kind: OpKind::Pad { before: p, after },
-                inputs: vec![x],
-                output: t,
-                weight: Vec::new(),
-                bias: Vec::new(),
-            });
-            (t, Padding::Valid)
+        let (oh, ow) = (conv_out(s.h, kernel, stride), conv_out(s.w, kernel, stride));
+        let (input, padding) = match tflite_pad(s.h, kernel, stride) {
+            None if kernel == 1 => (x, Padding::Valid),
+            None => (x, Padding::Same),
+            Some((before, after)) => {
+                let padded = Shape {
+                    h: s.h + before + after,
+                    w: s.w + before + after,
+                    c: s.c,
+                };
+                let t = self.push_tensor(padded);
+                self.ops.push(Op {
+                    name: format!("{name}.pad"),
+                    kind: OpKind::Pad { before, after },
+                    inputs: vec![x],
+                    output: t,
+                    weight: Vec::new(),
+                    bias: Vec::new(),
+                });
+                (t, Padding::Valid)
+            }
         };
         let o = self.push_tensor(Shape {
             h: oh,

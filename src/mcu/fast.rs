@@ -2,7 +2,7 @@
 //! the op walker, with reusable buffers and no names. Gives the same numbers as `evaluate`
 //! (checked in tests/mcu_properties.rs).
 
-use super::graph::{OpInfo, OpKind, walk};
+use super::graph::{OpInfo, OpKind, walk_ops};
 use super::net::{Network, conv_out};
 use super::sched::{PlaceScratch, Scheduler, place_into};
 use serde::Serialize;
@@ -44,9 +44,9 @@ impl Evaluator {
     ) -> Option<Summary> {
         match scheduler {
             Scheduler::Analytic => Some(self.analytic(net, inplace_depthwise)),
-            Scheduler::Tflm => Some(self.planned(net, 16, false).0),
+            Scheduler::Tflm => Some(self.planned(net, 16, false, true).0),
             Scheduler::TinyEngine => {
-                let (mut s, scratch, kernel) = self.planned(net, 4, true);
+                let (mut s, scratch, kernel) = self.planned(net, 4, true, false);
                 s.peak_sram_bytes += scratch + kernel;
                 Some(s)
             }
@@ -131,7 +131,13 @@ impl Evaluator {
     }
 
     /// Arena planning as `sched::buffers` + `place`; returns (summary, scratch, kernel buffer).
-    fn planned(&mut self, net: &Network, alignment: u64, inplace: bool) -> (Summary, u64, u64) {
+    fn planned(
+        &mut self,
+        net: &Network,
+        alignment: u64,
+        inplace: bool,
+        tflite: bool,
+    ) -> (Summary, u64, u64) {
         let mut s = Summary::default();
         let (mut scratch, mut kernel) = (0u64, 0u64);
         let Evaluator {
@@ -154,7 +160,7 @@ impl Evaluator {
         last.push(0);
         root.push(0);
         let mut n_ops = 0;
-        walk(net, |o| {
+        walk_ops(net, tflite, |o| {
             totals(&mut s, o);
             let i = n_ops;
             n_ops += 1;

@@ -1,7 +1,7 @@
 //! A network description expanded into the ops an MCU runtime executes (activations fused into
 //! their convolutions), each with shapes, MACs, parameters and int8 tensor bytes.
 
-use super::net::{Network, conv_out};
+use super::net::{Network, conv_out, tflite_pad};
 use serde::Serialize;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -19,6 +19,8 @@ pub enum OpKind {
     Add,
     Pool,
     Linear,
+    /// PAD before a stride-2 convolution, in the TFLite graph (see `tflite_pad`).
+    Pad,
 }
 
 /// An activation tensor: height × width × channels int8 values.
@@ -71,6 +73,8 @@ pub enum Part {
     SeMul,
     Project,
     Add,
+    /// The PAD before the depthwise convolution (TFLite graph only).
+    Pad,
 }
 
 impl Part {
@@ -84,6 +88,7 @@ impl Part {
             Part::SeMul => "se.mul",
             Part::Project => "project",
             Part::Add => "add",
+            Part::Pad => "depthwise.pad",
         }
     }
 }
@@ -92,6 +97,8 @@ impl Part {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OpName {
     Stem,
+    /// The PAD before the stem (TFLite graph only).
+    StemPad,
     Block(usize, Part),
     FeatureMix,
     Pool,
@@ -102,6 +109,7 @@ impl std::fmt::Display for OpName {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             OpName::Stem => write!(f, "stem"),
+            OpName::StemPad => write!(f, "stem.pad"),
             OpName::Block(i, part) => write!(f, "blocks.{i}.{}", part.name()),
             OpName::FeatureMix => write!(f, "feature_mix"),
             OpName::Pool => write!(f, "pool"),
@@ -139,6 +147,9 @@ struct Walker<F: FnMut(&OpInfo)> {
     f: F,
     tensors: usize,
     residual: Option<usize>,
+    /// Emit the ops of the TFLite model: a PAD before each convolution whose padding SAME
+    /// cannot express.
+    tflite: bool,
 }
 
 impl<F: FnMut(&OpInfo)> Walker<F> {
@@ -159,7 +170,7 @@ impl<F: FnMut(&OpInfo)> Walker<F> {
         self.tensors += 1;
         let has_bias = !matches!(
             kind,
-            OpKind::Add | OpKind::Pool | OpKind::SePool | OpKind::SeMul
+            OpKind::Add | OpKind::Pool | OpKind::SePool | OpKind::SeMul | OpKind::Pad
         );
         let cout = out.c as u64;
         let (params, weight_bytes) = if has_bias {
@@ -203,6 +214,21 @@ impl<F: FnMut(&OpInfo)> Walker<F> {
         depthwise: bool,
     ) -> (usize, TensorInfo) {
         let (oh, ow) = (conv_out(t.h, k, s), conv_out(t.w, k, s));
+        let (x, t) = match tflite_pad(t.h, k, s) {
+            Some((before, after)) if self.tflite => {
+                let pad_name = match name {
+                    OpName::Block(i, _) => OpName::Block(i, Part::Pad),
+                    _ => OpName::StemPad,
+                };
+                let padded = TensorInfo {
+                    h: t.h + before + after,
+                    w: t.w + before + after,
+                    c: t.c,
+                };
+                self.op(pad_name, OpKind::Pad, 1, 1, &[x], t, padded, 0, 0)
+            }
+            _ => (x, t),
+        };
         let kind = if depthwise {
             OpKind::Depthwise
         } else if k == 1 && s == 1 {
@@ -236,10 +262,16 @@ impl<F: FnMut(&OpInfo)> Walker<F> {
 
 /// Visit every op of the network in execution order, without allocating.
 pub fn walk(net: &Network, f: impl FnMut(&OpInfo)) {
+    walk_ops(net, false, f)
+}
+
+/// `walk`, with `tflite` the ops of the exported TFLite model: PADs included.
+pub fn walk_ops(net: &Network, tflite: bool, f: impl FnMut(&OpInfo)) {
     let mut w = Walker {
         f,
         tensors: 1,
         residual: None,
+        tflite,
     };
     let r = net.input.resolution;
     let input = (
@@ -381,6 +413,11 @@ pub fn walk(net: &Network, f: impl FnMut(&OpInfo)) {
 
 /// The full op graph with names, for layer tables and the planners' reports.
 pub fn build(net: &Network) -> Graph {
+    build_ops(net, false)
+}
+
+/// `build`, with `tflite` the graph of the exported TFLite model (PADs included).
+pub fn build_ops(net: &Network, tflite: bool) -> Graph {
     let r = net.input.resolution;
     let mut g = Graph {
         tensors: vec![TensorInfo {
@@ -390,7 +427,7 @@ pub fn build(net: &Network) -> Graph {
         }],
         ops: Vec::new(),
     };
-    walk(net, |o| {
+    walk_ops(net, tflite, |o| {
         g.tensors.push(o.out);
         g.ops.push(Op {
             name: o.name.to_string(),

@@ -132,8 +132,9 @@ pub struct Buffer {
     pub tensors: Vec<usize>,
 }
 
-/// Greedy placement as TF Lite Micro's GreedyMemoryPlanner: largest first (ties: earlier first),
-/// each into the lowest gap among the already placed buffers that are live at the same time.
+/// Greedy placement as TF Lite Micro's GreedyMemoryPlanner: largest first (equal sizes: the
+/// later buffer first, as TFLM's stable sort of its buffers listed in reverse), each into the
+/// lowest gap among the already placed buffers that are live at the same time.
 pub fn place(buffers: &[Buffer]) -> Vec<u64> {
     let sizes: Vec<u64> = buffers.iter().map(|b| b.size).collect();
     let first: Vec<usize> = buffers.iter().map(|b| b.first).collect();
@@ -157,12 +158,8 @@ pub fn place_into(sizes: &[u64], first: &[usize], last: &[usize], s: &mut PlaceS
     let n = sizes.len();
     s.order.clear();
     s.order.extend(0..n);
-    s.order.sort_unstable_by(|&a, &b| {
-        sizes[b]
-            .cmp(&sizes[a])
-            .then(first[a].cmp(&first[b]))
-            .then(a.cmp(&b))
-    });
+    s.order
+        .sort_unstable_by(|&a, &b| sizes[b].cmp(&sizes[a]).then(b.cmp(&a)));
     s.offsets.clear();
     s.offsets.resize(n, 0);
     s.placed.clear();

@@ -4,6 +4,7 @@
 //! `search::space::rank_spaces`, training `train::run::train_supernet`.)
 
 pub mod demo;
+pub mod export;
 pub mod predictor;
 pub mod search;
 pub mod space;

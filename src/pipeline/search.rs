@@ -66,6 +66,34 @@ impl SearchReport {
     }
 }
 
+/// `network`'s footprint under every scheduler, and whether it fits `device` (false without).
+pub fn scheduler_rows(
+    network: &mcu::Network,
+    device: Option<&Device>,
+) -> Result<Vec<SchedulerRow>> {
+    Scheduler::ALL
+        .iter()
+        .map(|&s| {
+            let r = mcu::evaluate(
+                network,
+                &EvalOptions {
+                    scheduler: s,
+                    ..EvalOptions::default()
+                },
+            )?;
+            Ok(SchedulerRow {
+                scheduler: s,
+                macs: r.macs,
+                params: r.params,
+                flash_bytes: r.flash_bytes,
+                peak_sram_bytes: r.peak_sram_bytes,
+                fits: device.is_some_and(|d| d.fits(r.peak_sram_bytes, r.flash_bytes)),
+                peak_layer: r.peak_layer,
+            })
+        })
+        .collect()
+}
+
 enum Scorer {
     Predicted(Predictor),
     Measured(SubnetEvaluator),
@@ -131,26 +159,10 @@ pub fn run_search(
     let mut test_ev = run.evaluator(e, &run.data.test, recal)?;
     let best = &res.best;
     let test_top1 = test_ev.accuracy(&run.net, &best.subnet)?;
-    let network = mcu::net::from_subnet(space, &best.subnet)?;
-    let mut per = Vec::new();
-    for s in Scheduler::ALL {
-        let r = mcu::evaluate(
-            &network,
-            &EvalOptions {
-                scheduler: s,
-                ..EvalOptions::default()
-            },
-        )?;
-        per.push(SchedulerRow {
-            scheduler: s,
-            macs: r.macs,
-            params: r.params,
-            flash_bytes: r.flash_bytes,
-            peak_sram_bytes: r.peak_sram_bytes,
-            fits: limits.device.fits(r.peak_sram_bytes, r.flash_bytes),
-            peak_layer: r.peak_layer,
-        });
-    }
+    let per = scheduler_rows(
+        &mcu::net::from_subnet(space, &best.subnet)?,
+        Some(&limits.device),
+    )?;
     let report = SearchReport {
         subnet: best.subnet.clone(),
         score: best.score,

@@ -1,0 +1,101 @@
+//! `tinynas export`: one library call (`crate::pipeline::export`), the report printed.
+
+use super::console::Console;
+use super::mem::kib;
+use super::supernet::parse_subnet;
+use crate::Result;
+use crate::pipeline::export::{ExportOptions, ExportReport, export};
+use crate::pipeline::predictor::open_run;
+use clap::Args;
+use std::path::PathBuf;
+
+#[derive(Args, Clone)]
+pub struct ExportArgs {
+    /// GPU options.
+    #[command(flatten)]
+    pub gpu: super::GpuArgs,
+    /// Run directory made by `tinynas train`.
+    #[arg(long)]
+    pub run: PathBuf,
+    /// `max`, `min` or a subnet JSON file (`best_subnet.json` from `tinynas search`).
+    #[arg(long, default_value = "max")]
+    pub subnet: String,
+    /// Resolution for max/min (default: the space's largest for max, smallest for min).
+    #[arg(long)]
+    pub resolution: Option<usize>,
+    /// Folder for model.tflite, model_data.cc/.h, network.json, model.safetensors, report.json.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Training images whose activation ranges set the int8 parameters.
+    #[arg(long, default_value_t = 256)]
+    pub calib_images: usize,
+    /// Training images for BN recalibration (default: the run's setting).
+    #[arg(long)]
+    pub recal_images: Option<usize>,
+}
+
+pub fn print_export(r: &ExportReport) {
+    println!("subnet: {}", serde_json::to_string(&r.subnet).unwrap());
+    println!(
+        "  top-1 on {} test images: supernet {:.2} %, exported float {:.2} %, int8 {:.2} % ({:+.2} points)",
+        r.test_images,
+        r.supernet_top1 * 100.0,
+        r.float_top1 * 100.0,
+        r.int8_top1 * 100.0,
+        (r.int8_top1 - r.float_top1) * 100.0
+    );
+    println!(
+        "  {:.2} M MACs, {:.1} k params, {} ops; model.tflite {} (flash estimate {})",
+        r.macs as f64 / 1e6,
+        r.params as f64 / 1e3,
+        r.ops,
+        kib(r.tflite_bytes as u64),
+        kib(r.flash_estimate_bytes)
+    );
+    for v in &r.per_scheduler {
+        println!(
+            "  peak SRAM {:<11} {:>12}",
+            v.scheduler.name(),
+            kib(v.peak_sram_bytes)
+        );
+    }
+    println!(
+        "  input int8 {:?} (scale {:.6}, zero point {}), output int8 {:?} (scale {:.6}, zero point {})",
+        r.input.shape,
+        r.input.scale,
+        r.input.zero_point,
+        r.output.shape,
+        r.output.scale,
+        r.output.zero_point
+    );
+}
+
+pub fn run(a: &ExportArgs) -> Result<()> {
+    crate::bounds::int("--calib-images", a.calib_images, 1, 1_000_000)?;
+    crate::bounds::recal_images(a.recal_images)?;
+    crate::io::check_out_dir(&a.out, "--out")?;
+    crate::train::run::check_run(&a.run)?;
+    let _lock = crate::io::lock_dir(&a.out, "--out")?;
+    let e = a.gpu.engine()?;
+    let console = Console::new();
+    let run = open_run(&e, &a.run, &*console)?;
+    let subnet = parse_subnet(&run.cfg.space, &a.subnet, a.resolution)?;
+    let o = ExportOptions {
+        subnet,
+        calib_images: a.calib_images,
+        recal_images: a.recal_images.unwrap_or(run.cfg.recal_images),
+        out: a.out.clone(),
+    };
+    let r = export(&e, &a.run, &run, &o, &*console)?;
+    print_export(&r);
+    println!(
+        "wrote {} ({:.1} s)",
+        crate::pipeline::export::EXPORT_FILES
+            .iter()
+            .map(|f| a.out.join(f).display().to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+        r.seconds
+    );
+    Ok(())
+}

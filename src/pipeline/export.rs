@@ -1,0 +1,284 @@
+//! Export of a trained run's subnet for a microcontroller: extraction (batch norm recalibrated
+//! and folded), int8 calibration and quantization, float and int8 top-1 on the test split, and
+//! the files firmware needs — model.tflite, model_data.cc/.h — with network.json (the format
+//! `tinynas mem --net` reads), model.safetensors (the float weights) and report.json.
+
+use super::predictor::Run;
+use super::search::{SchedulerRow, scheduler_rows};
+use crate::data::Dataset;
+use crate::export::graph::OpKind;
+use crate::export::quant::argmax;
+use crate::export::{Graph, QGraph, QParams, calibrate, carray, extract, quantize, tflite};
+use crate::observer::Observer;
+use crate::supernet::SubnetConfig;
+use crate::train::eval::input_rgb;
+use crate::{Engine, Error, Result};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::time::Instant;
+
+#[derive(Clone, Debug)]
+pub struct ExportOptions {
+    pub subnet: SubnetConfig,
+    /// Training images whose activation ranges set the int8 parameters.
+    pub calib_images: usize,
+    /// Training images for batch-norm recalibration before extraction.
+    pub recal_images: usize,
+    /// Folder for the files.
+    pub out: PathBuf,
+}
+
+/// The files `export` writes.
+pub const EXPORT_FILES: [&str; 6] = [
+    "model.tflite",
+    "model_data.cc",
+    "model_data.h",
+    "network.json",
+    "model.safetensors",
+    "report.json",
+];
+
+#[derive(Clone, Debug, Serialize)]
+pub struct TensorReport {
+    pub shape: Vec<usize>,
+    pub scale: f32,
+    pub zero_point: i32,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ExportReport {
+    pub subnet: SubnetConfig,
+    /// Top-1 of the subnet as the supernet runs it on the GPU (float, test split).
+    pub supernet_top1: f64,
+    /// Top-1 of the exported float network and of the int8 model (integer executor, TFLM's
+    /// arithmetic) on the same pixels of the test split.
+    pub float_top1: f64,
+    pub int8_top1: f64,
+    pub test_images: usize,
+    pub calib_images: usize,
+    pub recal_images: usize,
+    pub macs: u64,
+    pub params: u64,
+    pub ops: usize,
+    pub tflite_bytes: usize,
+    /// The evaluator's flash estimate (int8 weights, int32 bias and a scale per channel).
+    pub flash_estimate_bytes: u64,
+    pub per_scheduler: Vec<SchedulerRow>,
+    /// The input: NHWC int8, a pixel of channel c mapped by the table in model_data.cc
+    /// (its value normalised by `mean[c]`, `std[c]`, then quantized).
+    pub input: TensorReport,
+    pub input_mean: Vec<f32>,
+    pub input_std: Vec<f32>,
+    pub output: TensorReport,
+    pub seconds: f64,
+}
+
+/// A subnet extracted and quantized, with its supernet top-1.
+pub struct Quantized {
+    pub q: QGraph,
+    pub supernet_top1: f64,
+}
+
+/// Extract `subnet` of the run (batch norm recalibrated on `recal` training images, its GPU
+/// top-1 measured on `split`) and quantize it on `calib` training images.
+pub fn extract_and_quantize(
+    e: &Rc<Engine>,
+    run: &Run,
+    subnet: &SubnetConfig,
+    split: &Dataset,
+    recal: usize,
+    calib: usize,
+) -> Result<Quantized> {
+    if calib == 0 || recal == 0 {
+        return Err(Error::Invalid(format!(
+            "export needs at least one calibration image and one recalibration image (--calib-images {calib}, --recal-images {recal})"
+        )));
+    }
+    let space = &run.cfg.space;
+    space.check(subnet)?;
+    let train = &run.data.train;
+    let mut ev = run.evaluator(e, split, recal)?;
+    // Recalibrates the subnet's batch norm, then measures it.
+    let supernet_top1 = ev.accuracy(&run.net, subnet)?;
+    let g = extract(&run.net, subnet, &train.mean, &train.std)?;
+    let rgb = input_rgb(train.channels, space.in_channels)?;
+    let idx: Vec<usize> = if calib >= train.len() {
+        (0..train.len()).collect()
+    } else {
+        let mut all: Vec<usize> = (0..train.len()).collect();
+        use rand::seq::SliceRandom;
+        all.shuffle(
+            &mut <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(run.cfg.seed ^ 0xca11b),
+        );
+        all.truncate(calib);
+        all
+    };
+    let images: Vec<Vec<f32>> = idx
+        .iter()
+        .map(|&i| g.norm.apply(&train.pixels(i, subnet.resolution, rgb)))
+        .collect();
+    let ranges = calibrate(&g, images.iter().map(|v| v.as_slice()));
+    Ok(Quantized {
+        q: quantize(&g, &ranges)?,
+        supernet_top1,
+    })
+}
+
+/// (float top-1, int8 top-1) of `q` on `ds`, both from the same pixels, on every core.
+pub fn accuracy(q: &QGraph, ds: &Dataset, rgb: bool) -> (f64, f64) {
+    let g: &Graph = &q.graph;
+    let r = g.input().h;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = ds.len().div_ceil(threads).max(1);
+    let (f, i) = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..ds.len())
+            .step_by(chunk)
+            .map(|start| {
+                s.spawn(move || {
+                    let (mut f, mut i) = (0usize, 0usize);
+                    for k in start..(start + chunk).min(ds.len()) {
+                        let px = ds.pixels(k, r, rgb);
+                        let label = ds.labels[k] as usize;
+                        let fl = g.run_f32(&g.norm.apply(&px)).swap_remove(g.output());
+                        f += (argmax(&fl) == label) as usize;
+                        i += (argmax(&q.logits(&q.input_from_pixels(&px))) == label) as usize;
+                    }
+                    (f, i)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("accuracy worker"))
+            .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
+    });
+    let n = ds.len().max(1) as f64;
+    (f as f64 / n, i as f64 / n)
+}
+
+fn tensor_report(q: &QGraph, t: usize) -> TensorReport {
+    let s = q.graph.shapes[t];
+    let QParams { scale, zero_point } = q.params[t];
+    TensorReport {
+        shape: if t == 0 {
+            vec![1, s.h, s.w, s.c]
+        } else {
+            vec![1, s.c]
+        },
+        scale,
+        zero_point,
+    }
+}
+
+/// The float weights of the exported network, by layer, in TFLite's layouts.
+fn safetensors(g: &Graph) -> Result<Vec<u8>> {
+    let mut named: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
+    for op in &g.ops {
+        let cin = g.shapes[op.inputs[0]].c;
+        let shape = match &op.kind {
+            OpKind::Conv {
+                depthwise: true,
+                kernel,
+                ..
+            } => vec![1, *kernel, *kernel, op.bias.len()],
+            OpKind::Conv { kernel, .. } => vec![op.bias.len(), *kernel, *kernel, cin],
+            OpKind::FullyConnected => vec![op.bias.len(), g.shapes[op.inputs[0]].len()],
+            _ => continue,
+        };
+        named.push((
+            format!("{}.weight", op.name),
+            shape,
+            bytemuck::cast_slice(&op.weight).to_vec(),
+        ));
+        named.push((
+            format!("{}.bias", op.name),
+            vec![op.bias.len()],
+            bytemuck::cast_slice(&op.bias).to_vec(),
+        ));
+    }
+    let views = named
+        .iter()
+        .map(|(n, s, b)| {
+            safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b)
+                .map(|v| (n.clone(), v))
+                .map_err(|e| Error::Invalid(format!("model.safetensors: {e}")))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    safetensors::serialize(views, None)
+        .map_err(|e| Error::Invalid(format!("model.safetensors: {e}")))
+}
+
+/// Export `o.subnet` of the run in `run_dir` into `o.out`.
+pub fn export(
+    e: &Rc<Engine>,
+    run_dir: &Path,
+    run: &Run,
+    o: &ExportOptions,
+    obs: &dyn Observer,
+) -> Result<ExportReport> {
+    let t0 = Instant::now();
+    run.cfg.space.check(&o.subnet)?;
+    crate::io::claim_outputs(&o.out, "--out", &EXPORT_FILES)?;
+    obs.message(&format!(
+        "extracting the subnet from {} and calibrating on {} training images",
+        run_dir.display(),
+        o.calib_images.min(run.data.train.len())
+    ));
+    let test = &run.data.test;
+    let Quantized { q, supernet_top1 } =
+        extract_and_quantize(e, run, &o.subnet, test, o.recal_images, o.calib_images)?;
+    let rgb = input_rgb(run.data.train.channels, run.cfg.space.in_channels)?;
+    obs.message(&format!(
+        "measuring the float and int8 models on {} test images",
+        test.len()
+    ));
+    let (float_top1, int8_top1) = accuracy(&q, test, rgb);
+    let network = crate::mcu::net::from_subnet(&run.cfg.space, &o.subnet)?;
+    let rows = scheduler_rows(&network, None)?;
+    let about = format!(
+        "tinynas: subnet {} of the run in {}",
+        serde_json::to_string(&o.subnet).unwrap(),
+        run_dir.display()
+    );
+    let model = tflite::write(&q, &about);
+    let tflm = rows
+        .iter()
+        .find(|r| r.scheduler == crate::mcu::Scheduler::Tflm)
+        .expect("every scheduler");
+    let (h, cc) = carray::sources(&q, &model, &about, tflm.peak_sram_bytes);
+    let report = ExportReport {
+        subnet: o.subnet.clone(),
+        supernet_top1,
+        float_top1,
+        int8_top1,
+        test_images: test.len(),
+        calib_images: o.calib_images.min(run.data.train.len()),
+        recal_images: o.recal_images.min(run.data.train.len()),
+        macs: rows[0].macs,
+        params: rows[0].params,
+        ops: q.graph.ops.len(),
+        tflite_bytes: model.len(),
+        flash_estimate_bytes: rows[0].flash_bytes,
+        per_scheduler: rows,
+        input: tensor_report(&q, 0),
+        input_mean: q.graph.norm.mean.clone(),
+        input_std: q.graph.norm.std.clone(),
+        output: tensor_report(&q, q.graph.output()),
+        seconds: t0.elapsed().as_secs_f64(),
+    };
+    let w = |name: &str, bytes: &[u8]| crate::io::write_atomic(&o.out.join(name), bytes);
+    w("model.tflite", &model)?;
+    w("model_data.h", h.as_bytes())?;
+    w("model_data.cc", cc.as_bytes())?;
+    w(
+        "network.json",
+        serde_json::to_string_pretty(&network).unwrap().as_bytes(),
+    )?;
+    w("model.safetensors", &safetensors(&q.graph)?)?;
+    w(
+        "report.json",
+        serde_json::to_string_pretty(&report).unwrap().as_bytes(),
+    )?;
+    Ok(report)
+}
