@@ -8,8 +8,9 @@ use rand::Rng;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use tinynas::autograd::ops::norm::BnMode;
+use tinynas::export::graph::{InputNorm, Weights};
 use tinynas::export::quant::argmax;
-use tinynas::export::{calibrate, extract, quantize, tflite};
+use tinynas::export::{Graph, QGraph, calibrate, extract, quantize, tflite};
 use tinynas::mcu::net::from_subnet;
 use tinynas::mcu::{EvalOptions, Scheduler, evaluate};
 use tinynas::supernet::{SearchSpace, SubnetConfig, Supernet};
@@ -277,6 +278,12 @@ fn exported_subnets_run_bit_exact_on_tflite_micro_and_within_one_step_on_litert(
             Some(tflm.peak_sram_bytes),
             "subnet {si} {sub:?}: TFLM's head vs mem --scheduler tflm"
         );
+        let tail = tflm.peak.tflm_tail.unwrap().host64_bytes as f64;
+        let measured = rt.arena["tail"].as_u64().unwrap() as f64;
+        assert!(
+            (tail - measured).abs() < 0.05 * measured,
+            "subnet {si}: tail estimate {tail} B vs TFLM's {measured} B"
+        );
         eprintln!(
             "subnet {si} r{res}: {} ops, {} bytes; TFLM bit-exact on {n} images (LiteRT's reference kernels within {ref_diff}); LiteRT optimized ops within {worst}, same class end to end {same_class}/{n}; TFLM arena head {} tail {}",
             g.ops.len(),
@@ -285,5 +292,105 @@ fn exported_subnets_run_bit_exact_on_tflite_micro_and_within_one_step_on_litert(
             rt.arena["tail"]
         );
     }
+    let _ = std::fs::remove_dir_all(&tmp);
+}
+
+/// A graph of `net` with seeded random weights, quantized with fixed activation ranges (the
+/// arena does not depend on the values).
+fn random_model(net: &tinynas::mcu::Network, rng: &mut impl Rng) -> QGraph {
+    let c = net.input.channels;
+    let norm = InputNorm {
+        mean: vec![0.5; c],
+        std: vec![0.25; c],
+    };
+    let g = Graph::from_network(net, norm, |_, [o, i, k, _]| {
+        Ok(Weights {
+            weight: (0..o * i * k * k)
+                .map(|_| rng.random_range(-0.5..0.5))
+                .collect(),
+            bias: (0..o).map(|_| rng.random_range(-0.1..0.1)).collect(),
+        })
+    })
+    .unwrap();
+    let ranges = vec![(-4.0, 4.0); g.shapes.len()];
+    quantize(&g, &ranges).unwrap()
+}
+
+#[test]
+fn the_tflm_scheduler_is_tflms_measured_head_on_random_subnets() {
+    // Not the 60 subnets (seed 48224) the tail formula was fitted on.
+    let mut r = rng(224_048);
+    let tmp = std::env::temp_dir().join(format!("tinynas-arena-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let mut cases = Vec::new();
+    for i in 0..60 {
+        let res = [48, 64, 80, 96, 112, 128, 144, 160, 176, 192, 208, 224][i % 12];
+        let width = [0.2, 0.35, 0.5, 0.75, 1.0][r.random_range(0..5)];
+        let space = SearchSpace {
+            in_channels: 3,
+            resolutions: vec![res],
+            width_mult: width,
+            ..SearchSpace::default()
+        };
+        let sub = space.sample(&mut r, res);
+        let net = from_subnet(&space, &sub).unwrap();
+        let q = random_model(&net, &mut r);
+        let path = tmp.join(format!("m{i}.tflite"));
+        std::fs::write(&path, tflite::write(&q, "arena test")).unwrap();
+        let est = evaluate(
+            &net,
+            &EvalOptions {
+                scheduler: Scheduler::Tflm,
+                ..EvalOptions::default()
+            },
+        )
+        .unwrap();
+        cases.push((
+            path,
+            res,
+            width,
+            sub,
+            est.peak_sram_bytes,
+            est.peak.tflm_tail.unwrap(),
+        ));
+    }
+    let out = Command::new(python())
+        .arg("tests/runtimes.py")
+        .arg("--arena")
+        .args(cases.iter().map(|c| &c.0))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), cases.len());
+    let mut worst_tail = 0f64;
+    for ((_, res, width, sub, est, tail), m) in cases.iter().zip(&lines) {
+        assert_eq!(
+            m["head"].as_u64(),
+            Some(*est),
+            "r{res} w{width} {sub:?}: TFLM's measured head vs mem --scheduler tflm"
+        );
+        let measured = m["tail"].as_u64().unwrap() as f64;
+        let err = (tail.host64_bytes as f64 - measured).abs() / measured;
+        assert!(
+            err < 0.05,
+            "r{res} w{width} {sub:?}: tail estimate {} B vs TFLM's {measured} B",
+            tail.host64_bytes
+        );
+        worst_tail = worst_tail.max(err);
+    }
+    eprintln!(
+        "TFLM head = mem --scheduler tflm on {} random subnets, r48-224, widths 0.2-1.0; host tail estimate within {:.3} %",
+        cases.len(),
+        worst_tail * 100.0
+    );
     let _ = std::fs::remove_dir_all(&tmp);
 }

@@ -1,6 +1,7 @@
 """Run an exported .tflite on the real runtimes, for the deployment tests.
 
 usage: runtimes.py MODEL INPUTS N OUT_DIR [ACTIVATION_TENSORS]
+       runtimes.py --arena MODEL...   (one JSON line per model: TFLM's arena, nothing run)
 
 INPUTS holds N int8 images back to back. Writes to OUT_DIR:
   tflm.bin            N int8 output rows from TF Lite Micro's interpreter (reference kernels)
@@ -41,7 +42,22 @@ def captured_stderr(fn):
         return f.read().decode(errors="replace")
 
 
+def arena_of(interpreter):
+    text = captured_stderr(interpreter.print_allocations)
+    arena = {}
+    for key in ("total", "head", "tail"):
+        m = re.search(r"Arena allocation %s (\d+) bytes" % key, text)
+        arena[key] = int(m.group(1)) if m else None
+    arena["log"] = text
+    return arena
+
+
 def main():
+    if sys.argv[1] == "--arena":
+        for path in sys.argv[2:]:
+            tflm = runtime.Interpreter.from_bytes(open(path, "rb").read(), arena_size=256 << 20)
+            print(json.dumps(dict(arena_of(tflm), model=path)), flush=True)
+        return
     model_path, inputs_path, n, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
     tensors = int(sys.argv[5]) if len(sys.argv) > 5 else 0
     model = open(model_path, "rb").read()
@@ -57,13 +73,7 @@ def main():
         rows.append(np.array(tflm.get_output(0), dtype=np.int8).reshape(-1))
     np.stack(rows).tofile(os.path.join(out, "tflm.bin"))
 
-    text = captured_stderr(tflm.print_allocations)
-    arena = {}
-    for key in ("total", "head", "tail"):
-        m = re.search(r"Arena allocation %s (\d+) bytes" % key, text)
-        arena[key] = int(m.group(1)) if m else None
-    arena["log"] = text
-    json.dump(arena, open(os.path.join(out, "arena.json"), "w"))
+    json.dump(arena_of(tflm), open(os.path.join(out, "arena.json"), "w"))
 
     def litert(resolver, name):
         lite = LiteRT(model_content=model, experimental_op_resolver_type=resolver)

@@ -60,6 +60,13 @@ pub fn print_export(r: &ExportReport) {
         );
     }
     println!(
+        "  TF Lite Micro arena: head {} B + tail {} B (32-bit MCU) = {} B to reserve (tail {} B on a 64-bit host)",
+        r.arena.head_bytes,
+        r.arena.tail_mcu32_bytes,
+        r.arena.reserve_mcu32_bytes,
+        r.arena.tail_host64_bytes
+    );
+    println!(
         "  input int8 {:?} (scale {:.6}, zero point {}), output int8 {:?} (scale {:.6}, zero point {})",
         r.input.shape,
         r.input.scale,

@@ -219,6 +219,7 @@ pub fn run(a: &MemArgs) -> Result<()> {
                 "network": r.network, "scheduler": s.name(), "macs": r.macs, "params": r.params, "flash_bytes": r.flash_bytes,
                 "peak_sram_bytes": r.peak_sram_bytes, "peak_layer": r.peak_layer, "peak_tensors": r.peak_tensors,
                 "arena_bytes": r.peak.arena_bytes, "scratch_bytes": r.peak.scratch_bytes, "kernel_buffer_bytes": r.peak.kernel_buffer_bytes,
+                "tflm_tail": r.peak.tflm_tail,
                 "patch": r.patch, "device": dev, "fits": fits, "sram_margin_bytes": sm, "flash_margin_bytes": fm, "layers": rows,
             }));
             continue;
@@ -244,6 +245,17 @@ pub fn run(a: &MemArgs) -> Result<()> {
                 kib(r.peak.arena_bytes),
                 kib(r.peak.scratch_bytes),
                 kib(r.peak.kernel_buffer_bytes)
+            );
+        }
+        if let Some(t) = r.peak.tflm_tail {
+            println!(
+                "  TFLM arena: head {} B (the planned tensors above) + tail {} B on a 32-bit MCU = {} B to reserve ({} B + {} B = {} B on a 64-bit host)",
+                r.peak_sram_bytes,
+                t.mcu32_bytes,
+                r.peak_sram_bytes + t.mcu32_bytes,
+                r.peak_sram_bytes,
+                t.host64_bytes,
+                r.peak_sram_bytes + t.host64_bytes
             );
         }
         if let Some(p) = &r.patch {

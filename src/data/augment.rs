@@ -117,12 +117,8 @@ impl Dataset {
             })
             .collect();
         let c_out = if rgb { 3 } else { c };
-        let mut out = Vec::with_capacity(resolution * resolution * c_out);
-        for px in 0..resolution * resolution {
-            for ch in 0..c_out {
-                out.push(planes[ch.min(c - 1)][px]);
-            }
-        }
-        out
+        (0..resolution * resolution * c_out)
+            .map(|i| planes[(i % c_out).min(c - 1)][i / c_out])
+            .collect()
     }
 }

@@ -2,8 +2,8 @@
 //! (channel prefixes, the kernel through the learned transforms), batch norm folded into the
 //! convolutions, the input normalisation folded into the stem.
 
-use super::graph::{Graph, InputNorm, Shape};
-use crate::arch::net::{BlockSlot, subnet_blocks};
+use super::graph::{Graph, InputNorm, Layer, Weights};
+use crate::arch::net::{BlockSlot, subnet_blocks, subnet_network};
 use crate::nn::layers::{BN_EPS, ConvBn};
 use crate::supernet::{SubnetConfig, Supernet};
 use crate::{Result, Tensor};
@@ -32,57 +32,6 @@ fn fold(layer: &ConvBn, w: &Tensor) -> Result<(Vec<f32>, Vec<f32>)> {
     Ok((wv, bias))
 }
 
-/// OIHW → OHWI.
-fn ohwi(w: &[f32], cout: usize, cin: usize, k: usize) -> Vec<f32> {
-    let mut out = vec![0.0; w.len()];
-    for o in 0..cout {
-        for i in 0..cin {
-            for y in 0..k {
-                for x in 0..k {
-                    out[((o * k + y) * k + x) * cin + i] = w[((o * cin + i) * k + y) * k + x];
-                }
-            }
-        }
-    }
-    out
-}
-
-/// [C, 1, k, k] → 1HWC.
-fn one_hwc(w: &[f32], c: usize, k: usize) -> Vec<f32> {
-    let mut out = vec![0.0; w.len()];
-    for ch in 0..c {
-        for y in 0..k {
-            for x in 0..k {
-                out[(y * k + x) * c + ch] = w[(ch * k + y) * k + x];
-            }
-        }
-    }
-    out
-}
-
-/// Append the conv `layer` run with weight view `w` to `g`.
-fn conv(g: &mut Graph, name: &str, x: usize, layer: &ConvBn, w: &Tensor) -> Result<usize> {
-    let (wv, bias) = fold(layer, w)?;
-    let s = w.shape();
-    let (cout, cin, k) = (s[0], s[1], s[2]);
-    let depthwise = layer.groups > 1;
-    let weight = if depthwise {
-        one_hwc(&wv, cout, k)
-    } else {
-        ohwi(&wv, cout, cin, k)
-    };
-    let relu6 = match layer.act {
-        None => false,
-        Some(crate::autograd::ops::Act::Relu6) => true,
-        Some(a) => {
-            return Err(crate::Error::Invalid(format!(
-                "export: layer {name} uses activation {a:?}, which the exporter cannot express (ReLU6 or none)"
-            )));
-        }
-    };
-    g.conv(name, x, depthwise, k, layer.stride, relu6, weight, bias)
-}
-
 /// `subnet` of `net` (its batch norm already recalibrated) as a float graph whose input is one
 /// image normalised as in training: channel c is (pixel / 255 − mean[c]) / std[c] (a grey
 /// image's statistics serve every channel it is replicated into).
@@ -96,71 +45,42 @@ pub fn extract(net: &Supernet, subnet: &SubnetConfig, mean: &[f32], std: &[f32])
         )));
     }
     let stat = |v: &[f32]| (0..cin).map(|c| v[c.min(v.len() - 1)]).collect();
-    let r = subnet.resolution;
-    let mut g = Graph::new(
-        Shape { h: r, w: r, c: cin },
-        InputNorm {
-            mean: stat(mean),
-            std: stat(std),
-        },
-    );
-    let mut h = conv(&mut g, "stem", 0, &net.stem, &net.stem.weight)?;
-    let mut n = 0;
-    for (slot, b) in subnet_blocks(space, subnet) {
-        let (name, block) = match slot {
-            BlockSlot::First => {
-                h = conv(
-                    &mut g,
-                    "first.depthwise",
-                    h,
-                    &net.first_dw,
-                    &net.first_dw.weight,
-                )?;
-                h = conv(
-                    &mut g,
-                    "first.project",
-                    h,
-                    &net.first_pw,
-                    &net.first_pw.weight,
-                )?;
-                continue;
-            }
-            BlockSlot::Elastic(i) => {
-                n += 1;
-                (format!("block{n}"), &net.blocks[i])
-            }
-            BlockSlot::Last => ("last".to_string(), &net.last),
+    let norm = InputNorm {
+        mean: stat(mean),
+        std: stat(std),
+    };
+    // The network description and the supernet slot of each of its blocks: one list.
+    let slots: Vec<BlockSlot> = subnet_blocks(space, subnet)
+        .into_iter()
+        .map(|(s, _)| s)
+        .collect();
+    let network = subnet_network(space, subnet);
+    Graph::from_network(&network, norm, |layer, [cout, per, k, _]| {
+        let block = |i: usize| match slots[i] {
+            BlockSlot::First => None,
+            BlockSlot::Elastic(j) => Some(&net.blocks[j]),
+            BlockSlot::Last => Some(&net.last),
         };
-        let x = h;
-        let mid = b.mid();
-        if b.expand_ratio != 1 {
-            let w = block.expand.weight.prefix(0, mid)?;
-            h = conv(&mut g, &format!("{name}.expand"), h, &block.expand, &w)?;
-        }
-        let w = block.depthwise_weight(mid, b.kernel_size)?;
-        h = conv(
-            &mut g,
-            &format!("{name}.depthwise"),
-            h,
-            &block.depthwise,
-            &w,
-        )?;
-        let w = block
-            .project
-            .weight
-            .prefix(0, block.out_channels)?
-            .prefix(1, mid)?;
-        h = conv(&mut g, &format!("{name}.project"), h, &block.project, &w)?;
-        if b.has_residual() {
-            h = g.add(&format!("{name}.add"), x, h)?;
-        }
-    }
-    h = g.avg_pool("pool", h);
-    g.fully_connected(
-        "head",
-        h,
-        net.head.weight.to_vec()?,
-        net.head.bias.to_vec()?,
-    )?;
-    Ok(g)
+        let (weight, bias) = match layer {
+            Layer::Stem => fold(&net.stem, &net.stem.weight)?,
+            Layer::Expand(i) => {
+                let b = block(i).expect("the first block has no expansion");
+                fold(&b.expand, &b.expand.weight.prefix(0, cout)?)?
+            }
+            Layer::Depthwise(i) => match block(i) {
+                None => fold(&net.first_dw, &net.first_dw.weight)?,
+                Some(b) => fold(&b.depthwise, &b.depthwise_weight(cout, k)?)?,
+            },
+            Layer::Project(i) => match block(i) {
+                None => fold(&net.first_pw, &net.first_pw.weight)?,
+                Some(b) => fold(
+                    &b.project,
+                    &b.project.weight.prefix(0, cout)?.prefix(1, per)?,
+                )?,
+            },
+            Layer::FeatureMix => unreachable!("subnets have no feature-mix layer"),
+            Layer::Classifier => (net.head.weight.to_vec()?, net.head.bias.to_vec()?),
+        };
+        Ok(Weights { weight, bias })
+    })
 }

@@ -55,6 +55,9 @@ pub struct Peak {
     pub arena_bytes: u64,
     pub scratch_bytes: u64,
     pub kernel_buffer_bytes: u64,
+    /// TF Lite Micro: the persistent tail beside the planned arena (the head).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tflm_tail: Option<Tail>,
 }
 
 /// Ops whose output is immediately added to the block's residual (the block's projection).
@@ -109,6 +112,7 @@ pub fn analytic_live(g: &Graph, inplace_depthwise: bool) -> (Peak, Vec<Vec<usize
         arena_bytes: 0,
         scratch_bytes: 0,
         kernel_buffer_bytes: 0,
+        tflm_tail: None,
     };
     (peak, live_at)
 }
@@ -261,12 +265,59 @@ fn planned(g: &Graph, alignment: u64, inplace: bool) -> Peak {
         arena_bytes: arena,
         scratch_bytes: 0,
         kernel_buffer_bytes: 0,
+        tflm_tail: None,
+    }
+}
+
+/// TF Lite Micro's persistent arena tail (what it keeps besides the planned head): bytes on
+/// the 64-bit host and on a 32-bit microcontroller.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Tail {
+    pub host64_bytes: u64,
+    pub mcu32_bytes: u64,
+}
+
+/// The tail of the TFLite graph `g` (built with PADs). Host, fitted on 60 random exported
+/// subnets measured with TFLM's interpreter (tflite-micro 0.dev20261023, reference kernels;
+/// largest error 23 B): a TfLiteEvalTensor of 24 B per tensor (weights and biases included), a
+/// NodeAndRegistration of 64 B per op, the per-channel output multipliers and shifts (8 B per
+/// channel of each convolution), 108 B more per convolution (its OpData and allocations), 72 B
+/// per ADD, 64 B per PAD, 886 B for the rest (input and output tensors, pooling, classifier).
+/// 32-bit: the same with the pointer-sized fields we know at 4 bytes (an eval tensor 12 B, a
+/// node 36 B, a convolution's OpData 8 B less, the two persistent TfLiteTensors half) — an
+/// estimate, not a measurement.
+pub fn tflm_tail(g: &Graph) -> Tail {
+    let (mut tensors, mut convs, mut adds, mut pads, mut channels) =
+        (g.tensors.len() as u64, 0u64, 0u64, 0u64, 0u64);
+    for op in &g.ops {
+        match op.kind {
+            OpKind::Conv | OpKind::Pointwise | OpKind::Depthwise | OpKind::SeFc => {
+                tensors += 2;
+                convs += 1;
+                channels += g.tensors[op.output].c as u64;
+            }
+            OpKind::Linear => tensors += 2,
+            OpKind::Pad => {
+                tensors += 1;
+                pads += 1;
+            }
+            OpKind::Add | OpKind::SeMul => adds += 1,
+            OpKind::Pool | OpKind::SePool => {}
+        }
+    }
+    let ops = g.ops.len() as u64;
+    let common = 8 * channels + 72 * adds + 64 * pads;
+    Tail {
+        host64_bytes: 24 * tensors + 64 * ops + 108 * convs + common + 886,
+        mcu32_bytes: 12 * tensors + 36 * ops + 100 * convs + common + 886 - 96,
     }
 }
 
 /// TF Lite Micro: 16-byte alignment, no in-place ops; the arena size.
 pub fn tflm(g: &Graph) -> Peak {
-    planned(g, 16, false)
+    let mut p = planned(g, 16, false);
+    p.tflm_tail = Some(tflm_tail(g));
+    p
 }
 
 /// TinyEngine: 4-byte sizes, in-place depthwise, plus the largest scratch buffer (im2col

@@ -65,6 +65,9 @@ pub struct ExportReport {
     /// The evaluator's flash estimate (int8 weights, int32 bias and a scale per channel).
     pub flash_estimate_bytes: u64,
     pub per_scheduler: Vec<SchedulerRow>,
+    /// The tensor arena a TF Lite Micro user reserves: the planned head (exact: TFLM's greedy
+    /// planner on this graph) and the persistent tail (estimated; within 0.1 % on the host).
+    pub arena: Arena,
     /// The input: NHWC int8, a pixel of channel c mapped by the table in model_data.cc
     /// (its value normalised by `mean[c]`, `std[c]`, then quantized).
     pub input: TensorReport,
@@ -72,6 +75,15 @@ pub struct ExportReport {
     pub input_std: Vec<f32>,
     pub output: TensorReport,
     pub seconds: f64,
+}
+
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct Arena {
+    pub head_bytes: u64,
+    pub tail_mcu32_bytes: u64,
+    pub tail_host64_bytes: u64,
+    /// head + the 32-bit tail: TINYNAS_ARENA_BYTES in model_data.h.
+    pub reserve_mcu32_bytes: u64,
 }
 
 /// A subnet extracted and quantized, with its supernet top-1.
@@ -242,11 +254,24 @@ pub fn export(
         run_dir.display()
     );
     let model = tflite::write(&q, &about);
-    let tflm = rows
-        .iter()
-        .find(|r| r.scheduler == crate::mcu::Scheduler::Tflm)
-        .expect("every scheduler");
-    let (h, cc) = carray::sources(&q, &model, &about, tflm.peak_sram_bytes);
+    let tflm = crate::mcu::evaluate(
+        &network,
+        &crate::mcu::EvalOptions {
+            scheduler: crate::mcu::Scheduler::Tflm,
+            ..Default::default()
+        },
+    )?;
+    let tail = tflm
+        .peak
+        .tflm_tail
+        .expect("the TFLM scheduler estimates the tail");
+    let arena = Arena {
+        head_bytes: tflm.peak_sram_bytes,
+        tail_mcu32_bytes: tail.mcu32_bytes,
+        tail_host64_bytes: tail.host64_bytes,
+        reserve_mcu32_bytes: tflm.peak_sram_bytes + tail.mcu32_bytes,
+    };
+    let (h, cc) = carray::sources(&q, &model, &about, arena.reserve_mcu32_bytes);
     let report = ExportReport {
         subnet: o.subnet.clone(),
         supernet_top1,
@@ -261,6 +286,7 @@ pub fn export(
         tflite_bytes: model.len(),
         flash_estimate_bytes: rows[0].flash_bytes,
         per_scheduler: rows,
+        arena,
         input: tensor_report(&q, 0),
         input_mean: q.graph.norm.mean.clone(),
         input_std: q.graph.norm.std.clone(),
