@@ -152,12 +152,14 @@ pub fn write(q: &QGraph, description: &str) -> Vec<u8> {
             OpKind::Add | OpKind::AvgPool => {}
         }
         if matches!(o.kind, OpKind::Conv { .. } | OpKind::FullyConnected) {
-            let scale = (0..qo.bias.len())
-                .map(|c| {
-                    let ws = qo.weight_scale[c.min(qo.weight_scale.len() - 1)];
-                    (input_scale as f64 * ws as f64) as f32
-                })
-                .collect();
+            // The runtimes read a bias's scale only where it is per tensor (FULLY_CONNECTED
+            // checks it); a convolution's per-channel bias scales would be 12 bytes of flash
+            // per channel for nothing.
+            let scale = if matches!(o.kind, OpKind::FullyConnected) {
+                vec![(input_scale as f64 * qo.weight_scale[0] as f64) as f32]
+            } else {
+                Vec::new()
+            };
             push(
                 Constant {
                     name: format!("{}/bias", o.name),

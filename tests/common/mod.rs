@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod harden;
+pub mod runtimes;
 
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use std::rc::Rc;

@@ -1,0 +1,173 @@
+//! Export of a supernet trained on the bundled Fashion-MNIST subset, through the library call
+//! `tinynas export` makes: int8 keeps the float accuracy (within 2 points), TF Lite Micro runs
+//! the written model.tflite exactly as the integer executor does on real test images, LiteRT's
+//! optimized kernels pick the same class, and the C array is the model byte for byte.
+
+mod common;
+use common::runtimes::run_runtimes;
+use common::*;
+use std::rc::Rc;
+use tinynas::arch::SearchSpace;
+use tinynas::export::quant::argmax;
+use tinynas::mcu::Network;
+use tinynas::observer::Silent;
+use tinynas::pipeline::export::{EXPORT_FILES, ExportOptions, export, extract_and_quantize};
+use tinynas::pipeline::predictor::open_run;
+use tinynas::train::config::{RunConfig, RunOptions};
+use tinynas::train::run::train_supernet;
+use tinynas::train::schedule::Schedule;
+
+/// The bytes of `g_model_data` in model_data.cc.
+fn c_array_bytes(cc: &str) -> Vec<u8> {
+    let start = cc.find("g_model_data[] = {").expect("the array") + 18;
+    let end = start + cc[start..].find("};").unwrap();
+    cc[start..end]
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(|t| u8::from_str_radix(t.trim_start_matches("0x"), 16).unwrap())
+        .collect()
+}
+
+#[test]
+fn a_trained_subnet_exports_to_int8_that_tflite_micro_runs_as_the_executor_does() {
+    let e = engine();
+    let tmp = std::env::temp_dir().join(format!("tinynas-deploy-run-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    let space = SearchSpace {
+        base_widths: vec![16, 8, 16, 24, 32, 48],
+        width_mult: 1.0,
+        stage_strides: vec![2, 2, 2],
+        kernel_choices: vec![3, 5],
+        expand_choices: vec![3, 4],
+        depth_choices: vec![1, 2],
+        resolutions: vec![24],
+        in_channels: 1,
+        classes: 10,
+        last_expand: 4,
+        last_kernel: 3,
+        kernel_transform: false,
+    };
+    let data = tinynas::data::bundled_fashion_dir();
+    let mut cfg = RunConfig::new(
+        data.to_str().unwrap(),
+        space.clone(),
+        Schedule::joint(3, 0.1, 2),
+    );
+    cfg.train_images = 3000;
+    cfg.val_images = 200;
+    cfg.recal_images = 500;
+    cfg.batch = 64;
+    let run_dir = tmp.join("run");
+    let (_, summary) = train_supernet(
+        &e,
+        &cfg,
+        &RunOptions {
+            out: run_dir.clone(),
+            workers: 1,
+            no_validation: true,
+            ..RunOptions::default()
+        },
+    )
+    .unwrap();
+    assert!(summary.finished);
+    let run = open_run(&e, &run_dir, &Silent).unwrap();
+    let out = tmp.join("export");
+    let sub = space.largest(24);
+    let o = ExportOptions {
+        subnet: sub.clone(),
+        calib_images: 200,
+        recal_images: 500,
+        out: out.clone(),
+    };
+    let r = export(&e, &run_dir, &run, &o, &Silent).unwrap();
+    eprintln!(
+        "supernet {:.2} %, float {:.2} %, int8 {:.2} % on {} test images; .tflite {} B, flash estimate {} B; arena {:?}",
+        r.supernet_top1 * 100.0,
+        r.float_top1 * 100.0,
+        r.int8_top1 * 100.0,
+        r.test_images,
+        r.tflite_bytes,
+        r.flash_estimate_bytes,
+        r.arena
+    );
+    assert!(r.float_top1 > 0.5, "the supernet learned: {}", r.float_top1);
+    assert!(
+        (r.int8_top1 - r.float_top1).abs() <= 0.02,
+        "int8 {} vs float {}",
+        r.int8_top1,
+        r.float_top1
+    );
+    assert!(
+        (r.float_top1 - r.supernet_top1).abs() <= 0.02,
+        "the exported float network {} vs the supernet {}",
+        r.float_top1,
+        r.supernet_top1
+    );
+    for f in EXPORT_FILES {
+        assert!(out.join(f).is_file(), "{f} written");
+    }
+    let model = std::fs::read(out.join("model.tflite")).unwrap();
+    assert_eq!(&model[4..8], b"TFL3", "the flatbuffer's identifier");
+    assert_eq!(model.len(), r.tflite_bytes);
+    // The .tflite is the flash estimate plus the flatbuffer's own metadata (per-channel
+    // scales and zero points, tensor and operator tables, names, 16-byte alignment).
+    assert!(
+        model.len() as u64 >= r.flash_estimate_bytes
+            && (model.len() as u64) <= r.flash_estimate_bytes * 5 / 4 + 16 * 1024,
+        ".tflite {} B vs flash estimate {} B",
+        model.len(),
+        r.flash_estimate_bytes
+    );
+    let cc = std::fs::read_to_string(out.join("model_data.cc")).unwrap();
+    assert_eq!(c_array_bytes(&cc), model, "model_data.cc holds the model");
+    assert!(cc.contains(&format!("g_model_data_len = {};", model.len())));
+    let h = std::fs::read_to_string(out.join("model_data.h")).unwrap();
+    assert!(h.contains(&format!(
+        "#define TINYNAS_ARENA_BYTES {}",
+        r.arena.reserve_mcu32_bytes
+    )));
+    let net: Network =
+        serde_json::from_str(&std::fs::read_to_string(out.join("network.json")).unwrap()).unwrap();
+    assert_eq!(net, tinynas::mcu::net::from_subnet(&space, &sub).unwrap());
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["int8_top1"].as_f64(), Some(r.int8_top1));
+
+    // The written model on the real runtimes, on the test images: TFLM bit for bit as the
+    // executor (the same quantization again: export is deterministic), LiteRT the same class.
+    let q = extract_and_quantize(&e, &run, &sub, &run.data.test, 500, 200)
+        .unwrap()
+        .q;
+    let n = run.data.test.len();
+    let test = &run.data.test;
+    let inputs: Vec<i8> = (0..n)
+        .flat_map(|i| q.input_from_pixels(&test.pixels(i, 24, false)))
+        .collect();
+    let dir = tmp.join("runtimes");
+    std::fs::create_dir_all(&dir).unwrap();
+    let rt = run_runtimes(&dir, &model, &inputs, n, 0);
+    let size = q.graph.input().len();
+    let k = q.graph.classes();
+    let (mut same_class, mut correct) = (0, 0);
+    for i in 0..n {
+        let mine = q.logits(&inputs[i * size..(i + 1) * size]);
+        assert_eq!(
+            mine,
+            rt.tflm[i * k..(i + 1) * k],
+            "image {i}: TFLM vs the executor"
+        );
+        same_class += (argmax(&mine) == argmax(&rt.litert[i * k..(i + 1) * k])) as usize;
+        correct += (argmax(&mine) == test.labels[i] as usize) as usize;
+    }
+    eprintln!(
+        "TFLM = executor on {n} test images ({correct} correct); LiteRT same class on {same_class}"
+    );
+    assert!(
+        same_class * 1000 >= n * 995,
+        "LiteRT's optimized kernels agree on the class of {same_class} of {n} images"
+    );
+    assert_eq!(rt.arena["head"].as_u64(), Some(r.arena.head_bytes));
+    let _ = std::fs::remove_dir_all(&tmp);
+    let _ = Rc::new(());
+}
