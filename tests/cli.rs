@@ -296,8 +296,10 @@ fn demo_pieces_run_end_to_end_on_tiny_settings() {
     ]);
     assert_eq!(code, 0, "{stdout}\n{err}");
     for want in [
-        "[1/5] space optimization",
-        "[5/5] evolutionary search",
+        "[1/6] space optimization",
+        "[5/6] evolutionary search",
+        "[6/6] export",
+        "exported:",
         "chosen subnet:",
         "measured test top-1",
         "peak SRAM",
@@ -313,6 +315,8 @@ fn demo_pieces_run_end_to_end_on_tiny_settings() {
         "train/predictor.json",
         "search/best_subnet.json",
         "search/population.png",
+        "export/model.tflite",
+        "export/model_data.h",
     ] {
         assert!(out.join(f).is_file(), "{f} missing");
     }

@@ -280,7 +280,7 @@ fn the_tflm_scheduler_is_tflms_measured_head_on_random_subnets() {
         ));
     }
     let out = Command::new(python())
-        .arg("tests/runtimes.py")
+        .arg("scripts/runtimes.py")
         .arg("--arena")
         .args(cases.iter().map(|c| &c.0))
         .output()

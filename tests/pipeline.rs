@@ -199,12 +199,13 @@ fn the_demo_is_one_library_call_with_a_typed_report() {
         seed: 0,
         f16_gemm: false,
         f16_activations: false,
+        calib_images: 32,
     };
     let rec = Rc::new(Recorder::default());
     let obs: Rc<dyn Observer> = rec.clone();
     let r = demo(|| Ok(engine()), &o, &obs).unwrap();
     let msgs = rec.messages.borrow().join("\n");
-    for step in ["[1/5]", "[2/5]", "[3/5]", "[4/5]", "[5/5]"] {
+    for step in ["[1/6]", "[2/6]", "[3/6]", "[4/6]", "[5/6]", "[6/6]"] {
         assert!(msgs.contains(step), "{step} told: {msgs}");
     }
     // The trained space is the best one within the budget, and everything landed under out/.
@@ -219,12 +220,18 @@ fn the_demo_is_one_library_call_with_a_typed_report() {
     assert_eq!(r.measured.len(), 6);
     assert!(r.predictor.is_some());
     assert!(r.search.row(Scheduler::TinyEngine).fits);
+    // The demo ends with the chosen subnet exported.
+    assert_eq!(r.export.subnet, r.search.subnet);
+    assert!((0.0..=1.0).contains(&r.export.int8_top1));
     for f in [
         "space/space.json",
         "train/state.json",
         "train/accuracy_pairs.jsonl",
         "train/predictor.json",
         "search/best_subnet.json",
+        "export/model.tflite",
+        "export/model_data.cc",
+        "export/report.json",
     ] {
         assert!(out.join(f).is_file(), "{f}");
     }

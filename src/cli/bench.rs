@@ -24,6 +24,22 @@ pub enum BenchCommand {
         #[arg(long)]
         profile: Option<std::path::PathBuf>,
     },
+    /// The int8 executor beside TF Lite Micro's interpreter and the float network, on one
+    /// core; last line: images/s of each.
+    Int8 {
+        #[arg(long, default_value_t = 64)]
+        res: usize,
+        #[arg(long, default_value_t = 0.5)]
+        width: f64,
+        /// The space's smallest subnet instead of its largest.
+        #[arg(long)]
+        smallest: bool,
+        #[arg(long, default_value_t = 50)]
+        images: usize,
+        /// A Python with tflite-micro (scripts/pyenv.sh prints one) to time TFLM too.
+        #[arg(long)]
+        python: Option<std::path::PathBuf>,
+    },
     /// Supernet training step of workload 1 of BENCHMARKS.md; last line: image-subnets/s.
     Train {
         #[command(flatten)]
@@ -82,6 +98,13 @@ impl BenchCommand {
                 int("--steps", steps, 1, 10_000)?;
                 int("--subnets", subnets, 1, 64)
             }
+            BenchCommand::Int8 {
+                res, width, images, ..
+            } => {
+                int("--res", res, 8, MAX_RESOLUTION)?;
+                positive("--width", width, 8.0)?;
+                int("--images", images, 1, 100_000)
+            }
             BenchCommand::Mem { count, res, width } => {
                 int("--res", res, 1, MAX_RESOLUTION)?;
                 positive("--width", width, 8.0)?;
@@ -94,6 +117,23 @@ impl BenchCommand {
 pub fn run(cmd: BenchCommand) -> Result<()> {
     cmd.validate()?;
     match cmd {
+        BenchCommand::Int8 {
+            res,
+            width,
+            smallest,
+            images,
+            python,
+        } => {
+            let line = super::bench_int8::run(&super::bench_int8::Int8Bench {
+                res,
+                width,
+                smallest,
+                images,
+                python,
+            })?;
+            println!("{line}");
+            Ok(())
+        }
         BenchCommand::Ops {
             gpu,
             batch,

@@ -62,6 +62,9 @@ pub struct DemoArgs {
     pub samples: usize,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Training images whose activation ranges set the exported model's int8 parameters.
+    #[arg(long, default_value_t = 256)]
+    pub calib_images: usize,
 }
 
 pub fn demo(g: &GpuArgs, a: &DemoArgs) -> Result<()> {
@@ -90,6 +93,7 @@ pub fn demo(g: &GpuArgs, a: &DemoArgs) -> Result<()> {
         seed: a.seed,
         f16_gemm: g.f16,
         f16_activations: g.f16_activations,
+        calib_images: a.calib_images,
     };
     let console: Rc<dyn Observer> = Console::new();
     let mut adapter = String::new();
@@ -103,15 +107,18 @@ pub fn demo(g: &GpuArgs, a: &DemoArgs) -> Result<()> {
         &console,
     )?;
     print_search(&r.search, &r.space, &o.limits)?;
+    println!("exported:");
+    super::export::print_export(&r.export);
     println!(
-        "\ndemo finished in {:.0} s on {adapter}. Outputs in {}: space/ (ranking, CDF plot), train/ (supernet, metrics, training.png), search/ (best_subnet.json, population.png)",
+        "\ndemo finished in {:.0} s on {adapter}. Outputs in {}: space/ (ranking, CDF plot), train/ (supernet, metrics, training.png), search/ (best_subnet.json, population.png), export/ (model.tflite, model_data.cc/.h, report.json)",
         r.seconds,
         r.out.display()
     );
     let mine = r.search.row(o.limits.scheduler);
     println!(
-        "result: top-1 {:.2} %, {:.2} M MACs, peak SRAM {:.1} KiB ({}), flash {:.1} KiB on {}",
+        "result: top-1 {:.2} % (int8 {:.2} %), {:.2} M MACs, peak SRAM {:.1} KiB ({}), flash {:.1} KiB on {}",
         r.search.test_top1 * 100.0,
+        r.export.int8_top1 * 100.0,
         mine.macs as f64 / 1e6,
         mine.peak_sram_bytes as f64 / 1024.0,
         o.limits.scheduler.name(),

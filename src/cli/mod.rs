@@ -1,6 +1,7 @@
 //! Command-line interface: subcommands, progress and printed reports.
 
 mod bench;
+mod bench_int8;
 pub mod console;
 pub mod demo;
 pub mod export;

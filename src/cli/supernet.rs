@@ -307,6 +307,14 @@ pub struct EvalArgs {
     /// Evaluate on the test split or the held-out validation split.
     #[arg(long, value_enum, default_value_t = Split::Test)]
     pub split: Split,
+    /// Also the top-1 of the subnet as exported: extracted, quantized to int8 (calibrated on
+    /// --calib-images training images) and run by the integer executor with TF Lite Micro's
+    /// arithmetic, beside its float twin on the same pixels.
+    #[arg(long)]
+    pub int8: bool,
+    /// Training images whose activation ranges set the int8 parameters (with --int8).
+    #[arg(long, default_value_t = 256)]
+    pub calib_images: usize,
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
@@ -356,7 +364,16 @@ pub fn eval(g: &GpuArgs, a: &EvalArgs) -> Result<()> {
         crate::io::check_trace_path(p, "--profile")?;
     }
     crate::bounds::recal_images(a.recal_images)?;
+    crate::bounds::int("--calib-images", a.calib_images, 1, 1_000_000)?;
+    if a.int8 && a.profile.is_some() {
+        return Err(crate::Error::Invalid(
+            "--profile profiles the GPU evaluation; --int8 runs on the CPU: use one of them".into(),
+        ));
+    }
     let e = g.engine()?;
+    if a.int8 {
+        return eval_int8(&e, a);
+    }
     let (cfg, net, state) = load_run(&e, &a.run)?;
     let subnet = parse_subnet(&cfg.space, &a.subnet, a.resolution)?;
     let data = load_data(&cfg)?;
@@ -413,6 +430,44 @@ pub fn eval(g: &GpuArgs, a: &EvalArgs) -> Result<()> {
             recal.min(data.train.len()),
             state.step,
             acc * 100.0
+        );
+    }
+    Ok(())
+}
+
+/// `eval --int8`: the supernet's float top-1, the exported float network's and the int8
+/// model's on the same pixels.
+fn eval_int8(e: &std::rc::Rc<crate::Engine>, a: &EvalArgs) -> Result<()> {
+    use crate::pipeline::export::{accuracy, extract_and_quantize};
+    let console = super::console::Console::new();
+    let run = crate::pipeline::predictor::open_run(e, &a.run, &*console)?;
+    let subnet = parse_subnet(&run.cfg.space, &a.subnet, a.resolution)?;
+    let split = match a.split {
+        Split::Test => &run.data.test,
+        Split::Val => &run.data.val,
+    };
+    let recal = a.recal_images.unwrap_or(run.cfg.recal_images);
+    let q = extract_and_quantize(e, &run, &subnet, split, recal, a.calib_images)?;
+    let rgb = crate::train::eval::input_rgb(run.data.train.channels, run.cfg.space.in_channels)?;
+    let (float_top1, int8_top1) = accuracy(&q.q, split, rgb);
+    if a.json {
+        let v = serde_json::json!({
+            "run": a.run.display().to_string(), "subnet": subnet, "split": a.split.name(),
+            "images": split.len(), "recal_images": recal, "calib_images": a.calib_images,
+            "supernet_top1": q.supernet_top1, "float_top1": float_top1, "int8_top1": int8_top1,
+        });
+        println!("{}", serde_json::to_string_pretty(&v).unwrap());
+    } else {
+        println!("subnet: {}", serde_json::to_string(&subnet).unwrap());
+        println!(
+            "top-1 on {} ({} images): supernet {:.2} %, exported float {:.2} %, int8 {:.2} % ({:+.2} points; calibrated on {} training images)",
+            a.split.name(),
+            split.len(),
+            q.supernet_top1 * 100.0,
+            float_top1 * 100.0,
+            int8_top1 * 100.0,
+            (int8_top1 - float_top1) * 100.0,
+            a.calib_images.min(run.data.train.len())
         );
     }
     Ok(())

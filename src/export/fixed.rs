@@ -106,9 +106,11 @@ mod tests {
     fn gemmlowp_primitives() {
         assert_eq!(srdhm(i32::MIN, i32::MIN), i32::MAX);
         assert_eq!(srdhm(1 << 30, 1 << 30), 1 << 29);
-        // 3 · 2^30 · 2 / 2^32 = 1.5 → rounds to 2; −1.5 → −2 (half away from zero).
+        // 3 · 2^30 · 2 / 2^32 = 1.5 → 2; gemmlowp's nudge of 1 − 2^30 for a negative
+        // product makes −1.5 → −1 (the tie goes up, as the reference kernels compute it).
         assert_eq!(srdhm(3, 1 << 30), 2);
-        assert_eq!(srdhm(-3, 1 << 30), -2);
+        assert_eq!(srdhm(-3, 1 << 30), -1);
+        assert_eq!(srdhm(-5, 1 << 30), -2);
         assert_eq!(rounding_divide_by_pot(5, 1), 3);
         assert_eq!(rounding_divide_by_pot(-5, 1), -3);
         assert_eq!(rounding_divide_by_pot(7, 2), 2);

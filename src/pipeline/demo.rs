@@ -3,6 +3,7 @@
 //! evolutionary search, and the chosen model measured on the test split. Every option is
 //! checked before any work; what happens is told to an `Observer`; the result is a report.
 
+use super::export::{ExportOptions, ExportReport, export};
 use super::predictor::{Pair, collect, fit, open_run};
 use super::search::{SearchOptions, SearchReport, run_search};
 use super::space::{ranking_table, write_space_outputs};
@@ -46,6 +47,8 @@ pub struct DemoOptions {
     pub seed: u64,
     pub f16_gemm: bool,
     pub f16_activations: bool,
+    /// Training images whose activation ranges set the exported model's int8 parameters.
+    pub calib_images: usize,
 }
 
 #[derive(Clone, Debug)]
@@ -60,6 +63,8 @@ pub struct DemoReport {
     pub measured: Vec<Pair>,
     pub predictor: Option<FitReport>,
     pub search: SearchReport,
+    /// The chosen subnet exported for TF Lite Micro (in out/export).
+    pub export: ExportReport,
     pub seconds: f64,
 }
 
@@ -85,6 +90,7 @@ pub fn demo(
     crate::bounds::int("--epochs", o.epochs, 1, 100_000)?;
     crate::bounds::positive("--lr", o.lr as f64, f64::MAX)?;
     crate::bounds::int("--subnets", o.subnets, 1, 64)?;
+    crate::bounds::int("--calib-images", o.calib_images, 1, 1_000_000)?;
     // The split the run will make, checked now rather than after the space optimization.
     let kept = match o.train_images {
         0 => train.len(),
@@ -153,7 +159,7 @@ pub fn demo(
 
     // 1. Space optimization over the full grid.
     obs.message(
-        "\n[1/5] space optimization: which (resolution, width) space holds the most computation that fits",
+        "\n[1/6] space optimization: which (resolution, width) space holds the most computation that fits",
     );
     let t = Instant::now();
     let ranked = rank_spaces(&so)?;
@@ -199,7 +205,7 @@ pub fn demo(
 
     // 2. Supernet training.
     obs.message(&format!(
-        "\n[2/5] supernet training: widths {:?}, {:.1e} subnets, {} epochs, {} subnets per step",
+        "\n[2/6] supernet training: widths {:?}, {:.1e} subnets, {} epochs, {} subnets per step",
         space.widths(),
         space.subnet_count(),
         o.epochs,
@@ -225,7 +231,7 @@ pub fn demo(
 
     // 3–4. Predictor.
     obs.message(&format!(
-        "\n[3/5] predictor data: {} subnets measured (BN recalibration on {} images, validation top-1 on {})",
+        "\n[3/6] predictor data: {} subnets measured (BN recalibration on {} images, validation top-1 on {})",
         o.collect, o.recal_images, o.val_images
     ));
     let run = open_run(&e, &run_dir, obs)?;
@@ -241,7 +247,7 @@ pub fn demo(
             * 100.0,
         measured.iter().map(|p| p.top1).fold(0.0, f64::max) * 100.0
     ));
-    obs.message("\n[4/5] predictor fit (MLP on the GPU)");
+    obs.message("\n[4/6] predictor fit (MLP on the GPU)");
     let t = Instant::now();
     let predictor = fit(&e, &run_dir, &space, &fit_options)?;
     if let Some(r) = &predictor.report {
@@ -251,7 +257,7 @@ pub fn demo(
 
     // 5. Search.
     obs.message(&format!(
-        "\n[5/5] evolutionary search: population {}, {} generations, under {}",
+        "\n[5/6] evolutionary search: population {}, {} generations, under {}",
         o.population,
         o.generations,
         describe_limits(&o.limits)
@@ -271,6 +277,24 @@ pub fn demo(
         res.rejected,
         t.elapsed().as_secs_f64()
     ));
+
+    // 6. Export.
+    obs.message(&format!(
+        "\n[6/6] export: the chosen subnet extracted, int8-quantized on {} training images, written as model.tflite and a C array",
+        o.calib_images
+    ));
+    let export = export(
+        &e,
+        &run_dir,
+        &run,
+        &ExportOptions {
+            subnet: search.subnet.clone(),
+            calib_images: o.calib_images,
+            recal_images: o.recal_images,
+            out: out.join("export"),
+        },
+        obs,
+    )?;
     Ok(DemoReport {
         out: out.clone(),
         spaces: ranked.clone(),
@@ -280,6 +304,7 @@ pub fn demo(
         measured,
         predictor: predictor.report,
         search,
+        export,
         seconds: t0.elapsed().as_secs_f64(),
     })
 }

@@ -293,18 +293,24 @@ pub fn export(
         output: tensor_report(&q, q.graph.output()),
         seconds: t0.elapsed().as_secs_f64(),
     };
-    let w = |name: &str, bytes: &[u8]| crate::io::write_atomic(&o.out.join(name), bytes);
-    w("model.tflite", &model)?;
-    w("model_data.h", h.as_bytes())?;
-    w("model_data.cc", cc.as_bytes())?;
-    w(
-        "network.json",
-        serde_json::to_string_pretty(&network).unwrap().as_bytes(),
-    )?;
-    w("model.safetensors", &safetensors(&q.graph)?)?;
-    w(
-        "report.json",
-        serde_json::to_string_pretty(&report).unwrap().as_bytes(),
-    )?;
+    // Every file's bytes first, then the writes: nothing is written half-way by a failure.
+    let files: [(&str, Vec<u8>); 6] = [
+        ("model.tflite", model),
+        ("model_data.cc", cc.into_bytes()),
+        ("model_data.h", h.into_bytes()),
+        (
+            "network.json",
+            serde_json::to_string_pretty(&network).unwrap().into_bytes(),
+        ),
+        ("model.safetensors", safetensors(&q.graph)?),
+        (
+            "report.json",
+            serde_json::to_string_pretty(&report).unwrap().into_bytes(),
+        ),
+    ];
+    debug_assert!(files.iter().map(|f| f.0).eq(EXPORT_FILES));
+    for (name, bytes) in &files {
+        crate::io::write_atomic(&o.out.join(name), bytes)?;
+    }
     Ok(report)
 }

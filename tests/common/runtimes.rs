@@ -1,5 +1,5 @@
 //! The real runtimes the deployment tests compare against: TF Lite Micro's interpreter and
-//! LiteRT, run by tests/runtimes.py in the Python environment scripts/pyenv.sh makes.
+//! LiteRT, run by scripts/runtimes.py in the Python environment scripts/pyenv.sh makes.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -21,7 +21,7 @@ pub fn python() -> PathBuf {
     String::from_utf8(out.stdout).unwrap().trim().into()
 }
 
-/// What the real runtimes computed (see tests/runtimes.py).
+/// What the real runtimes computed (see scripts/runtimes.py).
 pub struct Runtimes {
     pub tflm: Vec<i8>,
     pub tflm_tensors: Vec<i8>,
@@ -36,7 +36,7 @@ pub fn run_runtimes(dir: &Path, model: &[u8], inputs: &[i8], n: usize, tensors: 
     let bytes: Vec<u8> = inputs.iter().map(|&v| v as u8).collect();
     std::fs::write(dir.join("inputs.bin"), bytes).unwrap();
     let out = Command::new(python())
-        .arg("tests/runtimes.py")
+        .arg("scripts/runtimes.py")
         .arg(dir.join("model.tflite"))
         .arg(dir.join("inputs.bin"))
         .arg(n.to_string())

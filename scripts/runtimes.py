@@ -1,7 +1,8 @@
-"""Run an exported .tflite on the real runtimes, for the deployment tests.
+"""Run an exported .tflite on the real runtimes, for the deployment tests and `tinynas bench int8`.
 
 usage: runtimes.py MODEL INPUTS N OUT_DIR [ACTIVATION_TENSORS]
        runtimes.py --arena MODEL...   (one JSON line per model: TFLM's arena, nothing run)
+       runtimes.py --time MODEL INPUTS N  (one JSON line: TFLM's images/s over the N inputs)
 
 INPUTS holds N int8 images back to back. Writes to OUT_DIR:
   tflm.bin            N int8 output rows from TF Lite Micro's interpreter (reference kernels)
@@ -19,6 +20,7 @@ import os
 import re
 import sys
 import tempfile
+import time
 import warnings
 
 import numpy as np
@@ -53,6 +55,20 @@ def arena_of(interpreter):
 
 
 def main():
+    if sys.argv[1] == "--time":
+        model = open(sys.argv[2], "rb").read()
+        n = int(sys.argv[4])
+        tflm = runtime.Interpreter.from_bytes(model, arena_size=256 << 20)
+        shape = tflm.get_input_details(0)["shape"]
+        x = np.fromfile(sys.argv[3], dtype=np.int8).reshape([n] + list(shape[1:]))
+        tflm.set_input(x[0:1], 0)
+        tflm.invoke()
+        t = time.perf_counter()
+        for i in range(n):
+            tflm.set_input(x[i : i + 1], 0)
+            tflm.invoke()
+        print(json.dumps({"images_per_s": n / (time.perf_counter() - t)}), flush=True)
+        return
     if sys.argv[1] == "--arena":
         for path in sys.argv[2:]:
             tflm = runtime.Interpreter.from_bytes(open(path, "rb").read(), arena_size=256 << 20)

@@ -1,0 +1,126 @@
+//! `tinynas bench int8`: the integer executor's images/s on one core beside TF Lite Micro's
+//! interpreter running the same .tflite (reference kernels, through scripts/runtimes.py) and
+//! beside the exported float network on the CPU. The model is a subnet of the MCUNet space
+//! with seeded random weights, calibrated on random images: speed does not depend on the values.
+
+use crate::arch::SearchSpace;
+use crate::export::graph::{InputNorm, Weights};
+use crate::export::{Graph, calibrate, quantize, tflite};
+use crate::{Error, Result};
+use rand::{Rng, SeedableRng, rngs::StdRng};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+pub struct Int8Bench {
+    pub res: usize,
+    pub width: f64,
+    pub smallest: bool,
+    pub images: usize,
+    pub python: Option<PathBuf>,
+}
+
+fn per_s(n: usize, f: impl FnMut(usize)) -> f64 {
+    let t = Instant::now();
+    (0..n).for_each(f);
+    n as f64 / t.elapsed().as_secs_f64()
+}
+
+pub fn run(b: &Int8Bench) -> Result<String> {
+    crate::bounds::int("--images", b.images, 1, 100_000)?;
+    if let Some(p) = &b.python
+        && !p.is_file()
+    {
+        return Err(Error::Invalid(format!(
+            "--python {}: no such interpreter (scripts/pyenv.sh prints one with TF Lite Micro installed)",
+            p.display()
+        )));
+    }
+    let space = SearchSpace {
+        in_channels: 3,
+        resolutions: vec![b.res],
+        width_mult: b.width,
+        ..SearchSpace::default()
+    };
+    space.validate()?;
+    let sub = if b.smallest {
+        space.smallest(b.res)
+    } else {
+        space.largest(b.res)
+    };
+    let net = space.network(&sub)?;
+    let mut rng = StdRng::seed_from_u64(8);
+    let norm = InputNorm {
+        mean: vec![0.5; 3],
+        std: vec![0.25; 3],
+    };
+    let g = Graph::from_network(&net, norm, |_, [o, i, k, _]| {
+        let bound = (3.0 / (i * k * k) as f32).sqrt();
+        Ok(Weights {
+            weight: (0..o * i * k * k)
+                .map(|_| rng.random_range(-bound..bound))
+                .collect(),
+            bias: (0..o).map(|_| rng.random_range(-0.1..0.1)).collect(),
+        })
+    })?;
+    let pixels: Vec<Vec<u8>> = (0..b.images)
+        .map(|_| (0..g.input().len()).map(|_| rng.random()).collect())
+        .collect();
+    let floats: Vec<Vec<f32>> = pixels.iter().map(|p| g.norm.apply(p)).collect();
+    let ranges = calibrate(&g, floats.iter().take(8).map(|v| v.as_slice()));
+    let q = quantize(&g, &ranges)?;
+    let inputs: Vec<Vec<i8>> = pixels.iter().map(|p| q.input_from_pixels(p)).collect();
+    let macs = crate::mcu::fast::Evaluator::default()
+        .summary(&net, crate::mcu::Scheduler::Tflm, false)
+        .map_or(0, |s| s.macs);
+    println!(
+        "model: MCUNet space r{} w{} {} subnet, {:.2} M MACs, {} ops",
+        b.res,
+        b.width,
+        if b.smallest { "smallest" } else { "largest" },
+        macs as f64 / 1e6,
+        q.graph.ops.len()
+    );
+    let int8 = per_s(b.images, |i| {
+        std::hint::black_box(q.logits(&inputs[i]));
+    });
+    let float = per_s(b.images, |i| {
+        std::hint::black_box(g.run_f32(&floats[i]));
+    });
+    println!("tinynas int8 executor: {int8:.1} images/s (1 thread)");
+    println!("tinynas float (exported network, CPU): {float:.1} images/s (1 thread)");
+    let tflm = match &b.python {
+        None => "TFLM not timed (--python)".to_string(),
+        Some(py) => {
+            let tmp =
+                std::env::temp_dir().join(format!("tinynas-bench-int8-{}", std::process::id()));
+            std::fs::create_dir_all(&tmp)?;
+            let model = tmp.join("model.tflite");
+            std::fs::write(&model, tflite::write(&q, "tinynas bench int8"))?;
+            let flat: Vec<u8> = inputs.iter().flatten().map(|&v| v as u8).collect();
+            std::fs::write(tmp.join("inputs.bin"), flat)?;
+            let out = std::process::Command::new(py)
+                .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/runtimes.py"))
+                .arg("--time")
+                .arg(&model)
+                .arg(tmp.join("inputs.bin"))
+                .arg(b.images.to_string())
+                .output()?;
+            let _ = std::fs::remove_dir_all(&tmp);
+            if !out.status.success() {
+                return Err(Error::Invalid(format!(
+                    "--python {}: the TFLM timing failed: {}",
+                    py.display(),
+                    String::from_utf8_lossy(&out.stderr).trim()
+                )));
+            }
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+                .map_err(|e| Error::Invalid(format!("TFLM timing output: {e}")))?;
+            let r = v["images_per_s"].as_f64().unwrap_or(0.0);
+            println!("TF Lite Micro interpreter (reference kernels): {r:.1} images/s");
+            format!("{r:.1} images/s (TFLM)")
+        }
+    };
+    Ok(format!(
+        "bench-int8: {int8:.1} images/s (tinynas int8), {tflm}, {float:.1} images/s (tinynas float)"
+    ))
+}
