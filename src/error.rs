@@ -39,6 +39,9 @@ pub enum Error {
         path: String,
         source: std::io::Error,
     },
+    /// A real runtime disagreed with tinynas (`export --verify`).
+    #[error("{0}")]
+    Mismatch(String),
     #[error(transparent)]
     Io(#[from] std::io::Error),
 }
@@ -59,6 +62,7 @@ impl Error {
             | Error::Gpu(_)
             | Error::NonFinite { .. }
             | Error::Write { .. }
+            | Error::Mismatch(_)
             | Error::Io(_) => 1,
         }
     }

@@ -10,6 +10,7 @@ use std::process::Command;
 use tinynas::autograd::ops::norm::BnMode;
 use tinynas::export::graph::{InputNorm, Weights};
 use tinynas::export::quant::argmax;
+use tinynas::export::verify::verify;
 use tinynas::export::{Graph, QGraph, calibrate, extract, quantize, tflite};
 use tinynas::mcu::net::from_subnet;
 use tinynas::mcu::{EvalOptions, Scheduler, evaluate};
@@ -318,4 +319,34 @@ fn the_tflm_scheduler_is_tflms_measured_head_on_random_subnets() {
         worst_tail * 100.0
     );
     let _ = std::fs::remove_dir_all(&tmp);
+}
+
+#[test]
+fn verify_names_the_first_layer_where_tflite_micro_differs() {
+    let mut r = rng(99);
+    let space = SearchSpace {
+        in_channels: 3,
+        resolutions: vec![32],
+        width_mult: 0.35,
+        ..SearchSpace::default()
+    };
+    let net = from_subnet(&space, &space.smallest(32)).unwrap();
+    let q = random_model(&net, &mut r);
+    let inputs: Vec<Vec<i8>> = (0..3)
+        .map(|_| (0..q.graph.input().len()).map(|_| r.random()).collect())
+        .collect();
+    let py = python();
+    let v = verify(&py, &q, &tflite::write(&q, "same"), &inputs).unwrap();
+    assert!(v.tflm_bit_exact && v.images == 3);
+    // A model whose first convolution after the 5th op has another bias than the executor's.
+    let mut other = q.clone();
+    let k = (5..q.ops.len())
+        .find(|&i| !q.ops[i].bias.is_empty())
+        .unwrap();
+    other.ops[k].bias.iter_mut().for_each(|b| *b += 100_000);
+    let err = verify(&py, &q, &tflite::write(&other, "tampered"), &inputs)
+        .unwrap_err()
+        .to_string();
+    let name = &q.graph.ops[k].name;
+    assert!(err.contains(name.as_str()), "{err} should name {name}");
 }

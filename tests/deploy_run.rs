@@ -79,6 +79,8 @@ fn a_trained_subnet_exports_to_int8_that_tflite_micro_runs_as_the_executor_does(
         calib_images: 200,
         recal_images: 500,
         out: out.clone(),
+        verify: Some(common::runtimes::python()),
+        verify_images: 200,
     };
     let r = export(&e, &run_dir, &run, &o, &Silent).unwrap();
     eprintln!(
@@ -92,6 +94,10 @@ fn a_trained_subnet_exports_to_int8_that_tflite_micro_runs_as_the_executor_does(
         r.arena
     );
     assert!(r.float_top1 > 0.5, "the supernet learned: {}", r.float_top1);
+    // export --verify ran the model on TFLM (bit-exact, or the export fails) and LiteRT.
+    let v = r.verified.as_ref().expect("verified");
+    assert!(v.tflm_bit_exact && v.images == 200);
+    assert_eq!(v.tflm_head_bytes, r.arena.head_bytes);
     assert!(
         (r.int8_top1 - r.float_top1).abs() <= 0.02,
         "int8 {} vs float {}",

@@ -20,6 +20,18 @@ fn export_refuses_bad_input_and_writes_only_its_own_files() {
         &["export", "--run", r, "--out", o, "--calib-images", "0"],
         &["--calib-images", "0"],
     );
+    refused(
+        &[
+            "export",
+            "--run",
+            r,
+            "--out",
+            o,
+            "--verify",
+            "/no/such/python",
+        ],
+        &["--verify", "/no/such/python", "scripts/pyenv.sh"],
+    );
     let missing = dir.join("no-run");
     refused(
         &["export", "--run", missing.to_str().unwrap(), "--out", o],

@@ -32,9 +32,22 @@ pub struct ExportArgs {
     /// Training images for BN recalibration (default: the run's setting).
     #[arg(long)]
     pub recal_images: Option<usize>,
+    /// Check the model on TF Lite Micro's interpreter and LiteRT before writing it, with this
+    /// Python (one with tflite-micro and ai-edge-litert: scripts/pyenv.sh prints one).
+    #[arg(long)]
+    pub verify: Option<PathBuf>,
+    /// Test images of the check.
+    #[arg(long, default_value_t = 100)]
+    pub verify_images: usize,
 }
 
 pub fn print_export(r: &ExportReport) {
+    if let Some(v) = &r.verified {
+        println!(
+            "  verified on {} test images: TF Lite Micro equals the integer executor bit for bit; LiteRT picks the same class on {}; TFLM's arena head {} B, tail {} B (64-bit host)",
+            v.images, v.litert_same_class, v.tflm_head_bytes, v.tflm_tail_bytes
+        );
+    }
     println!("subnet: {}", serde_json::to_string(&r.subnet).unwrap());
     println!(
         "  top-1 on {} test images: supernet {:.2} %, exported float {:.2} %, int8 {:.2} % ({:+.2} points)",
@@ -80,6 +93,10 @@ pub fn print_export(r: &ExportReport) {
 pub fn run(a: &ExportArgs) -> Result<()> {
     crate::bounds::int("--calib-images", a.calib_images, 1, 1_000_000)?;
     crate::bounds::recal_images(a.recal_images)?;
+    crate::bounds::int("--verify-images", a.verify_images, 1, 1_000_000)?;
+    if let Some(py) = &a.verify {
+        crate::export::verify::check_python(py)?;
+    }
     crate::io::check_out_dir(&a.out, "--out")?;
     crate::train::run::check_run(&a.run)?;
     let _lock = crate::io::lock_dir(&a.out, "--out")?;
@@ -92,6 +109,8 @@ pub fn run(a: &ExportArgs) -> Result<()> {
         calib_images: a.calib_images,
         recal_images: a.recal_images.unwrap_or(run.cfg.recal_images),
         out: a.out.clone(),
+        verify: a.verify.clone(),
+        verify_images: a.verify_images,
     };
     let r = export(&e, &a.run, &run, &o, &*console)?;
     print_export(&r);

@@ -8,6 +8,7 @@ pub mod fixed;
 pub mod graph;
 pub mod quant;
 pub mod tflite;
+pub mod verify;
 
 pub use extract::extract;
 pub use graph::Graph;

@@ -27,6 +27,10 @@ pub struct ExportOptions {
     pub recal_images: usize,
     /// Folder for the files.
     pub out: PathBuf,
+    /// A Python with TF Lite Micro and LiteRT: run the model on `verify_images` test images
+    /// before writing it; a difference from the executor fails the export.
+    pub verify: Option<PathBuf>,
+    pub verify_images: usize,
 }
 
 /// The files `export` writes.
@@ -74,6 +78,9 @@ pub struct ExportReport {
     pub input_mean: Vec<f32>,
     pub input_std: Vec<f32>,
     pub output: TensorReport,
+    /// The check on the real runtimes (with `verify`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verified: Option<crate::export::verify::Verification>,
     pub seconds: f64,
 }
 
@@ -231,6 +238,9 @@ pub fn export(
 ) -> Result<ExportReport> {
     let t0 = Instant::now();
     run.cfg.space.check(&o.subnet)?;
+    if let Some(py) = &o.verify {
+        crate::export::verify::check_python(py)?;
+    }
     crate::io::claim_outputs(&o.out, "--out", &EXPORT_FILES)?;
     obs.message(&format!(
         "extracting the subnet from {} and calibrating on {} training images",
@@ -272,6 +282,19 @@ pub fn export(
         reserve_mcu32_bytes: tflm.peak_sram_bytes + tail.mcu32_bytes,
     };
     let (h, cc) = carray::sources(&q, &model, &about, arena.reserve_mcu32_bytes);
+    let verified = match &o.verify {
+        None => None,
+        Some(py) => {
+            let n = o.verify_images.min(test.len());
+            obs.message(&format!(
+                "verifying model.tflite on TF Lite Micro and LiteRT ({n} test images)"
+            ));
+            let inputs: Vec<Vec<i8>> = (0..n)
+                .map(|i| q.input_from_pixels(&test.pixels(i, o.subnet.resolution, rgb)))
+                .collect();
+            Some(crate::export::verify::verify(py, &q, &model, &inputs)?)
+        }
+    };
     let report = ExportReport {
         subnet: o.subnet.clone(),
         supernet_top1,
@@ -291,6 +314,7 @@ pub fn export(
         input_mean: q.graph.norm.mean.clone(),
         input_std: q.graph.norm.std.clone(),
         output: tensor_report(&q, q.graph.output()),
+        verified,
         seconds: t0.elapsed().as_secs_f64(),
     };
     // Every file's bytes first, then the writes: nothing is written half-way by a failure.
