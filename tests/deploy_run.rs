@@ -79,6 +79,8 @@ fn a_trained_subnet_exports_to_int8_that_tflite_micro_runs_as_the_executor_does(
         calib_images: 200,
         recal_images: 500,
         out: out.clone(),
+        finetune_epochs: 0,
+        finetune_lr: 0.01,
         verify: Some(common::runtimes::python()),
         verify_images: 200,
     };

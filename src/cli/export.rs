@@ -32,6 +32,13 @@ pub struct ExportArgs {
     /// Training images for BN recalibration (default: the run's setting).
     #[arg(long)]
     pub recal_images: Option<usize>,
+    /// Fine-tune the subnet this many epochs before extraction (the largest subnet as teacher;
+    /// in memory, the run is not changed).
+    #[arg(long, default_value_t = 0)]
+    pub finetune_epochs: usize,
+    /// Peak learning rate of the fine-tuning (cosine decay).
+    #[arg(long, default_value_t = 0.01)]
+    pub finetune_lr: f32,
     /// Check the model on TF Lite Micro's interpreter and LiteRT before writing it, with this
     /// Python (one with tflite-micro and ai-edge-litert: scripts/pyenv.sh prints one).
     #[arg(long)]
@@ -42,6 +49,14 @@ pub struct ExportArgs {
 }
 
 pub fn print_export(r: &ExportReport) {
+    if let Some(b) = r.supernet_top1_before_finetune {
+        println!(
+            "  fine-tuned {} epoch(s): supernet top-1 {:.2} % → {:.2} %",
+            r.finetune_epochs,
+            b * 100.0,
+            r.supernet_top1 * 100.0
+        );
+    }
     if let Some(v) = &r.verified {
         println!(
             "  verified on {} test images: TF Lite Micro equals the integer executor bit for bit; LiteRT picks the same class on {}; TFLM's arena head {} B, tail {} B (64-bit host)",
@@ -94,6 +109,8 @@ pub fn run(a: &ExportArgs) -> Result<()> {
     crate::bounds::int("--calib-images", a.calib_images, 1, 1_000_000)?;
     crate::bounds::recal_images(a.recal_images)?;
     crate::bounds::int("--verify-images", a.verify_images, 1, 1_000_000)?;
+    crate::bounds::int("--finetune-epochs", a.finetune_epochs, 0, 10_000)?;
+    crate::bounds::positive("--finetune-lr", a.finetune_lr as f64, 10.0)?;
     if let Some(py) = &a.verify {
         crate::export::verify::check_python(py)?;
     }
@@ -109,6 +126,8 @@ pub fn run(a: &ExportArgs) -> Result<()> {
         calib_images: a.calib_images,
         recal_images: a.recal_images.unwrap_or(run.cfg.recal_images),
         out: a.out.clone(),
+        finetune_epochs: a.finetune_epochs,
+        finetune_lr: a.finetune_lr,
         verify: a.verify.clone(),
         verify_images: a.verify_images,
     };

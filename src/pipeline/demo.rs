@@ -292,6 +292,8 @@ pub fn demo(
             calib_images: o.calib_images,
             recal_images: o.recal_images,
             out: out.join("export"),
+            finetune_epochs: 0,
+            finetune_lr: 0.01,
             verify: None,
             verify_images: 0,
         },

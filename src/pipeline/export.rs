@@ -27,6 +27,10 @@ pub struct ExportOptions {
     pub recal_images: usize,
     /// Folder for the files.
     pub out: PathBuf,
+    /// Fine-tune the subnet (the largest as teacher) this many epochs before extraction, in
+    /// memory (the run's files are not touched), from learning rate `finetune_lr`.
+    pub finetune_epochs: usize,
+    pub finetune_lr: f32,
     /// A Python with TF Lite Micro and LiteRT: run the model on `verify_images` test images
     /// before writing it; a difference from the executor fails the export.
     pub verify: Option<PathBuf>,
@@ -53,6 +57,10 @@ pub struct TensorReport {
 #[derive(Clone, Debug, Serialize)]
 pub struct ExportReport {
     pub subnet: SubnetConfig,
+    /// Epochs of fine-tuning before extraction, and the subnet's top-1 before them.
+    pub finetune_epochs: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub supernet_top1_before_finetune: Option<f64>,
     /// Top-1 of the subnet as the supernet runs it on the GPU (float, test split).
     pub supernet_top1: f64,
     /// Top-1 of the exported float network and of the int8 model (integer executor, TFLM's
@@ -248,6 +256,20 @@ pub fn export(
         o.calib_images.min(run.data.train.len())
     ));
     let test = &run.data.test;
+    let before = if o.finetune_epochs > 0 {
+        let before = run
+            .evaluator(e, test, o.recal_images)?
+            .accuracy(&run.net, &o.subnet)?;
+        obs.message(&format!(
+            "fine-tuning the subnet for {} epoch(s), the largest as teacher (top-1 before: {:.2} %)",
+            o.finetune_epochs,
+            before * 100.0
+        ));
+        super::finetune::finetune(e, run, &o.subnet, o.finetune_epochs, o.finetune_lr, obs)?;
+        Some(before)
+    } else {
+        None
+    };
     let Quantized { q, supernet_top1 } =
         extract_and_quantize(e, run, &o.subnet, test, o.recal_images, o.calib_images)?;
     let rgb = input_rgb(run.data.train.channels, run.cfg.space.in_channels)?;
@@ -297,6 +319,8 @@ pub fn export(
     };
     let report = ExportReport {
         subnet: o.subnet.clone(),
+        finetune_epochs: o.finetune_epochs,
+        supernet_top1_before_finetune: before,
         supernet_top1,
         float_top1,
         int8_top1,

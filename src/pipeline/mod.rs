@@ -5,6 +5,7 @@
 
 pub mod demo;
 pub mod export;
+pub mod finetune;
 pub mod predictor;
 pub mod search;
 pub mod space;
