@@ -2,7 +2,6 @@
 
 use super::console::Console;
 use super::mem::kib;
-use super::supernet::parse_subnet;
 use crate::Result;
 use crate::pipeline::export::{ExportOptions, ExportReport, export};
 use crate::pipeline::predictor::open_run;
@@ -14,15 +13,8 @@ pub struct ExportArgs {
     /// GPU options.
     #[command(flatten)]
     pub gpu: super::GpuArgs,
-    /// Run directory made by `tinynas train`.
-    #[arg(long)]
-    pub run: PathBuf,
-    /// `max`, `min` or a subnet JSON file (`best_subnet.json` from `tinynas search`).
-    #[arg(long, default_value = "max")]
-    pub subnet: String,
-    /// Resolution for max/min (default: the space's largest for max, smallest for min).
-    #[arg(long)]
-    pub resolution: Option<usize>,
+    #[command(flatten)]
+    pub sub: super::supernet::RunSubnetArgs,
     /// Folder for model.tflite, model_data.cc/.h, network.json, model.safetensors, report.json.
     #[arg(long)]
     pub out: PathBuf,
@@ -115,12 +107,12 @@ pub fn run(a: &ExportArgs) -> Result<()> {
         crate::export::verify::check_python(py)?;
     }
     crate::io::check_out_dir(&a.out, "--out")?;
-    crate::train::run::check_run(&a.run)?;
+    crate::train::run::check_run(&a.sub.run)?;
     let _lock = crate::io::lock_dir(&a.out, "--out")?;
     let e = a.gpu.engine()?;
     let console = Console::new();
-    let run = open_run(&e, &a.run, &*console)?;
-    let subnet = parse_subnet(&run.cfg.space, &a.subnet, a.resolution)?;
+    let run = open_run(&e, &a.sub.run, &*console)?;
+    let subnet = a.sub.subnet(&run.cfg.space)?;
     let o = ExportOptions {
         subnet,
         calib_images: a.calib_images,
@@ -131,7 +123,7 @@ pub fn run(a: &ExportArgs) -> Result<()> {
         verify: a.verify.clone(),
         verify_images: a.verify_images,
     };
-    let r = export(&e, &a.run, &run, &o, &*console)?;
+    let r = export(&e, &a.sub.run, &run, &o, &*console)?;
     print_export(&r);
     println!(
         "wrote {} ({:.1} s)",

@@ -287,20 +287,34 @@ impl Split {
     }
 }
 
+/// A subnet of a trained run, as `eval` and `export` take it.
 #[derive(Args, Clone)]
-pub struct EvalArgs {
-    /// GPU options.
-    #[command(flatten)]
-    pub gpu: super::GpuArgs,
+pub struct RunSubnetArgs {
     /// Run directory made by `tinynas train`.
     #[arg(long)]
     pub run: PathBuf,
-    /// `max`, `min` or a subnet JSON file.
+    /// `max`, `min` or a subnet JSON file (`best_subnet.json` from `tinynas search`).
     #[arg(long, default_value = "max")]
     pub subnet: String,
     /// Resolution for max/min (default: the space's largest for max, smallest for min).
     #[arg(long)]
     pub resolution: Option<usize>,
+}
+
+impl RunSubnetArgs {
+    /// The subnet, checked against `space`.
+    pub fn subnet(&self, space: &SearchSpace) -> Result<SubnetConfig> {
+        parse_subnet(space, &self.subnet, self.resolution)
+    }
+}
+
+#[derive(Args, Clone)]
+pub struct EvalArgs {
+    /// GPU options.
+    #[command(flatten)]
+    pub gpu: super::GpuArgs,
+    #[command(flatten)]
+    pub sub: RunSubnetArgs,
     /// Training images for BN recalibration (default: the run's setting).
     #[arg(long)]
     pub recal_images: Option<usize>,
@@ -374,8 +388,8 @@ pub fn eval(g: &GpuArgs, a: &EvalArgs) -> Result<()> {
     if a.int8 {
         return eval_int8(&e, a);
     }
-    let (cfg, net, state) = load_run(&e, &a.run)?;
-    let subnet = parse_subnet(&cfg.space, &a.subnet, a.resolution)?;
+    let (cfg, net, state) = load_run(&e, &a.sub.run)?;
+    let subnet = a.sub.subnet(&cfg.space)?;
     let data = load_data(&cfg)?;
     let split = match a.split {
         Split::Test => &data.test,
@@ -408,7 +422,7 @@ pub fn eval(g: &GpuArgs, a: &EvalArgs) -> Result<()> {
     )?;
     if a.json {
         let v = serde_json::json!({
-            "run": a.run.display().to_string(), "step": state.step, "subnet": subnet,
+            "run": a.sub.run.display().to_string(), "step": state.step, "subnet": subnet,
             "split": a.split.name(), "images": split.len(), "recal_images": recal, "top1": acc,
             "macs": rep.macs, "params": rep.params, "flash_bytes": rep.flash_bytes,
             "peak_sram_bytes_tinyengine": rep.peak_sram_bytes,
@@ -440,8 +454,8 @@ pub fn eval(g: &GpuArgs, a: &EvalArgs) -> Result<()> {
 fn eval_int8(e: &std::rc::Rc<crate::Engine>, a: &EvalArgs) -> Result<()> {
     use crate::pipeline::export::{accuracy, extract_and_quantize};
     let console = super::console::Console::new();
-    let run = crate::pipeline::predictor::open_run(e, &a.run, &*console)?;
-    let subnet = parse_subnet(&run.cfg.space, &a.subnet, a.resolution)?;
+    let run = crate::pipeline::predictor::open_run(e, &a.sub.run, &*console)?;
+    let subnet = a.sub.subnet(&run.cfg.space)?;
     let split = match a.split {
         Split::Test => &run.data.test,
         Split::Val => &run.data.val,
@@ -452,7 +466,7 @@ fn eval_int8(e: &std::rc::Rc<crate::Engine>, a: &EvalArgs) -> Result<()> {
     let (float_top1, int8_top1) = accuracy(&q.q, split, rgb);
     if a.json {
         let v = serde_json::json!({
-            "run": a.run.display().to_string(), "subnet": subnet, "split": a.split.name(),
+            "run": a.sub.run.display().to_string(), "subnet": subnet, "split": a.split.name(),
             "images": split.len(), "recal_images": recal, "calib_images": a.calib_images,
             "supernet_top1": q.supernet_top1, "float_top1": float_top1, "int8_top1": int8_top1,
         });
