@@ -4,6 +4,7 @@
 //! (`net::subnet_blocks`), which the GPU supernet runs, the MCU evaluator measures and the
 //! exporter writes.
 
+pub mod models;
 pub mod net;
 pub mod space;
 

@@ -124,7 +124,7 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             images,
             python,
         } => {
-            let line = super::bench_int8::run(&super::bench_int8::Int8Bench {
+            let line = super::bench_cpu::run(&super::bench_cpu::Int8Bench {
                 res,
                 width,
                 smallest,
@@ -152,7 +152,7 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             println!("{headline}");
             Ok(())
         }
-        BenchCommand::Mem { count, res, width } => mem(count, res, width),
+        BenchCommand::Mem { count, res, width } => super::bench_cpu::mem(count, res, width),
         BenchCommand::Train {
             gpu,
             res,
@@ -162,70 +162,6 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             profile,
         } => train(&gpu.engine()?, res, batch, steps, subnets, profile),
     }
-}
-
-/// Complete evaluations per second of random subnets on one core (workload 3 of BENCHMARKS.md).
-fn mem(count: usize, res: usize, width: f64) -> Result<()> {
-    use crate::arch::SearchSpace;
-    use crate::mcu::fast::Evaluator;
-    use crate::mcu::{EvalOptions, Scheduler, evaluate, net::from_subnet};
-    use rand::{SeedableRng, rngs::StdRng};
-    let space = SearchSpace {
-        in_channels: 3,
-        classes: 1000,
-        width_mult: width,
-        resolutions: vec![res],
-        ..SearchSpace::default()
-    };
-    space
-        .validate()
-        .map_err(|e| crate::Error::Invalid(format!("--res {res} and --width {width}: {e}")))?;
-    let mut rng = StdRng::seed_from_u64(0);
-    let nets: Vec<_> = (0..count)
-        .map(|_| from_subnet(&space, &space.sample(&mut rng, res)))
-        .collect::<Result<_>>()?;
-    println!("{count} random subnets of the default space at r{res} w{width}, one core");
-    // The fast path (search loops): MACs, params, flash and peak SRAM, no layer table.
-    let mut ev = Evaluator::default();
-    let mut fast = Vec::new();
-    for s in [Scheduler::Analytic, Scheduler::Tflm, Scheduler::TinyEngine] {
-        let start = Instant::now();
-        let mut checksum = 0u64;
-        for n in &nets {
-            checksum =
-                checksum.wrapping_add(ev.summary(n, s, true).expect("fast path").peak_sram_bytes);
-        }
-        let rate = count as f64 / start.elapsed().as_secs_f64();
-        println!(
-            "fast {:<11} {:>12.0} evals/s (checksum {checksum})",
-            s.name(),
-            rate
-        );
-        fast.push(rate);
-    }
-    // The full path: the per-layer table and the peak's location as well.
-    for s in Scheduler::ALL {
-        let opts = EvalOptions {
-            scheduler: s,
-            ..Default::default()
-        };
-        let start = Instant::now();
-        let mut checksum = 0u64;
-        for n in &nets {
-            checksum = checksum.wrapping_add(evaluate(n, &opts)?.peak_sram_bytes);
-        }
-        let rate = count as f64 / start.elapsed().as_secs_f64();
-        println!(
-            "full {:<11} {:>12.0} evals/s (checksum {checksum})",
-            s.name(),
-            rate
-        );
-    }
-    println!(
-        "bench-mem: {:.0} evals/s (analytic), {:.0} evals/s (tinyengine)",
-        fast[0], fast[2]
-    );
-    Ok(())
 }
 
 /// Median seconds of `f` over `reps` runs (each flushed and waited for), after a warm-up.

@@ -1,7 +1,7 @@
 //! Command-line interface: subcommands, progress and printed reports.
 
 mod bench;
-mod bench_int8;
+mod bench_cpu;
 pub mod console;
 pub mod demo;
 pub mod export;

@@ -1,0 +1,94 @@
+//! Published networks as network descriptions: MobileNetV2 and ProxylessNAS-Mobile, the
+//! yardsticks of the MCU evaluator's published figures.
+
+use super::net::{Block, Input, Network, Stem, make_divisible};
+
+/// MobileNetV2 (Sandler et al.) at width `w` and resolution `r`, 3-channel input, 1000 classes.
+pub fn mobilenet_v2(width: f64, resolution: usize, classes: usize) -> Network {
+    let settings = [
+        (1, 16, 1, 1),
+        (6, 24, 2, 2),
+        (6, 32, 3, 2),
+        (6, 64, 4, 2),
+        (6, 96, 3, 1),
+        (6, 160, 3, 2),
+        (6, 320, 1, 1),
+    ];
+    let stem = make_divisible(32.0 * width);
+    let mut blocks = Vec::new();
+    let mut c = stem;
+    for (t, ch, n, s) in settings {
+        let out = make_divisible(ch as f64 * width);
+        for i in 0..n {
+            blocks.push(Block::new(c, out, 3, if i == 0 { s } else { 1 }, t));
+            c = out;
+        }
+    }
+    Network {
+        name: format!("mbv2-w{width}-r{resolution}"),
+        input: Input {
+            resolution,
+            channels: 3,
+        },
+        stem: Stem {
+            out_channels: stem,
+            kernel_size: 3,
+            stride: 2,
+        },
+        blocks,
+        feature_mix_channels: Some(if width > 1.0 {
+            make_divisible(1280.0 * width)
+        } else {
+            1280
+        }),
+        classes,
+    }
+}
+
+/// ProxylessNAS-Mobile (Cai et al. 2019) at width 1.0: per-block kernels and expand ratios of
+/// the published model, skipped blocks left out.
+pub fn proxyless_mobile(resolution: usize, classes: usize) -> Network {
+    // (out channels, kernel, expand, stride) of every block that is present.
+    let spec: [(usize, usize, usize, usize); 19] = [
+        (16, 3, 1, 1),
+        (32, 5, 3, 2),
+        (32, 3, 3, 1),
+        (40, 7, 3, 2),
+        (40, 3, 3, 1),
+        (40, 5, 3, 1),
+        (40, 5, 3, 1),
+        (80, 7, 6, 2),
+        (80, 5, 3, 1),
+        (80, 5, 3, 1),
+        (80, 5, 3, 1),
+        (96, 5, 6, 1),
+        (96, 5, 3, 1),
+        (96, 5, 3, 1),
+        (96, 5, 3, 1),
+        (192, 7, 6, 2),
+        (192, 7, 6, 1),
+        (192, 7, 3, 1),
+        (192, 7, 3, 1),
+    ];
+    let mut blocks = Vec::new();
+    let mut c = 32;
+    for &(out, k, e, s) in spec.iter().chain([(320, 7, 6, 1)].iter()) {
+        blocks.push(Block::new(c, out, k, s, e));
+        c = out;
+    }
+    Network {
+        name: format!("proxyless-mobile-r{resolution}"),
+        input: Input {
+            resolution,
+            channels: 3,
+        },
+        stem: Stem {
+            out_channels: 32,
+            kernel_size: 3,
+            stride: 2,
+        },
+        blocks,
+        feature_mix_channels: Some(1280),
+        classes,
+    }
+}
