@@ -80,7 +80,7 @@ pub fn print_export(r: &ExportReport) {
         );
     }
     println!(
-        "  TF Lite Micro arena: head {} B + tail {} B (32-bit MCU) = {} B to reserve (tail {} B on a 64-bit host)",
+        "  TF Lite Micro arena: head {} B + tail {} B (32-bit MCU): reserve {} B (tail {} B on a 64-bit host)",
         r.arena.head_bytes,
         r.arena.tail_mcu32_bytes,
         r.arena.reserve_mcu32_bytes,

@@ -249,10 +249,10 @@ pub fn run(a: &MemArgs) -> Result<()> {
         }
         if let Some(t) = r.peak.tflm_tail {
             println!(
-                "  TFLM arena: head {} B (the planned tensors above) + tail {} B on a 32-bit MCU = {} B to reserve ({} B + {} B = {} B on a 64-bit host)",
+                "  TFLM arena: head {} B (the planned tensors above) + tail {} B on a 32-bit MCU: reserve {} B ({} B + {} B = {} B on a 64-bit host)",
                 r.peak_sram_bytes,
                 t.mcu32_bytes,
-                r.peak_sram_bytes + t.mcu32_bytes,
+                t.reserve_mcu32(r.peak_sram_bytes),
                 r.peak_sram_bytes,
                 t.host64_bytes,
                 r.peak_sram_bytes + t.host64_bytes

@@ -33,7 +33,8 @@ pub fn sources(q: &QGraph, tflite: &[u8], about: &str, arena_bytes: u64) -> (Str
          // Output: int8 [1][{k}] logits, scale {os:e}, zero point {oz}; the class is the argmax.\n\
          #define TINYNAS_CLASSES {k}\n\
          \n\
-         // The tensor arena to reserve (head + tail as tinynas estimates them for a 32-bit MCU).\n\
+         // The tensor arena to reserve: TFLM's planned head (exact) + its persistent tail as\n\
+         // tinynas estimates it for a 32-bit MCU, rounded up to 16 bytes, + 16 for alignment.\n\
          #define TINYNAS_ARENA_BYTES {arena_bytes}\n\
          \n\
          #endif  // TINYNAS_MODEL_DATA_H_\n",

@@ -277,6 +277,14 @@ pub struct Tail {
     pub mcu32_bytes: u64,
 }
 
+impl Tail {
+    /// The arena a firmware reserves on a 32-bit MCU for `head`: head + tail rounded up to
+    /// 16 bytes, + 16 for TFLM aligning an arena whose start is not.
+    pub fn reserve_mcu32(&self, head: u64) -> u64 {
+        (head + self.mcu32_bytes).div_ceil(16) * 16 + 16
+    }
+}
+
 /// The tail of the TFLite graph `g` (built with PADs). Host, fitted on 60 random exported
 /// subnets measured with TFLM's interpreter (tflite-micro 0.dev20261023, reference kernels;
 /// largest error 23 B): a TfLiteEvalTensor of 24 B per tensor (weights and biases included), a

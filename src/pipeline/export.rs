@@ -97,7 +97,8 @@ pub struct Arena {
     pub head_bytes: u64,
     pub tail_mcu32_bytes: u64,
     pub tail_host64_bytes: u64,
-    /// head + the 32-bit tail: TINYNAS_ARENA_BYTES in model_data.h.
+    /// head + the 32-bit tail, rounded up to 16 bytes, + 16 for TFLM's alignment of the
+    /// arena's start: TINYNAS_ARENA_BYTES in model_data.h.
     pub reserve_mcu32_bytes: u64,
 }
 
@@ -301,7 +302,7 @@ pub fn export(
         head_bytes: tflm.peak_sram_bytes,
         tail_mcu32_bytes: tail.mcu32_bytes,
         tail_host64_bytes: tail.host64_bytes,
-        reserve_mcu32_bytes: tflm.peak_sram_bytes + tail.mcu32_bytes,
+        reserve_mcu32_bytes: tail.reserve_mcu32(tflm.peak_sram_bytes),
     };
     let (h, cc) = carray::sources(&q, &model, &about, arena.reserve_mcu32_bytes);
     let verified = match &o.verify {
