@@ -33,6 +33,21 @@ pub struct QOp {
     pub bias: Vec<i32>,
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_zero_weight_channel_keeps_its_bias() {
+        let w = [0.0, 0.0, 0.5, -0.25];
+        let (q, s) = quantize_weights(&w, 2, |c, j| c * 2 + j);
+        assert_eq!(s, vec![1.0, 0.5 / 127.0]);
+        assert_eq!(q, vec![0, 0, 127, -64]);
+        // Bias 0.3 at input scale 0.01 and weight scale 1: 30, not an overflow.
+        assert_eq!(quantize_bias(&[0.3, 0.0], 0.01, &s)[0], 30);
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct QGraph {
     pub graph: Graph,
@@ -81,7 +96,9 @@ fn quantize_weights(
         let max = (0..per)
             .map(|j| w[index(c, j)].abs())
             .fold(0.0f32, f32::max);
-        let s = (max.max(1e-12) / 127.0) as f64;
+        // A channel of (near) zero weights quantizes to zeros at scale 1: a tiny scale would
+        // overflow its bias and flush its multiplier to zero, losing the bias.
+        let s = if max < 1e-8 { 1.0 } else { max as f64 / 127.0 };
         for j in 0..per {
             let i = index(c, j);
             q[i] = (w[i] as f64 / s).round().clamp(-127.0, 127.0) as i8;
