@@ -6,7 +6,6 @@
 mod common;
 use common::runtimes::run_runtimes;
 use common::*;
-use std::rc::Rc;
 use tinynas::arch::SearchSpace;
 use tinynas::export::quant::argmax;
 use tinynas::mcu::Network;
@@ -177,5 +176,4 @@ fn a_trained_subnet_exports_to_int8_that_tflite_micro_runs_as_the_executor_does(
     );
     assert_eq!(rt.arena["head"].as_u64(), Some(r.arena.head_bytes));
     let _ = std::fs::remove_dir_all(&tmp);
-    let _ = Rc::new(());
 }
