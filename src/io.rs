@@ -167,6 +167,18 @@ pub fn lock_dir(dir: &Path, flag: &str) -> Result<DirLock> {
         }
         Err(std::fs::TryLockError::Error(e)) => return Err(err(e)),
     }
+    // A file of that name that this tool did not write (ours start "PID ") is the user's: kept.
+    let mut before = String::new();
+    {
+        use std::io::Read;
+        let _ = (&file).take(64).read_to_string(&mut before);
+    }
+    if !before.is_empty() && !before.starts_with("PID ") {
+        return Err(Error::Invalid(format!(
+            "{flag} {}: {LOCK_FILE} there was not written by tinynas (tinynas keeps its writer's lock in that file); move it or choose another folder",
+            dir.display()
+        )));
+    }
     let me = format!(
         "PID {}: {}",
         std::process::id(),

@@ -214,6 +214,10 @@ fn what_train_accepts_eval_accepts_and_bad_settings_are_refused_up_front() {
         &["train", "--out", r.to_str().unwrap(), "--image-size", "64"],
         &["--image-size", "image folders"],
     );
+    refused(
+        &["train-mobilenet", "--image-size", "64"],
+        &["--image-size", "image folders"],
+    );
     let space = dir.join("space.json");
     let s = SearchSpace {
         resolutions: vec![96],

@@ -99,6 +99,18 @@ fn a_second_writer_is_refused_naming_the_holders_pid() {
     drop(lock);
     // The lock goes with its holder.
     train_supernet(&e, &cfg, &quiet(&out, Some(1), false)).unwrap();
+    // A user's file of the lock's name is refused, not overwritten.
+    let theirs = tmp("lock-theirs");
+    std::fs::write(theirs.join(".tinynas.lock"), "my notes").unwrap();
+    let err = tinynas::io::lock_dir(&theirs, "--out")
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("not written by tinynas"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(theirs.join(".tinynas.lock")).unwrap(),
+        "my notes"
+    );
 }
 
 #[test]

@@ -24,9 +24,9 @@ pub struct TrainArgs {
     pub epochs: usize,
     #[arg(long, default_value_t = 64)]
     pub batch: usize,
-    /// Image folders: the size images are resized to.
-    #[arg(long, default_value_t = 32)]
-    pub image_size: usize,
+    /// Image folders: the size images are resized to (default 32; refused for other data).
+    #[arg(long)]
+    pub image_size: Option<usize>,
     /// Peak learning rate (SGD Nesterov, cosine schedule with warm-up).
     #[arg(long, default_value_t = 0.1)]
     pub lr: f32,
@@ -87,12 +87,8 @@ pub fn run(g: &GpuArgs, a: &TrainArgs, demo: bool) -> Result<()> {
     positive("--lr", a.lr as f64, f64::MAX)?;
     real("--weight-decay", a.weight_decay as f64, 0.0, 1.0)?;
     real("--label-smoothing", a.label_smoothing as f64, 0.0, 0.99)?;
-    int(
-        "--image-size",
-        a.image_size,
-        1,
-        crate::bounds::MAX_RESOLUTION,
-    )?;
+    let image_size = a.image_size.unwrap_or(32);
+    int("--image-size", image_size, 1, crate::bounds::MAX_RESOLUTION)?;
     if a.max_steps == Some(0) {
         return Err(Error::Invalid(
             "--max-steps 0: give at least 1 (or leave it out to train every epoch)".into(),
@@ -112,7 +108,13 @@ pub fn run(g: &GpuArgs, a: &TrainArgs, demo: bool) -> Result<()> {
     }
     // Stored absolute, so that the run can be resumed from any folder.
     let dir = std::path::absolute(a.data.clone().unwrap_or_else(super::default_data))?;
-    let (train, test) = load_dir(&dir, a.image_size)?;
+    if a.image_size.is_some() && !dir.join("train").is_dir() {
+        return Err(Error::Invalid(format!(
+            "--image-size applies to image folders (train/<class>/, test/<class>/); {} is not one",
+            dir.display()
+        )));
+    }
+    let (train, test) = load_dir(&dir, image_size)?;
     if a.batch < 2 || a.batch > train.len() {
         return Err(Error::Invalid(format!(
             "--batch {} must be between 2 and the {} training images",
