@@ -70,16 +70,69 @@ fn export_refuses_bad_input_and_writes_only_its_own_files() {
     assert!(!out.join("report.json").exists(), "nothing written");
     std::fs::remove_file(out.join("model.tflite")).unwrap();
 
-    // A good export, then a rerun over its own files.
-    for _ in 0..2 {
-        let (code, stdout, err) =
-            tinynas(&["export", "--run", r, "--out", o, "--calib-images", "8"]);
+    refused(
+        &[
+            "export",
+            "--run",
+            r,
+            "--out",
+            o,
+            "--finetune-epochs",
+            "1",
+            "--finetune-lr",
+            "0",
+        ],
+        &["--finetune-lr"],
+    );
+    // A good export, then a rerun over its own files, fine-tuned one epoch first.
+    for ft in ["0", "1"] {
+        let (code, stdout, err) = tinynas(&[
+            "export",
+            "--run",
+            r,
+            "--out",
+            o,
+            "--calib-images",
+            "8",
+            "--finetune-epochs",
+            ft,
+        ]);
         assert_eq!(code, 0, "{err}");
         assert!(stdout.contains("int8"), "{stdout}");
     }
     for f in tinynas::pipeline::export::EXPORT_FILES {
         assert!(out.join(f).is_file(), "{f}");
     }
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(report["finetune_epochs"], 1);
+    assert!(
+        report["supernet_top1_before_finetune"].is_number(),
+        "{report}"
+    );
+    // `mem --net` on the exported network.json plans TFLM's arena as the export reports it.
+    let (code, stdout, err) = tinynas(&[
+        "mem",
+        "--net",
+        out.join("network.json").to_str().unwrap(),
+        "--scheduler",
+        "tflm",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let mem: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(mem["peak_sram_bytes"], report["arena"]["head_bytes"]);
+    assert_eq!(
+        mem["tflm_tail"]["host64_bytes"],
+        report["arena"]["tail_host64_bytes"]
+    );
+    assert!(
+        mem["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["kind"] == "pad")
+    );
 
     refused(
         &[
