@@ -159,5 +159,6 @@ fn export_refuses_bad_input_and_writes_only_its_own_files() {
         &["--python", "/no/such/python"],
     );
     refused(&["bench", "int8", "--images", "0"], &["--images"]);
+    refused(&["bench", "int8", "--res", "1024"], &["--res", "512"]);
     let _ = std::fs::remove_dir_all(&dir);
 }
