@@ -92,7 +92,6 @@ fn per_s(n: usize, f: impl FnMut(usize)) -> f64 {
 }
 
 pub fn run(b: &Int8Bench) -> Result<String> {
-    crate::bounds::int("--images", b.images, 1, 10_000)?;
     if let Some(p) = &b.python
         && !p.is_file()
     {

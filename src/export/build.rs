@@ -82,17 +82,18 @@ impl Graph {
             let c = g.shapes[x].c;
             let per = if depthwise { 1 } else { c };
             let w = weights(layer, [cout, per, k, k])?;
-            let weight = if depthwise {
-                one_hwc(&w.weight, cout, k)
-            } else {
-                ohwi(&w.weight, cout, per, k)
-            };
+            // Checked before the layout change indexes them.
             if w.weight.len() != cout * per * k * k {
                 return Err(Error::Invalid(format!(
                     "export: layer {name}: {} weights for [{cout}, {per}, {k}, {k}]",
                     w.weight.len()
                 )));
             }
+            let weight = if depthwise {
+                one_hwc(&w.weight, cout, k)
+            } else {
+                ohwi(&w.weight, cout, per, k)
+            };
             g.conv(name, x, depthwise, k, s, relu6, weight, w.bias)
         };
         let mut h = conv(

@@ -214,10 +214,6 @@ fn prepare_add(a: f32, b: f32, out: f32) -> Prepared {
 const ADD_LEFT_SHIFT: i32 = 20;
 
 impl QGraph {
-    pub fn input_params(&self) -> QParams {
-        self.params[0]
-    }
-
     /// Per input channel, the int8 input of each pixel value 0..255: the normalised value
     /// quantized (round half away from zero, clamped).
     pub fn input_table(&self) -> Vec<[i8; 256]> {
@@ -341,16 +337,8 @@ impl QGraph {
     }
 }
 
-/// Index of the first largest value.
-pub fn argmax<T: PartialOrd + Copy>(v: &[T]) -> usize {
-    let mut best = 0;
-    for (i, &x) in v.iter().enumerate() {
-        if x > v[best] {
-            best = i;
-        }
-    }
-    best
-}
+/// The class of a row of logits: the first largest (the planners' `argmax`).
+pub use crate::mcu::sched::argmax;
 
 struct ConvGeo {
     xs: Shape,

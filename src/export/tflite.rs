@@ -206,7 +206,7 @@ pub fn write(q: &QGraph, description: &str) -> Vec<u8> {
         };
         let p = q.params[i];
         let qp = quant(&mut b, &[p.scale], &[p.zero_point as i64], 0);
-        tensors.push(tensor(&mut b, &shape, TENSOR_INT8, 0, &names[i], qp));
+        tensors.push(tensor(&mut b, &shape, TENSOR_INT8, 0, &names[i], Some(qp)));
     }
     for (i, c) in constants.iter().enumerate() {
         let qp = (!c.scale.is_empty()).then(|| {
@@ -217,19 +217,7 @@ pub fn write(q: &QGraph, description: &str) -> Vec<u8> {
                 c.quantized_dimension,
             )
         });
-        let t = match qp {
-            Some(qp) => tensor(&mut b, &c.shape, c.ty, i as u32 + 1, &c.name, qp),
-            None => {
-                let shape = b.create_vector(&c.shape);
-                let name = b.create_string(&c.name);
-                let t = b.start_table();
-                b.push_slot_always(f(0), shape);
-                b.push_slot(f(1), c.ty, 0);
-                b.push_slot(f(2), i as u32 + 1, 0);
-                b.push_slot_always(f(3), name);
-                b.end_table(t)
-            }
-        };
+        let t = tensor(&mut b, &c.shape, c.ty, i as u32 + 1, &c.name, qp);
         tensors.push(t);
     }
 
@@ -323,8 +311,8 @@ fn tensor<'a>(
     ty: i8,
     buffer: u32,
     name: &str,
-    quantization: WIPOffset<flatbuffers::TableFinishedWIPOffset>,
-) -> WIPOffset<flatbuffers::TableFinishedWIPOffset> {
+    quantization: Option<Table>,
+) -> Table {
     let shape = b.create_vector(shape);
     let name = b.create_string(name);
     let t = b.start_table();
@@ -332,7 +320,9 @@ fn tensor<'a>(
     b.push_slot(f(1), ty, 0);
     b.push_slot(f(2), buffer, 0);
     b.push_slot_always(f(3), name);
-    b.push_slot_always(f(4), quantization);
+    if let Some(q) = quantization {
+        b.push_slot_always(f(4), q);
+    }
     b.end_table(t)
 }
 

@@ -117,7 +117,8 @@ pub fn analytic_live(g: &Graph, inplace_depthwise: bool) -> (Peak, Vec<Vec<usize
     (peak, live_at)
 }
 
-pub(crate) fn argmax(v: &[u64]) -> usize {
+/// Index of the first largest value (the planners' peak op, a model's class).
+pub fn argmax<T: PartialOrd + Copy>(v: &[T]) -> usize {
     let mut best = 0;
     for (i, &x) in v.iter().enumerate() {
         if x > v[best] {
