@@ -143,9 +143,8 @@ fn a_trained_subnet_exports_to_int8_that_tflite_micro_runs_as_the_executor_does(
 
     // The written model on the real runtimes, on the test images: TFLM bit for bit as the
     // executor (the same quantization again: export is deterministic), LiteRT the same class.
-    let q = extract_and_quantize(&e, &run, &sub, &run.data.test, 500, 200)
-        .unwrap()
-        .q;
+    let mut ev = run.evaluator(&e, &run.data.test, 500).unwrap();
+    let q = extract_and_quantize(&run, &sub, &mut ev, 200).unwrap().q;
     let n = run.data.test.len();
     let test = &run.data.test;
     let inputs: Vec<i8> = (0..n)

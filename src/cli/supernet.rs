@@ -461,7 +461,8 @@ fn eval_int8(e: &std::rc::Rc<crate::Engine>, a: &EvalArgs) -> Result<()> {
         Split::Val => &run.data.val,
     };
     let recal = a.recal_images.unwrap_or(run.cfg.recal_images);
-    let q = extract_and_quantize(e, &run, &subnet, split, recal, a.calib_images)?;
+    let mut ev = run.evaluator(e, split, recal)?;
+    let q = extract_and_quantize(&run, &subnet, &mut ev, a.calib_images)?;
     let rgb = crate::train::eval::input_rgb(run.data.train.channels, run.cfg.space.in_channels)?;
     let (float_top1, int8_top1) = accuracy(&q.q, split, rgb);
     if a.json {

@@ -11,7 +11,7 @@ use crate::export::quant::argmax;
 use crate::export::{Graph, QGraph, QParams, calibrate, carray, extract, quantize, tflite};
 use crate::observer::Observer;
 use crate::supernet::SubnetConfig;
-use crate::train::eval::input_rgb;
+use crate::train::eval::{SubnetEvaluator, input_rgb};
 use crate::{Engine, Error, Result};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -108,25 +108,22 @@ pub struct Quantized {
     pub supernet_top1: f64,
 }
 
-/// Extract `subnet` of the run (batch norm recalibrated on `recal` training images, its GPU
-/// top-1 measured on `split`) and quantize it on `calib` training images.
+/// Extract `subnet` of the run (batch norm recalibrated and its GPU top-1 measured by `ev`, an
+/// evaluator of the run: `Run::evaluator`) and quantize it on `calib` training images.
 pub fn extract_and_quantize(
-    e: &Rc<Engine>,
     run: &Run,
     subnet: &SubnetConfig,
-    split: &Dataset,
-    recal: usize,
+    ev: &mut SubnetEvaluator,
     calib: usize,
 ) -> Result<Quantized> {
-    if calib == 0 || recal == 0 {
-        return Err(Error::Invalid(format!(
-            "export needs at least one calibration image and one recalibration image (--calib-images {calib}, --recal-images {recal})"
-        )));
+    if calib == 0 {
+        return Err(Error::Invalid(
+            "export needs at least one calibration image (--calib-images 0)".into(),
+        ));
     }
     let space = &run.cfg.space;
     space.check(subnet)?;
     let train = &run.data.train;
-    let mut ev = run.evaluator(e, split, recal)?;
     // Recalibrates the subnet's batch norm, then measures it.
     let supernet_top1 = ev.accuracy(&run.net, subnet)?;
     let g = extract(&run.net, subnet, &train.mean, &train.std)?;
@@ -257,10 +254,10 @@ pub fn export(
         o.calib_images.min(run.data.train.len())
     ));
     let test = &run.data.test;
+    // One evaluator (the test images uploaded once) before and after fine-tuning.
+    let mut ev = run.evaluator(e, test, o.recal_images)?;
     let before = if o.finetune_epochs > 0 {
-        let before = run
-            .evaluator(e, test, o.recal_images)?
-            .accuracy(&run.net, &o.subnet)?;
+        let before = ev.accuracy(&run.net, &o.subnet)?;
         obs.message(&format!(
             "fine-tuning the subnet for {} epoch(s), the largest as teacher (top-1 before: {:.2} %)",
             o.finetune_epochs,
@@ -272,7 +269,7 @@ pub fn export(
         None
     };
     let Quantized { q, supernet_top1 } =
-        extract_and_quantize(e, run, &o.subnet, test, o.recal_images, o.calib_images)?;
+        extract_and_quantize(run, &o.subnet, &mut ev, o.calib_images)?;
     let rgb = input_rgb(run.data.train.channels, run.cfg.space.in_channels)?;
     obs.message(&format!(
         "measuring the float and int8 models on {} test images",
