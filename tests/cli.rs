@@ -293,6 +293,8 @@ fn demo_pieces_run_end_to_end_on_tiny_settings() {
         "40",
         "--max-width",
         "0.3",
+        "--budget",
+        "8",
     ]);
     assert_eq!(code, 0, "{stdout}\n{err}");
     for want in [
@@ -300,8 +302,15 @@ fn demo_pieces_run_end_to_end_on_tiny_settings() {
         "[5/6] evolutionary search",
         "[6/6] export",
         "exported:",
-        "chosen subnet:",
-        "measured test top-1",
+        "chosen subnet (from ",
+        "rejects",
+        // 6 measured subnets are too few to trust a predictor: the search measures.
+        "too few to trust",
+        "searching by measurement",
+        "most MACs",
+        "uniform",
+        "random",
+        "test top-1",
         "peak SRAM",
         "result: top-1",
     ] {
@@ -349,10 +358,14 @@ fn demo_pieces_run_end_to_end_on_tiny_settings() {
         "stm32f746",
         "--scheduler",
         "tflm",
+        "--budget",
+        "6",
+        "--measure-population",
+        "3",
     ]);
     assert_eq!(code, 0, "{err}");
     assert!(
-        s.contains("chosen subnet:") && s.contains("stm32f746"),
+        s.contains("chosen subnet (from ") && s.contains("stm32f746"),
         "{s}"
     );
     // Bad input: unknown device / scheduler list the valid names; no predictor names the command.
@@ -371,10 +384,30 @@ fn demo_pieces_run_end_to_end_on_tiny_settings() {
     let (code, _, err) = tinynas(&["space", "--scheduler", "tvm"]);
     assert_eq!(code, 2);
     assert!(err.contains("tinyengine") && err.contains("tflm"), "{err}");
+    // Without a predictor the search says so, names the commands that make one, and measures.
     std::fs::remove_file(run.join("predictor.json")).unwrap();
-    let (code, _, err) = tinynas(&["search", "--run", run.to_str().unwrap()]);
-    assert_eq!(code, 2);
-    assert!(err.contains("tinynas predictor fit"), "{err}");
+    let (code, s, err) = tinynas(&[
+        "search",
+        "--run",
+        run.to_str().unwrap(),
+        "--budget",
+        "4",
+        "--measure-population",
+        "2",
+        "--random",
+        "2",
+        "--out",
+        out.join("search-measured").to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let both = format!("{s}{err}");
+    assert!(
+        both.contains("no predictor.json")
+            && both.contains("tinynas predictor collect|fit")
+            && both.contains("searching by measurement")
+            && s.contains("best of 2"),
+        "{both}"
+    );
     let (code, _, err) = tinynas(&["search", "--run", "/nonexistent/run"]);
     assert_eq!(code, 2);
     assert!(err.contains("tinynas train --out"), "{err}");

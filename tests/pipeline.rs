@@ -10,7 +10,7 @@ use tinynas::mcu::{Device, Scheduler};
 use tinynas::observer::Observer;
 use tinynas::pipeline::demo::{DemoOptions, demo};
 use tinynas::pipeline::predictor::{collect, fit, open_run, read_pairs};
-use tinynas::pipeline::search::{SearchOptions, run_search};
+use tinynas::pipeline::search::{SearchOptions, Strategy, run_search};
 use tinynas::search::Limits;
 use tinynas::search::evolution::EvoOptions;
 use tinynas::search::predictor::FitOptions;
@@ -121,11 +121,12 @@ fn space_train_predictor_search_through_the_library() {
 
     // 3. Predictor data and fit.
     let run = open_run(&e, &out, &*rec).unwrap();
-    let pairs = collect(&e, &out, &run, 8, 0, 64, &*rec).unwrap();
-    assert_eq!(pairs.len(), 8);
+    let pairs = collect(&e, &out, &run, 10, 0, 64, &*rec).unwrap();
+    assert_eq!(pairs.len(), 10);
+    assert!(pairs.iter().all(|p| p.halves.is_some()));
     assert_eq!(
         read_pairs(&out, &space).unwrap().len(),
-        8,
+        10,
         "every pair on disk"
     );
     assert_eq!(pairs[0].subnet, space.largest(16));
@@ -141,29 +142,89 @@ fn space_train_predictor_search_through_the_library() {
     )
     .unwrap();
     let fr = p.report.as_ref().unwrap();
-    assert_eq!(fr.train_pairs + fr.heldout_pairs, 8);
+    assert_eq!(fr.train_pairs + fr.heldout_pairs, 10);
+    assert_eq!(
+        fr.kfold.as_ref().unwrap().folds,
+        5,
+        "10 pairs: 5 folds of 2"
+    );
     assert!(fr.train_rmse.is_finite());
 
-    // 4. Search, predicted; the report is typed and its files are written.
+    // 4. Search, predicted (trusted whatever its τ); the report is typed and its files are
+    // written. The flash budget halfway between the smallest and the largest subnet binds.
+    let flash = |s: &SubnetConfig| {
+        tinynas::mcu::evaluate(
+            &tinynas::mcu::net::from_subnet(&space, s).unwrap(),
+            &Default::default(),
+        )
+        .unwrap()
+        .flash_bytes
+    };
+    let mut lim = limits();
+    lim.device.flash_bytes = (flash(&space.smallest(16)) + flash(&space.largest(16))) / 2;
     let o = SearchOptions {
-        limits: limits(),
+        limits: lim.clone(),
+        strategy: Strategy::Predictor,
         evo: EvoOptions {
             population: 8,
             generations: 3,
             seed: 2,
             ..EvoOptions::default()
         },
-        measure: false,
+        measure_evo: EvoOptions {
+            population: 4,
+            generations: 100,
+            max_scored: Some(8),
+            seed: 2,
+            ..EvoOptions::default()
+        },
+        top_k: 3,
+        min_tau: -1.0,
+        random: Some(5),
         recal_images: 64,
         out: out.join("search"),
     };
     let (res, report) = run_search(&e, &out, &run, &o, &*rec).unwrap();
+    assert!(res.rejected > 0, "the flash budget binds");
     assert_eq!(report.per_scheduler.len(), Scheduler::ALL.len());
     let row = report.row(Scheduler::TinyEngine);
-    assert!(row.fits && row.peak_sram_bytes <= o.limits.device.sram_bytes);
-    assert_eq!(report.subnet, res.best.subnet);
+    assert!(row.fits && row.flash_bytes <= lim.device.flash_bytes);
     assert!((0.0..=1.0).contains(&report.test_top1));
-    assert_eq!(report.scored_by, "predictor");
+    assert!(
+        report.scored_by.starts_with("predictor"),
+        "{}",
+        report.scored_by
+    );
+    assert!(report.fallback.is_none());
+    // The search and its baselines: every one fits, the chosen is the best on validation.
+    let names: Vec<&str> = report.rows.iter().map(|r| r.name).collect();
+    assert_eq!(names, ["search", "most MACs", "uniform", "random"]);
+    for r in &report.rows {
+        assert!(
+            lim.device
+                .fits(r.footprint.peak_sram_bytes, r.footprint.flash_bytes),
+            "{r:?}"
+        );
+        assert!(
+            r.val_top1 <= report.score && r.val_se > 0.0 && r.test_se > 0.0,
+            "{r:?}"
+        );
+    }
+    let chosen = report
+        .rows
+        .iter()
+        .find(|r| r.name == report.chosen_from)
+        .unwrap();
+    assert_eq!(chosen.subnet, report.subnet);
+    assert_eq!(chosen.test_top1, report.test_top1);
+    // The most-MACs baseline has at least the MACs of every other fitting subnet seen.
+    let mm = report.rows[1].footprint.macs;
+    assert!(res.population.iter().all(|c| c.footprint.macs <= mm));
+    assert_eq!(
+        report.search_measured,
+        10 + 3,
+        "10 pairs fitted the predictor, 3 measured"
+    );
     let written: SubnetConfig =
         serde_json::from_str(&std::fs::read_to_string(o.out.join("best_subnet.json")).unwrap())
             .unwrap();
@@ -174,6 +235,45 @@ fn space_train_predictor_search_through_the_library() {
         json["report"]["per_scheduler"][2]["scheduler"],
         "tinyengine"
     );
+    assert_eq!(json["report"]["rows"].as_array().unwrap().len(), 4);
+    assert!(o.out.join("population.png").is_file());
+
+    // 5. A predictor below the τ threshold is not trusted: the search says so and measures,
+    // within its budget.
+    rec.messages.borrow_mut().clear();
+    let o2 = SearchOptions {
+        min_tau: 1.01,
+        out: out.join("search2"),
+        ..o.clone()
+    };
+    assert!(o2.validate().is_err(), "--min-tau above 1 is refused");
+    let o2 = SearchOptions { min_tau: 1.0, ..o2 };
+    let (res2, r2) = run_search(&e, &out, &run, &o2, &*rec).unwrap();
+    let msgs = rec.messages.borrow().join("\n");
+    assert!(
+        msgs.contains("cannot be trusted") && msgs.contains("searching by measurement"),
+        "{msgs}"
+    );
+    assert!(r2.fallback.as_deref().unwrap().contains("Kendall τ"));
+    assert_eq!(r2.scored_by, "measured validation top-1");
+    assert!(r2.predictor.is_none());
+    assert!(
+        (8..8 + 4 * 3).contains(&res2.scored),
+        "budget 8: {}",
+        res2.scored
+    );
+    assert_eq!(r2.search_measured, res2.scored);
+    assert!(
+        r2.new_measurements <= res2.scored + 5 + 2,
+        "each network measured at most once: {} new",
+        r2.new_measurements
+    );
+    for c in &res2.population {
+        assert!(
+            lim.device
+                .fits(c.footprint.peak_sram_bytes, c.footprint.flash_bytes)
+        );
+    }
     assert!(o.out.join("population.png").is_file());
 }
 
@@ -195,6 +295,8 @@ fn the_demo_is_one_library_call_with_a_typed_report() {
         collect: 6,
         population: 6,
         generations: 2,
+        budget: 8,
+        top_k: 3,
         samples: 20,
         seed: 0,
         f16_gemm: false,

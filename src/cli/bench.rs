@@ -57,6 +57,10 @@ pub enum BenchCommand {
         #[arg(long)]
         profile: Option<std::path::PathBuf>,
     },
+    /// Measuring subnets of a trained run as the search does (BN recalibration, validation
+    /// top-1) beside plain forward passes of the same subnets over the same images; last line:
+    /// subnets measured per minute and the share of plain inference speed.
+    Measure(super::bench_measure::MeasureBench),
     /// MCU evaluator throughput on random subnets; last line: analytic and TinyEngine evals/s.
     Mem {
         #[arg(long, default_value_t = 20000)]
@@ -106,6 +110,7 @@ impl BenchCommand {
                 positive("--width", width, 2.0)?;
                 int("--images", images, 1, 10_000)
             }
+            BenchCommand::Measure(ref m) => m.validate(),
             BenchCommand::Mem { count, res, width } => {
                 int("--res", res, 1, MAX_RESOLUTION)?;
                 positive("--width", width, 8.0)?;
@@ -154,6 +159,7 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
             Ok(())
         }
         BenchCommand::Mem { count, res, width } => super::bench_cpu::mem(count, res, width),
+        BenchCommand::Measure(m) => super::bench_measure::run(&m),
         BenchCommand::Train {
             gpu,
             res,

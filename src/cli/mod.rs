@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_cpu;
+mod bench_measure;
 pub mod console;
 pub mod demo;
 pub mod export;

@@ -8,7 +8,7 @@ use crate::Result;
 use crate::arch::SearchSpace;
 use crate::mcu::{self, EvalOptions};
 use crate::pipeline::predictor::open_run;
-use crate::pipeline::search::{SearchOptions, SearchReport, run_search};
+use crate::pipeline::search::{SearchOptions, SearchReport, Strategy, run_search};
 use crate::search::evolution::EvoOptions;
 use crate::search::{Limits, describe_limits};
 use clap::Args;
@@ -24,14 +24,33 @@ pub struct SearchArgs {
     pub run: PathBuf,
     #[command(flatten)]
     pub limits: LimitArgs,
-    /// Score candidates by direct measurement (BN recalibration + validation top-1) instead of
-    /// the predictor.
+    /// Score every candidate by measurement (BN recalibration, validation top-1: MCUNet's way)
+    /// instead of by the predictor. Without a predictor, or with one whose τ is below
+    /// --min-tau, the search measures anyway.
     #[arg(long)]
     pub measure: bool,
+    /// Population of the predicted evolution.
     #[arg(long, default_value_t = 100)]
     pub population: usize,
+    /// Generations of the predicted evolution.
     #[arg(long, default_value_t = 500)]
     pub generations: usize,
+    /// Population of the measured evolution.
+    #[arg(long, default_value_t = 20)]
+    pub measure_population: usize,
+    /// Subnets the measured evolution may measure (it stops after the generation that
+    /// reaches this many).
+    #[arg(long, default_value_t = 200)]
+    pub budget: usize,
+    /// Subnets of the predicted final population measured on the validation split.
+    #[arg(long, default_value_t = 10)]
+    pub top_k: usize,
+    /// The predictor's least Kendall τ (cross-validated) for it to be trusted.
+    #[arg(long, default_value_t = 0.5)]
+    pub min_tau: f64,
+    /// Random fitting subnets measured as a baseline (default: as many as the search measured).
+    #[arg(long)]
+    pub random: Option<usize>,
     #[arg(long, default_value_t = 0.25)]
     pub parent_ratio: f64,
     #[arg(long, default_value_t = 0.1)]
@@ -50,13 +69,14 @@ pub struct SearchArgs {
 }
 
 pub fn print_search(r: &SearchReport, space: &SearchSpace, limits: &Limits) -> Result<()> {
+    print_rows(r);
     println!(
-        "chosen subnet: {}",
+        "chosen subnet (from {}): {}",
+        r.chosen_from,
         serde_json::to_string(&r.subnet).unwrap()
     );
     println!(
-        "  {} {:.2} %; measured test top-1 {:.2} % ({} images, after BN recalibration)",
-        r.scored_by,
+        "  validation top-1 {:.2} %, test top-1 {:.2} % ({} images, after BN recalibration)",
         r.score * 100.0,
         r.test_top1 * 100.0,
         r.test_images
@@ -89,6 +109,40 @@ pub fn print_search(r: &SearchReport, space: &SearchSpace, limits: &Limits) -> R
     Ok(())
 }
 
+/// The search beside the baselines: footprint, validation and test top-1 with standard errors.
+pub fn print_rows(r: &SearchReport) {
+    if let Some(p) = &r.predictor {
+        println!("{}", crate::pipeline::predictor::describe_fit(p));
+    }
+    println!(
+        "{:<10} {:>8} {:>10} {:>10} {:>16} {:>16}  how",
+        "choice",
+        "M MACs",
+        "SRAM",
+        "flash",
+        format!("val % ({})", r.val_images),
+        format!("test % ({})", r.test_images)
+    );
+    for w in &r.rows {
+        println!(
+            "{:<10} {:>8.2} {:>10} {:>10} {:>9.2} ± {:<4.2} {:>9.2} ± {:<4.2}  {}{}",
+            w.name,
+            w.footprint.macs as f64 / 1e6,
+            kib(w.footprint.peak_sram_bytes),
+            kib(w.footprint.flash_bytes),
+            w.val_top1 * 100.0,
+            w.val_se * 100.0,
+            w.test_top1 * 100.0,
+            w.test_se * 100.0,
+            w.detail,
+            w.predicted.map_or(String::new(), |p| format!(
+                " (predicted {:.2} %)",
+                p * 100.0
+            ))
+        );
+    }
+}
+
 pub fn search(g: &GpuArgs, a: &SearchArgs) -> Result<()> {
     let limits = a.limits.limits()?;
     let evo = EvoOptions {
@@ -100,30 +154,47 @@ pub fn search(g: &GpuArgs, a: &SearchArgs) -> Result<()> {
         seed: a.seed,
         ..EvoOptions::default()
     };
-    evo.validate()?;
+    let measure_evo = EvoOptions {
+        population: a.measure_population,
+        generations: 1_000_000,
+        max_scored: Some(a.budget),
+        ..evo.clone()
+    };
     let out = a.out.clone().unwrap_or_else(|| a.run.join("search"));
     crate::io::check_out_dir(&out, "--out")?;
     crate::train::run::check_run(&a.run)?;
     crate::bounds::recal_images(a.recal_images)?;
+    let mut o = SearchOptions {
+        limits: limits.clone(),
+        strategy: if a.measure {
+            Strategy::Measure
+        } else {
+            Strategy::Predictor
+        },
+        evo,
+        measure_evo,
+        top_k: a.top_k,
+        min_tau: a.min_tau,
+        random: a.random,
+        recal_images: a.recal_images.unwrap_or(1),
+        out: out.clone(),
+    };
+    o.validate()?;
     let _lock = crate::io::lock_dir(&out, "--out")?;
     let e = g.engine()?;
     let console = Console::new();
     let run = open_run(&e, &a.run, &*console)?;
-    let o = SearchOptions {
-        limits: limits.clone(),
-        evo: evo.clone(),
-        measure: a.measure,
-        recal_images: a.recal_images.unwrap_or(run.cfg.recal_images),
-        out: out.clone(),
-    };
+    o.recal_images = a.recal_images.unwrap_or(run.cfg.recal_images);
     let t = Instant::now();
     let (res, report) = run_search(&e, &a.run, &run, &o, &*console)?;
     println!(
-        "search: {} generations, {} subnets scored, {} rejected by the limits of {}, {:.1} s",
-        evo.generations,
+        "search: {} generations, {} subnets scored, {} rejected by the limits of {}; {} subnets measured ({:.1} per minute), {:.1} s",
+        report.generations,
         res.scored,
         res.rejected,
         describe_limits(&limits),
+        report.new_measurements,
+        report.subnets_per_minute,
         t.elapsed().as_secs_f64()
     );
     print_search(&report, &run.cfg.space, &limits)?;

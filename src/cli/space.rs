@@ -17,9 +17,10 @@ fn rank_arg(s: &str) -> std::result::Result<Rank, String> {
 /// Device and scheduler options shared by `space` and `search`.
 #[derive(Args, Clone, Debug)]
 pub struct LimitArgs {
-    /// Device preset: stm32f746, stm32f412, stm32h743, nrf52840.
-    #[arg(long, default_value = "stm32f412", value_parser = super::device_arg)]
-    pub device: Device,
+    /// Device preset: stm32f746, stm32f412, stm32h743, nrf52840, stm32f411, nrf52832
+    /// (default stm32f412; the demo's default is stm32f411).
+    #[arg(long, value_parser = super::device_arg)]
+    pub device: Option<Device>,
     /// Override the SRAM budget (KiB).
     #[arg(long)]
     pub sram: Option<u64>,
@@ -33,8 +34,17 @@ pub struct LimitArgs {
 
 impl LimitArgs {
     pub fn limits(&self) -> Result<Limits> {
+        self.limits_or("stm32f412")
+    }
+
+    /// The limits, with `default` as the device preset when --device is not given.
+    pub fn limits_or(&self, default: &str) -> Result<Limits> {
+        let device = match &self.device {
+            Some(d) => d.clone(),
+            None => Device::preset(default)?,
+        };
         Ok(Limits {
-            device: self.device.clone().with_budget(self.sram, self.flash)?,
+            device: device.with_budget(self.sram, self.flash)?,
             scheduler: self.scheduler,
         })
     }

@@ -12,11 +12,13 @@ pub struct Device {
 
 const KIB: u64 = 1024;
 
-pub const PRESETS: [(&str, u64, u64); 4] = [
+pub const PRESETS: [(&str, u64, u64); 6] = [
     ("stm32f746", 320 * KIB, 1024 * KIB),
     ("stm32f412", 256 * KIB, 1024 * KIB),
     ("stm32h743", 512 * KIB, 2048 * KIB),
     ("nrf52840", 256 * KIB, 1024 * KIB),
+    ("stm32f411", 128 * KIB, 512 * KIB),
+    ("nrf52832", 64 * KIB, 512 * KIB),
 ];
 
 impl Device {

@@ -5,7 +5,7 @@
 
 use super::export::{ExportOptions, ExportReport, export};
 use super::predictor::{Pair, collect, fit, open_run};
-use super::search::{SearchOptions, SearchReport, run_search};
+use super::search::{SearchOptions, SearchReport, Strategy, run_search};
 use super::space::{ranking_table, write_space_outputs};
 use crate::arch::SearchSpace;
 use crate::observer::Observer;
@@ -42,6 +42,10 @@ pub struct DemoOptions {
     pub collect: usize,
     pub population: usize,
     pub generations: usize,
+    /// Subnets the search measures when it cannot trust the predictor.
+    pub budget: usize,
+    /// Subnets of the predicted final population measured on the validation split.
+    pub top_k: usize,
     /// Subnets sampled per space in the space optimization.
     pub samples: usize,
     pub seed: u64,
@@ -127,7 +131,24 @@ pub fn demo(
         seed: o.seed,
         ..EvoOptions::default()
     };
-    evo.validate()?;
+    let search_o = SearchOptions {
+        limits: o.limits.clone(),
+        strategy: Strategy::Predictor,
+        measure_evo: EvoOptions {
+            population: (o.budget / 5).clamp(4, 20),
+            generations: 1_000_000,
+            max_scored: Some(o.budget),
+            ..evo.clone()
+        },
+        evo,
+        top_k: o.top_k,
+        min_tau: 0.5,
+        random: None,
+        recal_images: o.recal_images,
+        out: out.join("search"),
+    };
+    crate::bounds::int("--budget", o.budget, 4, 1_000_000)?;
+    search_o.validate()?;
     crate::bounds::int("--collect", o.collect, 5, 100_000)?;
     crate::bounds::int("--max-res", o.max_res, 1, crate::bounds::MAX_RESOLUTION)?;
     crate::bounds::positive("--max-width", o.max_width, 8.0)?;
@@ -202,6 +223,19 @@ pub fn demo(
         ));
     }
     let space = chosen.space(&base);
+    // The search trades accuracy against memory only where the limits bind: say how much.
+    let rejected = 1.0 - chosen.fitting as f64 / chosen.sampled.max(1) as f64;
+    obs.message(&format!(
+        "{} rejects {:.0} % of the {} sampled subnets of this space{}",
+        o.limits.device.name,
+        rejected * 100.0,
+        chosen.sampled,
+        if rejected >= 0.3 {
+            ": the search has to trade accuracy against memory"
+        } else {
+            "; the limits barely bind at this scale, so the search is nearly unconstrained (a smaller device, e.g. --device stm32f411, makes them bind)"
+        }
+    ));
 
     // 2. Supernet training.
     obs.message(&format!(
@@ -257,24 +291,21 @@ pub fn demo(
 
     // 5. Search.
     obs.message(&format!(
-        "\n[5/6] evolutionary search: population {}, {} generations, under {}",
+        "\n[5/6] evolutionary search under {}: by the predictor (population {}, {} generations, its top {} measured) if its cross-validated τ ≥ 0.5, else by measurement ({} subnets); the obvious choices measured beside it",
+        describe_limits(&o.limits),
         o.population,
         o.generations,
-        describe_limits(&o.limits)
+        o.top_k,
+        o.budget
     ));
     let t = Instant::now();
-    let so = SearchOptions {
-        limits: o.limits.clone(),
-        evo,
-        measure: false,
-        recal_images: o.recal_images,
-        out: out.join("search"),
-    };
-    let (res, search) = run_search(&e, &run_dir, &run, &so, obs)?;
+    let (res, search) = run_search(&e, &run_dir, &run, &search_o, obs)?;
     obs.message(&format!(
-        "{} subnets scored, {} rejected by the limits, {:.1} s",
+        "{} subnets scored, {} rejected by the limits; {} measured ({:.0} per minute), {:.1} s",
         res.scored,
         res.rejected,
+        search.new_measurements,
+        search.subnets_per_minute,
         t.elapsed().as_secs_f64()
     ));
 

@@ -3,7 +3,7 @@
 
 use crate::mcu::{Device, Scheduler};
 use crate::observer::Observer;
-use crate::search::predictor::{FitOptions, Predictor};
+use crate::search::predictor::{FitOptions, Predictor, Sample};
 use crate::search::{Checker, Limits};
 use crate::supernet::{SearchSpace, SubnetConfig, Supernet};
 use crate::train::eval::SubnetEvaluator;
@@ -24,6 +24,10 @@ pub struct Pair {
     /// Training images its BN statistics were recalibrated on (absent in older files).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recal_images: Option<usize>,
+    /// Top-1 on the even- and odd-numbered validation images apart (absent in older files):
+    /// two independent measurements, whose rank agreement bounds any predictor's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub halves: Option<[f64; 2]>,
 }
 
 /// The measured subnets of a run of `space` (none when the file is absent); a damaged line, a
@@ -146,13 +150,15 @@ pub fn collect(
             continue;
         }
         repeats = 0;
-        let top1 = ev.accuracy(&run.net, &s)?;
+        let m = ev.measure(&run.net, &s)?;
+        let top1 = m.top1();
         let macs = checker.footprint(space, &s)?.macs;
         pairs.push(Pair {
             subnet: s,
             top1,
             macs,
             recal_images: Some(recal),
+            halves: Some(m.halves()),
         });
         // The whole file rewritten atomically: a kill never leaves a torn line.
         crate::io::write_jsonl(&run_dir.join(PAIRS_FILE), &pairs)?;
@@ -180,7 +186,14 @@ pub fn fit(
             run_dir.display()
         )));
     }
-    let data: Vec<(SubnetConfig, f64)> = pairs.into_iter().map(|p| (p.subnet, p.top1)).collect();
+    let data: Vec<Sample> = pairs
+        .into_iter()
+        .map(|p| Sample {
+            subnet: p.subnet,
+            top1: p.top1,
+            halves: p.halves,
+        })
+        .collect();
     let p = Predictor::fit(e, space, &data, o)?;
     p.save(&run_dir.join("predictor.json"))?;
     Ok(p)
@@ -188,12 +201,26 @@ pub fn fit(
 
 /// The fit's held-out figures in a line.
 pub fn describe_fit(r: &crate::search::predictor::FitReport) -> String {
-    format!(
-        "predictor: {} training / {} held-out subnets; RMSE train {:.2} pts, held-out {:.2} pts; held-out Kendall τ {:.3}",
+    let ceiling = |c: Option<f64>| c.map_or(String::new(), |c| format!(" (noise ceiling {c:.3})"));
+    let mut s = format!(
+        "predictor: {} training / {} held-out subnets, {} steps kept; RMSE train {:.2} pts, held-out {:.2} pts; held-out Kendall τ {:.3}{}",
         r.train_pairs,
         r.heldout_pairs,
+        r.steps,
         r.train_rmse * 100.0,
         r.heldout_rmse * 100.0,
-        r.heldout_kendall_tau
-    )
+        r.heldout_kendall_tau,
+        ceiling(r.heldout_noise_ceiling)
+    );
+    if let Some(k) = &r.kfold {
+        s += &format!(
+            "\n  {}-fold cross-validation over all {} subnets: RMSE {:.2} pts, Kendall τ {:.3}{}",
+            k.folds,
+            r.train_pairs + r.heldout_pairs,
+            k.rmse * 100.0,
+            k.kendall_tau,
+            ceiling(k.noise_ceiling)
+        );
+    }
+    s
 }

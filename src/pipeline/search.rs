@@ -1,32 +1,78 @@
-//! The search of a trained run: evolution under a device's limits, scored by the predictor or
-//! measured, the winner measured on the test split and reported under every scheduler, with
-//! best_subnet.json, search.json and the population plot written.
+//! The search of a trained run under a device's limits, and the obvious choices beside it.
+//!
+//! Candidates are scored by the run's predictor (its final population's top K then measured on
+//! the validation split) or, MCUNet's way, each measured on the validation split after BN
+//! recalibration; a predictor whose held-out τ is below the threshold is not trusted and the
+//! search measures instead. The baselines — the fitting subnet with the most MACs, uniform
+//! shrinking and the best of as many random fitting subnets as the search measured — are
+//! measured the same way; the best on the validation split is chosen. The test split is used
+//! once, for the final figures of every row. Writes best_subnet.json, search.json and
+//! population.png.
 
-use super::predictor::Run;
+use super::measure::Measurer;
+use super::predictor::{Run, read_pairs};
+use crate::arch::SearchSpace;
+use crate::mcu::fast::Summary;
 use crate::mcu::{self, Device, EvalOptions, Scheduler};
 use crate::observer::Observer;
 use crate::plot::{Chart, Series};
-use crate::search::evolution::{EvoOptions, EvoResult, evolve};
-use crate::search::predictor::Predictor;
+use crate::search::baselines::{most_macs, random_fitting, uniform};
+use crate::search::evolution::{Candidate, EvoOptions, EvoResult, evolve};
+use crate::search::predictor::{FitReport, Predictor, canonical};
 use crate::search::{Checker, Limits};
 use crate::supernet::SubnetConfig;
-use crate::train::eval::SubnetEvaluator;
+use crate::train::eval::std_error;
 use crate::{Engine, Error, Result};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
+/// How candidates are scored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Strategy {
+    /// The run's predictor guides the evolution and the final population's top K are measured;
+    /// without a predictor, or with one whose τ is below `min_tau`, the search measures.
+    Predictor,
+    /// Every candidate measured on the validation split (MCUNet's way).
+    Measure,
+}
+
 /// What a search is asked to do.
 #[derive(Clone, Debug)]
 pub struct SearchOptions {
     pub limits: Limits,
+    pub strategy: Strategy,
+    /// The predictor-guided evolution.
     pub evo: EvoOptions,
-    /// Score candidates by measured validation top-1 instead of the run's predictor.
-    pub measure: bool,
+    /// The measured evolution; its `max_scored` is the measurement budget.
+    pub measure_evo: EvoOptions,
+    /// Subnets of the predicted final population measured on the validation split.
+    pub top_k: usize,
+    /// The predictor's least τ (k-fold where reported) to be trusted.
+    pub min_tau: f64,
+    /// Random fitting subnets measured for the random baseline (None: as many subnets as the
+    /// search measured to make its choice).
+    pub random: Option<usize>,
     /// Training images for BN recalibration before each measurement.
     pub recal_images: usize,
     /// Folder for best_subnet.json, search.json and population.png.
     pub out: PathBuf,
+}
+
+impl SearchOptions {
+    /// Every option in range, named by its flag; checked before any work.
+    pub fn validate(&self) -> Result<()> {
+        use crate::bounds::{int, real};
+        self.evo.validate()?;
+        self.measure_evo.validate()?;
+        int("--top-k", self.top_k, 1, 10_000)?;
+        real("--min-tau", self.min_tau, -1.0, 1.0)?;
+        if let Some(n) = self.random {
+            int("--random", n, 1, 1_000_000)?;
+        }
+        crate::bounds::recal_images(Some(self.recal_images))
+    }
 }
 
 /// The chosen subnet's footprint under one scheduler, and whether it fits the device.
@@ -41,19 +87,51 @@ pub struct SchedulerRow {
     pub fits: bool,
 }
 
+/// One way of choosing (the search, or a baseline) and how its choice measured.
+#[derive(Clone, Debug, Serialize)]
+pub struct Row {
+    /// "search", "most MACs", "uniform" or "random".
+    pub name: &'static str,
+    pub detail: String,
+    pub subnet: SubnetConfig,
+    pub footprint: Summary,
+    /// The predictor's figure, where it scored the row.
+    pub predicted: Option<f64>,
+    pub val_top1: f64,
+    pub val_se: f64,
+    pub test_top1: f64,
+    pub test_se: f64,
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct SearchReport {
     pub subnet: SubnetConfig,
+    /// The row the choice came from: the best of `rows` on the validation split.
+    pub chosen_from: &'static str,
+    /// The chosen subnet's validation top-1.
     pub score: f64,
-    pub scored_by: &'static str,
+    pub scored_by: String,
+    /// Why the search measured instead of trusting the predictor, when it did.
+    pub fallback: Option<String>,
+    pub predictor: Option<FitReport>,
     pub test_top1: f64,
     pub test_images: usize,
+    pub val_images: usize,
     pub device: Device,
     pub scheduler: &'static str,
     pub per_scheduler: Vec<SchedulerRow>,
+    /// Generations the evolution ran.
     pub generations: usize,
+    /// Distinct subnets the evolution scored and the candidates the limits rejected.
     pub scored: usize,
     pub rejected: usize,
+    /// Subnets the search measured to make its choice (the random baseline's budget).
+    pub search_measured: usize,
+    /// Validation measurements made in this call (earlier ones are reused) and their speed.
+    pub new_measurements: usize,
+    pub subnets_per_minute: f64,
+    /// The search and the baselines, each measured on both splits.
+    pub rows: Vec<Row>,
 }
 
 impl SearchReport {
@@ -94,13 +172,63 @@ pub fn scheduler_rows(
         .collect()
 }
 
-enum Scorer {
-    Predicted(Predictor),
-    Measured(SubnetEvaluator),
+/// The fewest subnets a predictor's τ must be measured on to be trusted.
+pub const MIN_TAU_SUBNETS: usize = 10;
+
+/// The run's predictor if it is there and trusted; else why not.
+fn trusted_predictor(
+    run_dir: &Path,
+    space: &SearchSpace,
+    min_tau: f64,
+) -> Result<std::result::Result<Predictor, String>> {
+    let p = run_dir.join("predictor.json");
+    if !p.is_file() {
+        return Ok(Err(format!(
+            "{} has no predictor.json (fit one with `tinynas predictor collect|fit --run {}`)",
+            run_dir.display(),
+            run_dir.display()
+        )));
+    }
+    let p = Predictor::load(&p)?;
+    if &p.space != space {
+        return Err(Error::Invalid(
+            "predictor.json was fitted for another search space; fit it again".into(),
+        ));
+    }
+    let Some(r) = &p.report else {
+        return Ok(Err("predictor.json has no fit report to trust".into()));
+    };
+    let (tau, ceiling) = r.trust();
+    let n = if r.kfold.is_some() {
+        r.train_pairs + r.heldout_pairs
+    } else {
+        r.heldout_pairs
+    };
+    if n < MIN_TAU_SUBNETS {
+        return Ok(Err(format!(
+            "the predictor's τ was measured on {n} subnet{}, too few to trust (at least {MIN_TAU_SUBNETS}: collect more)",
+            if n == 1 { "" } else { "s" }
+        )));
+    }
+    if tau < min_tau {
+        return Ok(Err(format!(
+            "the predictor's {} Kendall τ is {tau:.3}{}, below {min_tau}: it cannot be trusted to rank subnets",
+            if r.kfold.is_some() {
+                "cross-validated"
+            } else {
+                "held-out"
+            },
+            ceiling.map_or(String::new(), |c| format!(
+                " (noise ceiling of the validation split {c:.3})"
+            ))
+        )));
+    }
+    Ok(Ok(p))
 }
 
-/// Evolution over the run's subnets under `o.limits`, scored by the predictor or measured; the
-/// winner measured on the test split, its footprint under every scheduler, the outputs written.
+/// Evolution over the run's subnets under `o.limits`, the baselines beside it, every row
+/// measured on the validation and test splits, the best on validation chosen; the outputs
+/// written.
 pub fn run_search(
     e: &Rc<Engine>,
     run_dir: &Path,
@@ -108,13 +236,8 @@ pub fn run_search(
     o: &SearchOptions,
     obs: &dyn Observer,
 ) -> Result<(EvoResult, SearchReport)> {
-    let (limits, evo, measure, recal, out) = (
-        &o.limits,
-        &o.evo,
-        o.measure,
-        o.recal_images,
-        o.out.as_path(),
-    );
+    o.validate()?;
+    let (limits, out) = (&o.limits, o.out.as_path());
     // The outputs are claimed first: a user's file of the same name stops the search before
     // it starts.
     crate::io::claim_outputs(
@@ -124,94 +247,244 @@ pub fn run_search(
     )?;
     let space = &run.cfg.space;
     let mut checker = Checker::new(limits.clone());
-    // Candidates are scored by the predictor, or with --measure by validation top-1.
-    let mut scorer = if measure {
-        Scorer::Measured(run.evaluator(e, &run.data.val, recal)?)
-    } else {
-        let p = run_dir.join("predictor.json");
-        if !p.is_file() {
-            return Err(Error::Invalid(format!(
-                "{} has no predictor.json; run `tinynas predictor collect --run {d}` and `tinynas predictor fit --run {d}` (or search with --measure)",
-                run_dir.display(),
-                d = run_dir.display()
-            )));
-        }
-        let p = Predictor::load(&p)?;
-        if &p.space != space {
-            return Err(Error::Invalid(
-                "predictor.json was fitted for another search space; fit it again".into(),
+    let (predictor, fallback) = match o.strategy {
+        Strategy::Measure => (None, None),
+        Strategy::Predictor => match trusted_predictor(run_dir, space, o.min_tau)? {
+            Ok(p) => (Some(p), None),
+            Err(why) => {
+                obs.message(&format!("{why}; searching by measurement instead"));
+                (None, Some(why))
+            }
+        },
+    };
+    // Every validation measurement goes through one cache, seeded with the subnets the
+    // predictor's collection measured the same way.
+    let mut val = Measurer::new(run.evaluator(e, &run.data.val, o.recal_images)?, space);
+    let pairs = read_pairs(run_dir, space)?;
+    val.seed(
+        pairs
+            .iter()
+            .filter(|p| p.recal_images == Some(o.recal_images))
+            .map(|p| (&p.subnet, p.top1)),
+    );
+
+    let (res, search_rows, search_measured, scored_by) = match &predictor {
+        Some(p) => {
+            obs.start("gen ", o.evo.generations, 0);
+            let mut score = |subs: &[SubnetConfig]| p.predict(e, subs);
+            let res = evolve(space, &mut checker, &mut score, &o.evo, |_, best| {
+                obs.step(&format!("predicted best {:.2} %", best * 100.0))
+            })?;
+            obs.end();
+            // The predicted top K (distinct networks) measured; the best measured kept.
+            let mut seen = std::collections::HashSet::new();
+            let top: Vec<&Candidate> = res
+                .population
+                .iter()
+                .filter(|c| seen.insert(canonical(space, &c.subnet)))
+                .take(o.top_k)
+                .collect();
+            obs.message(&format!(
+                "measuring the predicted top {} on the validation split",
+                top.len()
             ));
+            let mut rows = Vec::new();
+            for c in top {
+                let v = val.top1(&run.net, &c.subnet)?;
+                rows.push((c.clone(), v));
+            }
+            let fitted = p
+                .report
+                .as_ref()
+                .map_or(0, |r| r.train_pairs + r.heldout_pairs);
+            let k = rows.len();
+            (
+                res,
+                rows,
+                fitted + k,
+                format!("predictor, its top {k} measured on the validation split"),
+            )
         }
-        Scorer::Predicted(p)
-    };
-    obs.start("gen ", evo.generations, 0);
-    let mut score = |subs: &[SubnetConfig]| -> Result<Vec<f64>> {
-        match &mut scorer {
-            Scorer::Predicted(p) => p.predict(e, subs),
-            Scorer::Measured(ev) => subs.iter().map(|s| ev.accuracy(&run.net, s)).collect(),
+        None => {
+            obs.start("gen ", o.measure_evo.generations, 0);
+            let mut score = |subs: &[SubnetConfig]| -> Result<Vec<f64>> {
+                subs.iter().map(|s| val.top1(&run.net, s)).collect()
+            };
+            let res = evolve(
+                space,
+                &mut checker,
+                &mut score,
+                &o.measure_evo,
+                |_, best| obs.step(&format!("best {:.2} % (validation)", best * 100.0)),
+            )?;
+            obs.end();
+            let rows = res
+                .population
+                .iter()
+                .map(|c| (c.clone(), c.score))
+                .collect();
+            let n = res.scored;
+            (res, rows, n, "measured validation top-1".to_string())
         }
     };
-    let res = evolve(space, &mut checker, &mut score, evo, |_, best| {
-        obs.step(&format!("best {:.2} %", best * 100.0))
-    })?;
+    let (best_c, best_v) = search_rows
+        .iter()
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .cloned()
+        .expect("the evolution returns a population");
+
+    // The baselines, under the same limits, measured the same way.
+    obs.message("baselines: the fitting subnet with the most MACs, uniform shrinking, random fitting subnets");
+    let n_random = o.random.unwrap_or(search_measured).max(1);
+    let mm = most_macs(space, &mut checker, o.evo.seed)?;
+    let un = uniform(space, &mut checker)?;
+    let rand = random_fitting(space, &mut checker, n_random, o.evo.seed, o.evo.max_tries)?;
+    obs.start("random ", rand.len(), 0);
+    let mut rand_best: Option<(Candidate, f64)> = None;
+    for c in &rand {
+        let v = val.top1(&run.net, &c.subnet)?;
+        if rand_best.as_ref().is_none_or(|b| v > b.1) {
+            rand_best = Some((c.clone(), v));
+        }
+        obs.step(&format!(
+            "best {:.2} %",
+            rand_best.as_ref().unwrap().1 * 100.0
+        ));
+    }
     obs.end();
-    // The winner measured directly on the test split.
-    let mut test_ev = run.evaluator(e, &run.data.test, recal)?;
-    let best = &res.best;
-    let test_top1 = test_ev.accuracy(&run.net, &best.subnet)?;
+    let mut rows: Vec<(&'static str, String, Candidate, f64)> =
+        vec![("search", scored_by.clone(), best_c.clone(), best_v)];
+    let v = val.top1(&run.net, &mm.subnet)?;
+    rows.push((
+        "most MACs",
+        format!("{:.2} M MACs", mm.footprint.macs as f64 / 1e6),
+        mm,
+        v,
+    ));
+    if let Some(u) = un {
+        let v = val.top1(&run.net, &u.subnet)?;
+        let s = &u.subnet;
+        rows.push((
+            "uniform",
+            format!(
+                "kernel {}, expand {}, depth {} at {}",
+                s.kernel_size[0], s.expand_ratio[0], s.depth[0], s.resolution
+            ),
+            u,
+            v,
+        ));
+    }
+    if let Some((c, v)) = rand_best {
+        rows.push(("random", format!("best of {}", rand.len()), c, v));
+    }
+    // The best on validation is chosen; ties keep the search's own choice.
+    let chosen = (0..rows.len())
+        .max_by(|&a, &b| rows[a].3.total_cmp(&rows[b].3).then(b.cmp(&a)))
+        .unwrap();
+
+    // The test split, once, for the final figures of every row.
+    let mut test = Measurer::new(run.evaluator(e, &run.data.test, o.recal_images)?, space);
+    let (nv, nt) = (run.data.val.len(), run.data.test.len());
+    let mut report_rows = Vec::new();
+    for (name, detail, c, v) in &rows {
+        let t = test.top1(&run.net, &c.subnet)?;
+        report_rows.push(Row {
+            name,
+            detail: detail.clone(),
+            subnet: c.subnet.clone(),
+            footprint: c.footprint,
+            predicted: predictor
+                .as_ref()
+                .filter(|_| *name == "search")
+                .map(|_| c.score),
+            val_top1: *v,
+            val_se: std_error(*v, nv),
+            test_top1: t,
+            test_se: std_error(t, nt),
+        });
+    }
+    let ch = &report_rows[chosen];
     let per = scheduler_rows(
-        &mcu::net::from_subnet(space, &best.subnet)?,
+        &mcu::net::from_subnet(space, &ch.subnet)?,
         Some(&limits.device),
     )?;
     let report = SearchReport {
-        subnet: best.subnet.clone(),
-        score: best.score,
-        scored_by: if measure {
-            "measured validation top-1"
-        } else {
-            "predictor"
-        },
-        test_top1,
-        test_images: run.data.test.len(),
+        subnet: ch.subnet.clone(),
+        chosen_from: ch.name,
+        score: ch.val_top1,
+        scored_by,
+        fallback,
+        predictor: predictor.as_ref().and_then(|p| p.report.clone()),
+        test_top1: ch.test_top1,
+        test_images: nt,
+        val_images: nv,
         device: limits.device.clone(),
         scheduler: limits.scheduler.name(),
         per_scheduler: per,
-        generations: evo.generations,
+        generations: res.history.len(),
         scored: res.scored,
         rejected: res.rejected,
+        search_measured,
+        new_measurements: val.new,
+        subnets_per_minute: val.per_minute(),
+        rows: report_rows,
     };
+    write_outputs(out, &report, &res, &val.measured(&mut checker)?, limits)?;
+    Ok((res, report))
+}
+
+fn write_outputs(
+    out: &Path,
+    report: &SearchReport,
+    res: &EvoResult,
+    measured: &[(Summary, f64)],
+    limits: &Limits,
+) -> Result<()> {
     crate::io::write_atomic(
         &out.join("best_subnet.json"),
-        serde_json::to_string_pretty(&best.subnet)
+        serde_json::to_string_pretty(&report.subnet)
             .unwrap()
             .as_bytes(),
     )?;
-    let full = serde_json::json!({ "report": &report, "population": &res.population, "history": &res.history });
+    let full = serde_json::json!({ "report": report, "population": &res.population, "history": &res.history });
     crate::io::write_atomic(
         &out.join("search.json"),
         serde_json::to_string_pretty(&full).unwrap().as_bytes(),
     )?;
-    let pts: Vec<(f64, f64)> = res
-        .population
-        .iter()
-        .map(|c| (c.footprint.peak_sram_bytes as f64 / 1024.0, c.score * 100.0))
-        .collect();
+    // Measured accuracy against peak SRAM and flash, the limits drawn.
+    let chart = |x_label: String, x: &dyn Fn(&Summary) -> f64, limit: (f64, String)| {
+        let mut series = vec![Series::points(
+            "measured subnets",
+            measured.iter().map(|(f, a)| (x(f), a * 100.0)).collect(),
+        )];
+        for r in &report.rows {
+            series.push(Series::points(
+                r.name,
+                vec![(x(&r.footprint), r.val_top1 * 100.0)],
+            ));
+        }
+        Chart {
+            title: format!("validation top-1 ({})", limits.device.name),
+            x_label,
+            y_label: "validation top-1 %".into(),
+            series,
+            vlines: vec![limit],
+        }
+    };
+    let d = &limits.device;
     crate::plot::save_png(
         &out.join("population.png"),
-        &[Chart {
-            title: format!("final population ({})", limits.device.name),
-            x_label: format!("peak SRAM (KiB, {})", limits.scheduler.name()),
-            y_label: if measure {
-                "validation top-1 %".into()
-            } else {
-                "predicted top-1 %".into()
-            },
-            series: vec![Series::points("subnets", pts)],
-            vlines: vec![(
-                limits.device.sram_bytes as f64 / 1024.0,
-                format!("{} SRAM", limits.device.name),
-            )],
-        }],
-    )?;
-    Ok((res, report))
+        &[
+            chart(
+                format!("peak SRAM (KiB, {})", limits.scheduler.name()),
+                &|f| f.peak_sram_bytes as f64 / 1024.0,
+                (d.sram_bytes as f64 / 1024.0, "SRAM".into()),
+            ),
+            chart(
+                "flash (KiB)".into(),
+                &|f| f.flash_bytes as f64 / 1024.0,
+                (d.flash_bytes as f64 / 1024.0, "flash".into()),
+            ),
+        ],
+    )
 }

@@ -4,6 +4,7 @@
 //! checked by the MCU evaluator before it is scored.
 
 use super::Checker;
+use super::predictor::canonical;
 use crate::arch::{SearchSpace, SubnetConfig};
 use crate::error::{Error, Result};
 use crate::mcu::fast::Summary;
@@ -25,6 +26,9 @@ pub struct EvoOptions {
     pub seed: u64,
     /// Attempts to find a fitting child before giving up on it.
     pub max_tries: usize,
+    /// Stop after the generation in which this many distinct subnets have been scored (a
+    /// measurement budget; None: run every generation).
+    pub max_scored: Option<usize>,
 }
 
 impl EvoOptions {
@@ -36,7 +40,16 @@ impl EvoOptions {
         real("--parent-ratio", self.parent_ratio, 0.0, 1.0)?;
         real("--mutation-prob", self.mutation_prob, 0.0, 1.0)?;
         real("--mutation-ratio", self.mutation_ratio, 0.0, 1.0)?;
-        int("max_tries", self.max_tries, 1, 1_000_000)
+        int("max_tries", self.max_tries, 1, 1_000_000)?;
+        if let Some(b) = self.max_scored
+            && b < self.population
+        {
+            return Err(Error::Invalid(format!(
+                "--budget {b}: the first population alone is {} subnets; give a budget of at least the population",
+                self.population
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -50,6 +63,7 @@ impl Default for EvoOptions {
             generations: 500,
             seed: 0,
             max_tries: 1000,
+            max_scored: None,
         }
     }
 }
@@ -66,7 +80,7 @@ pub struct EvoResult {
     pub best: Candidate,
     /// The final population, best first.
     pub population: Vec<Candidate>,
-    /// Best score after each generation.
+    /// Best score after each generation (as many as ran: a budget may stop it early).
     pub history: Vec<f64>,
     /// Candidates scored (distinct subnets) and candidates rejected by the limits.
     pub scored: usize,
@@ -150,6 +164,11 @@ pub fn evolve(
     mut progress: impl FnMut(usize, f64),
 ) -> Result<EvoResult> {
     o.validate()?;
+    // Where not even the smallest subnet fits, nothing does: say so before sampling.
+    let smallest = smallest_footprint(space, checker)?;
+    if !checker.fits(&smallest) {
+        return Err(no_fit(space, checker));
+    }
     let mut rng = StdRng::seed_from_u64(o.seed);
     let mut cache: HashMap<SubnetConfig, (f64, Summary)> = HashMap::new();
     let (mut scored, mut rejected) = (0usize, 0usize);
@@ -181,11 +200,14 @@ pub fn evolve(
                          cache: &mut HashMap<SubnetConfig, (f64, Summary)>,
                          scored: &mut usize|
      -> Result<Vec<Candidate>> {
+        // Keyed by the canonical form: genes of the blocks a depth skips change nothing, so
+        // such twins are scored once.
+        let key = |s: &SubnetConfig| canonical(space, s);
         let new: Vec<SubnetConfig> = {
             let mut seen = std::collections::HashSet::new();
             cands
                 .iter()
-                .filter(|(s, _)| !cache.contains_key(s) && seen.insert(s.clone()))
+                .filter(|(s, _)| !cache.contains_key(&key(s)) && seen.insert(key(s)))
                 .map(|(s, _)| s.clone())
                 .collect()
         };
@@ -201,13 +223,13 @@ pub fn evolve(
             *scored += new.len();
             for (s, sc) in new.into_iter().zip(v) {
                 let fp = cands.iter().find(|c| c.0 == s).unwrap().1;
-                cache.insert(s, (sc, fp));
+                cache.insert(key(&s), (sc, fp));
             }
         }
         Ok(cands
             .into_iter()
             .map(|(s, f)| Candidate {
-                score: cache[&s].0,
+                score: cache[&key(&s)].0,
                 subnet: s,
                 footprint: f,
             })
@@ -266,6 +288,9 @@ pub fn evolve(
         pop.sort_by(by_score);
         history.push(pop[0].score);
         progress(g, pop[0].score);
+        if o.max_scored.is_some_and(|b| scored >= b) {
+            break;
+        }
     }
     Ok(EvoResult {
         best: pop[0].clone(),

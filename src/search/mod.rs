@@ -1,6 +1,7 @@
 //! TinyNAS on top of the supernet: space optimization by the FLOPs of the subnets that fit,
 //! the accuracy predictor, and the evolutionary search under SRAM/flash limits.
 
+pub mod baselines;
 pub mod evolution;
 pub mod predictor;
 pub mod space;

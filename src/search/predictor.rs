@@ -151,14 +151,34 @@ pub fn rmse(a: &[f64], b: &[f64]) -> f64 {
     (a.iter().zip(b).map(|(x, y)| (x - y).powi(2)).sum::<f64>() / n).sqrt()
 }
 
+/// One measured subnet for the fit: its top-1 and, where it was measured so, its top-1 on the
+/// two disjoint halves of the validation split (the noise ceiling's two measurements).
+#[derive(Clone, Debug)]
+pub struct Sample {
+    pub subnet: SubnetConfig,
+    pub top1: f64,
+    pub halves: Option<[f64; 2]>,
+}
+
+/// OFA's recipe (3 layers, Adam lr 1e-3, the output starting at the mean accuracy) with early
+/// stopping on a held-out part of the training pairs — but 64 hidden units and weight decay
+/// 1e-2 instead of 400 and 1e-4: OFA fits thousands of measured subnets, a run here measures
+/// tens to hundreds, and on 150 subnets of a synthetic accuracy the 5-fold τ is 0.82 with these
+/// settings against 0.39 with OFA's (and 0.82 with 128 units, at twice the time).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct FitOptions {
     pub hidden: usize,
+    /// Full-batch Adam steps at most (early stopping usually ends sooner).
     pub iterations: usize,
     pub lr: f32,
     pub weight_decay: f32,
     /// Share of the pairs held out for the reported RMSE and τ.
     pub holdout: f64,
+    /// Folds of the cross-validation reported beside the held-out figures (0: none).
+    pub folds: usize,
+    /// Early stopping: checks (every 10 steps, on 15 % of the training pairs) without a better
+    /// loss before the fit stops and keeps its best weights.
+    pub patience: usize,
     pub seed: u64,
 }
 
@@ -169,8 +189,16 @@ impl FitOptions {
         int("--hidden", self.hidden, 1, 4096)?;
         int("--iterations", self.iterations, 1, 1_000_000)?;
         positive("--lr", self.lr as f64, 10.0)?;
-        real("weight_decay", self.weight_decay as f64, 0.0, 1.0)?;
-        real("--holdout", self.holdout, 0.05, 0.9)
+        real("--weight-decay", self.weight_decay as f64, 0.0, 1.0)?;
+        real("--holdout", self.holdout, 0.05, 0.9)?;
+        if self.folds == 1 {
+            return Err(Error::Invalid(
+                "--folds 1: cross-validation needs at least 2 folds (0 for none)".into(),
+            ));
+        }
+        int("--folds", self.folds, 0, 20)?;
+        int("--patience", self.patience, 1, 100_000)?;
+        Ok(())
     }
 }
 
@@ -178,15 +206,18 @@ impl Default for FitOptions {
     fn default() -> Self {
         FitOptions {
             hidden: 64,
-            iterations: 600,
-            lr: 3e-3,
-            weight_decay: 1e-4,
+            iterations: 2000,
+            lr: 1e-3,
+            weight_decay: 1e-2,
             holdout: 0.2,
+            folds: 5,
+            patience: 20,
             seed: 0,
         }
     }
 }
 
+/// How well the predictor ranks subnets it was not fitted on.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct FitReport {
     pub train_pairs: usize,
@@ -194,6 +225,37 @@ pub struct FitReport {
     pub train_rmse: f64,
     pub heldout_rmse: f64,
     pub heldout_kendall_tau: f64,
+    /// Kendall's τ between the two validation halves of the held-out subnets: what a perfect
+    /// predictor could reach against measurements this noisy (absent without halves).
+    #[serde(default)]
+    pub heldout_noise_ceiling: Option<f64>,
+    /// Adam steps of the weights kept (early stopping).
+    #[serde(default)]
+    pub steps: usize,
+    /// k-fold cross-validation over every pair (out-of-fold predictions pooled).
+    #[serde(default)]
+    pub kfold: Option<CrossValidation>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct CrossValidation {
+    pub folds: usize,
+    pub rmse: f64,
+    pub kendall_tau: f64,
+    /// τ between the validation halves of all the pairs.
+    pub noise_ceiling: Option<f64>,
+}
+
+impl FitReport {
+    /// The τ that says how far to trust the predictor, and its noise ceiling: the pooled k-fold
+    /// figures where there are any (every pair held out once: steadier than one held-out share),
+    /// else the held-out ones.
+    pub fn trust(&self) -> (f64, Option<f64>) {
+        match &self.kfold {
+            Some(k) => (k.kendall_tau, k.noise_ceiling),
+            None => (self.heldout_kendall_tau, self.heldout_noise_ceiling),
+        }
+    }
 }
 
 /// A trained predictor, saved as JSON (the MLP's weights and the target standardisation).
@@ -239,98 +301,203 @@ impl Mlp {
     }
 }
 
+/// Steps between early-stopping checks.
+const CHECK_EVERY: usize = 10;
+
+fn encode_all(space: &SearchSpace, samples: &[&Sample]) -> Result<Vec<f32>> {
+    let mut x = Vec::with_capacity(samples.len() * encoding_len(space));
+    for s in samples {
+        x.extend(encode(space, &s.subnet)?);
+    }
+    Ok(x)
+}
+
+/// An MLP fitted on `samples`: 15 % of them (when there are 8 or more) stop the fit early and
+/// its best weights are kept. Targets are standardised on the fitted part, so the output bias
+/// starts at the mean accuracy.
+fn train_mlp(
+    e: &Rc<Engine>,
+    space: &SearchSpace,
+    samples: &[&Sample],
+    o: &FitOptions,
+    seed: u64,
+) -> Result<Predictor> {
+    let mut order: Vec<&Sample> = samples.to_vec();
+    order.shuffle(&mut StdRng::seed_from_u64(seed ^ 0x51));
+    let n_stop = if order.len() >= 8 {
+        (order.len() as f64 * 0.15).round().max(1.0) as usize
+    } else {
+        0
+    };
+    let (stop, fit) = order.split_at(n_stop);
+    let ys: Vec<f64> = fit.iter().map(|s| s.top1).collect();
+    let mean = ys.iter().sum::<f64>() / ys.len() as f64;
+    let std = (ys.iter().map(|y| (y - mean).powi(2)).sum::<f64>() / ys.len() as f64)
+        .sqrt()
+        .max(1e-6);
+    let inp = encoding_len(space);
+    let h = o.hidden;
+    let mut rng = StdRng::seed_from_u64(seed ^ 0x77);
+    let init: Vec<Vec<f32>> = Mlp::shapes(inp, h)
+        .iter()
+        .map(|s| {
+            if s.len() == 2 {
+                normal(&mut rng, s[0] * s[1], (2.0 / s[1] as f64).sqrt())
+            } else {
+                vec![0.0; s[0]]
+            }
+        })
+        .collect();
+    let mlp = Mlp::new(e, inp, h, &init)?;
+    let tx = e.tensor(&encode_all(space, fit)?, &[fit.len(), inp])?;
+    let ty: Vec<f32> = ys.iter().map(|y| ((y - mean) / std) as f32).collect();
+    let ty = e.tensor(&ty, &[fit.len(), 1])?;
+    let stop_x = if stop.is_empty() {
+        None
+    } else {
+        Some(e.tensor(&encode_all(space, stop)?, &[stop.len(), inp])?)
+    };
+    let stop_y: Vec<f64> = stop.iter().map(|s| (s.top1 - mean) / std).collect();
+    let entries: Vec<ParamEntry> = mlp
+        .params
+        .iter()
+        .enumerate()
+        .map(|(i, t)| ParamEntry {
+            name: format!("mlp.{i}"),
+            tensor: t.clone(),
+            decay: i % 2 == 0,
+        })
+        .collect();
+    let mut adam = Adam::new(e, entries, o.weight_decay)?;
+    let weights =
+        |m: &Mlp| -> Result<Vec<Vec<f32>>> { m.params.iter().map(|t| t.to_vec()).collect() };
+    let (mut best, mut best_loss, mut best_step, mut since) = (None, f64::INFINITY, 0, 0);
+    let mut step = 0;
+    while step < o.iterations {
+        adam.zero_grad(e);
+        let loss = mlp.forward(&tx)?.mse(&ty)?;
+        e.backward(&loss)?;
+        adam.step(e, o.lr)?;
+        step += 1;
+        if let Some(sx) = &stop_x
+            && (step % CHECK_EVERY == 0 || step == o.iterations)
+        {
+            let pred = {
+                let _g = e.no_grad();
+                mlp.forward(sx)?.to_vec()?
+            };
+            let l = pred
+                .iter()
+                .zip(&stop_y)
+                .map(|(&p, y)| (p as f64 - y).powi(2))
+                .sum::<f64>()
+                / stop_y.len() as f64;
+            if l < best_loss {
+                (best, best_loss, best_step, since) = (Some(weights(&mlp)?), l, step, 0);
+            } else {
+                since += 1;
+                if since >= o.patience {
+                    break;
+                }
+            }
+        }
+    }
+    let (weights, steps) = match best {
+        Some(w) => (w, best_step),
+        None => (weights(&mlp)?, step),
+    };
+    if !weights.iter().flatten().all(|w| w.is_finite()) {
+        return Err(Error::NonFinite {
+            at: "predictor fit (lower --lr)".into(),
+            value: f32::NAN,
+        });
+    }
+    Ok(Predictor {
+        space: space.clone(),
+        hidden: h,
+        weights,
+        target_mean: mean,
+        target_std: std,
+        report: Some(FitReport {
+            train_pairs: fit.len(),
+            heldout_pairs: 0,
+            train_rmse: 0.0,
+            heldout_rmse: 0.0,
+            heldout_kendall_tau: 0.0,
+            heldout_noise_ceiling: None,
+            steps,
+            kfold: None,
+        }),
+    })
+}
+
+/// τ between the two validation halves of `samples`, when every one has them (and there are
+/// at least 3).
+pub fn noise_ceiling(samples: &[&Sample]) -> Option<f64> {
+    let h: Option<Vec<[f64; 2]>> = samples.iter().map(|s| s.halves).collect();
+    let h = h.filter(|h| h.len() >= 3)?;
+    let a: Vec<f64> = h.iter().map(|x| x[0]).collect();
+    let b: Vec<f64> = h.iter().map(|x| x[1]).collect();
+    Some(kendall_tau(&a, &b))
+}
+
 impl Predictor {
-    /// Fit on (subnet, top-1) pairs; a seeded share is held out for the report.
+    /// Fit on measured subnets: a seeded share is held out for the report, and a k-fold
+    /// cross-validation over all of them is reported beside it.
     pub fn fit(
         e: &Rc<Engine>,
         space: &SearchSpace,
-        pairs: &[(SubnetConfig, f64)],
+        samples: &[Sample],
         o: &FitOptions,
     ) -> Result<Predictor> {
         o.validate()?;
-        if pairs.len() < 5 {
+        if samples.len() < 5 {
             return Err(Error::Invalid(format!(
                 "{} measured subnets are too few to fit a predictor (at least 5; collect more with `tinynas predictor collect`)",
-                pairs.len()
+                samples.len()
             )));
         }
-        let mut order: Vec<usize> = (0..pairs.len()).collect();
+        let mut order: Vec<&Sample> = samples.iter().collect();
         order.shuffle(&mut StdRng::seed_from_u64(o.seed));
-        let n_hold = ((pairs.len() as f64 * o.holdout).round() as usize).min(pairs.len() - 2);
+        let n_hold = ((samples.len() as f64 * o.holdout).round() as usize).min(samples.len() - 2);
         let (hold, train) = order.split_at(n_hold);
-        let ys: Vec<f64> = train.iter().map(|&i| pairs[i].1).collect();
-        let mean = ys.iter().sum::<f64>() / ys.len() as f64;
-        let std = (ys.iter().map(|y| (y - mean).powi(2)).sum::<f64>() / ys.len() as f64)
-            .sqrt()
-            .max(1e-6);
-        let inp = encoding_len(space);
-        let h = o.hidden;
-        let mut rng = StdRng::seed_from_u64(o.seed ^ 0x77);
-        let weights: Vec<Vec<f32>> = Mlp::shapes(inp, h)
-            .iter()
-            .map(|s| {
-                if s.len() == 2 {
-                    normal(&mut rng, s[0] * s[1], (2.0 / s[1] as f64).sqrt())
-                } else {
-                    vec![0.0; s[0]]
-                }
-            })
-            .collect();
-        let mlp = Mlp::new(e, inp, h, &weights)?;
-        let mut x = Vec::with_capacity(train.len() * inp);
-        for &i in train {
-            x.extend(encode(space, &pairs[i].0)?);
-        }
-        let tx = e.tensor(&x, &[train.len(), inp])?;
-        let ty: Vec<f32> = ys.iter().map(|y| ((y - mean) / std) as f32).collect();
-        let ty = e.tensor(&ty, &[train.len(), 1])?;
-        let entries: Vec<ParamEntry> = mlp
-            .params
-            .iter()
-            .enumerate()
-            .map(|(i, t)| ParamEntry {
-                name: format!("mlp.{i}"),
-                tensor: t.clone(),
-                decay: i % 2 == 0,
-            })
-            .collect();
-        let mut adam = Adam::new(e, entries, o.weight_decay)?;
-        for it in 0..o.iterations {
-            adam.zero_grad(e);
-            let loss = mlp.forward(&tx)?.mse(&ty)?;
-            e.backward(&loss)?;
-            // Cosine decay keeps the last iterations from bouncing.
-            let t = it as f32 / o.iterations as f32;
-            adam.step(e, o.lr * 0.5 * (1.0 + (std::f32::consts::PI * t).cos()))?;
-        }
-        let mut p = Predictor {
-            space: space.clone(),
-            hidden: h,
-            weights: mlp
-                .params
-                .iter()
-                .map(|t| t.to_vec())
-                .collect::<Result<_>>()?,
-            target_mean: mean,
-            target_std: std,
-            report: None,
-        };
-        if !p.weights.iter().flatten().all(|w| w.is_finite()) {
-            return Err(Error::NonFinite {
-                at: "predictor fit (lower --lr)".into(),
-                value: f32::NAN,
-            });
-        }
-        let subs = |idx: &[usize]| idx.iter().map(|&i| pairs[i].0.clone()).collect::<Vec<_>>();
-        let acc = |idx: &[usize]| idx.iter().map(|&i| pairs[i].1).collect::<Vec<_>>();
+        let mut p = train_mlp(e, space, train, o, o.seed)?;
+        let subs = |v: &[&Sample]| v.iter().map(|s| s.subnet.clone()).collect::<Vec<_>>();
+        let acc = |v: &[&Sample]| v.iter().map(|s| s.top1).collect::<Vec<_>>();
         let pt = p.predict(e, &subs(train))?;
         let ph = p.predict(e, &subs(hold))?;
+        // k-fold: every pair predicted once by a predictor that never saw it.
+        let kfold = if o.folds >= 2 && samples.len() >= 2 * o.folds {
+            let mut oof = vec![0.0; order.len()];
+            for f in 0..o.folds {
+                let (test, rest): (Vec<usize>, Vec<usize>) =
+                    (0..order.len()).partition(|i| i % o.folds == f);
+                let rest: Vec<&Sample> = rest.iter().map(|&i| order[i]).collect();
+                let q = train_mlp(e, space, &rest, o, o.seed.wrapping_add(1 + f as u64))?;
+                let test_s: Vec<&Sample> = test.iter().map(|&i| order[i]).collect();
+                for (i, v) in test.iter().zip(q.predict(e, &subs(&test_s))?) {
+                    oof[*i] = v;
+                }
+            }
+            Some(CrossValidation {
+                folds: o.folds,
+                rmse: rmse(&oof, &acc(&order)),
+                kendall_tau: kendall_tau(&oof, &acc(&order)),
+                noise_ceiling: noise_ceiling(&order),
+            })
+        } else {
+            None
+        };
+        let steps = p.report.as_ref().map_or(0, |r| r.steps);
         p.report = Some(FitReport {
             train_pairs: train.len(),
             heldout_pairs: hold.len(),
             train_rmse: rmse(&pt, &acc(train)),
             heldout_rmse: rmse(&ph, &acc(hold)),
             heldout_kendall_tau: kendall_tau(&ph, &acc(hold)),
+            heldout_noise_ceiling: noise_ceiling(hold),
+            steps,
+            kfold,
         });
         Ok(p)
     }

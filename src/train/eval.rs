@@ -85,6 +85,17 @@ impl SubnetEvaluator {
 
     /// Recalibrate `subnet`'s batch norm, then its top-1 accuracy on the evaluation split.
     pub fn accuracy(&mut self, net: &Supernet, subnet: &SubnetConfig) -> Result<f64> {
+        Ok(self.measure(net, subnet)?.top1())
+    }
+
+    /// Images in the evaluation split.
+    pub fn eval_len(&self) -> usize {
+        self.eval.len()
+    }
+
+    /// Recalibrate `subnet`'s batch norm, then count its correct answers on the evaluation
+    /// split, the even- and odd-numbered images apart (two independent measurements).
+    pub fn measure(&mut self, net: &Supernet, subnet: &SubnetConfig) -> Result<Measurement> {
         let classes = net.space.classes;
         let up = self.uploaded(subnet.resolution)?;
         net.recalibrate_bn(subnet, up.recal.iter())?;
@@ -96,7 +107,8 @@ impl SubnetEvaluator {
             .iter()
             .map(|(x, _)| net.forward(x, subnet, BnMode::Eval))
             .collect::<Result<_>>()?;
-        let mut correct = 0usize;
+        let mut m = Measurement::default();
+        let mut i = 0usize;
         for (l, (_, labels)) in logits.iter().zip(&up.eval) {
             let v = l.to_vec()?;
             for (r, &label) in labels.iter().enumerate() {
@@ -104,11 +116,67 @@ impl SubnetEvaluator {
                 let arg = (0..classes)
                     .max_by(|&a, &b| row[a].total_cmp(&row[b]))
                     .unwrap();
-                correct += (arg == label as usize) as usize;
+                m.images[i % 2] += 1;
+                m.correct[i % 2] += (arg == label as usize) as usize;
+                i += 1;
             }
         }
-        Ok(correct as f64 / self.eval.len() as f64)
+        Ok(m)
     }
+}
+
+impl SubnetEvaluator {
+    /// Plain inference of `subnet` over the same images `measure` touches (the recalibration
+    /// images, then the evaluation split), batch norm as it stands, logits read back: what
+    /// `measure` would cost without recalibration and counting. Returns the images run.
+    pub fn plain_forward(&mut self, net: &Supernet, subnet: &SubnetConfig) -> Result<usize> {
+        let up = self.uploaded(subnet.resolution)?;
+        let e = net.head.weight.engine().clone();
+        let _g = e.no_grad();
+        let xs = up.recal.iter().chain(up.eval.iter().map(|(x, _)| x));
+        let logits: Vec<Tensor> = xs
+            .map(|x| net.forward(x, subnet, BnMode::Eval))
+            .collect::<Result<_>>()?;
+        let mut n = 0;
+        for l in &logits {
+            n += l.to_vec()?.len() / net.space.classes;
+        }
+        Ok(n)
+    }
+
+    /// Images `measure` runs through the network: recalibration and evaluation.
+    pub fn images_per_measurement(&self) -> usize {
+        self.recal.len() + self.eval.len()
+    }
+}
+
+/// Correct answers of one subnet on an evaluation split, its even- and odd-numbered images
+/// counted apart: two measurements on disjoint halves, whose agreement is the noise ceiling of
+/// any ranking of subnets by this split.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Measurement {
+    pub correct: [usize; 2],
+    pub images: [usize; 2],
+}
+
+impl Measurement {
+    pub fn top1(&self) -> f64 {
+        let n = self.images[0] + self.images[1];
+        (self.correct[0] + self.correct[1]) as f64 / n.max(1) as f64
+    }
+    /// Top-1 on each half.
+    pub fn halves(&self) -> [f64; 2] {
+        [0, 1].map(|h| self.correct[h] as f64 / self.images[h].max(1) as f64)
+    }
+    /// The binomial standard error of `top1`: √(p(1−p)/n).
+    pub fn std_error(&self) -> f64 {
+        std_error(self.top1(), self.images[0] + self.images[1])
+    }
+}
+
+/// The binomial standard error of an accuracy `p` measured on `n` images.
+pub fn std_error(p: f64, n: usize) -> f64 {
+    (p * (1.0 - p) / n.max(1) as f64).sqrt()
 }
 
 /// Whether grey images must be replicated into RGB for a space with `in_channels`.
