@@ -161,8 +161,6 @@ pub fn search(g: &GpuArgs, a: &SearchArgs) -> Result<()> {
         ..evo.clone()
     };
     let out = a.out.clone().unwrap_or_else(|| a.run.join("search"));
-    crate::io::check_out_dir(&out, "--out")?;
-    crate::train::run::check_run(&a.run)?;
     crate::bounds::recal_images(a.recal_images)?;
     let mut o = SearchOptions {
         limits: limits.clone(),
@@ -180,6 +178,8 @@ pub fn search(g: &GpuArgs, a: &SearchArgs) -> Result<()> {
         out: out.clone(),
     };
     o.validate()?;
+    crate::io::check_out_dir(&out, "--out")?;
+    crate::train::run::check_run(&a.run)?;
     let _lock = crate::io::lock_dir(&out, "--out")?;
     let e = g.engine()?;
     let console = Console::new();
