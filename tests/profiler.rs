@@ -93,6 +93,7 @@ fn one_span_per_dispatch_and_totals_add_up() {
         p.gpu.iter().all(|s| s.label.is_some()),
         "unlabelled command"
     );
+    assert_every_dispatch_has_its_cost(&p);
     assert!(
         p.gpu
             .iter()
@@ -147,4 +148,57 @@ fn without_timestamps_profiling_degrades_to_wall_clock_with_a_note() {
     assert!(p.note.as_deref().unwrap().contains("wall-clock"));
     assert!(!p.gpu.is_empty() && (p.gpu.len() as u64) < dispatches.max(2));
     assert!(p.report().gpu_kernel_ms > 0.0);
+}
+
+/// Every compute dispatch carries the work it does: the cost travels with the dispatch, so no
+/// kernel loses it (transfers and clears have no FLOPs, and are not dispatches).
+fn assert_every_dispatch_has_its_cost(p: &tinynas::gpu::profiler::Profiler) {
+    let kernels: Vec<_> = p
+        .gpu
+        .iter()
+        .filter(|s| !s.name.starts_with("transfer::"))
+        .collect();
+    assert!(!kernels.is_empty());
+    for s in kernels {
+        let c = s.cost.unwrap_or_else(|| panic!("{} has no cost", s.name));
+        assert!(c.bytes > 0.0, "{} moves no bytes", s.name);
+        assert!(c.flops.is_finite() && c.flops >= 0.0, "{}", s.name);
+    }
+}
+
+#[test]
+fn every_dispatch_of_a_profiled_supernet_step_carries_its_cost() {
+    // The elastic supernet's step — with f16 activations too, where the conv weight gradient
+    // once lost its cost to the next dispatch — and the loss and the copies between.
+    for f16 in [false, true] {
+        let e = engine();
+        e.gpu.set_f16_activations(f16);
+        let sp = tinynas::supernet::SearchSpace {
+            base_widths: vec![8, 8, 16, 16, 24, 32],
+            stage_strides: vec![2, 2, 1],
+            depth_choices: vec![1, 2],
+            in_channels: 1,
+            resolutions: vec![16],
+            ..Default::default()
+        };
+        let net = tinynas::supernet::Supernet::new(&e, &sp, 1).unwrap();
+        let x = e.tensor(&vec![0.5; 2 * 16 * 16], &[2, 1, 16, 16]).unwrap();
+        let y = e.tensor(&[1.0, 3.0], &[2]).unwrap();
+        e.gpu.sync().unwrap();
+        e.gpu.start_profiling(false);
+        let loss = net
+            .forward(&x, &sp.largest(16), BnMode::Train { momentum: 0.1 })
+            .unwrap()
+            .cross_entropy(&y, 0.1)
+            .unwrap();
+        e.backward(&loss).unwrap();
+        loss.item().unwrap();
+        let p = e.gpu.stop_profiling().unwrap();
+        if p.mode == TimestampMode::WallClock {
+            eprintln!("adapter without timestamp queries: no per-dispatch spans to check");
+            return;
+        }
+        assert!(p.gpu.iter().any(|s| s.name.starts_with("loss::ce_")));
+        assert_every_dispatch_has_its_cost(&p);
+    }
 }

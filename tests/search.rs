@@ -347,17 +347,15 @@ fn limits_no_subnet_meets_name_the_smallest_footprint() {
     );
 }
 
-/// Footprints of a few subnets of `sp` at `res`, for budgets that bind.
 fn flash_of(sp: &SearchSpace, s: &SubnetConfig) -> u64 {
     evaluate(&from_subnet(sp, s).unwrap(), &EvalOptions::default())
         .unwrap()
         .flash_bytes
 }
 
-#[test]
-fn measured_evolution_beats_random_search_at_equal_budget_under_binding_limits() {
-    // A noisy "measurement" of the synthetic accuracy, as validation top-1 is; the flash budget
-    // a third of the way from the smallest to the largest subnet rejects most of the space.
+/// A space at two resolutions and a flash budget a third of the way from its smallest to its
+/// largest subnet: most of the space does not fit.
+fn binding_space() -> (SearchSpace, Limits) {
     let sp = SearchSpace {
         resolutions: vec![96, 128],
         width_mult: 0.5,
@@ -368,6 +366,14 @@ fn measured_evolution_beats_random_search_at_equal_budget_under_binding_limits()
         flash_of(&sp, &sp.largest(128)),
     );
     let lim = limits(256, (lo + (hi - lo) / 3) / 1024, Scheduler::TinyEngine);
+    (sp, lim)
+}
+
+#[test]
+fn measured_evolution_beats_random_search_at_equal_budget_under_binding_limits() {
+    // A noisy "measurement" of the synthetic accuracy, as validation top-1 is; the flash budget
+    // a third of the way from the smallest to the largest subnet rejects most of the space.
+    let (sp, lim) = binding_space();
     let measured = |s: &SubnetConfig| synthetic_accuracy(&sp, s) + 0.003 * noise(&sp, s, 7);
     let mut seen = std::collections::HashSet::new();
     let mut twice = 0;
@@ -427,16 +433,7 @@ fn measured_evolution_beats_random_search_at_equal_budget_under_binding_limits()
 
 #[test]
 fn baselines_obey_the_limits_and_order_by_macs() {
-    let sp = SearchSpace {
-        resolutions: vec![96, 128],
-        width_mult: 0.5,
-        ..SearchSpace::default()
-    };
-    let (lo, hi) = (
-        flash_of(&sp, &sp.smallest(96)),
-        flash_of(&sp, &sp.largest(128)),
-    );
-    let lim = limits(256, (lo + (hi - lo) / 3) / 1024, Scheduler::TinyEngine);
+    let (sp, lim) = binding_space();
     let mut checker = Checker::new(lim.clone());
     let full = |s: &SubnetConfig| {
         evaluate(&from_subnet(&sp, s).unwrap(), &EvalOptions::default()).unwrap()

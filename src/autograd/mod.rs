@@ -7,6 +7,7 @@ mod tensor;
 pub use tensor::Tensor;
 
 use crate::error::{Error, Result, shape_err};
+use crate::gpu::Work;
 use crate::gpu::{Arg, Gpu, GpuBuffer, GpuOptions};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -66,7 +67,6 @@ impl Saved {
         };
         let n: usize = p.shape.iter().product();
         let out = p.engine.output("f16.unpack", &p.shape)?;
-        p.engine.gpu.cost(0.0, 6.0 * n as f64, || format!("{n}"));
         let mut args = vec![Arg(3, &p.words), Arg(4, out.buffer())];
         if let Some((shift, _, _)) = &p.shift {
             args.push(Arg(5, shift));
@@ -82,6 +82,7 @@ impl Saved {
             &half_params(n, &p.shift),
             &args,
             n.div_ceil(2).div_ceil(64) as u32,
+            Work::new(0.0, 6.0 * n as f64, || format!("{n}")),
         )?;
         Ok(out)
     }
@@ -236,7 +237,6 @@ impl Engine {
             return Ok(Saved::Kept(x.clone()));
         }
         let words = self.gpu.alloc("f16.pack", n.div_ceil(2))?;
-        self.gpu.cost(0.0, 6.0 * n as f64, || format!("{n}"));
         let mut args = vec![Arg(1, x.buffer()), Arg(2, &words)];
         if let Some((s, _, _)) = &shift {
             args.push(Arg(5, s));
@@ -252,6 +252,7 @@ impl Engine {
             &half_params(n, &shift),
             &args,
             n.div_ceil(2).div_ceil(64) as u32,
+            Work::new(0.0, 6.0 * n as f64, || format!("{n}")),
         )?;
         Ok(Saved::Packed(Packed {
             engine: self.clone(),

@@ -3,6 +3,8 @@
 
 use super::Engine;
 use crate::error::{Result, shape_err};
+use crate::gpu::Work;
+use crate::gpu::profiler::dims;
 use crate::gpu::{Arg, GpuBuffer};
 use std::rc::Rc;
 
@@ -180,6 +182,7 @@ impl Tensor {
             &self.view_params()?,
             &[Arg(1, self.buffer()), Arg(2, out.buffer())],
             n.div_ceil(64) as u32,
+            Work::new(0.0, 8.0 * n as f64, || dims(self.shape())),
         )?;
         Ok(out)
     }
@@ -274,6 +277,7 @@ impl Tensor {
             &self.view_params()?,
             &[Arg(1, g.buffer()), Arg(2, self.buffer())],
             n.div_ceil(64) as u32,
+            Work::new(n as f64, 12.0 * n as f64, || dims(self.shape())),
         )
     }
 

@@ -1,7 +1,7 @@
 //! Command batching: ops record dispatches, clears and copies; one submission carries them all,
 //! and the CPU waits only when it reads a buffer back.
 
-use super::profiler::TimestampMode;
+use super::profiler::{TimestampMode, Work};
 use super::{Gpu, GpuBuffer};
 use crate::error::{Error, Result};
 
@@ -92,9 +92,9 @@ impl Gpu {
         params: &[u32],
         args: &[Arg],
         workgroups: u32,
+        work: Work<impl FnOnce() -> String>,
     ) -> Result<()> {
-        let cost = self.pending_cost.take();
-        let tag = self.take_label();
+        let (cost, tag) = self.work_label(work);
         let pipeline = self.pipeline(shader, entry, constants)?;
         if self.batch.borrow().slots_used == SLOTS {
             self.flush()?;

@@ -4,7 +4,7 @@ mod batch;
 mod pipelines;
 mod pool;
 pub mod profiler;
-pub use profiler::Direction;
+pub use profiler::{Direction, Work};
 
 pub use batch::Arg;
 pub use pool::GpuBuffer;
@@ -34,8 +34,6 @@ pub struct Gpu {
     batch: RefCell<batch::Batch>,
     errors: Arc<Mutex<Vec<String>>>,
     profiler: RefCell<Option<profiler::Profiler>>,
-    pending_cost: std::cell::Cell<Option<profiler::Cost>>,
-    pending_shape: RefCell<Option<String>>,
     direction: std::cell::Cell<profiler::Direction>,
     vector_loads: std::cell::Cell<bool>,
     f16_gemm: std::cell::Cell<bool>,
@@ -164,8 +162,6 @@ impl Gpu {
             batch: RefCell::new(batch),
             errors,
             profiler: RefCell::new(None),
-            pending_cost: std::cell::Cell::new(None),
-            pending_shape: RefCell::new(None),
             direction: std::cell::Cell::new(profiler::Direction::Forward),
             // Per-lane vec4 loads become gathers on a CPU adapter (lavapipe runs the invocations
             // of a workgroup as SIMD lanes): 512³ GEMM 8.7 → 5.1 GFLOP/s there.

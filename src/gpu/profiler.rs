@@ -24,6 +24,24 @@ pub struct Cost {
     pub bytes: f64,
 }
 
+/// What one dispatch does, passed with it: its floating-point operations, the bytes it moves to
+/// and from memory, and the shape that labels it in the profile (formatted only when profiling).
+pub struct Work<F: FnOnce() -> String> {
+    pub flops: f64,
+    pub bytes: f64,
+    pub shape: F,
+}
+
+impl<F: FnOnce() -> String> Work<F> {
+    pub fn new(flops: f64, bytes: f64, shape: F) -> Work<F> {
+        Work {
+            flops,
+            bytes,
+            shape,
+        }
+    }
+}
+
 /// What a dispatch is doing, for the profiler's table and trace. The autograd sets `Backward`
 /// around the backward pass and ops narrow it to `BackwardData` (the gradient of an input) or
 /// `BackwardWeight` (the gradient of a parameter); optimizers set `Optimizer`.
@@ -347,15 +365,6 @@ impl Gpu {
         });
     }
 
-    /// The cost and shape of the next dispatch, for the profiler's GFLOP/s, GB/s and labels (ops
-    /// call this just before they dispatch; ignored, `shape` not even called, when not profiling).
-    pub fn cost(&self, flops: f64, bytes: f64, shape: impl FnOnce() -> String) {
-        if self.profiler.borrow().is_some() {
-            self.pending_cost.set(Some(Cost { flops, bytes }));
-            *self.pending_shape.borrow_mut() = Some(shape());
-        }
-    }
-
     /// The label of a transfer of `len` floats recorded now.
     pub(super) fn transfer_label(&self, len: usize) -> Option<Label> {
         self.profiling().then(|| Label {
@@ -364,12 +373,25 @@ impl Gpu {
         })
     }
 
-    /// The label of a command recorded now: the current direction and the pending shape.
-    pub(super) fn take_label(&self) -> Option<Label> {
-        self.profiling().then(|| Label {
-            direction: self.direction.get(),
-            shape: self.pending_shape.borrow_mut().take().unwrap_or_default(),
-        })
+    /// The cost and label of a dispatch recorded now with `work` (None when not profiling:
+    /// the shape is not even formatted then).
+    pub(super) fn work_label<F: FnOnce() -> String>(
+        &self,
+        work: Work<F>,
+    ) -> (Option<Cost>, Option<Label>) {
+        if !self.profiling() {
+            return (None, None);
+        }
+        (
+            Some(Cost {
+                flops: work.flops,
+                bytes: work.bytes,
+            }),
+            Some(Label {
+                direction: self.direction.get(),
+                shape: (work.shape)(),
+            }),
+        )
     }
 
     pub fn profiling(&self) -> bool {

@@ -3,6 +3,7 @@
 
 use super::ParamEntry;
 use crate::autograd::ops::{f, u};
+use crate::gpu::Work;
 use crate::gpu::{Arg, GpuBuffer};
 use crate::{Engine, Result};
 use std::rc::Rc;
@@ -58,8 +59,6 @@ impl Sgd {
             let n = p.tensor.numel();
             let wd = if p.decay { self.weight_decay } else { 0.0 };
             let params = [u(n), self.nesterov as u32, f(lr), f(self.momentum), f(wd)];
-            e.gpu
-                .cost(6.0 * n as f64, 20.0 * n as f64, || format!("{n}"));
             e.gpu.dispatch(
                 "optim",
                 "sgd",
@@ -67,6 +66,7 @@ impl Sgd {
                 &params,
                 &[Arg(1, p.tensor.buffer()), Arg(2, grad_of(p)?), Arg(3, m)],
                 n.div_ceil(64) as u32,
+                Work::new(6.0 * n as f64, 20.0 * n as f64, || format!("{n}")),
             )?;
         }
         Ok(())
@@ -129,8 +129,6 @@ impl Adam {
                 f(bc1),
                 f(bc2),
             ];
-            e.gpu
-                .cost(10.0 * n as f64, 28.0 * n as f64, || format!("{n}"));
             e.gpu.dispatch(
                 "optim",
                 "adam",
@@ -143,6 +141,7 @@ impl Adam {
                     Arg(4, v),
                 ],
                 n.div_ceil(64) as u32,
+                Work::new(10.0 * n as f64, 28.0 * n as f64, || format!("{n}")),
             )?;
         }
         Ok(())

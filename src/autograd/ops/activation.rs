@@ -4,6 +4,7 @@ use super::u;
 use crate::autograd::Tensor;
 use crate::error::Result;
 use crate::gpu::Arg;
+use crate::gpu::Work;
 use crate::gpu::profiler::dims;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -68,7 +69,6 @@ impl Tensor {
         let out = e.output(act.name(), x.shape())?;
         let n = x.numel();
         let consts = [("ACT", act.code())];
-        e.gpu.cost(n as f64, 8.0 * n as f64, || dims(x.shape()));
         e.gpu.dispatch(
             "elementwise",
             "act_forward",
@@ -76,13 +76,13 @@ impl Tensor {
             &[u(n)],
             &[Arg(1, x.buffer()), Arg(3, out.buffer())],
             n.div_ceil(64) as u32,
+            Work::new(n as f64, 8.0 * n as f64, || dims(x.shape())),
         )?;
         let xsv = e.save(&x)?;
         Ok(e.clone().record(act.name(), out, &[&x], move |g| {
             let g = g.contiguous()?;
             let xs = xsv.get()?;
             let dx = e.output("activation.dx", xs.shape())?;
-            e.gpu.cost(n as f64, 12.0 * n as f64, || dims(xs.shape()));
             e.gpu.dispatch(
                 "elementwise",
                 "act_backward",
@@ -90,6 +90,7 @@ impl Tensor {
                 &[u(n)],
                 &[Arg(1, xs.buffer()), Arg(2, g.buffer()), Arg(3, dx.buffer())],
                 n.div_ceil(64) as u32,
+                Work::new(n as f64, 12.0 * n as f64, || dims(xs.shape())),
             )?;
             Ok(vec![Some(dx)])
         }))

@@ -6,6 +6,7 @@ use crate::autograd::Tensor;
 use crate::error::{Result, shape_err};
 use crate::gpu::Arg;
 use crate::gpu::Direction;
+use crate::gpu::Work;
 use crate::gpu::profiler::dims;
 
 impl Tensor {
@@ -17,7 +18,6 @@ impl Tensor {
         let e = self.engine().clone();
         let out = e.output("add", a.shape())?;
         let n = a.numel();
-        e.gpu.cost(n as f64, 12.0 * n as f64, || dims(a.shape()));
         e.gpu.dispatch(
             "elementwise",
             "add",
@@ -25,6 +25,7 @@ impl Tensor {
             &[u(n)],
             &[Arg(1, a.buffer()), Arg(2, b.buffer()), Arg(3, out.buffer())],
             n.div_ceil(64) as u32,
+            Work::new(n as f64, 12.0 * n as f64, || dims(a.shape())),
         )?;
         Ok(e.record("add", out, &[&a, &b], |g| {
             Ok(vec![Some(g.clone()), Some(g.clone())])
@@ -36,7 +37,6 @@ impl Tensor {
         let e = self.engine().clone();
         let out = e.output("scale", x.shape())?;
         let n = x.numel();
-        e.gpu.cost(n as f64, 8.0 * n as f64, || format!("{n}"));
         e.gpu.dispatch(
             "elementwise",
             "scale",
@@ -44,6 +44,7 @@ impl Tensor {
             &[u(n), 0, f(alpha)],
             &[Arg(1, x.buffer()), Arg(3, out.buffer())],
             n.div_ceil(64) as u32,
+            Work::new(n as f64, 8.0 * n as f64, || format!("{n}")),
         )?;
         Ok(e.clone().record("scale", out, &[&x], move |g| {
             Ok(vec![Some(g.scale(alpha)?)])
@@ -63,7 +64,6 @@ impl Tensor {
         let e = self.engine().clone();
         let out = e.output("mul_channel", sx)?;
         let (n, hw) = (x.numel(), sx[2] * sx[3]);
-        e.gpu.cost(n as f64, 8.0 * n as f64, || format!("{n}"));
         e.gpu.dispatch(
             "elementwise",
             "mul_channel",
@@ -75,6 +75,7 @@ impl Tensor {
                 Arg(3, out.buffer()),
             ],
             n.div_ceil(64) as u32,
+            Work::new(n as f64, 8.0 * n as f64, || format!("{n}")),
         )?;
         let (xsv, ss2) = (e.save(&x)?, sc.clone());
         let (x_req, x_shape) = (x.requires_grad(), x.shape().to_vec());
@@ -83,8 +84,6 @@ impl Tensor {
             let dx = if x_req {
                 let _d = e.gpu.direction(Direction::BackwardData);
                 let dx = e.output("mul_channel.dx", &x_shape)?;
-                e.gpu
-                    .cost(2.0 * n as f64, 12.0 * n as f64, || dims(&x_shape));
                 e.gpu.dispatch(
                     "elementwise",
                     "mul_channel",
@@ -96,6 +95,7 @@ impl Tensor {
                         Arg(3, dx.buffer()),
                     ],
                     n.div_ceil(64) as u32,
+                    Work::new(2.0 * n as f64, 12.0 * n as f64, || dims(&x_shape)),
                 )?;
                 Some(dx)
             } else {

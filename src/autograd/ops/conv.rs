@@ -7,6 +7,7 @@ use crate::autograd::{Engine, Tensor};
 use crate::error::{Result, shape_err};
 use crate::gpu::Arg;
 use crate::gpu::Direction;
+use crate::gpu::Work;
 use std::rc::Rc;
 
 /// Shapes of one convolution.
@@ -181,7 +182,6 @@ fn im2col_gemm(x: &Tensor, w: &Tensor, cs: ConvShape) -> Result<Tensor> {
     let (oh, ow) = (cs.oh(), cs.ow());
     let col = e.output("conv2d.im2col", &[cs.n, ck, oh, ow])?;
     let moved = 4.0 * (x.numel() + col.numel()) as f64;
-    e.gpu.cost(0.0, moved, || cs.label());
     e.gpu.dispatch(
         "conv",
         "im2col",
@@ -190,6 +190,7 @@ fn im2col_gemm(x: &Tensor, w: &Tensor, cs: ConvShape) -> Result<Tensor> {
         &[Arg(1, x.buffer()), Arg(3, col.buffer())],
         // One thread per output row of one (image, tap).
         (cs.n * ck * oh).div_ceil(64) as u32,
+        Work::new(0.0, moved, || cs.label()),
     )?;
     let w2 = w.reshape(&[cs.cout, ck, 1, 1])?;
     let pw = ConvShape {
@@ -305,8 +306,6 @@ fn direct(x: &Tensor, w: &Tensor, cs: ConvShape) -> Result<Tensor> {
     // Costs for the profiler: 2 flops per multiply-add; input, weights, output moved once.
     let (xs_n, w_n, y_n) = (x.numel() as f64, w.numel() as f64, out.numel() as f64);
     let conv_flops = 2.0 * y_n * (w.numel() / cs.cout) as f64;
-    e.gpu
-        .cost(conv_flops, 4.0 * (xs_n + w_n + y_n), || cs.label());
     e.gpu.dispatch(
         "conv",
         "conv_forward",
@@ -315,6 +314,7 @@ fn direct(x: &Tensor, w: &Tensor, cs: ConvShape) -> Result<Tensor> {
         &[Arg(1, x.buffer()), Arg(2, w.buffer()), Arg(3, out.buffer())],
         // 4 outputs of a row per thread.
         (cs.n * cs.cout * cs.oh() * cs.ow().div_ceil(4)).div_ceil(64) as u32,
+        Work::new(conv_flops, 4.0 * (xs_n + w_n + y_n), || cs.label()),
     )?;
     let (xsv, ws) = (e.save(x)?, w.clone());
     let (x_req, x_shape) = (x.requires_grad(), x.shape().to_vec());
@@ -323,8 +323,6 @@ fn direct(x: &Tensor, w: &Tensor, cs: ConvShape) -> Result<Tensor> {
         let dx = if x_req {
             let _d = e.gpu.direction(Direction::BackwardData);
             let dx = e.output("conv2d.dx", &x_shape)?;
-            e.gpu
-                .cost(conv_flops, 4.0 * (xs_n + w_n + y_n), || cs.label());
             e.gpu.dispatch(
                 "conv",
                 "conv_backward_data",
@@ -332,6 +330,7 @@ fn direct(x: &Tensor, w: &Tensor, cs: ConvShape) -> Result<Tensor> {
                 &params,
                 &[Arg(1, g.buffer()), Arg(2, ws.buffer()), Arg(3, dx.buffer())],
                 dx.numel().div_ceil(64) as u32,
+                Work::new(conv_flops, 4.0 * (xs_n + w_n + y_n), || cs.label()),
             )?;
             Some(dx)
         } else {
@@ -340,8 +339,6 @@ fn direct(x: &Tensor, w: &Tensor, cs: ConvShape) -> Result<Tensor> {
         let dw = if ws.requires_grad() {
             let _d = e.gpu.direction(Direction::BackwardWeight);
             let dw = e.output("conv2d.dw", ws.shape())?;
-            e.gpu
-                .cost(conv_flops, 4.0 * (xs_n + w_n + y_n), || cs.label());
             e.gpu.dispatch(
                 "conv",
                 "conv_backward_weight",
@@ -353,6 +350,7 @@ fn direct(x: &Tensor, w: &Tensor, cs: ConvShape) -> Result<Tensor> {
                     Arg(3, dw.buffer()),
                 ],
                 dw.numel() as u32,
+                Work::new(conv_flops, 4.0 * (xs_n + w_n + y_n), || cs.label()),
             )?;
             Some(dw)
         } else {

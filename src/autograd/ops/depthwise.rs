@@ -7,6 +7,7 @@ use crate::autograd::Tensor;
 use crate::error::Result;
 use crate::gpu::Arg;
 use crate::gpu::Direction;
+use crate::gpu::Work;
 
 fn params(cs: &ConvShape, w: &Tensor, split: usize) -> Vec<u32> {
     let s = w.strides();
@@ -47,7 +48,6 @@ pub(crate) fn depthwise(x: &Tensor, w: &Tensor, cs: ConvShape) -> Result<Tensor>
     );
     let wn = cs.cin as f64 * kk;
     let flops = 2.0 * kk * yout;
-    e.gpu.cost(flops, 4.0 * (xin + yout + wn), || cs.label());
     // Outputs (inputs) of a row per thread, `W` in shaders/depthwise.wgsl: 8 at stride 1 on rows
     // of 8 or more, else 4 (the shader's row buffer holds (W − 1)·S + K ≤ 19 values). Measured
     // on lavapipe in a res-64 training step: 8 saves 20–30 % on 16×16 and 8×8 maps and costs
@@ -74,6 +74,7 @@ pub(crate) fn depthwise(x: &Tensor, w: &Tensor, cs: ConvShape) -> Result<Tensor>
         &[Arg(1, x.buffer()), Arg(2, w.buffer()), Arg(3, out.buffer())],
         // W outputs of a row per thread (shaders/depthwise.wgsl).
         (cs.n * cs.cin * cs.oh() * cs.ow().div_ceil(wr)).div_ceil(64) as u32,
+        Work::new(flops, 4.0 * (xin + yout + wn), || cs.label()),
     )?;
     let (xsv, ws) = (e.save(x)?, w.clone());
     let (x_req, x_shape) = (x.requires_grad(), x.shape().to_vec());
@@ -82,7 +83,6 @@ pub(crate) fn depthwise(x: &Tensor, w: &Tensor, cs: ConvShape) -> Result<Tensor>
         let dx = if x_req {
             let _d = e.gpu.direction(Direction::BackwardData);
             let dx = e.output("depthwise.dx", &x_shape)?;
-            e.gpu.cost(flops, 4.0 * (xin + yout + wn), || cs.label());
             e.gpu.dispatch(
                 "depthwise",
                 "dw_backward_data",
@@ -96,6 +96,7 @@ pub(crate) fn depthwise(x: &Tensor, w: &Tensor, cs: ConvShape) -> Result<Tensor>
                     cs.n * cs.cin * cs.h * cs.stride * cs.w.div_ceil(cs.stride).div_ceil(wres)
                 })
                 .div_ceil(64) as u32,
+                Work::new(flops, 4.0 * (xin + yout + wn), || cs.label()),
             )?;
             Some(dx)
         } else {
@@ -106,11 +107,6 @@ pub(crate) fn depthwise(x: &Tensor, w: &Tensor, cs: ConvShape) -> Result<Tensor>
             let kk = cs.kh * cs.kw;
             let partial = e.gpu.alloc("depthwise.dw.partial", split * cs.cin * kk)?;
             let xs = xsv.get()?;
-            e.gpu.cost(
-                flops,
-                4.0 * (xin + yout + (split * cs.cin * kk) as f64),
-                || cs.label(),
-            );
             e.gpu.dispatch(
                 "depthwise",
                 "dw_backward_weight",
@@ -118,12 +114,14 @@ pub(crate) fn depthwise(x: &Tensor, w: &Tensor, cs: ConvShape) -> Result<Tensor>
                 &p,
                 &[Arg(1, xs.buffer()), Arg(2, g.buffer()), Arg(3, &partial)],
                 (split * cs.cin) as u32,
+                Work::new(
+                    flops,
+                    4.0 * (xin + yout + (split * cs.cin * kk) as f64),
+                    || cs.label(),
+                ),
             )?;
             let dw = e.output("depthwise.dw", ws.shape())?;
             let parts = (split * cs.cin * kk) as f64;
-            e.gpu.cost(parts, 4.0 * (parts + (cs.cin * kk) as f64), || {
-                format!("{split}×{}×{kk}", cs.cin)
-            });
             e.gpu.dispatch(
                 "depthwise",
                 "dw_weight_sum",
@@ -131,6 +129,9 @@ pub(crate) fn depthwise(x: &Tensor, w: &Tensor, cs: ConvShape) -> Result<Tensor>
                 &p,
                 &[Arg(1, &partial), Arg(3, dw.buffer())],
                 (cs.cin * kk).div_ceil(64) as u32,
+                Work::new(parts, 4.0 * (parts + (cs.cin * kk) as f64), || {
+                    format!("{split}×{}×{kk}", cs.cin)
+                }),
             )?;
             Some(dw)
         } else {

@@ -4,7 +4,16 @@
 use super::{f, u};
 use crate::autograd::Tensor;
 use crate::error::{Result, shape_err};
-use crate::gpu::Arg;
+use crate::gpu::{Arg, Work};
+
+/// Cross-entropy's cost over logits [n, k]: a max, an exponential and a sum per logit (the
+/// backward adds the gradient's write); targets are [n] labels or [n, k] soft targets.
+fn ce_work(n: usize, k: usize, soft: bool, backward: bool) -> Work<impl FnOnce() -> String> {
+    let nk = (n * k) as f64;
+    let target = if soft { nk } else { n as f64 };
+    let bytes = 4.0 * (nk + target + if backward { nk + 1.0 } else { n as f64 });
+    Work::new(4.0 * nk, bytes, move || format!("{n}×{k}"))
+}
 
 impl Tensor {
     fn logits_shape(&self, op: &'static str) -> Result<(usize, usize)> {
@@ -33,6 +42,7 @@ impl Tensor {
                 Arg(3, rows.buffer()),
             ],
             n.div_ceil(64) as u32,
+            ce_work(n, k, soft, false),
         )?;
         let loss = rows.detach().mean()?;
         let ls = logits.clone();
@@ -50,6 +60,7 @@ impl Tensor {
                     Arg(4, g.buffer()),
                 ],
                 n.div_ceil(64) as u32,
+                ce_work(n, k, soft, true),
             )?;
             Ok(vec![Some(dl)])
         }))
@@ -111,6 +122,7 @@ impl Tensor {
                 Arg(3, sq.buffer()),
             ],
             wg,
+            Work::new(3.0 * n as f64, 12.0 * n as f64, || format!("{n}")),
         )?;
         let loss = sq.detach().mean()?;
         let (pr, shape) = (pred.clone(), pred.shape().to_vec());
@@ -128,6 +140,7 @@ impl Tensor {
                     Arg(4, g.buffer()),
                 ],
                 wg,
+                Work::new(3.0 * n as f64, 12.0 * n as f64 + 4.0, || format!("{n}")),
             )?;
             Ok(vec![Some(d)])
         }))
@@ -146,6 +159,9 @@ impl Tensor {
             &[u(n), u(k), 0, 0, 0],
             &[Arg(1, logits.buffer()), Arg(3, out.buffer())],
             n.div_ceil(64) as u32,
+            Work::new(4.0 * (n * k) as f64, 8.0 * (n * k) as f64, || {
+                format!("{n}×{k}")
+            }),
         )?;
         Ok(out)
     }

@@ -5,6 +5,7 @@ use super::u;
 use crate::autograd::{Engine, Tensor};
 use crate::error::{Result, shape_err};
 use crate::gpu::Direction;
+use crate::gpu::Work;
 use crate::gpu::{Arg, GpuBuffer};
 
 /// Element offsets and strides of one GEMM operand: (offset, batch, row, col).
@@ -108,16 +109,6 @@ pub(crate) fn gemm(
     // stride is a broadcast), the output written once (and read when accumulating).
     let per = |sb: usize| if sb == 0 { 1.0 } else { batch as f64 };
     let outs = (m * n) as f64 * if reduce_batch { 1.0 } else { batch as f64 };
-    e.gpu.cost(
-        2.0 * (m * n * k * batch) as f64,
-        4.0 * ((m * k) as f64 * per(ao.sb)
-            + (k * n) as f64 * per(bo.sb)
-            + outs * if accumulate { 2.0 } else { 1.0 }),
-        || {
-            let b = if reduce_batch { "Σ" } else { "×" };
-            format!("{m}×{k}·{k}×{n} {b}{batch}")
-        },
-    );
     let (va, vb) = if e.gpu.vector_loads() {
         let vb = vector_b(&bo);
         (
@@ -170,14 +161,19 @@ pub(crate) fn gemm(
             Arg(6, b),
         ],
         groups as u32,
+        Work::new(
+            2.0 * (m * n * k * batch) as f64,
+            4.0 * ((m * k) as f64 * per(ao.sb)
+                + (k * n) as f64 * per(bo.sb)
+                + outs * if accumulate { 2.0 } else { 1.0 }),
+            || {
+                let b = if reduce_batch { "Σ" } else { "×" };
+                format!("{m}×{k}·{k}×{n} {b}{batch}")
+            },
+        ),
     )?;
     if let Some(parts) = &parts {
         let mn = m * n;
-        e.gpu.cost(
-            (chunks * mn) as f64,
-            4.0 * ((chunks + if accumulate { 2 } else { 1 }) * mn) as f64,
-            || format!("{chunks}×{m}×{n}"),
-        );
         e.gpu.dispatch(
             "matmul",
             "matmul_sum_parts",
@@ -208,6 +204,11 @@ pub(crate) fn gemm(
             ],
             &[Arg(1, parts), Arg(3, c)],
             mn.div_ceil(64) as u32,
+            Work::new(
+                (chunks * mn) as f64,
+                4.0 * ((chunks + if accumulate { 2 } else { 1 }) * mn) as f64,
+                || format!("{chunks}×{m}×{n}"),
+            ),
         )?;
     }
     Ok(())

@@ -7,6 +7,7 @@ use crate::autograd::Tensor;
 use crate::error::{Result, shape_err};
 use crate::gpu::Arg;
 use crate::gpu::Direction;
+use crate::gpu::Work;
 
 const TRAIN: u32 = 1;
 const UPDATE_RUNNING: u32 = 2;
@@ -81,10 +82,6 @@ impl Tensor {
         let p = [u(n), u(c), u(hw), flags, f(bn.eps), f(momentum)];
         let v = if hw.is_multiple_of(4) { 4 } else { 1 };
         let consts = [("ACT", act.map_or(99.0, |a| a.code())), ("V", v as f64)];
-        e.gpu
-            .cost(3.0 * (n * c * hw) as f64, 4.0 * (n * c * hw) as f64, || {
-                format!("{n}×{c}×{hw}")
-            });
         // Channels of few values: one thread each rather than one workgroup (shaders/norm.wgsl).
         let per_thread = n * hw <= 1024;
         let channel_groups = if per_thread { c.div_ceil(64) } else { c } as u32;
@@ -104,12 +101,11 @@ impl Tensor {
                 Arg(4, bn.running_var.buffer()),
             ],
             channel_groups,
+            Work::new(3.0 * (n * c * hw) as f64, 4.0 * (n * c * hw) as f64, || {
+                format!("{n}×{c}×{hw}")
+            }),
         )?;
         let out = e.output("batch_norm", s)?;
-        e.gpu
-            .cost(2.0 * (n * c * hw) as f64, 8.0 * (n * c * hw) as f64, || {
-                format!("{n}×{c}×{hw}")
-            });
         e.gpu.dispatch(
             "norm",
             "bn_apply",
@@ -123,6 +119,9 @@ impl Tensor {
                 Arg(7, out.buffer()),
             ],
             (out.numel() / v).div_ceil(64) as u32,
+            Work::new(2.0 * (n * c * hw) as f64, 8.0 * (n * c * hw) as f64, || {
+                format!("{n}×{c}×{hw}")
+            }),
         )?;
         // Kept centred on the channel means when packed to f16: backward's x̂ = (x − μ)·rstd
         // then keeps f16's relative precision even where |μ| ≫ σ.
@@ -140,10 +139,6 @@ impl Tensor {
                 let sums = e.output("batch_norm.sums", &[2 * c])?;
                 // The reduction gives γ's and β's gradients (and the sums dx needs).
                 let d = e.gpu.direction(Direction::BackwardWeight);
-                e.gpu
-                    .cost(4.0 * (n * c * hw) as f64, 8.0 * (n * c * hw) as f64, || {
-                        format!("{n}×{c}×{hw}")
-                    });
                 e.gpu.dispatch(
                     "norm",
                     if per_thread {
@@ -162,16 +157,14 @@ impl Tensor {
                         Arg(8, g.buffer()),
                     ],
                     channel_groups,
+                    Work::new(4.0 * (n * c * hw) as f64, 8.0 * (n * c * hw) as f64, || {
+                        format!("{n}×{c}×{hw}")
+                    }),
                 )?;
                 drop(d);
                 let dx = if needs[0] {
                     let _d = e.gpu.direction(Direction::BackwardData);
                     let dx = e.output("batch_norm.dx", xs.shape())?;
-                    e.gpu.cost(
-                        5.0 * (n * c * hw) as f64,
-                        12.0 * (n * c * hw) as f64,
-                        || format!("{n}×{c}×{hw}"),
-                    );
                     e.gpu.dispatch(
                         "norm",
                         "bn_backward_data",
@@ -187,6 +180,11 @@ impl Tensor {
                             Arg(9, sums.buffer()),
                         ],
                         (dx.numel() / v).div_ceil(64) as u32,
+                        Work::new(
+                            5.0 * (n * c * hw) as f64,
+                            12.0 * (n * c * hw) as f64,
+                            || format!("{n}×{c}×{hw}"),
+                        ),
                     )?;
                     Some(dx)
                 } else {

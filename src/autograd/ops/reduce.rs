@@ -5,6 +5,7 @@ use super::{f, u};
 use crate::autograd::Tensor;
 use crate::error::{Result, shape_err};
 use crate::gpu::Arg;
+use crate::gpu::Work;
 
 impl Tensor {
     /// Rows of `len` contiguous values → alpha·Σ per row (not recorded).
@@ -18,10 +19,6 @@ impl Tensor {
         let x = self.contiguous()?;
         let e = self.engine();
         let out = e.output("row_sum", out_shape)?;
-        e.gpu
-            .cost((rows * len) as f64, 4.0 * (rows * (len + 1)) as f64, || {
-                format!("{rows}×{len}")
-            });
         // Many short rows: a thread each; few long rows: a workgroup each.
         let (entry, groups) = if len <= 256 && rows >= 64 {
             ("row_sum_thread", rows.div_ceil(64))
@@ -35,6 +32,9 @@ impl Tensor {
             &[u(rows), 0, u(len), f(alpha)],
             &[Arg(1, x.buffer()), Arg(3, out.buffer())],
             groups as u32,
+            Work::new((rows * len) as f64, 4.0 * (rows * (len + 1)) as f64, || {
+                format!("{rows}×{len}")
+            }),
         )?;
         Ok(out)
     }
@@ -52,6 +52,9 @@ impl Tensor {
             &[u(x.numel()), 0, u(len), f(alpha)],
             &[Arg(1, x.buffer()), Arg(3, out.buffer())],
             n.div_ceil(256) as u32,
+            Work::new(n as f64, 4.0 * (x.numel() + n) as f64, || {
+                format!("{}→{n}", x.numel())
+            }),
         )?;
         Ok(out)
     }
@@ -70,6 +73,11 @@ impl Tensor {
             &[u(rows), 0, u(len), f(1.0)],
             &[Arg(1, a.buffer()), Arg(2, b.buffer()), Arg(3, out.buffer())],
             rows as u32,
+            Work::new(
+                2.0 * (rows * len) as f64,
+                4.0 * (2 * rows * len + rows) as f64,
+                || format!("{rows}×{len}"),
+            ),
         )?;
         Ok(out)
     }
@@ -86,6 +94,9 @@ impl Tensor {
             &[u(a), u(b), u(c), f(1.0)],
             &[Arg(1, x.buffer()), Arg(3, out.buffer())],
             b as u32,
+            Work::new((a * b * c) as f64, 4.0 * (a * b * c + b) as f64, || {
+                format!("{a}×{b}×{c}")
+            }),
         )?;
         Ok(out)
     }
