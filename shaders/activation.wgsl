@@ -1,7 +1,8 @@
 // Activations and their derivatives, shared by elementwise.wgsl and norm.wgsl (prepended to
 // both by src/gpu/pipelines.rs). ACT picks one per pipeline; 99 = none (identity).
 
-override ACT: u32 = 99u; // 0 relu, 1 relu6, 2 h-swish, 3 h-sigmoid, 4 sigmoid, 99 none
+const ACT_NONE: u32 = 99u;
+override ACT: u32 = ACT_NONE; // 0 relu, 1 relu6, 2 h-swish, 3 h-sigmoid, 4 sigmoid
 
 fn act(x: f32) -> f32 {
     switch ACT {

@@ -2,7 +2,7 @@
 
 mod common;
 use common::*;
-use tinynas::gpu::{Arg, Gpu, GpuOptions, Work};
+use tinynas::gpu::{Arg, Gpu, GpuOptions, Work, kernel};
 use tinynas::nn::{Adam, CosineSchedule, ParamEntry, Sgd};
 
 fn entry(t: &tinynas::Tensor, decay: bool) -> ParamEntry {
@@ -106,11 +106,10 @@ fn gpu_validation_errors_are_caught_and_reported() {
     let b = gpu.alloc("test", 16).unwrap();
     // The matmul pipeline needs four storage bindings; give it one.
     let r = gpu
-        .dispatch(
-            "matmul",
-            "matmul",
+        .run(
+            kernel::MATMUL,
             &[],
-            &[],
+            &kernel::Matmul::default(),
             &[Arg(1, &b)],
             1,
             Work::new(0.0, 0.0, String::new),

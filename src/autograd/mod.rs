@@ -8,6 +8,7 @@ pub use tensor::Tensor;
 
 use crate::error::{Error, Result, shape_err};
 use crate::gpu::Work;
+use crate::gpu::kernel;
 use crate::gpu::{Arg, Gpu, GpuBuffer, GpuOptions};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -53,9 +54,13 @@ pub(crate) struct Packed {
 const PACK_MIN: usize = 4096;
 
 /// Parameter words of shaders/half.wgsl: count, channels, values per channel and image.
-fn half_params(n: usize, shift: &Option<(Rc<GpuBuffer>, usize, usize)>) -> [u32; 3] {
+fn half_params(n: usize, shift: &Option<(Rc<GpuBuffer>, usize, usize)>) -> kernel::Half {
     let (c, inner) = shift.as_ref().map_or((1, 1), |s| (s.1, s.2));
-    [n as u32, c as u32, inner as u32]
+    kernel::Half {
+        n: n as u32,
+        c: c as u32,
+        inner: inner as u32,
+    }
 }
 
 impl Saved {
@@ -71,12 +76,11 @@ impl Saved {
         if let Some((shift, _, _)) = &p.shift {
             args.push(Arg(5, shift));
         }
-        p.engine.gpu.dispatch(
-            "half",
+        p.engine.gpu.run(
             if p.shift.is_some() {
-                "unpack_centred"
+                kernel::UNPACK_CENTRED
             } else {
-                "unpack"
+                kernel::UNPACK
             },
             &[],
             &half_params(n, &p.shift),
@@ -241,12 +245,11 @@ impl Engine {
         if let Some((s, _, _)) = &shift {
             args.push(Arg(5, s));
         }
-        self.gpu.dispatch(
-            "half",
+        self.gpu.run(
             if shift.is_some() {
-                "pack_centred"
+                kernel::PACK_CENTRED
             } else {
-                "pack"
+                kernel::PACK
             },
             &[],
             &half_params(n, &shift),

@@ -4,6 +4,7 @@
 use super::Engine;
 use crate::error::{Result, shape_err};
 use crate::gpu::Work;
+use crate::gpu::kernel;
 use crate::gpu::profiler::dims;
 use crate::gpu::{Arg, GpuBuffer};
 use std::rc::Rc;
@@ -140,20 +141,20 @@ impl Tensor {
     }
 
     /// Parameter words of shaders/copy.wgsl for this view: length, offset, dims 1..3, strides.
-    fn view_params(&self) -> Result<[u32; 9]> {
+    fn view_params(&self) -> Result<kernel::Copy> {
         let (d, s) = self.layout4()?;
         let u = |x: usize| x as u32;
-        Ok([
-            u(self.numel()),
-            u(self.offset()),
-            u(d[1]),
-            u(d[2]),
-            u(d[3]),
-            u(s[0]),
-            u(s[1]),
-            u(s[2]),
-            u(s[3]),
-        ])
+        Ok(kernel::Copy {
+            len: u(self.numel()),
+            off: u(self.offset()),
+            d1: u(d[1]),
+            d2: u(d[2]),
+            d3: u(d[3]),
+            s0: u(s[0]),
+            s1: u(s[1]),
+            s2: u(s[2]),
+            s3: u(s[3]),
+        })
     }
 
     /// The same data without gradient tracking.
@@ -175,9 +176,8 @@ impl Tensor {
         let e = self.engine();
         let out = e.output("contiguous", self.shape())?;
         let n = self.numel();
-        e.gpu.dispatch(
-            "copy",
-            "gather",
+        e.gpu.run(
+            kernel::GATHER,
             &[],
             &self.view_params()?,
             &[Arg(1, self.buffer()), Arg(2, out.buffer())],
@@ -270,9 +270,8 @@ impl Tensor {
     pub(crate) fn add_assign_view(&self, g: &Tensor) -> Result<()> {
         let g = g.contiguous()?;
         let n = self.numel();
-        self.engine().gpu.dispatch(
-            "copy",
-            "scatter_add",
+        self.engine().gpu.run(
+            kernel::SCATTER_ADD,
             &[],
             &self.view_params()?,
             &[Arg(1, g.buffer()), Arg(2, self.buffer())],

@@ -1,6 +1,7 @@
 //! Command batching: ops record dispatches, clears and copies; one submission carries them all,
 //! and the CPU waits only when it reads a buffer back.
 
+use super::kernel::{Kernel, Params};
 use super::profiler::{TimestampMode, Work};
 use super::{Gpu, GpuBuffer};
 use crate::error::{Error, Result};
@@ -84,7 +85,28 @@ pub fn grid(workgroups: u32) -> [u32; 3] {
 
 impl Gpu {
     /// Record one dispatch of `shader::entry` with its parameter words and storage bindings.
-    pub fn dispatch(
+    /// Record `kernel` with its typed parameters.
+    pub fn run<P: Params>(
+        &self,
+        kernel: Kernel<P>,
+        constants: &[(&'static str, f64)],
+        params: &P,
+        args: &[Arg],
+        workgroups: u32,
+        work: Work<impl FnOnce() -> String>,
+    ) -> Result<()> {
+        self.dispatch(
+            kernel.shader,
+            kernel.entry,
+            constants,
+            bytemuck::cast_slice(std::slice::from_ref(params)),
+            args,
+            workgroups,
+            work,
+        )
+    }
+
+    fn dispatch(
         &self,
         shader: &'static str,
         entry: &'static str,

@@ -1,12 +1,14 @@
 //! The GPU runtime: adapter choice, buffer pool, pipeline cache and batched command recording.
 
 mod batch;
+pub mod kernel;
 mod pipelines;
 mod pool;
 pub mod profiler;
 pub use profiler::{Direction, Work};
 
 pub use batch::Arg;
+pub use pipelines::shader_source;
 pub use pool::GpuBuffer;
 
 use crate::error::{Error, Result};

@@ -2,8 +2,10 @@
 //! cosine learning-rate schedule with linear warm-up. Updates run on the GPU.
 
 use super::ParamEntry;
-use crate::autograd::ops::{f, u};
+use crate::autograd::ops::u;
 use crate::gpu::Work;
+use crate::gpu::kernel::flags::NESTEROV;
+use crate::gpu::kernel::{self, Optim};
 use crate::gpu::{Arg, GpuBuffer};
 use crate::{Engine, Result};
 use std::rc::Rc;
@@ -58,10 +60,16 @@ impl Sgd {
         for (p, m) in self.params.iter().zip(&self.momentum_buf) {
             let n = p.tensor.numel();
             let wd = if p.decay { self.weight_decay } else { 0.0 };
-            let params = [u(n), self.nesterov as u32, f(lr), f(self.momentum), f(wd)];
-            e.gpu.dispatch(
-                "optim",
-                "sgd",
+            let params = Optim {
+                len: u(n),
+                flags: if self.nesterov { NESTEROV } else { 0 },
+                lr,
+                momentum: self.momentum,
+                weight_decay: wd,
+                ..Optim::default()
+            };
+            e.gpu.run(
+                kernel::SGD,
                 &[],
                 &params,
                 &[Arg(1, p.tensor.buffer()), Arg(2, grad_of(p)?), Arg(3, m)],
@@ -117,21 +125,20 @@ impl Adam {
         for ((p, m), v) in self.params.iter().zip(&self.m).zip(&self.v) {
             let n = p.tensor.numel();
             let wd = if p.decay { self.weight_decay } else { 0.0 };
-            let params = [
-                u(n),
-                0,
-                f(lr),
-                0,
-                f(wd),
-                f(self.beta1),
-                f(self.beta2),
-                f(self.eps),
-                f(bc1),
-                f(bc2),
-            ];
-            e.gpu.dispatch(
-                "optim",
-                "adam",
+            let params = Optim {
+                len: u(n),
+                flags: 0,
+                lr,
+                momentum: 0.0,
+                weight_decay: wd,
+                beta1: self.beta1,
+                beta2: self.beta2,
+                eps: self.eps,
+                bias_corr1: bc1,
+                bias_corr2: bc2,
+            };
+            e.gpu.run(
+                kernel::ADAM,
                 &[],
                 &params,
                 &[

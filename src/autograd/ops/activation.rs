@@ -5,6 +5,7 @@ use crate::autograd::Tensor;
 use crate::error::Result;
 use crate::gpu::Arg;
 use crate::gpu::Work;
+use crate::gpu::kernel::{self, Elementwise};
 use crate::gpu::profiler::dims;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -69,11 +70,13 @@ impl Tensor {
         let out = e.output(act.name(), x.shape())?;
         let n = x.numel();
         let consts = [("ACT", act.code())];
-        e.gpu.dispatch(
-            "elementwise",
-            "act_forward",
+        e.gpu.run(
+            kernel::ACT_FORWARD,
             &consts,
-            &[u(n)],
+            &Elementwise {
+                len: u(n),
+                ..Default::default()
+            },
             &[Arg(1, x.buffer()), Arg(3, out.buffer())],
             n.div_ceil(64) as u32,
             Work::new(n as f64, 8.0 * n as f64, || dims(x.shape())),
@@ -83,11 +86,13 @@ impl Tensor {
             let g = g.contiguous()?;
             let xs = xsv.get()?;
             let dx = e.output("activation.dx", xs.shape())?;
-            e.gpu.dispatch(
-                "elementwise",
-                "act_backward",
+            e.gpu.run(
+                kernel::ACT_BACKWARD,
                 &consts,
-                &[u(n)],
+                &Elementwise {
+                    len: u(n),
+                    ..Default::default()
+                },
                 &[Arg(1, xs.buffer()), Arg(2, g.buffer()), Arg(3, dx.buffer())],
                 n.div_ceil(64) as u32,
                 Work::new(n as f64, 12.0 * n as f64, || dims(xs.shape())),

@@ -1,12 +1,13 @@
 //! Elementwise arithmetic: add (residuals, gradient accumulation), scale, and the per-channel
 //! broadcast multiply of squeeze-and-excite.
 
-use super::{f, u};
+use super::u;
 use crate::autograd::Tensor;
 use crate::error::{Result, shape_err};
 use crate::gpu::Arg;
 use crate::gpu::Direction;
 use crate::gpu::Work;
+use crate::gpu::kernel::{self, Elementwise};
 use crate::gpu::profiler::dims;
 
 impl Tensor {
@@ -18,11 +19,13 @@ impl Tensor {
         let e = self.engine().clone();
         let out = e.output("add", a.shape())?;
         let n = a.numel();
-        e.gpu.dispatch(
-            "elementwise",
-            "add",
+        e.gpu.run(
+            kernel::ADD,
             &[],
-            &[u(n)],
+            &Elementwise {
+                len: u(n),
+                ..Default::default()
+            },
             &[Arg(1, a.buffer()), Arg(2, b.buffer()), Arg(3, out.buffer())],
             n.div_ceil(64) as u32,
             Work::new(n as f64, 12.0 * n as f64, || dims(a.shape())),
@@ -37,11 +40,14 @@ impl Tensor {
         let e = self.engine().clone();
         let out = e.output("scale", x.shape())?;
         let n = x.numel();
-        e.gpu.dispatch(
-            "elementwise",
-            "scale",
+        e.gpu.run(
+            kernel::SCALE,
             &[],
-            &[u(n), 0, f(alpha)],
+            &Elementwise {
+                len: u(n),
+                hw: 0,
+                alpha,
+            },
             &[Arg(1, x.buffer()), Arg(3, out.buffer())],
             n.div_ceil(64) as u32,
             Work::new(n as f64, 8.0 * n as f64, || format!("{n}")),
@@ -64,11 +70,14 @@ impl Tensor {
         let e = self.engine().clone();
         let out = e.output("mul_channel", sx)?;
         let (n, hw) = (x.numel(), sx[2] * sx[3]);
-        e.gpu.dispatch(
-            "elementwise",
-            "mul_channel",
+        e.gpu.run(
+            kernel::MUL_CHANNEL,
             &[],
-            &[u(n), u(hw)],
+            &Elementwise {
+                len: u(n),
+                hw: u(hw),
+                alpha: 0.0,
+            },
             &[
                 Arg(1, x.buffer()),
                 Arg(2, sc.buffer()),
@@ -84,11 +93,14 @@ impl Tensor {
             let dx = if x_req {
                 let _d = e.gpu.direction(Direction::BackwardData);
                 let dx = e.output("mul_channel.dx", &x_shape)?;
-                e.gpu.dispatch(
-                    "elementwise",
-                    "mul_channel",
+                e.gpu.run(
+                    kernel::MUL_CHANNEL,
                     &[],
-                    &[u(n), u(hw)],
+                    &Elementwise {
+                        len: u(n),
+                        hw: u(hw),
+                        alpha: 0.0,
+                    },
                     &[
                         Arg(1, g.buffer()),
                         Arg(2, ss2.buffer()),

@@ -8,6 +8,7 @@ use crate::error::{Result, shape_err};
 use crate::gpu::Arg;
 use crate::gpu::Direction;
 use crate::gpu::Work;
+use crate::gpu::kernel::{self, Conv};
 use std::rc::Rc;
 
 /// Shapes of one convolution.
@@ -182,9 +183,8 @@ fn im2col_gemm(x: &Tensor, w: &Tensor, cs: ConvShape) -> Result<Tensor> {
     let (oh, ow) = (cs.oh(), cs.ow());
     let col = e.output("conv2d.im2col", &[cs.n, ck, oh, ow])?;
     let moved = 4.0 * (x.numel() + col.numel()) as f64;
-    e.gpu.dispatch(
-        "conv",
-        "im2col",
+    e.gpu.run(
+        kernel::IM2COL,
         &[],
         &conv_params(&cs, w),
         &[Arg(1, x.buffer()), Arg(3, col.buffer())],
@@ -275,27 +275,27 @@ fn pointwise(x: &Tensor, w: &Tensor, cs: ConvShape) -> Result<Tensor> {
         }))
 }
 
-pub(crate) fn conv_params(cs: &ConvShape, w: &Tensor) -> Vec<u32> {
+pub(crate) fn conv_params(cs: &ConvShape, w: &Tensor) -> Conv {
     let s = w.strides();
-    vec![
-        u(cs.n),
-        u(cs.cin),
-        u(cs.h),
-        u(cs.w),
-        u(cs.cout),
-        u(cs.oh()),
-        u(cs.ow()),
-        u(cs.groups),
-        u(cs.kh),
-        u(cs.kw),
-        u(cs.stride),
-        u(cs.pad),
-        u(w.offset()),
-        u(s[0]),
-        u(s[1]),
-        u(s[2]),
-        u(s[3]),
-    ]
+    Conv {
+        n: u(cs.n),
+        cin: u(cs.cin),
+        h: u(cs.h),
+        w: u(cs.w),
+        cout: u(cs.cout),
+        oh: u(cs.oh()),
+        ow: u(cs.ow()),
+        groups: u(cs.groups),
+        kh: u(cs.kh),
+        kw: u(cs.kw),
+        stride: u(cs.stride),
+        pad: u(cs.pad),
+        w_off: u(w.offset()),
+        w_s0: u(s[0]),
+        w_s1: u(s[1]),
+        w_s2: u(s[2]),
+        w_s3: u(s[3]),
+    }
 }
 
 /// Any other convolution (the stem, strided 1×1, grouped): one thread per output element.
@@ -306,9 +306,8 @@ fn direct(x: &Tensor, w: &Tensor, cs: ConvShape) -> Result<Tensor> {
     // Costs for the profiler: 2 flops per multiply-add; input, weights, output moved once.
     let (xs_n, w_n, y_n) = (x.numel() as f64, w.numel() as f64, out.numel() as f64);
     let conv_flops = 2.0 * y_n * (w.numel() / cs.cout) as f64;
-    e.gpu.dispatch(
-        "conv",
-        "conv_forward",
+    e.gpu.run(
+        kernel::CONV_FORWARD,
         &[],
         &params,
         &[Arg(1, x.buffer()), Arg(2, w.buffer()), Arg(3, out.buffer())],
@@ -323,9 +322,8 @@ fn direct(x: &Tensor, w: &Tensor, cs: ConvShape) -> Result<Tensor> {
         let dx = if x_req {
             let _d = e.gpu.direction(Direction::BackwardData);
             let dx = e.output("conv2d.dx", &x_shape)?;
-            e.gpu.dispatch(
-                "conv",
-                "conv_backward_data",
+            e.gpu.run(
+                kernel::CONV_BACKWARD_DATA,
                 &[],
                 &params,
                 &[Arg(1, g.buffer()), Arg(2, ws.buffer()), Arg(3, dx.buffer())],
@@ -339,9 +337,8 @@ fn direct(x: &Tensor, w: &Tensor, cs: ConvShape) -> Result<Tensor> {
         let dw = if ws.requires_grad() {
             let _d = e.gpu.direction(Direction::BackwardWeight);
             let dw = e.output("conv2d.dw", ws.shape())?;
-            e.gpu.dispatch(
-                "conv",
-                "conv_backward_weight",
+            e.gpu.run(
+                kernel::CONV_BACKWARD_WEIGHT,
                 &[],
                 &params,
                 &[

@@ -8,23 +8,24 @@ use crate::error::Result;
 use crate::gpu::Arg;
 use crate::gpu::Direction;
 use crate::gpu::Work;
+use crate::gpu::kernel::{self, Depthwise};
 
-fn params(cs: &ConvShape, w: &Tensor, split: usize) -> Vec<u32> {
+fn params(cs: &ConvShape, w: &Tensor, split: usize) -> Depthwise {
     let s = w.strides();
-    vec![
-        u(cs.n),
-        u(cs.cin),
-        u(cs.h),
-        u(cs.w),
-        u(cs.oh()),
-        u(cs.ow()),
-        u(cs.pad),
-        u(split),
-        u(w.offset()),
-        u(s[0]),
-        u(s[2]),
-        u(s[3]),
-    ]
+    Depthwise {
+        n: u(cs.n),
+        c: u(cs.cin),
+        h: u(cs.h),
+        w: u(cs.w),
+        oh: u(cs.oh()),
+        ow: u(cs.ow()),
+        pad: u(cs.pad),
+        split: u(split),
+        w_off: u(w.offset()),
+        w_sc: u(s[0]),
+        w_sy: u(s[2]),
+        w_sx: u(s[3]),
+    }
 }
 
 /// How many workgroups share one channel's weight-gradient sum: enough to fill a GPU, never
@@ -66,9 +67,8 @@ pub(crate) fn depthwise(x: &Tensor, w: &Tensor, cs: ConvShape) -> Result<Tensor>
         ("W", wr as f64),
         ("WR", wres as f64),
     ];
-    e.gpu.dispatch(
-        "depthwise",
-        "dw_forward",
+    e.gpu.run(
+        kernel::DW_FORWARD,
         &consts,
         &p,
         &[Arg(1, x.buffer()), Arg(2, w.buffer()), Arg(3, out.buffer())],
@@ -83,9 +83,8 @@ pub(crate) fn depthwise(x: &Tensor, w: &Tensor, cs: ConvShape) -> Result<Tensor>
         let dx = if x_req {
             let _d = e.gpu.direction(Direction::BackwardData);
             let dx = e.output("depthwise.dx", &x_shape)?;
-            e.gpu.dispatch(
-                "depthwise",
-                "dw_backward_data",
+            e.gpu.run(
+                kernel::DW_BACKWARD_DATA,
                 &consts,
                 &p,
                 &[Arg(1, g.buffer()), Arg(2, ws.buffer()), Arg(3, dx.buffer())],
@@ -107,9 +106,8 @@ pub(crate) fn depthwise(x: &Tensor, w: &Tensor, cs: ConvShape) -> Result<Tensor>
             let kk = cs.kh * cs.kw;
             let partial = e.gpu.alloc("depthwise.dw.partial", split * cs.cin * kk)?;
             let xs = xsv.get()?;
-            e.gpu.dispatch(
-                "depthwise",
-                "dw_backward_weight",
+            e.gpu.run(
+                kernel::DW_BACKWARD_WEIGHT,
                 &consts,
                 &p,
                 &[Arg(1, xs.buffer()), Arg(2, g.buffer()), Arg(3, &partial)],
@@ -122,9 +120,8 @@ pub(crate) fn depthwise(x: &Tensor, w: &Tensor, cs: ConvShape) -> Result<Tensor>
             )?;
             let dw = e.output("depthwise.dw", ws.shape())?;
             let parts = (split * cs.cin * kk) as f64;
-            e.gpu.dispatch(
-                "depthwise",
-                "dw_weight_sum",
+            e.gpu.run(
+                kernel::DW_WEIGHT_SUM,
                 &consts,
                 &p,
                 &[Arg(1, &partial), Arg(3, dw.buffer())],

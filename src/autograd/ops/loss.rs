@@ -1,9 +1,10 @@
 //! Softmax cross-entropy over logits [N, K], averaged over the batch: against class labels with
 //! label smoothing, or against soft targets (in-place distillation).
 
-use super::{f, u};
+use super::u;
 use crate::autograd::Tensor;
 use crate::error::{Result, shape_err};
+use crate::gpu::kernel::{self, Loss};
 use crate::gpu::{Arg, Work};
 
 /// Cross-entropy's cost over logits [n, k]: a max, an exponential and a sum per logit (the
@@ -30,10 +31,15 @@ impl Tensor {
         let target = target.detach().contiguous()?;
         let e = self.engine().clone();
         let rows = e.output(op, &[n])?;
-        let p = [u(n), u(k), soft as u32, f(eps), f(1.0 / n as f32)];
-        e.gpu.dispatch(
-            "loss",
-            "ce_forward",
+        let p = Loss {
+            n: u(n),
+            k: u(k),
+            soft: soft as u32,
+            eps,
+            scale: 1.0 / n as f32,
+        };
+        e.gpu.run(
+            kernel::CE_FORWARD,
             &[],
             &p,
             &[
@@ -48,9 +54,8 @@ impl Tensor {
         let ls = logits.clone();
         Ok(e.clone().record(op, loss, &[&logits], move |g| {
             let dl = e.output("cross_entropy.dlogits", &[n, k])?;
-            e.gpu.dispatch(
-                "loss",
-                "ce_backward",
+            e.gpu.run(
+                kernel::CE_BACKWARD,
                 &[],
                 &p,
                 &[
@@ -109,11 +114,14 @@ impl Tensor {
         let target = target.detach().contiguous()?;
         let e = self.engine().clone();
         let sq = e.output("mse", &[n])?;
-        let p = [u(n), 0, 0, 0, f(1.0 / n as f32)];
+        let p = Loss {
+            n: u(n),
+            scale: 1.0 / n as f32,
+            ..Loss::default()
+        };
         let wg = n.div_ceil(64) as u32;
-        e.gpu.dispatch(
-            "loss",
-            "mse_forward",
+        e.gpu.run(
+            kernel::MSE_FORWARD,
             &[],
             &p,
             &[
@@ -128,9 +136,8 @@ impl Tensor {
         let (pr, shape) = (pred.clone(), pred.shape().to_vec());
         Ok(e.clone().record("mse", loss, &[&pred], move |g| {
             let d = e.output("mse.dpred", &shape)?;
-            e.gpu.dispatch(
-                "loss",
-                "mse_backward",
+            e.gpu.run(
+                kernel::MSE_BACKWARD,
                 &[],
                 &p,
                 &[
@@ -152,11 +159,14 @@ impl Tensor {
         let logits = self.contiguous()?;
         let e = self.engine();
         let out = e.output("softmax", &[n, k])?;
-        e.gpu.dispatch(
-            "loss",
-            "softmax",
+        e.gpu.run(
+            kernel::SOFTMAX,
             &[],
-            &[u(n), u(k), 0, 0, 0],
+            &Loss {
+                n: u(n),
+                k: u(k),
+                ..Default::default()
+            },
             &[Arg(1, logits.buffer()), Arg(3, out.buffer())],
             n.div_ceil(64) as u32,
             Work::new(4.0 * (n * k) as f64, 8.0 * (n * k) as f64, || {

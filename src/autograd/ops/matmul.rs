@@ -5,8 +5,9 @@ use super::u;
 use crate::autograd::{Engine, Tensor};
 use crate::error::{Result, shape_err};
 use crate::gpu::Direction;
-use crate::gpu::Work;
-use crate::gpu::{Arg, GpuBuffer};
+use crate::gpu::kernel::flags::{ACCUMULATE, BIAS_COL, REDUCE_BATCH};
+use crate::gpu::kernel::{self, Matmul};
+use crate::gpu::{Arg, GpuBuffer, Work};
 
 /// Element offsets and strides of one GEMM operand: (offset, batch, row, col).
 #[derive(Clone, Copy, Debug)]
@@ -48,9 +49,6 @@ impl Operand {
     }
 }
 
-const ACCUMULATE: u32 = 1;
-const REDUCE_BATCH: u32 = 2;
-const BIAS_COL: u32 = 4;
 const TILE: usize = 32;
 /// Sums over the batch with fewer output tiles than this are split (see `gemm`).
 const SPLIT_BELOW: usize = 16;
@@ -118,40 +116,39 @@ pub(crate) fn gemm(
     } else {
         (0, 0)
     };
-    let (shader, entry) = if e.gpu.f16_gemm() {
-        ("matmul_f16", "matmul_f16")
+    let kernel = if e.gpu.f16_gemm() {
+        kernel::MATMUL_F16
     } else {
-        ("matmul", "matmul")
+        kernel::MATMUL
     };
-    let scale = |o: &Operand| if o.grad { GRAD_SCALE } else { 1.0 }.to_bits();
-    e.gpu.dispatch(
-        shader,
-        entry,
+    let scale = |o: &Operand| if o.grad { GRAD_SCALE } else { 1.0 };
+    e.gpu.run(
+        kernel,
         &[("VA", va as f64), ("VB", vb as f64)],
-        &[
-            u(m),
-            u(cols),
-            u(k),
-            u(entries),
-            u(ao.off),
-            u(ao.sb),
-            u(ao.sr),
-            u(ao.sc),
-            u(bo.off),
-            u(bo.sb),
-            u(bo.sr),
-            u(bo.sc),
-            u(oo.off),
-            u(oo.sb),
-            u(oo.sr),
-            u(oo.sc),
-            out_flags,
-            u(bias_off),
-            scale(&ao),
-            scale(&bo),
-            u(n),
-            u(chunk),
-        ],
+        &Matmul {
+            m: u(m),
+            n: u(cols),
+            k: u(k),
+            batch: u(entries),
+            a_off: u(ao.off),
+            a_sb: u(ao.sb),
+            a_sm: u(ao.sr),
+            a_sk: u(ao.sc),
+            b_off: u(bo.off),
+            b_sb: u(bo.sb),
+            b_sk: u(bo.sr),
+            b_sn: u(bo.sc),
+            c_off: u(oo.off),
+            c_sb: u(oo.sb),
+            c_sm: u(oo.sr),
+            c_sn: u(oo.sc),
+            flags: out_flags,
+            bias_off: u(bias_off),
+            scale_a: scale(&ao),
+            scale_b: scale(&bo),
+            n_in: u(n),
+            chunk: u(chunk),
+        },
         &[
             Arg(1, a),
             Arg(2, b),
@@ -174,34 +171,21 @@ pub(crate) fn gemm(
     )?;
     if let Some(parts) = &parts {
         let mn = m * n;
-        e.gpu.dispatch(
-            "matmul",
-            "matmul_sum_parts",
+        e.gpu.run(
+            kernel::MATMUL_SUM_PARTS,
             &[],
-            &[
-                u(m),
-                u(n),
-                0,
-                u(chunks),
-                0,
-                0,
-                0,
-                0,
-                0,
-                0,
-                0,
-                0,
-                u(co.off),
-                u(co.sb),
-                u(co.sr),
-                u(co.sc),
+            &Matmul {
+                m: u(m),
+                n: u(n),
+                batch: u(chunks),
+                c_off: u(co.off),
+                c_sb: u(co.sb),
+                c_sm: u(co.sr),
+                c_sn: u(co.sc),
                 flags,
-                0,
-                0,
-                0,
-                u(n),
-                0,
-            ],
+                n_in: u(n),
+                ..Matmul::default()
+            },
             &[Arg(1, parts), Arg(3, c)],
             mn.div_ceil(64) as u32,
             Work::new(

@@ -12,11 +12,7 @@ pub mod reduce;
 
 pub use activation::Act;
 
-/// Parameter words are u32; f32 parameters travel as their bits.
-pub(crate) fn f(x: f32) -> u32 {
-    x.to_bits()
-}
-
+/// Sizes and offsets travel to the shaders as u32.
 pub(crate) fn u(x: usize) -> u32 {
     x as u32
 }

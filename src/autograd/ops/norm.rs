@@ -2,15 +2,14 @@
 //! may be channel-prefix views of a wider layer's (elastic width).
 
 use super::Act;
-use super::{f, u};
+use super::u;
 use crate::autograd::Tensor;
 use crate::error::{Result, shape_err};
 use crate::gpu::Arg;
 use crate::gpu::Direction;
 use crate::gpu::Work;
-
-const TRAIN: u32 = 1;
-const UPDATE_RUNNING: u32 = 2;
+use crate::gpu::kernel::flags::{TRAIN, UPDATE_RUNNING};
+use crate::gpu::kernel::{self, Norm};
 
 /// How statistics are taken.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -79,18 +78,30 @@ impl Tensor {
         let x = self.contiguous()?;
         let e = self.engine().clone();
         let saved = e.gpu.alloc("batch_norm.saved", 2 * c)?;
-        let p = [u(n), u(c), u(hw), flags, f(bn.eps), f(momentum)];
+        let p = Norm {
+            n: u(n),
+            c: u(c),
+            hw: u(hw),
+            flags,
+            eps: bn.eps,
+            momentum,
+        };
         let v = if hw.is_multiple_of(4) { 4 } else { 1 };
-        let consts = [("ACT", act.map_or(99.0, |a| a.code())), ("V", v as f64)];
+        let consts = [
+            (
+                "ACT",
+                act.map_or(kernel::flags::ACT_NONE as f64, |a| a.code()),
+            ),
+            ("V", v as f64),
+        ];
         // Channels of few values: one thread each rather than one workgroup (shaders/norm.wgsl).
         let per_thread = n * hw <= 1024;
         let channel_groups = if per_thread { c.div_ceil(64) } else { c } as u32;
-        e.gpu.dispatch(
-            "norm",
+        e.gpu.run(
             if per_thread {
-                "bn_stats_thread"
+                kernel::BN_STATS_THREAD
             } else {
-                "bn_stats"
+                kernel::BN_STATS
             },
             &[],
             &p,
@@ -106,9 +117,8 @@ impl Tensor {
             }),
         )?;
         let out = e.output("batch_norm", s)?;
-        e.gpu.dispatch(
-            "norm",
-            "bn_apply",
+        e.gpu.run(
+            kernel::BN_APPLY,
             &consts,
             &p,
             &[
@@ -139,12 +149,11 @@ impl Tensor {
                 let sums = e.output("batch_norm.sums", &[2 * c])?;
                 // The reduction gives γ's and β's gradients (and the sums dx needs).
                 let d = e.gpu.direction(Direction::BackwardWeight);
-                e.gpu.dispatch(
-                    "norm",
+                e.gpu.run(
                     if per_thread {
-                        "bn_backward_reduce_thread"
+                        kernel::BN_BACKWARD_REDUCE_THREAD
                     } else {
-                        "bn_backward_reduce"
+                        kernel::BN_BACKWARD_REDUCE
                     },
                     &consts,
                     &p,
@@ -165,9 +174,8 @@ impl Tensor {
                 let dx = if needs[0] {
                     let _d = e.gpu.direction(Direction::BackwardData);
                     let dx = e.output("batch_norm.dx", xs.shape())?;
-                    e.gpu.dispatch(
-                        "norm",
-                        "bn_backward_data",
+                    e.gpu.run(
+                        kernel::BN_BACKWARD_DATA,
                         &consts,
                         &p,
                         &[

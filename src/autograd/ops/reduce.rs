@@ -1,11 +1,12 @@
 //! Reductions: global average pooling, whole-tensor sum and mean, and the helpers that sum
 //! gradients over broadcast axes.
 
-use super::{f, u};
+use super::u;
 use crate::autograd::Tensor;
 use crate::error::{Result, shape_err};
 use crate::gpu::Arg;
 use crate::gpu::Work;
+use crate::gpu::kernel::{self, Reduce};
 
 impl Tensor {
     /// Rows of `len` contiguous values → alpha·Σ per row (not recorded).
@@ -20,16 +21,20 @@ impl Tensor {
         let e = self.engine();
         let out = e.output("row_sum", out_shape)?;
         // Many short rows: a thread each; few long rows: a workgroup each.
-        let (entry, groups) = if len <= 256 && rows >= 64 {
-            ("row_sum_thread", rows.div_ceil(64))
+        let (kernel, groups) = if len <= 256 && rows >= 64 {
+            (kernel::ROW_SUM_THREAD, rows.div_ceil(64))
         } else {
-            ("row_sum", rows)
+            (kernel::ROW_SUM, rows)
         };
-        e.gpu.dispatch(
-            "reduce",
-            entry,
+        e.gpu.run(
+            kernel,
             &[],
-            &[u(rows), 0, u(len), f(alpha)],
+            &Reduce {
+                a: u(rows),
+                b: 0,
+                c: u(len),
+                alpha,
+            },
             &[Arg(1, x.buffer()), Arg(3, out.buffer())],
             groups as u32,
             Work::new((rows * len) as f64, 4.0 * (rows * (len + 1)) as f64, || {
@@ -45,11 +50,15 @@ impl Tensor {
         let e = self.engine();
         let out = e.output("broadcast", out_shape)?;
         let n = out.numel();
-        e.gpu.dispatch(
-            "reduce",
-            "broadcast_rows",
+        e.gpu.run(
+            kernel::BROADCAST_ROWS,
             &[],
-            &[u(x.numel()), 0, u(len), f(alpha)],
+            &Reduce {
+                a: u(x.numel()),
+                b: 0,
+                c: u(len),
+                alpha,
+            },
             &[Arg(1, x.buffer()), Arg(3, out.buffer())],
             n.div_ceil(256) as u32,
             Work::new(n as f64, 4.0 * (x.numel() + n) as f64, || {
@@ -66,11 +75,15 @@ impl Tensor {
         let len = a.numel() / rows;
         let e = self.engine();
         let out = e.output("row_dot", out_shape)?;
-        e.gpu.dispatch(
-            "reduce",
-            "row_dot",
+        e.gpu.run(
+            kernel::ROW_DOT,
             &[],
-            &[u(rows), 0, u(len), f(1.0)],
+            &Reduce {
+                a: u(rows),
+                b: 0,
+                c: u(len),
+                alpha: 1.0,
+            },
             &[Arg(1, a.buffer()), Arg(2, b.buffer()), Arg(3, out.buffer())],
             rows as u32,
             Work::new(
@@ -87,11 +100,15 @@ impl Tensor {
         let x = self.contiguous()?;
         let e = self.engine();
         let out = e.output("sum_outer", &[b])?;
-        e.gpu.dispatch(
-            "reduce",
-            "sum_outer",
+        e.gpu.run(
+            kernel::SUM_OUTER,
             &[],
-            &[u(a), u(b), u(c), f(1.0)],
+            &Reduce {
+                a: u(a),
+                b: u(b),
+                c: u(c),
+                alpha: 1.0,
+            },
             &[Arg(1, x.buffer()), Arg(3, out.buffer())],
             b as u32,
             Work::new((a * b * c) as f64, 4.0 * (a * b * c + b) as f64, || {
