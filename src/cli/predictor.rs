@@ -108,7 +108,6 @@ pub fn predictor(c: PredictorCommand) -> Result<()> {
                 folds: a.folds,
                 patience: a.patience,
                 seed: a.seed,
-                ..FitOptions::default()
             };
             o.validate()?;
             crate::train::run::check_run(&a.run)?;

@@ -106,6 +106,9 @@ impl Gpu {
         )
     }
 
+    /// Record a dispatch: the pipeline of `entry` in `shader` (specialised by `constants`),
+    /// `params` as its uniform block, `args` bound from binding 1.
+    #[allow(clippy::too_many_arguments)]
     fn dispatch(
         &self,
         shader: &'static str,
