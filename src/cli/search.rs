@@ -76,7 +76,7 @@ pub fn print_search(r: &SearchReport, space: &SearchSpace, limits: &Limits) -> R
         serde_json::to_string(&r.subnet).unwrap()
     );
     println!(
-        "  validation top-1 {:.2} %, test top-1 {:.2} % ({} images, after BN recalibration)",
+        "  validation top-1 {:.2} % (choice half), test top-1 {:.2} % ({} images, after BN recalibration)",
         r.score * 100.0,
         r.test_top1 * 100.0,
         r.test_images
@@ -115,21 +115,27 @@ pub fn print_rows(r: &SearchReport) {
         println!("{}", crate::pipeline::predictor::describe_fit(p));
     }
     println!(
-        "{:<10} {:>8} {:>10} {:>10} {:>16} {:>16}  how",
+        "validation split in halves: the search and the baselines chose on {} images, the final choice is made on the other {}; the test split is measured once",
+        r.search_images, r.val_images
+    );
+    println!(
+        "{:<10} {:>8} {:>10} {:>10} {:>9} {:>16} {:>16}  how",
         "choice",
         "M MACs",
         "SRAM",
         "flash",
-        format!("val % ({})", r.val_images),
+        "search %",
+        format!("choice % ({})", r.val_images),
         format!("test % ({})", r.test_images)
     );
     for w in &r.rows {
         println!(
-            "{:<10} {:>8.2} {:>10} {:>10} {:>9.2} ± {:<4.2} {:>9.2} ± {:<4.2}  {}{}",
+            "{:<10} {:>8.2} {:>10} {:>10} {:>9.2} {:>9.2} ± {:<4.2} {:>9.2} ± {:<4.2}  {}{}",
             w.name,
             w.footprint.macs as f64 / 1e6,
             kib(w.footprint.peak_sram_bytes),
             kib(w.footprint.flash_bytes),
+            w.search_top1 * 100.0,
             w.val_top1 * 100.0,
             w.val_se * 100.0,
             w.test_top1 * 100.0,
