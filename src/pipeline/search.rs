@@ -235,9 +235,9 @@ fn trusted_predictor(
     Ok(Ok(p))
 }
 
-/// Evolution over the run's subnets under `o.limits`, the baselines beside it, every row
-/// measured on the validation and test splits, the best on validation chosen; the outputs
-/// written.
+/// Evolution over the run's subnets under `o.limits`, the baselines beside it, the final choice
+/// made on the validation half none of them was chosen by, every row measured on the test split;
+/// the outputs written.
 pub fn run_search(
     e: &Rc<Engine>,
     run_dir: &Path,
