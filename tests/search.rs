@@ -490,3 +490,26 @@ fn baselines_obey_the_limits_and_order_by_macs() {
     );
     assert!(random_fitting(&sp, &mut none, 5, 1, 10).unwrap().is_empty());
 }
+
+#[test]
+fn the_final_choice_takes_the_most_macs_within_one_standard_error() {
+    use tinynas::pipeline::search::one_se_choice;
+    // 1,000 images: the SE at 85 % is 1.13 points.
+    let rows = [
+        (0.851, 2_000_000),
+        (0.850, 3_500_000),
+        (0.860, 1_500_000),
+        (0.835, 4_000_000),
+    ];
+    let (i, why) = one_se_choice(&rows, 1000);
+    assert_eq!(
+        i, 1,
+        "85.0 % is within 1.1 points of 86.0 %, and has the most MACs of those"
+    );
+    assert!(why.contains("one standard error"), "{why}");
+    // With 100,000 images the SE is 0.11 points: the best is taken.
+    let (i, why) = one_se_choice(&rows, 100_000);
+    assert_eq!((i, why.as_str()), (2, "the best on the choice half"));
+    // Ties keep the earlier row (the search's own).
+    assert_eq!(one_se_choice(&[(0.8, 5), (0.8, 5)], 1000).0, 0);
+}

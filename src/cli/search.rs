@@ -71,8 +71,9 @@ pub struct SearchArgs {
 pub fn print_search(r: &SearchReport, space: &SearchSpace, limits: &Limits) -> Result<()> {
     print_rows(r);
     println!(
-        "chosen subnet (from {}): {}",
+        "chosen subnet (from {}: {}): {}",
         r.chosen_from,
+        r.chosen_because,
         serde_json::to_string(&r.subnet).unwrap()
     );
     println!(
