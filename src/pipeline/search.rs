@@ -510,13 +510,14 @@ fn write_outputs(
         for r in &report.rows {
             series.push(Series::points(
                 r.name,
-                vec![(x(&r.footprint), r.val_top1 * 100.0)],
+                // The whole split, as the cloud (the halves are of equal size, or differ by one).
+                vec![(x(&r.footprint), (r.search_top1 + r.val_top1) * 50.0)],
             ));
         }
         Chart {
             title: format!("validation top-1 ({})", limits.device.name),
             x_label,
-            y_label: "validation top-1 %".into(),
+            y_label: "validation top-1 % (whole split)".into(),
             series,
             vlines: vec![limit],
         }
