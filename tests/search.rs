@@ -1,30 +1,19 @@
 //! TinyNAS search: space ranking, the predictor's encoding and fit, evolution under the limits.
 
 mod common;
+use common::search::*;
 use common::*;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use tinynas::mcu::net::from_subnet;
-use tinynas::mcu::{Device, EvalOptions, Scheduler, evaluate};
-use tinynas::search::baselines::{most_macs, random_fitting, uniform};
+use tinynas::mcu::{EvalOptions, Scheduler, evaluate};
+use tinynas::search::Checker;
 use tinynas::search::evolution::{EvoOptions, evolve};
 use tinynas::search::predictor::{
     FitOptions, Predictor, Sample, canonical, decode, encode, encoding_len, kendall_tau,
 };
 use tinynas::search::space::{Rank, SpaceOptions, rank_spaces};
-use tinynas::search::{Checker, Limits};
 use tinynas::supernet::{SearchSpace, SubnetConfig};
-
-fn limits(sram_kib: u64, flash_kib: u64, s: Scheduler) -> Limits {
-    Limits {
-        device: Device {
-            name: "test".into(),
-            sram_bytes: sram_kib * 1024,
-            flash_bytes: flash_kib * 1024,
-        },
-        scheduler: s,
-    }
-}
 
 #[test]
 fn space_ranking_on_a_hand_checkable_grid() {
@@ -191,29 +180,6 @@ fn kendall_tau_known_values() {
     assert!((t - 4.0 / 6.0).abs() < 1e-12);
 }
 
-/// A fixed pseudo-random number in [-1, 1] for a network (the same for its canonical twins).
-fn noise(sp: &SearchSpace, s: &SubnetConfig, salt: u64) -> f64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    canonical(sp, s).hash(&mut h);
-    salt.hash(&mut h);
-    (h.finish() % 20001) as f64 / 10000.0 - 1.0
-}
-
-/// A smooth synthetic "accuracy": more kernel, expand and depth help, with diminishing returns.
-fn synthetic_accuracy(sp: &SearchSpace, s: &SubnetConfig) -> f64 {
-    let md = sp.max_depth();
-    let mut a = 0.0;
-    for st in 0..sp.stages() {
-        for d in 0..s.depth[st] {
-            let slot = st * md + d;
-            a += (s.kernel_size[slot] as f64).ln() * 0.01
-                + (s.expand_ratio[slot] as f64).ln() * 0.015;
-        }
-    }
-    0.5 + a * 0.3 + s.resolution as f64 * 1e-4
-}
-
 #[test]
 fn predictor_fits_on_the_gpu_and_search_beats_random_sampling() {
     let e = engine();
@@ -345,171 +311,4 @@ fn limits_no_subnet_meets_name_the_smallest_footprint() {
             && err.contains("KiB SRAM"),
         "{err}"
     );
-}
-
-fn flash_of(sp: &SearchSpace, s: &SubnetConfig) -> u64 {
-    evaluate(&from_subnet(sp, s).unwrap(), &EvalOptions::default())
-        .unwrap()
-        .flash_bytes
-}
-
-/// A space at two resolutions and a flash budget a third of the way from its smallest to its
-/// largest subnet: most of the space does not fit.
-fn binding_space() -> (SearchSpace, Limits) {
-    let sp = SearchSpace {
-        resolutions: vec![96, 128],
-        width_mult: 0.5,
-        ..SearchSpace::default()
-    };
-    let (lo, hi) = (
-        flash_of(&sp, &sp.smallest(96)),
-        flash_of(&sp, &sp.largest(128)),
-    );
-    let lim = limits(256, (lo + (hi - lo) / 3) / 1024, Scheduler::TinyEngine);
-    (sp, lim)
-}
-
-#[test]
-fn measured_evolution_beats_random_search_at_equal_budget_under_binding_limits() {
-    // A noisy "measurement" of the synthetic accuracy, as validation top-1 is; the flash budget
-    // a third of the way from the smallest to the largest subnet rejects most of the space.
-    let (sp, lim) = binding_space();
-    let measured = |s: &SubnetConfig| synthetic_accuracy(&sp, s) + 0.003 * noise(&sp, s, 7);
-    let mut seen = std::collections::HashSet::new();
-    let mut twice = 0;
-    let mut score = |subs: &[SubnetConfig]| {
-        for s in subs {
-            twice += (!seen.insert(canonical(&sp, s))) as usize;
-        }
-        Ok(subs.iter().map(measured).collect())
-    };
-    let mut checker = Checker::new(lim.clone());
-    let o = EvoOptions {
-        population: 20,
-        generations: 1000,
-        max_scored: Some(200),
-        seed: 3,
-        ..EvoOptions::default()
-    };
-    let res = evolve(&sp, &mut checker, &mut score, &o, |_, _| {}).unwrap();
-    assert_eq!(twice, 0, "no network is measured twice");
-    assert!(
-        (200..200 + 20).contains(&res.scored),
-        "budget: {}",
-        res.scored
-    );
-    // The limits bind: most random subnets of the space do not fit.
-    let mut r = StdRng::seed_from_u64(5);
-    let misfits = (0..400)
-        .filter(|i| {
-            let s = sp.sample(&mut r, sp.resolutions[i % 2]);
-            let f = checker.footprint(&sp, &s).unwrap();
-            !checker.fits(&f)
-        })
-        .count();
-    assert!(misfits > 120, "{misfits} of 400 random subnets do not fit");
-    assert!(res.rejected > 0);
-    for c in &res.population {
-        assert!(checker.fits(&c.footprint), "{c:?}");
-    }
-    // Random search: as many fitting subnets, the best measured one kept; compared on the true
-    // (noise-free) accuracy of what each picks.
-    let mut wins = 0;
-    for seed in 0..5 {
-        let rand = random_fitting(&sp, &mut checker, res.scored, seed, 1000).unwrap();
-        assert_eq!(rand.len(), res.scored);
-        let pick = rand
-            .iter()
-            .max_by(|a, b| measured(&a.subnet).total_cmp(&measured(&b.subnet)))
-            .unwrap();
-        wins += (synthetic_accuracy(&sp, &res.best.subnet) > synthetic_accuracy(&sp, &pick.subnet))
-            as usize;
-    }
-    assert_eq!(
-        wins, 5,
-        "evolution beats every random search of the same budget"
-    );
-}
-
-#[test]
-fn baselines_obey_the_limits_and_order_by_macs() {
-    let (sp, lim) = binding_space();
-    let mut checker = Checker::new(lim.clone());
-    let full = |s: &SubnetConfig| {
-        evaluate(&from_subnet(&sp, s).unwrap(), &EvalOptions::default()).unwrap()
-    };
-    let u = uniform(&sp, &mut checker).unwrap().unwrap();
-    // Uniform: one choice everywhere, fits, and no other uniform subnet that fits has more MACs.
-    assert!(
-        u.subnet
-            .kernel_size
-            .iter()
-            .all(|&k| k == u.subnet.kernel_size[0])
-    );
-    assert!(
-        u.subnet
-            .expand_ratio
-            .iter()
-            .all(|&x| x == u.subnet.expand_ratio[0])
-    );
-    assert!(u.subnet.depth.iter().all(|&d| d == u.subnet.depth[0]));
-    let r = full(&u.subnet);
-    assert!(lim.device.fits(r.peak_sram_bytes, r.flash_bytes));
-    assert!(
-        !lim.device.fits(
-            full(&sp.largest(128)).peak_sram_bytes,
-            full(&sp.largest(128)).flash_bytes
-        ),
-        "the largest does not fit"
-    );
-    let m = most_macs(&sp, &mut checker, 1).unwrap();
-    let r = full(&m.subnet);
-    assert!(lim.device.fits(r.peak_sram_bytes, r.flash_bytes));
-    assert_eq!(r.macs, m.footprint.macs);
-    assert!(m.footprint.macs >= u.footprint.macs);
-    let rand = random_fitting(&sp, &mut checker, 50, 2, 1000).unwrap();
-    assert_eq!(rand.len(), 50);
-    let mut distinct = std::collections::HashSet::new();
-    for c in &rand {
-        let r = full(&c.subnet);
-        assert!(lim.device.fits(r.peak_sram_bytes, r.flash_bytes));
-        assert!(
-            c.footprint.macs <= m.footprint.macs,
-            "most MACs is the most"
-        );
-        assert!(distinct.insert(canonical(&sp, &c.subnet)));
-    }
-    // Nothing fits: no uniform subnet, and most_macs names the smallest footprint.
-    let mut none = Checker::new(limits(1, 1, Scheduler::TinyEngine));
-    assert!(uniform(&sp, &mut none).unwrap().is_none());
-    assert!(
-        most_macs(&sp, &mut none, 1)
-            .unwrap_err()
-            .to_string()
-            .contains("no subnet fits")
-    );
-    assert!(random_fitting(&sp, &mut none, 5, 1, 10).unwrap().is_empty());
-}
-
-#[test]
-fn the_final_choice_takes_the_most_macs_within_one_standard_error() {
-    use tinynas::pipeline::search::one_se_choice;
-    // 1,000 images: the SE at 85 % is 1.13 points.
-    let rows = [
-        (0.851, 2_000_000),
-        (0.850, 3_500_000),
-        (0.860, 1_500_000),
-        (0.835, 4_000_000),
-    ];
-    let (i, why) = one_se_choice(&rows, 1000);
-    assert_eq!(
-        i, 1,
-        "85.0 % is within 1.1 points of 86.0 %, and has the most MACs of those"
-    );
-    assert!(why.contains("one standard error"), "{why}");
-    // With 100,000 images the SE is 0.11 points: the best is taken.
-    let (i, why) = one_se_choice(&rows, 100_000);
-    assert_eq!((i, why.as_str()), (2, "the best on the choice half"));
-    // Ties keep the earlier row (the search's own).
-    assert_eq!(one_se_choice(&[(0.8, 5), (0.8, 5)], 1000).0, 0);
 }

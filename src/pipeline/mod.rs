@@ -9,4 +9,5 @@ pub mod finetune;
 mod measure;
 pub mod predictor;
 pub mod search;
+mod search_outputs;
 pub mod space;

@@ -2,6 +2,7 @@
 //! the accuracy predictor, and the evolutionary search under SRAM/flash limits.
 
 pub mod baselines;
+pub mod encoding;
 pub mod evolution;
 pub mod predictor;
 pub mod space;

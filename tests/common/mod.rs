@@ -4,6 +4,7 @@
 
 pub mod harden;
 pub mod runtimes;
+pub mod search;
 
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use std::rc::Rc;

@@ -1,0 +1,110 @@
+//! The search's outputs: the chosen subnet's footprint under every scheduler, and the files
+//! (best_subnet.json, search.json, population.png: measured accuracy against peak SRAM and
+//! flash with the limits drawn).
+
+use super::search::SearchReport;
+use crate::Result;
+use crate::mcu::fast::Summary;
+use crate::mcu::{self, Device, EvalOptions, Scheduler};
+use crate::plot::{Chart, Series};
+use crate::search::Limits;
+use crate::search::evolution::EvoResult;
+use serde::Serialize;
+use std::path::Path;
+
+/// The chosen subnet's footprint under one scheduler, and whether it fits the device.
+#[derive(Clone, Debug, Serialize)]
+pub struct SchedulerRow {
+    pub scheduler: Scheduler,
+    pub macs: u64,
+    pub params: u64,
+    pub flash_bytes: u64,
+    pub peak_sram_bytes: u64,
+    pub peak_layer: String,
+    pub fits: bool,
+}
+
+/// `network`'s footprint under every scheduler, and whether it fits `device` (false without).
+pub fn scheduler_rows(
+    network: &mcu::Network,
+    device: Option<&Device>,
+) -> Result<Vec<SchedulerRow>> {
+    Scheduler::ALL
+        .iter()
+        .map(|&s| {
+            let r = mcu::evaluate(
+                network,
+                &EvalOptions {
+                    scheduler: s,
+                    ..EvalOptions::default()
+                },
+            )?;
+            Ok(SchedulerRow {
+                scheduler: s,
+                macs: r.macs,
+                params: r.params,
+                flash_bytes: r.flash_bytes,
+                peak_sram_bytes: r.peak_sram_bytes,
+                fits: device.is_some_and(|d| d.fits(r.peak_sram_bytes, r.flash_bytes)),
+                peak_layer: r.peak_layer,
+            })
+        })
+        .collect()
+}
+
+pub(super) fn write_outputs(
+    out: &Path,
+    report: &SearchReport,
+    res: &EvoResult,
+    measured: &[(Summary, f64)],
+    limits: &Limits,
+) -> Result<()> {
+    crate::io::write_atomic(
+        &out.join("best_subnet.json"),
+        serde_json::to_string_pretty(&report.subnet)
+            .unwrap()
+            .as_bytes(),
+    )?;
+    let full = serde_json::json!({ "report": report, "population": &res.population, "history": &res.history });
+    crate::io::write_atomic(
+        &out.join("search.json"),
+        serde_json::to_string_pretty(&full).unwrap().as_bytes(),
+    )?;
+    // Measured accuracy against peak SRAM and flash, the limits drawn.
+    let chart = |x_label: String, x: &dyn Fn(&Summary) -> f64, limit: (f64, String)| {
+        let mut series = vec![Series::points(
+            "measured subnets",
+            measured.iter().map(|(f, a)| (x(f), a * 100.0)).collect(),
+        )];
+        for r in &report.rows {
+            series.push(Series::points(
+                r.name,
+                // The whole split, as the cloud (the halves are of equal size, or differ by one).
+                vec![(x(&r.footprint), (r.search_top1 + r.val_top1) * 50.0)],
+            ));
+        }
+        Chart {
+            title: format!("validation top-1 ({})", limits.device.name),
+            x_label,
+            y_label: "validation top-1 % (whole split)".into(),
+            series,
+            vlines: vec![limit],
+        }
+    };
+    let d = &limits.device;
+    crate::plot::save_png(
+        &out.join("population.png"),
+        &[
+            chart(
+                format!("peak SRAM (KiB, {})", limits.scheduler.name()),
+                &|f| f.peak_sram_bytes as f64 / 1024.0,
+                (d.sram_bytes as f64 / 1024.0, "SRAM".into()),
+            ),
+            chart(
+                "flash (KiB)".into(),
+                &|f| f.flash_bytes as f64 / 1024.0,
+                (d.flash_bytes as f64 / 1024.0, "flash".into()),
+            ),
+        ],
+    )
+}
