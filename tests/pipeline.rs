@@ -181,7 +181,7 @@ fn space_train_predictor_search_through_the_library() {
         top_k: 3,
         min_tau: -1.0,
         random: Some(5),
-        recal_images: 64,
+        recal_images: Some(64),
         out: out.join("search"),
     };
     let (res, report) = run_search(&e, &out, &run, &o, &*rec).unwrap();

@@ -224,7 +224,7 @@ fn predictor_fits_on_the_gpu_and_search_beats_random_sampling() {
     assert_eq!(k.noise_ceiling, Some(kendall_tau(&h0, &h1)));
     assert!(rep.heldout_noise_ceiling.unwrap() < 1.0);
     assert!(rep.steps > 0 && rep.steps <= 2000, "{rep:?}");
-    assert_eq!(rep.trust().0, k.kendall_tau);
+    assert_eq!(rep.trust().tau, k.kendall_tau);
     // Saved and loaded, it predicts the same.
     let path = std::env::temp_dir().join(format!("tinynas-pred-{}.json", std::process::id()));
     p.save(&path).unwrap();

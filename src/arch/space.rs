@@ -233,7 +233,8 @@ impl SearchSpace {
         Ok(())
     }
 
-    fn uniform(&self, resolution: usize, k: usize, e: usize, d: usize) -> SubnetConfig {
+    /// The subnet with kernel `k`, expand ratio `e` and depth `d` everywhere, at `resolution`.
+    pub fn uniform(&self, resolution: usize, k: usize, e: usize, d: usize) -> SubnetConfig {
         let slots = self.stages() * self.max_depth();
         SubnetConfig {
             resolution,

@@ -8,7 +8,7 @@ use crate::Result;
 use crate::arch::SearchSpace;
 use crate::mcu::{self, EvalOptions};
 use crate::pipeline::predictor::open_run;
-use crate::pipeline::search::{SearchOptions, SearchReport, Strategy, run_search};
+use crate::pipeline::search::{MIN_TAU, SearchOptions, SearchReport, Strategy, run_search};
 use crate::search::evolution::EvoOptions;
 use crate::search::{Limits, describe_limits};
 use clap::Args;
@@ -46,7 +46,7 @@ pub struct SearchArgs {
     #[arg(long, default_value_t = 10)]
     pub top_k: usize,
     /// The predictor's least Kendall τ (cross-validated) for it to be trusted.
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = MIN_TAU)]
     pub min_tau: f64,
     /// Random fitting subnets measured as a baseline (default: as many as the search measured).
     #[arg(long)]
@@ -161,15 +161,9 @@ pub fn search(g: &GpuArgs, a: &SearchArgs) -> Result<()> {
         seed: a.seed,
         ..EvoOptions::default()
     };
-    let measure_evo = EvoOptions {
-        population: a.measure_population,
-        generations: 1_000_000,
-        max_scored: Some(a.budget),
-        ..evo.clone()
-    };
+    let measure_evo = evo.with_budget(a.measure_population, a.budget);
     let out = a.out.clone().unwrap_or_else(|| a.run.join("search"));
-    crate::bounds::recal_images(a.recal_images)?;
-    let mut o = SearchOptions {
+    let o = SearchOptions {
         limits: limits.clone(),
         strategy: if a.measure {
             Strategy::Measure
@@ -181,7 +175,7 @@ pub fn search(g: &GpuArgs, a: &SearchArgs) -> Result<()> {
         top_k: a.top_k,
         min_tau: a.min_tau,
         random: a.random,
-        recal_images: a.recal_images.unwrap_or(1),
+        recal_images: a.recal_images,
         out: out.clone(),
     };
     o.validate()?;
@@ -191,7 +185,6 @@ pub fn search(g: &GpuArgs, a: &SearchArgs) -> Result<()> {
     let e = g.engine()?;
     let console = Console::new();
     let run = open_run(&e, &a.run, &*console)?;
-    o.recal_images = a.recal_images.unwrap_or(run.cfg.recal_images);
     let t = Instant::now();
     let (res, report) = run_search(&e, &a.run, &run, &o, &*console)?;
     println!(

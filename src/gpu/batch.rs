@@ -84,8 +84,7 @@ pub fn grid(workgroups: u32) -> [u32; 3] {
 }
 
 impl Gpu {
-    /// Record one dispatch of `shader::entry` with its parameter words and storage bindings.
-    /// Record `kernel` with its typed parameters.
+    /// Record one dispatch of `kernel` with its typed parameters and storage bindings.
     pub fn run<P: Params>(
         &self,
         kernel: Kernel<P>,

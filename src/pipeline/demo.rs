@@ -5,7 +5,7 @@
 
 use super::export::{ExportOptions, ExportReport, export};
 use super::predictor::{Pair, collect, fit, open_run};
-use super::search::{SearchOptions, SearchReport, Strategy, run_search};
+use super::search::{MIN_TAU, SearchOptions, SearchReport, Strategy, run_search};
 use super::space::{ranking_table, write_space_outputs};
 use crate::arch::SearchSpace;
 use crate::observer::Observer;
@@ -134,17 +134,12 @@ pub fn demo(
     let search_o = SearchOptions {
         limits: o.limits.clone(),
         strategy: Strategy::Predictor,
-        measure_evo: EvoOptions {
-            population: (o.budget / 5).clamp(4, 20),
-            generations: 1_000_000,
-            max_scored: Some(o.budget),
-            ..evo.clone()
-        },
+        measure_evo: evo.with_budget((o.budget / 5).clamp(4, 20), o.budget),
         evo,
         top_k: o.top_k,
-        min_tau: 0.5,
+        min_tau: MIN_TAU,
         random: None,
-        recal_images: o.recal_images,
+        recal_images: Some(o.recal_images),
         out: out.join("search"),
     };
     crate::bounds::int("--budget", o.budget, 4, 1_000_000)?;

@@ -2,8 +2,8 @@
 //!
 //! Candidates are scored by the run's predictor (its final population's top K then measured on
 //! the validation split) or, MCUNet's way, each measured on the validation split after BN
-//! recalibration; a predictor whose held-out τ is below the threshold is not trusted and the
-//! search measures instead. The baselines — the fitting subnet with the most MACs, uniform
+//! recalibration; a predictor whose cross-validated τ is below the threshold (or measured on
+//! too few subnets) is not trusted and the search measures instead. The baselines — the fitting subnet with the most MACs, uniform
 //! shrinking and the best of as many random fitting subnets as the search measured — are
 //! measured the same way. The search and the random baseline choose on the even-numbered
 //! validation images; the final choice among the rows is made on the odd-numbered ones, which
@@ -21,7 +21,7 @@ use crate::mcu::{self, Device, Scheduler};
 use crate::observer::Observer;
 use crate::search::baselines::{most_macs, random_fitting, uniform};
 use crate::search::evolution::{Candidate, EvoOptions, EvoResult, evolve};
-use crate::search::predictor::{FitReport, Predictor, canonical};
+use crate::search::predictor::{FitReport, Predictor, Trust, canonical};
 use crate::search::{Checker, Limits};
 use crate::supernet::SubnetConfig;
 use crate::train::eval::{Measurement, std_error};
@@ -57,8 +57,8 @@ pub struct SearchOptions {
     /// Random fitting subnets measured for the random baseline (None: as many subnets as the
     /// search measured to make its choice).
     pub random: Option<usize>,
-    /// Training images for BN recalibration before each measurement.
-    pub recal_images: usize,
+    /// Training images for BN recalibration before each measurement (None: the run's setting).
+    pub recal_images: Option<usize>,
     /// Folder for best_subnet.json, search.json and population.png.
     pub out: PathBuf,
 }
@@ -74,7 +74,7 @@ impl SearchOptions {
         if let Some(n) = self.random {
             int("--random", n, 1, 1_000_000)?;
         }
-        crate::bounds::recal_images(Some(self.recal_images))
+        crate::bounds::recal_images(self.recal_images)
     }
 }
 
@@ -171,6 +171,9 @@ pub fn one_se_choice(rows: &[(f64, u64)], n: usize) -> (usize, String) {
     (chosen, why)
 }
 
+/// The least τ for a predictor to be trusted (issue 19: below it, the search measures).
+pub const MIN_TAU: f64 = 0.5;
+
 /// The fewest subnets a predictor's τ must be measured on to be trusted.
 pub const MIN_TAU_SUBNETS: usize = 10;
 
@@ -197,12 +200,12 @@ fn trusted_predictor(
     let Some(r) = &p.report else {
         return Ok(Err("predictor.json has no fit report to trust".into()));
     };
-    let (tau, ceiling) = r.trust();
-    let n = if r.kfold.is_some() {
-        r.train_pairs + r.heldout_pairs
-    } else {
-        r.heldout_pairs
-    };
+    let Trust {
+        tau,
+        ceiling,
+        subnets: n,
+        kind,
+    } = r.trust();
     if n < MIN_TAU_SUBNETS {
         return Ok(Err(format!(
             "the predictor's τ was measured on {n} subnet{}, too few to trust (at least {MIN_TAU_SUBNETS}: collect more)",
@@ -211,12 +214,7 @@ fn trusted_predictor(
     }
     if tau < min_tau {
         return Ok(Err(format!(
-            "the predictor's {} Kendall τ is {tau:.3}{}, below {min_tau}: it cannot be trusted to rank subnets",
-            if r.kfold.is_some() {
-                "cross-validated"
-            } else {
-                "held-out"
-            },
+            "the predictor's {kind} Kendall τ is {tau:.3}{}, below {min_tau}: it cannot be trusted to rank subnets",
             ceiling.map_or(String::new(), |c| format!(
                 " (noise ceiling of the validation split {c:.3})"
             ))
@@ -258,12 +256,13 @@ pub fn run_search(
     };
     // Every validation measurement goes through one cache, seeded with the subnets the
     // predictor's collection measured the same way.
-    let mut val = Measurer::new(run.evaluator(e, &run.data.val, o.recal_images)?, space);
+    let recal = o.recal_images.unwrap_or(run.cfg.recal_images);
+    let mut val = Measurer::new(run.evaluator(e, &run.data.val, recal)?, space);
     let pairs = read_pairs(run_dir, space)?;
     val.seed(
         pairs
             .iter()
-            .filter(|p| p.recal_images == Some(o.recal_images))
+            .filter(|p| p.recal_images == Some(recal))
             .filter_map(|p| Some((&p.subnet, p.halves?))),
     );
 
@@ -390,7 +389,7 @@ pub fn run_search(
     let (chosen, chosen_because) = one_se_choice(&choice, select[0].images[1]);
 
     // The test split, once, for the final figures of every row.
-    let mut test = Measurer::new(run.evaluator(e, &run.data.test, o.recal_images)?, space);
+    let mut test = Measurer::new(run.evaluator(e, &run.data.test, recal)?, space);
     let nt = run.data.test.len();
     let mut report_rows = Vec::new();
     for ((name, detail, c, v), m) in rows.iter().zip(&select) {

@@ -45,12 +45,7 @@ pub fn uniform(space: &SearchSpace, checker: &mut Checker) -> Result<Option<Cand
         for &k in &space.kernel_choices {
             for &x in &space.expand_choices {
                 for &d in &space.depth_choices {
-                    let s = SubnetConfig {
-                        resolution: r,
-                        kernel_size: vec![k; space.stages() * space.max_depth()],
-                        expand_ratio: vec![x; space.stages() * space.max_depth()],
-                        depth: vec![d; space.stages()],
-                    };
+                    let s = space.uniform(r, k, x, d);
                     let f = checker.footprint(space, &s)?;
                     if checker.fits(&f) && best.as_ref().is_none_or(|b| f.macs > b.footprint.macs) {
                         best = Some(Candidate {

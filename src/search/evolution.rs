@@ -32,6 +32,17 @@ pub struct EvoOptions {
 }
 
 impl EvoOptions {
+    /// These options for an evolution of `population` that runs until `budget` distinct
+    /// subnets are scored (the generation count does not bind).
+    pub fn with_budget(&self, population: usize, budget: usize) -> EvoOptions {
+        EvoOptions {
+            population,
+            generations: 1_000_000,
+            max_scored: Some(budget),
+            ..self.clone()
+        }
+    }
+
     /// Every option in range, named by its flag; checked before any work.
     pub fn validate(&self) -> Result<()> {
         use crate::bounds::{int, real};

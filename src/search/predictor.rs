@@ -108,14 +108,34 @@ pub struct CrossValidation {
     pub noise_ceiling: Option<f64>,
 }
 
+/// The τ that says how far to trust a predictor, with its noise ceiling, the subnets it was
+/// measured on and which figure it is.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Trust {
+    pub tau: f64,
+    pub ceiling: Option<f64>,
+    pub subnets: usize,
+    /// "cross-validated" or "held-out".
+    pub kind: &'static str,
+}
+
 impl FitReport {
-    /// The τ that says how far to trust the predictor, and its noise ceiling: the pooled k-fold
-    /// figures where there are any (every pair held out once: steadier than one held-out share),
-    /// else the held-out ones.
-    pub fn trust(&self) -> (f64, Option<f64>) {
+    /// The pooled k-fold figures where there are any (every pair held out once: steadier than
+    /// one held-out share), else the held-out ones.
+    pub fn trust(&self) -> Trust {
         match &self.kfold {
-            Some(k) => (k.kendall_tau, k.noise_ceiling),
-            None => (self.heldout_kendall_tau, self.heldout_noise_ceiling),
+            Some(k) => Trust {
+                tau: k.kendall_tau,
+                ceiling: k.noise_ceiling,
+                subnets: self.train_pairs + self.heldout_pairs,
+                kind: "cross-validated",
+            },
+            None => Trust {
+                tau: self.heldout_kendall_tau,
+                ceiling: self.heldout_noise_ceiling,
+                subnets: self.heldout_pairs,
+                kind: "held-out",
+            },
         }
     }
 }
@@ -166,24 +186,28 @@ impl Mlp {
 /// Steps between early-stopping checks.
 const CHECK_EVERY: usize = 10;
 
-fn encode_all(space: &SearchSpace, samples: &[&Sample]) -> Result<Vec<f32>> {
-    let mut x = Vec::with_capacity(samples.len() * encoding_len(space));
-    for s in samples {
-        x.extend(encode(space, &s.subnet)?);
+/// The encodings of `subnets`, one row each.
+fn encode_all<'a>(
+    space: &SearchSpace,
+    subnets: impl ExactSizeIterator<Item = &'a SubnetConfig>,
+) -> Result<Vec<f32>> {
+    let mut x = Vec::with_capacity(subnets.len() * encoding_len(space));
+    for s in subnets {
+        x.extend(encode(space, s)?);
     }
     Ok(x)
 }
 
-/// An MLP fitted on `samples`: 15 % of them (when there are 8 or more) stop the fit early and
-/// its best weights are kept. Targets are standardised on the fitted part, so the output bias
-/// starts at the mean accuracy.
+/// An MLP fitted on `samples` (without a report), and the Adam steps of the weights kept: 15 %
+/// of the samples (when there are 8 or more) stop the fit early and its best weights are kept.
+/// Targets are standardised on the fitted part, so the output bias starts at the mean accuracy.
 fn train_mlp(
     e: &Rc<Engine>,
     space: &SearchSpace,
     samples: &[&Sample],
     o: &FitOptions,
     seed: u64,
-) -> Result<Predictor> {
+) -> Result<(Predictor, usize)> {
     let mut order: Vec<&Sample> = samples.to_vec();
     order.shuffle(&mut StdRng::seed_from_u64(seed ^ 0x51));
     let n_stop = if order.len() >= 8 {
@@ -211,13 +235,19 @@ fn train_mlp(
         })
         .collect();
     let mlp = Mlp::new(e, inp, h, &init)?;
-    let tx = e.tensor(&encode_all(space, fit)?, &[fit.len(), inp])?;
+    let tx = e.tensor(
+        &encode_all(space, fit.iter().map(|s| &s.subnet))?,
+        &[fit.len(), inp],
+    )?;
     let ty: Vec<f32> = ys.iter().map(|y| ((y - mean) / std) as f32).collect();
     let ty = e.tensor(&ty, &[fit.len(), 1])?;
     let stop_x = if stop.is_empty() {
         None
     } else {
-        Some(e.tensor(&encode_all(space, stop)?, &[stop.len(), inp])?)
+        Some(e.tensor(
+            &encode_all(space, stop.iter().map(|s| &s.subnet))?,
+            &[stop.len(), inp],
+        )?)
     };
     let stop_y: Vec<f64> = stop.iter().map(|s| (s.top1 - mean) / std).collect();
     let entries: Vec<ParamEntry> = mlp
@@ -274,23 +304,15 @@ fn train_mlp(
             value: f32::NAN,
         });
     }
-    Ok(Predictor {
+    let p = Predictor {
         space: space.clone(),
         hidden: h,
         weights,
         target_mean: mean,
         target_std: std,
-        report: Some(FitReport {
-            train_pairs: fit.len(),
-            heldout_pairs: 0,
-            train_rmse: 0.0,
-            heldout_rmse: 0.0,
-            heldout_kendall_tau: 0.0,
-            heldout_noise_ceiling: None,
-            steps,
-            kfold: None,
-        }),
-    })
+        report: None,
+    };
+    Ok((p, steps))
 }
 
 /// τ between the two validation halves of `samples`, when every one has them (and there are
@@ -323,7 +345,7 @@ impl Predictor {
         order.shuffle(&mut StdRng::seed_from_u64(o.seed));
         let n_hold = ((samples.len() as f64 * o.holdout).round() as usize).min(samples.len() - 2);
         let (hold, train) = order.split_at(n_hold);
-        let mut p = train_mlp(e, space, train, o, o.seed)?;
+        let (mut p, steps) = train_mlp(e, space, train, o, o.seed)?;
         let subs = |v: &[&Sample]| v.iter().map(|s| s.subnet.clone()).collect::<Vec<_>>();
         let acc = |v: &[&Sample]| v.iter().map(|s| s.top1).collect::<Vec<_>>();
         let pt = p.predict(e, &subs(train))?;
@@ -335,7 +357,7 @@ impl Predictor {
                 let (test, rest): (Vec<usize>, Vec<usize>) =
                     (0..order.len()).partition(|i| i % o.folds == f);
                 let rest: Vec<&Sample> = rest.iter().map(|&i| order[i]).collect();
-                let q = train_mlp(e, space, &rest, o, o.seed.wrapping_add(1 + f as u64))?;
+                let (q, _) = train_mlp(e, space, &rest, o, o.seed.wrapping_add(1 + f as u64))?;
                 let test_s: Vec<&Sample> = test.iter().map(|&i| order[i]).collect();
                 for (i, v) in test.iter().zip(q.predict(e, &subs(&test_s))?) {
                     oof[*i] = v;
@@ -350,7 +372,6 @@ impl Predictor {
         } else {
             None
         };
-        let steps = p.report.as_ref().map_or(0, |r| r.steps);
         p.report = Some(FitReport {
             train_pairs: train.len(),
             heldout_pairs: hold.len(),
@@ -372,10 +393,7 @@ impl Predictor {
         let _g = e.no_grad();
         let inp = encoding_len(&self.space);
         let mlp = Mlp::new(e, inp, self.hidden, &self.weights)?;
-        let mut x = Vec::with_capacity(subnets.len() * inp);
-        for s in subnets {
-            x.extend(encode(&self.space, s)?);
-        }
+        let x = encode_all(&self.space, subnets.iter())?;
         let out = mlp
             .forward(&e.tensor(&x, &[subnets.len(), inp])?)?
             .to_vec()?;

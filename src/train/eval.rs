@@ -123,9 +123,7 @@ impl SubnetEvaluator {
         }
         Ok(m)
     }
-}
 
-impl SubnetEvaluator {
     /// Plain inference of `subnet` over the same images `measure` touches (the recalibration
     /// images, then the evaluation split), batch norm as it stands, logits read back: what
     /// `measure` would cost without recalibration and counting. Returns the images run.
@@ -167,10 +165,6 @@ impl Measurement {
     /// Top-1 on each half.
     pub fn halves(&self) -> [f64; 2] {
         [0, 1].map(|h| self.correct[h] as f64 / self.images[h].max(1) as f64)
-    }
-    /// The binomial standard error of `top1`: √(p(1−p)/n).
-    pub fn std_error(&self) -> f64 {
-        std_error(self.top1(), self.images[0] + self.images[1])
     }
 }
 
