@@ -88,3 +88,103 @@ fn the_gpu_supernet_runs_the_layers_the_mcu_evaluator_counts() {
     assert!(checked >= 200, "{checked}");
     eprintln!("{checked} subnets: GPU layers equal the MCU evaluator's, MACs and params");
 }
+
+/// The fixed network `train-mobilenet` trains is built from the same description the MCU
+/// evaluator measures: layer by layer, the convolutions it runs (their weights and output
+/// sizes as they execute) and the pooling carry the evaluator's MACs and parameters (batch norm
+/// folded into a bias), for MobileNetV2, ProxylessNAS-Mobile and the small networks.
+#[test]
+fn the_fixed_gpu_network_runs_the_layers_the_mcu_evaluator_counts() {
+    use tinynas::arch::models::{mobilenet_v2, proxyless_mobile, small_mobilenet, tiny_mobilenet};
+    use tinynas::arch::net::Input;
+    use tinynas::nn::ConvBn;
+    use tinynas::nn::net::Net;
+    let e = engine();
+    let _g = e.no_grad();
+    let mut r = rng(5);
+    let input = |resolution, channels| Input {
+        resolution,
+        channels,
+    };
+    let networks = [
+        mobilenet_v2(0.35, 32, 10),
+        proxyless_mobile(40, 7),
+        small_mobilenet(input(28, 1), 10),
+        tiny_mobilenet(input(16, 3), 4),
+    ];
+    for network in networks {
+        let net = Net::new(&e, &network, 1).unwrap();
+        let (c, res) = (network.input.channels, network.input.resolution);
+        let x = e
+            .tensor(&f32s(&rand_vec(&mut r, c * res * res)), &[1, c, res, res])
+            .unwrap();
+        let mut ran = Vec::new();
+        let mut run = |layer: &ConvBn, x: &tinynas::Tensor| {
+            let y = layer.forward(x, BnMode::Eval).unwrap();
+            let (w, s) = (layer.weight.shape(), y.shape());
+            let weights = w.iter().product::<usize>() as u64;
+            ran.push(((s[2] * s[3]) as u64 * weights, weights + w[0] as u64));
+            y
+        };
+        let mut h = run(&net.stem, &x);
+        for b in &net.blocks {
+            let input = h.clone();
+            let mut t = h;
+            if let Some(ex) = &b.expand {
+                t = run(ex, &t);
+            }
+            t = run(&b.depthwise, &t);
+            t = run(&b.project, &t);
+            h = if b.residual {
+                t.add(&input).unwrap()
+            } else {
+                t
+            };
+        }
+        if let Some(f) = &net.feature_mix {
+            h = run(f, &h);
+        }
+        let (k, feat) = (network.classes, h.shape()[1]);
+        ran.push((h.numel() as u64, 0)); // the global average pool
+        ran.push(((k * feat) as u64, (k * feat + k) as u64));
+        let logits = net.forward(&x, BnMode::Eval).unwrap();
+        assert_eq!(logits.shape(), &[1, k]);
+        let report = evaluate(&network, &EvalOptions::default()).unwrap();
+        let counted: Vec<(u64, u64)> = report
+            .graph
+            .ops
+            .iter()
+            .filter(|o| o.params > 0 || o.kind == OpKind::Pool)
+            .map(|o| (o.macs, o.params))
+            .collect();
+        assert_eq!(ran, counted, "{}", network.name);
+        assert_eq!(
+            ran.iter().map(|l| l.0).sum::<u64>(),
+            report.macs,
+            "{}",
+            network.name
+        );
+    }
+}
+
+/// A description the engine cannot train is refused by name, not run wrongly.
+#[test]
+fn a_fixed_network_with_squeeze_and_excite_is_refused() {
+    use tinynas::arch::models::tiny_mobilenet;
+    use tinynas::arch::net::Input;
+    use tinynas::nn::net::Net;
+    let e = engine();
+    let mut network = tiny_mobilenet(
+        Input {
+            resolution: 16,
+            channels: 1,
+        },
+        10,
+    );
+    network.blocks[1].se_channels = Some(4);
+    let err = Net::new(&e, &network, 0)
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(err.contains("blocks[1].se_channels"), "{err}");
+}

@@ -3,14 +3,27 @@
 
 mod common;
 use common::*;
+use tinynas::arch::models::tiny_mobilenet;
+use tinynas::arch::net::Input;
 use tinynas::autograd::ops::norm::BnMode;
 use tinynas::gpu::profiler::{GAPS, TimestampMode};
-use tinynas::nn::mobilenet::{MobileNet, MobileNetConfig};
+use tinynas::nn::net::Net;
 use tinynas::nn::{Module, Sgd};
 
 fn profiled_step(force_wallclock: bool) -> (tinynas::gpu::profiler::Profiler, u64) {
     let e = engine();
-    let net = MobileNet::new(&e, &MobileNetConfig::tiny(1, 10), 3).unwrap();
+    let net = Net::new(
+        &e,
+        &tiny_mobilenet(
+            Input {
+                resolution: 16,
+                channels: 1,
+            },
+            10,
+        ),
+        3,
+    )
+    .unwrap();
     let sgd = Sgd::new(&e, net.param_list(), 0.9, true, 1e-4).unwrap();
     let x = e.tensor(&vec![0.25; 4 * 16 * 16], &[4, 1, 16, 16]).unwrap();
     let y = e.tensor(&[1.0, 2.0, 3.0, 4.0], &[4]).unwrap();

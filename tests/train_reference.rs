@@ -7,16 +7,24 @@ mod common;
 mod cpu_net;
 use common::*;
 use cpu_net::CpuNet;
+use tinynas::arch::models::tiny_mobilenet;
+use tinynas::arch::net::Input;
 use tinynas::autograd::ops::norm::BnMode;
-use tinynas::nn::mobilenet::{MobileNet, MobileNetConfig};
+use tinynas::nn::net::Net;
 use tinynas::nn::{Module, Sgd};
 
 #[test]
 fn tiny_mobilenet_gpu_training_matches_cpu_reference() {
     let e = engine();
     let (n, h, w, classes) = (8, 16, 16, 10);
-    let config = MobileNetConfig::tiny(1, classes);
-    let net = MobileNet::new(&e, &config, 7).unwrap();
+    let config = tiny_mobilenet(
+        Input {
+            resolution: h,
+            channels: 1,
+        },
+        classes,
+    );
+    let net = Net::new(&e, &config, 7).unwrap();
     let params = net.param_list();
     let init: Vec<Vec<f64>> = params
         .iter()
@@ -29,7 +37,11 @@ fn tiny_mobilenet_gpu_training_matches_cpu_reference() {
                 .collect()
         })
         .collect();
-    let mut cpu = CpuNet::new(config, init, params.iter().map(|p| p.decay).collect());
+    let mut cpu = CpuNet::new(
+        config.clone(),
+        init,
+        params.iter().map(|p| p.decay).collect(),
+    );
     let sgd = Sgd::new(&e, params.clone(), 0.9, true, 1e-4).unwrap();
 
     let mut r = rng(99);
@@ -78,8 +90,14 @@ fn tiny_mobilenet_gpu_training_matches_cpu_reference() {
 #[test]
 fn training_loop_memory_is_flat_after_first_step() {
     let e = engine();
-    let config = MobileNetConfig::tiny(1, 10);
-    let net = MobileNet::new(&e, &config, 1).unwrap();
+    let config = tiny_mobilenet(
+        Input {
+            resolution: 16,
+            channels: 1,
+        },
+        10,
+    );
+    let net = Net::new(&e, &config, 1).unwrap();
     let sgd = Sgd::new(&e, net.param_list(), 0.9, true, 1e-4).unwrap();
     let x = e.tensor(&vec![0.5; 4 * 16 * 16], &[4, 1, 16, 16]).unwrap();
     let y = e.tensor(&[0.0, 1.0, 2.0, 3.0], &[4]).unwrap();

@@ -92,3 +92,49 @@ pub fn proxyless_mobile(resolution: usize, classes: usize) -> Network {
         classes,
     }
 }
+
+/// A stem and inverted-bottleneck blocks given as (expand ratio, out channels, kernel, stride),
+/// no feature mix: the small networks the engine trains from scratch.
+fn plain(
+    name: &str,
+    input: Input,
+    stem: usize,
+    spec: &[(usize, usize, usize, usize)],
+    classes: usize,
+) -> Network {
+    let mut c = stem;
+    let blocks = spec
+        .iter()
+        .map(|&(e, out, k, s)| {
+            let b = Block::new(c, out, k, s, e);
+            c = out;
+            b
+        })
+        .collect();
+    Network {
+        name: format!("{name}-r{}", input.resolution),
+        input,
+        stem: Stem {
+            out_channels: stem,
+            kernel_size: 3,
+            stride: 2,
+        },
+        blocks,
+        feature_mix_channels: None,
+        classes,
+    }
+}
+
+/// Stem 8 and three blocks up to 12 channels: small enough for the engine's reference tests
+/// on a software rasteriser.
+pub fn tiny_mobilenet(input: Input, classes: usize) -> Network {
+    let spec = [(1, 8, 3, 1), (3, 12, 5, 2), (3, 12, 3, 1)];
+    plain("tiny-mobilenet", input, 8, &spec, classes)
+}
+
+/// Stem 16 and four blocks up to 32 channels (about 20 k parameters on 10 classes): the
+/// default network of `tinynas train-mobilenet`.
+pub fn small_mobilenet(input: Input, classes: usize) -> Network {
+    let spec = [(1, 16, 3, 1), (4, 24, 3, 2), (4, 24, 5, 1), (4, 32, 3, 2)];
+    plain("small-mobilenet", input, 16, &spec, classes)
+}

@@ -67,10 +67,14 @@ fn read(path: &PathBuf) -> Result<String> {
     })
 }
 
+/// The network description in the JSON file `path`, validated; errors name the file.
+pub fn read_network(path: &PathBuf) -> Result<Network> {
+    Network::from_json(&read(path)?).map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))
+}
+
 pub fn network(a: &MemArgs) -> Result<Network> {
     if let Some(p) = &a.net {
-        return Network::from_json(&read(p)?)
-            .map_err(|e| Error::Invalid(format!("{}: {e}", p.display())));
+        return read_network(p);
     }
     let model = a.model.as_deref().ok_or_else(|| {
         Error::Invalid("give --net FILE.json or --model mbv2|proxyless|mcunet-space".into())

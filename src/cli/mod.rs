@@ -64,7 +64,8 @@ pub enum Command {
     Train(supernet::TrainArgs),
     /// Top-1 of one subnet of a trained run, after BN recalibration.
     Eval(supernet::EvalArgs),
-    /// Train the small fixed MobileNet (the engine's reference job), printing loss and accuracy.
+    /// Train one fixed network from scratch (the small MobileNet, or --net FILE.json), printing
+    /// loss and test accuracy.
     TrainMobilenet(train::TrainArgs),
     /// MACs, params, flash and peak SRAM of a network under an MCU scheduler (no GPU needed).
     Mem(mem::MemArgs),
@@ -120,7 +121,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Demo(args) => demo::demo(&args.gpu, &args),
         Command::Train(args) => supernet::train(&args.gpu, &args),
         Command::Eval(args) => supernet::eval(&args.gpu, &args),
-        Command::TrainMobilenet(args) => train::run(&args.gpu, &args, false),
+        Command::TrainMobilenet(args) => train::run(&args),
         Command::Mem(a) => mem::run(&a),
         Command::Space(a) => space::space(&a),
         Command::Predictor(c) => predictor::predictor(c),

@@ -2,7 +2,7 @@
 
 pub mod init;
 pub mod layers;
-pub mod mobilenet;
+pub mod net;
 pub mod optim;
 
 pub use layers::{ConvBn, Linear};

@@ -5,6 +5,7 @@
 pub mod checkpoint;
 pub mod config;
 pub mod eval;
+pub mod fixed;
 pub mod loader;
 pub mod metrics;
 pub mod run;

@@ -1,13 +1,14 @@
 #![allow(clippy::needless_range_loop)]
-//! The f64 CPU reference of `MobileNet`: the same layers built from the same config and initial
-//! weights, a minimal tape over the reference ops, and the same SGD update.
+//! The f64 CPU reference of `nn::net::Net`: the layers of the same network description (no
+//! feature mix) and initial weights, a minimal tape over the reference ops, and the same SGD
+//! update.
 
+use tinynas::arch::net::Network;
 use tinynas::autograd::ops::Act;
 use tinynas::autograd::ops::conv::{ConvShape, reference as conv_ref};
 use tinynas::autograd::ops::loss::{reference_cross_entropy, smoothed_targets};
 use tinynas::autograd::ops::matmul::reference as mm_ref;
 use tinynas::autograd::ops::norm::reference as bn_ref;
-use tinynas::nn::mobilenet::MobileNetConfig;
 
 enum Op {
     Conv {
@@ -92,14 +93,18 @@ impl Tape<'_> {
 }
 
 pub struct CpuNet {
-    pub config: MobileNetConfig,
+    pub config: Network,
     pub params: Vec<Vec<f64>>,
     pub decay: Vec<bool>,
     momentum: Vec<Vec<f64>>,
 }
 
 impl CpuNet {
-    pub fn new(config: MobileNetConfig, params: Vec<Vec<f64>>, decay: Vec<bool>) -> CpuNet {
+    pub fn new(config: Network, params: Vec<Vec<f64>>, decay: Vec<bool>) -> CpuNet {
+        assert!(
+            config.feature_mix_channels.is_none(),
+            "the reference has no feature mix"
+        );
         let momentum = params.iter().map(|p| vec![0.0; p.len()]).collect();
         CpuNet {
             config,
@@ -126,7 +131,7 @@ impl CpuNet {
             ops: Vec::new(),
         };
         let mut p = 0; // next parameter index, in `Module::params` order
-        let (mut c, mut hh, mut ww) = (cfg.in_channels, h, w);
+        let (mut c, mut hh, mut ww) = (cfg.input.channels, h, w);
         let mut conv_bn = |t: &mut Tape,
                            x: usize,
                            cin: usize,
@@ -152,18 +157,19 @@ impl CpuNet {
             &mut t,
             0,
             c,
-            cfg.stem_channels,
-            3,
-            2,
+            cfg.stem.out_channels,
+            cfg.stem.kernel_size,
+            cfg.stem.stride,
             1,
             &mut hh,
             &mut ww,
             Some(Act::Relu6),
         );
-        c = cfg.stem_channels;
+        c = cfg.stem.out_channels;
         for b in &cfg.blocks {
             let input = v;
-            let mid = c * b.expand_ratio;
+            assert_eq!(c, b.in_channels);
+            let mid = b.mid();
             let mut hcur = v;
             if b.expand_ratio != 1 {
                 hcur = conv_bn(
@@ -203,7 +209,7 @@ impl CpuNet {
                 &mut ww,
                 None,
             );
-            if b.stride == 1 && c == b.out_channels {
+            if b.has_residual() {
                 let y = t.vals[hcur]
                     .iter()
                     .zip(&t.vals[input])

@@ -104,3 +104,31 @@ pub fn files(dir: &Path) -> Vec<String> {
     v.sort();
     v
 }
+
+pub fn write_idx(path: &Path, dims: &[u32], data: &[u8]) {
+    let mut b = vec![0, 0, 8, dims.len() as u8];
+    for d in dims {
+        b.extend_from_slice(&d.to_be_bytes());
+    }
+    b.extend_from_slice(data);
+    std::fs::write(path, b).unwrap();
+}
+
+/// 64 training and 20 test images from the bundled subset, as uncompressed idx files in `dir`.
+pub fn tiny_dataset(dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    let (train, test) =
+        tinynas::data::load_mnist_dir(&tinynas::data::bundled_fashion_dir()).unwrap();
+    for (name, ds, n) in [("train", &train, 64usize), ("t10k", &test, 20)] {
+        write_idx(
+            &dir.join(format!("{name}-images-idx3-ubyte")),
+            &[n as u32, 28, 28],
+            &ds.images[..n * 784],
+        );
+        write_idx(
+            &dir.join(format!("{name}-labels-idx1-ubyte")),
+            &[n as u32],
+            &ds.labels[..n],
+        );
+    }
+}
