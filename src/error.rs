@@ -12,7 +12,7 @@ scripts/setup.sh adds bookworm-backports (from your own apt mirror) and installs
 pub enum Error {
     #[error("no GPU adapter found{detail}; {VULKAN_INSTALL_HINT}")]
     NoAdapter { detail: String },
-    #[error("no adapter matches {wanted:?}; available: {available}")]
+    #[error("--adapter {wanted:?}: no adapter's name contains it; available: {available}")]
     AdapterNotFound { wanted: String, available: String },
     #[error("could not open the device on {adapter}: {reason}")]
     Device { adapter: String, reason: String },

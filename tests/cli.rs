@@ -3,7 +3,6 @@
 
 mod common;
 use common::harden::{tiny_dataset, tinynas};
-use std::path::Path;
 
 #[test]
 fn mem_json_reports_the_published_mobilenet_v2_peak() {

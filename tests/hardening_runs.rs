@@ -413,6 +413,21 @@ fn the_hostile_sweeps_findings_are_refused_before_any_harm() {
             e.gpu.max_binding_bytes() >> 20
         );
     }
+    // The most classes the bounds allow, on a wide last stage: the classifier's weight is
+    // refused up front, naming the classes.
+    let many = SearchSpace {
+        width_mult: 2.0,
+        classes: tinynas::bounds::MAX_CLASSES,
+        ..SearchSpace::default()
+    };
+    many.validate().expect("within the bounds");
+    if 640u64 * 65_536 * 4 > e.gpu.max_binding_bytes() {
+        let err = tinynas::supernet::Supernet::new(&e, &many, 0)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("classes 65536"), "{err}");
+    }
     // Resuming with other settings names the setting that differs.
     let a = serde_json::json!({"batch": 64, "space": {"resolutions": [32]}});
     let b = serde_json::json!({"batch": 64, "space": {"resolutions": [48]}});

@@ -304,7 +304,12 @@ pub struct RunSubnetArgs {
 impl RunSubnetArgs {
     /// The subnet, checked against `space`.
     pub fn subnet(&self, space: &SearchSpace) -> Result<SubnetConfig> {
-        parse_subnet(space, &self.subnet, self.resolution)
+        parse_subnet(space, &self.subnet, self.resolution).map_err(|e| match self.resolution {
+            Some(r) if matches!(self.subnet.as_str(), "max" | "min") => {
+                Error::Invalid(format!("--resolution {r}: {e}"))
+            }
+            _ => e,
+        })
     }
 }
 

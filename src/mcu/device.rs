@@ -48,13 +48,18 @@ impl Device {
             crate::bounds::int(flag, v as usize, 1, crate::bounds::MAX_BUDGET_KIB as usize)
                 .map(|_| v * KIB)
         };
+        // The name says which budget the user set, and by which flag.
+        let mut set = Vec::new();
         if let Some(s) = sram_kib {
             self.sram_bytes = check("--sram", s)?;
-            self.name = format!("{} (SRAM {s} KiB)", self.name);
+            set.push(format!("--sram {s}"));
         }
         if let Some(f) = flash_kib {
             self.flash_bytes = check("--flash", f)?;
-            self.name = format!("{} (flash {f} KiB)", self.name);
+            set.push(format!("--flash {f}"));
+        }
+        if !set.is_empty() {
+            self.name = format!("{} with {}", self.name, set.join(" "));
         }
         Ok(self)
     }

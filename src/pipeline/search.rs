@@ -234,6 +234,14 @@ pub fn run_search(
     obs: &dyn Observer,
 ) -> Result<(EvoResult, SearchReport)> {
     o.validate()?;
+    let distinct = run.cfg.space.subnet_count() * run.cfg.space.resolutions.len() as f64;
+    if let Some(n) = o.random
+        && n as f64 > distinct
+    {
+        return Err(Error::Invalid(format!(
+            "--random {n}: the run's search space holds only {distinct} distinct subnets; give --random {distinct} or fewer"
+        )));
+    }
     let (limits, out) = (&o.limits, o.out.as_path());
     // The outputs are claimed first: a user's file of the same name stops the search before
     // it starts.

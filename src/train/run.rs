@@ -55,7 +55,9 @@ pub fn load_data(cfg: &RunConfig) -> Result<RunData> {
     }
     input_rgb(train.channels, cfg.space.in_channels)?;
     let (train, val) = if cfg.val_images > 0 {
-        train.split_off(cfg.val_images, cfg.seed ^ 0xa11)?
+        train
+            .split_off(cfg.val_images, cfg.seed ^ 0xa11)
+            .map_err(|e| Error::Invalid(format!("--val-images {}: {e}", cfg.val_images)))?
     } else {
         (train.clone(), test.clone())
     };

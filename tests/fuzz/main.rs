@@ -9,6 +9,10 @@
 
 mod cases;
 mod cli;
+mod gpu;
+#[allow(dead_code)]
+#[path = "../common/harden.rs"]
+mod harden;
 mod mutate;
 
 use cases::*;
@@ -43,10 +47,16 @@ fn env_usize(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-#[test]
-fn fuzz_configs_and_command_lines() {
-    let cases = env_usize("TINYNAS_FUZZ_CASES", 10_000) as usize;
-    let seed = env_usize("TINYNAS_FUZZ_SEED", 0x5eed_f022);
+/// A case: its kind, its input as text (for the failure message), and the run that judges it.
+type Case = (&'static str, String, Box<dyn FnOnce() -> CaseResult>);
+
+/// Run `cases` cases made by `make` (case index, its own seeded generator) on a worker thread,
+/// each under `hang`; fail with every failing case's input, and unless both verdicts occur
+/// (a harness that refuses, or accepts, everything tests little).
+fn drive<F>(what: &str, cases: usize, seed: u64, hang: Duration, make: F)
+where
+    F: Fn(usize, &mut StdRng) -> Case + Send + 'static,
+{
     // Panics are caught and counted; their default report would only repeat them.
     let hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {}));
@@ -58,11 +68,14 @@ fn fuzz_configs_and_command_lines() {
         Result<CaseResult, String>,
     );
     let (tx, rx) = mpsc::channel::<Report>();
+    // The case being run, for the message when one hangs.
+    let current = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let running = current.clone();
     let worker = std::thread::spawn(move || {
         for i in 0..cases {
             let mut rng = StdRng::seed_from_u64(seed ^ (i as u64).wrapping_mul(0x9E37_79B9));
-            let kind = KINDS[i % KINDS.len()];
-            let (input, run) = make_case(kind, &mut rng);
+            let (kind, input, run) = make(i, &mut rng);
+            *running.lock().unwrap() = format!("case {i} {kind}: {input}");
             let t = Instant::now();
             let verdict = catch_unwind(AssertUnwindSafe(run)).map_err(|p| {
                 p.downcast_ref::<String>()
@@ -81,18 +94,22 @@ fn fuzz_configs_and_command_lines() {
     let mut per_kind = std::collections::BTreeMap::new();
     let start = Instant::now();
     for _ in 0..cases {
-        let (i, kind, input, took, verdict) = match rx.recv_timeout(HANG_LIMIT) {
+        let (i, kind, input, took, verdict) = match rx.recv_timeout(hang) {
             Ok(v) => v,
             Err(_) => {
                 std::panic::set_hook(hook);
                 panic!(
-                    "fuzz: a case ran over {HANG_LIMIT:?} (a hang) after {} cases; seed {seed:#x}",
-                    accepted + refused + failures.len()
+                    "{what}: a case ran over {hang:?} (a hang) after {} cases; seed {seed:#x}; {}",
+                    accepted + refused + failures.len(),
+                    current.lock().unwrap()
                 );
             }
         };
         *per_kind.entry(kind).or_insert(Duration::ZERO) += took;
         let input: String = input.chars().take(400).collect();
+        if took > hang / 10 {
+            println!("{what}: case {i} took {:.1} s: {input}", took.as_secs_f64());
+        }
         match verdict {
             Ok(Ok(Outcome::Accepted)) => accepted += 1,
             Ok(Ok(Outcome::Refused)) => refused += 1,
@@ -106,22 +123,72 @@ fn fuzz_configs_and_command_lines() {
     worker.join().expect("the worker catches every panic");
     std::panic::set_hook(hook);
     println!(
-        "fuzz: {cases} cases (seed {seed:#x}) in {:.1} s: {accepted} accepted and evaluated end to end, {refused} refused naming the field or flag, {panics} panics, 0 hangs, {} other failures",
+        "{what}: {cases} cases (seed {seed:#x}) in {:.1} s: {accepted} accepted and run end to end, {refused} refused naming the field or flag, {panics} panics, 0 hangs, {} other failures",
         start.elapsed().as_secs_f64(),
         failures.len() - panics
     );
-    println!("fuzz: seconds per kind {per_kind:?}");
+    println!("{what}: seconds per kind {per_kind:?}");
     assert!(
         failures.is_empty(),
         "{} failing cases; the first ones:\n{}",
         failures.len(),
         failures[..failures.len().min(15)].join("\n")
     );
-    // Both branches are exercised: a harness that refuses (or accepts) everything tests little.
     assert!(
         accepted > cases / 10 && refused > cases / 10,
         "{accepted} / {refused}"
     );
+}
+
+#[test]
+fn fuzz_configs_and_command_lines() {
+    let cases = env_usize("TINYNAS_FUZZ_CASES", 10_000) as usize;
+    let seed = env_usize("TINYNAS_FUZZ_SEED", 0x5eed_f022);
+    drive("fuzz", cases, seed, HANG_LIMIT, |i, rng| {
+        let kind = KINDS[i % KINDS.len()];
+        let (input, run) = make_case(kind, rng);
+        (kind, input, run)
+    });
+}
+
+/// The GPU commands' command lines, on a tiny run made first (`TINYNAS_FUZZ_GPU_CASES`, default
+/// 150; the seed as above). An accepted case trains, measures or exports for real, so the
+/// limit per case is longer.
+#[test]
+fn fuzz_gpu_command_lines() {
+    let cases = env_usize("TINYNAS_FUZZ_GPU_CASES", 150) as usize;
+    let seed = env_usize("TINYNAS_FUZZ_SEED", 0x5eed_f022);
+    let dir = std::env::temp_dir().join(format!("tinynas-fuzz-gpu-{}", std::process::id()));
+    let fx = gpu::Fixture::new(&dir);
+    drive(
+        "fuzz gpu",
+        cases,
+        seed,
+        Duration::from_secs(180),
+        move |i, rng| {
+            let (args, named) = gpu::gpu_command_line(rng, &fx, i);
+            let kind: &'static str = match args[1].as_str() {
+                "train" => "train",
+                "train-mobilenet" => "train-mobilenet",
+                "eval" => "eval",
+                "search" => "search",
+                "predictor" => "predictor",
+                "export" => "export",
+                _ => "bench",
+            };
+            let out = fx.dir.join(format!("out-{i}"));
+            (
+                kind,
+                args.join(" "),
+                Box::new(move || {
+                    let verdict = gpu::gpu_case(&args, &named);
+                    let _ = std::fs::remove_dir_all(&out);
+                    verdict
+                }),
+            )
+        },
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 const KINDS: [&str; 7] = [
