@@ -104,8 +104,7 @@ fn a_described_network_trains_through_the_library_and_resumes_exactly() {
         },
         &Silent,
     )
-    .err()
-    .expect("refused")
+    .expect_err("refused")
     .to_string();
     assert!(
         err.contains("network") && err.contains("same settings"),
