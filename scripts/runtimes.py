@@ -105,6 +105,7 @@ def main():
 
     litert(OpResolverType.BUILTIN_REF, "litert_ref.bin")
     litert(OpResolverType.AUTO, "litert.bin")
+    litert(OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES, "litert_builtin.bin")
 
     if tensors:
         full = runtime.Interpreter.from_bytes(

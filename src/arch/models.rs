@@ -93,6 +93,53 @@ pub fn proxyless_mobile(resolution: usize, classes: usize) -> Network {
     }
 }
 
+/// MCUNet-in2 (Lin et al. 2020; "mcunet-256kb-1mb_imagenet" of MCUNet's model zoo, for 256 KB
+/// SRAM and 1 MB flash): resolution 160, stem 16, 18 searched blocks, no feature mix, 1000
+/// classes. BENCH.md holds its arena as TF Lite Micro measures it.
+pub fn mcunet_in2() -> Network {
+    // (out channels, kernel, expand ratio, stride) per block; every middle width is in · e.
+    let spec: [(usize, usize, usize, usize); 17] = [
+        (8, 3, 1, 1),
+        (16, 5, 3, 2),
+        (16, 7, 6, 1),
+        (16, 3, 5, 1),
+        (16, 5, 5, 1),
+        (24, 3, 5, 2),
+        (24, 7, 6, 1),
+        (24, 5, 6, 1),
+        (40, 7, 4, 2),
+        (40, 5, 5, 1),
+        (48, 3, 5, 1),
+        (48, 5, 5, 1),
+        (48, 3, 4, 1),
+        (96, 5, 6, 2),
+        (96, 5, 4, 1),
+        (96, 5, 3, 1),
+        (96, 3, 4, 1),
+    ];
+    let mut blocks = Vec::new();
+    let mut c = 16;
+    for &(out, k, e, s) in spec.iter().chain([(160, 5, 5, 1)].iter()) {
+        blocks.push(Block::new(c, out, k, s, e));
+        c = out;
+    }
+    Network {
+        name: "mcunet-in2".into(),
+        input: Input {
+            resolution: 160,
+            channels: 3,
+        },
+        stem: Stem {
+            out_channels: 16,
+            kernel_size: 3,
+            stride: 2,
+        },
+        blocks,
+        feature_mix_channels: None,
+        classes: 1000,
+    }
+}
+
 /// A stem and inverted-bottleneck blocks given as (expand ratio, out channels, kernel, stride),
 /// no feature mix: the small networks the engine trains from scratch.
 fn plain(

@@ -51,8 +51,12 @@ pub fn print_export(r: &ExportReport) {
     }
     if let Some(v) = &r.verified {
         println!(
-            "  verified on {} test images: TF Lite Micro equals the integer executor bit for bit; LiteRT picks the same class on {}; TFLM's arena head {} B, tail {} B (64-bit host)",
-            v.images, v.litert_same_class, v.tflm_head_bytes, v.tflm_tail_bytes
+            "  verified on {} test images: TF Lite Micro equals the integer executor bit for bit; LiteRT picks the same class on {} (its built-in kernels without XNNPACK: {}); TFLM's arena head {} B, tail {} B (64-bit host)",
+            v.images,
+            v.litert_same_class,
+            v.litert_builtin_same_class,
+            v.tflm_head_bytes,
+            v.tflm_tail_bytes
         );
     }
     println!("subnet: {}", serde_json::to_string(&r.subnet).unwrap());

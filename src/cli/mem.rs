@@ -3,6 +3,7 @@
 
 use super::supernet::{parse_subnet, read_space};
 use crate::arch::SearchSpace;
+use crate::arch::models::mcunet_in2;
 use crate::bounds;
 use crate::mcu::net::{Network, from_subnet, mobilenet_v2, proxyless_mobile};
 use crate::mcu::{Device, EvalOptions, Report, Scheduler, evaluate};
@@ -16,10 +17,10 @@ pub struct MemArgs {
     #[arg(long, conflicts_with = "model")]
     pub net: Option<PathBuf>,
     /// A built-in network.
-    #[arg(long, value_parser = ["mbv2", "proxyless", "mcunet-space"])]
+    #[arg(long, value_parser = ["mbv2", "proxyless", "mcunet-in2", "mcunet-space"])]
     pub model: Option<String>,
-    /// Input resolution of a built-in model (default 224; with --space, the space's largest
-    /// for max and smallest for min).
+    /// Input resolution of a built-in model (default 224, mcunet-in2 160; with --space, the
+    /// space's largest for max and smallest for min).
     #[arg(long, conflicts_with = "net")]
     pub res: Option<usize>,
     /// Width multiplier (mbv2, and mcunet-space without --space; default 1.0).
@@ -77,11 +78,15 @@ pub fn network(a: &MemArgs) -> Result<Network> {
         return read_network(p);
     }
     let model = a.model.as_deref().ok_or_else(|| {
-        Error::Invalid("give --net FILE.json or --model mbv2|proxyless|mcunet-space".into())
+        Error::Invalid(
+            "give --net FILE.json or --model mbv2|proxyless|mcunet-in2|mcunet-space".into(),
+        )
     })?;
     let classes = a.classes.unwrap_or(1000);
     bounds::int("--classes", classes, 2, bounds::MAX_CLASSES)?;
-    let res = a.res.unwrap_or(224);
+    let res = a
+        .res
+        .unwrap_or(if model == "mcunet-in2" { 160 } else { 224 });
     bounds::int("--res", res, 1, bounds::MAX_RESOLUTION)?;
     let width = a.width.unwrap_or(1.0);
     bounds::positive("--width", width, 8.0)?;
@@ -102,6 +107,17 @@ pub fn network(a: &MemArgs) -> Result<Network> {
             ));
         }
         "proxyless" => proxyless_mobile(res, classes),
+        "mcunet-in2" if a.width.is_some() => {
+            return Err(Error::Invalid(
+                "--width does not apply to mcunet-in2 (its published widths only)".into(),
+            ));
+        }
+        "mcunet-in2" => {
+            let mut n = mcunet_in2();
+            n.input.resolution = res;
+            n.classes = classes;
+            n
+        }
         "mcunet-space" => {
             let space = match &a.space {
                 Some(p) => read_space(p)?,

@@ -18,8 +18,11 @@ pub struct Verification {
     pub images: usize,
     /// TFLM's logits equal the executor's on every image (else `verify` fails).
     pub tflm_bit_exact: bool,
-    /// Images on which LiteRT's optimized kernels pick the executor's class.
+    /// Images on which LiteRT as it runs by default (its optimized kernels with the XNNPACK
+    /// delegate) picks the executor's class.
     pub litert_same_class: usize,
+    /// The same for LiteRT's own optimized built-in kernels (no delegate).
+    pub litert_builtin_same_class: usize,
     /// TFLM's measured arena.
     pub tflm_head_bytes: u64,
     pub tflm_tail_bytes: u64,
@@ -102,10 +105,11 @@ fn verify_in(
     run_py(python, dir, &args(inputs.len(), 0))?;
     let tflm = read_i8(&dir.join("tflm.bin"))?;
     let litert = read_i8(&dir.join("litert.bin"))?;
+    let builtin = read_i8(&dir.join("litert_builtin.bin"))?;
     let arena: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("arena.json"))?)
         .map_err(|e| Error::Mismatch(format!("TFLM's arena report: {e}")))?;
     let k = q.graph.classes();
-    let mut same = 0;
+    let (mut same, mut same_builtin) = (0, 0);
     for (i, x) in inputs.iter().enumerate() {
         let mine = q.logits(x);
         let theirs = &tflm[i * k..(i + 1) * k];
@@ -136,12 +140,15 @@ fn verify_in(
                 "TF Lite Micro's logits differ from the integer executor's on image {i} ({theirs:?} vs {mine:?})"
             )));
         }
-        same += (argmax(&mine) == argmax(&litert[i * k..(i + 1) * k])) as usize;
+        let row = i * k..(i + 1) * k;
+        same += (argmax(&mine) == argmax(&litert[row.clone()])) as usize;
+        same_builtin += (argmax(&mine) == argmax(&builtin[row])) as usize;
     }
     Ok(Verification {
         images: inputs.len(),
         tflm_bit_exact: true,
         litert_same_class: same,
+        litert_builtin_same_class: same_builtin,
         tflm_head_bytes: arena["head"].as_u64().unwrap_or(0),
         tflm_tail_bytes: arena["tail"].as_u64().unwrap_or(0),
     })
