@@ -2,6 +2,8 @@
 //! target, synced, then renamed over it.
 
 use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+use crate::gpu::profiler::ProfileReport;
 use std::io::Write;
 use std::path::Path;
 
@@ -282,4 +284,14 @@ pub fn write_jsonl<T: serde::Serialize>(path: &Path, items: &[T]) -> Result<()> 
         text.push('\n');
     }
     write_atomic(path, text.as_bytes())
+}
+
+/// Stop `gpu`'s profiling, write its Chrome/Perfetto trace to `trace` (atomically) and hand
+/// back the per-kernel report.
+pub fn finish_profiling(gpu: &Gpu, trace: &Path) -> Result<ProfileReport> {
+    let p = gpu.stop_profiling()?;
+    let json =
+        serde_json::to_string(&p.trace_json()).map_err(|err| Error::Invalid(err.to_string()))?;
+    write_atomic(trace, json.as_bytes())?;
+    Ok(p.report())
 }

@@ -48,7 +48,7 @@ impl Observer for Console {
         }
     }
     fn profile(&self, report: &ProfileReport, trace: &Path) {
-        self.above(|| report.print_with_trace(trace));
+        self.above(|| print_profile(report, trace));
     }
 }
 
@@ -67,4 +67,13 @@ pub fn progress(len: usize, show: bool, label: &str) -> ProgressBar {
             .progress_chars("=> "),
     );
     bar
+}
+
+/// The per-kernel table, then where the trace was written.
+pub fn print_profile(report: &ProfileReport, trace: &Path) {
+    println!("{report}");
+    println!(
+        "trace: {} (open in ui.perfetto.dev or chrome://tracing)",
+        trace.display()
+    );
 }

@@ -164,7 +164,7 @@ fn devices(g: &GpuArgs) -> Result<()> {
 
 /// Stop profiling, print the per-kernel table and write the Chrome/Perfetto trace to `path`.
 pub fn finish_profile(e: &Engine, path: &std::path::Path) -> Result<()> {
-    e.gpu.finish_profiling(path)?.print_with_trace(path);
+    console::print_profile(&crate::io::finish_profiling(&e.gpu, path)?, path);
     Ok(())
 }
 

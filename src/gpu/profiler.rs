@@ -274,51 +274,51 @@ impl Profiler {
     }
 }
 
-impl ProfileReport {
-    /// The table, then where the trace was written.
-    pub fn print_with_trace(&self, trace: &std::path::Path) {
-        self.print();
-        println!(
-            "trace: {} (open in ui.perfetto.dev or chrome://tracing)",
-            trace.display()
-        );
-    }
-
-    pub fn print(&self) {
-        print_rows("kernel, direction", &self.rows);
+impl std::fmt::Display for ProfileReport {
+    /// The per-kernel table, the heaviest shapes (with GPU timestamps), and the totals.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write_rows(f, "kernel, direction", &self.rows)?;
         if self.mode != TimestampMode::WallClock && !self.shapes.is_empty() {
-            println!();
-            print_rows("heaviest shapes", &self.shapes);
-            println!();
+            writeln!(f)?;
+            write_rows(f, "heaviest shapes", &self.shapes)?;
+            writeln!(f)?;
         }
-        println!(
+        write!(
+            f,
             "GPU kernels {:.1} ms, GPU busy span {:.1} ms, wall {:.1} ms ({:.0} % of wall in kernels; timestamps: {:?})",
             self.gpu_kernel_ms,
             self.gpu_span_ms,
             self.wall_ms,
             100.0 * self.gpu_kernel_ms / self.wall_ms.max(1e-9),
             self.mode
-        );
+        )?;
         if let Some(n) = &self.note {
-            println!("note: {n}");
+            write!(f, "\nnote: {n}")?;
         }
+        Ok(())
     }
 }
 
-fn print_rows(title: &str, rows: &[KernelRow]) {
+fn write_rows(
+    f: &mut std::fmt::Formatter<'_>,
+    title: &str,
+    rows: &[KernelRow],
+) -> std::fmt::Result {
     let w = rows
         .iter()
         .map(|r| r.kernel.chars().count())
         .max()
         .unwrap_or(0)
         .max(44);
-    println!(
+    writeln!(
+        f,
         "{:<w$} {:>7} {:>11} {:>11} {:>7} {:>9} {:>9}",
         title, "calls", "total ms", "mean µs", "share", "GFLOP/s", "GB/s"
-    );
+    )?;
     let rate = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{v:.2}"));
     for r in rows {
-        println!(
+        writeln!(
+            f,
             "{:<w$} {:>7} {:>11.3} {:>11.1} {:>6.1}% {:>9} {:>9}",
             r.kernel,
             r.calls,
@@ -327,8 +327,9 @@ fn print_rows(title: &str, rows: &[KernelRow]) {
             100.0 * r.share,
             rate(r.gflops),
             rate(r.gbytes_per_s)
-        );
+        )?;
     }
+    Ok(())
 }
 
 impl Gpu {
@@ -405,16 +406,6 @@ impl Gpu {
             .borrow_mut()
             .take()
             .ok_or_else(|| Error::Invalid("profiling was not started".into()))
-    }
-
-    /// Stop profiling, write the Chrome/Perfetto trace to `trace` (atomically) and hand back the
-    /// per-kernel report.
-    pub fn finish_profiling(&self, trace: &std::path::Path) -> Result<ProfileReport> {
-        let p = self.stop_profiling()?;
-        let json = serde_json::to_string(&p.trace_json())
-            .map_err(|err| Error::Invalid(err.to_string()))?;
-        crate::io::write_atomic(trace, json.as_bytes())?;
-        Ok(p.report())
     }
 
     /// Record a CPU-side span (data loading, waiting) that began at `start`.

@@ -294,7 +294,7 @@ pub fn train_fixed(e: &Rc<Engine>, o: &FixedOptions, obs: &dyn Observer) -> Resu
             if let Some((path, n)) = &o.profile
                 && step == 1 + n
             {
-                obs.profile(&e.gpu.finish_profiling(path)?, path);
+                obs.profile(&crate::io::finish_profiling(&e.gpu, path)?, path);
             }
             let ips = ((step - report.resumed_at) * o.batch) as f64 / start.elapsed().as_secs_f64();
             obs.step(&format!(

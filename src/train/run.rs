@@ -343,7 +343,7 @@ pub fn train_supernet(
             if let Some(path) = &opts.profile
                 && step == first_step + 1 + opts.profile_steps.max(1)
             {
-                let rep = e.gpu.finish_profiling(path)?;
+                let rep = crate::io::finish_profiling(&e.gpu, path)?;
                 obs.profile(&rep, path);
                 obs.message(&format!("(profiled steps {}..={step})", first_step + 2));
             }
