@@ -88,7 +88,7 @@ fn bad_input_exits_2_with_a_message() {
         ),
         (
             vec!["mem", "--model", "resnet"],
-            "mbv2, proxyless, mcunet-space",
+            "mbv2, proxyless, mcunet-in2, mcunet-space",
         ),
         (vec!["mem", "--model", "mbv2", "--res", "8"], "too small"),
         (

@@ -292,7 +292,7 @@ fn unclear_errors_now_name_the_path_and_come_before_the_work() {
     let tinynas::cli::Command::Train(a) = cli.command else {
         panic!("parsed as train")
     };
-    let cfg = tinynas::cli::supernet::run_config(&a).unwrap();
+    let cfg = tinynas::cli::train::run_config(&a).unwrap();
     assert!(Path::new(&cfg.data).is_absolute(), "{}", cfg.data);
     // One exit-code rule: 2 for bad input, 1 for a failure during the work.
     assert_eq!(Error::Invalid("x".into()).exit_code(), 2);

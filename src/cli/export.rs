@@ -14,7 +14,7 @@ pub struct ExportArgs {
     #[command(flatten)]
     pub gpu: super::GpuArgs,
     #[command(flatten)]
-    pub sub: super::supernet::RunSubnetArgs,
+    pub sub: super::eval::RunSubnetArgs,
     /// Folder for model.tflite, model_data.cc/.h, network.json, model.safetensors, report.json.
     #[arg(long)]
     pub out: PathBuf,

@@ -1,7 +1,8 @@
 //! `tinynas mem`: the layer table, MACs, params, flash and peak SRAM of a network under a
 //! scheduler, and whether it fits a device.
 
-use super::supernet::{parse_subnet, read_space};
+use super::eval::parse_subnet;
+use super::train::read_space;
 use crate::arch::SearchSpace;
 use crate::arch::models::mcunet_in2;
 use crate::bounds;
@@ -134,7 +135,7 @@ pub fn network(a: &MemArgs) -> Result<Network> {
         }
         other => {
             return Err(Error::Invalid(format!(
-                "unknown model {other:?}; valid: mbv2, proxyless, mcunet-space (or --net FILE.json)"
+                "unknown model {other:?}; valid: mbv2, proxyless, mcunet-in2, mcunet-space (or --net FILE.json)"
             )));
         }
     };

@@ -3,15 +3,17 @@
 mod bench;
 mod bench_cpu;
 mod bench_measure;
+mod bench_train;
 pub mod console;
 pub mod demo;
+pub mod eval;
 pub mod export;
 pub mod mem;
 pub mod predictor;
 pub mod search;
 pub mod space;
-pub mod supernet;
-mod train;
+pub mod train;
+mod train_mobilenet;
 
 use crate::gpu::{self, GpuOptions};
 use crate::{Engine, Result};
@@ -61,12 +63,12 @@ pub enum Command {
     /// device, supernet training, predictor, evolutionary search, the chosen model.
     Demo(demo::DemoArgs),
     /// Train a once-for-all supernet (progressive shrinking) into a run directory.
-    Train(supernet::TrainArgs),
+    Train(train::TrainArgs),
     /// Top-1 of one subnet of a trained run, after BN recalibration.
-    Eval(supernet::EvalArgs),
+    Eval(eval::EvalArgs),
     /// Train one fixed network from scratch (the small MobileNet, or --net FILE.json), printing
     /// loss and test accuracy.
-    TrainMobilenet(train::TrainArgs),
+    TrainMobilenet(train_mobilenet::TrainMobilenetArgs),
     /// MACs, params, flash and peak SRAM of a network under an MCU scheduler (no GPU needed).
     Mem(mem::MemArgs),
     /// Space optimization: rank (resolution, width) spaces by the MACs of the subnets that fit.
@@ -119,9 +121,9 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Devices(g) => devices(&g),
         Command::Demo(args) => demo::demo(&args.gpu, &args),
-        Command::Train(args) => supernet::train(&args.gpu, &args),
-        Command::Eval(args) => supernet::eval(&args.gpu, &args),
-        Command::TrainMobilenet(args) => train::run(&args),
+        Command::Train(args) => train::train(&args.gpu, &args),
+        Command::Eval(args) => eval::eval(&args.gpu, &args),
+        Command::TrainMobilenet(args) => train_mobilenet::run(&args),
         Command::Mem(a) => mem::run(&a),
         Command::Space(a) => space::space(&a),
         Command::Predictor(c) => predictor::predictor(c),

@@ -1,114 +1,271 @@
-//! `tinynas train-mobilenet`: train one fixed network from scratch (the small MobileNet, or
-//! the network of `--net`) and print every epoch's loss and test top-1.
+//! `tinynas train`: the once-for-all supernet trained into a run directory.
 
-use super::console::Console;
-use crate::Result;
-use crate::train::fixed::{FixedOptions, train_fixed};
+use super::GpuArgs;
+use crate::arch::SearchSpace;
+use crate::train::run::{RunConfig, RunOptions, train_supernet};
+use crate::train::schedule::Schedule;
+use crate::{Error, Result};
 use clap::Args;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Args, Clone)]
 pub struct TrainArgs {
     /// GPU options.
     #[command(flatten)]
     pub gpu: super::GpuArgs,
-    /// Dataset folder: MNIST-style idx(.gz) files, CIFAR-10/100 binary batches, or image
-    /// folders train/<class>/ and test/<class>/ (default: the bundled Fashion-MNIST subset).
+    /// Search space JSON (default: the MCUNet space of BENCHMARKS.md, width 0.5, with the data's input
+    /// channels and classes and the resolutions of --resolution).
+    #[arg(long)]
+    pub space: Option<PathBuf>,
+    /// Dataset folder (idx, CIFAR binary, image folders) or `synthetic`
+    /// (default: the bundled Fashion-MNIST subset).
     #[arg(long)]
     pub data: Option<PathBuf>,
-    /// Network description (JSON, as `tinynas mem --net` reads) to train instead of the small
-    /// MobileNet; its input must match the data's channels and size.
+    /// Run directory: checkpoints, metrics.jsonl, training.png.
     #[arg(long)]
-    pub net: Option<PathBuf>,
-    #[arg(long, default_value_t = 4)]
-    pub epochs: usize,
+    pub out: PathBuf,
+    /// `progressive` (full → kernel → depth → expand), `joint` (all elastic from the start) or a
+    /// schedule JSON file.
+    #[arg(long, default_value = "progressive")]
+    pub schedule: String,
+    /// Epochs in total for the preset schedules (default 8; a schedule file sets its own).
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Peak learning rate of the first phase, SGD Nesterov, cosine with warm-up (default 0.1;
+    /// preset schedules only).
+    #[arg(long)]
+    pub lr: Option<f32>,
+    /// Subnets per step in the elastic phases: largest, smallest, random ones (default 4;
+    /// preset schedules only).
+    #[arg(long)]
+    pub subnets: Option<usize>,
     #[arg(long, default_value_t = 64)]
     pub batch: usize,
-    /// Image folders: the size images are resized to (default: --net's resolution, else 32;
-    /// refused for other data).
+    /// Input resolutions of the default space (one is drawn per batch).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "32",
+        conflicts_with = "space"
+    )]
+    pub resolution: Vec<usize>,
+    /// Width multiplier of the default space.
+    #[arg(long, default_value_t = 0.5, conflicts_with = "space")]
+    pub width: f64,
+    /// OFA's learned kernel transformations (7→5→3) instead of plain centre crops.
+    #[arg(long)]
+    pub kernel_transform: bool,
+    /// Use only the first N training images (0: all).
+    #[arg(long, default_value_t = 0)]
+    pub train_images: usize,
+    /// Training images held out for validation.
+    #[arg(long, default_value_t = 500)]
+    pub val_images: usize,
+    /// Training images for BN recalibration before each validation.
+    #[arg(long, default_value_t = 2000)]
+    pub recal_images: usize,
+    /// Image folders: the size images are resized to on loading (default 32).
     #[arg(long)]
     pub image_size: Option<usize>,
-    /// Peak learning rate (SGD Nesterov, cosine schedule with warm-up).
-    #[arg(long, default_value_t = 0.1)]
-    pub lr: f32,
-    #[arg(long, default_value_t = 4e-5)]
+    #[arg(long, default_value_t = 3e-5)]
     pub weight_decay: f32,
     #[arg(long, default_value_t = 0.1)]
     pub label_smoothing: f32,
+    /// Weight of the largest subnet's soft predictions in the other subnets' loss.
+    #[arg(long, default_value_t = 1.0)]
+    pub distill_weight: f32,
+    /// Random crop after zero padding (pixels; 0 = off).
+    #[arg(long, default_value_t = 2)]
+    pub crop_pad: usize,
+    /// Random horizontal flips.
+    #[arg(long)]
+    pub flip: bool,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Profile steps 1..=N (after one warm-up step): per-kernel table, and a Chrome/Perfetto
-    /// trace written to this file.
+    /// Continue the run in --out from its last checkpoint (the same settings are required).
     #[arg(long)]
-    pub profile: Option<PathBuf>,
-    /// Steps to profile with --profile.
-    #[arg(long, default_value_t = 5, requires = "profile")]
-    pub profile_steps: usize,
-    /// Run directory: checkpoints (safetensors + state.json, written atomically) at every epoch
-    /// end, every --checkpoint-every steps, and at --max-steps.
-    #[arg(long)]
-    pub out: Option<PathBuf>,
-    /// Continue the run in --out from its last checkpoint (same settings required).
-    #[arg(long, requires = "out")]
     pub resume: bool,
-    #[arg(long, default_value_t = 0, requires = "out")]
+    /// Checkpoint every K steps as well as at every epoch and phase end.
+    #[arg(long, default_value_t = 0)]
     pub checkpoint_every: usize,
     /// Stop (with a checkpoint) after this many steps in total.
     #[arg(long)]
     pub max_steps: Option<usize>,
+    /// Threads preparing batches ahead of the GPU (1 to 64).
+    #[arg(long, default_value_t = 1)]
+    pub workers: usize,
+    /// Profile --profile-steps steps after the first: per-kernel table (GFLOP/s, GB/s) and a
+    /// Chrome/Perfetto trace written to this file.
+    #[arg(long)]
+    pub profile: Option<PathBuf>,
+    #[arg(long, default_value_t = 3, requires = "profile")]
+    pub profile_steps: usize,
 }
 
-pub fn run(a: &TrainArgs) -> Result<()> {
-    let network = a.net.as_ref().map(super::mem::read_network).transpose()?;
-    let o = FixedOptions {
-        data: a.data.clone().unwrap_or_else(super::default_data),
-        image_size: a.image_size,
-        network,
-        epochs: a.epochs,
+/// The default space for data with `channels` and `classes`.
+pub fn default_space(
+    channels: usize,
+    classes: usize,
+    resolutions: &[usize],
+    width: f64,
+) -> SearchSpace {
+    SearchSpace {
+        in_channels: channels,
+        classes,
+        resolutions: resolutions.to_vec(),
+        width_mult: width,
+        ..SearchSpace::default()
+    }
+}
+
+pub fn read_space(path: &Path) -> Result<SearchSpace> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::Invalid(format!("--space {}: {e}", path.display())))?;
+    let s: SearchSpace =
+        crate::arch::parse_json(&text, &format!("search space {}", path.display()))?;
+    s.validate()?;
+    Ok(s)
+}
+
+/// The run configuration the train arguments describe.
+pub fn run_config(a: &TrainArgs) -> Result<RunConfig> {
+    let data = a.data.clone().unwrap_or_else(super::default_data);
+    let data_s = crate::data::recorded_spec(&data)?;
+    for &r in &a.resolution {
+        crate::bounds::int("--resolution", r, 1, crate::bounds::MAX_RESOLUTION)?;
+    }
+    crate::bounds::positive("--width", a.width, 8.0)?;
+    let image_size = a.image_size.unwrap_or(32);
+    crate::bounds::int("--image-size", image_size, 1, crate::bounds::MAX_RESOLUTION)?;
+    if a.image_size.is_some() && !data.join("train").is_dir() {
+        return Err(Error::Invalid(format!(
+            "--image-size applies to image folders (train/<class>/, test/<class>/); {} is not one",
+            data.display()
+        )));
+    }
+    let preset = matches!(a.schedule.as_str(), "progressive" | "joint");
+    if !preset && (a.epochs.is_some() || a.lr.is_some() || a.subnets.is_some()) {
+        return Err(Error::Invalid(format!(
+            "--epochs, --lr and --subnets shape the preset schedules; the schedule file {} sets its own",
+            a.schedule
+        )));
+    }
+    let (epochs, lr, subnets) = (
+        a.epochs.unwrap_or(8),
+        a.lr.unwrap_or(0.1),
+        a.subnets.unwrap_or(4),
+    );
+    crate::bounds::int("--epochs", epochs, 1, 100_000)?;
+    crate::bounds::positive("--lr", lr as f64, f64::MAX)?;
+    crate::bounds::int("--subnets", subnets, 1, 64)?;
+    let mut space = match &a.space {
+        Some(p) => read_space(p)?,
+        None => {
+            // Channels and classes come from the data.
+            let (train, _) = crate::data::load_any(&data, image_size)?;
+            default_space(train.channels, train.classes, &a.resolution, a.width)
+        }
+    };
+    if a.kernel_transform {
+        space.kernel_transform = true;
+    }
+    space.validate()?;
+    let schedule = Schedule::resolve(&a.schedule, &space, epochs, lr, subnets)?;
+    let cfg = RunConfig {
+        image_size,
+        train_images: a.train_images,
+        val_images: a.val_images,
+        recal_images: a.recal_images,
         batch: a.batch,
-        lr: a.lr,
         weight_decay: a.weight_decay,
         label_smoothing: a.label_smoothing,
+        distill_weight: a.distill_weight,
+        crop_pad: a.crop_pad,
+        flip: a.flip,
         seed: a.seed,
-        out: a.out.clone(),
-        resume: a.resume,
-        checkpoint_every: a.checkpoint_every,
-        max_steps: a.max_steps,
-        profile: a.profile.clone().map(|p| (p, a.profile_steps)),
+        ..RunConfig::new(&data_s, space, schedule)
     };
-    let e = a.gpu.engine()?;
-    let console = Console::new();
-    let r = train_fixed(&e, &o, console.as_ref())?;
-    if r.stopped {
+    cfg.validate()?;
+    Ok(cfg)
+}
+
+pub fn train(g: &GpuArgs, a: &TrainArgs) -> Result<()> {
+    crate::io::check_out_dir(&a.out, "--out")?;
+    if let Some(p) = &a.profile {
+        crate::io::check_trace_path(p, "--profile")?;
+    }
+    crate::bounds::int("--workers", a.workers, 1, 64)?;
+    if a.resume && !a.out.join("state.json").is_file() {
+        return Err(Error::Invalid(format!(
+            "--resume: {} holds no run to continue (no state.json): nothing to resume",
+            a.out.display()
+        )));
+    }
+    let mut cfg = run_config(a)?;
+    cfg.f16_gemm = g.f16;
+    cfg.f16_activations = g.f16_activations;
+    let e = g.engine()?;
+    let n = crate::nn::Module::param_list(&crate::supernet::Supernet::new(&e, &cfg.space, 0)?)
+        .iter()
+        .map(|p| p.tensor.numel())
+        .sum::<usize>();
+    println!(
+        "supernet: widths {:?}, kernels {:?}, expand {:?}, depth {:?}, resolutions {:?}; {} parameters, {:.2e} subnets per resolution",
+        cfg.space.widths(),
+        cfg.space.kernel_choices,
+        cfg.space.expand_choices,
+        cfg.space.depth_choices,
+        cfg.space.resolutions,
+        n,
+        cfg.space.subnet_count()
+    );
+    for p in &cfg.schedule.phases {
         println!(
-            "stopped after step {} (--max-steps){}",
-            r.steps,
-            if a.out.is_some() {
-                "; continue with --resume"
+            "  phase {:<7} {} epoch(s), lr {}, {} subnet(s)/step{}",
+            p.name,
+            p.epochs,
+            p.lr,
+            p.subnets_per_step,
+            if p.reorder_channels {
+                ", channels re-ordered first"
             } else {
                 ""
             }
         );
+    }
+    let opts = RunOptions {
+        out: a.out.clone(),
+        resume: a.resume,
+        checkpoint_every: a.checkpoint_every,
+        max_steps: a.max_steps,
+        workers: a.workers,
+        observer: Some(super::console::Console::new()),
+        no_validation: false,
+        profile: a.profile.clone(),
+        profile_steps: a.profile_steps,
+    };
+    let (_, s) = train_supernet(&e, &cfg, &opts)?;
+    if !s.finished {
+        println!(
+            "stopped after step {} (--max-steps); continue with --resume",
+            s.steps
+        );
         return Ok(());
     }
-    if let Some((profiled, plain)) = r.profile_overhead {
+    println!(
+        "trained {} steps in {:.1} s ({:.0} image-subnets/s) on {}",
+        s.steps, s.seconds, s.image_subnets_per_s, e.gpu.info.name
+    );
+    if let (Some(l), Some(sm)) = (s.largest_val, s.smallest_val) {
         println!(
-            "profiler overhead: {:.1} ms per profiled step vs {:.1} ms unprofiled ({:+.0} %)",
-            profiled * 1e3,
-            plain * 1e3,
-            100.0 * (profiled / plain - 1.0)
+            "validation top-1: largest {:.2} %, smallest {:.2} %",
+            l * 100.0,
+            sm * 100.0
         );
     }
     println!(
-        "trained {} steps in {:.1} s ({:.0} images/s) on {}",
-        r.steps, r.seconds, r.images_per_s, r.adapter
+        "run: {} (state.json, weights-*.safetensors, metrics.jsonl, training.png)",
+        a.out.display()
     );
-    if let Some(acc) = r.final_top1() {
-        println!(
-            "final test top-1: {:.2} % ({} test images)",
-            acc * 100.0,
-            r.test_images
-        );
-    }
     Ok(())
 }

@@ -5,6 +5,7 @@ pub mod kernel;
 mod pipelines;
 mod pool;
 pub mod profiler;
+mod report;
 pub use profiler::{Direction, Work};
 
 pub use batch::Arg;

@@ -4,9 +4,10 @@
 //! back to wall-clock time per submission, with a note.
 
 use super::Gpu;
+use super::report::group;
+pub use super::report::{KernelRow, ProfileReport};
 use crate::error::{Error, Result};
 use serde::Serialize;
-use std::collections::BTreeMap;
 use std::time::Instant;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -137,69 +138,6 @@ impl Span {
     }
 }
 
-/// Rows of `spans` grouped by `key`, heaviest first (shares are filled in by the caller).
-fn group(spans: &[Span], key: impl Fn(&Span) -> String, timed: bool) -> Vec<KernelRow> {
-    // Per key: calls, µs, Σ cost, and whether every call had a cost.
-    let mut by: BTreeMap<String, (usize, f64, Cost, bool)> = BTreeMap::new();
-    for s in spans {
-        let e = by.entry(key(s)).or_insert((0, 0.0, Cost::default(), true));
-        e.0 += 1;
-        e.1 += s.dur_us;
-        match s.cost {
-            Some(c) => {
-                e.2.flops += c.flops;
-                e.2.bytes += c.bytes;
-            }
-            None => e.3 = false,
-        }
-    }
-    let mut rows: Vec<KernelRow> = by
-        .into_iter()
-        .map(|(k, (calls, us, cost, known))| {
-            let rate = |x: f64| (known && timed && us > 0.0 && x > 0.0).then(|| x / (us * 1e3));
-            KernelRow {
-                kernel: k,
-                calls,
-                total_ms: us / 1e3,
-                mean_us: us / calls as f64,
-                share: 0.0,
-                gflops: rate(cost.flops),
-                gbytes_per_s: rate(cost.bytes),
-            }
-        })
-        .collect();
-    rows.sort_by(|a, b| b.total_ms.total_cmp(&a.total_ms));
-    rows
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct KernelRow {
-    /// The kernel with its specialisation, then the direction (`matmul::matmul [..] bwd-weight`);
-    /// in `ProfileReport::shapes`, the shape too.
-    pub kernel: String,
-    pub calls: usize,
-    pub total_ms: f64,
-    pub mean_us: f64,
-    pub share: f64,
-    /// Achieved rates from the commands' known costs (None where a call's cost is unknown).
-    pub gflops: Option<f64>,
-    pub gbytes_per_s: Option<f64>,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct ProfileReport {
-    pub mode: TimestampMode,
-    /// One row per kernel and direction, the GPU time between commands last.
-    pub rows: Vec<KernelRow>,
-    /// The heaviest (kernel, direction, shape) groups, at most [`SHAPE_ROWS`].
-    pub shapes: Vec<KernelRow>,
-    /// Σ of the commands' own times (kernels and transfers), gaps excluded.
-    pub gpu_kernel_ms: f64,
-    pub gpu_span_ms: f64,
-    pub wall_ms: f64,
-    pub note: Option<String>,
-}
-
 impl Profiler {
     pub fn report(&self) -> ProfileReport {
         let total: f64 = self.gpu.iter().map(|s| s.dur_us).sum();
@@ -272,64 +210,6 @@ impl Profiler {
         }
         serde_json::json!({ "traceEvents": events, "displayTimeUnit": "ms" })
     }
-}
-
-impl std::fmt::Display for ProfileReport {
-    /// The per-kernel table, the heaviest shapes (with GPU timestamps), and the totals.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write_rows(f, "kernel, direction", &self.rows)?;
-        if self.mode != TimestampMode::WallClock && !self.shapes.is_empty() {
-            writeln!(f)?;
-            write_rows(f, "heaviest shapes", &self.shapes)?;
-            writeln!(f)?;
-        }
-        write!(
-            f,
-            "GPU kernels {:.1} ms, GPU busy span {:.1} ms, wall {:.1} ms ({:.0} % of wall in kernels; timestamps: {:?})",
-            self.gpu_kernel_ms,
-            self.gpu_span_ms,
-            self.wall_ms,
-            100.0 * self.gpu_kernel_ms / self.wall_ms.max(1e-9),
-            self.mode
-        )?;
-        if let Some(n) = &self.note {
-            write!(f, "\nnote: {n}")?;
-        }
-        Ok(())
-    }
-}
-
-fn write_rows(
-    f: &mut std::fmt::Formatter<'_>,
-    title: &str,
-    rows: &[KernelRow],
-) -> std::fmt::Result {
-    let w = rows
-        .iter()
-        .map(|r| r.kernel.chars().count())
-        .max()
-        .unwrap_or(0)
-        .max(44);
-    writeln!(
-        f,
-        "{:<w$} {:>7} {:>11} {:>11} {:>7} {:>9} {:>9}",
-        title, "calls", "total ms", "mean µs", "share", "GFLOP/s", "GB/s"
-    )?;
-    let rate = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{v:.2}"));
-    for r in rows {
-        writeln!(
-            f,
-            "{:<w$} {:>7} {:>11.3} {:>11.1} {:>6.1}% {:>9} {:>9}",
-            r.kernel,
-            r.calls,
-            r.total_ms,
-            r.mean_us,
-            100.0 * r.share,
-            rate(r.gflops),
-            rate(r.gbytes_per_s)
-        )?;
-    }
-    Ok(())
 }
 
 impl Gpu {
