@@ -16,6 +16,18 @@ use tinynas::mcu::net::from_subnet;
 use tinynas::mcu::{EvalOptions, Scheduler, evaluate};
 use tinynas::supernet::{SearchSpace, SubnetConfig, Supernet};
 
+/// `net` as `mem --scheduler tflm` reports it.
+fn tflm_report(net: &tinynas::mcu::Network) -> tinynas::mcu::Report {
+    evaluate(
+        net,
+        &EvalOptions {
+            scheduler: Scheduler::Tflm,
+            ..EvalOptions::default()
+        },
+    )
+    .unwrap()
+}
+
 /// Random pixel images (HWC u8) of `c` channels at `r`.
 fn pixels(rng: &mut impl Rng, n: usize, r: usize, c: usize) -> Vec<Vec<u8>> {
     (0..n)
@@ -191,14 +203,7 @@ fn exported_subnets_run_bit_exact_on_tflite_micro_and_within_one_step_on_litert(
             .count();
         // The TFLM scheduler's arena is TFLM's measured head, to the byte.
         let network = from_subnet(&space, sub).unwrap();
-        let tflm = evaluate(
-            &network,
-            &EvalOptions {
-                scheduler: Scheduler::Tflm,
-                ..EvalOptions::default()
-            },
-        )
-        .unwrap();
+        let tflm = tflm_report(&network);
         assert_eq!(
             rt.arena["head"].as_u64(),
             Some(tflm.peak_sram_bytes),
@@ -263,14 +268,7 @@ fn the_tflm_scheduler_is_tflms_measured_head_on_random_subnets() {
         let q = random_model(&net, &mut r);
         let path = tmp.join(format!("m{i}.tflite"));
         std::fs::write(&path, tflite::write(&q, "arena test")).unwrap();
-        let est = evaluate(
-            &net,
-            &EvalOptions {
-                scheduler: Scheduler::Tflm,
-                ..EvalOptions::default()
-            },
-        )
-        .unwrap();
+        let est = tflm_report(&net);
         cases.push((
             path,
             res,
@@ -358,14 +356,7 @@ fn verify_names_the_first_layer_where_tflite_micro_differs() {
 #[test]
 fn mcunet_in2_arena_is_the_published_head_on_tflite_micro() {
     let net = tinynas::arch::models::mcunet_in2();
-    let est = evaluate(
-        &net,
-        &EvalOptions {
-            scheduler: Scheduler::Tflm,
-            ..EvalOptions::default()
-        },
-    )
-    .unwrap();
+    let est = tflm_report(&net);
     assert_eq!(est.peak_sram_bytes, 332_800, "published head (BENCH.md)");
     // MCUNet's model zoo: 67.3 M MACs.
     assert!(

@@ -14,6 +14,18 @@ use tinynas::mcu::{EvalOptions, evaluate};
 use tinynas::supernet::elastic::LayerRun;
 use tinynas::supernet::{SearchSpace, Supernet};
 
+/// (MACs, params) of the evaluator's ops with weights, and of the pooling, in order: the
+/// layers a network runs, as the MCU evaluator counts them.
+fn counted(report: &tinynas::mcu::Report) -> Vec<(u64, u64)> {
+    report
+        .graph
+        .ops
+        .iter()
+        .filter(|o| o.params > 0 || o.kind == OpKind::Pool)
+        .map(|o| (o.macs, o.params))
+        .collect()
+}
+
 #[test]
 fn the_gpu_supernet_runs_the_layers_the_mcu_evaluator_counts() {
     let e = engine();
@@ -64,14 +76,7 @@ fn the_gpu_supernet_runs_the_layers_the_mcu_evaluator_counts() {
                 let ran = trace.into_inner();
                 let report =
                     evaluate(&from_subnet(&space, &sub).unwrap(), &EvalOptions::default()).unwrap();
-                // Layer by layer: every op with weights, and the pooling, in order.
-                let counted: Vec<(u64, u64)> = report
-                    .graph
-                    .ops
-                    .iter()
-                    .filter(|o| o.params > 0 || o.kind == OpKind::Pool)
-                    .map(|o| (o.macs, o.params))
-                    .collect();
+                let counted = counted(&report);
                 let gpu: Vec<(u64, u64)> = ran.iter().map(|l| (l.macs, l.params)).collect();
                 assert_eq!(gpu, counted, "w{width} r{res} {sub:?}");
                 let total: u64 = ran.iter().map(|l| l.macs).sum();
@@ -150,14 +155,7 @@ fn the_fixed_gpu_network_runs_the_layers_the_mcu_evaluator_counts() {
         let logits = net.forward(&x, BnMode::Eval).unwrap();
         assert_eq!(logits.shape(), &[1, k]);
         let report = evaluate(&network, &EvalOptions::default()).unwrap();
-        let counted: Vec<(u64, u64)> = report
-            .graph
-            .ops
-            .iter()
-            .filter(|o| o.params > 0 || o.kind == OpKind::Pool)
-            .map(|o| (o.macs, o.params))
-            .collect();
-        assert_eq!(ran, counted, "{}", network.name);
+        assert_eq!(ran, counted(&report), "{}", network.name);
         assert_eq!(
             ran.iter().map(|l| l.0).sum::<u64>(),
             report.macs,

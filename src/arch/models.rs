@@ -70,12 +70,7 @@ pub fn proxyless_mobile(resolution: usize, classes: usize) -> Network {
         (192, 7, 3, 1),
         (192, 7, 3, 1),
     ];
-    let mut blocks = Vec::new();
-    let mut c = 32;
-    for &(out, k, e, s) in spec.iter().chain([(320, 7, 6, 1)].iter()) {
-        blocks.push(Block::new(c, out, k, s, e));
-        c = out;
-    }
+    let blocks = chain(32, spec.iter().chain(&[(320, 7, 6, 1)]));
     Network {
         name: format!("proxyless-mobile-r{resolution}"),
         input: Input {
@@ -117,12 +112,7 @@ pub fn mcunet_in2() -> Network {
         (96, 5, 3, 1),
         (96, 3, 4, 1),
     ];
-    let mut blocks = Vec::new();
-    let mut c = 16;
-    for &(out, k, e, s) in spec.iter().chain([(160, 5, 5, 1)].iter()) {
-        blocks.push(Block::new(c, out, k, s, e));
-        c = out;
-    }
+    let blocks = chain(16, spec.iter().chain(&[(160, 5, 5, 1)]));
     Network {
         name: "mcunet-in2".into(),
         input: Input {
@@ -140,8 +130,24 @@ pub fn mcunet_in2() -> Network {
     }
 }
 
-/// A stem and inverted-bottleneck blocks given as (expand ratio, out channels, kernel, stride),
-/// no feature mix: the small networks the engine trains from scratch.
+/// Blocks given as (out channels, kernel, expand ratio, stride), each taking the previous
+/// one's output (the first the stem's `stem` channels).
+fn chain<'a>(
+    stem: usize,
+    spec: impl IntoIterator<Item = &'a (usize, usize, usize, usize)>,
+) -> Vec<Block> {
+    let mut c = stem;
+    spec.into_iter()
+        .map(|&(out, k, e, s)| {
+            let b = Block::new(c, out, k, s, e);
+            c = out;
+            b
+        })
+        .collect()
+}
+
+/// A 3×3 stride-2 stem and blocks as `chain` takes them, no feature mix: the small networks
+/// the engine trains from scratch.
 fn plain(
     name: &str,
     input: Input,
@@ -149,15 +155,7 @@ fn plain(
     spec: &[(usize, usize, usize, usize)],
     classes: usize,
 ) -> Network {
-    let mut c = stem;
-    let blocks = spec
-        .iter()
-        .map(|&(e, out, k, s)| {
-            let b = Block::new(c, out, k, s, e);
-            c = out;
-            b
-        })
-        .collect();
+    let blocks = chain(stem, spec);
     Network {
         name: format!("{name}-r{}", input.resolution),
         input,
@@ -175,13 +173,13 @@ fn plain(
 /// Stem 8 and three blocks up to 12 channels: small enough for the engine's reference tests
 /// on a software rasteriser.
 pub fn tiny_mobilenet(input: Input, classes: usize) -> Network {
-    let spec = [(1, 8, 3, 1), (3, 12, 5, 2), (3, 12, 3, 1)];
+    let spec = [(8, 3, 1, 1), (12, 5, 3, 2), (12, 3, 3, 1)];
     plain("tiny-mobilenet", input, 8, &spec, classes)
 }
 
 /// Stem 16 and four blocks up to 32 channels (about 20 k parameters on 10 classes): the
 /// default network of `tinynas train-mobilenet`.
 pub fn small_mobilenet(input: Input, classes: usize) -> Network {
-    let spec = [(1, 16, 3, 1), (4, 24, 3, 2), (4, 24, 5, 1), (4, 32, 3, 2)];
+    let spec = [(16, 3, 1, 1), (24, 3, 4, 2), (24, 5, 4, 1), (32, 3, 4, 2)];
     plain("small-mobilenet", input, 16, &spec, classes)
 }
