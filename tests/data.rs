@@ -168,3 +168,29 @@ fn augmentation_flip_crop_resize_and_rgb() {
     let b = ds.augmented_batch(&[0], &both, &mut StdRng::seed_from_u64(5));
     assert_eq!(a.0, b.0);
 }
+
+/// A batch is normalised by the dataset's own per-channel statistics (an RGB set's, not
+/// Fashion-MNIST's), the same as one image through `normalized`.
+#[test]
+fn batches_use_the_datasets_own_channel_statistics() {
+    let ds = Dataset {
+        images: (0..2 * 3 * 4).map(|v| (v * 10) as u8).collect(),
+        labels: vec![1, 4],
+        channels: 3,
+        height: 2,
+        width: 2,
+        classes: 5,
+        mean: vec![0.1, 0.5, 0.9],
+        std: vec![0.5, 0.25, 0.125],
+    };
+    let (x, y) = ds.batch(&[1, 0]);
+    assert_eq!(y, vec![4.0, 1.0]);
+    let want: Vec<f32> = [ds.normalized(1), ds.normalized(0)].concat();
+    assert_eq!(x, want);
+    // Image 1, channel 2, first pixel: (200 / 255 − 0.9) / 0.125.
+    assert!(
+        (x[8] - (200.0 / 255.0 - 0.9) / 0.125).abs() < 1e-6,
+        "{}",
+        x[8]
+    );
+}

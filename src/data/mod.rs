@@ -39,16 +39,12 @@ impl Dataset {
         self.channels * self.height * self.width
     }
 
-    /// Images `idx` as normalised f32 [n, C, H, W] and labels as f32.
+    /// Images `idx` as normalised f32 [n, C, H, W] (each channel by the training split's
+    /// statistics, as `normalized`) and labels as f32.
     pub fn batch(&self, idx: &[usize]) -> (Vec<f32>, Vec<f32>) {
-        let sz = self.image_size();
-        let mut x = Vec::with_capacity(idx.len() * sz);
+        let mut x = Vec::with_capacity(idx.len() * self.image_size());
         for &i in idx {
-            x.extend(
-                self.images[i * sz..(i + 1) * sz]
-                    .iter()
-                    .map(|&p| (p as f32 / 255.0 - FASHION_MEAN) / FASHION_STD),
-            );
+            x.extend(self.normalized(i));
         }
         (x, idx.iter().map(|&i| self.labels[i] as f32).collect())
     }
