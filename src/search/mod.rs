@@ -4,6 +4,7 @@
 pub mod baselines;
 pub mod encoding;
 pub mod evolution;
+mod mlp;
 pub mod predictor;
 pub mod space;
 

@@ -1,17 +1,16 @@
 //! The accuracy predictor: an MLP from a subnet's encoding (`super::encoding`) to its measured
 //! top-1, trained with this engine on the GPU (Adam, mean squared error on standardised targets).
 
+use crate::Engine;
 use crate::arch::{SearchSpace, SubnetConfig};
 use crate::error::{Error, Result};
-use crate::nn::init::normal;
-use crate::nn::{Adam, ParamEntry};
-use crate::{Engine, Tensor};
 use rand::seq::SliceRandom;
 use rand::{SeedableRng, rngs::StdRng};
 use serde::{Deserialize, Serialize};
 use std::rc::Rc;
 
 pub use super::encoding::{canonical, decode, encode, encoding_len, kendall_tau, rmse};
+use super::mlp::{Mlp, encode_all, train_mlp};
 
 /// One measured subnet for the fit: its top-1 and, where it was measured so, its top-1 on the
 /// two disjoint halves of the validation split (the noise ceiling's two measurements).
@@ -150,169 +149,6 @@ pub struct Predictor {
     pub target_mean: f64,
     pub target_std: f64,
     pub report: Option<FitReport>,
-}
-
-struct Mlp {
-    params: Vec<Tensor>,
-}
-
-impl Mlp {
-    fn shapes(inp: usize, h: usize) -> [Vec<usize>; 6] {
-        [
-            vec![h, inp],
-            vec![h],
-            vec![h, h],
-            vec![h],
-            vec![1, h],
-            vec![1],
-        ]
-    }
-    fn new(e: &Rc<Engine>, inp: usize, h: usize, weights: &[Vec<f32>]) -> Result<Mlp> {
-        let params = Mlp::shapes(inp, h)
-            .iter()
-            .zip(weights)
-            .map(|(s, w)| e.param(w, s))
-            .collect::<Result<_>>()?;
-        Ok(Mlp { params })
-    }
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let p = &self.params;
-        let h = x.linear(&p[0], Some(&p[1]))?.relu()?;
-        let h = h.linear(&p[2], Some(&p[3]))?.relu()?;
-        h.linear(&p[4], Some(&p[5]))
-    }
-}
-
-/// Steps between early-stopping checks.
-const CHECK_EVERY: usize = 10;
-
-/// The encodings of `subnets`, one row each.
-fn encode_all<'a>(
-    space: &SearchSpace,
-    subnets: impl ExactSizeIterator<Item = &'a SubnetConfig>,
-) -> Result<Vec<f32>> {
-    let mut x = Vec::with_capacity(subnets.len() * encoding_len(space));
-    for s in subnets {
-        x.extend(encode(space, s)?);
-    }
-    Ok(x)
-}
-
-/// An MLP fitted on `samples` (without a report), and the Adam steps of the weights kept: 15 %
-/// of the samples (when there are 8 or more) stop the fit early and its best weights are kept.
-/// Targets are standardised on the fitted part, so the output bias starts at the mean accuracy.
-fn train_mlp(
-    e: &Rc<Engine>,
-    space: &SearchSpace,
-    samples: &[&Sample],
-    o: &FitOptions,
-    seed: u64,
-) -> Result<(Predictor, usize)> {
-    let mut order: Vec<&Sample> = samples.to_vec();
-    order.shuffle(&mut StdRng::seed_from_u64(seed ^ 0x51));
-    let n_stop = if order.len() >= 8 {
-        (order.len() as f64 * 0.15).round().max(1.0) as usize
-    } else {
-        0
-    };
-    let (stop, fit) = order.split_at(n_stop);
-    let ys: Vec<f64> = fit.iter().map(|s| s.top1).collect();
-    let mean = ys.iter().sum::<f64>() / ys.len() as f64;
-    let std = (ys.iter().map(|y| (y - mean).powi(2)).sum::<f64>() / ys.len() as f64)
-        .sqrt()
-        .max(1e-6);
-    let inp = encoding_len(space);
-    let h = o.hidden;
-    let mut rng = StdRng::seed_from_u64(seed ^ 0x77);
-    let init: Vec<Vec<f32>> = Mlp::shapes(inp, h)
-        .iter()
-        .map(|s| {
-            if s.len() == 2 {
-                normal(&mut rng, s[0] * s[1], (2.0 / s[1] as f64).sqrt())
-            } else {
-                vec![0.0; s[0]]
-            }
-        })
-        .collect();
-    let mlp = Mlp::new(e, inp, h, &init)?;
-    let tx = e.tensor(
-        &encode_all(space, fit.iter().map(|s| &s.subnet))?,
-        &[fit.len(), inp],
-    )?;
-    let ty: Vec<f32> = ys.iter().map(|y| ((y - mean) / std) as f32).collect();
-    let ty = e.tensor(&ty, &[fit.len(), 1])?;
-    let stop_x = if stop.is_empty() {
-        None
-    } else {
-        Some(e.tensor(
-            &encode_all(space, stop.iter().map(|s| &s.subnet))?,
-            &[stop.len(), inp],
-        )?)
-    };
-    let stop_y: Vec<f64> = stop.iter().map(|s| (s.top1 - mean) / std).collect();
-    let entries: Vec<ParamEntry> = mlp
-        .params
-        .iter()
-        .enumerate()
-        .map(|(i, t)| ParamEntry {
-            name: format!("mlp.{i}"),
-            tensor: t.clone(),
-            decay: i % 2 == 0,
-        })
-        .collect();
-    let mut adam = Adam::new(e, entries, o.weight_decay)?;
-    let weights =
-        |m: &Mlp| -> Result<Vec<Vec<f32>>> { m.params.iter().map(|t| t.to_vec()).collect() };
-    let (mut best, mut best_loss, mut best_step, mut since) = (None, f64::INFINITY, 0, 0);
-    let mut step = 0;
-    while step < o.iterations {
-        adam.zero_grad(e);
-        let loss = mlp.forward(&tx)?.mse(&ty)?;
-        e.backward(&loss)?;
-        adam.step(e, o.lr)?;
-        step += 1;
-        if let Some(sx) = &stop_x
-            && (step % CHECK_EVERY == 0 || step == o.iterations)
-        {
-            let pred = {
-                let _g = e.no_grad();
-                mlp.forward(sx)?.to_vec()?
-            };
-            let l = pred
-                .iter()
-                .zip(&stop_y)
-                .map(|(&p, y)| (p as f64 - y).powi(2))
-                .sum::<f64>()
-                / stop_y.len() as f64;
-            if l < best_loss {
-                (best, best_loss, best_step, since) = (Some(weights(&mlp)?), l, step, 0);
-            } else {
-                since += 1;
-                if since >= o.patience {
-                    break;
-                }
-            }
-        }
-    }
-    let (weights, steps) = match best {
-        Some(w) => (w, best_step),
-        None => (weights(&mlp)?, step),
-    };
-    if !weights.iter().flatten().all(|w| w.is_finite()) {
-        return Err(Error::NonFinite {
-            at: "predictor fit (lower --lr)".into(),
-            value: f32::NAN,
-        });
-    }
-    let p = Predictor {
-        space: space.clone(),
-        hidden: h,
-        weights,
-        target_mean: mean,
-        target_std: std,
-        report: None,
-    };
-    Ok((p, steps))
 }
 
 /// τ between the two validation halves of `samples`, when every one has them (and there are
