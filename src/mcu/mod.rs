@@ -8,6 +8,7 @@ pub mod graph;
 pub use crate::arch::net;
 pub mod patch;
 pub mod sched;
+mod walk;
 
 pub use device::Device;
 pub use net::Network;
