@@ -52,8 +52,13 @@ pub fn real(field: &str, v: f64, lo: f64, hi: f64) -> Result<()> {
 /// `v` finite, above zero and at most `hi`, or an error naming `field`.
 pub fn positive(field: &str, v: f64, hi: f64) -> Result<()> {
     if !v.is_finite() || v <= 0.0 || v > hi {
+        let range = if hi == f64::MAX {
+            "a finite number above 0".to_string()
+        } else {
+            format!("a number above 0 and at most {hi}")
+        };
         return Err(Error::Invalid(format!(
-            "{field}: {v} is out of range; give a number above 0 and at most {hi}"
+            "{field}: {v} is out of range; give {range}"
         )));
     }
     Ok(())

@@ -292,6 +292,10 @@ pub fn finish_profiling(gpu: &Gpu, trace: &Path) -> Result<ProfileReport> {
     let p = gpu.stop_profiling()?;
     let json =
         serde_json::to_string(&p.trace_json()).map_err(|err| Error::Invalid(err.to_string()))?;
+    // `check_trace_path` accepted a folder that can be made; make it.
+    if let Some(parent) = trace.parent().filter(|p| !p.as_os_str().is_empty()) {
+        create_dir(parent, "--profile")?;
+    }
     write_atomic(trace, json.as_bytes())?;
     Ok(p.report())
 }

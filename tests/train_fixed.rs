@@ -4,7 +4,7 @@
 //! take the data's images is refused by name, before anything is written.
 
 mod common;
-use common::harden::{refused, tiny_dataset, tmp};
+use common::harden::{refused, tiny_dataset, tmp, write_split};
 use common::*;
 use tinynas::arch::models::tiny_mobilenet;
 use tinynas::arch::net::Input;
@@ -146,7 +146,7 @@ fn a_network_that_does_not_take_the_data_is_refused_by_name() {
     let few = write("few.json", 28, 1, 4);
     refused(
         &["train-mobilenet", "--data", d, "--net", &few],
-        &["--net", "4 classes", "10"],
+        &["--net", "4 classes", "labels up to 9"],
     );
     std::fs::write(base.join("bad.json"), "{\"input\": 3}").unwrap();
     refused(
@@ -160,4 +160,92 @@ fn a_network_that_does_not_take_the_data_is_refused_by_name() {
         &["bad.json", "input"],
     );
     assert!(!out.exists(), "a refused run creates nothing");
+}
+
+/// A resumed run: `--max-steps` at or below its step is refused (not ignored), and the profiled
+/// steps count from where it resumed, the trace written into a folder made for it.
+#[test]
+fn a_resumed_run_honours_max_steps_and_profiles_its_own_steps() {
+    let base = tmp("fixed-resume");
+    let data = base.join("data");
+    tiny_dataset(&data);
+    let e = engine();
+    let run = base.join("run");
+    let first = FixedOptions {
+        out: Some(run.clone()),
+        max_steps: Some(3),
+        ..options(&data)
+    };
+    assert_eq!(train_fixed(&e, &first, &Silent).unwrap().steps, 3);
+    for max in [2, 3] {
+        let err = train_fixed(
+            &e,
+            &FixedOptions {
+                resume: true,
+                max_steps: Some(max),
+                ..FixedOptions {
+                    out: Some(run.clone()),
+                    ..options(&data)
+                }
+            },
+            &Silent,
+        )
+        .expect_err("refused")
+        .to_string();
+        assert!(
+            err.contains("--max-steps") && err.contains("already at step 3"),
+            "{err}"
+        );
+    }
+    let trace = base.join("traces").join("t.json");
+    let r = train_fixed(
+        &e,
+        &FixedOptions {
+            out: Some(run.clone()),
+            resume: true,
+            profile: Some((trace.clone(), 1)),
+            ..options(&data)
+        },
+        &Silent,
+    )
+    .unwrap();
+    assert_eq!((r.resumed_at, r.steps), (3, 8));
+    let t: serde_json::Value = serde_json::from_slice(&std::fs::read(&trace).unwrap()).unwrap();
+    assert!(t["traceEvents"].as_array().is_some_and(|v| !v.is_empty()));
+    assert!(r.profile_overhead.is_some());
+}
+
+/// Options are checked before the GPU is opened, and data the default network cannot take is
+/// refused naming the data, not a field of a network the user never wrote.
+#[test]
+fn options_and_data_are_refused_by_their_own_names() {
+    refused(
+        &[
+            "train-mobilenet",
+            "--epochs",
+            "0",
+            "--adapter",
+            "no-such-gpu",
+        ],
+        &["--epochs"],
+    );
+    refused(
+        &["train-mobilenet", "--lr=-1", "--adapter", "no-such-gpu"],
+        &["--lr", "a finite number above 0"],
+    );
+    let base = tmp("fixed-small");
+    let data = base.join("idx");
+    std::fs::create_dir_all(&data).unwrap();
+    write_split(&data, "train", [40, 2, 2], |i| (i % 10) as u8);
+    write_split(&data, "t10k", [10, 2, 2], |i| (i % 10) as u8);
+    refused(
+        &[
+            "train-mobilenet",
+            "--data",
+            data.to_str().unwrap(),
+            "--batch",
+            "8",
+        ],
+        &["--data", "2×2 images are too small"],
+    );
 }

@@ -89,7 +89,7 @@ pub fn proxyless_mobile(resolution: usize, classes: usize) -> Network {
 }
 
 /// MCUNet-in2 (Lin et al. 2020; "mcunet-256kb-1mb_imagenet" of MCUNet's model zoo, for 256 KB
-/// SRAM and 1 MB flash): resolution 160, stem 16, 18 searched blocks, no feature mix, 1000
+/// SRAM and 1 MB flash): resolution 160, stem 16, a fixed first block and 17 searched ones, no feature mix, 1000
 /// classes. BENCH.md holds its arena as TF Lite Micro measures it.
 pub fn mcunet_in2() -> Network {
     // (out channels, kernel, expand ratio, stride) per block; every middle width is in · e.

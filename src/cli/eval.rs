@@ -43,12 +43,14 @@ pub struct RunSubnetArgs {
 impl RunSubnetArgs {
     /// The subnet, checked against `space`.
     pub fn subnet(&self, space: &SearchSpace) -> Result<SubnetConfig> {
-        parse_subnet(space, &self.subnet, self.resolution).map_err(|e| match self.resolution {
-            Some(r) if matches!(self.subnet.as_str(), "max" | "min") => {
-                Error::Invalid(format!("--resolution {r}: {e}"))
-            }
-            _ => e,
-        })
+        // Any resolution the space can run (BN is recalibrated), checked naming the flag.
+        if let Some(r) = self.resolution
+            && matches!(self.subnet.as_str(), "max" | "min")
+        {
+            space.validate()?;
+            space.check_resolution(r, "--resolution")?;
+        }
+        parse_subnet(space, &self.subnet, self.resolution)
     }
 }
 

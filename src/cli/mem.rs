@@ -115,6 +115,9 @@ pub fn network(a: &MemArgs) -> Result<Network> {
         }
         "mcunet-in2" => {
             let mut n = mcunet_in2();
+            if res != n.input.resolution {
+                n.name = format!("{}-r{res}", n.name);
+            }
             n.input.resolution = res;
             n.classes = classes;
             n
@@ -291,7 +294,7 @@ pub fn run(a: &MemArgs) -> Result<()> {
             );
         }
         println!(
-            "{}: {} (SRAM {} of {}, margin {}; flash {} of {}, margin {})",
+            "{}: {} (SRAM {} of {}, margin {:.1} KiB; flash {} of {}, margin {:.1} KiB)",
             dev.name,
             if fits { "fits" } else { "does NOT fit" },
             kib(r.peak_sram_bytes),

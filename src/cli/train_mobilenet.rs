@@ -76,6 +76,8 @@ pub fn run(a: &TrainMobilenetArgs) -> Result<()> {
         max_steps: a.max_steps,
         profile: a.profile.clone().map(|p| (p, a.profile_steps)),
     };
+    // Every option before the GPU opens: a mistake is named as itself, not as a missing GPU.
+    o.validate()?;
     let e = a.gpu.engine()?;
     let console = Console::new();
     let r = train_fixed(&e, &o, console.as_ref())?;
@@ -99,8 +101,16 @@ pub fn run(a: &TrainMobilenetArgs) -> Result<()> {
             100.0 * (profiled / plain - 1.0)
         );
     }
+    let ran = r.steps - r.resumed_at;
+    if ran == 0 {
+        println!(
+            "the run was already complete at step {}: nothing to train",
+            r.steps
+        );
+        return Ok(());
+    }
     println!(
-        "trained {} steps in {:.1} s ({:.0} images/s) on {}",
+        "trained {ran} steps (to step {}) in {:.1} s ({:.0} images/s) on {}",
         r.steps, r.seconds, r.images_per_s, r.adapter
     );
     if let Some(acc) = r.final_top1() {

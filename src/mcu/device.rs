@@ -48,18 +48,18 @@ impl Device {
             crate::bounds::int(flag, v as usize, 1, crate::bounds::MAX_BUDGET_KIB as usize)
                 .map(|_| v * KIB)
         };
-        // The name says which budget the user set, and by which flag.
+        // The name says which budget was set in place of the device's own.
         let mut set = Vec::new();
         if let Some(s) = sram_kib {
             self.sram_bytes = check("--sram", s)?;
-            set.push(format!("--sram {s}"));
+            set.push(format!("SRAM {s} KiB"));
         }
         if let Some(f) = flash_kib {
             self.flash_bytes = check("--flash", f)?;
-            set.push(format!("--flash {f}"));
+            set.push(format!("flash {f} KiB"));
         }
         if !set.is_empty() {
-            self.name = format!("{} with {}", self.name, set.join(" "));
+            self.name = format!("{} ({})", self.name, set.join(", "));
         }
         Ok(self)
     }

@@ -107,7 +107,7 @@ pub fn smallest_footprint(space: &SearchSpace, checker: &mut Checker) -> Result<
 fn no_fit(space: &SearchSpace, checker: &mut Checker) -> Error {
     let msg = match smallest_footprint(space, checker) {
         Ok(s) => format!(
-            "no subnet fits {}: the smallest footprint in the space is {:.1} KiB SRAM and {:.1} KiB flash (smallest subnet, lowest resolution); lower the resolution or width, or choose a larger device",
+            "no subnet fits {}: the smallest footprint in the space is {:.1} KiB SRAM and {:.1} KiB flash (smallest subnet, lowest resolution); lower the resolution or width, or choose a larger device (--device, --sram, --flash)",
             super::describe_limits(&checker.limits),
             s.peak_sram_bytes as f64 / 1024.0,
             s.flash_bytes as f64 / 1024.0

@@ -92,6 +92,13 @@ pub fn evaluate(e: &Rc<Engine>, net: &Net, ds: &Dataset, batch: usize) -> Result
     Ok(correct as f64 / ds.len().max(1) as f64)
 }
 
+impl FixedOptions {
+    /// Every option checked, before any work (the CLI calls it before opening the GPU).
+    pub fn validate(&self) -> Result<()> {
+        check(self)
+    }
+}
+
 fn check(o: &FixedOptions) -> Result<()> {
     use crate::bounds::{int, positive, real};
     int("--epochs", o.epochs, 1, 100_000)?;
@@ -106,8 +113,9 @@ fn check(o: &FixedOptions) -> Result<()> {
             "--max-steps 0: give at least 1 (or leave it out to train every epoch)".into(),
         ));
     }
-    if let Some((p, _)) = &o.profile {
+    if let Some((p, n)) = &o.profile {
         crate::io::check_trace_path(p, "--profile")?;
+        int("--profile-steps", *n, 1, 100_000)?;
     }
     if let Some(out) = &o.out {
         crate::io::check_out_dir(out, "--out")?;
@@ -117,6 +125,14 @@ fn check(o: &FixedOptions) -> Result<()> {
                 out.display()
             )));
         }
+    }
+    if let (Some(s), Some(n)) = (o.image_size, &o.network)
+        && s != n.input.resolution
+    {
+        return Err(Error::Invalid(format!(
+            "--image-size {s} differs from the --net network's input resolution {}; leave --image-size out (image folders are resized to the network's resolution)",
+            n.input.resolution
+        )));
     }
     if o.image_size.is_some() && !o.data.join("train").is_dir() {
         return Err(Error::Invalid(format!(
@@ -129,15 +145,33 @@ fn check(o: &FixedOptions) -> Result<()> {
 
 /// The network to train on images of `ds`: the given one, which must take them as they are,
 /// or the small MobileNet at their size.
-fn network_for(given: Option<&Network>, ds: &Dataset) -> Result<Network> {
-    let Some(n) = given else {
+fn network_for(o: &FixedOptions, ds: &Dataset, test: &Dataset) -> Result<Network> {
+    if ds.height != ds.width {
+        return Err(Error::Invalid(format!(
+            "--data {}: the images are {}×{}; the networks take square images (image folders are resized to a square --image-size)",
+            o.data.display(),
+            ds.height,
+            ds.width
+        )));
+    }
+    let Some(n) = o.network.as_ref() else {
         let input = Input {
             resolution: ds.height,
             channels: ds.channels,
         };
-        return Ok(small_mobilenet(input, ds.classes));
+        let n = small_mobilenet(input, ds.classes);
+        return n.validate().map(|_| n).map_err(|e| {
+            let what = match o.image_size {
+                Some(s) => format!("--image-size {s}"),
+                None => format!("--data {}", o.data.display()),
+            };
+            Error::Invalid(format!(
+                "{what}: {}×{} images are too small for the small MobileNet ({e})",
+                ds.height, ds.width
+            ))
+        });
     };
-    if n.input.channels != ds.channels || n.input.resolution != ds.height || ds.height != ds.width {
+    if n.input.channels != ds.channels || n.input.resolution != ds.height {
         return Err(Error::Invalid(format!(
             "--net: the network takes {}-channel {r}×{r} images but the data's are {}-channel {}×{}; set its input to match (image folders are resized to the network's resolution)",
             n.input.channels,
@@ -147,13 +181,25 @@ fn network_for(given: Option<&Network>, ds: &Dataset) -> Result<Network> {
             r = n.input.resolution,
         )));
     }
-    if n.classes < ds.classes {
+    // The labels present, not `classes` (which idx data floors at 10).
+    let labels = ds
+        .labels
+        .iter()
+        .chain(&test.labels)
+        .max()
+        .map_or(0, |&l| l as usize + 1);
+    if n.classes < labels {
         return Err(Error::Invalid(format!(
-            "--net: the network has {} classes but the data {}; set its classes",
-            n.classes, ds.classes
+            "--net: the network has {} classes but the data has labels up to {}; set its classes",
+            n.classes,
+            labels - 1
         )));
     }
-    Ok(n.clone())
+    let mut n = n.clone();
+    if n.name.is_empty() {
+        n.name = "network".into();
+    }
+    Ok(n)
 }
 
 /// Train (or continue, with `resume`) the network of `o` and report every epoch's test top-1.
@@ -173,8 +219,11 @@ pub fn train_fixed(e: &Rc<Engine>, o: &FixedOptions, obs: &dyn Observer) -> Resu
             train.len()
         )));
     }
-    let network = network_for(o.network.as_ref(), &train)?;
-    let net = Net::new(e, &network, o.seed)?;
+    let network = network_for(o, &train, &test)?;
+    let net = Net::new(e, &network, o.seed).map_err(|err| match (&o.network, err) {
+        (Some(_), Error::Invalid(m)) => Error::Invalid(format!("--net: {m}")),
+        (_, err) => err,
+    })?;
     let params = net.param_list();
     let n_params: usize = params.iter().map(|p| p.tensor.numel()).sum();
     let data = crate::data::describe_splits(&train, &test);
@@ -197,8 +246,11 @@ pub fn train_fixed(e: &Rc<Engine>, o: &FixedOptions, obs: &dyn Observer) -> Resu
         "weight_decay": o.weight_decay, "label_smoothing": o.label_smoothing, "seed": o.seed,
     });
     // A run of the default network keeps the settings runs made before `--net` existed.
+    // Its name is not a setting: a renamed description continues the run.
     if o.network.is_some() {
-        run_config["network"] = serde_json::to_value(&network).expect("a network serialises");
+        let mut stored = network.clone();
+        stored.name.clear();
+        run_config["network"] = serde_json::to_value(&stored).expect("a network serialises");
     }
     let _lock = match &o.out {
         Some(out) => Some(crate::io::lock_dir(out, "--out")?),
@@ -215,6 +267,15 @@ pub fn train_fixed(e: &Rc<Engine>, o: &FixedOptions, obs: &dyn Observer) -> Resu
                     out.display(),
                     super::run::differing_fields(&state.config, &run_config).join(", "),
                     state.config
+                )));
+            }
+            if let Some(max) = o.max_steps
+                && max <= state.step
+            {
+                return Err(Error::Invalid(format!(
+                    "--max-steps {max}: the run in {} is already at step {}; give a larger number or leave it out",
+                    out.display(),
+                    state.step
                 )));
             }
             restore(e, &net, &sgd, tensors)?;
@@ -262,10 +323,12 @@ pub fn train_fixed(e: &Rc<Engine>, o: &FixedOptions, obs: &dyn Observer) -> Resu
     'epochs: for epoch in first_epoch..o.epochs {
         let (mut loss_sum, mut count) = (0.0, 0);
         // A resumed run skips the batches of this epoch it has already trained on.
-        let batches = train.epoch_batches(o.batch, o.seed * 1000 + epoch as u64);
+        let order_seed = o.seed.wrapping_mul(1000).wrapping_add(epoch as u64);
+        let batches = train.epoch_batches(o.batch, order_seed);
         for idx in batches.into_iter().skip(std::mem::take(&mut skip)) {
             let step_start = Instant::now();
-            if o.profile.is_some() && step == 1 {
+            // Profiled: the steps after this run's first (a warm-up), counted from where it began.
+            if o.profile.is_some() && step == report.resumed_at + 1 {
                 e.gpu.start_profiling(false);
             }
             let (x, y) = train.batch(&idx);
@@ -292,7 +355,7 @@ pub fn train_fixed(e: &Rc<Engine>, o: &FixedOptions, obs: &dyn Observer) -> Resu
             step += 1;
             step_secs.push(step_start.elapsed().as_secs_f64());
             if let Some((path, n)) = &o.profile
-                && step == 1 + n
+                && step == report.resumed_at + 1 + n
             {
                 obs.profile(&crate::io::finish_profiling(&e.gpu, path)?, path);
             }
@@ -324,6 +387,21 @@ pub fn train_fixed(e: &Rc<Engine>, o: &FixedOptions, obs: &dyn Observer) -> Resu
         });
     }
     obs.end();
+    if let Some((path, n)) = &o.profile {
+        // The run ended before its profiled steps did: the trace of those it ran, or a word.
+        let ran = (step - report.resumed_at).saturating_sub(1);
+        if e.gpu.profiling() {
+            obs.profile(&crate::io::finish_profiling(&e.gpu, path)?, path);
+            obs.message(&format!(
+                "--profile-steps {n}: the run ended after {ran} profiled step(s); the trace holds those"
+            ));
+        } else if ran == 0 {
+            obs.message(&format!(
+                "--profile: the run ended after its first (warm-up) step; no step profiled, no trace written to {}",
+                path.display()
+            ));
+        }
+    }
     report.steps = step;
     report.seconds = start.elapsed().as_secs_f64();
     report.images_per_s = ((step - report.resumed_at) * o.batch) as f64 / report.seconds;

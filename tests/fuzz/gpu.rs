@@ -98,6 +98,8 @@ fn vals(v: &[&str]) -> Vec<String> {
 pub fn gpu_command_line(rng: &mut StdRng, fx: &Fixture, case: usize) -> (Vec<String>, Vec<String>) {
     let s = |p: &Path| p.to_str().unwrap().to_string();
     let out = s(&fx.dir.join(format!("out-{case}")));
+    let trace = format!("{out}/trace.json");
+    let under_a_file = format!("{}/t.json", fx.dir.join("garbage.json").display());
     let (run, data, space) = (s(&fx.run), s(&fx.data), s(&fx.space));
     let missing = s(&fx.dir.join("missing.json"));
     let garbage = s(&fx.dir.join("garbage.json"));
@@ -181,6 +183,8 @@ pub fn gpu_command_line(rng: &mut StdRng, fx: &Fixture, case: usize) -> (Vec<Str
                     v
                 }),
                 ("--resume", vals(&[""])),
+                ("--profile", vals(&[trace.as_str(), under_a_file.as_str()])),
+                ("--profile-steps", vals(&["0", "1", "5"])),
             ],
         ),
         "eval" => (
