@@ -2,11 +2,11 @@
 //! validation split (and, with `--int8`, through the integer executor).
 
 use super::GpuArgs;
+use crate::Result;
 use crate::arch::{SearchSpace, SubnetConfig};
 use crate::mcu::{self, EvalOptions, Scheduler};
 use crate::train::eval::SubnetEvaluator;
 use crate::train::run::{load_data, load_run};
-use crate::{Error, Result};
 use clap::Args;
 use std::path::PathBuf;
 
@@ -50,7 +50,7 @@ impl RunSubnetArgs {
             space.validate()?;
             space.check_resolution(r, "--resolution")?;
         }
-        parse_subnet(space, &self.subnet, self.resolution)
+        super::read::parse_subnet(space, &self.subnet, self.resolution)
     }
 }
 
@@ -82,41 +82,6 @@ pub struct EvalArgs {
     /// Chrome/Perfetto trace here.
     #[arg(long)]
     pub profile: Option<PathBuf>,
-}
-
-/// A subnet named on the command line: `max`, `min` (at `res`, or the space's largest or
-/// smallest resolution) or a JSON file (which sets its own resolution).
-pub fn parse_subnet(space: &SearchSpace, spec: &str, res: Option<usize>) -> Result<SubnetConfig> {
-    space.validate()?;
-    let rmax = *space
-        .resolutions
-        .iter()
-        .max()
-        .expect("validated: non-empty");
-    let rmin = *space
-        .resolutions
-        .iter()
-        .min()
-        .expect("validated: non-empty");
-    let s = match spec {
-        "max" => space.largest(res.unwrap_or(rmax)),
-        "min" => space.smallest(res.unwrap_or(rmin)),
-        path if res.is_some() => {
-            return Err(Error::Invalid(format!(
-                "--subnet {path}: a resolution flag applies to max and min only; the subnet file gives its own"
-            )));
-        }
-        path => {
-            let text = std::fs::read_to_string(path).map_err(|e| {
-                Error::Invalid(format!(
-                    "--subnet {path}: {e} (give max, min or a subnet JSON file)"
-                ))
-            })?;
-            mcu::net::parse_json::<SubnetConfig>(&text, &format!("subnet {path}"))?
-        }
-    };
-    space.check(&s)?;
-    Ok(s)
 }
 
 pub fn eval(g: &GpuArgs, a: &EvalArgs) -> Result<()> {

@@ -1,8 +1,7 @@
 //! `tinynas mem`: the layer table, MACs, params, flash and peak SRAM of a network under a
 //! scheduler, and whether it fits a device.
 
-use super::eval::parse_subnet;
-use super::train::read_space;
+use super::read::{parse_subnet, read_network, read_space};
 use crate::arch::SearchSpace;
 use crate::arch::models::mcunet_in2;
 use crate::bounds;
@@ -60,18 +59,6 @@ pub struct MemArgs {
     /// One JSON object (or an array for --scheduler all) instead of the table.
     #[arg(long)]
     pub json: bool,
-}
-
-fn read(path: &PathBuf) -> Result<String> {
-    std::fs::read_to_string(path).map_err(|e| Error::Data {
-        path: path.display().to_string(),
-        msg: e.to_string(),
-    })
-}
-
-/// The network description in the JSON file `path`, validated; errors name the file.
-pub fn read_network(path: &PathBuf) -> Result<Network> {
-    Network::from_json(&read(path)?).map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))
 }
 
 pub fn network(a: &MemArgs) -> Result<Network> {

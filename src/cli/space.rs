@@ -90,7 +90,7 @@ pub struct SpaceArgs {
 
 pub fn space_options(a: &SpaceArgs) -> Result<SpaceOptions> {
     let mut base = match &a.space {
-        Some(p) => super::train::read_space(p)?,
+        Some(p) => super::read::read_space(p)?,
         None => SearchSpace::default(),
     };
     let mut extra = Vec::new();

@@ -6,7 +6,7 @@ use crate::train::run::{RunConfig, RunOptions, train_supernet};
 use crate::train::schedule::Schedule;
 use crate::{Error, Result};
 use clap::Args;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 #[derive(Args, Clone)]
 pub struct TrainArgs {
@@ -118,15 +118,6 @@ pub fn default_space(
     }
 }
 
-pub fn read_space(path: &Path) -> Result<SearchSpace> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| Error::Invalid(format!("--space {}: {e}", path.display())))?;
-    let s: SearchSpace =
-        crate::arch::parse_json(&text, &format!("search space {}", path.display()))?;
-    s.validate()?;
-    Ok(s)
-}
-
 /// The run configuration the train arguments describe.
 pub fn run_config(a: &TrainArgs) -> Result<RunConfig> {
     let data = a.data.clone().unwrap_or_else(super::default_data);
@@ -159,7 +150,7 @@ pub fn run_config(a: &TrainArgs) -> Result<RunConfig> {
     crate::bounds::positive("--lr", lr as f64, f64::MAX)?;
     crate::bounds::int("--subnets", subnets, 1, 64)?;
     let mut space = match &a.space {
-        Some(p) => read_space(p)?,
+        Some(p) => super::read::read_space(p)?,
         None => {
             // Channels and classes come from the data.
             let (train, _) = crate::data::load_any(&data, image_size)?;

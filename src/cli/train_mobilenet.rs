@@ -59,7 +59,11 @@ pub struct TrainMobilenetArgs {
 }
 
 pub fn run(a: &TrainMobilenetArgs) -> Result<()> {
-    let network = a.net.as_ref().map(super::mem::read_network).transpose()?;
+    let network = a
+        .net
+        .as_deref()
+        .map(super::read::read_network)
+        .transpose()?;
     let o = FixedOptions {
         data: a.data.clone().unwrap_or_else(super::default_data),
         image_size: a.image_size,
