@@ -28,6 +28,27 @@ fn tflm_report(net: &tinynas::mcu::Network) -> tinynas::mcu::Report {
     .unwrap()
 }
 
+/// TF Lite Micro's measured arena (head, tail) of each .tflite file, one JSON object each.
+fn tflm_arenas<'a>(
+    models: impl IntoIterator<Item = &'a std::path::Path>,
+) -> Vec<serde_json::Value> {
+    let out = Command::new(python())
+        .args(["scripts/runtimes.py", "--arena"])
+        .args(models)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
 /// Random pixel images (HWC u8) of `c` channels at `r`.
 fn pixels(rng: &mut impl Rng, n: usize, r: usize, c: usize) -> Vec<Vec<u8>> {
     (0..n)
@@ -278,22 +299,7 @@ fn the_tflm_scheduler_is_tflms_measured_head_on_random_subnets() {
             est.peak.tflm_tail.unwrap(),
         ));
     }
-    let out = Command::new(python())
-        .arg("scripts/runtimes.py")
-        .arg("--arena")
-        .args(cases.iter().map(|c| &c.0))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = tflm_arenas(cases.iter().map(|c| c.0.as_path()));
     assert_eq!(lines.len(), cases.len());
     let mut worst_tail = 0f64;
     for ((_, res, width, sub, est, tail), m) in cases.iter().zip(&lines) {
@@ -369,17 +375,7 @@ fn mcunet_in2_arena_is_the_published_head_on_tflite_micro() {
     std::fs::create_dir_all(&tmp).unwrap();
     let path = tmp.join("mcunet-in2.tflite");
     std::fs::write(&path, tflite::write(&q, "mcunet-in2")).unwrap();
-    let out = Command::new(python())
-        .args(["scripts/runtimes.py", "--arena"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let m: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let m = tflm_arenas([path.as_path()]).remove(0);
     assert_eq!(m["head"].as_u64(), Some(332_800), "TFLM's measured head");
     let tail = est.peak.tflm_tail.unwrap();
     let measured = m["tail"].as_u64().unwrap() as f64;

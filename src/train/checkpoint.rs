@@ -234,3 +234,14 @@ pub fn restore(e: &Engine, net: &impl Module, sgd: &Sgd, mut t: Tensors) -> Resu
     }
     Ok(())
 }
+
+/// A resumed run in `dir` at `step` must have steps left under `--max-steps`.
+pub fn check_max_steps(max_steps: Option<usize>, dir: &Path, step: usize) -> Result<()> {
+    match max_steps {
+        Some(max) if max <= step => Err(Error::Invalid(format!(
+            "--max-steps {max}: the run in {} is already at step {step}; give a larger number or leave it out",
+            dir.display()
+        ))),
+        _ => Ok(()),
+    }
+}

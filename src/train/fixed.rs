@@ -269,15 +269,7 @@ pub fn train_fixed(e: &Rc<Engine>, o: &FixedOptions, obs: &dyn Observer) -> Resu
                     state.config
                 )));
             }
-            if let Some(max) = o.max_steps
-                && max <= state.step
-            {
-                return Err(Error::Invalid(format!(
-                    "--max-steps {max}: the run in {} is already at step {}; give a larger number or leave it out",
-                    out.display(),
-                    state.step
-                )));
-            }
+            checkpoint::check_max_steps(o.max_steps, out, state.step)?;
             restore(e, &net, &sgd, tensors)?;
             step = state.step;
             obs.message(&format!(

@@ -179,15 +179,7 @@ pub fn train_supernet(
                 config_json
             )));
         }
-        if let Some(max) = opts.max_steps
-            && max <= state.step
-        {
-            return Err(Error::Invalid(format!(
-                "--max-steps {max}: the run in {} is already at step {}; give a larger number or leave it out",
-                out.display(),
-                state.step
-            )));
-        }
+        checkpoint::check_max_steps(opts.max_steps, out, state.step)?;
         restore(e, &net, &sgd, tensors)?;
         step = state.step;
         metrics = read_metrics(out)?
