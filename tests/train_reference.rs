@@ -15,15 +15,26 @@ use tinynas::nn::{Module, Sgd};
 
 #[test]
 fn tiny_mobilenet_gpu_training_matches_cpu_reference() {
+    training_matches_cpu_reference(None);
+}
+
+/// The same with a 1×1 feature-mix layer before the pooling (MobileNetV2's last conv).
+#[test]
+fn with_a_feature_mix_layer_gpu_training_matches_cpu_reference() {
+    training_matches_cpu_reference(Some(24));
+}
+
+fn training_matches_cpu_reference(feature_mix: Option<usize>) {
     let e = engine();
     let (n, h, w, classes) = (8, 16, 16, 10);
-    let config = tiny_mobilenet(
+    let mut config = tiny_mobilenet(
         Input {
             resolution: h,
             channels: 1,
         },
         classes,
     );
+    config.feature_mix_channels = feature_mix;
     let net = Net::new(&e, &config, 7).unwrap();
     let params = net.param_list();
     let init: Vec<Vec<f64>> = params

@@ -1,7 +1,6 @@
 #![allow(clippy::needless_range_loop)]
-//! The f64 CPU reference of `nn::net::Net`: the layers of the same network description (no
-//! feature mix) and initial weights, a minimal tape over the reference ops, and the same SGD
-//! update.
+//! The f64 CPU reference of `nn::net::Net`: the layers of the same network description and
+//! initial weights, a minimal tape over the reference ops, and the same SGD update.
 
 use tinynas::arch::net::Network;
 use tinynas::autograd::ops::Act;
@@ -101,10 +100,6 @@ pub struct CpuNet {
 
 impl CpuNet {
     pub fn new(config: Network, params: Vec<Vec<f64>>, decay: Vec<bool>) -> CpuNet {
-        assert!(
-            config.feature_mix_channels.is_none(),
-            "the reference has no feature mix"
-        );
         let momentum = params.iter().map(|p| vec![0.0; p.len()]).collect();
         CpuNet {
             config,
@@ -219,6 +214,10 @@ impl CpuNet {
             }
             v = hcur;
             c = b.out_channels;
+        }
+        if let Some(f) = cfg.feature_mix_channels {
+            v = conv_bn(&mut t, v, c, f, 1, 1, 1, &mut hh, &mut ww, Some(Act::Relu6));
+            c = f;
         }
         let hw = hh * ww;
         let pooled = (0..n * c)
