@@ -11,7 +11,7 @@ import gzip, os, struct, sys
 
 SRC = "/usr/share/datasets/fashion-mnist"
 DST = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fashion-mnist-subset")
-SPLITS = {"train": ("train", 300), "t10k": ("t10k", 100)}
+SPLITS = {"train": ("train", 600), "t10k": ("t10k", 200)}
 
 
 def read_idx(path):

@@ -1,5 +1,5 @@
 //! The search's choices: measured evolution against random search under binding limits, the
-//! baselines and the final one-standard-error rule.
+//! baselines and the final choice.
 
 mod common;
 use common::search::*;
@@ -158,24 +158,77 @@ fn baselines_obey_the_limits_and_order_by_macs() {
 }
 
 #[test]
-fn the_final_choice_takes_the_most_macs_within_one_standard_error() {
-    use tinynas::pipeline::search::one_se_choice;
-    // 1,000 images: the SE at 85 % is 1.13 points.
-    let rows = [
-        (0.851, 2_000_000),
-        (0.850, 3_500_000),
-        (0.860, 1_500_000),
-        (0.835, 4_000_000),
+fn the_final_choice_judges_each_row_on_the_images_that_did_not_choose_it() {
+    use tinynas::pipeline::search::{ChoiceRow, final_choice, paired_shortfall};
+    // 2,000 validation images: even-numbered ones the search's half, odd-numbered the choice
+    // half. `split(a, b)`: right on the first `a` images of the search's half and the first `b`
+    // of the choice half.
+    let n = 2000;
+    let split = |search: usize, choice: usize, picked: bool| {
+        let answers = (0..n)
+            .map(|i| {
+                if i % 2 == 0 {
+                    i / 2 < search
+                } else {
+                    i / 2 < choice
+                }
+            })
+            .collect();
+        ChoiceRow {
+            answers,
+            chosen_on_search_half: picked,
+        }
+    };
+    let rows = vec![
+        // The search: 95 % on the half that chose it, 84 % on the other.
+        split(950, 840, true),
+        // Most MACs, chosen by its footprint: 85.5 % over the whole split.
+        split(870, 840, false),
+        // Uniform: 83 % over the whole split.
+        split(830, 830, false),
+        // The best random subnet: 90 % where it was chosen, 84.5 % on the other half.
+        split(900, 845, true),
     ];
-    let (i, why) = one_se_choice(&rows, 1000);
+    // The search's 95 % on its own half must not count: judged on the choice half it is
+    // 84.0 %, below most MACs' 85.5 % on all 2,000 images and the random row's 84.5 %.
+    let c = final_choice(&rows).unwrap();
+    let est: Vec<(f64, usize)> = c
+        .estimates
+        .iter()
+        .map(|&(p, k)| ((p * 1e4).round() / 1e4, k))
+        .collect();
     assert_eq!(
-        i, 1,
-        "85.0 % is within 1.1 points of 86.0 %, and has the most MACs of those"
+        est,
+        vec![(0.84, 1000), (0.855, 2000), (0.83, 2000), (0.845, 1000)]
     );
-    assert!(why.contains("one standard error"), "{why}");
-    // With 100,000 images the SE is 0.11 points: the best is taken.
-    let (i, why) = one_se_choice(&rows, 100_000);
-    assert_eq!((i, why.as_str()), (2, "the best on the choice half"));
+    assert_eq!(c.chosen, 1, "{c:?}");
+    assert!(
+        c.why.contains("85.50 % on 2000") && c.why.contains("footprint"),
+        "{}",
+        c.why
+    );
+    // Below the chosen on the choice half, paired: the search answers a subset of the chosen
+    // one's images there (840 of 840: equal); uniform misses 10 of them.
+    assert_eq!(c.below_chosen[0], (0.0, 0.0));
+    let (s, se) = c.below_chosen[2];
+    let var = (10.0 * (1.0 - 0.01f64).powi(2) + 990.0 * 0.01f64.powi(2)) / 999.0;
+    assert!(
+        (s - 0.01).abs() < 1e-12 && (se - (var / 1000.0).sqrt()).abs() < 1e-12,
+        "{s} {se}"
+    );
+    assert_eq!(paired_shortfall(&[true, false], &[false, true]).0, 0.0);
+    // Had the search been judged on every image (as if its half had not chosen it), its
+    // 89.5 % would win: the rule is what stops the winner's curse.
+    let mut cursed = rows.clone();
+    cursed[0].chosen_on_search_half = false;
+    assert_eq!(final_choice(&cursed).unwrap().chosen, 0);
     // Ties keep the earlier row (the search's own).
-    assert_eq!(one_se_choice(&[(0.8, 5), (0.8, 5)], 1000).0, 0);
+    let c = final_choice(&[split(900, 850, true), split(850, 850, false)]).unwrap();
+    assert_eq!(c.chosen, 0);
+    // Rows answering different images cannot be compared.
+    let short = ChoiceRow {
+        answers: vec![true; 9],
+        chosen_on_search_half: false,
+    };
+    assert!(final_choice(&[split(1, 1, true), short]).is_err());
 }

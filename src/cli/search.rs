@@ -77,7 +77,7 @@ pub fn print_search(r: &SearchReport, space: &SearchSpace, limits: &Limits) -> R
         serde_json::to_string(&r.subnet).unwrap()
     );
     println!(
-        "  validation top-1 {:.2} % (choice half), test top-1 {:.2} % ({} images, after BN recalibration)",
+        "  validation top-1 {:.2} % (on the images that did not choose it), test top-1 {:.2} % ({} images, after BN recalibration)",
         r.score * 100.0,
         r.test_top1 * 100.0,
         r.test_images
@@ -116,22 +116,23 @@ pub fn print_rows(r: &SearchReport) {
         println!("{}", crate::pipeline::predictor::describe_fit(p));
     }
     println!(
-        "validation split in halves: the search and the baselines chose on {} images, the final choice is made on the other {}; the test split is measured once",
+        "validation split in halves of {} and {} images: the search and the random baseline chose on the first; each row is judged on the images that chose none of it (the second half for those two, the whole split for the baselines chosen by footprint) and the best is chosen; \"below chosen\" is its shortfall on the second half with the paired standard error; the test split is measured once",
         r.search_images, r.val_images
     );
     println!(
-        "{:<10} {:>8} {:>10} {:>10} {:>9} {:>16} {:>16}  how",
+        "{:<10} {:>8} {:>10} {:>10} {:>9} {:>22} {:>15} {:>16}  how",
         "choice",
         "M MACs",
         "SRAM",
         "flash",
         "search %",
-        format!("choice % ({})", r.val_images),
+        "choice % (images)",
+        "below chosen",
         format!("test % ({})", r.test_images)
     );
     for w in &r.rows {
         println!(
-            "{:<10} {:>8.2} {:>10} {:>10} {:>9.2} {:>9.2} ± {:<4.2} {:>9.2} ± {:<4.2}  {}{}",
+            "{:<10} {:>8.2} {:>10} {:>10} {:>9.2} {:>8.2} ± {:<4.2} ({:>5}) {:>8.2} ± {:<4.2} {:>9.2} ± {:<4.2}  {}{}",
             w.name,
             w.footprint.macs as f64 / 1e6,
             kib(w.footprint.peak_sram_bytes),
@@ -139,6 +140,9 @@ pub fn print_rows(r: &SearchReport) {
             w.search_top1 * 100.0,
             w.val_top1 * 100.0,
             w.val_se * 100.0,
+            w.val_images,
+            w.below_chosen * 100.0,
+            w.below_chosen_se * 100.0,
             w.test_top1 * 100.0,
             w.test_se * 100.0,
             w.detail,

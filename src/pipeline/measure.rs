@@ -1,8 +1,9 @@
 //! Validation measurements of a search, cached: a network measured once (by the predictor's
 //! collection, by the evolution or for a baseline) is never measured again. Each measurement
-//! keeps the split's two halves apart: the search chooses on the first, the final choice among
-//! its best and the baselines is made on the second, which no candidate was chosen by (choosing
-//! the best of many noisy measurements and comparing it on the same ones favours it unfairly).
+//! keeps the split's two halves apart: the search chooses on the first, and the final choice
+//! judges its best on the second, which did not choose it (choosing the best of many noisy
+//! measurements and comparing it on the same ones favours it unfairly). A subnet measured here
+//! keeps its answer on every image, for paired comparisons.
 
 use crate::Result;
 use crate::arch::SearchSpace;
@@ -19,7 +20,8 @@ pub struct Measurer<'a> {
     space: &'a SearchSpace,
     /// Canonical subnet → index in `order`.
     known: HashMap<SubnetConfig, usize>,
-    order: Vec<(SubnetConfig, Measurement)>,
+    /// Each subnet's measurement and, where it was made here, its per-image answers.
+    order: Vec<(SubnetConfig, Measurement, Option<Vec<bool>>)>,
     /// Measurements made (not found in the cache) and the time they took.
     pub new: usize,
     spent: Duration,
@@ -44,15 +46,22 @@ impl<'a> Measurer<'a> {
         let images = [n.div_ceil(2), n / 2];
         for (s, h) in known {
             let correct = [0, 1].map(|i| (h[i] * images[i] as f64).round() as usize);
-            self.insert(s, Measurement { correct, images });
+            self.insert(s, Measurement { correct, images }, None);
         }
     }
 
-    fn insert(&mut self, s: &SubnetConfig, v: Measurement) {
+    fn insert(&mut self, s: &SubnetConfig, v: Measurement, right: Option<Vec<bool>>) {
         let k = canonical(self.space, s);
-        if !self.known.contains_key(&k) {
-            self.known.insert(k, self.order.len());
-            self.order.push((s.clone(), v));
+        match self.known.get(&k) {
+            Some(&i) => {
+                if self.order[i].2.is_none() {
+                    self.order[i].2 = right;
+                }
+            }
+            None => {
+                self.known.insert(k, self.order.len());
+                self.order.push((s.clone(), v, right));
+            }
         }
     }
 
@@ -61,12 +70,33 @@ impl<'a> Measurer<'a> {
         if let Some(&i) = self.known.get(&canonical(self.space, s)) {
             return Ok(self.order[i].1);
         }
+        Ok(self.measure_new(net, s)?.0)
+    }
+
+    fn measure_new(
+        &mut self,
+        net: &Supernet,
+        s: &SubnetConfig,
+    ) -> Result<(Measurement, Vec<bool>)> {
         let t = Instant::now();
-        let m = self.ev.measure(net, s)?;
+        let (m, right) = self.ev.measure_images(net, s)?;
         self.spent += t.elapsed();
         self.new += 1;
-        self.insert(s, m);
-        Ok(m)
+        self.insert(s, m, Some(right.clone()));
+        Ok((m, right))
+    }
+
+    /// `s`'s answer on every image of the split (right or wrong, in the split's order);
+    /// measured again where only its counts were known.
+    pub fn answers(&mut self, net: &Supernet, s: &SubnetConfig) -> Result<Vec<bool>> {
+        let known = self
+            .known
+            .get(&canonical(self.space, s))
+            .and_then(|&i| self.order[i].2.clone());
+        match known {
+            Some(r) => Ok(r),
+            None => Ok(self.measure_new(net, s)?.1),
+        }
     }
 
     /// Top-1 on the search's half of the split.
@@ -87,7 +117,7 @@ impl<'a> Measurer<'a> {
     pub fn measured(&self, checker: &mut Checker) -> Result<Vec<(Summary, f64)>> {
         self.order
             .iter()
-            .map(|(s, m)| Ok((checker.footprint(self.space, s)?, m.top1())))
+            .map(|(s, m, _)| Ok((checker.footprint(self.space, s)?, m.top1())))
             .collect()
     }
 }

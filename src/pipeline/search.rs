@@ -3,13 +3,14 @@
 //! Candidates are scored by the run's predictor (its final population's top K then measured on
 //! the validation split) or, MCUNet's way, each measured on the validation split after BN
 //! recalibration; a predictor whose cross-validated τ is below the threshold (or measured on
-//! too few subnets) is not trusted and the search measures instead. The baselines — the fitting subnet with the most MACs, uniform
-//! shrinking and the best of as many random fitting subnets as the search measured — are
-//! measured the same way. The search and the random baseline choose on the even-numbered
-//! validation images; the final choice among the rows is made on the odd-numbered ones, which
-//! chose none of them (the best of a hundred noisy measurements, compared on the same
-//! measurements, wins by its noise: seen on the Fashion-MNIST run). The test split is used once,
-//! for the final figures of every row. Writes best_subnet.json, search.json and population.png.
+//! too few subnets) is not trusted and the search measures instead. The baselines — the
+//! fitting subnet with the most MACs, uniform shrinking and the best of as many random fitting
+//! subnets as the search measured — are measured the same way. The search and the random
+//! baseline choose on the even-numbered validation images; the final choice among the rows
+//! judges each on the images that chose none of it (the best of a hundred noisy measurements,
+//! compared on the same measurements, wins by its noise: seen on the Fashion-MNIST run). The
+//! test split is used once, for the final figures of every row. Writes best_subnet.json,
+//! search.json and population.png.
 
 use super::measure::Measurer;
 use super::predictor::{Run, read_pairs};
@@ -24,7 +25,7 @@ use crate::search::evolution::{Candidate, EvoOptions, EvoResult, evolve};
 use crate::search::predictor::{FitReport, Predictor, Trust, canonical};
 use crate::search::{Checker, Limits};
 use crate::supernet::SubnetConfig;
-use crate::train::eval::{Measurement, std_error};
+use crate::train::eval::std_error;
 use crate::{Engine, Error, Result};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -88,11 +89,22 @@ pub struct Row {
     pub footprint: Summary,
     /// The predictor's figure, where it scored the row.
     pub predicted: Option<f64>,
-    /// Top-1 on the half of the validation split the row was chosen by.
+    /// Top-1 on the search's half of the validation split (the half the search and the random
+    /// baseline chose by).
     pub search_top1: f64,
-    /// Top-1 on the other half, which the final choice is made by.
+    /// Top-1 on the validation images that did not choose the row (the choice half for the
+    /// search and random rows, the whole split for the others), which the final choice is made
+    /// by, their number and the standard error.
     pub val_top1: f64,
+    pub val_images: usize,
+    /// Top-1 on the whole validation split (as the measured cloud of the plot).
+    pub split_top1: f64,
     pub val_se: f64,
+    /// How far it falls short of the chosen row on the choice half, and the standard error of
+    /// that difference measured image by image (subnets of one supernet mostly fail on the
+    /// same images, so the difference is known better than either figure).
+    pub below_chosen: f64,
+    pub below_chosen_se: f64,
     pub test_top1: f64,
     pub test_se: f64,
 }
@@ -100,12 +112,12 @@ pub struct Row {
 #[derive(Clone, Debug, Serialize)]
 pub struct SearchReport {
     pub subnet: SubnetConfig,
-    /// The row the choice came from: the best of `rows` on the selection half of the
-    /// validation split.
+    /// The row the choice came from: the best of `rows` on the validation images that did not
+    /// choose it.
     pub chosen_from: &'static str,
     /// How the final rule picked it.
     pub chosen_because: String,
-    /// The chosen subnet's top-1 on the selection half.
+    /// The chosen subnet's top-1 on those images.
     pub score: f64,
     pub scored_by: String,
     /// Why the search measured instead of trusting the predictor, when it did.
@@ -144,31 +156,110 @@ impl SearchReport {
     }
 }
 
-/// The final choice among rows of (top-1 on the choice half of `n` images, MACs): the one-
-/// standard-error rule — of the rows within one standard error of the best, the one with the
-/// most MACs (ties: the earlier row). Where the half cannot tell the rows apart, the network
-/// with more capacity is the better bet: on the committed Fashion-MNIST run, MACs alone rank
-/// 100 measured subnets with τ 0.22 against 0.34 between the split's two halves, and the best
-/// of a search's noisy measurements keeps little of its margin on fresh images.
-pub fn one_se_choice(rows: &[(f64, u64)], n: usize) -> (usize, String) {
-    let best = (0..rows.len())
-        .max_by(|&a, &b| rows[a].0.total_cmp(&rows[b].0).then(b.cmp(&a)))
-        .expect("at least the search's row");
-    let floor = rows[best].0 - std_error(rows[best].0, n);
+/// A row as the final choice sees it: its answers on every validation image (in the split's
+/// order: the even-numbered images are the search's half, the odd-numbered the choice half) and
+/// whether the search's half chose it (the search's best and the best random subnet were; the
+/// most-MACs and uniform subnets were chosen by their footprint alone).
+#[derive(Clone, Debug)]
+pub struct ChoiceRow {
+    pub answers: Vec<bool>,
+    pub chosen_on_search_half: bool,
+}
+
+impl ChoiceRow {
+    /// Top-1 on the images that did not choose it, and how many those are.
+    pub fn estimate(&self) -> (f64, usize) {
+        let step = if self.chosen_on_search_half { 2 } else { 1 };
+        let skip = self.chosen_on_search_half as usize;
+        let (mut right, mut n) = (0, 0);
+        for &a in self.answers.iter().skip(skip).step_by(step) {
+            right += a as usize;
+            n += 1;
+        }
+        (right as f64 / n.max(1) as f64, n)
+    }
+
+    /// Answers on the choice half (the odd-numbered images).
+    pub fn choice_half(&self) -> Vec<bool> {
+        self.answers.iter().skip(1).step_by(2).copied().collect()
+    }
+}
+
+/// The final choice among the search's row and the baselines: the best on the validation
+/// images that chose none of it (ties: the earlier row, the search's own). A row picked as the
+/// best of many on the search's half is judged on the other half alone — judged on the same
+/// images it wins by its noise (seen on the Fashion-MNIST run: the measured evolution's best
+/// gained 1.5–3.5 points there and kept none of it); a baseline chosen by its footprint is judged
+/// on the whole split, twice the images. Each row's difference to the chosen one on the choice
+/// half, with its paired standard error, says how sure the choice is.
+pub fn final_choice(rows: &[ChoiceRow]) -> Result<FinalChoice> {
+    let n = rows.first().map_or(0, |r| r.answers.len());
+    if n < 2 || rows.iter().any(|r| r.answers.len() != n) {
+        return Err(Error::Invalid(format!(
+            "the final choice needs every row's answers on the same validation images, at least 2 (got {:?})",
+            rows.iter().map(|r| r.answers.len()).collect::<Vec<_>>()
+        )));
+    }
+    let estimates: Vec<(f64, usize)> = rows.iter().map(ChoiceRow::estimate).collect();
     let chosen = (0..rows.len())
-        .filter(|&i| rows[i].0 >= floor)
-        .max_by(|&a, &b| rows[a].1.cmp(&rows[b].1).then(b.cmp(&a)))
-        .unwrap();
-    let why = if chosen == best {
-        "the best on the choice half".to_string()
+        .max_by(|&a, &b| estimates[a].0.total_cmp(&estimates[b].0).then(b.cmp(&a)))
+        .expect("at least the search's row");
+    let half = rows[chosen].choice_half();
+    let below_chosen = rows
+        .iter()
+        .map(|r| paired_shortfall(&half, &r.choice_half()))
+        .collect();
+    let (top1, images) = estimates[chosen];
+    let why = format!(
+        "the best on the validation images that chose none of the rows' subnets: {:.2} % on {images}{}",
+        top1 * 100.0,
+        if rows[chosen].chosen_on_search_half {
+            " (the choice half)"
+        } else {
+            " (the whole split: chosen by its footprint alone)"
+        }
+    );
+    Ok(FinalChoice {
+        chosen,
+        estimates,
+        below_chosen,
+        why,
+    })
+}
+
+/// The final choice among the rows.
+#[derive(Clone, Debug)]
+pub struct FinalChoice {
+    pub chosen: usize,
+    /// Each row's top-1 on the validation images that did not choose it, and their number.
+    pub estimates: Vec<(f64, usize)>,
+    /// Each row's shortfall to the chosen one on the choice half, and its paired standard
+    /// error.
+    pub below_chosen: Vec<(f64, f64)>,
+    /// How the rule picked `chosen`.
+    pub why: String,
+}
+
+/// How far `b`'s accuracy falls short of `a`'s on the same images, and the standard error of
+/// that difference from the per-image differences (paired: the images both answer alike
+/// cancel out).
+pub fn paired_shortfall(a: &[bool], b: &[bool]) -> (f64, f64) {
+    let n = a.len().min(b.len());
+    if n == 0 {
+        return (0.0, 0.0);
+    }
+    let d: Vec<f64> = a
+        .iter()
+        .zip(b)
+        .map(|(&x, &y)| x as i32 as f64 - y as i32 as f64)
+        .collect();
+    let mean = d.iter().sum::<f64>() / n as f64;
+    let var = if n > 1 {
+        d.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64
     } else {
-        format!(
-            "the most MACs within one standard error of the best on the choice half ({:.2} %, floor {:.2} %)",
-            rows[best].0 * 100.0,
-            floor * 100.0
-        )
+        0.0
     };
-    (chosen, why)
+    (mean, (var / n as f64).sqrt())
 }
 
 /// The least τ for a predictor to be trusted (issue 19: below it, the search measures).
@@ -383,26 +474,35 @@ pub fn run_search(
     if let Some((c, v)) = rand_best {
         rows.push(("random", format!("best of {}", rand.len()), c, v));
     }
-    // Every row was chosen on the search's half of the validation split; the final choice is
-    // made on the other half, which chose none of them (ties keep the search's own).
-    let select: Vec<Measurement> = rows
+    // The search's and the random rows were chosen on the search's half of the validation
+    // split, the others by their footprint: each is judged on the images that chose none of it
+    // (ties keep the search's own).
+    let halves = val.measure(&run.net, &rows[0].2.subnet)?.images;
+    let choice: Vec<ChoiceRow> = rows
         .iter()
-        .map(|r| val.measure(&run.net, &r.2.subnet))
+        .map(|r| {
+            Ok(ChoiceRow {
+                answers: val.answers(&run.net, &r.2.subnet)?,
+                chosen_on_search_half: matches!(r.0, "search" | "random"),
+            })
+        })
         .collect::<Result<_>>()?;
-    let choice: Vec<(f64, u64)> = rows
-        .iter()
-        .zip(&select)
-        .map(|(r, m)| (m.halves()[1], r.2.footprint.macs))
-        .collect();
-    let (chosen, chosen_because) = one_se_choice(&choice, select[0].images[1]);
+    let FinalChoice {
+        chosen,
+        estimates,
+        below_chosen,
+        why: chosen_because,
+    } = final_choice(&choice)?;
 
     // The test split, once, for the final figures of every row.
     let mut test = Measurer::new(run.evaluator(e, &run.data.test, recal)?, space);
     let nt = run.data.test.len();
     let mut report_rows = Vec::new();
-    for ((name, detail, c, v), m) in rows.iter().zip(&select) {
+    for (((name, detail, c, v), &(est, images)), &(below, below_se)) in
+        rows.iter().zip(&estimates).zip(&below_chosen)
+    {
         let t = test.measure(&run.net, &c.subnet)?.top1();
-        let sel = m.halves()[1];
+        let split_top1 = val.measure(&run.net, &c.subnet)?.top1();
         report_rows.push(Row {
             name,
             detail: detail.clone(),
@@ -413,8 +513,12 @@ pub fn run_search(
                 .filter(|_| *name == "search")
                 .map(|_| c.score),
             search_top1: *v,
-            val_top1: sel,
-            val_se: std_error(sel, m.images[1]),
+            val_top1: est,
+            val_images: images,
+            split_top1,
+            val_se: std_error(est, images),
+            below_chosen: below,
+            below_chosen_se: below_se,
             test_top1: t,
             test_se: std_error(t, nt),
         });
@@ -434,8 +538,8 @@ pub fn run_search(
         predictor: predictor.as_ref().and_then(|p| p.report.clone()),
         test_top1: ch.test_top1,
         test_images: nt,
-        search_images: select[0].images[0],
-        val_images: select[0].images[1],
+        search_images: halves[0],
+        val_images: halves[1],
         device: limits.device.clone(),
         scheduler: limits.scheduler.name(),
         per_scheduler: per,

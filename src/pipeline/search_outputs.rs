@@ -79,8 +79,8 @@ pub(super) fn write_outputs(
         for r in &report.rows {
             series.push(Series::points(
                 r.name,
-                // The whole split, as the cloud (the halves are of equal size, or differ by one).
-                vec![(x(&r.footprint), (r.search_top1 + r.val_top1) * 50.0)],
+                // The whole split, as the cloud.
+                vec![(x(&r.footprint), r.split_top1 * 100.0)],
             ));
         }
         Chart {

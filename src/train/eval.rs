@@ -96,6 +96,16 @@ impl SubnetEvaluator {
     /// Recalibrate `subnet`'s batch norm, then count its correct answers on the evaluation
     /// split, the even- and odd-numbered images apart (two independent measurements).
     pub fn measure(&mut self, net: &Supernet, subnet: &SubnetConfig) -> Result<Measurement> {
+        Ok(self.measure_images(net, subnet)?.0)
+    }
+
+    /// `measure`, and whether each image of the evaluation split was answered correctly (in
+    /// the split's order): what a paired comparison of two subnets on the same images needs.
+    pub fn measure_images(
+        &mut self,
+        net: &Supernet,
+        subnet: &SubnetConfig,
+    ) -> Result<(Measurement, Vec<bool>)> {
         let classes = net.space.classes;
         let up = self.uploaded(subnet.resolution)?;
         net.recalibrate_bn(subnet, up.recal.iter())?;
@@ -108,6 +118,7 @@ impl SubnetEvaluator {
             .map(|(x, _)| net.forward(x, subnet, BnMode::Eval))
             .collect::<Result<_>>()?;
         let mut m = Measurement::default();
+        let mut right = Vec::new();
         let mut i = 0usize;
         for (l, (_, labels)) in logits.iter().zip(&up.eval) {
             let v = l.to_vec()?;
@@ -118,10 +129,11 @@ impl SubnetEvaluator {
                     .unwrap();
                 m.images[i % 2] += 1;
                 m.correct[i % 2] += (arg == label as usize) as usize;
+                right.push(arg == label as usize);
                 i += 1;
             }
         }
-        Ok(m)
+        Ok((m, right))
     }
 
     /// Plain inference of `subnet` over the same images `measure` touches (the recalibration
