@@ -8,6 +8,9 @@ use rand::rngs::StdRng;
 use tinynas::mcu::net::from_subnet;
 use tinynas::mcu::{EvalOptions, Scheduler, evaluate};
 use tinynas::search::baselines::{most_macs, random_fitting, uniform};
+use tinynas::search::choice::{
+    ChoiceRow, MIN_PRIOR_SUBNETS, Prior, final_choice, paired_shortfall,
+};
 use tinynas::search::evolution::{EvoOptions, evolve};
 use tinynas::search::predictor::canonical;
 use tinynas::search::{Checker, Limits};
@@ -157,15 +160,11 @@ fn baselines_obey_the_limits_and_order_by_macs() {
     assert!(random_fitting(&sp, &mut none, 5, 1, 10).unwrap().is_empty());
 }
 
-#[test]
-fn the_final_choice_judges_each_row_on_the_images_that_did_not_choose_it() {
-    use tinynas::pipeline::search::{ChoiceRow, final_choice, paired_shortfall};
-    // 2,000 validation images: even-numbered ones the search's half, odd-numbered the choice
-    // half. `split(a, b)`: right on the first `a` images of the search's half and the first `b`
-    // of the choice half.
-    let n = 2000;
-    let split = |search: usize, choice: usize, picked: bool| {
-        let answers = (0..n)
+/// A row right on the first `search` images of the search's half and the first `choice` of
+/// the choice half, of `n` validation images (even-numbered: the search's half).
+fn row(n: usize, search: usize, choice: usize, picked: bool, macs: u64) -> ChoiceRow {
+    ChoiceRow {
+        answers: (0..n)
             .map(|i| {
                 if i % 2 == 0 {
                     i / 2 < search
@@ -173,26 +172,67 @@ fn the_final_choice_judges_each_row_on_the_images_that_did_not_choose_it() {
                     i / 2 < choice
                 }
             })
-            .collect();
-        ChoiceRow {
-            answers,
-            chosen_on_search_half: picked,
-        }
+            .collect(),
+        chosen_on_search_half: picked,
+        macs,
+    }
+}
+
+/// Random subnets whose top-1 on each half is `line(macs) + real + noise`, the real part
+/// and the noise drawn with the given standard deviations.
+fn cloud(n: usize, slope: f64, real_sd: f64, noise_sd: f64, seed: u64) -> Vec<(u64, [f64; 2])> {
+    use rand::Rng;
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut normal = move || {
+        // Box–Muller.
+        let (u, v): (f64, f64) = (rng.random::<f64>().max(1e-12), rng.random());
+        (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
     };
+    (0..n)
+        .map(|i| {
+            let macs = 1_000_000 + (i as u64 * 37_919) % 3_000_000;
+            let line = 0.5 + slope * (macs as f64).ln();
+            let real = real_sd * normal();
+            (macs, [0, 1].map(|_| line + real + noise_sd * normal()))
+        })
+        .collect()
+}
+
+#[test]
+fn the_prior_recovers_the_line_the_real_spread_and_the_noise() {
+    // 4,000 random subnets: slope 0.02 per e-fold, real spread 1 point, noise 0.5 a half.
+    let p = Prior::fit(&cloud(4000, 0.02, 0.01, 0.005, 1)).unwrap();
+    for h in 0..2 {
+        assert!((p.slope[h] - 0.02).abs() < 0.002, "{p:?}");
+    }
+    assert!((p.signal_var.sqrt() - 0.01).abs() < 0.0007, "{p:?}");
+    assert!((p.half_noise_var.sqrt() - 0.005).abs() < 0.0003, "{p:?}");
+    assert_eq!(p.subnets, 4000);
+    // Pure noise around the line: no real spread, every departure disbelieved.
+    let p = Prior::fit(&cloud(4000, 0.02, 0.0, 0.005, 2)).unwrap();
+    assert!(p.signal_var < 2e-6, "{p:?}");
+    assert!(p.weight(p.half_noise_var) < 0.1);
+    // Too few subnets: no prior.
+    assert!(Prior::fit(&cloud(MIN_PRIOR_SUBNETS - 1, 0.02, 0.01, 0.005, 3)).is_none());
+    assert!(Prior::fit(&cloud(MIN_PRIOR_SUBNETS, 0.02, 0.01, 0.005, 3)).is_some());
+}
+
+#[test]
+fn the_final_choice_judges_each_row_on_the_images_that_did_not_choose_it() {
+    let n = 2000;
     let rows = vec![
         // The search: 95 % on the half that chose it, 84 % on the other.
-        split(950, 840, true),
+        row(n, 950, 840, true, 2_000_000),
         // Most MACs, chosen by its footprint: 85.5 % over the whole split.
-        split(870, 840, false),
+        row(n, 870, 840, false, 4_000_000),
         // Uniform: 83 % over the whole split.
-        split(830, 830, false),
+        row(n, 830, 830, false, 1_500_000),
         // The best random subnet: 90 % where it was chosen, 84.5 % on the other half.
-        split(900, 845, true),
+        row(n, 900, 845, true, 1_800_000),
     ];
-    // The search's 95 % on its own half must not count: judged on the choice half it is
-    // 84.0 %, below most MACs' 85.5 % on all 2,000 images and the random row's 84.5 %.
-    let c = final_choice(&rows).unwrap();
-    let est: Vec<(f64, usize)> = c
+    // The fair measurements: the search's 95 % on its own half does not count.
+    let est: Vec<(f64, usize)> = final_choice(&rows, None)
+        .unwrap()
         .estimates
         .iter()
         .map(|&(p, k)| ((p * 1e4).round() / 1e4, k))
@@ -201,34 +241,62 @@ fn the_final_choice_judges_each_row_on_the_images_that_did_not_choose_it() {
         est,
         vec![(0.84, 1000), (0.855, 2000), (0.83, 2000), (0.845, 1000)]
     );
-    assert_eq!(c.chosen, 1, "{c:?}");
-    assert!(
-        c.why.contains("85.50 % on 2000") && c.why.contains("footprint"),
-        "{}",
-        c.why
-    );
-    // Below the chosen on the choice half, paired: the search answers a subset of the chosen
-    // one's images there (840 of 840: equal); uniform misses 10 of them.
-    assert_eq!(c.below_chosen[0], (0.0, 0.0));
+
+    // Without a prior every row is compared on the choice half, the same images for all:
+    // the random row's 84.5 % wins.
+    let c = final_choice(&rows, None).unwrap();
+    assert_eq!(c.chosen, 3, "{c:?}");
+    assert!(c.why.contains("choice half"), "{}", c.why);
+    // Below the chosen on the choice half, paired: uniform answers a subset of the random
+    // row's images there and misses 15 of them.
     let (s, se) = c.below_chosen[2];
-    let var = (10.0 * (1.0 - 0.01f64).powi(2) + 990.0 * 0.01f64.powi(2)) / 999.0;
-    assert!(
-        (s - 0.01).abs() < 1e-12 && (se - (var / 1000.0).sqrt()).abs() < 1e-12,
-        "{s} {se}"
-    );
-    assert_eq!(paired_shortfall(&[true, false], &[false, true]).0, 0.0);
+    let var = (15.0 * (1.0 - 0.015f64).powi(2) + 985.0 * 0.015f64.powi(2)) / 999.0;
+    assert!((s - 0.015).abs() < 1e-12 && (se - (var / 1000.0).sqrt()).abs() < 1e-12);
+    assert_eq!(c.below_chosen[3], (0.0, 0.0));
+
+    // A supernet whose subnets differ only by their MACs and by noise (no real spread): every
+    // departure is noise, the line decides, the most MACs wins.
+    let flat = Prior {
+        intercept: [0.56, 0.53],
+        slope: [0.02, 0.02],
+        signal_var: 0.0,
+        half_noise_var: 0.004f64.powi(2),
+        subnets: 400,
+    };
+    let c = final_choice(&rows, Some(&flat)).unwrap();
+    assert_eq!(c.chosen, 1, "{c:?}");
+    assert!((c.posterior[1] - flat.whole(4_000_000)).abs() < 1e-12);
+    assert!(c.why.contains("400 random subnets"), "{}", c.why);
+    // One where they really differ (2 points beyond MACs, 0.4 of noise): the measurements
+    // decide — on the same scale: the choice half is 3 points harder than the search's here,
+    // so the search's and the random rows' choice-half figures count 1.5 points up against the
+    // baselines' whole split. The random row (84.5 % + 1.5) beats most MACs (85.5 %).
+    let real = Prior {
+        signal_var: 0.02f64.powi(2),
+        ..flat.clone()
+    };
+    let c = final_choice(&rows, Some(&real)).unwrap();
+    assert_eq!(c.chosen, 3, "{c:?}");
+    let w = real.weight(real.half_noise_var);
+    let want = real.whole(1_800_000) + w * (0.845 - real.at(1_800_000, 1));
+    assert!((c.posterior[3] - want).abs() < 1e-12);
     // Had the search been judged on every image (as if its half had not chosen it), its
-    // 89.5 % would win: the rule is what stops the winner's curse.
+    // 89.5 % would win: judging it on the other half is what stops the winner's curse.
     let mut cursed = rows.clone();
     cursed[0].chosen_on_search_half = false;
-    assert_eq!(final_choice(&cursed).unwrap().chosen, 0);
+    assert_eq!(final_choice(&cursed, Some(&real)).unwrap().chosen, 0);
     // Ties keep the earlier row (the search's own).
-    let c = final_choice(&[split(900, 850, true), split(850, 850, false)]).unwrap();
-    assert_eq!(c.chosen, 0);
+    let c = final_choice(
+        &[row(n, 900, 850, true, 5), row(n, 850, 850, true, 5)],
+        None,
+    );
+    assert_eq!(c.unwrap().chosen, 0);
     // Rows answering different images cannot be compared.
     let short = ChoiceRow {
         answers: vec![true; 9],
         chosen_on_search_half: false,
+        macs: 1,
     };
-    assert!(final_choice(&[split(1, 1, true), short]).is_err());
+    assert!(final_choice(&[row(10, 1, 1, true, 1), short], None).is_err());
+    assert_eq!(paired_shortfall(&[true, false], &[false, true]).0, 0.0);
 }

@@ -116,23 +116,33 @@ pub fn print_rows(r: &SearchReport) {
         println!("{}", crate::pipeline::predictor::describe_fit(p));
     }
     println!(
-        "validation split in halves of {} and {} images: the search and the random baseline chose on the first; each row is judged on the images that chose none of it (the second half for those two, the whole split for the baselines chosen by footprint) and the best is chosen; \"below chosen\" is its shortfall on the second half with the paired standard error; the test split is measured once",
+        "validation split in halves of {} and {} images: the search and the random baseline chose on the first, so each row is measured fairly on the images that chose none of it (the second half for those two, the whole split for the baselines chosen by footprint); \"read %\" is that measurement read against what the row's MACs predict (the final choice takes the highest); \"below chosen\" is its shortfall to the chosen row on the second half with the paired standard error; the test split is measured once",
         r.search_images, r.val_images
     );
+    if let Some(p) = &r.prior {
+        println!(
+            "  read against {} random subnets: {:+.2} points of top-1 per doubling of MACs, real spread beyond MACs {:.2} points, measurement noise {:.2} points a half",
+            p.subnets,
+            (p.slope[0] + p.slope[1]) / 2.0 * std::f64::consts::LN_2 * 100.0,
+            p.signal_var.sqrt() * 100.0,
+            p.half_noise_var.sqrt() * 100.0
+        );
+    }
     println!(
-        "{:<10} {:>8} {:>10} {:>10} {:>9} {:>22} {:>15} {:>16}  how",
+        "{:<10} {:>8} {:>10} {:>10} {:>9} {:>22} {:>7} {:>15} {:>16}  how",
         "choice",
         "M MACs",
         "SRAM",
         "flash",
         "search %",
-        "choice % (images)",
+        "fair % (images)",
+        "read %",
         "below chosen",
         format!("test % ({})", r.test_images)
     );
     for w in &r.rows {
         println!(
-            "{:<10} {:>8.2} {:>10} {:>10} {:>9.2} {:>8.2} ± {:<4.2} ({:>5}) {:>8.2} ± {:<4.2} {:>9.2} ± {:<4.2}  {}{}",
+            "{:<10} {:>8.2} {:>10} {:>10} {:>9.2} {:>8.2} ± {:<4.2} ({:>5}) {:>7.2} {:>8.2} ± {:<4.2} {:>9.2} ± {:<4.2}  {}{}",
             w.name,
             w.footprint.macs as f64 / 1e6,
             kib(w.footprint.peak_sram_bytes),
@@ -141,6 +151,7 @@ pub fn print_rows(r: &SearchReport) {
             w.val_top1 * 100.0,
             w.val_se * 100.0,
             w.val_images,
+            w.posterior * 100.0,
             w.below_chosen * 100.0,
             w.below_chosen_se * 100.0,
             w.test_top1 * 100.0,

@@ -21,6 +21,7 @@ use crate::mcu::fast::Summary;
 use crate::mcu::{self, Device, Scheduler};
 use crate::observer::Observer;
 use crate::search::baselines::{most_macs, random_fitting, uniform};
+use crate::search::choice::{ChoiceRow, FinalChoice, Prior, final_choice};
 use crate::search::evolution::{Candidate, EvoOptions, EvoResult, evolve};
 use crate::search::predictor::{FitReport, Predictor, Trust, canonical};
 use crate::search::{Checker, Limits};
@@ -99,6 +100,9 @@ pub struct Row {
     pub val_images: usize,
     /// Top-1 on the whole validation split (as the measured cloud of the plot).
     pub split_top1: f64,
+    /// Its accuracy as the final choice reads the validation measurements: what its MACs
+    /// predict plus the believed part of its measured departure (`search::choice`).
+    pub posterior: f64,
     pub val_se: f64,
     /// How far it falls short of the chosen row on the choice half, and the standard error of
     /// that difference measured image by image (subnets of one supernet mostly fail on the
@@ -120,6 +124,9 @@ pub struct SearchReport {
     /// The chosen subnet's top-1 on those images.
     pub score: f64,
     pub scored_by: String,
+    /// The line through random subnets' measurements the final choice read the rows against
+    /// (None: too few were measured; the choice half decided).
+    pub prior: Option<Prior>,
     /// Why the search measured instead of trusting the predictor, when it did.
     pub fallback: Option<String>,
     pub predictor: Option<FitReport>,
@@ -154,112 +161,6 @@ impl SearchReport {
             .find(|r| r.scheduler == s)
             .expect("every scheduler is reported")
     }
-}
-
-/// A row as the final choice sees it: its answers on every validation image (in the split's
-/// order: the even-numbered images are the search's half, the odd-numbered the choice half) and
-/// whether the search's half chose it (the search's best and the best random subnet were; the
-/// most-MACs and uniform subnets were chosen by their footprint alone).
-#[derive(Clone, Debug)]
-pub struct ChoiceRow {
-    pub answers: Vec<bool>,
-    pub chosen_on_search_half: bool,
-}
-
-impl ChoiceRow {
-    /// Top-1 on the images that did not choose it, and how many those are.
-    pub fn estimate(&self) -> (f64, usize) {
-        let step = if self.chosen_on_search_half { 2 } else { 1 };
-        let skip = self.chosen_on_search_half as usize;
-        let (mut right, mut n) = (0, 0);
-        for &a in self.answers.iter().skip(skip).step_by(step) {
-            right += a as usize;
-            n += 1;
-        }
-        (right as f64 / n.max(1) as f64, n)
-    }
-
-    /// Answers on the choice half (the odd-numbered images).
-    pub fn choice_half(&self) -> Vec<bool> {
-        self.answers.iter().skip(1).step_by(2).copied().collect()
-    }
-}
-
-/// The final choice among the search's row and the baselines: the best on the validation
-/// images that chose none of it (ties: the earlier row, the search's own). A row picked as the
-/// best of many on the search's half is judged on the other half alone — judged on the same
-/// images it wins by its noise (seen on the Fashion-MNIST run: the measured evolution's best
-/// gained 1.5–3.5 points there and kept none of it); a baseline chosen by its footprint is judged
-/// on the whole split, twice the images. Each row's difference to the chosen one on the choice
-/// half, with its paired standard error, says how sure the choice is.
-pub fn final_choice(rows: &[ChoiceRow]) -> Result<FinalChoice> {
-    let n = rows.first().map_or(0, |r| r.answers.len());
-    if n < 2 || rows.iter().any(|r| r.answers.len() != n) {
-        return Err(Error::Invalid(format!(
-            "the final choice needs every row's answers on the same validation images, at least 2 (got {:?})",
-            rows.iter().map(|r| r.answers.len()).collect::<Vec<_>>()
-        )));
-    }
-    let estimates: Vec<(f64, usize)> = rows.iter().map(ChoiceRow::estimate).collect();
-    let chosen = (0..rows.len())
-        .max_by(|&a, &b| estimates[a].0.total_cmp(&estimates[b].0).then(b.cmp(&a)))
-        .expect("at least the search's row");
-    let half = rows[chosen].choice_half();
-    let below_chosen = rows
-        .iter()
-        .map(|r| paired_shortfall(&half, &r.choice_half()))
-        .collect();
-    let (top1, images) = estimates[chosen];
-    let why = format!(
-        "the best on the validation images that chose none of the rows' subnets: {:.2} % on {images}{}",
-        top1 * 100.0,
-        if rows[chosen].chosen_on_search_half {
-            " (the choice half)"
-        } else {
-            " (the whole split: chosen by its footprint alone)"
-        }
-    );
-    Ok(FinalChoice {
-        chosen,
-        estimates,
-        below_chosen,
-        why,
-    })
-}
-
-/// The final choice among the rows.
-#[derive(Clone, Debug)]
-pub struct FinalChoice {
-    pub chosen: usize,
-    /// Each row's top-1 on the validation images that did not choose it, and their number.
-    pub estimates: Vec<(f64, usize)>,
-    /// Each row's shortfall to the chosen one on the choice half, and its paired standard
-    /// error.
-    pub below_chosen: Vec<(f64, f64)>,
-    /// How the rule picked `chosen`.
-    pub why: String,
-}
-
-/// How far `b`'s accuracy falls short of `a`'s on the same images, and the standard error of
-/// that difference from the per-image differences (paired: the images both answer alike
-/// cancel out).
-pub fn paired_shortfall(a: &[bool], b: &[bool]) -> (f64, f64) {
-    let n = a.len().min(b.len());
-    if n == 0 {
-        return (0.0, 0.0);
-    }
-    let d: Vec<f64> = a
-        .iter()
-        .zip(b)
-        .map(|(&x, &y)| x as i32 as f64 - y as i32 as f64)
-        .collect();
-    let mean = d.iter().sum::<f64>() / n as f64;
-    let var = if n > 1 {
-        d.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64
-    } else {
-        0.0
-    };
-    (mean, (var / n as f64).sqrt())
 }
 
 /// The least τ for a predictor to be trusted (issue 19: below it, the search measures).
@@ -484,22 +385,40 @@ pub fn run_search(
             Ok(ChoiceRow {
                 answers: val.answers(&run.net, &r.2.subnet)?,
                 chosen_on_search_half: matches!(r.0, "search" | "random"),
+                macs: r.2.footprint.macs,
             })
         })
         .collect::<Result<_>>()?;
+    // The random subnets measured the same way — the predictor's collection (of the whole
+    // space) and the random baseline's (of the fitting part) — are what MACs are read against.
+    let mut cloud = std::collections::HashMap::new();
+    for p in pairs.iter().filter(|p| p.recal_images == Some(recal)) {
+        if let Some(h) = p.halves {
+            cloud.insert(canonical(space, &p.subnet), (p.macs, h));
+        }
+    }
+    for c in &rand {
+        let h = val.measure(&run.net, &c.subnet)?.halves();
+        cloud.insert(canonical(space, &c.subnet), (c.footprint.macs, h));
+    }
+    let prior = Prior::fit(&cloud.into_values().collect::<Vec<_>>());
     let FinalChoice {
         chosen,
         estimates,
+        posterior,
         below_chosen,
         why: chosen_because,
-    } = final_choice(&choice)?;
+    } = final_choice(&choice, prior.as_ref())?;
 
     // The test split, once, for the final figures of every row.
     let mut test = Measurer::new(run.evaluator(e, &run.data.test, recal)?, space);
     let nt = run.data.test.len();
     let mut report_rows = Vec::new();
-    for (((name, detail, c, v), &(est, images)), &(below, below_se)) in
-        rows.iter().zip(&estimates).zip(&below_chosen)
+    for ((((name, detail, c, v), &(est, images)), &(below, below_se)), &post) in rows
+        .iter()
+        .zip(&estimates)
+        .zip(&below_chosen)
+        .zip(&posterior)
     {
         let t = test.measure(&run.net, &c.subnet)?.top1();
         let split_top1 = val.measure(&run.net, &c.subnet)?.top1();
@@ -516,6 +435,7 @@ pub fn run_search(
             val_top1: est,
             val_images: images,
             split_top1,
+            posterior: post,
             val_se: std_error(est, images),
             below_chosen: below,
             below_chosen_se: below_se,
@@ -533,6 +453,7 @@ pub fn run_search(
         chosen_from: ch.name,
         chosen_because,
         score: ch.val_top1,
+        prior,
         scored_by,
         fallback,
         predictor: predictor.as_ref().and_then(|p| p.report.clone()),

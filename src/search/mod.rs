@@ -2,6 +2,7 @@
 //! the accuracy predictor, and the evolutionary search under SRAM/flash limits.
 
 pub mod baselines;
+pub mod choice;
 pub mod encoding;
 pub mod evolution;
 mod mlp;
