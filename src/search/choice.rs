@@ -119,28 +119,38 @@ pub struct ChoiceRow {
 }
 
 impl ChoiceRow {
+    /// Right answers and images among every `step`-th answer from `skip`.
+    fn count(&self, skip: usize, step: usize) -> (usize, usize) {
+        let part = self.answers.iter().skip(skip).step_by(step);
+        part.fold((0, 0), |(r, n), &a| (r + a as usize, n + 1))
+    }
+
     /// Top-1 on each half.
     pub fn halves(&self) -> [f64; 2] {
         [0, 1].map(|h| {
-            let (mut right, mut n) = (0usize, 0usize);
-            for &a in self.answers.iter().skip(h).step_by(2) {
-                right += a as usize;
-                n += 1;
-            }
+            let (right, n) = self.count(h, 2);
             right as f64 / n.max(1) as f64
         })
     }
 
     /// Top-1 on the images that did not choose it, and how many those are.
     pub fn estimate(&self) -> (f64, usize) {
-        let step = if self.chosen_on_search_half { 2 } else { 1 };
-        let skip = self.chosen_on_search_half as usize;
-        let (mut right, mut n) = (0, 0);
-        for &a in self.answers.iter().skip(skip).step_by(step) {
-            right += a as usize;
-            n += 1;
-        }
+        let (right, n) = if self.chosen_on_search_half {
+            self.count(1, 2)
+        } else {
+            self.count(0, 1)
+        };
         (right as f64 / n.max(1) as f64, n)
+    }
+
+    /// The noise variance of its fair measurement, relative to other subnets: one half's, or
+    /// half of it over the whole split.
+    fn noise_var(&self, p: &Prior) -> f64 {
+        if self.chosen_on_search_half {
+            p.half_noise_var
+        } else {
+            p.half_noise_var / 2.0
+        }
     }
 
     /// Answers on the choice half (the odd-numbered images).
@@ -155,13 +165,13 @@ impl ChoiceRow {
         let h = self.halves();
         let Some(p) = prior else { return h[1] };
         let line = p.whole(self.macs);
-        if self.chosen_on_search_half {
-            // Measured on the choice half alone: its departure from that half's line.
-            line + p.weight(p.half_noise_var) * (h[1] - p.at(self.macs, 1))
+        // Its departure from the line of the images it was measured on.
+        let departure = if self.chosen_on_search_half {
+            h[1] - p.at(self.macs, 1)
         } else {
-            let whole = (h[0] + h[1]) / 2.0;
-            line + p.weight(p.half_noise_var / 2.0) * (whole - line)
-        }
+            (h[0] + h[1]) / 2.0 - line
+        };
+        line + p.weight(self.noise_var(p)) * departure
     }
 }
 
@@ -205,12 +215,7 @@ pub fn final_choice(rows: &[ChoiceRow], prior: Option<&Prior>) -> Result<FinalCh
             "the highest accuracy the validation split gives: {:.2} % on the {images} images that did not choose it, read against what its MACs predict ({:.2} %) with {:.0} % of its departure believed (real spread beyond MACs {:.2} points, noise {:.2} a half, from {} random subnets)",
             top1 * 100.0,
             p.whole(rows[chosen].macs) * 100.0,
-            100.0
-                * p.weight(if rows[chosen].chosen_on_search_half {
-                    p.half_noise_var
-                } else {
-                    p.half_noise_var / 2.0
-                }),
+            100.0 * p.weight(rows[chosen].noise_var(p)),
             p.signal_var.sqrt() * 100.0,
             p.half_noise_var.sqrt() * 100.0,
             p.subnets
