@@ -1,16 +1,32 @@
 #!/usr/bin/env bash
 # Installs what tinynas needs on Debian when it is missing: a Vulkan driver (Mesa's lavapipe
-# from bookworm-backports, when no Vulkan ICD is present) and the Vulkan loader. The backports
-# suite is taken from the same mirror as the machine's own bookworm sources: this script names
-# no host.
+# from bookworm-backports, when no Vulkan ICD is present) and the Vulkan loader; with `mpi`,
+# also OpenMPI and libclang, which the `mpi` feature (data-parallel training) builds against.
+# The backports suite is taken from the same mirror as the machine's own bookworm sources: this
+# script names no host.
 set -euo pipefail
-have_icd() { ls /usr/share/vulkan/icd.d/*.json /etc/vulkan/icd.d/*.json >/dev/null 2>&1; }
-have_loader() { ldconfig -p 2>/dev/null | grep -q 'libvulkan.so.1'; }
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+if [ "${1:-}" = mpi ]; then
+    if ! dpkg -s openmpi-bin libopenmpi-dev libclang-dev >/dev/null 2>&1; then
+        echo "setup: installing OpenMPI and libclang (for --features mpi)" >&2
+        $SUDO apt-get update -q
+        $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends openmpi-bin libopenmpi-dev libclang-dev
+    fi
+fi
+# (Any one ICD file will do: `ls` of both folders fails when one is missing; `grep -q` could
+# leave ldconfig writing to a closed pipe, which pipefail reads as a failure.)
+have_icd() {
+    local f
+    for f in /usr/share/vulkan/icd.d/*.json /etc/vulkan/icd.d/*.json; do
+        [ -e "$f" ] && return 0
+    done
+    return 1
+}
+have_loader() { ldconfig -p 2>/dev/null | grep 'libvulkan.so.1' >/dev/null; }
 if have_icd && have_loader; then
     exit 0
 fi
-SUDO=""
-if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 
 # The URI of the machine's Debian archive: deb822 `.sources` files first, then sources.list.
 debian_mirror() {
