@@ -48,18 +48,19 @@ impl Device {
             crate::bounds::int(flag, v as usize, 1, crate::bounds::MAX_BUDGET_KIB as usize)
                 .map(|_| v * KIB)
         };
-        // The name says which budget was set in place of the device's own.
+        // The name says which budget was set in place of the device's own (the figures are
+        // printed beside it wherever the name is: `search::describe_limits`, `mem`).
         let mut set = Vec::new();
         if let Some(s) = sram_kib {
             self.sram_bytes = check("--sram", s)?;
-            set.push(format!("SRAM {s} KiB"));
+            set.push("SRAM");
         }
         if let Some(f) = flash_kib {
             self.flash_bytes = check("--flash", f)?;
-            set.push(format!("flash {f} KiB"));
+            set.push("flash");
         }
         if !set.is_empty() {
-            self.name = format!("{} ({})", self.name, set.join(", "));
+            self.name = format!("{} with {} set", self.name, set.join(" and "));
         }
         Ok(self)
     }
