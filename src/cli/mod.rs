@@ -54,6 +54,12 @@ pub struct GpuArgs {
     /// index): slower, for debugging a kernel.
     #[arg(long)]
     pub checked_shaders: bool,
+    /// Data-parallel ranks: which of the host's best adapters this rank takes, and the rank's
+    /// name before its adapter line ("rank 1 of 4 (MPI): ").
+    #[arg(skip)]
+    pub nth: usize,
+    #[arg(skip)]
+    pub who: String,
 }
 
 #[derive(Subcommand)]
@@ -93,6 +99,7 @@ impl GpuArgs {
             backend: self.backend.clone(),
             adapter: self.adapter.clone(),
             checked_shaders: self.checked_shaders,
+            nth: self.nth,
         }
     }
     pub fn engine(&self) -> Result<Rc<Engine>> {
@@ -100,7 +107,8 @@ impl GpuArgs {
         e.gpu.set_f16_gemm(self.f16)?;
         e.gpu.set_f16_activations(self.f16_activations);
         eprintln!(
-            "adapter: {}{}{}{}",
+            "{}adapter: {}{}{}{}",
+            self.who,
             e.gpu.describe(),
             if self.f16 { "; f16 GEMMs" } else { "" },
             if self.f16_activations {

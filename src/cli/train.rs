@@ -181,25 +181,119 @@ pub fn run_config(a: &TrainArgs) -> Result<RunConfig> {
 }
 
 pub fn train(g: &GpuArgs, a: &TrainArgs) -> Result<()> {
-    crate::io::check_out_dir(&a.out, "--out")?;
-    if let Some(p) = &a.profile {
-        crate::io::check_trace_path(p, "--profile")?;
+    // Started by mpirun as one of several ranks: each takes its own adapter of its host; rank 0
+    // alone reads and writes the run directory, and prints.
+    let ranks = crate::train::dist::join()?;
+    let result = train_ranks(g, a, &ranks);
+    if let Err(e) = &result
+        && ranks.size() > 1
+    {
+        // The other ranks may be waiting for this one: stop them all.
+        eprintln!("error ({}): {e}", ranks.describe());
+        ranks.abort(e.exit_code());
+    }
+    result
+}
+
+fn train_ranks(
+    g: &GpuArgs,
+    a: &TrainArgs,
+    ranks: &std::rc::Rc<dyn crate::train::dist::Collective>,
+) -> Result<()> {
+    let lead = ranks.rank() == 0;
+    if lead {
+        crate::io::check_out_dir(&a.out, "--out")?;
+        if let Some(p) = &a.profile {
+            crate::io::check_trace_path(p, "--profile")?;
+        }
+        if a.resume && !a.out.join("state.json").is_file() {
+            return Err(Error::Invalid(format!(
+                "--resume: {} holds no run to continue (no state.json): nothing to resume",
+                a.out.display()
+            )));
+        }
     }
     crate::bounds::int("--workers", a.workers, 1, 64)?;
-    if a.resume && !a.out.join("state.json").is_file() {
-        return Err(Error::Invalid(format!(
-            "--resume: {} holds no run to continue (no state.json): nothing to resume",
-            a.out.display()
-        )));
-    }
     let mut cfg = run_config(a)?;
     cfg.f16_gemm = g.f16;
     cfg.f16_activations = g.f16_activations;
+    cfg.ranks = ranks.size();
+    let mut g = g.clone();
+    if ranks.size() > 1 {
+        g.nth = crate::train::dist::launched().map_or(0, |l| l.1);
+        g.who = format!("{}: ", ranks.describe());
+    }
     let e = g.engine()?;
     let n = crate::nn::Module::param_list(&crate::supernet::Supernet::new(&e, &cfg.space, 0)?)
         .iter()
         .map(|p| p.tensor.numel())
         .sum::<usize>();
+    if lead {
+        print_plan(&cfg, n);
+    }
+    let opts = RunOptions {
+        out: a.out.clone(),
+        resume: a.resume,
+        checkpoint_every: a.checkpoint_every,
+        max_steps: a.max_steps,
+        workers: a.workers,
+        observer: if lead {
+            Some(super::console::Console::new())
+        } else {
+            None
+        },
+        no_validation: false,
+        profile: a.profile.clone(),
+        profile_steps: a.profile_steps,
+        ranks: Some(ranks.clone()),
+    };
+    let (_, s) = train_supernet(&e, &cfg, &opts)?;
+    if !lead {
+        return Ok(());
+    }
+    if !s.finished {
+        println!(
+            "stopped after step {} (--max-steps); continue with --resume",
+            s.steps
+        );
+        return Ok(());
+    }
+    println!(
+        "trained {} steps in {:.1} s ({:.0} image-subnets/s) on {}{}",
+        s.steps,
+        s.seconds,
+        s.image_subnets_per_s,
+        e.gpu.info.name,
+        if ranks.size() > 1 {
+            format!(" and {} other rank(s)", ranks.size() - 1)
+        } else {
+            String::new()
+        }
+    );
+    if let (Some(l), Some(sm)) = (s.largest_val, s.smallest_val) {
+        println!(
+            "validation top-1: largest {:.2} %, smallest {:.2} %",
+            l * 100.0,
+            sm * 100.0
+        );
+    }
+    println!(
+        "run: {} (state.json, weights-*.safetensors, metrics.jsonl, training.png)",
+        a.out.display()
+    );
+    Ok(())
+}
+
+/// The supernet and schedule a run trains.
+fn print_plan(cfg: &RunConfig, n: usize) {
+    if cfg.ranks > 1 {
+        println!(
+            "data-parallel: {} ranks of {} images each, {} images a step",
+            cfg.ranks,
+            cfg.batch,
+            cfg.ranks * cfg.batch
+        );
+    }
     println!(
         "supernet: widths {:?}, kernels {:?}, expand {:?}, depth {:?}, resolutions {:?}; {} parameters, {:.2e} subnets per resolution",
         cfg.space.widths(),
@@ -224,39 +318,4 @@ pub fn train(g: &GpuArgs, a: &TrainArgs) -> Result<()> {
             }
         );
     }
-    let opts = RunOptions {
-        out: a.out.clone(),
-        resume: a.resume,
-        checkpoint_every: a.checkpoint_every,
-        max_steps: a.max_steps,
-        workers: a.workers,
-        observer: Some(super::console::Console::new()),
-        no_validation: false,
-        profile: a.profile.clone(),
-        profile_steps: a.profile_steps,
-    };
-    let (_, s) = train_supernet(&e, &cfg, &opts)?;
-    if !s.finished {
-        println!(
-            "stopped after step {} (--max-steps); continue with --resume",
-            s.steps
-        );
-        return Ok(());
-    }
-    println!(
-        "trained {} steps in {:.1} s ({:.0} image-subnets/s) on {}",
-        s.steps, s.seconds, s.image_subnets_per_s, e.gpu.info.name
-    );
-    if let (Some(l), Some(sm)) = (s.largest_val, s.smallest_val) {
-        println!(
-            "validation top-1: largest {:.2} %, smallest {:.2} %",
-            l * 100.0,
-            sm * 100.0
-        );
-    }
-    println!(
-        "run: {} (state.json, weights-*.safetensors, metrics.jsonl, training.png)",
-        a.out.display()
-    );
-    Ok(())
 }

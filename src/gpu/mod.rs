@@ -24,6 +24,9 @@ pub struct GpuOptions {
     /// Compile shaders with wgpu's runtime checks (bounded loops, clamped indices): slower, for
     /// debugging a kernel. Off by default on Vulkan, always on elsewhere (see `pipelines.rs`).
     pub checked_shaders: bool,
+    /// Without `adapter`: take the n-th (modulo their number) of the best adapters of one kind,
+    /// so that the data-parallel ranks of one host spread over its GPUs.
+    pub nth: usize,
 }
 
 pub struct Gpu {
@@ -109,7 +112,14 @@ impl Gpu {
             return Err(Error::NoAdapter { detail });
         }
         let adapter = match &opts.adapter {
-            None => adapters.into_iter().next().unwrap(),
+            None => {
+                let best = adapter_rank(&adapters[0].get_info());
+                let peers = adapters
+                    .iter()
+                    .take_while(|a| adapter_rank(&a.get_info()) == best)
+                    .count();
+                adapters.into_iter().nth(opts.nth % peers).unwrap()
+            }
             Some(want) => {
                 let names: Vec<String> = adapters.iter().map(|a| describe(&a.get_info())).collect();
                 let w = want.to_ascii_lowercase();

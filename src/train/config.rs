@@ -40,6 +40,18 @@ pub struct RunConfig {
     /// Activations kept for backward as f16 (`--f16-activations`); absent from the JSON when off.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub f16_activations: bool,
+    /// Data-parallel ranks (MPI processes) training together, each on `batch` images of a
+    /// step; absent from the JSON for one.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub ranks: usize,
+}
+
+fn one() -> usize {
+    1
+}
+
+fn is_one(n: &usize) -> bool {
+    *n == 1
 }
 
 impl RunConfig {
@@ -63,6 +75,7 @@ impl RunConfig {
             seed: 0,
             f16_gemm: false,
             f16_activations: false,
+            ranks: 1,
         }
     }
 }
@@ -80,6 +93,7 @@ impl RunConfig {
             crate::bounds::MAX_RESOLUTION,
         )?;
         int("--batch", self.batch, 2, 4096)?;
+        int("ranks", self.ranks, 1, 4096)?;
         int("--crop-pad", self.crop_pad, 0, 64)?;
         real("momentum", self.momentum as f64, 0.0, 0.999)?;
         real("--weight-decay", self.weight_decay as f64, 0.0, 1.0)?;
@@ -110,6 +124,9 @@ pub struct RunOptions {
     pub observer: Option<Rc<dyn Observer>>,
     /// Skip validation at epoch ends (tests).
     pub no_validation: bool,
+    /// The data-parallel ranks this process trains with (none: it trains alone); their number
+    /// must be the run's `ranks`.
+    pub ranks: Option<Rc<dyn super::dist::Collective>>,
     /// Profile `profile_steps` steps after the first of this invocation: per-kernel table
     /// printed, Chrome/Perfetto trace written here.
     pub profile: Option<PathBuf>,

@@ -4,6 +4,7 @@
 
 pub mod checkpoint;
 pub mod config;
+pub mod dist;
 pub mod eval;
 pub mod fixed;
 pub mod loader;
@@ -71,7 +72,49 @@ pub fn train_step(
     lr: f32,
     cfg: &StepConfig,
 ) -> Result<Vec<f32>> {
+    train_step_ranks(e, net, sgd, x, labels, subnets, lr, cfg, None)
+}
+
+/// [`train_step`] as one of several data-parallel ranks: `x` is this rank's share of the
+/// step's images, and the update uses the gradients (and returns the losses) averaged over the
+/// ranks of `sync`. A non-finite loss on any rank stops every rank, before the update.
+#[allow(clippy::too_many_arguments)]
+pub fn train_step_ranks(
+    e: &Rc<Engine>,
+    net: &Supernet,
+    sgd: &Sgd,
+    x: &Tensor,
+    labels: &Tensor,
+    subnets: &[SubnetConfig],
+    lr: f32,
+    cfg: &StepConfig,
+    sync: Option<(&dist::GradSync, &dyn dist::Collective)>,
+) -> Result<Vec<f32>> {
     sgd.zero_grad(e);
+    let mut values = accumulate(e, net, x, labels, subnets, cfg)?;
+    if let Some((grads, ranks)) = sync {
+        grads.mean(e, sgd, &mut values, ranks)?;
+    }
+    if let Some((i, v)) = values.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+        return Err(Error::NonFinite {
+            at: format!("subnet {i} of the step"),
+            value: *v,
+        });
+    }
+    sgd.step(e, lr)?;
+    Ok(values)
+}
+
+/// The forward and backward passes of a step, gradients added to those already in the shared
+/// weights' gradient buffers; each subnet's loss.
+pub fn accumulate(
+    e: &Rc<Engine>,
+    net: &Supernet,
+    x: &Tensor,
+    labels: &Tensor,
+    subnets: &[SubnetConfig],
+    cfg: &StepConfig,
+) -> Result<Vec<f32>> {
     let mode = BnMode::Train {
         momentum: cfg.bn_momentum,
     };
@@ -93,16 +136,5 @@ pub fn train_step(
         e.backward(&loss)?;
         losses.push(loss);
     }
-    sgd.step(e, lr)?;
-    let values = losses
-        .iter()
-        .map(|l| l.item())
-        .collect::<Result<Vec<f32>>>()?;
-    if let Some((i, v)) = values.iter().enumerate().find(|(_, v)| !v.is_finite()) {
-        return Err(Error::NonFinite {
-            at: format!("subnet {i} of the step"),
-            value: *v,
-        });
-    }
-    Ok(values)
+    losses.iter().map(|l| l.item()).collect()
 }

@@ -7,10 +7,11 @@
 
 use super::checkpoint::{self, restore, snapshot};
 pub use super::config::{RunConfig, RunOptions, RunSummary, differing_fields};
+use super::dist::{Collective, GradSync, Solo, broadcast_state, check_same};
 use super::eval::{SubnetEvaluator, input_rgb};
 use super::loader::{BatchSpec, Loader};
 pub use super::metrics::{Metric, plot_metrics, read_metrics};
-use super::{StepConfig, step_subnets, train_step};
+use super::{StepConfig, step_subnets, train_step_ranks};
 use crate::data::augment::Augment;
 use crate::data::{Dataset, load_any};
 use crate::nn::{CosineSchedule, Module, Sgd};
@@ -142,6 +143,87 @@ pub fn load_run(e: &Rc<Engine>, dir: &Path) -> Result<(RunConfig, Supernet, chec
     Ok((cfg, net, state))
 }
 
+/// Steps per epoch of a run with `n_train` training images: each step takes `batch` images for
+/// every one of its ranks.
+pub fn steps_per_epoch(cfg: &RunConfig, n_train: usize) -> usize {
+    n_train / (cfg.batch * cfg.ranks)
+}
+
+/// The batches `rank` trains on from global `step` to the end of its epoch (None once the
+/// schedule is done). The epoch's order of images is a function of (seed, phase, epoch); a
+/// step's resolution of (seed, step), the same on every rank; each rank takes the step's
+/// `rank`-th run of `batch` images, and its own augmentation seed.
+pub fn epoch_batches(
+    cfg: &RunConfig,
+    n_train: usize,
+    step: usize,
+    rank: usize,
+) -> Option<Vec<BatchSpec>> {
+    let spe = steps_per_epoch(cfg, n_train);
+    let pos = cfg.schedule.position(step, spe)?;
+    let mut order: Vec<usize> = (0..n_train).collect();
+    order.shuffle(&mut StdRng::seed_from_u64(derive_seed(
+        cfg.seed,
+        1,
+        (pos.phase * 1_000_000 + pos.epoch) as u64,
+    )));
+    let epoch_start = step - pos.step_in_epoch;
+    let world = cfg.ranks;
+    let specs = (pos.step_in_epoch..spe)
+        .map(|i| {
+            let s = epoch_start + i;
+            let mut rng = StdRng::seed_from_u64(derive_seed(cfg.seed, 2, s as u64));
+            let at = (i * world + rank) * cfg.batch;
+            BatchSpec {
+                step: s,
+                indices: order[at..at + cfg.batch].to_vec(),
+                resolution: *cfg.space.resolutions.choose(&mut rng).unwrap(),
+                seed: derive_seed(cfg.seed, 3, (s * world + rank) as u64),
+            }
+        })
+        .collect();
+    Some(specs)
+}
+
+/// The subnets global `step` trains (at its batch's `resolution`) and its learning rate, with
+/// `spe` steps per epoch. Panics past the schedule's end.
+pub fn step_plan(
+    cfg: &RunConfig,
+    spe: usize,
+    step: usize,
+    resolution: usize,
+) -> (Vec<crate::supernet::SubnetConfig>, f32) {
+    let pos = cfg
+        .schedule
+        .position(step, spe)
+        .expect("a step of the schedule");
+    let phase = &cfg.schedule.phases[pos.phase];
+    let sched = CosineSchedule {
+        base: phase.lr,
+        min: 0.0,
+        warmup: (phase.warmup_epochs * spe as f32) as usize,
+        total: phase.epochs * spe,
+    };
+    let mut rng = StdRng::seed_from_u64(derive_seed(cfg.seed, 4, step as u64));
+    let subnets = step_subnets(
+        &phase.space(&cfg.space),
+        &mut rng,
+        phase.subnets_per_step,
+        resolution,
+    );
+    (subnets, sched.lr(step - pos.phase_start))
+}
+
+/// The augmentation a run's batches get.
+pub fn run_augment(cfg: &RunConfig, data: &RunData) -> Result<Augment> {
+    Ok(Augment {
+        resolution: None,
+        rgb: input_rgb(data.train.channels, cfg.space.in_channels)?,
+        crop_pad: cfg.crop_pad,
+        flip: cfg.flip,
+    })
+}
+
 /// Train (or, with `opts.resume`, continue) the supernet of `cfg` into `opts.out`.
 pub fn train_supernet(
     e: &Rc<Engine>,
@@ -154,22 +236,74 @@ pub fn train_supernet(
             "--max-steps 0: give at least 1 (or leave it out to train the whole schedule)".into(),
         ));
     }
+    // Data-parallel ranks: rank 0 leads (the only writer), every rank trains its share.
+    let ranks: Rc<dyn Collective> = opts.ranks.clone().unwrap_or_else(|| Rc::new(Solo));
+    let world = ranks.size();
+    let lead = ranks.rank() == 0;
+    if cfg.ranks != world {
+        return Err(Error::Invalid(format!(
+            "the run's settings say {} rank(s) but {world} started; start it with `mpirun -np {}` (a run keeps its number of ranks)",
+            cfg.ranks, cfg.ranks
+        )));
+    }
     check_adapter_fits(e, &cfg.space, cfg.batch)?;
     e.gpu.set_f16_gemm(cfg.f16_gemm)?;
     e.gpu.set_f16_activations(cfg.f16_activations);
     let data = load_data(cfg)?;
+    if cfg.batch * world > data.train.len() {
+        return Err(Error::Invalid(format!(
+            "--batch {} on each of {world} ranks needs {} training images a step; there are {}",
+            cfg.batch,
+            cfg.batch * world,
+            data.train.len()
+        )));
+    }
     let net = Supernet::new(e, &cfg.space, cfg.seed)?;
     let sgd = Sgd::new(e, net.param_list(), cfg.momentum, true, cfg.weight_decay)?;
-    let spe = data.train.len() / cfg.batch;
+    let grad_sync = if world > 1 {
+        Some(GradSync::new(e, &sgd)?)
+    } else {
+        None
+    };
+    // Each step takes `batch` images for every rank.
+    let spe = steps_per_epoch(cfg, data.train.len());
     let total = cfg.schedule.total_steps(spe);
     let config_json = serde_json::to_value(cfg).expect("config serialises");
+    check_same(
+        &format!(
+            "settings {config_json}; data {}",
+            crate::data::describe_splits(&data.train, &data.test)
+        ),
+        &*ranks,
+    )?;
     let out = &opts.out;
-    let _lock = crate::io::lock_dir(out, "--out")?;
+    let _lock = if lead {
+        Some(crate::io::lock_dir(out, "--out")?)
+    } else {
+        None
+    };
 
     let mut step = 0;
     let mut metrics = Vec::new();
-    if opts.resume {
+    if !lead {
+        // Rank 0 reads the run; this rank takes its state below.
+    } else if opts.resume {
         let (state, tensors) = checkpoint::load(out)?;
+        let ranks_of = |c: &serde_json::Value| c.get("ranks").and_then(|r| r.as_u64()).unwrap_or(1);
+        if ranks_of(&state.config) != world as u64 {
+            let n = ranks_of(&state.config);
+            return Err(Error::Invalid(format!(
+                "--resume: the run in {} trains on {n} data-parallel rank(s), this is {world}; continue it with {}",
+                out.display(),
+                if n == 1 {
+                    "one process (no mpirun)".to_string()
+                } else {
+                    format!(
+                        "`mpirun -np {n} tinynas train ... --resume` (a tinynas built with --features mpi)"
+                    )
+                }
+            )));
+        }
         if state.config != config_json {
             return Err(Error::Invalid(format!(
                 "--resume: the run in {} was made with other settings ({}); use the same ones.\n  run:  {}\n  now:  {}",
@@ -189,21 +323,31 @@ pub fn train_supernet(
     } else {
         checkpoint::refuse_overwrite(out)?;
     }
+    broadcast_state(e, &net, &sgd, &mut step, &*ranks)?;
     // A new run that stops before its first checkpoint takes back the files it wrote, so the
     // folder can start a run again.
-    let _undo = (!opts.resume).then(|| UndoUnfinished(out.to_path_buf()));
+    let _undo = (lead && !opts.resume).then(|| UndoUnfinished(out.to_path_buf()));
     // Rewrite the metrics to the checkpoint's step (a killed run may have logged further).
-    let mut lines = String::new();
-    for m in &metrics {
-        lines.push_str(&serde_json::to_string(m).unwrap());
-        lines.push('\n');
-    }
-    crate::io::write_atomic(&out.join("metrics.jsonl"), lines.as_bytes())?;
-    let mut log = std::fs::OpenOptions::new()
-        .append(true)
-        .open(out.join("metrics.jsonl"))?;
+    let mut log = if lead {
+        let mut lines = String::new();
+        for m in &metrics {
+            lines.push_str(&serde_json::to_string(m).unwrap());
+            lines.push('\n');
+        }
+        crate::io::write_atomic(&out.join("metrics.jsonl"), lines.as_bytes())?;
+        Some(
+            std::fs::OpenOptions::new()
+                .append(true)
+                .open(out.join("metrics.jsonl"))?,
+        )
+    } else {
+        None
+    };
 
     let save = |step: usize, epoch: usize| -> Result<()> {
+        if !lead {
+            return Ok(());
+        }
         checkpoint::save(
             out,
             step,
@@ -212,7 +356,7 @@ pub fn train_supernet(
             &snapshot(e, &net, &sgd)?,
         )
     };
-    let mut evaluator = if opts.no_validation {
+    let mut evaluator = if opts.no_validation || !lead {
         None
     } else {
         Some(SubnetEvaluator::new(
@@ -225,12 +369,7 @@ pub fn train_supernet(
             cfg.seed,
         )?)
     };
-    let aug = Augment {
-        resolution: None,
-        rgb: input_rgb(data.train.channels, cfg.space.in_channels)?,
-        crop_pad: cfg.crop_pad,
-        flip: cfg.flip,
-    };
+    let aug = run_augment(cfg, &data)?;
     let step_cfg = StepConfig {
         distill_weight: cfg.distill_weight,
         label_smoothing: cfg.label_smoothing,
@@ -260,32 +399,9 @@ pub fn train_supernet(
                 phase.name
             ));
         }
-        let sched = CosineSchedule {
-            base: phase.lr,
-            min: 0.0,
-            warmup: (phase.warmup_epochs * spe as f32) as usize,
-            total: phase.epochs * spe,
-        };
-        // The rest of this epoch: its batch order is a function of (seed, phase, epoch).
-        let mut order: Vec<usize> = (0..data.train.len()).collect();
-        order.shuffle(&mut StdRng::seed_from_u64(derive_seed(
-            cfg.seed,
-            1,
-            (pos.phase * 1_000_000 + pos.epoch) as u64,
-        )));
         let epoch_start = step - pos.step_in_epoch;
-        let specs: Vec<BatchSpec> = (pos.step_in_epoch..spe)
-            .map(|i| {
-                let s = epoch_start + i;
-                let mut rng = StdRng::seed_from_u64(derive_seed(cfg.seed, 2, s as u64));
-                BatchSpec {
-                    step: s,
-                    indices: order[i * cfg.batch..(i + 1) * cfg.batch].to_vec(),
-                    resolution: *cfg.space.resolutions.choose(&mut rng).unwrap(),
-                    seed: derive_seed(cfg.seed, 3, s as u64),
-                }
-            })
-            .collect();
+        let specs = epoch_batches(cfg, data.train.len(), step, ranks.rank())
+            .expect("the schedule runs at this step");
         let loader = Loader::spawn(data.train.clone(), aug, specs, opts.workers, 2);
         let global_epoch: usize = cfg.schedule.phases[..pos.phase]
             .iter()
@@ -295,7 +411,7 @@ pub fn train_supernet(
         let mut stop = false;
         let mut loader = loader;
         loop {
-            if opts.profile.is_some() && step == first_step + 1 {
+            if lead && opts.profile.is_some() && step == first_step + 1 {
                 e.gpu.start_profiling(false);
             }
             let wait = Instant::now();
@@ -304,10 +420,10 @@ pub fn train_supernet(
             let t0 = Instant::now();
             let x = e.tensor(&b.x, &[cfg.batch, b.channels, b.resolution, b.resolution])?;
             let y = e.tensor(&b.y, &[cfg.batch])?;
-            let mut rng = StdRng::seed_from_u64(derive_seed(cfg.seed, 4, step as u64));
-            let subnets = step_subnets(&pspace, &mut rng, phase.subnets_per_step, b.resolution);
-            let lr = sched.lr(step - pos.phase_start);
-            let losses = train_step(e, &net, &sgd, &x, &y, &subnets, lr, &step_cfg).map_err(
+            let (subnets, lr) = step_plan(cfg, spe, step, b.resolution);
+            let sync = grad_sync.as_ref().map(|g| (g, &*ranks));
+            let losses = train_step_ranks(e, &net, &sgd, &x, &y, &subnets, lr, &step_cfg, sync)
+                .map_err(
                 |err| match err {
                     Error::NonFinite { at, value } => {
                         obs.end();
@@ -333,13 +449,14 @@ pub fn train_supernet(
             )?;
             step += 1;
             if let Some(path) = &opts.profile
+                && lead
                 && step == first_step + 1 + opts.profile_steps.max(1)
             {
                 let rep = crate::io::finish_profiling(&e.gpu, path)?;
                 obs.profile(&rep, path);
                 obs.message(&format!("(profiled steps {}..={step})", first_step + 2));
             }
-            image_subnets += cfg.batch * subnets.len();
+            image_subnets += world * cfg.batch * subnets.len();
             let ips = image_subnets as f64 / start.elapsed().as_secs_f64();
             let m = Metric::Step {
                 step,
@@ -347,9 +464,11 @@ pub fn train_supernet(
                 epoch: global_epoch,
                 lr,
                 losses: losses.clone(),
-                images_per_s: cfg.batch as f64 / t0.elapsed().as_secs_f64(),
+                images_per_s: (world * cfg.batch) as f64 / t0.elapsed().as_secs_f64(),
             };
-            writeln!(log, "{}", serde_json::to_string(&m).unwrap())?;
+            if let Some(log) = log.as_mut() {
+                writeln!(log, "{}", serde_json::to_string(&m).unwrap())?;
+            }
             metrics.push(m);
             let mean = losses.iter().sum::<f32>() / losses.len() as f32;
             obs.step(&format!(
@@ -395,14 +514,20 @@ pub fn train_supernet(
                 largest,
                 smallest,
             };
-            writeln!(log, "{}", serde_json::to_string(&m).unwrap())?;
+            if let Some(log) = log.as_mut() {
+                writeln!(log, "{}", serde_json::to_string(&m).unwrap())?;
+            }
             metrics.push(m);
             summary.largest_val = Some(largest);
             summary.smallest_val = Some(smallest);
         }
-        log.flush()?;
+        if let Some(log) = log.as_mut() {
+            log.flush()?;
+        }
         save(step, epoch_done)?;
-        plot_metrics(&out.join("training.png"), &metrics)?;
+        if lead {
+            plot_metrics(&out.join("training.png"), &metrics)?;
+        }
         if stop {
             obs.end();
             let mut s = stopped(step);

@@ -1,0 +1,283 @@
+//! Data-parallel training: the ranks of one run, each on its own GPU (or its own share of one),
+//! started by `mpirun`. Every rank holds the same weights, trains the same subnets on its own
+//! slice of each step's images, and before every update the gradients (and the step's losses)
+//! are summed across ranks and divided by their number: one all-reduce of the flattened
+//! gradients per step, nothing else changes shape. Rank 0 is the run's only writer (lock,
+//! checkpoints, metrics, plots, validation); the others write nothing. A resumed run starts
+//! every rank from rank 0's checkpoint (broadcast), so only rank 0 needs the run directory;
+//! every rank needs the dataset at the same path. Batch-norm running statistics are rank 0's,
+//! as PyTorch's DDP keeps them (every evaluation recalibrates them anyway).
+//!
+//! MPI comes in with the `mpi` cargo feature (OpenMPI or MPICH and libclang at build time);
+//! without it, a process started as one of several ranks refuses to train rather than train
+//! alone into a directory another rank writes.
+
+use crate::gpu::GpuBuffer;
+use crate::nn::{Module, Sgd};
+use crate::train::checkpoint::{Tensors, restore, snapshot};
+use crate::{Engine, Error, Result};
+use std::rc::Rc;
+
+/// The ranks of a run and the two collectives training needs.
+pub trait Collective {
+    /// This process's rank, 0 ..size.
+    fn rank(&self) -> usize;
+    /// The number of ranks.
+    fn size(&self) -> usize;
+    /// Element-wise sum across ranks, in place; every rank receives the same sums.
+    fn sum(&self, v: &mut [f32]);
+    /// Rank 0's bytes to every rank, in place (the others' are replaced, lengths included).
+    fn broadcast(&self, v: &mut Vec<u8>);
+    /// "rank 1 of 4 (mpi)".
+    fn describe(&self) -> String {
+        format!("rank {} of {}", self.rank(), self.size())
+    }
+    /// Stop every rank: this one failed, and the others would wait for it forever (MPI's
+    /// finalize, run when this process ends normally, waits for them). Returns only on one rank.
+    fn abort(&self, _code: i32) {}
+}
+
+/// One process, no communication.
+pub struct Solo;
+
+impl Collective for Solo {
+    fn rank(&self) -> usize {
+        0
+    }
+    fn size(&self) -> usize {
+        1
+    }
+    fn sum(&self, _: &mut [f32]) {}
+    fn broadcast(&self, _: &mut Vec<u8>) {}
+}
+
+/// The world size the launcher gave this process (OpenMPI's `mpirun`, or a PMI launcher such as
+/// MPICH's hydra), and this process's rank on its own host; None when not launched as a rank.
+pub fn launched() -> Option<(usize, usize)> {
+    let var = |names: &[&str]| {
+        names
+            .iter()
+            .find_map(|n| std::env::var(n).ok()?.trim().parse::<usize>().ok())
+    };
+    let size = var(&["OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE"])?;
+    let local = var(&[
+        "OMPI_COMM_WORLD_LOCAL_RANK",
+        "MPI_LOCALRANKID",
+        "PMI_LOCAL_RANK",
+    ]);
+    Some((size, local.unwrap_or(0)))
+}
+
+/// The ranks this process belongs to: MPI's world when launched as one of several ranks, else
+/// [`Solo`].
+pub fn join() -> Result<Rc<dyn Collective>> {
+    match launched() {
+        None | Some((0 | 1, _)) => Ok(Rc::new(Solo)),
+        Some((n, _)) => join_mpi(n),
+    }
+}
+
+#[cfg(not(feature = "mpi"))]
+fn join_mpi(n: usize) -> Result<Rc<dyn Collective>> {
+    Err(Error::Invalid(format!(
+        "started as one of {n} MPI ranks, but this tinynas was built without MPI; build it with \
+         `cargo build --release --features mpi` (needs libopenmpi-dev and libclang-dev), or run \
+         one process"
+    )))
+}
+
+#[cfg(feature = "mpi")]
+fn join_mpi(n: usize) -> Result<Rc<dyn Collective>> {
+    let m = mpi_ranks::Mpi::init()?;
+    if m.size() != n {
+        return Err(Error::Invalid(format!(
+            "the launcher says {n} ranks but MPI's world has {}; was tinynas built against \
+             another MPI than the mpirun that started it?",
+            m.size()
+        )));
+    }
+    Ok(Rc::new(m))
+}
+
+#[cfg(feature = "mpi")]
+mod mpi_ranks {
+    use super::Collective;
+    use crate::{Error, Result};
+    use mpi::collective::SystemOperation;
+    use mpi::topology::SimpleCommunicator;
+    use mpi::traits::*;
+
+    /// MPI's world. Dropping it finalizes MPI; a process that exits with an error skips that,
+    /// and the launcher then stops the other ranks instead of leaving them waiting.
+    pub struct Mpi {
+        world: SimpleCommunicator,
+        _universe: mpi::environment::Universe,
+    }
+
+    impl Mpi {
+        pub fn init() -> Result<Mpi> {
+            let universe = mpi::initialize()
+                .ok_or_else(|| Error::Invalid("MPI was initialized twice in one process".into()))?;
+            Ok(Mpi {
+                world: universe.world(),
+                _universe: universe,
+            })
+        }
+    }
+
+    impl Collective for Mpi {
+        fn rank(&self) -> usize {
+            self.world.rank() as usize
+        }
+        fn size(&self) -> usize {
+            self.world.size() as usize
+        }
+        fn sum(&self, v: &mut [f32]) {
+            // MPI counts are 32-bit: large vectors go in pieces.
+            for chunk in v.chunks_mut(1 << 28) {
+                let send = chunk.to_vec();
+                self.world
+                    .all_reduce_into(&send[..], chunk, SystemOperation::sum());
+            }
+        }
+        fn broadcast(&self, v: &mut Vec<u8>) {
+            let root = self.world.process_at_rank(0);
+            let mut len = v.len() as u64;
+            root.broadcast_into(&mut len);
+            v.resize(len as usize, 0);
+            for chunk in v.chunks_mut(1 << 30) {
+                root.broadcast_into(chunk);
+            }
+        }
+        fn describe(&self) -> String {
+            format!("rank {} of {} (MPI)", self.rank(), self.size())
+        }
+        fn abort(&self, code: i32) {
+            self.world.abort(code)
+        }
+    }
+}
+
+/// Sums a step's gradients (and its losses) across ranks and divides them by the number of
+/// ranks: the mean gradient of the step's whole batch, as one process would have computed it
+/// with every rank's images (up to float rounding, and batch norm's per-rank statistics).
+pub struct GradSync {
+    flat: Rc<GpuBuffer>,
+    total: usize,
+}
+
+impl GradSync {
+    pub fn new(e: &Engine, sgd: &Sgd) -> Result<GradSync> {
+        let total = sgd.params.iter().map(|p| p.tensor.numel()).sum();
+        Ok(GradSync {
+            flat: e.gpu.alloc("grad.all-reduce", total)?,
+            total,
+        })
+    }
+
+    /// All-reduce `sgd`'s gradients and `losses` (each rank's own; the mean across ranks on
+    /// return). One read of every gradient, one write back.
+    pub fn mean(
+        &self,
+        e: &Engine,
+        sgd: &Sgd,
+        losses: &mut [f32],
+        c: &dyn Collective,
+    ) -> Result<()> {
+        if c.size() == 1 {
+            return Ok(());
+        }
+        fn grads(p: &crate::nn::ParamEntry) -> Result<&GpuBuffer> {
+            p.tensor
+                .grad_buffer()
+                .ok_or_else(|| Error::Invalid(format!("{} is not a trainable parameter", p.name)))
+        }
+        let mut at = 0;
+        for p in &sgd.params {
+            let n = p.tensor.numel();
+            e.gpu.copy(grads(p)?, 0, &self.flat, at, n);
+            at += n;
+        }
+        let mut v = e.gpu.read(&self.flat, 0, self.total)?;
+        v.extend_from_slice(losses);
+        let t = std::time::Instant::now();
+        c.sum(&mut v);
+        e.gpu.cpu_span("all-reduce (gradients)", t);
+        let k = 1.0 / c.size() as f32;
+        v.iter_mut().for_each(|x| *x *= k);
+        losses.copy_from_slice(&v[self.total..]);
+        e.gpu.write(&self.flat, 0, &v[..self.total])?;
+        let mut at = 0;
+        for p in &sgd.params {
+            let n = p.tensor.numel();
+            e.gpu.copy(&self.flat, at, grads(p)?, 0, n);
+            at += n;
+        }
+        Ok(())
+    }
+}
+
+/// Every rank takes rank 0's weights, batch-norm statistics, momentum and `step`: at the start
+/// of a run (a fresh one or a resumed one, which only rank 0 has read).
+pub fn broadcast_state(
+    e: &Engine,
+    net: &impl Module,
+    sgd: &Sgd,
+    step: &mut usize,
+    c: &dyn Collective,
+) -> Result<()> {
+    if c.size() == 1 {
+        return Ok(());
+    }
+    let mine = snapshot(e, net, sgd)?;
+    let mut bytes = Vec::new();
+    if c.rank() == 0 {
+        bytes.extend_from_slice(&(*step as u64).to_le_bytes());
+        for (_, _, v) in &mine {
+            bytes.extend_from_slice(bytemuck::cast_slice(v));
+        }
+    }
+    c.broadcast(&mut bytes);
+    if c.rank() == 0 {
+        return Ok(());
+    }
+    let want = 8 + mine.iter().map(|t| t.2.len() * 4).sum::<usize>();
+    if bytes.len() != want {
+        return Err(Error::Invalid(format!(
+            "{}: rank 0 sent {} bytes of state, this rank's supernet holds {want}; every rank \
+             must run the same tinynas with the same settings",
+            c.describe(),
+            bytes.len()
+        )));
+    }
+    *step = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let mut at = 8;
+    let mut t = Tensors::new();
+    for (name, shape, v) in mine {
+        let n = v.len() * 4;
+        t.insert(
+            name,
+            (shape, bytemuck::pod_collect_to_vec(&bytes[at..at + n])),
+        );
+        at += n;
+    }
+    restore(e, net, sgd, t)
+}
+
+/// Every rank's `what` (a description of its settings and data) must be rank 0's: a rank on
+/// another host with another dataset or another binary stops the run before it trains.
+pub fn check_same(what: &str, c: &dyn Collective) -> Result<()> {
+    if c.size() == 1 {
+        return Ok(());
+    }
+    let mut theirs = what.as_bytes().to_vec();
+    c.broadcast(&mut theirs);
+    let theirs = String::from_utf8_lossy(&theirs);
+    if theirs != what {
+        return Err(Error::Invalid(format!(
+            "{} differs from rank 0; rank 0 has {theirs}, this rank {what}",
+            c.describe()
+        )));
+    }
+    Ok(())
+}
