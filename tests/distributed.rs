@@ -319,6 +319,18 @@ mod with_mpi {
         assert_ne!(code, 0, "{err}");
         assert!(err.contains("/nonexistent/data"), "{err}");
         assert!(!dir.join("none").exists());
+        // Commands other than train would run once per rank: refused.
+        let (code, _, err) = mpirun(
+            2,
+            &["space", "--out", dir.join("space").to_str().unwrap()],
+            LIMIT,
+        );
+        assert_ne!(code, 0, "{err}");
+        assert!(
+            err.contains("only `tinynas train` runs data-parallel"),
+            "{err}"
+        );
+        assert!(!dir.join("space").exists());
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -127,6 +127,16 @@ impl GpuArgs {
 }
 
 pub fn run(cli: Cli) -> Result<()> {
+    // Under mpirun every rank runs the same command: only `train` shares its work; any other
+    // would run N times over, its copies writing the same files.
+    if let Some((n, _)) = crate::train::dist::launched()
+        && n > 1
+        && !matches!(cli.command, Command::Train(_))
+    {
+        return Err(crate::Error::Invalid(format!(
+            "started as one of {n} MPI ranks: only `tinynas train` runs data-parallel; run this command as one process (without mpirun)"
+        )));
+    }
     match cli.command {
         Command::Devices(g) => devices(&g),
         Command::Demo(args) => demo::demo(&args.gpu, &args),
