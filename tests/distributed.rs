@@ -6,7 +6,8 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
+#[cfg(feature = "mpi")]
 use std::time::{Duration, Instant};
 
 fn tmp(name: &str) -> PathBuf {
@@ -17,6 +18,7 @@ fn tmp(name: &str) -> PathBuf {
 }
 
 /// `mpirun -np ranks tinynas args…`, killed (and the test failed) after `limit`.
+#[cfg(feature = "mpi")]
 fn mpirun(ranks: usize, args: &[&str], limit: Duration) -> (i32, String, String) {
     let mpirun = ["/usr/bin/mpirun", "/usr/local/bin/mpirun"]
         .into_iter()
@@ -28,8 +30,8 @@ fn mpirun(ranks: usize, args: &[&str], limit: Duration) -> (i32, String, String)
         .args(args)
         .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
         .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     let start = Instant::now();
@@ -99,6 +101,7 @@ fn train_args<'a>(space: &'a str, out: &'a str, extra: &[&'a str]) -> Vec<&'a st
     v
 }
 
+#[cfg(feature = "mpi")]
 const LIMIT: Duration = Duration::from_secs(300);
 
 #[cfg(feature = "mpi")]
@@ -107,37 +110,11 @@ mod with_mpi {
     use tinynas::nn::{Module, Sgd};
     use tinynas::supernet::Supernet;
     use tinynas::train::checkpoint;
-    use tinynas::train::dist::{Collective, GradSync};
     use tinynas::train::loader::prepare;
     use tinynas::train::run::{
         RunConfig, epoch_batches, load_data, run_augment, step_plan, steps_per_epoch,
     };
     use tinynas::train::{StepConfig, accumulate};
-
-    /// The two ranks of a step computed in one process: rank 1's gradients (and losses) are
-    /// taken as MPI would send them, then added to rank 0's as MPI's sum does.
-    struct OtherRank {
-        sent: std::cell::RefCell<Vec<f32>>,
-        adding: std::cell::Cell<bool>,
-    }
-    impl Collective for OtherRank {
-        fn rank(&self) -> usize {
-            0
-        }
-        fn size(&self) -> usize {
-            2
-        }
-        fn sum(&self, v: &mut [f32]) {
-            if self.adding.get() {
-                v.iter_mut()
-                    .zip(self.sent.borrow().iter())
-                    .for_each(|(a, b)| *a += b);
-            } else {
-                *self.sent.borrow_mut() = v.to_vec();
-            }
-        }
-        fn broadcast(&self, _: &mut Vec<u8>) {}
-    }
 
     fn losses_of(dir: &Path) -> Vec<Vec<f32>> {
         std::fs::read_to_string(dir.join("metrics.jsonl"))
@@ -158,8 +135,8 @@ mod with_mpi {
 
     /// Two ranks train as one process would with the mean gradient of both ranks' images: after
     /// 6 steps (across an epoch boundary) the weights and momentum are those of one process that
-    /// computes both ranks' gradients and adds them in MPI's order, bit for bit, and the logged
-    /// losses are the means of the two ranks'. (Bits, not a tolerance: the order of a float sum
+    /// computes each rank's gradients alone and averages them on the CPU, bit for bit, and the
+    /// logged losses are the means of the two ranks'. (Bits, not a tolerance: the order of a float sum
     /// alone moves this small net's momentum by ~2 % within two steps, so a tolerance loose
     /// enough for another order would pass a wrong gradient too.)
     #[test]
@@ -188,23 +165,24 @@ mod with_mpi {
         assert_eq!(spe, 5, "160 images, 2 ranks of 16");
         let net = Supernet::new(&e, &cfg.space, cfg.seed).unwrap();
         let sgd = Sgd::new(&e, net.param_list(), cfg.momentum, true, cfg.weight_decay).unwrap();
-        let sync = GradSync::new(&e, &sgd).unwrap();
         let aug = run_augment(&cfg, &data).unwrap();
         let step_cfg = StepConfig {
             distill_weight: cfg.distill_weight,
             label_smoothing: cfg.label_smoothing,
             ..StepConfig::default()
         };
-        let other = OtherRank {
-            sent: Default::default(),
-            adding: Default::default(),
+        let grads = || -> Vec<Vec<f32>> {
+            sgd.params
+                .iter()
+                .map(|p| p.tensor.grad().unwrap().to_vec().unwrap())
+                .collect()
         };
         let mut seen = std::collections::HashSet::new();
         for (step, logged) in logged.iter().enumerate() {
-            let mut losses = Vec::new();
+            // Each rank's losses and gradients, alone.
+            let mut per_rank = Vec::new();
             let mut lr = 0.0;
-            // Rank 1 first (its gradients kept), then rank 0 with rank 1's added.
-            for rank in [1, 0] {
+            for rank in [0, 1] {
                 let spec = epoch_batches(&cfg, n, step, rank).unwrap().remove(0);
                 assert_eq!(spec.step, step);
                 // The ranks' images are disjoint within an epoch.
@@ -219,14 +197,23 @@ mod with_mpi {
                 let (subnets, step_lr) = step_plan(&cfg, spe, step, b.resolution);
                 lr = step_lr;
                 sgd.zero_grad(&e);
-                losses = accumulate(&e, &net, &x, &y, &subnets, &step_cfg).unwrap();
-                other.adding.set(rank == 0);
-                sync.mean(&e, &sgd, &mut losses, &other).unwrap();
+                let losses = accumulate(&e, &net, &x, &y, &subnets, &step_cfg).unwrap();
+                per_rank.push((losses, grads()));
             }
+            // MPI's sum (rank 0's plus rank 1's), then the mean: into the gradient buffers.
+            let mean = |a: &[f32], b: &[f32]| -> Vec<f32> {
+                a.iter().zip(b).map(|(x, y)| (x + y) * 0.5).collect()
+            };
+            let (l0, g0) = &per_rank[0];
+            let (l1, g1) = &per_rank[1];
+            for (p, (a, b)) in sgd.params.iter().zip(g0.iter().zip(g1)) {
+                p.tensor.grad().unwrap().write(&mean(a, b)).unwrap();
+            }
+            let losses = mean(l0, l1);
             sgd.step(&e, lr).unwrap();
             assert_eq!(&losses, logged, "step {step}: logged, one process");
         }
-        // The same arithmetic in the same order: the same bits.
+        // The same arithmetic: the same bits.
         let mut compared = 0;
         for (name, _, mine) in checkpoint::snapshot(&e, &net, &sgd).unwrap() {
             // Batch-norm running statistics are rank 0's alone (as DDP's): not compared.
@@ -288,6 +275,34 @@ mod with_mpi {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
+    /// A non-finite loss stops both ranks at the same step (the losses are averaged before they
+    /// are checked): rank 0 reports it once, after taking back what the new run wrote, and the
+    /// folder takes a new run at once.
+    #[test]
+    fn a_non_finite_loss_stops_every_rank_and_leaves_the_folder_as_it_was() {
+        let dir = tmp("nan");
+        let space = space_file(&dir);
+        let s = space.to_str().unwrap();
+        let run = dir.join("run");
+        std::fs::create_dir_all(&run).unwrap();
+        std::fs::write(run.join("notes.txt"), "mine").unwrap();
+        let r = run.to_str().unwrap();
+        let (code, out, err) = mpirun(2, &train_args(s, r, &["--lr", "1e30"]), LIMIT);
+        assert_eq!(code, 1, "{out}\n{err}");
+        assert_eq!(err.matches("non-finite loss").count(), 1, "{err}");
+        assert!(err.contains("left nothing"), "{err}");
+        let mut files: Vec<String> = std::fs::read_dir(&run)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        files.sort();
+        assert_eq!(files, [".tinynas.lock", "notes.txt"]);
+        let (code, out, err) = mpirun(2, &train_args(s, r, &["--max-steps", "2"]), LIMIT);
+        assert_eq!(code, 0, "{out}\n{err}");
+        assert!(run.join("state.json").is_file());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     /// Rank 0 refuses to overwrite a run while rank 1 waits for its state: the launcher stops
     /// rank 1, the run is left as it was, and the message names the cause.
     #[test]
@@ -337,20 +352,28 @@ mod with_mpi {
 
 /// Without the `mpi` feature, a process started as one of several ranks refuses to train (it
 /// would train alone into a directory the other ranks also write) and says how to build one
-/// that can.
+/// that can. (The launcher's variable alone marks a rank: no mpirun needed.)
 #[cfg(not(feature = "mpi"))]
 #[test]
 fn without_mpi_a_rank_refuses_and_names_the_feature() {
     let dir = tmp("nompi");
     let space = space_file(&dir);
     let run = dir.join("run");
-    let (code, _, err) = mpirun(
-        2,
-        &train_args(space.to_str().unwrap(), run.to_str().unwrap(), &[]),
-        LIMIT,
+    let out = Command::new(env!("CARGO_BIN_EXE_tinynas"))
+        .args(train_args(
+            space.to_str().unwrap(),
+            run.to_str().unwrap(),
+            &[],
+        ))
+        .env("OMPI_COMM_WORLD_SIZE", "2")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("one of 2 MPI ranks") && err.contains("--features mpi"),
+        "{err}"
     );
-    assert_ne!(code, 0, "{err}");
-    assert!(err.contains("--features mpi"), "{err}");
-    assert!(!run.join("state.json").exists());
+    assert!(!run.exists());
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -54,12 +54,6 @@ pub struct GpuArgs {
     /// index): slower, for debugging a kernel.
     #[arg(long)]
     pub checked_shaders: bool,
-    /// Data-parallel ranks: which of the host's best adapters this rank takes, and the rank's
-    /// name before its adapter line ("rank 1 of 4 (MPI): ").
-    #[arg(skip)]
-    pub nth: usize,
-    #[arg(skip)]
-    pub who: String,
 }
 
 #[derive(Subcommand)]
@@ -99,16 +93,24 @@ impl GpuArgs {
             backend: self.backend.clone(),
             adapter: self.adapter.clone(),
             checked_shaders: self.checked_shaders,
-            nth: self.nth,
+            nth: 0,
         }
     }
     pub fn engine(&self) -> Result<Rc<Engine>> {
-        let e = Engine::new(&self.options())?;
+        self.engine_on(0, "")
+    }
+
+    /// The engine on the `nth` of the best adapters (unless `--adapter` names one), its adapter
+    /// line printed after `who` (a data-parallel rank's name).
+    pub fn engine_on(&self, nth: usize, who: &str) -> Result<Rc<Engine>> {
+        let e = Engine::new(&GpuOptions {
+            nth,
+            ..self.options()
+        })?;
         e.gpu.set_f16_gemm(self.f16)?;
         e.gpu.set_f16_activations(self.f16_activations);
         eprintln!(
-            "{}adapter: {}{}{}{}",
-            self.who,
+            "{who}adapter: {}{}{}{}",
             e.gpu.describe(),
             if self.f16 { "; f16 GEMMs" } else { "" },
             if self.f16_activations {
@@ -129,7 +131,7 @@ impl GpuArgs {
 pub fn run(cli: Cli) -> Result<()> {
     // Under mpirun every rank runs the same command: only `train` shares its work; any other
     // would run N times over, its copies writing the same files.
-    if let Some((n, _)) = crate::train::dist::launched()
+    if let Some(n) = crate::train::dist::launched()
         && n > 1
         && !matches!(cli.command, Command::Train(_))
     {

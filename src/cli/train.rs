@@ -183,14 +183,25 @@ pub fn run_config(a: &TrainArgs) -> Result<RunConfig> {
 pub fn train(g: &GpuArgs, a: &TrainArgs) -> Result<()> {
     // Started by mpirun as one of several ranks: each takes its own adapter of its host; rank 0
     // alone reads and writes the run directory, and prints.
-    let ranks = crate::train::dist::join()?;
-    let result = train_ranks(g, a, &ranks);
+    let comm = crate::train::dist::join()?;
+    let result = train_ranks(g, a, &comm);
     if let Err(e) = &result
-        && ranks.size() > 1
+        && comm.size() > 1
     {
+        if matches!(e, Error::NonFinite { .. }) {
+            // Every rank stopped at the same step (the losses are averaged before they are
+            // checked), rank 0 after taking back what its run wrote: all finish MPI together;
+            // rank 0 reports.
+            if comm.rank() > 0 {
+                let code = e.exit_code();
+                drop(comm);
+                std::process::exit(code);
+            }
+            return result;
+        }
         // The other ranks may be waiting for this one: stop them all.
-        eprintln!("error ({}): {e}", ranks.describe());
-        ranks.abort(e.exit_code());
+        eprintln!("error ({}): {e}", comm.describe());
+        comm.abort(e.exit_code());
     }
     result
 }
@@ -198,9 +209,9 @@ pub fn train(g: &GpuArgs, a: &TrainArgs) -> Result<()> {
 fn train_ranks(
     g: &GpuArgs,
     a: &TrainArgs,
-    ranks: &std::rc::Rc<dyn crate::train::dist::Collective>,
+    comm: &std::rc::Rc<dyn crate::train::dist::Collective>,
 ) -> Result<()> {
-    let lead = ranks.rank() == 0;
+    let lead = comm.rank() == 0;
     if lead {
         crate::io::check_out_dir(&a.out, "--out")?;
         if let Some(p) = &a.profile {
@@ -217,13 +228,12 @@ fn train_ranks(
     let mut cfg = run_config(a)?;
     cfg.f16_gemm = g.f16;
     cfg.f16_activations = g.f16_activations;
-    cfg.ranks = ranks.size();
-    let mut g = g.clone();
-    if ranks.size() > 1 {
-        g.nth = crate::train::dist::launched().map_or(0, |l| l.1);
-        g.who = format!("{}: ", ranks.describe());
-    }
-    let e = g.engine()?;
+    cfg.ranks = comm.size();
+    let e = if comm.size() > 1 {
+        g.engine_on(comm.local_rank(), &format!("{}: ", comm.describe()))?
+    } else {
+        g.engine()?
+    };
     let n = crate::nn::Module::param_list(&crate::supernet::Supernet::new(&e, &cfg.space, 0)?)
         .iter()
         .map(|p| p.tensor.numel())
@@ -245,7 +255,7 @@ fn train_ranks(
         no_validation: false,
         profile: a.profile.clone(),
         profile_steps: a.profile_steps,
-        ranks: Some(ranks.clone()),
+        comm: Some(comm.clone()),
     };
     let (_, s) = train_supernet(&e, &cfg, &opts)?;
     if !lead {
@@ -264,8 +274,8 @@ fn train_ranks(
         s.seconds,
         s.image_subnets_per_s,
         e.gpu.info.name,
-        if ranks.size() > 1 {
-            format!(" and {} other rank(s)", ranks.size() - 1)
+        if comm.size() > 1 {
+            format!(" and {} other rank(s)", comm.size() - 1)
         } else {
             String::new()
         }

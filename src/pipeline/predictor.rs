@@ -78,7 +78,10 @@ pub fn open_run(e: &Rc<Engine>, dir: &Path, obs: &dyn Observer) -> Result<Run> {
     let data = load_data(&cfg)?;
     if cfg
         .schedule
-        .position(state.step, data.train.len() / cfg.batch)
+        .position(
+            state.step,
+            crate::train::run::steps_per_epoch(&cfg, data.train.len()),
+        )
         .is_some()
     {
         obs.message(&format!(

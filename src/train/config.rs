@@ -126,7 +126,7 @@ pub struct RunOptions {
     pub no_validation: bool,
     /// The data-parallel ranks this process trains with (none: it trains alone); their number
     /// must be the run's `ranks`.
-    pub ranks: Option<Rc<dyn super::dist::Collective>>,
+    pub comm: Option<Rc<dyn super::dist::Collective>>,
     /// Profile `profile_steps` steps after the first of this invocation: per-kernel table
     /// printed, Chrome/Perfetto trace written here.
     pub profile: Option<PathBuf>,

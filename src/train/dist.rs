@@ -24,6 +24,10 @@ pub trait Collective {
     fn rank(&self) -> usize;
     /// The number of ranks.
     fn size(&self) -> usize;
+    /// This process's rank among those on its own host (which of the host's GPUs it takes).
+    fn local_rank(&self) -> usize {
+        0
+    }
     /// Element-wise sum across ranks, in place; every rank receives the same sums.
     fn sum(&self, v: &mut [f32]);
     /// Rank 0's bytes to every rank, in place (the others' are replaced, lengths included).
@@ -33,7 +37,7 @@ pub trait Collective {
         format!("rank {} of {}", self.rank(), self.size())
     }
     /// Stop every rank: this one failed, and the others would wait for it forever (MPI's
-    /// finalize, run when this process ends normally, waits for them). Returns only on one rank.
+    /// finalize, run when this process ends normally, waits for them). Returns only when alone.
     fn abort(&self, _code: i32) {}
 }
 
@@ -51,29 +55,35 @@ impl Collective for Solo {
     fn broadcast(&self, _: &mut Vec<u8>) {}
 }
 
-/// The world size the launcher gave this process (OpenMPI's `mpirun`, or a PMI launcher such as
-/// MPICH's hydra), and this process's rank on its own host; None when not launched as a rank.
-pub fn launched() -> Option<(usize, usize)> {
-    let var = |names: &[&str]| {
-        names
-            .iter()
-            .find_map(|n| std::env::var(n).ok()?.trim().parse::<usize>().ok())
-    };
-    let size = var(&["OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE"])?;
-    let local = var(&[
-        "OMPI_COMM_WORLD_LOCAL_RANK",
-        "MPI_LOCALRANKID",
-        "PMI_LOCAL_RANK",
-    ]);
-    Some((size, local.unwrap_or(0)))
+/// The world size the launcher gave this process (OpenMPI's `mpirun`, a PMI launcher such as
+/// MPICH's hydra, or Slurm's `srun`); None when not launched as a rank.
+pub fn launched() -> Option<usize> {
+    [
+        "OMPI_COMM_WORLD_SIZE",
+        "PMI_SIZE",
+        "PMIX_SIZE",
+        "SLURM_NTASKS",
+    ]
+    .iter()
+    .find_map(|n| std::env::var(n).ok()?.trim().parse::<usize>().ok())
 }
 
 /// The ranks this process belongs to: MPI's world when launched as one of several ranks, else
-/// [`Solo`].
+/// [`Solo`]. With several ranks, a panic on this one aborts the process (the launcher then
+/// stops the others) instead of unwinding into MPI's finalize, which would wait for ranks that
+/// wait for this one.
 pub fn join() -> Result<Rc<dyn Collective>> {
     match launched() {
-        None | Some((0 | 1, _)) => Ok(Rc::new(Solo)),
-        Some((n, _)) => join_mpi(n),
+        None | Some(0 | 1) => Ok(Rc::new(Solo)),
+        Some(n) => {
+            let comm = join_mpi(n)?;
+            let hook = std::panic::take_hook();
+            std::panic::set_hook(Box::new(move |info| {
+                hook(info);
+                std::process::abort();
+            }));
+            Ok(comm)
+        }
     }
 }
 
@@ -111,6 +121,7 @@ mod mpi_ranks {
     /// and the launcher then stops the other ranks instead of leaving them waiting.
     pub struct Mpi {
         world: SimpleCommunicator,
+        local_rank: usize,
         _universe: mpi::environment::Universe,
     }
 
@@ -118,8 +129,11 @@ mod mpi_ranks {
         pub fn init() -> Result<Mpi> {
             let universe = mpi::initialize()
                 .ok_or_else(|| Error::Invalid("MPI was initialized twice in one process".into()))?;
+            let world = universe.world();
+            let local_rank = world.split_shared(world.rank()).rank() as usize;
             Ok(Mpi {
-                world: universe.world(),
+                world,
+                local_rank,
                 _universe: universe,
             })
         }
@@ -131,6 +145,9 @@ mod mpi_ranks {
         }
         fn size(&self) -> usize {
             self.world.size() as usize
+        }
+        fn local_rank(&self) -> usize {
+            self.local_rank
         }
         fn sum(&self, v: &mut [f32]) {
             // MPI counts are 32-bit: large vectors go in pieces.
@@ -262,6 +279,20 @@ pub fn broadcast_state(
         at += n;
     }
     restore(e, net, sgd, t)
+}
+
+/// A fingerprint of the names and shapes of the state [`broadcast_state`] sends, in order.
+pub fn layout(net: &impl Module, sgd: &Sgd) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for p in net.param_list() {
+        (p.name, p.tensor.shape()).hash(&mut h);
+    }
+    for b in net.buffer_list() {
+        (b.name, b.tensor.shape()).hash(&mut h);
+    }
+    sgd.params.len().hash(&mut h);
+    h.finish()
 }
 
 /// Every rank's `what` (a description of its settings and data) must be rank 0's: a rank on

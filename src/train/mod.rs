@@ -9,6 +9,7 @@ pub mod eval;
 pub mod fixed;
 pub mod loader;
 pub mod metrics;
+pub mod plan;
 pub mod run;
 pub mod schedule;
 
@@ -92,8 +93,8 @@ pub fn train_step_ranks(
 ) -> Result<Vec<f32>> {
     sgd.zero_grad(e);
     let mut values = accumulate(e, net, x, labels, subnets, cfg)?;
-    if let Some((grads, ranks)) = sync {
-        grads.mean(e, sgd, &mut values, ranks)?;
+    if let Some((grads, comm)) = sync {
+        grads.mean(e, sgd, &mut values, comm)?;
     }
     if let Some((i, v)) = values.iter().enumerate().find(|(_, v)| !v.is_finite()) {
         return Err(Error::NonFinite {

@@ -9,18 +9,16 @@ use super::checkpoint::{self, restore, snapshot};
 pub use super::config::{RunConfig, RunOptions, RunSummary, differing_fields};
 use super::dist::{Collective, GradSync, Solo, broadcast_state, check_same};
 use super::eval::{SubnetEvaluator, input_rgb};
-use super::loader::{BatchSpec, Loader};
+use super::loader::Loader;
 pub use super::metrics::{Metric, plot_metrics, read_metrics};
-use super::{StepConfig, step_subnets, train_step_ranks};
-use crate::data::augment::Augment;
+pub use super::plan::{epoch_batches, run_augment, step_plan, steps_per_epoch};
+use super::{StepConfig, train_step_ranks};
 use crate::data::{Dataset, load_any};
-use crate::nn::{CosineSchedule, Module, Sgd};
+use crate::nn::{Module, Sgd};
 use crate::observer::{Observer, Silent};
 pub use crate::seed::derive_seed;
 use crate::supernet::{SearchSpace, Supernet};
 use crate::{Engine, Error, Result};
-use rand::seq::{IndexedRandom, SliceRandom};
-use rand::{SeedableRng, rngs::StdRng};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -143,85 +141,15 @@ pub fn load_run(e: &Rc<Engine>, dir: &Path) -> Result<(RunConfig, Supernet, chec
     Ok((cfg, net, state))
 }
 
-/// Steps per epoch of a run with `n_train` training images: each step takes `batch` images for
-/// every one of its ranks.
-pub fn steps_per_epoch(cfg: &RunConfig, n_train: usize) -> usize {
-    n_train / (cfg.batch * cfg.ranks)
-}
-
-/// The batches `rank` trains on from global `step` to the end of its epoch (None once the
-/// schedule is done). The epoch's order of images is a function of (seed, phase, epoch); a
-/// step's resolution of (seed, step), the same on every rank; each rank takes the step's
-/// `rank`-th run of `batch` images, and its own augmentation seed.
-pub fn epoch_batches(
-    cfg: &RunConfig,
-    n_train: usize,
-    step: usize,
-    rank: usize,
-) -> Option<Vec<BatchSpec>> {
-    let spe = steps_per_epoch(cfg, n_train);
-    let pos = cfg.schedule.position(step, spe)?;
-    let mut order: Vec<usize> = (0..n_train).collect();
-    order.shuffle(&mut StdRng::seed_from_u64(derive_seed(
-        cfg.seed,
-        1,
-        (pos.phase * 1_000_000 + pos.epoch) as u64,
-    )));
-    let epoch_start = step - pos.step_in_epoch;
-    let world = cfg.ranks;
-    let specs = (pos.step_in_epoch..spe)
-        .map(|i| {
-            let s = epoch_start + i;
-            let mut rng = StdRng::seed_from_u64(derive_seed(cfg.seed, 2, s as u64));
-            let at = (i * world + rank) * cfg.batch;
-            BatchSpec {
-                step: s,
-                indices: order[at..at + cfg.batch].to_vec(),
-                resolution: *cfg.space.resolutions.choose(&mut rng).unwrap(),
-                seed: derive_seed(cfg.seed, 3, (s * world + rank) as u64),
-            }
-        })
-        .collect();
-    Some(specs)
-}
-
-/// The subnets global `step` trains (at its batch's `resolution`) and its learning rate, with
-/// `spe` steps per epoch. Panics past the schedule's end.
-pub fn step_plan(
-    cfg: &RunConfig,
-    spe: usize,
-    step: usize,
-    resolution: usize,
-) -> (Vec<crate::supernet::SubnetConfig>, f32) {
-    let pos = cfg
-        .schedule
-        .position(step, spe)
-        .expect("a step of the schedule");
-    let phase = &cfg.schedule.phases[pos.phase];
-    let sched = CosineSchedule {
-        base: phase.lr,
-        min: 0.0,
-        warmup: (phase.warmup_epochs * spe as f32) as usize,
-        total: phase.epochs * spe,
-    };
-    let mut rng = StdRng::seed_from_u64(derive_seed(cfg.seed, 4, step as u64));
-    let subnets = step_subnets(
-        &phase.space(&cfg.space),
-        &mut rng,
-        phase.subnets_per_step,
-        resolution,
-    );
-    (subnets, sched.lr(step - pos.phase_start))
-}
-
-/// The augmentation a run's batches get.
-pub fn run_augment(cfg: &RunConfig, data: &RunData) -> Result<Augment> {
-    Ok(Augment {
-        resolution: None,
-        rgb: input_rgb(data.train.channels, cfg.space.in_channels)?,
-        crop_pad: cfg.crop_pad,
-        flip: cfg.flip,
-    })
+/// A fingerprint of the datasets' pixels and labels: data-parallel ranks must hold the same.
+fn fingerprint(sets: &[&Dataset]) -> u64 {
+    use std::hash::Hasher;
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for d in sets {
+        h.write(&d.images);
+        h.write(&d.labels);
+    }
+    h.finish()
 }
 
 /// Train (or, with `opts.resume`, continue) the supernet of `cfg` into `opts.out`.
@@ -237,9 +165,9 @@ pub fn train_supernet(
         ));
     }
     // Data-parallel ranks: rank 0 leads (the only writer), every rank trains its share.
-    let ranks: Rc<dyn Collective> = opts.ranks.clone().unwrap_or_else(|| Rc::new(Solo));
-    let world = ranks.size();
-    let lead = ranks.rank() == 0;
+    let comm: Rc<dyn Collective> = opts.comm.clone().unwrap_or_else(|| Rc::new(Solo));
+    let world = comm.size();
+    let lead = comm.rank() == 0;
     if cfg.ranks != world {
         return Err(Error::Invalid(format!(
             "the run's settings say {} rank(s) but {world} started; start it with `mpirun -np {}` (a run keeps its number of ranks)",
@@ -269,13 +197,21 @@ pub fn train_supernet(
     let spe = steps_per_epoch(cfg, data.train.len());
     let total = cfg.schedule.total_steps(spe);
     let config_json = serde_json::to_value(cfg).expect("config serialises");
-    check_same(
-        &format!(
-            "settings {config_json}; data {}",
-            crate::data::describe_splits(&data.train, &data.test)
-        ),
-        &*ranks,
-    )?;
+    if world > 1 {
+        // What every rank must share with rank 0 before they train together.
+        check_same(
+            &format!(
+                "tinynas {}; settings {config_json}; --max-steps {:?}, --checkpoint-every {}; data {} (content {:016x}); parameters {:016x}",
+                env!("CARGO_PKG_VERSION"),
+                opts.max_steps,
+                opts.checkpoint_every,
+                crate::data::describe_splits(&data.train, &data.test),
+                fingerprint(&[&data.train, &data.val, &data.test]),
+                super::dist::layout(&net, &sgd),
+            ),
+            &*comm,
+        )?;
+    }
     let out = &opts.out;
     let _lock = if lead {
         Some(crate::io::lock_dir(out, "--out")?)
@@ -289,9 +225,8 @@ pub fn train_supernet(
         // Rank 0 reads the run; this rank takes its state below.
     } else if opts.resume {
         let (state, tensors) = checkpoint::load(out)?;
-        let ranks_of = |c: &serde_json::Value| c.get("ranks").and_then(|r| r.as_u64()).unwrap_or(1);
-        if ranks_of(&state.config) != world as u64 {
-            let n = ranks_of(&state.config);
+        let n = serde_json::from_value::<RunConfig>(state.config.clone()).map_or(1, |c| c.ranks);
+        if n != world {
             return Err(Error::Invalid(format!(
                 "--resume: the run in {} trains on {n} data-parallel rank(s), this is {world}; continue it with {}",
                 out.display(),
@@ -323,7 +258,7 @@ pub fn train_supernet(
     } else {
         checkpoint::refuse_overwrite(out)?;
     }
-    broadcast_state(e, &net, &sgd, &mut step, &*ranks)?;
+    broadcast_state(e, &net, &sgd, &mut step, &*comm)?;
     // A new run that stops before its first checkpoint takes back the files it wrote, so the
     // folder can start a run again.
     let _undo = (lead && !opts.resume).then(|| UndoUnfinished(out.to_path_buf()));
@@ -400,7 +335,7 @@ pub fn train_supernet(
             ));
         }
         let epoch_start = step - pos.step_in_epoch;
-        let specs = epoch_batches(cfg, data.train.len(), step, ranks.rank())
+        let specs = epoch_batches(cfg, data.train.len(), step, comm.rank())
             .expect("the schedule runs at this step");
         let loader = Loader::spawn(data.train.clone(), aug, specs, opts.workers, 2);
         let global_epoch: usize = cfg.schedule.phases[..pos.phase]
@@ -421,7 +356,7 @@ pub fn train_supernet(
             let x = e.tensor(&b.x, &[cfg.batch, b.channels, b.resolution, b.resolution])?;
             let y = e.tensor(&b.y, &[cfg.batch])?;
             let (subnets, lr) = step_plan(cfg, spe, step, b.resolution);
-            let sync = grad_sync.as_ref().map(|g| (g, &*ranks));
+            let sync = grad_sync.as_ref().map(|g| (g, &*comm));
             let losses = train_step_ranks(e, &net, &sgd, &x, &y, &subnets, lr, &step_cfg, sync)
                 .map_err(
                 |err| match err {
@@ -492,6 +427,18 @@ pub fn train_supernet(
                 save(step, global_epoch)?;
             }
         }
+        if !stop && step != epoch_start + spe {
+            // A worker thread failed (its message is above): stop rather than start the rest
+            // of the epoch over, which would fail the same way.
+            obs.end();
+            return Err(Error::Data {
+                path: cfg.data.clone(),
+                msg: format!(
+                    "the batch loader stopped at step {step}, before the end of its epoch at step {}",
+                    epoch_start + spe
+                ),
+            });
+        }
         // End of an epoch (and perhaps of a phase): validate, checkpoint, plot.
         let epoch_done = global_epoch + 1;
         if let Some(ev) = evaluator.as_mut() {
@@ -528,6 +475,9 @@ pub fn train_supernet(
         if lead {
             plot_metrics(&out.join("training.png"), &metrics)?;
         }
+        // Ranks on different GPU models may round differently: every epoch starts again from
+        // rank 0's state, so the ranks cannot drift apart (nor re-order channels differently).
+        broadcast_state(e, &net, &sgd, &mut step, &*comm)?;
         if stop {
             obs.end();
             let mut s = stopped(step);
