@@ -41,7 +41,7 @@ fn several_subnets_per_step_all_learn_on_shared_weights() {
     let mut last = Vec::new();
     for step in 0..25 {
         let subs = step_subnets(&space, &mut r, 4, R);
-        let losses = train_step(&e, &net, &sgd, &x, &y, &subs, 0.05, &cfg).unwrap();
+        let losses = train_step(&e, &net, &sgd, &x, &y, &subs, 0.05, &cfg, None).unwrap();
         assert!(losses.iter().all(|l| l.is_finite()));
         assert_eq!(losses.len(), 4);
         if step == 0 {

@@ -63,7 +63,7 @@ pub fn train(
             e.gpu.start_profiling(false);
         }
         let start = Instant::now();
-        let losses = train_step(e, &net, &sgd, &tx, &ty, &subs, 0.05, &cfg)?;
+        let losses = train_step(e, &net, &sgd, &tx, &ty, &subs, 0.05, &cfg, None)?;
         let t = start.elapsed().as_secs_f64();
         if let (true, Some(path)) = (profiled, &profile) {
             super::finish_profile(e, path)?;

@@ -61,26 +61,13 @@ pub fn step_subnets(
 /// One training step: every subnet runs forward and backward on the batch with gradients
 /// accumulated in the shared weights, then one SGD update. The first subnet (the largest)
 /// learns from the labels; the others from the labels plus `distill_weight` times the
-/// cross-entropy against the largest's soft predictions (in-place distillation, as OFA's). Returns each subnet's loss.
+/// cross-entropy against the largest's soft predictions (in-place distillation, as OFA's).
+/// Returns each subnet's loss. As one of several data-parallel ranks (`sync`), `x` is this
+/// rank's share of the step's images, and the update uses the gradients (and returns the
+/// losses) averaged over the ranks; a non-finite loss on any rank stops every rank, before the
+/// update.
 #[allow(clippy::too_many_arguments)]
 pub fn train_step(
-    e: &Rc<Engine>,
-    net: &Supernet,
-    sgd: &Sgd,
-    x: &Tensor,
-    labels: &Tensor,
-    subnets: &[SubnetConfig],
-    lr: f32,
-    cfg: &StepConfig,
-) -> Result<Vec<f32>> {
-    train_step_ranks(e, net, sgd, x, labels, subnets, lr, cfg, None)
-}
-
-/// [`train_step`] as one of several data-parallel ranks: `x` is this rank's share of the
-/// step's images, and the update uses the gradients (and returns the losses) averaged over the
-/// ranks of `sync`. A non-finite loss on any rank stops every rank, before the update.
-#[allow(clippy::too_many_arguments)]
-pub fn train_step_ranks(
     e: &Rc<Engine>,
     net: &Supernet,
     sgd: &Sgd,

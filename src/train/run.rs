@@ -12,7 +12,7 @@ use super::eval::{SubnetEvaluator, input_rgb};
 use super::loader::Loader;
 pub use super::metrics::{Metric, plot_metrics, read_metrics};
 pub use super::plan::{epoch_batches, run_augment, step_plan, steps_per_epoch};
-use super::{StepConfig, train_step_ranks};
+use super::{StepConfig, train_step};
 use crate::data::{Dataset, load_any};
 use crate::nn::{Module, Sgd};
 use crate::observer::{Observer, Silent};
@@ -357,7 +357,7 @@ pub fn train_supernet(
             let y = e.tensor(&b.y, &[cfg.batch])?;
             let (subnets, lr) = step_plan(cfg, spe, step, b.resolution);
             let sync = grad_sync.as_ref().map(|g| (g, &*comm));
-            let losses = train_step_ranks(e, &net, &sgd, &x, &y, &subnets, lr, &step_cfg, sync)
+            let losses = train_step(e, &net, &sgd, &x, &y, &subnets, lr, &step_cfg, sync)
                 .map_err(
                 |err| match err {
                     Error::NonFinite { at, value } => {
