@@ -63,7 +63,8 @@ pub enum Command {
     /// The main job, end to end on the bundled Fashion-MNIST subset: space optimization for the
     /// device, supernet training, predictor, evolutionary search, the chosen model.
     Demo(demo::DemoArgs),
-    /// Train a once-for-all supernet (progressive shrinking) into a run directory.
+    /// Train a once-for-all supernet (progressive shrinking) into a run directory; under
+    /// `mpirun -np N` (a tinynas built with `--features mpi`), data-parallel over N ranks.
     Train(train::TrainArgs),
     /// Top-1 of one subnet of a trained run, after BN recalibration.
     Eval(eval::EvalArgs),
@@ -109,8 +110,9 @@ impl GpuArgs {
         })?;
         e.gpu.set_f16_gemm(self.f16)?;
         e.gpu.set_f16_activations(self.f16_activations);
-        eprintln!(
-            "{who}adapter: {}{}{}{}",
+        // One write, so that the lines of ranks sharing a terminal do not interleave.
+        let line = format!(
+            "{who}adapter: {}{}{}{}\n",
             e.gpu.describe(),
             if self.f16 { "; f16 GEMMs" } else { "" },
             if self.f16_activations {
@@ -124,6 +126,7 @@ impl GpuArgs {
                 ""
             }
         );
+        let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
         Ok(e)
     }
 }
