@@ -5,7 +5,8 @@
 //! gradients per step, nothing else changes shape. Rank 0 is the run's only writer (lock,
 //! checkpoints, metrics, plots, validation); the others write nothing. A resumed run starts
 //! every rank from rank 0's checkpoint (broadcast), so only rank 0 needs the run directory;
-//! every rank needs the dataset at the same path. Batch-norm running statistics are rank 0's,
+//! every rank needs the dataset at the same path. Every epoch starts again from rank 0's state,
+//! so ranks whose GPUs round differently cannot drift apart. Batch-norm running statistics are rank 0's,
 //! as PyTorch's DDP keeps them (every evaluation recalibrates them anyway).
 //!
 //! MPI comes in with the `mpi` cargo feature (OpenMPI or MPICH and libclang at build time);
@@ -32,7 +33,7 @@ pub trait Collective {
     fn sum(&self, v: &mut [f32]);
     /// Rank 0's bytes to every rank, in place (the others' are replaced, lengths included).
     fn broadcast(&self, v: &mut Vec<u8>);
-    /// "rank 1 of 4 (mpi)".
+    /// "rank 1 of 4 (MPI)".
     fn describe(&self) -> String {
         format!("rank {} of {}", self.rank(), self.size())
     }
@@ -55,17 +56,13 @@ impl Collective for Solo {
     fn broadcast(&self, _: &mut Vec<u8>) {}
 }
 
-/// The world size the launcher gave this process (OpenMPI's `mpirun`, a PMI launcher such as
-/// MPICH's hydra, or Slurm's `srun`); None when not launched as a rank.
+/// The world size the launcher gave this process (OpenMPI's `mpirun`, or a PMI launcher such as
+/// MPICH's hydra or Slurm's `srun --mpi=pmi2`); None when not launched as a rank. (Not a job's
+/// task count such as SLURM_NTASKS: a job script's single commands are not ranks.)
 pub fn launched() -> Option<usize> {
-    [
-        "OMPI_COMM_WORLD_SIZE",
-        "PMI_SIZE",
-        "PMIX_SIZE",
-        "SLURM_NTASKS",
-    ]
-    .iter()
-    .find_map(|n| std::env::var(n).ok()?.trim().parse::<usize>().ok())
+    ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE"]
+        .iter()
+        .find_map(|n| std::env::var(n).ok()?.trim().parse::<usize>().ok())
 }
 
 /// The ranks this process belongs to: MPI's world when launched as one of several ranks, else
