@@ -20,13 +20,21 @@ fn tmp(name: &str) -> PathBuf {
 /// `mpirun -np ranks tinynas args…`, killed (and the test failed) after `limit`.
 #[cfg(feature = "mpi")]
 fn mpirun(ranks: usize, args: &[&str], limit: Duration) -> (i32, String, String) {
+    let n = ranks.to_string();
+    let mut all = vec!["-np", &n, env!("CARGO_BIN_EXE_tinynas")];
+    all.extend_from_slice(args);
+    mpirun_raw(&all, limit)
+}
+
+/// `mpirun --oversubscribe args…` (the program and its arguments included).
+#[cfg(feature = "mpi")]
+fn mpirun_raw(args: &[&str], limit: Duration) -> (i32, String, String) {
     let mpirun = ["/usr/bin/mpirun", "/usr/local/bin/mpirun"]
         .into_iter()
         .find(|p| Path::new(p).exists())
         .expect("OpenMPI's mpirun (apt-get install openmpi-bin, or scripts/setup.sh mpi)");
     let mut child = Command::new(mpirun)
-        .args(["-np", &ranks.to_string(), "--oversubscribe"])
-        .arg(env!("CARGO_BIN_EXE_tinynas"))
+        .arg("--oversubscribe")
         .args(args)
         .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
         .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
@@ -300,6 +308,39 @@ mod with_mpi {
         let (code, out, err) = mpirun(2, &train_args(s, r, &["--max-steps", "2"]), LIMIT);
         assert_eq!(code, 0, "{out}\n{err}");
         assert!(run.join("state.json").is_file());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Ranks started with other options stop before training, naming the option; a run whose
+    /// step limit is its last step reports its rate.
+    #[test]
+    fn ranks_with_other_options_are_refused_naming_the_option() {
+        let dir = tmp("options");
+        let space = space_file(&dir);
+        let s = space.to_str().unwrap();
+        let run = dir.join("run");
+        let r = run.to_str().unwrap();
+        let mut args: Vec<&str> = vec!["-np", "1", env!("CARGO_BIN_EXE_tinynas")];
+        args.extend(train_args(s, r, &["--max-steps", "2"]));
+        args.extend([":", "-np", "1", env!("CARGO_BIN_EXE_tinynas")]);
+        args.extend(train_args(s, r, &["--max-steps", "3", "--flip"]));
+        // MPMD syntax: rank 0 with one set of options, rank 1 with another.
+        let (code, _, err) = mpirun_raw(&args, LIMIT);
+        assert_eq!(code, 2, "{err}");
+        assert!(
+            err.contains(
+                "(rank 1 of 2 (MPI)): this rank differs from rank 0 in --max-steps, settings.flip"
+            ) && err.contains("--max-steps: rank 0 2, here 3"),
+            "{err}"
+        );
+        assert!(!run.join("metrics.jsonl").exists());
+        // 160 training images, 2 ranks of 16: 5 steps an epoch, 10 in all.
+        let (code, out, err) = mpirun(2, &train_args(s, r, &["--max-steps", "10"]), LIMIT);
+        assert_eq!(code, 0, "{out}\n{err}");
+        assert!(
+            out.contains("trained 10 steps") && !out.contains("(0 image-subnets/s)"),
+            "{out}"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 

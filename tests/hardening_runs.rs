@@ -468,3 +468,32 @@ fn a_new_run_that_stops_before_its_first_checkpoint_leaves_the_folder_as_it_was(
     train_supernet(&e, &cfg, &opts).unwrap();
     assert!(out.join("state.json").is_file());
 }
+
+/// A new run's metrics reach the disk with its first checkpoint, so a run stopped (or killed)
+/// before one leaves no metrics.jsonl that would block the folder; then they are appended line
+/// by line. A log that is not the writer (a data-parallel rank other than 0) writes nothing.
+#[test]
+fn a_new_runs_metrics_are_written_at_its_first_checkpoint() {
+    use tinynas::train::metrics::{Metric, MetricsLog, read_metrics};
+    let dir = tmp("metrics-log");
+    let m = Metric::Validation {
+        step: 1,
+        phase: "joint".into(),
+        epoch: 1,
+        largest: 0.5,
+        smallest: 0.4,
+    };
+    let mut log = MetricsLog::new(&dir, vec![], false, true).unwrap();
+    log.push(m.clone()).unwrap();
+    assert!(!dir.join("metrics.jsonl").exists());
+    log.before_checkpoint().unwrap();
+    assert_eq!(read_metrics(&dir).unwrap().len(), 1);
+    log.push(m.clone()).unwrap();
+    assert_eq!(read_metrics(&dir).unwrap().len(), 2);
+    assert_eq!(log.all().len(), 2);
+    let other = tmp("metrics-log-rank1");
+    let mut quiet = MetricsLog::new(&other, vec![m.clone()], true, false).unwrap();
+    quiet.push(m).unwrap();
+    quiet.before_checkpoint().unwrap();
+    assert!(files(&other).is_empty(), "{:?}", files(&other));
+}

@@ -2,6 +2,8 @@
 //! `state.json`, each written atomically; the state is written last and names its weights file,
 //! so a run killed at any point leaves the previous complete checkpoint in force.
 
+use super::config::{RunConfig, differing_fields};
+use super::metrics::{Metric, read_metrics};
 use crate::Engine;
 use crate::error::{Error, Result};
 use crate::io::write_atomic;
@@ -244,4 +246,49 @@ pub fn check_max_steps(max_steps: Option<usize>, dir: &Path, step: usize) -> Res
         ))),
         _ => Ok(()),
     }
+}
+
+/// Rank 0 of a resumed run: its checkpoint, checked against this invocation's settings and
+/// number of ranks, restored into `net` and `sgd`; the step it reached and its metrics to there
+/// (a killed run may have logged further).
+pub fn resume(
+    e: &Engine,
+    out: &Path,
+    net: &impl Module,
+    sgd: &Sgd,
+    config_json: &serde_json::Value,
+    world: usize,
+    max_steps: Option<usize>,
+) -> Result<(usize, Vec<Metric>)> {
+    let (state, tensors) = load(out)?;
+    let n = serde_json::from_value::<RunConfig>(state.config.clone()).map_or(1, |c| c.ranks);
+    if n != world {
+        return Err(Error::Invalid(format!(
+            "--resume: the run in {} trains on {n} data-parallel rank(s), this is {world}; continue it with {}",
+            out.display(),
+            if n == 1 {
+                "one process (no mpirun)".to_string()
+            } else {
+                format!(
+                    "`mpirun -np {n} tinynas train ... --resume` (a tinynas built with --features mpi)"
+                )
+            }
+        )));
+    }
+    if state.config != *config_json {
+        return Err(Error::Invalid(format!(
+            "--resume: the run in {} was made with other settings ({}); use the same ones.\n  run:  {}\n  now:  {}",
+            out.display(),
+            differing_fields(&state.config, config_json).join(", "),
+            state.config,
+            config_json
+        )));
+    }
+    check_max_steps(max_steps, out, state.step)?;
+    restore(e, net, sgd, tensors)?;
+    let metrics = read_metrics(out)?
+        .into_iter()
+        .filter(|m| m.step() <= state.step)
+        .collect();
+    Ok((state.step, metrics))
 }

@@ -56,12 +56,15 @@ impl Collective for Solo {
     fn broadcast(&self, _: &mut Vec<u8>) {}
 }
 
+/// The variables a launcher sets to the number of ranks.
+const LAUNCH_VARS: &str = "OMPI_COMM_WORLD_SIZE or PMI_SIZE";
+
 /// The world size the launcher gave this process (OpenMPI's `mpirun`, or a PMI launcher such as
 /// MPICH's hydra or Slurm's `srun --mpi=pmi2`); None when not launched as a rank. (Not a job's
 /// task count such as SLURM_NTASKS: a job script's single commands are not ranks.)
 pub fn launched() -> Option<usize> {
-    ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE"]
-        .iter()
+    LAUNCH_VARS
+        .split(" or ")
         .find_map(|n| std::env::var(n).ok()?.trim().parse::<usize>().ok())
 }
 
@@ -87,7 +90,8 @@ pub fn join() -> Result<Rc<dyn Collective>> {
 #[cfg(not(feature = "mpi"))]
 fn join_mpi(n: usize) -> Result<Rc<dyn Collective>> {
     Err(Error::Invalid(format!(
-        "started as one of {n} MPI ranks, but this tinynas was built without MPI; build it with \
+        "started as one of {n} MPI ranks ({LAUNCH_VARS} is set), but this tinynas was built \
+         without MPI; build it with \
          `cargo build --release --features mpi` (needs libopenmpi-dev and libclang-dev), or run \
          one process"
     )))
@@ -98,8 +102,9 @@ fn join_mpi(n: usize) -> Result<Rc<dyn Collective>> {
     let m = mpi_ranks::Mpi::init()?;
     if m.size() != n {
         return Err(Error::Invalid(format!(
-            "the launcher says {n} ranks but MPI's world has {}; was tinynas built against \
-             another MPI than the mpirun that started it?",
+            "{LAUNCH_VARS} says {n} ranks but MPI's world has {}: a process not started by \
+             mpirun must not have it set (unset it), or tinynas was built against another MPI \
+             than the mpirun that started it",
             m.size()
         )));
     }
@@ -278,8 +283,35 @@ pub fn broadcast_state(
     restore(e, net, sgd, t)
 }
 
+/// What every rank must share with rank 0 before they train together: tinynas's version, the
+/// run's settings, the options that decide when a rank stops, the data (its sizes and a
+/// fingerprint of every pixel and label) and the layout of the state [`broadcast_state`] sends.
+pub fn what_ranks_share(
+    config_json: &serde_json::Value,
+    opts: &super::config::RunOptions,
+    data: &super::run::RunData,
+    net: &impl Module,
+    sgd: &Sgd,
+) -> serde_json::Value {
+    use std::hash::Hasher;
+    let mut pixels = std::collections::hash_map::DefaultHasher::new();
+    for d in [&*data.train, &data.val, &data.test] {
+        pixels.write(&d.images);
+        pixels.write(&d.labels);
+    }
+    serde_json::json!({
+        "tinynas version": env!("CARGO_PKG_VERSION"),
+        "settings": config_json,
+        "--max-steps": opts.max_steps,
+        "--checkpoint-every": opts.checkpoint_every,
+        "data": crate::data::describe_splits(&data.train, &data.test),
+        "data content": format!("{:016x}", pixels.finish()),
+        "parameter layout": format!("{:016x}", layout(net, sgd)),
+    })
+}
+
 /// A fingerprint of the names and shapes of the state [`broadcast_state`] sends, in order.
-pub fn layout(net: &impl Module, sgd: &Sgd) -> u64 {
+fn layout(net: &impl Module, sgd: &Sgd) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
     for p in net.param_list() {
@@ -292,20 +324,48 @@ pub fn layout(net: &impl Module, sgd: &Sgd) -> u64 {
     h.finish()
 }
 
-/// Every rank's `what` (a description of its settings and data) must be rank 0's: a rank on
-/// another host with another dataset or another binary stops the run before it trains.
-pub fn check_same(what: &str, c: &dyn Collective) -> Result<()> {
+/// Every rank's `what` (its settings, options and data: [`what_ranks_share`]) must be rank 0's:
+/// a rank started with other options, on another host with other data or with another binary
+/// stops the run before it trains, naming what differs.
+pub fn check_same(what: &serde_json::Value, c: &dyn Collective) -> Result<()> {
     if c.size() == 1 {
         return Ok(());
     }
-    let mut theirs = what.as_bytes().to_vec();
-    c.broadcast(&mut theirs);
-    let theirs = String::from_utf8_lossy(&theirs);
-    if theirs != what {
-        return Err(Error::Invalid(format!(
-            "{} differs from rank 0; rank 0 has {theirs}, this rank {what}",
+    let mut bytes = serde_json::to_vec(what).expect("a JSON value serialises");
+    c.broadcast(&mut bytes);
+    let theirs: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
+        Error::Invalid(format!(
+            "{}: rank 0 sent unreadable settings: {e}",
             c.describe()
-        )));
+        ))
+    })?;
+    if theirs == *what {
+        return Ok(());
     }
-    Ok(())
+    let at = |v: &serde_json::Value, path: &str| {
+        let mut v = v;
+        for key in path.split('.') {
+            let (key, index) = match key.split_once('[') {
+                Some((k, i)) => (k, i.trim_end_matches(']').parse::<usize>().ok()),
+                None => (key, None),
+            };
+            v = &v[key];
+            if let Some(i) = index {
+                v = &v[i];
+            }
+        }
+        v.to_string()
+    };
+    let fields = super::config::differing_fields(&theirs, what);
+    let shown: Vec<String> = fields
+        .iter()
+        .take(4)
+        .map(|f| format!("{f}: rank 0 {}, here {}", at(&theirs, f), at(what, f)))
+        .collect();
+    Err(Error::Invalid(format!(
+        "this rank differs from rank 0 in {} ({}{}); start every rank with the same options, data and tinynas",
+        fields.join(", "),
+        shown.join("; "),
+        if fields.len() > 4 { "; …" } else { "" }
+    )))
 }

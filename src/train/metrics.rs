@@ -3,7 +3,8 @@
 use crate::Result;
 use crate::plot::{Chart, Series};
 use serde::{Deserialize, Serialize};
-use std::path::Path;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 
 /// Lines of metrics.jsonl.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -31,6 +32,71 @@ impl Metric {
         match self {
             Metric::Step { step, .. } | Metric::Validation { step, .. } => *step,
         }
+    }
+}
+
+/// A run's metrics.jsonl as its writer keeps it: every metric in memory; the file written at
+/// the run's first checkpoint (so a new run stopped before one, killed or not, leaves no metrics
+/// behind to block the folder), then appended to, line by line.
+pub struct MetricsLog {
+    path: PathBuf,
+    all: Vec<Metric>,
+    file: Option<std::fs::File>,
+    writer: bool,
+}
+
+impl MetricsLog {
+    /// The log of the run in `dir` holding `so_far` (a resumed run's metrics to its checkpoint,
+    /// rewritten at once: a killed run may have logged further); `writer` false keeps it in
+    /// memory only (a data-parallel rank other than 0).
+    pub fn new(dir: &Path, so_far: Vec<Metric>, resumed: bool, writer: bool) -> Result<MetricsLog> {
+        let mut log = MetricsLog {
+            path: dir.join("metrics.jsonl"),
+            all: so_far,
+            file: None,
+            writer,
+        };
+        if resumed {
+            log.before_checkpoint()?;
+        }
+        Ok(log)
+    }
+
+    pub fn push(&mut self, m: Metric) -> Result<()> {
+        if let Some(f) = self.file.as_mut() {
+            writeln!(
+                f,
+                "{}",
+                serde_json::to_string(&m).expect("a metric serialises")
+            )?;
+        }
+        self.all.push(m);
+        Ok(())
+    }
+
+    /// Every metric on disk before a checkpoint is written (a resumed run reads the metrics up
+    /// to its checkpoint's step).
+    pub fn before_checkpoint(&mut self) -> Result<()> {
+        if !self.writer {
+            return Ok(());
+        }
+        match self.file.as_mut() {
+            Some(f) => f.flush()?,
+            None => {
+                let mut lines = String::new();
+                for m in &self.all {
+                    lines.push_str(&serde_json::to_string(m).expect("a metric serialises"));
+                    lines.push('\n');
+                }
+                crate::io::write_atomic(&self.path, lines.as_bytes())?;
+                self.file = Some(std::fs::OpenOptions::new().append(true).open(&self.path)?);
+            }
+        }
+        Ok(())
+    }
+
+    pub fn all(&self) -> &[Metric] {
+        &self.all
     }
 }
 

@@ -5,11 +5,12 @@
 //!
 //! Everything random is derived from (seed, global step), so the state of a run is its step.
 
-use super::checkpoint::{self, restore, snapshot};
+use super::checkpoint::{self, snapshot};
 pub use super::config::{RunConfig, RunOptions, RunSummary, differing_fields};
 use super::dist::{Collective, GradSync, Solo, broadcast_state, check_same};
 use super::eval::{SubnetEvaluator, input_rgb};
 use super::loader::Loader;
+use super::metrics::MetricsLog;
 pub use super::metrics::{Metric, plot_metrics, read_metrics};
 pub use super::plan::{epoch_batches, run_augment, step_plan, steps_per_epoch};
 use super::{StepConfig, train_step};
@@ -19,7 +20,6 @@ use crate::observer::{Observer, Silent};
 pub use crate::seed::derive_seed;
 use crate::supernet::{SearchSpace, Supernet};
 use crate::{Engine, Error, Result};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::Arc;
@@ -141,17 +141,6 @@ pub fn load_run(e: &Rc<Engine>, dir: &Path) -> Result<(RunConfig, Supernet, chec
     Ok((cfg, net, state))
 }
 
-/// A fingerprint of the datasets' pixels and labels: data-parallel ranks must hold the same.
-fn fingerprint(sets: &[&Dataset]) -> u64 {
-    use std::hash::Hasher;
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    for d in sets {
-        h.write(&d.images);
-        h.write(&d.labels);
-    }
-    h.finish()
-}
-
 /// Train (or, with `opts.resume`, continue) the supernet of `cfg` into `opts.out`.
 pub fn train_supernet(
     e: &Rc<Engine>,
@@ -180,10 +169,11 @@ pub fn train_supernet(
     let data = load_data(cfg)?;
     if cfg.batch * world > data.train.len() {
         return Err(Error::Invalid(format!(
-            "--batch {} on each of {world} ranks needs {} training images a step; there are {}",
+            "--batch {} on each of {world} ranks needs {} training images a step; there are {}: give --batch {} or less, or fewer ranks",
             cfg.batch,
             cfg.batch * world,
-            data.train.len()
+            data.train.len(),
+            data.train.len() / world
         )));
     }
     let net = Supernet::new(e, &cfg.space, cfg.seed)?;
@@ -198,17 +188,8 @@ pub fn train_supernet(
     let total = cfg.schedule.total_steps(spe);
     let config_json = serde_json::to_value(cfg).expect("config serialises");
     if world > 1 {
-        // What every rank must share with rank 0 before they train together.
         check_same(
-            &format!(
-                "tinynas {}; settings {config_json}; --max-steps {:?}, --checkpoint-every {}; data {} (content {:016x}); parameters {:016x}",
-                env!("CARGO_PKG_VERSION"),
-                opts.max_steps,
-                opts.checkpoint_every,
-                crate::data::describe_splits(&data.train, &data.test),
-                fingerprint(&[&data.train, &data.val, &data.test]),
-                super::dist::layout(&net, &sgd),
-            ),
+            &super::dist::what_ranks_share(&config_json, opts, &data, &net, &sgd),
             &*comm,
         )?;
     }
@@ -224,37 +205,8 @@ pub fn train_supernet(
     if !lead {
         // Rank 0 reads the run; this rank takes its state below.
     } else if opts.resume {
-        let (state, tensors) = checkpoint::load(out)?;
-        let n = serde_json::from_value::<RunConfig>(state.config.clone()).map_or(1, |c| c.ranks);
-        if n != world {
-            return Err(Error::Invalid(format!(
-                "--resume: the run in {} trains on {n} data-parallel rank(s), this is {world}; continue it with {}",
-                out.display(),
-                if n == 1 {
-                    "one process (no mpirun)".to_string()
-                } else {
-                    format!(
-                        "`mpirun -np {n} tinynas train ... --resume` (a tinynas built with --features mpi)"
-                    )
-                }
-            )));
-        }
-        if state.config != config_json {
-            return Err(Error::Invalid(format!(
-                "--resume: the run in {} was made with other settings ({}); use the same ones.\n  run:  {}\n  now:  {}",
-                out.display(),
-                differing_fields(&state.config, &config_json).join(", "),
-                state.config,
-                config_json
-            )));
-        }
-        checkpoint::check_max_steps(opts.max_steps, out, state.step)?;
-        restore(e, &net, &sgd, tensors)?;
-        step = state.step;
-        metrics = read_metrics(out)?
-            .into_iter()
-            .filter(|m| m.step() <= step)
-            .collect();
+        (step, metrics) =
+            checkpoint::resume(e, out, &net, &sgd, &config_json, world, opts.max_steps)?;
     } else {
         checkpoint::refuse_overwrite(out)?;
     }
@@ -262,27 +214,14 @@ pub fn train_supernet(
     // A new run that stops before its first checkpoint takes back the files it wrote, so the
     // folder can start a run again.
     let _undo = (lead && !opts.resume).then(|| UndoUnfinished(out.to_path_buf()));
-    // Rewrite the metrics to the checkpoint's step (a killed run may have logged further).
-    let mut log = if lead {
-        let mut lines = String::new();
-        for m in &metrics {
-            lines.push_str(&serde_json::to_string(m).unwrap());
-            lines.push('\n');
-        }
-        crate::io::write_atomic(&out.join("metrics.jsonl"), lines.as_bytes())?;
-        Some(
-            std::fs::OpenOptions::new()
-                .append(true)
-                .open(out.join("metrics.jsonl"))?,
-        )
-    } else {
-        None
-    };
+    let mut log = MetricsLog::new(out, metrics, opts.resume && lead, lead)?;
 
-    let save = |step: usize, epoch: usize| -> Result<()> {
+    // The metrics first: a resumed run reads them up to its checkpoint's step.
+    let save = |step: usize, epoch: usize, log: &mut MetricsLog| -> Result<()> {
         if !lead {
             return Ok(());
         }
+        log.before_checkpoint()?;
         checkpoint::save(
             out,
             step,
@@ -318,10 +257,14 @@ pub fn train_supernet(
     let first_step = step;
     let mut summary = RunSummary::default();
     let mut image_subnets = 0usize;
-    let stopped = |step: usize| RunSummary {
-        steps: step,
-        seconds: start.elapsed().as_secs_f64(),
-        ..RunSummary::default()
+    let stopped = |step: usize, image_subnets: usize| {
+        let seconds = start.elapsed().as_secs_f64();
+        RunSummary {
+            steps: step,
+            seconds,
+            image_subnets_per_s: image_subnets as f64 / seconds,
+            ..RunSummary::default()
+        }
     };
 
     while let Some(pos) = cfg.schedule.position(step, spe) {
@@ -401,10 +344,7 @@ pub fn train_supernet(
                 losses: losses.clone(),
                 images_per_s: (world * cfg.batch) as f64 / t0.elapsed().as_secs_f64(),
             };
-            if let Some(log) = log.as_mut() {
-                writeln!(log, "{}", serde_json::to_string(&m).unwrap())?;
-            }
-            metrics.push(m);
+            log.push(m)?;
             let mean = losses.iter().sum::<f32>() / losses.len() as f32;
             obs.step(&format!(
                 "{} {}/{} epoch {}/{} loss {mean:.3} {ips:.0} img-subnets/s",
@@ -416,15 +356,15 @@ pub fn train_supernet(
             ));
             if opts.max_steps == Some(step) {
                 if step < epoch_start + spe {
-                    save(step, global_epoch)?;
+                    save(step, global_epoch, &mut log)?;
                     obs.end();
-                    return Ok((net, stopped(step)));
+                    return Ok((net, stopped(step, image_subnets)));
                 }
                 // The epoch's last step: finish the epoch's bookkeeping first.
                 stop = true;
             }
             if opts.checkpoint_every > 0 && step.is_multiple_of(opts.checkpoint_every) {
-                save(step, global_epoch)?;
+                save(step, global_epoch, &mut log)?;
             }
         }
         if !stop && step != epoch_start + spe {
@@ -461,26 +401,20 @@ pub fn train_supernet(
                 largest,
                 smallest,
             };
-            if let Some(log) = log.as_mut() {
-                writeln!(log, "{}", serde_json::to_string(&m).unwrap())?;
-            }
-            metrics.push(m);
+            log.push(m)?;
             summary.largest_val = Some(largest);
             summary.smallest_val = Some(smallest);
         }
-        if let Some(log) = log.as_mut() {
-            log.flush()?;
-        }
-        save(step, epoch_done)?;
+        save(step, epoch_done, &mut log)?;
         if lead {
-            plot_metrics(&out.join("training.png"), &metrics)?;
+            plot_metrics(&out.join("training.png"), log.all())?;
         }
         // Ranks on different GPU models may round differently: every epoch starts again from
         // rank 0's state, so the ranks cannot drift apart (nor re-order channels differently).
         broadcast_state(e, &net, &sgd, &mut step, &*comm)?;
         if stop {
             obs.end();
-            let mut s = stopped(step);
+            let mut s = stopped(step, image_subnets);
             s.finished = cfg.schedule.position(step, spe).is_none();
             s.largest_val = summary.largest_val;
             s.smallest_val = summary.smallest_val;
