@@ -141,9 +141,11 @@ pub const LOCK_FILE: &str = ".tinynas.lock";
 pub fn lock_dir(dir: &Path, flag: &str) -> Result<DirLock> {
     create_dir(dir, flag)?;
     let path = dir.join(LOCK_FILE);
-    let err = |e: std::io::Error| Error::Data {
-        path: path.display().to_string(),
-        msg: format!("cannot open the lock file: {e}"),
+    let err = |e: std::io::Error| {
+        Error::Invalid(format!(
+            "{flag} {}: cannot open the lock file {LOCK_FILE} there ({e}); choose a folder you can write to",
+            dir.display()
+        ))
     };
     let mut file = std::fs::OpenOptions::new()
         .read(true)
