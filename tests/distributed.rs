@@ -344,6 +344,63 @@ mod with_mpi {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
+    /// `predictor collect` on two ranks writes, byte for byte, the file one process writes, and
+    /// continues it the same way (5 then 8 subnets: rounds of two with a last one of one).
+    #[test]
+    fn two_ranks_collect_the_subnets_one_process_collects() {
+        let dir = tmp("collect");
+        let space = space_file(&dir);
+        let s = space.to_str().unwrap();
+        let one = dir.join("one");
+        let (code, out, err) =
+            common::harden::tinynas(&train_args(s, one.to_str().unwrap(), &["--max-steps", "3"]));
+        assert_eq!(code, 0, "{out}\n{err}");
+        let two = dir.join("two");
+        std::fs::create_dir_all(&two).unwrap();
+        for f in std::fs::read_dir(&one).unwrap() {
+            let f = f.unwrap().path();
+            std::fs::copy(&f, two.join(f.file_name().unwrap())).unwrap();
+        }
+        let collect = |run: &Path, n: &str| -> Vec<String> {
+            let v = [
+                "predictor",
+                "collect",
+                "--run",
+                run.to_str().unwrap(),
+                "--n",
+                n,
+                "--recal-images",
+                "40",
+            ];
+            v.iter().map(|x| x.to_string()).collect()
+        };
+        for n in ["5", "8"] {
+            let a = collect(&one, n);
+            let (code, out, err) =
+                common::harden::tinynas(&a.iter().map(|x| x.as_str()).collect::<Vec<_>>());
+            assert_eq!(code, 0, "{out}\n{err}");
+            let b = collect(&two, n);
+            let (code, out, err) =
+                mpirun(2, &b.iter().map(|x| x.as_str()).collect::<Vec<_>>(), LIMIT);
+            assert_eq!(code, 0, "{out}\n{err}");
+            assert!(
+                out.contains(&format!("{n} measured subnets")) && out.contains("2 ranks"),
+                "{out}"
+            );
+            let read = |run: &Path| std::fs::read(run.join("accuracy_pairs.jsonl")).unwrap();
+            assert_eq!(
+                String::from_utf8(read(&one)).unwrap(),
+                String::from_utf8(read(&two)).unwrap(),
+                "--n {n}"
+            );
+            assert_eq!(
+                read(&two).iter().filter(|&&c| c == b'\n').count(),
+                n.parse::<usize>().unwrap()
+            );
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     /// Rank 0 refuses to overwrite a run while rank 1 waits for its state: the launcher stops
     /// rank 1, the run is left as it was, and the message names the cause.
     #[test]
@@ -383,7 +440,7 @@ mod with_mpi {
         );
         assert_ne!(code, 0, "{err}");
         assert!(
-            err.contains("only `tinynas train` runs data-parallel"),
+            err.contains("only `tinynas train` and `tinynas predictor collect` run data-parallel"),
             "{err}"
         );
         assert!(!dir.join("space").exists());

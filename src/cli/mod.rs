@@ -131,15 +131,50 @@ impl GpuArgs {
     }
 }
 
+/// How a data-parallel command (train, predictor collect) ends on each rank. A non-finite loss
+/// stops every rank at the same step (the losses are averaged before they are checked), rank 0
+/// after taking back what its run wrote: all finish MPI together and rank 0 reports. Any other
+/// error may be this rank's alone, with the others waiting for it: it stops them all.
+pub fn end_ranks(comm: Rc<dyn crate::train::dist::Collective>, result: Result<()>) -> Result<()> {
+    if let Err(e) = &result
+        && comm.size() > 1
+    {
+        if matches!(e, crate::Error::NonFinite { .. }) {
+            if comm.rank() > 0 {
+                let code = e.exit_code();
+                drop(comm);
+                std::process::exit(code);
+            }
+            return result;
+        }
+        eprintln!("error ({}): {e}", comm.describe());
+        comm.abort(e.exit_code());
+    }
+    result
+}
+
+/// The engine of a data-parallel rank: the host's `local_rank`-th adapter, its line naming the
+/// rank (one process: the plain engine).
+pub fn rank_engine(g: &GpuArgs, comm: &dyn crate::train::dist::Collective) -> Result<Rc<Engine>> {
+    if comm.size() > 1 {
+        g.engine_on(comm.local_rank(), &format!("{}: ", comm.describe()))
+    } else {
+        g.engine()
+    }
+}
+
 pub fn run(cli: Cli) -> Result<()> {
-    // Under mpirun every rank runs the same command: only `train` shares its work; any other
-    // would run N times over, its copies writing the same files.
+    // Under mpirun every rank runs the same command: only `train` and `predictor collect` share
+    // their work; any other would run N times over, its copies writing the same files.
     if let Some(n) = crate::train::dist::launched()
         && n > 1
-        && !matches!(cli.command, Command::Train(_))
+        && !matches!(
+            cli.command,
+            Command::Train(_) | Command::Predictor(predictor::PredictorCommand::Collect(_))
+        )
     {
         return Err(crate::Error::Invalid(format!(
-            "started as one of {n} MPI ranks: only `tinynas train` runs data-parallel; run this command as one process (without mpirun)"
+            "started as one of {n} MPI ranks: only `tinynas train` and `tinynas predictor collect` run data-parallel; run this command as one process (without mpirun)"
         )));
     }
     match cli.command {

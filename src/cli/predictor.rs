@@ -3,7 +3,7 @@
 
 use super::console::Console;
 use crate::Result;
-use crate::pipeline::predictor::{collect, fit, open_run};
+use crate::pipeline::predictor::{collect_ranks, fit, open_run};
 use crate::search::predictor::{FitOptions, Predictor};
 use crate::train::run::load_run;
 use clap::{Args, Subcommand};
@@ -78,25 +78,10 @@ pub fn print_fit(p: &Predictor) {
 pub fn predictor(c: PredictorCommand) -> Result<()> {
     match c {
         PredictorCommand::Collect(a) => {
-            crate::bounds::int("--n", a.n, 1, 1_000_000)?;
-            crate::bounds::recal_images(a.recal_images)?;
-            crate::train::run::check_run(&a.run)?;
-            let _lock = crate::io::lock_dir(&a.run, "--run")?;
-            let e = a.gpu.engine()?;
-            let console = Console::new();
-            let run = open_run(&e, &a.run, &*console)?;
-            let recal = a.recal_images.unwrap_or(run.cfg.recal_images);
-            let t = Instant::now();
-            let pairs = collect(&e, &a.run, &run, a.n, a.seed, recal, &*console)?;
-            println!(
-                "{} measured subnets in {} ({:.1} s this time); top-1 from {:.2} % to {:.2} %",
-                pairs.len(),
-                a.run.join("accuracy_pairs.jsonl").display(),
-                t.elapsed().as_secs_f64(),
-                pairs.iter().map(|p| p.top1).fold(f64::INFINITY, f64::min) * 100.0,
-                pairs.iter().map(|p| p.top1).fold(0.0, f64::max) * 100.0
-            );
-            Ok(())
+            // Under mpirun, the ranks measure the subnets between them; rank 0 writes.
+            let comm = crate::train::dist::join()?;
+            let result = collect_cmd(&a, &comm);
+            super::end_ranks(comm, result)
         }
         PredictorCommand::Fit(a) => {
             let o = FitOptions {
@@ -120,4 +105,46 @@ pub fn predictor(c: PredictorCommand) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// `predictor collect` on this rank (alone, or one of several under mpirun).
+fn collect_cmd(
+    a: &CollectArgs,
+    comm: &std::rc::Rc<dyn crate::train::dist::Collective>,
+) -> Result<()> {
+    let lead = comm.rank() == 0;
+    crate::bounds::int("--n", a.n, 1, 1_000_000)?;
+    crate::bounds::recal_images(a.recal_images)?;
+    crate::train::run::check_run(&a.run)?;
+    let _lock = if lead {
+        Some(crate::io::lock_dir(&a.run, "--run")?)
+    } else {
+        None
+    };
+    let e = super::rank_engine(&a.gpu, &**comm)?;
+    let console: std::rc::Rc<dyn crate::observer::Observer> = if lead {
+        Console::new()
+    } else {
+        std::rc::Rc::new(crate::observer::Silent)
+    };
+    let run = open_run(&e, &a.run, &*console)?;
+    let recal = a.recal_images.unwrap_or(run.cfg.recal_images);
+    let t = Instant::now();
+    let pairs = collect_ranks(&e, &a.run, &run, a.n, a.seed, recal, &*console, &**comm)?;
+    if lead {
+        println!(
+            "{} measured subnets in {} ({:.1} s this time{}); top-1 from {:.2} % to {:.2} %",
+            pairs.len(),
+            a.run.join("accuracy_pairs.jsonl").display(),
+            t.elapsed().as_secs_f64(),
+            if comm.size() > 1 {
+                format!(", {} ranks", comm.size())
+            } else {
+                String::new()
+            },
+            pairs.iter().map(|p| p.top1).fold(f64::INFINITY, f64::min) * 100.0,
+            pairs.iter().map(|p| p.top1).fold(0.0, f64::max) * 100.0
+        );
+    }
+    Ok(())
 }

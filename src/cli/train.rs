@@ -185,25 +185,7 @@ pub fn train(g: &GpuArgs, a: &TrainArgs) -> Result<()> {
     // alone reads and writes the run directory, and prints.
     let comm = crate::train::dist::join()?;
     let result = train_ranks(g, a, &comm);
-    if let Err(e) = &result
-        && comm.size() > 1
-    {
-        if matches!(e, Error::NonFinite { .. }) {
-            // Every rank stopped at the same step (the losses are averaged before they are
-            // checked), rank 0 after taking back what its run wrote: all finish MPI together;
-            // rank 0 reports.
-            if comm.rank() > 0 {
-                let code = e.exit_code();
-                drop(comm);
-                std::process::exit(code);
-            }
-            return result;
-        }
-        // The other ranks may be waiting for this one: stop them all.
-        eprintln!("error ({}): {e}", comm.describe());
-        comm.abort(e.exit_code());
-    }
-    result
+    super::end_ranks(comm, result)
 }
 
 fn train_ranks(
@@ -229,11 +211,7 @@ fn train_ranks(
     cfg.f16_gemm = g.f16;
     cfg.f16_activations = g.f16_activations;
     cfg.ranks = comm.size();
-    let e = if comm.size() > 1 {
-        g.engine_on(comm.local_rank(), &format!("{}: ", comm.describe()))?
-    } else {
-        g.engine()?
-    };
+    let e = super::rank_engine(g, &**comm)?;
     let n = crate::nn::Module::param_list(&crate::supernet::Supernet::new(&e, &cfg.space, 0)?)
         .iter()
         .map(|p| p.tensor.numel())

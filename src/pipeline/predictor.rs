@@ -6,6 +6,7 @@ use crate::observer::Observer;
 use crate::search::predictor::{FitOptions, Predictor, Sample};
 use crate::search::{Checker, Limits};
 use crate::supernet::{SearchSpace, SubnetConfig, Supernet};
+use crate::train::dist::{Collective, Solo};
 use crate::train::eval::SubnetEvaluator;
 use crate::train::run::{RunConfig, RunData, derive_seed, load_data, load_run};
 use crate::{Engine, Error, Result};
@@ -104,7 +105,37 @@ pub fn collect(
     recal: usize,
     obs: &dyn Observer,
 ) -> Result<Vec<Pair>> {
-    let mut pairs = read_pairs(run_dir, &run.cfg.space)?;
+    collect_ranks(e, run_dir, run, n, seed, recal, obs, &Solo)
+}
+
+/// [`collect`] shared by data-parallel ranks (`mpirun -np N tinynas predictor collect`): rank 0
+/// reads the measured subnets and tells the others; every rank plans the same subnets to
+/// measure, in the order one process would; the ranks measure them N at a time, each its own,
+/// and pool the results; rank 0 writes the file after each round. The file is the one a single
+/// process writes, byte for byte.
+#[allow(clippy::too_many_arguments)]
+pub fn collect_ranks(
+    e: &Rc<Engine>,
+    run_dir: &Path,
+    run: &Run,
+    n: usize,
+    seed: u64,
+    recal: usize,
+    obs: &dyn Observer,
+    comm: &dyn Collective,
+) -> Result<Vec<Pair>> {
+    let lead = comm.rank() == 0;
+    let mut pairs = if lead {
+        read_pairs(run_dir, &run.cfg.space)?
+    } else {
+        Vec::new()
+    };
+    if comm.size() > 1 {
+        let mut bytes = serde_json::to_vec(&pairs).expect("pairs serialise");
+        comm.broadcast(&mut bytes);
+        pairs = serde_json::from_slice(&bytes)
+            .map_err(|err| Error::Invalid(format!("rank 0 sent unreadable subnets: {err}")))?;
+    }
     // One file, one way of measuring: a different recalibration would mix two noise levels.
     if let Some(other) = pairs
         .iter()
@@ -117,62 +148,89 @@ pub fn collect(
         )));
     }
     let space = &run.cfg.space;
-    let distinct = space.subnet_count() * space.resolutions.len() as f64;
-    if n as f64 > distinct {
-        return Err(Error::Invalid(format!(
-            "--n {n}: the run's search space holds only {distinct} distinct subnets; give --n {distinct} or fewer"
-        )));
-    }
+    let todo = plan_collect(space, &pairs, n, seed)?;
     let mut ev = run.evaluator(e, &run.data.val, recal)?;
     obs.start("", n, pairs.len().min(n));
     let mut checker = Checker::new(Limits {
         device: Device::preset("stm32f412")?,
         scheduler: Scheduler::Analytic,
     });
+    for round in todo.chunks(comm.size()) {
+        // Each rank measures its own subnet of the round; the sum pools them (the others add
+        // zeros, exactly).
+        let mut results = vec![0.0f64; 3 * round.len()];
+        if let Some(s) = round.get(comm.rank()) {
+            let m = ev.measure(&run.net, s)?;
+            let [a, b] = m.halves();
+            results[3 * comm.rank()..3 * comm.rank() + 3].copy_from_slice(&[m.top1(), a, b]);
+        }
+        comm.sum_f64(&mut results);
+        for (s, r) in round.iter().zip(results.chunks(3)) {
+            let macs = checker.footprint(space, s)?.macs;
+            pairs.push(Pair {
+                subnet: s.clone(),
+                top1: r[0],
+                macs,
+                recal_images: Some(recal),
+                halves: Some([r[1], r[2]]),
+            });
+            obs.step(&format!(
+                "last: {:.2} % at {:.1} M MACs",
+                r[0] * 100.0,
+                macs as f64 / 1e6
+            ));
+        }
+        if lead {
+            // The whole file rewritten atomically: a kill never leaves a torn line.
+            crate::io::write_jsonl(&run_dir.join(PAIRS_FILE), &pairs)?;
+        }
+    }
+    obs.end();
+    Ok(pairs)
+}
+
+/// The subnets `collect` measures to bring `pairs` to `n`, in order: the largest and the
+/// smallest first (they anchor the predictor's range), then random ones drawn from `seed`,
+/// none measured twice.
+fn plan_collect(
+    space: &SearchSpace,
+    pairs: &[Pair],
+    n: usize,
+    seed: u64,
+) -> Result<Vec<SubnetConfig>> {
+    let distinct = space.subnet_count() * space.resolutions.len() as f64;
+    if n as f64 > distinct {
+        return Err(Error::Invalid(format!(
+            "--n {n}: the run's search space holds only {distinct} distinct subnets; give --n {distinct} or fewer"
+        )));
+    }
+    let mut todo: Vec<SubnetConfig> = Vec::new();
     let mut i = 0u64;
     let mut repeats = 0;
-    while pairs.len() < n {
+    while pairs.len() + todo.len() < n {
         let mut rng = StdRng::seed_from_u64(derive_seed(seed, 10, i));
         i += 1;
-        // The largest and smallest first: they anchor the predictor's range.
         let res = *space.resolutions.choose(&mut rng).unwrap();
-        let s = match pairs.len() {
+        let s = match pairs.len() + todo.len() {
             0 => space.largest(*space.resolutions.iter().max().unwrap()),
             1 => space.smallest(*space.resolutions.iter().min().unwrap()),
             _ => space.sample(&mut rng, res),
         };
-        if pairs.iter().any(|p| p.subnet == s) {
+        if pairs.iter().any(|p| p.subnet == s) || todo.contains(&s) {
             // Sampling finds few new subnets in a small space: stop rather than loop forever.
             repeats += 1;
             if repeats > 100_000 {
                 return Err(Error::Invalid(format!(
                     "--n {n}: no new subnet in 100000 draws after {} measured; the space is nearly exhausted, give a smaller --n",
-                    pairs.len()
+                    pairs.len() + todo.len()
                 )));
             }
             continue;
         }
         repeats = 0;
-        let m = ev.measure(&run.net, &s)?;
-        let top1 = m.top1();
-        let macs = checker.footprint(space, &s)?.macs;
-        pairs.push(Pair {
-            subnet: s,
-            top1,
-            macs,
-            recal_images: Some(recal),
-            halves: Some(m.halves()),
-        });
-        // The whole file rewritten atomically: a kill never leaves a torn line.
-        crate::io::write_jsonl(&run_dir.join(PAIRS_FILE), &pairs)?;
-        obs.step(&format!(
-            "last: {:.2} % at {:.1} M MACs",
-            top1 * 100.0,
-            macs as f64 / 1e6
-        ));
+        todo.push(s);
     }
-    obs.end();
-    Ok(pairs)
+    Ok(todo)
 }
 
 pub fn fit(

@@ -31,6 +31,8 @@ pub trait Collective {
     }
     /// Element-wise sum across ranks, in place; every rank receives the same sums.
     fn sum(&self, v: &mut [f32]);
+    /// [`Collective::sum`] in f64 (pooling results each rank computed: the others add zeros).
+    fn sum_f64(&self, v: &mut [f64]);
     /// Rank 0's bytes to every rank, in place (the others' are replaced, lengths included).
     fn broadcast(&self, v: &mut Vec<u8>);
     /// "rank 1 of 4 (MPI)".
@@ -53,6 +55,7 @@ impl Collective for Solo {
         1
     }
     fn sum(&self, _: &mut [f32]) {}
+    fn sum_f64(&self, _: &mut [f64]) {}
     fn broadcast(&self, _: &mut Vec<u8>) {}
 }
 
@@ -154,6 +157,13 @@ mod mpi_ranks {
         fn sum(&self, v: &mut [f32]) {
             // MPI counts are 32-bit: large vectors go in pieces.
             for chunk in v.chunks_mut(1 << 28) {
+                let send = chunk.to_vec();
+                self.world
+                    .all_reduce_into(&send[..], chunk, SystemOperation::sum());
+            }
+        }
+        fn sum_f64(&self, v: &mut [f64]) {
+            for chunk in v.chunks_mut(1 << 27) {
                 let send = chunk.to_vec();
                 self.world
                     .all_reduce_into(&send[..], chunk, SystemOperation::sum());
