@@ -247,7 +247,7 @@ impl GradSync {
 }
 
 /// Every rank takes rank 0's weights, batch-norm statistics, momentum and `step`: at the start
-/// of a run (a fresh one or a resumed one, which only rank 0 has read).
+/// of a run (a fresh one or a resumed one, which only rank 0 has read) and at every epoch's end.
 pub fn broadcast_state(
     e: &Engine,
     net: &impl Module,
