@@ -314,7 +314,7 @@ pub fn train_supernet(
                                     format!("the last checkpoint in {} is intact", out.display())
                                 } else {
                                     format!(
-                                        "it stopped before its first checkpoint and left nothing in {}",
+                                        "it stopped before its first checkpoint and left nothing in {} but its lock file (.tinynas.lock)",
                                         out.display()
                                     )
                                 }
