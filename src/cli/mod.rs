@@ -156,11 +156,12 @@ pub fn end_ranks(comm: Rc<dyn crate::train::dist::Collective>, result: Result<()
 /// The engine of a data-parallel rank: the host's `local_rank`-th adapter, its line naming the
 /// rank (one process: the plain engine).
 pub fn rank_engine(g: &GpuArgs, comm: &dyn crate::train::dist::Collective) -> Result<Rc<Engine>> {
-    if comm.size() > 1 {
-        g.engine_on(comm.local_rank(), &format!("{}: ", comm.describe()))
+    let who = if comm.size() > 1 {
+        format!("{}: ", comm.describe())
     } else {
-        g.engine()
-    }
+        String::new()
+    };
+    g.engine_on(comm.local_rank(), &who)
 }
 
 pub fn run(cli: Cli) -> Result<()> {

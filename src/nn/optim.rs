@@ -22,7 +22,8 @@ fn zero_grads(e: &Engine, params: &[ParamEntry]) {
     e.zero_grad(&t);
 }
 
-fn grad_of(p: &ParamEntry) -> Result<&GpuBuffer> {
+/// A parameter's gradient buffer (an error for one that is not trainable).
+pub(crate) fn grad_of(p: &ParamEntry) -> Result<&GpuBuffer> {
     p.tensor
         .grad_buffer()
         .ok_or_else(|| crate::Error::Invalid(format!("{} is not a trainable parameter", p.name)))

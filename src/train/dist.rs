@@ -14,6 +14,7 @@
 //! alone into a directory another rank writes.
 
 use crate::gpu::GpuBuffer;
+use crate::nn::optim::grad_of;
 use crate::nn::{Module, Sgd};
 use crate::train::checkpoint::{Tensors, restore, snapshot};
 use crate::{Engine, Error, Result};
@@ -216,15 +217,10 @@ impl GradSync {
         if c.size() == 1 {
             return Ok(());
         }
-        fn grads(p: &crate::nn::ParamEntry) -> Result<&GpuBuffer> {
-            p.tensor
-                .grad_buffer()
-                .ok_or_else(|| Error::Invalid(format!("{} is not a trainable parameter", p.name)))
-        }
         let mut at = 0;
         for p in &sgd.params {
             let n = p.tensor.numel();
-            e.gpu.copy(grads(p)?, 0, &self.flat, at, n);
+            e.gpu.copy(grad_of(p)?, 0, &self.flat, at, n);
             at += n;
         }
         let mut v = e.gpu.read(&self.flat, 0, self.total)?;
@@ -239,7 +235,7 @@ impl GradSync {
         let mut at = 0;
         for p in &sgd.params {
             let n = p.tensor.numel();
-            e.gpu.copy(&self.flat, at, grads(p)?, 0, n);
+            e.gpu.copy(&self.flat, at, grad_of(p)?, 0, n);
             at += n;
         }
         Ok(())
@@ -352,19 +348,12 @@ pub fn check_same(what: &serde_json::Value, c: &dyn Collective) -> Result<()> {
     if theirs == *what {
         return Ok(());
     }
+    // `differing_fields` names `settings.space.resolutions[0]`; JSON pointers say
+    // `/settings/space/resolutions/0`.
     let at = |v: &serde_json::Value, path: &str| {
-        let mut v = v;
-        for key in path.split('.') {
-            let (key, index) = match key.split_once('[') {
-                Some((k, i)) => (k, i.trim_end_matches(']').parse::<usize>().ok()),
-                None => (key, None),
-            };
-            v = &v[key];
-            if let Some(i) = index {
-                v = &v[i];
-            }
-        }
-        v.to_string()
+        let pointer = format!("/{}", path.replace(['.', '['], "/").replace(']', ""));
+        v.pointer(&pointer)
+            .map_or("null".to_string(), |x| x.to_string())
     };
     let fields = super::config::differing_fields(&theirs, what);
     let shown: Vec<String> = fields

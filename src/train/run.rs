@@ -214,7 +214,7 @@ pub fn train_supernet(
     // A new run that stops before its first checkpoint takes back the files it wrote, so the
     // folder can start a run again.
     let _undo = (lead && !opts.resume).then(|| UndoUnfinished(out.to_path_buf()));
-    let mut log = MetricsLog::new(out, metrics, opts.resume && lead, lead)?;
+    let mut log = MetricsLog::new(out, metrics, opts.resume, lead)?;
 
     // The metrics first: a resumed run reads them up to its checkpoint's step.
     let save = |step: usize, epoch: usize, log: &mut MetricsLog| -> Result<()> {
@@ -255,17 +255,22 @@ pub fn train_supernet(
     obs.start("", total, step);
     let start = Instant::now();
     let first_step = step;
-    let mut summary = RunSummary::default();
     let mut image_subnets = 0usize;
-    let stopped = |step: usize, image_subnets: usize| {
-        let seconds = start.elapsed().as_secs_f64();
-        RunSummary {
-            steps: step,
-            seconds,
-            image_subnets_per_s: image_subnets as f64 / seconds,
-            ..RunSummary::default()
-        }
-    };
+    // Validation top-1 of the largest and smallest subnets at the last epoch end.
+    let mut last_val: (Option<f64>, Option<f64>) = (None, None);
+    // What the run did, at whichever of its ends it stops.
+    let summary =
+        |step: usize, image_subnets: usize, finished: bool, val: (Option<f64>, Option<f64>)| {
+            let seconds = start.elapsed().as_secs_f64();
+            RunSummary {
+                steps: step,
+                seconds,
+                image_subnets_per_s: image_subnets as f64 / seconds,
+                largest_val: val.0,
+                smallest_val: val.1,
+                finished,
+            }
+        };
 
     while let Some(pos) = cfg.schedule.position(step, spe) {
         let phase = &cfg.schedule.phases[pos.phase];
@@ -358,7 +363,7 @@ pub fn train_supernet(
                 if step < epoch_start + spe {
                     save(step, global_epoch, &mut log)?;
                     obs.end();
-                    return Ok((net, stopped(step, image_subnets)));
+                    return Ok((net, summary(step, image_subnets, false, (None, None))));
                 }
                 // The epoch's last step: finish the epoch's bookkeeping first.
                 stop = true;
@@ -402,8 +407,7 @@ pub fn train_supernet(
                 smallest,
             };
             log.push(m)?;
-            summary.largest_val = Some(largest);
-            summary.smallest_val = Some(smallest);
+            last_val = (Some(largest), Some(smallest));
         }
         save(step, epoch_done, &mut log)?;
         if lead {
@@ -414,21 +418,10 @@ pub fn train_supernet(
         broadcast_state(e, &net, &sgd, &mut step, &*comm)?;
         if stop {
             obs.end();
-            let mut s = stopped(step, image_subnets);
-            s.finished = cfg.schedule.position(step, spe).is_none();
-            s.largest_val = summary.largest_val;
-            s.smallest_val = summary.smallest_val;
-            return Ok((net, s));
+            let finished = cfg.schedule.position(step, spe).is_none();
+            return Ok((net, summary(step, image_subnets, finished, last_val)));
         }
     }
     obs.end();
-    summary.steps = step;
-    summary.finished = true;
-    summary.seconds = start.elapsed().as_secs_f64();
-    summary.image_subnets_per_s = if step > first_step {
-        image_subnets as f64 / summary.seconds
-    } else {
-        0.0
-    };
-    Ok((net, summary))
+    Ok((net, summary(step, image_subnets, true, last_val)))
 }
