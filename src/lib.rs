@@ -8,6 +8,7 @@ pub mod cli;
 pub mod data;
 pub mod error;
 pub mod export;
+pub mod firmware;
 pub mod gpu;
 pub mod io;
 pub mod mcu;

@@ -4,14 +4,14 @@
 
 mod common;
 use common::runtimes::{python, run_runtimes, split};
+use common::models::random_model;
 use common::*;
 use rand::Rng;
 use std::process::Command;
 use tinynas::autograd::ops::norm::BnMode;
-use tinynas::export::graph::{InputNorm, Weights};
 use tinynas::export::quant::argmax;
 use tinynas::export::verify::verify;
-use tinynas::export::{Graph, QGraph, calibrate, extract, quantize, tflite};
+use tinynas::export::{calibrate, extract, quantize, tflite};
 use tinynas::mcu::net::from_subnet;
 use tinynas::mcu::{EvalOptions, Scheduler, evaluate};
 use tinynas::supernet::{SearchSpace, SubnetConfig, Supernet};
@@ -245,27 +245,6 @@ fn exported_subnets_run_bit_exact_on_tflite_micro_and_within_one_step_on_litert(
         );
     }
     let _ = std::fs::remove_dir_all(&tmp);
-}
-
-/// A graph of `net` with seeded random weights, quantized with fixed activation ranges (the
-/// arena does not depend on the values).
-fn random_model(net: &tinynas::mcu::Network, rng: &mut impl Rng) -> QGraph {
-    let c = net.input.channels;
-    let norm = InputNorm {
-        mean: vec![0.5; c],
-        std: vec![0.25; c],
-    };
-    let g = Graph::from_network(net, norm, |_, [o, i, k, _]| {
-        Ok(Weights {
-            weight: (0..o * i * k * k)
-                .map(|_| rng.random_range(-0.5..0.5))
-                .collect(),
-            bias: (0..o).map(|_| rng.random_range(-0.1..0.1)).collect(),
-        })
-    })
-    .unwrap();
-    let ranges = vec![(-4.0, 4.0); g.shapes.len()];
-    quantize(&g, &ranges).unwrap()
 }
 
 #[test]

@@ -331,6 +331,33 @@ impl QGraph {
         }
     }
 
+    /// The output multipliers and shifts of conv or fully connected op `i` (one per output
+    /// channel; one for the fully connected layer), as TFLM prepares them.
+    pub fn conv_multipliers(&self, i: usize) -> (Vec<i32>, Vec<i32>) {
+        let op = &self.graph.ops[i];
+        let p = prepare_conv(
+            self.params[op.inputs[0]].scale,
+            &self.ops[i].weight_scale,
+            self.params[op.output].scale,
+        );
+        (p.mult, p.shift)
+    }
+
+    /// ADD op `i`: the [input 1, input 2, output] multipliers and shifts, and the left shift.
+    pub fn add_multipliers(&self, i: usize) -> ([i32; 3], [i32; 3], i32) {
+        let op = &self.graph.ops[i];
+        let p = prepare_add(
+            self.params[op.inputs[0]].scale,
+            self.params[op.inputs[1]].scale,
+            self.params[op.output].scale,
+        );
+        (
+            [p.mult[0], p.mult[1], p.mult[2]],
+            [p.shift[0], p.shift[1], p.shift[2]],
+            ADD_LEFT_SHIFT,
+        )
+    }
+
     /// The int8 logits of one input.
     pub fn logits(&self, x: &[i8]) -> Vec<i8> {
         self.run(x).swap_remove(self.graph.output())

@@ -1,24 +1,50 @@
-//! Microcontroller presets (SRAM and flash budgets) and the fits / does-not-fit verdict.
+//! Microcontroller presets (SRAM and flash budgets, core and clock) and the fits /
+//! does-not-fit verdict.
 
 use crate::error::{Error, Result};
 use serde::Serialize;
+
+/// The Arm core of a device: what the generated firmware is compiled for and emulated on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Core {
+    /// Cortex-M4 with the single-precision FPU and the DSP extension (ARMv7E-M).
+    CortexM4F,
+    /// Cortex-M7 (ARMv7E-M, DSP extension, double-precision FPU).
+    CortexM7,
+}
+
+impl Core {
+    pub fn name(self) -> &'static str {
+        match self {
+            Core::CortexM4F => "Cortex-M4F",
+            Core::CortexM7 => "Cortex-M7",
+        }
+    }
+}
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Device {
     pub name: String,
     pub sram_bytes: u64,
     pub flash_bytes: u64,
+    /// The core and its clock, where known (every preset; a custom budget has none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub core: Option<Core>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub clock_mhz: Option<u32>,
 }
 
 const KIB: u64 = 1024;
 
-pub const PRESETS: [(&str, u64, u64); 6] = [
-    ("stm32f746", 320 * KIB, 1024 * KIB),
-    ("stm32f412", 256 * KIB, 1024 * KIB),
-    ("stm32h743", 512 * KIB, 2048 * KIB),
-    ("nrf52840", 256 * KIB, 1024 * KIB),
-    ("stm32f411", 128 * KIB, 512 * KIB),
-    ("nrf52832", 64 * KIB, 512 * KIB),
+/// (name, SRAM, flash, core, clock in MHz).
+pub const PRESETS: [(&str, u64, u64, Core, u32); 6] = [
+    ("stm32f746", 320 * KIB, 1024 * KIB, Core::CortexM7, 216),
+    ("stm32f412", 256 * KIB, 1024 * KIB, Core::CortexM4F, 100),
+    ("stm32h743", 512 * KIB, 2048 * KIB, Core::CortexM7, 480),
+    ("nrf52840", 256 * KIB, 1024 * KIB, Core::CortexM4F, 64),
+    ("stm32f411", 128 * KIB, 512 * KIB, Core::CortexM4F, 100),
+    ("nrf52832", 64 * KIB, 512 * KIB, Core::CortexM4F, 64),
 ];
 
 impl Device {
@@ -31,6 +57,8 @@ impl Device {
                 name: p.0.to_string(),
                 sram_bytes: p.1,
                 flash_bytes: p.2,
+                core: Some(p.3),
+                clock_mhz: Some(p.4),
             })
             .ok_or_else(|| {
                 let names: Vec<&str> = PRESETS.iter().map(|p| p.0).collect();

@@ -89,12 +89,14 @@ impl Evaluator {
             } else {
                 a
             };
-            // The residual is held beside the depthwise unless it is the depthwise's own input.
+            // The residual is held beside the depthwise unless it is the depthwise's own input,
+            // which then cannot be overwritten in place.
             let held = if b.expand_ratio != 1 { res } else { 0 };
+            let in_place = inplace && !(b.expand_ratio == 1 && res > 0);
             let m2 = hout * mid;
             let kk = (k * k) as u64;
             layer(hout * mid * kk, mid * kk, mid);
-            peak = peak.max(if inplace { dw_in.max(m2) } else { dw_in + m2 } + held);
+            peak = peak.max(if in_place { dw_in.max(m2) } else { dw_in + m2 } + held);
             if let Some(se) = b.se_channels {
                 let se = se as u64;
                 layer(m2, 0, 0); // pooling
@@ -170,7 +172,8 @@ impl Evaluator {
             for &t in o.inputs() {
                 last[t] = last[t].max(i);
             }
-            root.push(if inplace && o.kind == OpKind::Depthwise {
+            // In place unless the input is the block input a residual add reads later.
+            root.push(if inplace && o.kind == OpKind::Depthwise && o.residual != Some(o.inputs[0]) {
                 root[o.inputs[0]]
             } else {
                 o.output

@@ -86,7 +86,11 @@ pub fn analytic_live(g: &Graph, inplace_depthwise: bool) -> (Peak, Vec<Vec<usize
         }
         let ins: u64 = op.inputs.iter().map(|&t| g.bytes(t)).sum();
         let out = g.bytes(op.output);
-        let mut m = if op.kind == OpKind::Depthwise && inplace_depthwise {
+        // In place only where the input is not held for a residual add after it.
+        let mut m = if op.kind == OpKind::Depthwise
+            && inplace_depthwise
+            && op.residual != Some(op.inputs[0])
+        {
             ins.max(out)
         } else {
             ins + out
@@ -194,7 +198,9 @@ fn align(x: u64, a: u64) -> u64 {
 }
 
 /// One buffer per tensor, lifetimes by op index (the input lives from op 0, the logits to the
-/// end); with `inplace_depthwise` a depthwise output shares its input's buffer.
+/// end); with `inplace_depthwise` a depthwise output shares its input's buffer where the
+/// depthwise is the input's last reader (a block input that a residual add reads later keeps
+/// its own buffer).
 pub fn buffers(g: &Graph, alignment: u64, inplace_depthwise: bool) -> (Vec<Buffer>, Vec<usize>) {
     let n = g.tensors.len();
     let mut first = vec![0usize; n];
@@ -208,8 +214,8 @@ pub fn buffers(g: &Graph, alignment: u64, inplace_depthwise: bool) -> (Vec<Buffe
     }
     let mut buf_of: Vec<usize> = (0..n).collect();
     if inplace_depthwise {
-        for op in &g.ops {
-            if op.kind == OpKind::Depthwise {
+        for (i, op) in g.ops.iter().enumerate() {
+            if op.kind == OpKind::Depthwise && last[op.inputs[0]] == i {
                 buf_of[op.output] = buf_of[op.inputs[0]];
             }
         }
@@ -235,6 +241,29 @@ pub fn buffers(g: &Graph, alignment: u64, inplace_depthwise: bool) -> (Vec<Buffe
     }
     let tensor_buf = (0..n).map(|t| index[buf_of[t]]).collect();
     (out, tensor_buf)
+}
+
+/// Where a planner puts every tensor: the offset of each tensor's buffer in the arena.
+#[derive(Clone, Debug)]
+pub struct Layout {
+    pub tensor_offset: Vec<u64>,
+    /// The arena's size: the end of its highest buffer.
+    pub arena_bytes: u64,
+}
+
+/// The placement of `g`'s tensors that `planned` reports (and the generated C runtime uses).
+pub fn layout(g: &Graph, alignment: u64, inplace: bool) -> Layout {
+    let (bufs, tensor_buf) = buffers(g, alignment, inplace);
+    let offsets = place(&bufs);
+    Layout {
+        tensor_offset: tensor_buf.iter().map(|&b| offsets[b]).collect(),
+        arena_bytes: bufs
+            .iter()
+            .zip(&offsets)
+            .map(|(b, o)| o + b.size)
+            .max()
+            .unwrap_or(0),
+    }
 }
 
 fn planned(g: &Graph, alignment: u64, inplace: bool) -> Peak {
@@ -329,11 +358,12 @@ pub fn tflm(g: &Graph) -> Peak {
     p
 }
 
-/// TinyEngine: 4-byte sizes, in-place depthwise, plus the largest scratch buffer (im2col
-/// k²·Cin·2·2 bytes for a k>1 convolution; 2·(H+2p)·(W+2p) for an in-place depthwise) and the
-/// largest kernel buffer (2·weights of a k>1 convolution).
-pub fn tinyengine(g: &Graph) -> Peak {
-    let mut p = planned(g, 4, true);
+/// TinyEngine's scratch and kernel buffers of `g`: the largest scratch buffer (im2col of two
+/// pixels, k²·Cin·2·2 bytes, for a k>1 convolution; one padded input channel as int16,
+/// 2·(H+2p)·(W+2p), for a depthwise convolution) and the largest kernel buffer (the weights
+/// widened to int16, 2·weights, of a k>1 convolution). The generated C runtime uses exactly
+/// these (src/firmware).
+pub fn tinyengine_buffers(g: &Graph) -> (u64, u64) {
     let (mut scratch, mut kernel) = (0u64, 0u64);
     for op in &g.ops {
         let t = g.tensors[op.inputs[0]];
@@ -351,6 +381,14 @@ pub fn tinyengine(g: &Graph) -> Peak {
             _ => {}
         }
     }
+    (scratch, kernel)
+}
+
+/// TinyEngine: 4-byte sizes, in-place depthwise, plus the largest scratch buffer and the
+/// largest kernel buffer (`tinyengine_buffers`).
+pub fn tinyengine(g: &Graph) -> Peak {
+    let mut p = planned(g, 4, true);
+    let (scratch, kernel) = tinyengine_buffers(g);
     p.scratch_bytes = scratch;
     p.kernel_buffer_bytes = kernel;
     p.peak_sram_bytes = p.arena_bytes + scratch + kernel;

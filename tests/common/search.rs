@@ -12,6 +12,8 @@ pub fn limits(sram_kib: u64, flash_kib: u64, s: Scheduler) -> Limits {
             name: "test".into(),
             sram_bytes: sram_kib * 1024,
             flash_bytes: flash_kib * 1024,
+            core: None,
+            clock_mhz: None,
         },
         scheduler: s,
     }

@@ -1,0 +1,497 @@
+//! The generated C runtime of an exported model: `tinynas_model.h/.c` (geometry, quantization
+//! and arena size as macros; weights, int32 biases, multipliers and shifts as `const` arrays;
+//! one static arena laid out by `plan`; `tinynas_invoke`) beside the fixed kernels
+//! `tinynas_kernels.h/.c`. Portable C99, no heap, no interpreter, no floating point.
+
+use super::plan::{ArenaPlan, Step, plan};
+use crate::arch::net::Network;
+use crate::export::QGraph;
+use crate::export::fixed::activation_range;
+use crate::export::graph::OpKind;
+use crate::{Error, Result};
+use std::fmt::{Display, Write};
+
+/// The kernels, the same for every model.
+pub const KERNELS_H: &str = include_str!("runtime/tinynas_kernels.h");
+pub const KERNELS_C: &str = include_str!("runtime/tinynas_kernels.c");
+
+/// The files of the generated runtime, in the order `Sources::files` gives them.
+pub const C_FILES: [&str; 4] = [
+    "tinynas_model.h",
+    "tinynas_model.c",
+    "tinynas_kernels.h",
+    "tinynas_kernels.c",
+];
+
+/// The generated sources and the plan they were laid out by.
+#[derive(Clone, Debug)]
+pub struct Sources {
+    pub model_h: String,
+    pub model_c: String,
+    pub plan: ArenaPlan,
+    /// Bytes of the `const` arrays (weights, biases, multipliers, shifts, the input table).
+    pub const_bytes: u64,
+    /// Ops of the generated code (PADs fused).
+    pub steps: usize,
+}
+
+impl Sources {
+    /// (file name, contents) of the four files.
+    pub fn files(&self) -> [(&'static str, &str); 4] {
+        [
+            (C_FILES[0], self.model_h.as_str()),
+            (C_FILES[1], self.model_c.as_str()),
+            (C_FILES[2], KERNELS_H),
+            (C_FILES[3], KERNELS_C),
+        ]
+    }
+}
+
+fn unsupported(what: String) -> Error {
+    Error::Invalid(format!("firmware: the C generator cannot express {what}"))
+}
+
+/// `static const <ty> <name>[n] = {…};` with `per_line` values a line.
+fn array<T: Display>(out: &mut String, ty: &str, name: &str, values: &[T], per_line: usize) {
+    let _ = write!(out, "static const {ty} {name}[{}] = {{", values.len().max(1));
+    if values.is_empty() {
+        out.push_str("0");
+    }
+    for (i, v) in values.iter().enumerate() {
+        if i % per_line == 0 {
+            out.push_str("\n   ");
+        }
+        let _ = write!(out, " {v},");
+    }
+    out.push_str("\n};\n");
+}
+
+fn u16_field(what: &str, op: &str, v: usize) -> Result<usize> {
+    if v > u16::MAX as usize {
+        return Err(unsupported(format!("{op}: {what} {v} (at most 65,535)")));
+    }
+    Ok(v)
+}
+
+/// Output multipliers' shifts must be TFLite's usual range for the kernels' arithmetic.
+fn check_shifts(op: &str, shifts: &[i32], max_left: i32) -> Result<()> {
+    match shifts.iter().find(|&&s| !(-31..=max_left).contains(&s)) {
+        Some(s) => Err(unsupported(format!(
+            "{op}: a requantization shift of {s} (the kernels take −31 to {max_left})"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// The C sources of `q`, the exported graph of network `net`; `about` is one line naming it.
+pub fn generate(q: &QGraph, net: &Network, about: &str) -> Result<Sources> {
+    let p = plan(q, net)?;
+    let g = &q.graph;
+    let mut consts = String::new();
+    let mut calls = String::new();
+    let mut const_bytes = 0u64;
+    let off = |t: usize| -> u64 { p.offset[t].expect("a step reads a planned tensor") };
+    for (n, step) in p.steps.iter().enumerate() {
+        let Step {
+            op: i,
+            inputs,
+            pad_top,
+            pad_left,
+        } = step;
+        let op = &g.ops[*i];
+        let qop = &q.ops[*i];
+        let (xs, ys) = (g.shapes[inputs[0]], g.shapes[op.output]);
+        let (pi, po) = (q.params[inputs[0]], q.params[op.output]);
+        let (x, y) = (off(inputs[0]), off(op.output));
+        let shape = |s: crate::export::graph::Shape| format!("{}x{}x{}", s.h, s.w, s.c);
+        let _ = writeln!(calls, "    TINYNAS_LAYER_HOOK({n});");
+        match &op.kind {
+            OpKind::Conv {
+                depthwise,
+                kernel,
+                stride,
+                relu6,
+                ..
+            } => {
+                let (k, s) = (*kernel, *stride);
+                if k > 255 || s > 255 || *pad_top > 255 || *pad_left > 255 {
+                    return Err(unsupported(format!(
+                        "{}: kernel {k}, stride {s}, padding {pad_top}",
+                        op.name
+                    )));
+                }
+                for (what, v) in [
+                    ("height", xs.h),
+                    ("width", xs.w),
+                    ("channels", xs.c),
+                    ("output channels", ys.c),
+                ] {
+                    u16_field(what, &op.name, v)?;
+                }
+                let (mult, shift) = q.conv_multipliers(*i);
+                check_shifts(&op.name, &shift, 30)?;
+                let (amin, amax) = activation_range(*relu6, po.scale, po.zero_point);
+                let pointwise = !depthwise && k == 1 && s == 1 && *pad_top == 0;
+                // Weights in the kernels' layout; the input zero point folded into the bias
+                // where the kernel reads raw int8 (pointwise).
+                let (weight, bias): (Vec<i8>, Vec<i64>) = if *depthwise {
+                    let c = ys.c;
+                    let mut w = vec![0i8; qop.weight.len()];
+                    for ch in 0..c {
+                        for t in 0..k * k {
+                            w[ch * k * k + t] = qop.weight[t * c + ch];
+                        }
+                    }
+                    (w, qop.bias.iter().map(|&b| b as i64).collect())
+                } else if pointwise {
+                    let cin = xs.c;
+                    let b = qop
+                        .bias
+                        .iter()
+                        .enumerate()
+                        .map(|(o, &b)| {
+                            let sum: i64 = qop.weight[o * cin..(o + 1) * cin]
+                                .iter()
+                                .map(|&w| w as i64)
+                                .sum();
+                            b as i64 - pi.zero_point as i64 * sum
+                        })
+                        .collect();
+                    (qop.weight.clone(), b)
+                } else {
+                    (
+                        qop.weight.clone(),
+                        qop.bias.iter().map(|&b| b as i64).collect(),
+                    )
+                };
+                let bias = bias
+                    .into_iter()
+                    .map(|b| {
+                        i32::try_from(b).map_err(|_| {
+                            unsupported(format!(
+                                "{}: a bias of {b} with the zero point folded in",
+                                op.name
+                            ))
+                        })
+                    })
+                    .collect::<Result<Vec<i32>>>()?;
+                emit_layer(
+                    &mut consts,
+                    n,
+                    &op.name,
+                    &weight,
+                    &bias,
+                    &mult,
+                    &shift,
+                    &mut const_bytes,
+                );
+                let _ = writeln!(
+                    consts,
+                    "static const tn_conv_t L{n} = {{{}, {}, {}, {}, {}, {}, {k}, {s}, {pad_top}, {pad_left}, {}, {}, {amin}, {amax}, w{n}, b{n}, m{n}, s{n}}};\n",
+                    xs.h, xs.w, xs.c, ys.h, ys.w, ys.c, pi.zero_point, po.zero_point
+                );
+                let what = format!("{}: {} -> {}", op.name, shape(xs), shape(ys));
+                if *depthwise {
+                    let f = if [3, 5, 7].contains(&k) && [1, 2].contains(&s) {
+                        format!("tn_dw_k{k}s{s}")
+                    } else {
+                        "tn_dw".into()
+                    };
+                    let need = 2 * ((ys.h - 1) * s + k) * ((ys.w - 1) * s + k);
+                    check_room(&op.name, "scratch", need as u64, p.scratch_bytes)?;
+                    let _ = writeln!(
+                        calls,
+                        "    {f}(&L{n}, A + {x}, A + {y}, SCRATCH); /* {what}, k{k} s{s}{} */",
+                        if x == y { ", in place" } else { "" }
+                    );
+                } else if pointwise {
+                    let _ = writeln!(
+                        calls,
+                        "    tn_pointwise(&L{n}, A + {x}, A + {y}); /* {what} */"
+                    );
+                } else {
+                    let kk = k * k * xs.c;
+                    check_room(&op.name, "scratch", (2 * kk * 2) as u64, p.scratch_bytes)?;
+                    check_room(
+                        &op.name,
+                        "kernel buffer",
+                        (2 * kk * ys.c) as u64,
+                        p.kernel_bytes,
+                    )?;
+                    let _ = writeln!(
+                        calls,
+                        "    tn_conv(&L{n}, A + {x}, A + {y}, SCRATCH, KBUF); /* {what}, k{k} s{s} */"
+                    );
+                }
+            }
+            OpKind::FullyConnected => {
+                let (mult, shift) = q.conv_multipliers(*i);
+                check_shifts(&op.name, &shift, 30)?;
+                let cin = xs.len();
+                u16_field("inputs", &op.name, cin)?;
+                u16_field("outputs", &op.name, ys.c)?;
+                let bias = qop
+                    .bias
+                    .iter()
+                    .enumerate()
+                    .map(|(o, &b)| {
+                        let sum: i64 = qop.weight[o * cin..(o + 1) * cin]
+                            .iter()
+                            .map(|&w| w as i64)
+                            .sum();
+                        let v = b as i64 - pi.zero_point as i64 * sum;
+                        i32::try_from(v).map_err(|_| {
+                            unsupported(format!(
+                                "{}: a bias of {v} with the zero point folded in",
+                                op.name
+                            ))
+                        })
+                    })
+                    .collect::<Result<Vec<i32>>>()?;
+                emit_layer(
+                    &mut consts,
+                    n,
+                    &op.name,
+                    &qop.weight,
+                    &bias,
+                    &mult,
+                    &shift,
+                    &mut const_bytes,
+                );
+                let _ = writeln!(
+                    consts,
+                    "static const tn_conv_t L{n} = {{1, 1, {cin}, 1, 1, {}, 1, 1, 0, 0, {}, {}, -128, 127, w{n}, b{n}, m{n}, s{n}}};\n",
+                    ys.c, pi.zero_point, po.zero_point
+                );
+                let _ = writeln!(
+                    calls,
+                    "    tn_fc(&L{n}, A + {x}, A + {y}); /* {}: {cin} -> {} */",
+                    op.name, ys.c
+                );
+            }
+            OpKind::Add => {
+                let (mult, shift, left) = q.add_multipliers(*i);
+                if left != 20 {
+                    return Err(unsupported(format!("{}: an ADD left shift of {left}", op.name)));
+                }
+                check_shifts(&op.name, &shift, 0)?;
+                let pb = q.params[inputs[1]];
+                let _ = writeln!(
+                    consts,
+                    "/* {} */\nstatic const tn_add_t L{n} = {{{}, {}, {}, {}, {}, {}, {}, {}, {}, {}}};\n",
+                    op.name,
+                    ys.len(),
+                    pi.zero_point,
+                    pb.zero_point,
+                    po.zero_point,
+                    mult[0],
+                    mult[1],
+                    mult[2],
+                    shift[0],
+                    shift[1],
+                    shift[2]
+                );
+                const_bytes += 32;
+                let _ = writeln!(
+                    calls,
+                    "    tn_add(&L{n}, A + {x}, A + {}, A + {y}); /* {}: {} */",
+                    off(inputs[1]),
+                    op.name,
+                    shape(ys)
+                );
+            }
+            OpKind::AvgPool => {
+                let _ = writeln!(
+                    calls,
+                    "    tn_avgpool({}, {}, A + {x}, A + {y}); /* {}: {} -> {} */",
+                    xs.h * xs.w,
+                    xs.c,
+                    op.name,
+                    shape(xs),
+                    ys.c
+                );
+            }
+            OpKind::Pad { .. } => unreachable!("PADs are fused into the convolution after them"),
+        }
+    }
+    let table = q.input_table();
+    const_bytes += 256 * table.len() as u64;
+    let s = g.input();
+    let (pin, pout) = (q.params[0], q.params[g.output()]);
+    let input_off = p.offset[0].expect("the input is planned");
+    let output_off = p.offset[g.output()].expect("the logits are planned");
+    let macs: u64 = crate::mcu::graph::build(net).macs();
+    let model_h = format!(
+        "/* {about}\n * Written by `tinynas export`; do not edit. */\n\
+         #ifndef TINYNAS_MODEL_H_\n\
+         #define TINYNAS_MODEL_H_\n\
+         \n\
+         #include <stdint.h>\n\
+         \n\
+         #ifdef __cplusplus\n\
+         extern \"C\" {{\n\
+         #endif\n\
+         \n\
+         /* Input: int8 [{h}][{w}][{c}] (HWC), real = (q - zero point) * scale. Fill it from pixels\n\
+          * with tinynas_input_table[channel][pixel] (the normalisation of training included). */\n\
+         #define TINYNAS_INPUT_HEIGHT {h}\n\
+         #define TINYNAS_INPUT_WIDTH {w}\n\
+         #define TINYNAS_INPUT_CHANNELS {c}\n\
+         #define TINYNAS_INPUT_BYTES {inb}\n\
+         #define TINYNAS_INPUT_SCALE {is:e}f\n\
+         #define TINYNAS_INPUT_ZERO_POINT ({iz})\n\
+         extern const int8_t tinynas_input_table[{c}][256];\n\
+         \n\
+         /* Output: int8 [{k}] logits; the class is the first largest. */\n\
+         #define TINYNAS_CLASSES {k}\n\
+         #define TINYNAS_OUTPUT_SCALE {os:e}f\n\
+         #define TINYNAS_OUTPUT_ZERO_POINT ({oz})\n\
+         \n\
+         /* The one static arena (SRAM), laid out at generation time by TinyEngine's planner\n\
+          * (`tinynas mem --scheduler tinyengine`): activations, then the scratch region, then the\n\
+          * kernel buffer. Define TINYNAS_ARENA_ATTR to place it (e.g. in a DTCM section). */\n\
+         #define TINYNAS_ARENA_BYTES {arena}\n\
+         #define TINYNAS_ACTIVATION_BYTES {act}\n\
+         #define TINYNAS_SCRATCH_BYTES {scr}\n\
+         #define TINYNAS_KERNEL_BUFFER_BYTES {kb}\n\
+         extern int8_t tinynas_arena[TINYNAS_ARENA_BYTES];\n\
+         \n\
+         #define TINYNAS_MACS {macs}\n\
+         #define TINYNAS_LAYERS {layers}\n\
+         \n\
+         /* The input inside the arena: fill it, then call tinynas_run(). */\n\
+         int8_t *tinynas_input(void);\n\
+         /* The logits inside the arena, valid after tinynas_run() until the next run. */\n\
+         const int8_t *tinynas_output(void);\n\
+         /* One inference on the input in the arena. */\n\
+         void tinynas_run(void);\n\
+         /* One inference: copies `input` (TINYNAS_INPUT_BYTES) into the arena, runs, and copies\n\
+          * the logits to `output` (TINYNAS_CLASSES; NULL: leave them in the arena). */\n\
+         void tinynas_invoke(const int8_t *input, int8_t *output);\n\
+         /* The class of a row of logits: the first largest. */\n\
+         int tinynas_argmax(const int8_t *logits);\n\
+         \n\
+         #ifdef __cplusplus\n\
+         }}\n\
+         #endif\n\
+         \n\
+         #endif /* TINYNAS_MODEL_H_ */\n",
+        h = s.h,
+        w = s.w,
+        c = s.c,
+        inb = s.len(),
+        is = pin.scale,
+        iz = pin.zero_point,
+        k = g.classes(),
+        os = pout.scale,
+        oz = pout.zero_point,
+        arena = p.total_bytes(),
+        act = p.activation_bytes,
+        scr = p.scratch_bytes,
+        kb = p.kernel_bytes,
+        layers = p.steps.len(),
+    );
+    let mut model_c = format!(
+        "/* {about}\n * Written by `tinynas export`; do not edit. */\n\
+         #include \"tinynas_model.h\"\n\
+         \n\
+         #include <string.h>\n\
+         \n\
+         #include \"tinynas_kernels.h\"\n\
+         \n\
+         #ifndef TINYNAS_ARENA_ATTR\n\
+         #if defined(__GNUC__)\n\
+         #define TINYNAS_ARENA_ATTR __attribute__((aligned(8)))\n\
+         #else\n\
+         #define TINYNAS_ARENA_ATTR\n\
+         #endif\n\
+         #endif\n\
+         /* Called before each layer (0 .. TINYNAS_LAYERS - 1): profiling. */\n\
+         #ifndef TINYNAS_LAYER_HOOK\n\
+         #define TINYNAS_LAYER_HOOK(i)\n\
+         #endif\n\
+         \n\
+         TINYNAS_ARENA_ATTR int8_t tinynas_arena[TINYNAS_ARENA_BYTES];\n\
+         \n"
+    );
+    model_c.push_str(&consts);
+    let _ = writeln!(
+        model_c,
+        "const int8_t tinynas_input_table[{}][256] = {{",
+        table.len()
+    );
+    for t in &table {
+        model_c.push_str("    {");
+        for (j, v) in t.iter().enumerate() {
+            if j % 16 == 0 {
+                model_c.push_str("\n       ");
+            }
+            let _ = write!(model_c, " {v},");
+        }
+        model_c.push_str("\n    },\n");
+    }
+    let _ = write!(
+        model_c,
+        "}};\n\
+         \n\
+         int8_t *tinynas_input(void) {{ return tinynas_arena + {input_off}; }}\n\
+         \n\
+         const int8_t *tinynas_output(void) {{ return tinynas_arena + {output_off}; }}\n\
+         \n\
+         #define A tinynas_arena\n\
+         #define SCRATCH ((int16_t *)(void *)(tinynas_arena + TINYNAS_ACTIVATION_BYTES))\n\
+         #define KBUF ((int16_t *)(void *)(tinynas_arena + TINYNAS_ACTIVATION_BYTES + TINYNAS_SCRATCH_BYTES))\n\
+         \n\
+         void tinynas_run(void) {{\n\
+         {calls}}}\n\
+         \n\
+         void tinynas_invoke(const int8_t *input, int8_t *output) {{\n\
+         \x20   if (input != tinynas_input()) memcpy(tinynas_input(), input, TINYNAS_INPUT_BYTES);\n\
+         \x20   tinynas_run();\n\
+         \x20   if (output) memcpy(output, tinynas_output(), TINYNAS_CLASSES);\n\
+         }}\n\
+         \n\
+         int tinynas_argmax(const int8_t *logits) {{\n\
+         \x20   int best = 0;\n\
+         \x20   for (int i = 1; i < TINYNAS_CLASSES; i++)\n\
+         \x20       if (logits[i] > logits[best]) best = i;\n\
+         \x20   return best;\n\
+         }}\n"
+    );
+    Ok(Sources {
+        model_h,
+        model_c,
+        steps: p.steps.len(),
+        plan: p,
+        const_bytes,
+    })
+}
+
+fn check_room(op: &str, region: &str, need: u64, have: u64) -> Result<()> {
+    if need > have {
+        return Err(Error::Invalid(format!(
+            "firmware: {op} needs {need} B of {region}, the plan holds {have} B (the estimate must count it)"
+        )));
+    }
+    Ok(())
+}
+
+/// A layer's arrays: weights, biases, multipliers, shifts.
+#[allow(clippy::too_many_arguments)]
+fn emit_layer(
+    out: &mut String,
+    n: usize,
+    name: &str,
+    weight: &[i8],
+    bias: &[i32],
+    mult: &[i32],
+    shift: &[i32],
+    bytes: &mut u64,
+) {
+    let _ = writeln!(out, "/* {name} */");
+    array(out, "int8_t", &format!("w{n}"), weight, 24);
+    array(out, "int32_t", &format!("b{n}"), bias, 8);
+    array(out, "int32_t", &format!("m{n}"), mult, 8);
+    array(out, "int8_t", &format!("s{n}"), shift, 24);
+    *bytes += weight.len() as u64 + 4 * bias.len() as u64 + 4 * mult.len() as u64 + shift.len() as u64;
+}

@@ -1,0 +1,135 @@
+//! The deliverable that runs on the microcontroller: generated C with TinyEngine's memory plan
+//! (`codegen`, laid out by `plan`), proven on the host (`host`: the logits of the integer
+//! executor, bit for bit; the arena bytes touched) and on the device's core (`target`: linked
+//! against its flash and SRAM, run in QEMU, instruction counts).
+
+pub mod codegen;
+pub mod host;
+pub mod plan;
+pub mod target;
+
+pub use codegen::{C_FILES, Sources, generate};
+pub use plan::ArenaPlan;
+
+use crate::export::QGraph;
+use crate::{Error, Result};
+use serde::Serialize;
+
+/// The first input on which `got` differs from the integer executor's logits, as an error.
+pub fn compare(q: &QGraph, inputs: &[Vec<i8>], got: &[Vec<i8>], who: &str) -> Result<()> {
+    if got.len() != inputs.len() {
+        return Err(Error::Mismatch(format!(
+            "{who}: {} logit rows for {} inputs",
+            got.len(),
+            inputs.len()
+        )));
+    }
+    for (i, (x, y)) in inputs.iter().zip(got).enumerate() {
+        let want = q.logits(x);
+        if &want != y {
+            return Err(Error::Mismatch(format!(
+                "{who} differs from the integer executor on input {i} of {}: {y:?} against {want:?}",
+                inputs.len()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The generated code on the host: identical logits, the arena it touched against the one it
+/// declares.
+#[derive(Clone, Debug, Serialize)]
+pub struct HostCheck {
+    pub images: usize,
+    pub touched: host::Touched,
+    pub arena_bytes: u64,
+    pub activation_bytes: u64,
+    pub scratch_bytes: u64,
+    pub kernel_buffer_bytes: u64,
+    pub seconds: f64,
+}
+
+/// Build `s` (of `q`) on the host in `dir`, run it on `inputs` and hold it to the executor.
+pub fn check_host(
+    q: &QGraph,
+    s: &Sources,
+    dir: &std::path::Path,
+    inputs: &[Vec<i8>],
+    build: host::HostBuild,
+) -> Result<HostCheck> {
+    let r = host::run(dir, s, inputs, build)?;
+    compare(q, inputs, &r.logits, "the generated C on the host")?;
+    let p = &s.plan;
+    let t = r.touched;
+    if t.activations > p.activation_bytes
+        || t.scratch > p.scratch_bytes
+        || t.kernel_buffer > p.kernel_bytes
+    {
+        return Err(Error::Mismatch(format!(
+            "the generated C touched {t:?} beyond its plan {p:?}"
+        )));
+    }
+    Ok(HostCheck {
+        images: inputs.len(),
+        touched: t,
+        arena_bytes: p.total_bytes(),
+        activation_bytes: p.activation_bytes,
+        scratch_bytes: p.scratch_bytes,
+        kernel_buffer_bytes: p.kernel_bytes,
+        seconds: r.seconds,
+    })
+}
+
+/// The model linked for a device and run on its core in QEMU.
+#[derive(Clone, Debug, Serialize)]
+pub struct DeviceCheck {
+    pub link: target::Link,
+    pub qemu: target::QemuRun,
+    pub images: usize,
+    /// Instructions per inference (the median over the inputs), MACs per instruction, and the
+    /// latency at the device's clock if one instruction took one cycle — an instruction count,
+    /// not a board measurement.
+    pub instructions: u64,
+    pub macs_per_instruction: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ms_at_clock: Option<f64>,
+}
+
+/// Link `s` for `device` in `dir`, run it in QEMU on `inputs` and hold it to the executor.
+pub fn check_device(
+    q: &QGraph,
+    s: &Sources,
+    device: &crate::mcu::Device,
+    dir: &std::path::Path,
+    inputs: &[Vec<i8>],
+    macs: u64,
+) -> Result<DeviceCheck> {
+    let tc = target::Toolchain::find()?;
+    let link = target::build(&tc, dir, s, device)?;
+    let run = target::run(&tc, &link, dir, inputs, q.graph.classes())?;
+    compare(
+        q,
+        inputs,
+        &run.logits,
+        &format!("the firmware on the {} (QEMU {})", link.core.name(), run.board),
+    )?;
+    if run.stack_used_bytes > link.stack_bytes {
+        return Err(Error::Mismatch(format!(
+            "the firmware used {} B of stack, more than the {} B reserved",
+            run.stack_used_bytes, link.stack_bytes
+        )));
+    }
+    let mut sorted = run.instructions.clone();
+    sorted.sort_unstable();
+    let instructions = sorted[sorted.len() / 2];
+    Ok(DeviceCheck {
+        images: inputs.len(),
+        instructions,
+        macs_per_instruction: macs as f64 / instructions.max(1) as f64,
+        ms_at_clock: device
+            .clock_mhz
+            .map(|mhz| instructions as f64 / (mhz as f64 * 1e3)),
+        link,
+        qemu: run,
+    })
+}

@@ -1,0 +1,337 @@
+//! The generated C runtime on the device's instruction set: cross-compiled with the Arm
+//! embedded toolchain for the device's core, linked with a script holding the device's own
+//! flash and SRAM (the link fails when the model does not fit), and run in QEMU on the MPS2
+//! board with that core (semihosting, instruction counts from `-icount shift=0`).
+
+use super::codegen::Sources;
+use super::host::{STRICT, run_tool, write_sources};
+use crate::mcu::device::{Core, Device};
+use crate::{Error, Result};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub const QEMU_C: &str = include_str!("runtime/tinynas_qemu.c");
+const LINKER_SCRIPT: &str = include_str!("runtime/tinynas_qemu.ld");
+
+/// The stack the runtime is given beside the arena: what the deepest call chain of the
+/// generated code needs on the Cortex-M cores (measured by painting the stack in QEMU; the
+/// tests hold every run under it), with room for the harness.
+pub const RUNTIME_STACK_BYTES: u64 = 1024;
+
+/// Instructions per tick of the MPS2 boards' CMSDK timer0 (25 MHz) under `-icount shift=0`
+/// (1 ns per instruction).
+pub const INSTRUCTIONS_PER_TICK: u64 = 40;
+
+pub const INSTALL_HINT: &str = "scripts/setup.sh firmware installs them on Debian (apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi, and qemu-system-arm from bookworm-backports)";
+
+/// GCC's flags for a core, and the QEMU board that has it.
+pub fn core_flags(core: Core) -> &'static [&'static str] {
+    match core {
+        Core::CortexM4F => &[
+            "-mcpu=cortex-m4",
+            "-mthumb",
+            "-mfloat-abi=hard",
+            "-mfpu=fpv4-sp-d16",
+        ],
+        Core::CortexM7 => &[
+            "-mcpu=cortex-m7",
+            "-mthumb",
+            "-mfloat-abi=hard",
+            "-mfpu=fpv5-d16",
+        ],
+    }
+}
+
+pub fn qemu_board(core: Core) -> &'static str {
+    match core {
+        Core::CortexM4F => "mps2-an386",
+        Core::CortexM7 => "mps2-an500",
+    }
+}
+
+/// The Arm toolchain and QEMU, found on PATH.
+#[derive(Clone, Debug)]
+pub struct Toolchain {
+    pub gcc: PathBuf,
+    pub qemu: PathBuf,
+}
+
+fn on_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
+impl Toolchain {
+    pub fn find() -> Result<Toolchain> {
+        let gcc = on_path("arm-none-eabi-gcc");
+        let qemu = on_path("qemu-system-arm");
+        match (gcc, qemu) {
+            (Some(gcc), Some(qemu)) => Ok(Toolchain { gcc, qemu }),
+            (gcc, qemu) => {
+                let missing: Vec<&str> = [
+                    gcc.is_none().then_some("arm-none-eabi-gcc"),
+                    qemu.is_none().then_some("qemu-system-arm"),
+                ]
+                .into_iter()
+                .flatten()
+                .collect();
+                Err(Error::Invalid(format!(
+                    "--target: {} not found on PATH; {INSTALL_HINT}",
+                    missing.join(" and ")
+                )))
+            }
+        }
+    }
+}
+
+/// The core of `device`, or an error naming the flag.
+pub fn device_core(device: &Device) -> Result<Core> {
+    device.core.ok_or_else(|| {
+        Error::Invalid(format!(
+            "--target {}: no core is known for this device (a budget set by --sram/--flash has none); name a preset: {}",
+            device.name,
+            crate::mcu::device::PRESETS
+                .iter()
+                .map(|p| p.0)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    })
+}
+
+/// What the linker placed, by its own count (`--print-memory-usage`).
+#[derive(Clone, Debug, Serialize)]
+pub struct Link {
+    pub device: String,
+    pub core: Core,
+    pub elf: PathBuf,
+    pub flash_used_bytes: u64,
+    pub flash_bytes: u64,
+    pub sram_used_bytes: u64,
+    pub sram_bytes: u64,
+    /// The stack reserved in that SRAM.
+    pub stack_bytes: u64,
+    /// The code of the kernels and the model's `tinynas_run` (`.text` of their objects, after
+    /// unused kernels are dropped).
+    pub code_bytes: u64,
+}
+
+/// A model that does not fit: which memory, by how much.
+fn overflow(stderr: &str, device: &Device) -> Option<Error> {
+    // GNU ld: "region `FLASH' overflowed by 1234 bytes".
+    let mut msgs = Vec::new();
+    for line in stderr.lines() {
+        if let Some(rest) = line.split("region `").nth(1)
+            && let Some((region, tail)) = rest.split_once('\'')
+            && let Some(n) = tail
+                .split("overflowed by ")
+                .nth(1)
+                .and_then(|t| t.split_whitespace().next())
+                .and_then(|t| t.parse::<u64>().ok())
+        {
+            let (memory, budget) = if region == "FLASH" {
+                ("flash", device.flash_bytes)
+            } else {
+                ("SRAM", device.sram_bytes)
+            };
+            msgs.push(format!(
+                "{memory} by {n} B (needs {} B of {budget} B)",
+                budget + n
+            ));
+        }
+    }
+    (!msgs.is_empty()).then(|| {
+        Error::Invalid(format!(
+            "the model does not fit {}: the link for its {} overflows {}",
+            device.name,
+            device.core.map_or("core", |c| c.name()),
+            msgs.join(" and ")
+        ))
+    })
+}
+
+/// "FLASH:  12345 B  512 KB  2.35%" → bytes used.
+fn memory_usage(stdout: &str, region: &str) -> Option<u64> {
+    let line = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with(&format!("{region}:")))?;
+    let mut it = line.split_whitespace().skip(1);
+    let n: u64 = it.next()?.parse().ok()?;
+    let unit = match it.next()? {
+        "B" => 1,
+        "KB" => 1 << 10,
+        "MB" => 1 << 20,
+        "GB" => 1 << 30,
+        _ => return None,
+    };
+    Some(n * unit)
+}
+
+/// Cross-compile the sources (written into `dir`) with the QEMU harness for `device`'s core and
+/// link them against its flash and SRAM.
+pub fn build(tc: &Toolchain, dir: &Path, s: &Sources, device: &Device) -> Result<Link> {
+    let core = device_core(device)?;
+    write_sources(dir, s)?;
+    std::fs::write(dir.join("tinynas_qemu.c"), QEMU_C)?;
+    let script = LINKER_SCRIPT
+        .replace("@FLASH_BYTES@", &device.flash_bytes.to_string())
+        .replace("@SRAM_BYTES@", &device.sram_bytes.to_string())
+        .replace("@STACK_BYTES@", &RUNTIME_STACK_BYTES.to_string());
+    std::fs::write(dir.join("tinynas_qemu.ld"), script)?;
+    let mut objects = Vec::new();
+    for src in ["tinynas_model.c", "tinynas_kernels.c", "tinynas_qemu.c"] {
+        let obj = dir.join(src.replace(".c", ".o"));
+        let mut cc = Command::new(&tc.gcc);
+        cc.args(core_flags(core))
+            .args(STRICT)
+            .args(["-O2", "-ffunction-sections", "-fdata-sections", "-c"])
+            .arg("-I")
+            .arg(dir)
+            .arg(dir.join(src))
+            .arg("-o")
+            .arg(&obj);
+        run_tool(&mut cc, &format!("compiling {src} for the {}", core.name()))?;
+        objects.push(obj);
+    }
+    let elf = dir.join(format!("tinynas_{}.elf", device.name.replace(' ', "_")));
+    let mut ld = Command::new(&tc.gcc);
+    ld.args(core_flags(core))
+        .args(["-nostartfiles", "--specs=nano.specs", "-Wl,--gc-sections"])
+        .arg("-Wl,--print-memory-usage")
+        .arg(format!("-Wl,-Map={}", dir.join("tinynas.map").display()))
+        .arg("-T")
+        .arg(dir.join("tinynas_qemu.ld"))
+        .args(&objects)
+        .arg("-o")
+        .arg(&elf);
+    let out = ld
+        .output()
+        .map_err(|e| Error::Invalid(format!("linking: cannot run {:?} ({e})", tc.gcc)))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        return Err(overflow(&stderr, device).unwrap_or_else(|| {
+            Error::Invalid(format!("linking for {} failed:\n{stderr}", device.name))
+        }));
+    }
+    let usage = |region: &str| {
+        memory_usage(&stdout, region).ok_or_else(|| {
+            Error::Invalid(format!(
+                "linking: no {region} line in the linker's memory usage:\n{stdout}"
+            ))
+        })
+    };
+    let map = std::fs::read_to_string(dir.join("tinynas.map"))?;
+    Ok(Link {
+        device: device.name.clone(),
+        core,
+        flash_used_bytes: usage("FLASH")?,
+        flash_bytes: device.flash_bytes,
+        sram_used_bytes: usage("RAM")?,
+        sram_bytes: device.sram_bytes,
+        stack_bytes: RUNTIME_STACK_BYTES,
+        code_bytes: text_of(&map, &["tinynas_model.o", "tinynas_kernels.o"]),
+        elf,
+    })
+}
+
+/// Bytes of the `.text` input sections the linker kept from the named objects (the map file's
+/// ` .text.name  0xADDR  0xSIZE  path/object.o` lines, a long name putting the rest on the next).
+fn text_of(map: &str, objects: &[&str]) -> u64 {
+    let mut total = 0;
+    let mut pending = false;
+    let mut in_discarded = false;
+    for line in map.lines() {
+        if line.starts_with("Discarded input sections") {
+            in_discarded = true;
+        } else if line.starts_with("Memory Configuration") {
+            in_discarded = false;
+        }
+        if in_discarded {
+            continue;
+        }
+        let t = line.trim_start();
+        let fields: Vec<&str> = t.split_whitespace().collect();
+        let (size, obj) = if t.starts_with(".text") && fields.len() >= 4 {
+            (fields[2], fields[3])
+        } else if t.starts_with(".text") && fields.len() == 1 {
+            pending = true;
+            continue;
+        } else if pending && fields.len() >= 3 && fields[0].starts_with("0x") {
+            (fields[1], fields[2])
+        } else {
+            pending = false;
+            continue;
+        };
+        pending = false;
+        if objects.iter().any(|o| obj.ends_with(o))
+            && let Ok(n) = u64::from_str_radix(size.trim_start_matches("0x"), 16)
+        {
+            total += n;
+        }
+    }
+    total
+}
+
+/// One run of the ELF in QEMU.
+#[derive(Clone, Debug, Serialize)]
+pub struct QemuRun {
+    pub board: &'static str,
+    #[serde(skip)]
+    pub logits: Vec<Vec<i8>>,
+    /// Instructions of each inference (timer ticks × 40: exact to 40 instructions).
+    pub instructions: Vec<u64>,
+    /// The stack the run used (painted, then scanned).
+    pub stack_used_bytes: u64,
+    pub seconds: f64,
+}
+
+/// Run the linked ELF in QEMU on `inputs` (each TINYNAS_INPUT_BYTES), in `dir`.
+pub fn run(tc: &Toolchain, link: &Link, dir: &Path, inputs: &[Vec<i8>], classes: usize) -> Result<QemuRun> {
+    let board = qemu_board(link.core);
+    let bytes: Vec<u8> = inputs.iter().flatten().map(|&v| v as u8).collect();
+    std::fs::write(dir.join("input.bin"), bytes)?;
+    for f in ["output.bin", "result.bin"] {
+        let _ = std::fs::remove_file(dir.join(f));
+    }
+    let t0 = std::time::Instant::now();
+    let mut q = Command::new(&tc.qemu);
+    q.current_dir(dir)
+        .args(["-M", board, "-nographic", "-monitor", "none", "-serial", "none"])
+        .args(["-icount", "shift=0"])
+        .args(["-semihosting-config", "enable=on,target=native"])
+        .arg("-kernel")
+        .arg(&link.elf);
+    run_tool(&mut q, &format!("running the model on the {} in QEMU ({board})", link.core.name()))?;
+    let seconds = t0.elapsed().as_secs_f64();
+    let res = std::fs::read(dir.join("result.bin"))?;
+    let out = std::fs::read(dir.join("output.bin"))?;
+    let words: Vec<u32> = res
+        .chunks_exact(4)
+        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    let n = inputs.len();
+    if words.len() != n + 2 || words[0] as usize != n || out.len() != n * classes {
+        return Err(Error::Invalid(format!(
+            "QEMU: the firmware reported {} words and {} logit bytes for {n} inputs",
+            words.len(),
+            out.len()
+        )));
+    }
+    Ok(QemuRun {
+        board,
+        logits: out
+            .chunks(classes)
+            .map(|c| c.iter().map(|&b| b as i8).collect())
+            .collect(),
+        instructions: words[1..=n]
+            .iter()
+            .map(|&t| t as u64 * INSTRUCTIONS_PER_TICK)
+            .collect(),
+        stack_used_bytes: words[n + 1] as u64,
+        seconds,
+    })
+}

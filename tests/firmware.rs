@@ -1,0 +1,133 @@
+//! The generated C runtime (src/firmware): built with the host's compiler it computes the
+//! integer executor's logits bit for bit (hence TF Lite Micro's), touches no arena byte beyond
+//! the plan `mem --scheduler tinyengine` reports, and is clean under AddressSanitizer and
+//! UndefinedBehaviorSanitizer; cross-compiled for each device's core and linked against its own
+//! flash and SRAM, it runs in QEMU with the same logits.
+
+mod common;
+use common::models::{calibrated_model, random_inputs};
+use common::rng;
+use rand::Rng;
+use tinynas::firmware::host::HostBuild;
+use tinynas::firmware::{self, generate};
+use tinynas::mcu::net::from_subnet;
+use tinynas::mcu::{Device, EvalOptions, Network, Scheduler, evaluate};
+use tinynas::supernet::SearchSpace;
+
+fn tinyengine_peak(net: &Network) -> u64 {
+    evaluate(
+        net,
+        &EvalOptions {
+            scheduler: Scheduler::TinyEngine,
+            ..EvalOptions::default()
+        },
+    )
+    .unwrap()
+    .peak_sram_bytes
+}
+
+fn tmp(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("tinynas-fw-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+/// Subnets of a small MCUNet-style space at two resolutions: the largest, the smallest and
+/// random ones, covering every kernel (3/5/7), stride-2 layers of even and odd sizes (PAD
+/// fused, SAME) and residual adds.
+fn subnets(seed: u64, n_random: usize) -> Vec<Network> {
+    let space = SearchSpace {
+        in_channels: 3,
+        resolutions: vec![32, 36],
+        width_mult: 0.35,
+        ..SearchSpace::default()
+    };
+    let mut r = rng(seed);
+    let mut subs = vec![space.largest(36), space.smallest(32)];
+    for _ in 0..n_random {
+        let res = space.resolutions[r.random_range(0..2)];
+        subs.push(space.sample(&mut r, res));
+    }
+    subs.iter().map(|s| from_subnet(&space, s).unwrap()).collect()
+}
+
+#[test]
+fn generated_c_computes_the_executors_logits_on_the_host_within_its_declared_arena() {
+    let mut r = rng(27);
+    let mut total = 0;
+    for (i, net) in subnets(27, 3).iter().enumerate() {
+        let q = calibrated_model(net, &mut r, 4);
+        let s = generate(&q, net, "test").unwrap();
+        // The arena the code declares is the figure the search constrains.
+        assert_eq!(s.plan.total_bytes(), tinyengine_peak(net), "{}", net.name);
+        assert!(s.model_h.contains(&format!(
+            "#define TINYNAS_ARENA_BYTES {}",
+            tinyengine_peak(net)
+        )));
+        let n = if i == 0 { 300 } else { 60 };
+        let inputs = random_inputs(&q, &mut r, n);
+        let dir = tmp(&format!("host{i}"));
+        let c = firmware::check_host(&q, &s, &dir, &inputs, HostBuild::Optimized).unwrap();
+        total += c.images;
+        // Every region is used, none beyond its size (check_host refuses that).
+        assert!(c.touched.activations > 0 && c.touched.scratch > 0 && c.touched.kernel_buffer > 0);
+        assert_eq!(c.touched.kernel_buffer, c.kernel_buffer_bytes, "{}", net.name);
+        eprintln!(
+            "{}: {} inputs identical; arena {} B declared (activations {} / scratch {} / kernel {}), touched {} / {} / {}",
+            net.name,
+            c.images,
+            c.arena_bytes,
+            c.activation_bytes,
+            c.scratch_bytes,
+            c.kernel_buffer_bytes,
+            c.touched.activations,
+            c.touched.scratch,
+            c.touched.kernel_buffer
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    assert!(total >= 500, "{total} inputs");
+}
+
+#[test]
+fn generated_c_is_clean_under_address_and_undefined_behaviour_sanitizers() {
+    let mut r = rng(5);
+    for (i, net) in subnets(5, 1).iter().enumerate() {
+        let q = calibrated_model(net, &mut r, 2);
+        let s = generate(&q, net, "test").unwrap();
+        let inputs = random_inputs(&q, &mut r, 8);
+        let dir = tmp(&format!("asan{i}"));
+        firmware::check_host(&q, &s, &dir, &inputs, HostBuild::Sanitized).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+#[test]
+fn generated_c_runs_bit_exact_on_cortex_m4_and_m7_in_qemu() {
+    let mut r = rng(11);
+    let nets = subnets(11, 1);
+    for (device, net) in [("stm32f411", &nets[1]), ("stm32f746", &nets[0])] {
+        let q = calibrated_model(net, &mut r, 4);
+        let s = generate(&q, net, "test").unwrap();
+        let dev = Device::preset(device).unwrap();
+        let inputs = random_inputs(&q, &mut r, 20);
+        let dir = tmp(&format!("qemu-{device}"));
+        let macs = tinynas::mcu::graph::build(net).macs();
+        let c = firmware::check_device(&q, &s, &dev, &dir, &inputs, macs).unwrap();
+        assert_eq!(c.images, 20);
+        assert!(c.link.sram_used_bytes >= s.plan.total_bytes() + c.link.stack_bytes);
+        assert!(c.link.flash_used_bytes >= s.const_bytes);
+        eprintln!(
+            "{device} ({}): 20/20 identical; flash {} B, SRAM {} B (arena {} + stack {}); {} instructions ({:.3} MACs/instruction), stack used {} B",
+            c.link.core.name(),
+            c.link.flash_used_bytes,
+            c.link.sram_used_bytes,
+            s.plan.total_bytes(),
+            c.link.stack_bytes,
+            c.instructions,
+            c.macs_per_instruction,
+            c.qemu.stack_used_bytes
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
