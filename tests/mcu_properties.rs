@@ -5,7 +5,7 @@ use common::bn_width;
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use tinynas::mcu::graph::build;
 use tinynas::mcu::net::{Network, from_subnet, proxyless_mobile};
-use tinynas::mcu::sched::{buffers, place};
+use tinynas::mcu::sched::{Order, buffers, place};
 use tinynas::mcu::{Device, EvalOptions, Scheduler, evaluate};
 use tinynas::supernet::SearchSpace;
 
@@ -25,29 +25,42 @@ fn planners_never_overlap_two_live_tensors() {
     for case in 0..200 {
         let net = random_space_net(&mut rng);
         let g = build(&net);
-        for (align, inplace) in [(16, false), (4, true)] {
-            let (bufs, _) = buffers(&g, align, inplace);
-            let off = place(&bufs);
-            for i in 0..bufs.len() {
-                assert_eq!(bufs[i].size % align, 0);
-                for j in i + 1..bufs.len() {
-                    let time = bufs[i].first <= bufs[j].last && bufs[j].first <= bufs[i].last;
-                    let space = off[i] < off[j] + bufs[j].size && off[j] < off[i] + bufs[i].size;
-                    assert!(
-                        !(time && space),
-                        "case {case}: buffers {i} and {j} overlap in time and address"
-                    );
+        for (align, inplace, order) in [(16, false, Order::LaterFirst), (4, true, Order::EarlierFirst)] {
+            let (bufs, tb) = buffers(&g, align, inplace);
+            let off = place(&bufs, order);
+            for k in 0..g.ops.len() {
+                let live: Vec<usize> = (0..bufs.len())
+                    .filter(|&i| bufs[i].first <= k && k <= bufs[i].last)
+                    .collect();
+                for (a, &i) in live.iter().enumerate() {
+                    assert_eq!(bufs[i].size % align, 0);
+                    for &j in &live[a + 1..] {
+                        let space = off[i] < off[j] + bufs[j].extent(k)
+                            && off[j] < off[i] + bufs[i].extent(k);
+                        assert!(
+                            !space,
+                            "case {case}: buffers {i} and {j} overlap at op {k}"
+                        );
+                    }
                 }
             }
-            // Every op's inputs and output are live at that op.
-            let (_, tb) = buffers(&g, align, inplace);
+            // Every op's inputs and output are live at that op, within their buffer's extent
+            // there; a tensor stays within it wherever it is live.
             for (k, op) in g.ops.iter().enumerate() {
                 for &t in op.inputs.iter().chain([&op.output]) {
                     let b = &bufs[tb[t]];
                     assert!(
-                        b.first <= k && k <= b.last,
+                        b.first <= k && k <= b.last && g.bytes(t) <= b.extent(k),
                         "case {case}: tensor {t} not live at op {k}"
                     );
+                }
+            }
+            for t in 0..g.tensors.len() {
+                let b = &bufs[tb[t]];
+                let made = g.ops.iter().position(|o| o.output == t).unwrap_or(0);
+                let read = g.ops.iter().rposition(|o| o.inputs.contains(&t)).unwrap_or(made);
+                for k in made..=read {
+                    assert!(g.bytes(t) <= b.extent(k), "case {case}: tensor {t} cut short at op {k}");
                 }
             }
         }

@@ -59,7 +59,7 @@ fn mismatch(what: String) -> Error {
 pub fn plan(q: &QGraph, net: &Network) -> Result<ArenaPlan> {
     let g = &q.graph;
     let mg = graph::build(net);
-    let layout = sched::layout(&mg, 4, true);
+    let layout = sched::layout(&mg, sched::Planner::TinyEngine);
     let (scratch_bytes, kernel_bytes) = sched::tinyengine_buffers(&mg);
     // Export tensor → MCU tensor, walking both op lists in order (PADs only in the export).
     let mut map: Vec<Option<usize>> = vec![None; g.shapes.len()];

@@ -4,7 +4,7 @@
 
 use super::graph::{OpInfo, OpKind, walk_ops};
 use super::net::{Network, conv_out};
-use super::sched::{PlaceScratch, Scheduler, place_into};
+use super::sched::{Order, PlaceScratch, Scheduler, place_into};
 use serde::Serialize;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -25,6 +25,7 @@ pub struct Evaluator {
     sizes: Vec<u64>,
     bfirst: Vec<usize>,
     blast: Vec<usize>,
+    bshrink: Vec<Option<(usize, u64)>>,
     place: PlaceScratch,
 }
 
@@ -151,6 +152,7 @@ impl Evaluator {
             sizes,
             bfirst,
             blast,
+            bshrink,
             place,
         } = self;
         bytes.clear();
@@ -195,6 +197,7 @@ impl Evaluator {
         sizes.clear();
         bfirst.clear();
         blast.clear();
+        bshrink.clear();
         let n = bytes.len();
         slot.clear();
         slot.resize(n, usize::MAX);
@@ -205,13 +208,25 @@ impl Evaluator {
                 sizes.push(0);
                 bfirst.push(first[t]);
                 blast.push(last[t]);
+                bshrink.push(None);
             }
             let b = slot[r];
-            sizes[b] = sizes[b].max(bytes[t].div_ceil(alignment) * alignment);
+            let size = bytes[t].div_ceil(alignment) * alignment;
+            // A depthwise output smaller than the input it overwrites: after its op only it
+            // is live (as `sched::buffers`).
+            if t != r && size < sizes[b] {
+                bshrink[b] = Some((first[t], size));
+            }
+            sizes[b] = sizes[b].max(size);
             bfirst[b] = bfirst[b].min(first[t]);
             blast[b] = blast[b].max(last[t]);
         }
-        s.peak_sram_bytes = place_into(sizes, bfirst, blast, place);
+        let order = if inplace {
+            Order::EarlierFirst
+        } else {
+            Order::LaterFirst
+        };
+        s.peak_sram_bytes = place_into(sizes, bfirst, blast, bshrink, order, place);
         (s, scratch, kernel)
     }
 }

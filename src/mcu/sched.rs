@@ -139,17 +139,38 @@ pub struct Buffer {
     pub first: usize,
     pub last: usize,
     pub tensors: Vec<usize>,
+    /// A stride-2 depthwise convolution in place: after op `.0` only its output, the first
+    /// `.1` bytes, is live (TinyEngine's `stride2_inplace_idx`).
+    pub shrink: Option<(usize, u64)>,
 }
 
-/// Greedy placement as TF Lite Micro's GreedyMemoryPlanner: largest first (equal sizes: the
-/// later buffer first, as TFLM's stable sort of its buffers listed in reverse), each into the
-/// lowest gap among the already placed buffers that are live at the same time.
-pub fn place(buffers: &[Buffer]) -> Vec<u64> {
+impl Buffer {
+    /// The bytes it occupies while op `op` runs (its smaller size after a shrink).
+    pub fn extent(&self, op: usize) -> u64 {
+        extent(self.size, self.shrink, op)
+    }
+}
+
+/// Which of two buffers of the same size a planner places first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Order {
+    /// The later buffer (TF Lite Micro: a stable sort of its buffers listed in reverse).
+    LaterFirst,
+    /// The earlier buffer (TinyEngine: `sortSize` picks the first largest, again and again).
+    EarlierFirst,
+}
+
+/// Greedy placement as TF Lite Micro's GreedyMemoryPlanner and TinyEngine's first fit:
+/// largest first (ties by `order`), each into the lowest gap among the already placed buffers
+/// that are live at the same time; a buffer that shrinks occupies only its smaller size after
+/// it shrinks.
+pub fn place(buffers: &[Buffer], order: Order) -> Vec<u64> {
     let sizes: Vec<u64> = buffers.iter().map(|b| b.size).collect();
     let first: Vec<usize> = buffers.iter().map(|b| b.first).collect();
     let last: Vec<usize> = buffers.iter().map(|b| b.last).collect();
+    let shrink: Vec<Option<(usize, u64)>> = buffers.iter().map(|b| b.shrink).collect();
     let mut scratch = PlaceScratch::default();
-    place_into(&sizes, &first, &last, &mut scratch);
+    place_into(&sizes, &first, &last, &shrink, order, &mut scratch);
     scratch.offsets
 }
 
@@ -162,28 +183,87 @@ pub struct PlaceScratch {
     pub offsets: Vec<u64>,
 }
 
+/// The bytes buffer `size`/`shrink` occupies from op `lo` on.
+fn extent(size: u64, shrink: Option<(usize, u64)>, lo: usize) -> u64 {
+    match shrink {
+        Some((at, small)) if lo > at => small,
+        _ => size,
+    }
+}
+
 /// `place` on parallel slices, allocation-free once `s` has grown; returns the arena size.
-pub fn place_into(sizes: &[u64], first: &[usize], last: &[usize], s: &mut PlaceScratch) -> u64 {
+/// `shrink` is empty (no buffer shrinks) or one entry per buffer.
+pub fn place_into(
+    sizes: &[u64],
+    first: &[usize],
+    last: &[usize],
+    shrink: &[Option<(usize, u64)>],
+    order: Order,
+    s: &mut PlaceScratch,
+) -> u64 {
     let n = sizes.len();
     s.order.clear();
     s.order.extend(0..n);
     s.order
-        .sort_unstable_by(|&a, &b| sizes[b].cmp(&sizes[a]).then(b.cmp(&a)));
+        .sort_unstable_by(|&a, &b| {
+            sizes[b].cmp(&sizes[a]).then(match order {
+                Order::LaterFirst => b.cmp(&a),
+                Order::EarlierFirst => a.cmp(&b),
+            })
+        });
     s.offsets.clear();
     s.offsets.resize(n, 0);
     s.placed.clear();
+    let shrinks = shrink.iter().any(|x| x.is_some());
     let mut arena = 0;
     for k in 0..n {
         let i = s.order[k];
         let mut cand = 0;
-        for &j in &s.placed {
-            if first[j] > last[i] || first[i] > last[j] {
-                continue;
+        if !shrinks {
+            // Placed buffers in offset order: the first gap that holds it.
+            for &j in &s.placed {
+                if first[j] > last[i] || first[i] > last[j] {
+                    continue;
+                }
+                if cand + sizes[i] <= s.offsets[j] {
+                    break;
+                }
+                cand = cand.max(s.offsets[j] + sizes[j]);
             }
-            if cand + sizes[i] <= s.offsets[j] {
-                break;
+        } else {
+            // Extents change over time: over each stretch of the common lifetime where both
+            // are constant, the two must not overlap; move past every conflict until none is
+            // left (the lowest such position, as the first-fit scan above finds).
+            loop {
+                let mut bump = cand;
+                for &j in &s.placed {
+                    let (lo, hi) = (first[i].max(first[j]), last[i].min(last[j]));
+                    if lo > hi {
+                        continue;
+                    }
+                    let mut starts = [lo, lo, lo];
+                    for (slot, sh) in starts[1..].iter_mut().zip([shrink[i], shrink[j]]) {
+                        if let Some((at, _)) = sh
+                            && at >= lo
+                            && at < hi
+                        {
+                            *slot = at + 1;
+                        }
+                    }
+                    for &from in &starts {
+                        let ei = extent(sizes[i], shrink[i], from);
+                        let ej = extent(sizes[j], shrink[j], from);
+                        let oj = s.offsets[j];
+                        if cand < oj + ej && oj < cand + ei {
+                            bump = bump.max(oj + ej);
+                        }
+                    }
+                }
+                if bump == cand {
+                    break;
+                }
+                cand = bump;
             }
-            cand = cand.max(s.offsets[j] + sizes[j]);
         }
         s.offsets[i] = cand;
         arena = arena.max(cand + sizes[i]);
@@ -213,10 +293,17 @@ pub fn buffers(g: &Graph, alignment: u64, inplace_depthwise: bool) -> (Vec<Buffe
         }
     }
     let mut buf_of: Vec<usize> = (0..n).collect();
+    // Where an in-place depthwise leaves only its (smaller) output live.
+    let mut shrink_of: Vec<Option<(usize, u64)>> = vec![None; n];
     if inplace_depthwise {
         for (i, op) in g.ops.iter().enumerate() {
-            if op.kind == OpKind::Depthwise && last[op.inputs[0]] == i {
-                buf_of[op.output] = buf_of[op.inputs[0]];
+            let x = op.inputs[0];
+            if op.kind == OpKind::Depthwise && last[x] == i {
+                buf_of[op.output] = buf_of[x];
+                let (big, small) = (align(g.bytes(x), alignment), align(g.bytes(op.output), alignment));
+                if small < big {
+                    shrink_of[buf_of[x]] = Some((i, small));
+                }
             }
         }
     }
@@ -231,6 +318,7 @@ pub fn buffers(g: &Graph, alignment: u64, inplace_depthwise: bool) -> (Vec<Buffe
                 first: first[t],
                 last: last[t],
                 tensors: vec![],
+                shrink: shrink_of[root],
             });
         }
         let b = &mut out[index[root]];
@@ -243,6 +331,33 @@ pub fn buffers(g: &Graph, alignment: u64, inplace_depthwise: bool) -> (Vec<Buffe
     (out, tensor_buf)
 }
 
+/// An arena planner's rules.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Planner {
+    /// TF Lite Micro: 16-byte alignment, no in-place ops, ties placed later first.
+    Tflm,
+    /// TinyEngine: 4-byte sizes, in-place depthwise, ties placed earlier first.
+    TinyEngine,
+}
+
+impl Planner {
+    fn alignment(self) -> u64 {
+        match self {
+            Planner::Tflm => 16,
+            Planner::TinyEngine => 4,
+        }
+    }
+    fn inplace(self) -> bool {
+        self == Planner::TinyEngine
+    }
+    fn order(self) -> Order {
+        match self {
+            Planner::Tflm => Order::LaterFirst,
+            Planner::TinyEngine => Order::EarlierFirst,
+        }
+    }
+}
+
 /// Where a planner puts every tensor: the offset of each tensor's buffer in the arena.
 #[derive(Clone, Debug)]
 pub struct Layout {
@@ -252,9 +367,9 @@ pub struct Layout {
 }
 
 /// The placement of `g`'s tensors that `planned` reports (and the generated C runtime uses).
-pub fn layout(g: &Graph, alignment: u64, inplace: bool) -> Layout {
-    let (bufs, tensor_buf) = buffers(g, alignment, inplace);
-    let offsets = place(&bufs);
+pub fn layout(g: &Graph, planner: Planner) -> Layout {
+    let (bufs, tensor_buf) = buffers(g, planner.alignment(), planner.inplace());
+    let offsets = place(&bufs, planner.order());
     Layout {
         tensor_offset: tensor_buf.iter().map(|&b| offsets[b]).collect(),
         arena_bytes: bufs
@@ -266,20 +381,27 @@ pub fn layout(g: &Graph, alignment: u64, inplace: bool) -> Layout {
     }
 }
 
-fn planned(g: &Graph, alignment: u64, inplace: bool) -> Peak {
-    let (bufs, _) = buffers(g, alignment, inplace);
-    let offsets = place(&bufs);
+fn planned(g: &Graph, planner: Planner) -> Peak {
+    let (bufs, _) = buffers(g, planner.alignment(), planner.inplace());
+    let offsets = place(&bufs, planner.order());
     let mut per_op = vec![0u64; g.ops.len()];
     for (b, off) in bufs.iter().zip(&offsets) {
-        for slot in per_op.iter_mut().take(b.last + 1).skip(b.first) {
-            *slot = (*slot).max(off + b.size);
+        for (k, slot) in per_op.iter_mut().enumerate().take(b.last + 1).skip(b.first) {
+            *slot = (*slot).max(off + b.extent(k));
         }
     }
     let peak_op = argmax(&per_op);
-    let peak_tensors = bufs
-        .iter()
-        .filter(|b| b.first <= peak_op && peak_op <= b.last)
-        .flat_map(|b| b.tensors.clone())
+    // The tensors live at the peak: written at or before it, read at or after it.
+    let peak_tensors = (0..g.tensors.len())
+        .filter(|&t| {
+            let made = g.ops.iter().position(|o| o.output == t).unwrap_or(0);
+            let read = g
+                .ops
+                .iter()
+                .rposition(|o| o.inputs.contains(&t))
+                .unwrap_or(made);
+            made <= peak_op && peak_op <= read.max(made)
+        })
         .collect();
     let arena = bufs
         .iter()
@@ -353,7 +475,7 @@ pub fn tflm_tail(g: &Graph) -> Tail {
 
 /// TF Lite Micro: 16-byte alignment, no in-place ops; the arena size.
 pub fn tflm(g: &Graph) -> Peak {
-    let mut p = planned(g, 16, false);
+    let mut p = planned(g, Planner::Tflm);
     p.tflm_tail = Some(tflm_tail(g));
     p
 }
@@ -387,7 +509,7 @@ pub fn tinyengine_buffers(g: &Graph) -> (u64, u64) {
 /// TinyEngine: 4-byte sizes, in-place depthwise, plus the largest scratch buffer and the
 /// largest kernel buffer (`tinyengine_buffers`).
 pub fn tinyengine(g: &Graph) -> Peak {
-    let mut p = planned(g, 4, true);
+    let mut p = planned(g, Planner::TinyEngine);
     let (scratch, kernel) = tinyengine_buffers(g);
     p.scratch_bytes = scratch;
     p.kernel_buffer_bytes = kernel;
