@@ -218,8 +218,8 @@ pub fn run(a: &MemArgs) -> Result<()> {
             runtime_flash_bytes: a.runtime_flash * 1024,
         };
         let r = evaluate(&net, &opts)?;
-        let fits = dev.fits(r.peak_sram_bytes, r.flash_bytes);
-        let (sm, fm) = dev.margins(r.peak_sram_bytes, r.flash_bytes);
+        let fits = dev.fits(r.sram_bytes, r.flash_bytes);
+        let (sm, fm) = dev.margins(r.sram_bytes, r.flash_bytes);
         if a.json {
             let rows: Vec<_> = r.graph.ops.iter().enumerate().map(|(i, op)| serde_json::json!({
                 "layer": op.name, "kind": op.kind, "input": r.graph.tensors[op.inputs[0]], "output": r.graph.tensors[op.output],
@@ -228,7 +228,7 @@ pub fn run(a: &MemArgs) -> Result<()> {
             })).collect();
             out.push(serde_json::json!({
                 "network": r.network, "scheduler": s.name(), "macs": r.macs, "params": r.params, "flash_bytes": r.flash_bytes,
-                "peak_sram_bytes": r.peak_sram_bytes, "peak_layer": r.peak_layer, "peak_tensors": r.peak_tensors,
+                "peak_sram_bytes": r.peak_sram_bytes, "sram_bytes": r.sram_bytes, "peak_layer": r.peak_layer, "peak_tensors": r.peak_tensors,
                 "arena_bytes": r.peak.arena_bytes, "scratch_bytes": r.peak.scratch_bytes, "kernel_buffer_bytes": r.peak.kernel_buffer_bytes,
                 "tflm_tail": r.peak.tflm_tail,
                 "patch": r.patch, "device": dev, "fits": fits, "sram_margin_bytes": sm, "flash_margin_bytes": fm, "layers": rows,
@@ -238,10 +238,15 @@ pub fn run(a: &MemArgs) -> Result<()> {
         println!("== {} under {} ==", r.network, s.name());
         print_table(&r);
         println!(
-            "MACs {:.2} M, params {:.3} M, flash {}",
+            "MACs {:.2} M, params {:.3} M, flash {}{}",
             r.macs as f64 / 1e6,
             r.params as f64 / 1e6,
-            kib(r.flash_bytes)
+            kib(r.flash_bytes),
+            match s {
+                Scheduler::TinyEngine => " (the generated C runtime's image: weights, tables and code)",
+                Scheduler::Tflm => " (weights, biases and scales; the .tflite and TF Lite Micro's code add to it)",
+                _ => " (weights, biases and scales)",
+            }
         );
         println!(
             "peak SRAM {} ({} B) at {} [{}]",
@@ -252,10 +257,12 @@ pub fn run(a: &MemArgs) -> Result<()> {
         );
         if s == Scheduler::TinyEngine {
             println!(
-                "  = arena {} + scratch {} + kernel buffer {}",
+                "  = arena {} + scratch {} + kernel buffer {}; with the runtime's stack the device needs {} ({} B)",
                 kib(r.peak.arena_bytes),
                 kib(r.peak.scratch_bytes),
-                kib(r.peak.kernel_buffer_bytes)
+                kib(r.peak.kernel_buffer_bytes),
+                kib(r.sram_bytes),
+                r.sram_bytes
             );
         }
         if let Some(t) = r.peak.tflm_tail {
@@ -284,7 +291,7 @@ pub fn run(a: &MemArgs) -> Result<()> {
             "{}: {} (SRAM {} of {}, margin {:.1} KiB; flash {} of {}, margin {:.1} KiB)",
             dev.name,
             if fits { "fits" } else { "does NOT fit" },
-            kib(r.peak_sram_bytes),
+            kib(r.sram_bytes),
             kib(dev.sram_bytes),
             sm as f64 / 1024.0,
             kib(r.flash_bytes),

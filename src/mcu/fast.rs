@@ -4,15 +4,20 @@
 
 use super::graph::{OpInfo, OpKind, walk_ops};
 use super::net::{Network, conv_out};
-use super::sched::{Order, PlaceScratch, Scheduler, place_into};
+use super::image::{ImageCounter, RUNTIME_STACK_BYTES};
+use super::sched::{Order, PlaceScratch, Scheduler, TailCounter, place_into};
 use serde::Serialize;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Summary {
     pub macs: u64,
     pub params: u64,
+    /// The deliverable's flash under the scheduler's runtime (`mcu::image`).
     pub flash_bytes: u64,
+    /// The planner's peak (the arena).
     pub peak_sram_bytes: u64,
+    /// The SRAM the device must hold: the peak plus the runtime's own (`mcu::image`).
+    pub sram_bytes: u64,
 }
 
 #[derive(Default)]
@@ -27,6 +32,7 @@ pub struct Evaluator {
     blast: Vec<usize>,
     bshrink: Vec<Option<(usize, u64)>>,
     place: PlaceScratch,
+    image: ImageCounter,
 }
 
 fn totals(s: &mut Summary, o: &OpInfo) {
@@ -44,11 +50,21 @@ impl Evaluator {
         inplace_depthwise: bool,
     ) -> Option<Summary> {
         match scheduler {
-            Scheduler::Analytic => Some(self.analytic(net, inplace_depthwise)),
-            Scheduler::Tflm => Some(self.planned(net, 16, false, true).0),
+            Scheduler::Analytic => {
+                let mut s = self.analytic(net, inplace_depthwise);
+                s.sram_bytes = s.peak_sram_bytes;
+                Some(s)
+            }
+            Scheduler::Tflm => {
+                let (mut s, tail) = self.planned(net, 16, false, true);
+                s.sram_bytes = tail.tail.reserve_mcu32(s.peak_sram_bytes);
+                Some(s)
+            }
             Scheduler::TinyEngine => {
-                let (mut s, scratch, kernel) = self.planned(net, 4, true, false);
-                s.peak_sram_bytes += scratch + kernel;
+                let (mut s, extra) = self.planned(net, 4, true, false);
+                s.peak_sram_bytes += extra.scratch + extra.kernel;
+                s.sram_bytes = s.peak_sram_bytes + RUNTIME_STACK_BYTES;
+                s.flash_bytes = self.image.bytes(net.input.channels);
                 Some(s)
             }
             Scheduler::Patch => None,
@@ -133,16 +149,18 @@ impl Evaluator {
         s
     }
 
-    /// Arena planning as `sched::buffers` + `place`; returns (summary, scratch, kernel buffer).
+    /// Arena planning as `sched::buffers` + `place`; returns the summary and what the walk
+    /// counted beside it (scratch, kernel buffer, TFLM's tail; the C image in `self.image`).
     fn planned(
         &mut self,
         net: &Network,
         alignment: u64,
         inplace: bool,
         tflite: bool,
-    ) -> (Summary, u64, u64) {
+    ) -> (Summary, Extra) {
         let mut s = Summary::default();
         let (mut scratch, mut kernel) = (0u64, 0u64);
+        let mut tail = TailCounter::default();
         let Evaluator {
             bytes,
             first,
@@ -154,7 +172,9 @@ impl Evaluator {
             blast,
             bshrink,
             place,
+            image,
         } = self;
+        image.clear();
         bytes.clear();
         first.clear();
         last.clear();
@@ -166,6 +186,11 @@ impl Evaluator {
         let mut n_ops = 0;
         walk_ops(net, tflite, |o| {
             totals(&mut s, o);
+            if inplace {
+                image.add(o);
+            } else {
+                tail.add(o.kind, o.out.c);
+            }
             let i = n_ops;
             n_ops += 1;
             bytes.push(o.out.bytes());
@@ -227,6 +252,18 @@ impl Evaluator {
             Order::LaterFirst
         };
         s.peak_sram_bytes = place_into(sizes, bfirst, blast, bshrink, order, place);
-        (s, scratch, kernel)
+        let extra = Extra {
+            scratch,
+            kernel,
+            tail: tail.tail(n),
+        };
+        (s, extra)
     }
+}
+
+/// What `planned` counts beside the arena.
+struct Extra {
+    scratch: u64,
+    kernel: u64,
+    tail: super::sched::Tail,
 }

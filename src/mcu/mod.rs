@@ -4,6 +4,7 @@
 pub mod device;
 pub mod fast;
 pub mod graph;
+pub mod image;
 /// The network description lives in the network definition, `crate::arch`.
 pub use crate::arch::net;
 pub mod patch;
@@ -48,8 +49,13 @@ pub struct Report {
     pub scheduler: Scheduler,
     pub macs: u64,
     pub params: u64,
+    /// The deliverable's flash under the runtime the scheduler stands for (`image`), plus
+    /// `runtime_flash_bytes`.
     pub flash_bytes: u64,
+    /// The planner's peak (the arena).
     pub peak_sram_bytes: u64,
+    /// The SRAM the device must hold: the peak plus the runtime's own (`image`).
+    pub sram_bytes: u64,
     pub peak_layer: String,
     pub peak_tensors: Vec<String>,
     pub peak: sched::Peak,
@@ -87,13 +93,32 @@ pub fn evaluate(net: &Network, opts: &EvalOptions) -> Result<Report> {
             ),
         }
     };
+    let (flash, sram) = match opts.scheduler {
+        Scheduler::TinyEngine => {
+            let mut image = image::ImageCounter::default();
+            graph::walk_ops(net, false, |o| image.add(o));
+            (
+                image.bytes(net.input.channels),
+                peak.peak_sram_bytes + image::RUNTIME_STACK_BYTES,
+            )
+        }
+        Scheduler::Tflm => {
+            let tail = peak.tflm_tail.expect("the TFLM planner estimates its tail");
+            (
+                g.weight_bytes(),
+                tail.reserve_mcu32(peak.peak_sram_bytes),
+            )
+        }
+        Scheduler::Analytic | Scheduler::Patch => (g.weight_bytes(), peak.peak_sram_bytes),
+    };
     Ok(Report {
         network: net.name.clone(),
         scheduler: opts.scheduler,
         macs: g.macs(),
         params: g.params(),
-        flash_bytes: g.weight_bytes() + opts.runtime_flash_bytes,
+        flash_bytes: flash + opts.runtime_flash_bytes,
         peak_sram_bytes: peak.peak_sram_bytes,
+        sram_bytes: sram,
         peak_layer: g.ops[peak.peak_op].name.clone(),
         peak_tensors: peak.peak_tensors.iter().map(|&t| tensor_name(t)).collect(),
         peak,

@@ -447,29 +447,51 @@ impl Tail {
 /// node 36 B, a convolution's OpData 8 B less, the two persistent TfLiteTensors half) — an
 /// estimate, not a measurement.
 pub fn tflm_tail(g: &Graph) -> Tail {
-    let (mut tensors, mut convs, mut adds, mut pads, mut channels) =
-        (g.tensors.len() as u64, 0u64, 0u64, 0u64, 0u64);
+    let mut c = TailCounter::default();
     for op in &g.ops {
-        match op.kind {
+        c.add(op.kind, g.tensors[op.output].c);
+    }
+    c.tail(g.tensors.len())
+}
+
+/// `tflm_tail` op by op (the fast evaluator's walk).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TailCounter {
+    constants: u64,
+    convs: u64,
+    adds: u64,
+    pads: u64,
+    channels: u64,
+    ops: u64,
+}
+
+impl TailCounter {
+    pub fn add(&mut self, kind: OpKind, out_channels: usize) {
+        self.ops += 1;
+        match kind {
             OpKind::Conv | OpKind::Pointwise | OpKind::Depthwise | OpKind::SeFc => {
-                tensors += 2;
-                convs += 1;
-                channels += g.tensors[op.output].c as u64;
+                self.constants += 2;
+                self.convs += 1;
+                self.channels += out_channels as u64;
             }
-            OpKind::Linear => tensors += 2,
+            OpKind::Linear => self.constants += 2,
             OpKind::Pad => {
-                tensors += 1;
-                pads += 1;
+                self.constants += 1;
+                self.pads += 1;
             }
-            OpKind::Add | OpKind::SeMul => adds += 1,
+            OpKind::Add | OpKind::SeMul => self.adds += 1,
             OpKind::Pool | OpKind::SePool => {}
         }
     }
-    let ops = g.ops.len() as u64;
-    let common = 8 * channels + 72 * adds + 64 * pads;
-    Tail {
-        host64_bytes: 24 * tensors + 64 * ops + 108 * convs + common + 886,
-        mcu32_bytes: 12 * tensors + 36 * ops + 100 * convs + common + 886 - 96,
+
+    /// The tail of a graph with `activations` activation tensors.
+    pub fn tail(&self, activations: usize) -> Tail {
+        let tensors = activations as u64 + self.constants;
+        let common = 8 * self.channels + 72 * self.adds + 64 * self.pads;
+        Tail {
+            host64_bytes: 24 * tensors + 64 * self.ops + 108 * self.convs + common + 886,
+            mcu32_bytes: 12 * tensors + 36 * self.ops + 100 * self.convs + common + 886 - 96,
+        }
     }
 }
 

@@ -45,7 +45,7 @@ pub fn scheduler_rows(
                 params: r.params,
                 flash_bytes: r.flash_bytes,
                 peak_sram_bytes: r.peak_sram_bytes,
-                fits: device.is_some_and(|d| d.fits(r.peak_sram_bytes, r.flash_bytes)),
+                fits: device.is_some_and(|d| d.fits(r.sram_bytes, r.flash_bytes)),
                 peak_layer: r.peak_layer,
             })
         })

@@ -53,11 +53,12 @@ impl Checker {
             params: r.params,
             flash_bytes: r.flash_bytes,
             peak_sram_bytes: r.peak_sram_bytes,
+            sram_bytes: r.sram_bytes,
         })
     }
 
     pub fn fits(&self, s: &Summary) -> bool {
-        self.limits.device.fits(s.peak_sram_bytes, s.flash_bytes)
+        self.limits.device.fits(s.sram_bytes, s.flash_bytes)
     }
 }
 
