@@ -82,6 +82,8 @@ fn a_trained_subnet_exports_to_int8_that_tflite_micro_runs_as_the_executor_does(
         finetune_lr: 0.01,
         verify: Some(common::runtimes::python()),
         verify_images: 200,
+        target: Some(tinynas::mcu::Device::preset("stm32f412").unwrap()),
+        target_images: 20,
     };
     let r = export(&e, &run_dir, &run, &o, &Silent).unwrap();
     eprintln!(
@@ -114,6 +116,21 @@ fn a_trained_subnet_exports_to_int8_that_tflite_micro_runs_as_the_executor_does(
     for f in EXPORT_FILES {
         assert!(out.join(f).is_file(), "{f} written");
     }
+    // The generated C runtime: every test image identical on the host, within its plan; linked
+    // for the STM32F412 (its linker's SRAM the estimate) and 20 images identical on its
+    // Cortex-M4F in QEMU (the export fails otherwise).
+    let fw = &r.firmware;
+    let host = fw.host.as_ref().expect("the host has a C compiler");
+    assert_eq!(host.images, r.test_images);
+    let dev = fw.device.as_ref().expect("linked and run in QEMU");
+    assert_eq!(dev.images, 20);
+    assert_eq!(dev.link.sram_used_bytes, fw.sram_estimate_bytes);
+    assert!(dev.link.flash_used_bytes <= fw.flash_estimate_bytes);
+    assert!(out.join("tinynas_stm32f412.elf").is_file());
+    eprintln!(
+        "generated C: {} test images identical on the host; links for stm32f412 (flash {} B, SRAM {} B), 20/20 identical on the Cortex-M4F, {} instructions",
+        host.images, dev.link.flash_used_bytes, dev.link.sram_used_bytes, dev.instructions
+    );
     let model = std::fs::read(out.join("model.tflite")).unwrap();
     assert_eq!(&model[4..8], b"TFL3", "the flatbuffer's identifier");
     assert_eq!(model.len(), r.tflite_bytes);

@@ -132,7 +132,7 @@ pub fn demo(g: &GpuArgs, a: &DemoArgs) -> Result<()> {
     println!("exported:");
     super::export::print_export(&r.export);
     println!(
-        "\ndemo finished in {:.0} s on {adapter}. Outputs in {}: space/ (ranking, CDF plot), train/ (supernet, metrics, training.png), search/ (best_subnet.json, population.png), export/ (model.tflite, model_data.cc/.h, report.json)",
+        "\ndemo finished in {:.0} s on {adapter}. Outputs in {}: space/ (ranking, CDF plot), train/ (supernet, metrics, training.png), search/ (best_subnet.json, population.png), export/ (tinynas_model.c/.h and tinynas_kernels.c/.h: the generated C runtime; model.tflite, model_data.cc/.h, report.json, and the firmware ELF linked for the device)",
         r.seconds,
         r.out.display()
     );
@@ -147,5 +147,31 @@ pub fn demo(g: &GpuArgs, a: &DemoArgs) -> Result<()> {
         mine.flash_bytes as f64 / 1024.0,
         o.limits.device.name
     );
+    match (&r.export.firmware.device, &r.device_check_skipped) {
+        (Some(d), _) => {
+            let l = &d.link;
+            println!(
+                "device check: links for {}: flash {:.1} of {:.0} KiB, SRAM {:.1} of {:.0} KiB; ran on a {} (QEMU {}): {}/{} identical; {} instructions{}",
+                l.device,
+                l.flash_used_bytes as f64 / 1024.0,
+                l.flash_bytes as f64 / 1024.0,
+                l.sram_used_bytes as f64 / 1024.0,
+                l.sram_bytes as f64 / 1024.0,
+                l.core.name(),
+                d.qemu.board,
+                d.images,
+                d.images,
+                d.instructions,
+                match (d.ms_at_clock, o.limits.device.clock_mhz) {
+                    (Some(ms), Some(mhz)) => format!(" (≈ {ms:.2} ms at {mhz} MHz, one instruction a cycle)"),
+                    _ => String::new(),
+                }
+            );
+        }
+        (None, Some(why)) => println!(
+            "device check: {why} (the generated C in export/ was built and checked on the host)"
+        ),
+        (None, None) => {}
+    }
     Ok(())
 }

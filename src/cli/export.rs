@@ -15,7 +15,8 @@ pub struct ExportArgs {
     pub gpu: super::GpuArgs,
     #[command(flatten)]
     pub sub: super::eval::RunSubnetArgs,
-    /// Folder for model.tflite, model_data.cc/.h, network.json, model.safetensors, report.json.
+    /// Folder for the generated C runtime (tinynas_model.c/.h, tinynas_kernels.c/.h),
+    /// model.tflite, model_data.cc/.h, network.json, model.safetensors, report.json.
     #[arg(long)]
     pub out: PathBuf,
     /// Training images whose activation ranges set the int8 parameters.
@@ -38,6 +39,15 @@ pub struct ExportArgs {
     /// Test images of the check.
     #[arg(long, default_value_t = 100)]
     pub verify_images: usize,
+    /// Link the generated C runtime for this device (its core, flash and SRAM: the link fails
+    /// when the model does not fit) and run it on the core in QEMU: stm32f746, stm32h743
+    /// (Cortex-M7), stm32f411, stm32f412, nrf52840, nrf52832 (Cortex-M4F). Needs the Arm
+    /// toolchain and QEMU (scripts/setup.sh firmware).
+    #[arg(long, value_parser = super::device_arg)]
+    pub target: Option<crate::mcu::Device>,
+    /// Test images run in QEMU with --target.
+    #[arg(long, default_value_t = 20)]
+    pub target_images: usize,
 }
 
 pub fn print_export(r: &ExportReport) {
@@ -90,6 +100,7 @@ pub fn print_export(r: &ExportReport) {
         r.arena.reserve_mcu32_bytes,
         r.arena.tail_host64_bytes
     );
+    print_firmware(&r.firmware);
     println!(
         "  input int8 {:?} (scale {:.6}, zero point {}), output int8 {:?} (scale {:.6}, zero point {})",
         r.input.shape,
@@ -101,14 +112,71 @@ pub fn print_export(r: &ExportReport) {
     );
 }
 
+/// The generated C runtime's lines: its arena and image, the host check, the device check.
+pub fn print_firmware(f: &crate::pipeline::export::FirmwareReport) {
+    println!(
+        "  generated C (tinynas_model.c/.h, tinynas_kernels.c/.h): arena {} B (activations {} + scratch {} + kernel buffer {}); the device needs SRAM {} and flash {} (estimates the search checked)",
+        f.arena_bytes,
+        f.activation_bytes,
+        f.scratch_bytes,
+        f.kernel_buffer_bytes,
+        kib(f.sram_estimate_bytes),
+        kib(f.flash_estimate_bytes)
+    );
+    match (&f.host, &f.host_skipped) {
+        (Some(h), _) => println!(
+            "  on the host: {}/{} test images identical to the integer executor, {:.0} images/s; arena touched {} + {} + {} B",
+            h.images,
+            h.images,
+            h.images as f64 / h.seconds.max(1e-9),
+            h.touched.activations,
+            h.touched.scratch,
+            h.touched.kernel_buffer
+        ),
+        (None, Some(why)) => println!("  on the host: {why}"),
+        (None, None) => {}
+    }
+    if let Some(d) = &f.device {
+        let l = &d.link;
+        println!(
+            "  links for {}: flash {} of {}, SRAM {} of {} (linker; estimate {} and {})",
+            l.device,
+            kib(l.flash_used_bytes),
+            kib(l.flash_bytes),
+            kib(l.sram_used_bytes),
+            kib(l.sram_bytes),
+            kib(f.flash_estimate_bytes),
+            kib(f.sram_estimate_bytes)
+        );
+        println!(
+            "  ran on a {} (QEMU {}): {}/{} identical; {} instructions an inference, {:.3} MACs per instruction{}; stack {} of {} B",
+            l.core.name(),
+            d.qemu.board,
+            d.images,
+            d.images,
+            d.instructions,
+            d.macs_per_instruction,
+            d.ms_at_clock
+                .map(|ms| format!(" (≈ {ms:.1} ms at the device's clock if each took a cycle: an instruction count, not a board measurement)"))
+                .unwrap_or_default(),
+            d.qemu.stack_used_bytes,
+            l.stack_bytes
+        );
+    }
+}
+
 pub fn run(a: &ExportArgs) -> Result<()> {
     crate::bounds::int("--calib-images", a.calib_images, 1, 1_000_000)?;
     crate::bounds::recal_images(a.recal_images)?;
     crate::bounds::int("--verify-images", a.verify_images, 1, 1_000_000)?;
     crate::bounds::int("--finetune-epochs", a.finetune_epochs, 0, 10_000)?;
     crate::bounds::positive("--finetune-lr", a.finetune_lr as f64, 10.0)?;
+    crate::bounds::int("--target-images", a.target_images, 1, 1_000_000)?;
     if let Some(py) = &a.verify {
         crate::export::verify::check_python(py)?;
+    }
+    if let Some(d) = &a.target {
+        crate::pipeline::export::check_target(d)?;
     }
     crate::io::check_out_dir(&a.out, "--out")?;
     crate::train::run::check_run(&a.sub.run)?;
@@ -126,6 +194,8 @@ pub fn run(a: &ExportArgs) -> Result<()> {
         finetune_lr: a.finetune_lr,
         verify: a.verify.clone(),
         verify_images: a.verify_images,
+        target: a.target.clone(),
+        target_images: a.target_images,
     };
     let r = export(&e, &a.sub.run, &run, &o, &*console)?;
     print_export(&r);
@@ -133,6 +203,8 @@ pub fn run(a: &ExportArgs) -> Result<()> {
         "wrote {} ({:.1} s)",
         crate::pipeline::export::EXPORT_FILES
             .iter()
+            .map(|f| f.to_string())
+            .chain(a.target.as_ref().map(crate::pipeline::export::elf_name))
             .map(|f| a.out.join(f).display().to_string())
             .collect::<Vec<_>>()
             .join(", "),

@@ -69,6 +69,14 @@ pub fn compiler() -> PathBuf {
         .unwrap_or_else(|| "cc".into())
 }
 
+/// Whether `cc` runs at all (`cc --version`).
+pub fn compiler_found(cc: &Path) -> bool {
+    Command::new(cc)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
 /// Run `cmd`, an error naming `what` and the tool's last lines if it fails.
 pub fn run_tool(cmd: &mut Command, what: &str) -> Result<std::process::Output> {
     let out = cmd.output().map_err(|e| {

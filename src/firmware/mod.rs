@@ -36,6 +36,49 @@ pub fn compare(q: &QGraph, inputs: &[Vec<i8>], got: &[Vec<i8>], who: &str) -> Re
     Ok(())
 }
 
+/// The first row where `got` differs from the executor's `want`, as an error.
+pub fn compare_logits(want: &[Vec<i8>], got: &[Vec<i8>], who: &str) -> Result<()> {
+    if got.len() != want.len() {
+        return Err(Error::Mismatch(format!(
+            "{who}: {} logit rows for {} inputs",
+            got.len(),
+            want.len()
+        )));
+    }
+    match want.iter().zip(got).position(|(w, g)| w != g) {
+        Some(i) => Err(Error::Mismatch(format!(
+            "{who} differs from the integer executor on input {i} of {}: {:?} against {:?}",
+            want.len(),
+            got[i],
+            want[i]
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// A host run's report, refused if it touched the arena beyond its plan.
+pub fn host_report(s: &Sources, images: usize, r: &host::HostRun) -> Result<HostCheck> {
+    let p = &s.plan;
+    let t = r.touched;
+    if t.activations > p.activation_bytes
+        || t.scratch > p.scratch_bytes
+        || t.kernel_buffer > p.kernel_bytes
+    {
+        return Err(Error::Mismatch(format!(
+            "the generated C touched {t:?} beyond its plan {p:?}"
+        )));
+    }
+    Ok(HostCheck {
+        images,
+        touched: t,
+        arena_bytes: p.total_bytes(),
+        activation_bytes: p.activation_bytes,
+        scratch_bytes: p.scratch_bytes,
+        kernel_buffer_bytes: p.kernel_bytes,
+        seconds: r.seconds,
+    })
+}
+
 /// The generated code on the host: identical logits, the arena it touched against the one it
 /// declares.
 #[derive(Clone, Debug, Serialize)]
@@ -59,25 +102,7 @@ pub fn check_host(
 ) -> Result<HostCheck> {
     let r = host::run(dir, s, inputs, build)?;
     compare(q, inputs, &r.logits, "the generated C on the host")?;
-    let p = &s.plan;
-    let t = r.touched;
-    if t.activations > p.activation_bytes
-        || t.scratch > p.scratch_bytes
-        || t.kernel_buffer > p.kernel_bytes
-    {
-        return Err(Error::Mismatch(format!(
-            "the generated C touched {t:?} beyond its plan {p:?}"
-        )));
-    }
-    Ok(HostCheck {
-        images: inputs.len(),
-        touched: t,
-        arena_bytes: p.total_bytes(),
-        activation_bytes: p.activation_bytes,
-        scratch_bytes: p.scratch_bytes,
-        kernel_buffer_bytes: p.kernel_bytes,
-        seconds: r.seconds,
-    })
+    host_report(s, inputs.len(), &r)
 }
 
 /// The model linked for a device and run on its core in QEMU.

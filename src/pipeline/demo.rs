@@ -67,8 +67,10 @@ pub struct DemoReport {
     pub measured: Vec<Pair>,
     pub predictor: Option<FitReport>,
     pub search: SearchReport,
-    /// The chosen subnet exported for TF Lite Micro (in out/export).
+    /// The chosen subnet exported (in out/export): generated C, .tflite, C array.
     pub export: ExportReport,
+    /// Why the export was not linked for the device and run in QEMU (no toolchain).
+    pub device_check_skipped: Option<String>,
     pub seconds: f64,
 }
 
@@ -304,10 +306,18 @@ pub fn demo(
         t.elapsed().as_secs_f64()
     ));
 
-    // 6. Export.
+    // 6. Export, and the device check where the Arm toolchain and QEMU are present.
+    let target = match super::export::check_target(&o.limits.device) {
+        Ok(()) => Ok(o.limits.device.clone()),
+        Err(e) => Err(format!("no device check: {e}")),
+    };
     obs.message(&format!(
-        "\n[6/6] export: the chosen subnet extracted, int8-quantized on {} training images, written as model.tflite and a C array",
-        o.calib_images
+        "\n[6/6] export: the chosen subnet extracted, int8-quantized on {} training images, written as generated C (TinyEngine's memory plan), model.tflite and a C array{}",
+        o.calib_images,
+        match &target {
+            Ok(d) => format!(", linked for {} and run on its {} in QEMU", d.name, d.core.map_or("core", |c| c.name())),
+            Err(why) => format!(" ({why})"),
+        }
     ));
     let export = export(
         &e,
@@ -322,6 +332,8 @@ pub fn demo(
             finetune_lr: 0.01,
             verify: None,
             verify_images: 0,
+            target: target.as_ref().ok().cloned(),
+            target_images: 20,
         },
         obs,
     )?;
@@ -335,6 +347,7 @@ pub fn demo(
         predictor: predictor.report,
         search,
         export,
+        device_check_skipped: target.err(),
         seconds: t0.elapsed().as_secs_f64(),
     })
 }

@@ -9,6 +9,7 @@ use crate::data::Dataset;
 use crate::export::graph::OpKind;
 use crate::export::quant::argmax;
 use crate::export::{Graph, QGraph, QParams, calibrate, carray, extract, quantize, tflite};
+use crate::mcu::Device;
 use crate::observer::Observer;
 use crate::supernet::SubnetConfig;
 use crate::train::eval::{SubnetEvaluator, input_rgb};
@@ -35,17 +36,52 @@ pub struct ExportOptions {
     /// before writing it; a difference from the executor fails the export.
     pub verify: Option<PathBuf>,
     pub verify_images: usize,
+    /// Link the generated C runtime for this device (its core, flash and SRAM) and run it in
+    /// QEMU on `target_images` test images; the ELF joins the files.
+    pub target: Option<Device>,
+    pub target_images: usize,
 }
 
-/// The files `export` writes.
-pub const EXPORT_FILES: [&str; 6] = [
+/// The files `export` writes (with `target`, also `elf_name(device)`).
+pub const EXPORT_FILES: [&str; 10] = [
     "model.tflite",
     "model_data.cc",
     "model_data.h",
+    "tinynas_model.h",
+    "tinynas_model.c",
+    "tinynas_kernels.h",
+    "tinynas_kernels.c",
     "network.json",
     "model.safetensors",
     "report.json",
 ];
+
+/// The ELF `export --target` leaves beside the sources.
+pub fn elf_name(device: &Device) -> String {
+    format!("tinynas_{}.elf", device.name)
+}
+
+/// The generated C runtime: its plan and estimates, and the checks it passed.
+#[derive(Clone, Debug, Serialize)]
+pub struct FirmwareReport {
+    /// The arena `tinynas_model.h` declares (= `mem --scheduler tinyengine`'s peak) and its parts.
+    pub arena_bytes: u64,
+    pub activation_bytes: u64,
+    pub scratch_bytes: u64,
+    pub kernel_buffer_bytes: u64,
+    /// What the search constrained: SRAM (arena + the runtime's stack) and flash (the image).
+    pub sram_estimate_bytes: u64,
+    pub flash_estimate_bytes: u64,
+    /// Built with the host's C compiler and run on every test image, identical to the integer
+    /// executor (absent, with `host_skipped` saying why, where no C compiler was found).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<crate::firmware::HostCheck>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host_skipped: Option<String>,
+    /// Linked for the device and run on its core in QEMU (`target`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device: Option<crate::firmware::DeviceCheck>,
+}
 
 #[derive(Clone, Debug, Serialize)]
 pub struct TensorReport {
@@ -89,6 +125,8 @@ pub struct ExportReport {
     /// The check on the real runtimes (with `verify`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub verified: Option<crate::export::verify::Verification>,
+    /// The generated C runtime (the deliverable that fits the device).
+    pub firmware: FirmwareReport,
     pub seconds: f64,
 }
 
@@ -152,34 +190,167 @@ pub fn extract_and_quantize(
 
 /// (float top-1, int8 top-1) of `q` on `ds`, both from the same pixels, on every core.
 pub fn accuracy(q: &QGraph, ds: &Dataset, rgb: bool) -> (f64, f64) {
+    let a = accuracy_and_logits(q, ds, rgb);
+    (a.float_top1, a.int8_top1)
+}
+
+/// The float and int8 top-1 of a model on a split, and every image's int8 input and logits.
+pub struct SplitRun {
+    pub float_top1: f64,
+    pub int8_top1: f64,
+    pub inputs: Vec<Vec<i8>>,
+    pub logits: Vec<Vec<i8>>,
+}
+
+/// `accuracy`, keeping each image's int8 input and the integer executor's logits.
+pub fn accuracy_and_logits(q: &QGraph, ds: &Dataset, rgb: bool) -> SplitRun {
     let g: &Graph = &q.graph;
     let r = g.input().h;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let chunk = ds.len().div_ceil(threads).max(1);
-    let (f, i) = std::thread::scope(|s| {
+    type Part = (usize, usize, Vec<Vec<i8>>, Vec<Vec<i8>>);
+    let parts: Vec<Part> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..ds.len())
             .step_by(chunk)
             .map(|start| {
                 s.spawn(move || {
                     let (mut f, mut i) = (0usize, 0usize);
+                    let (mut inputs, mut logits) = (Vec::new(), Vec::new());
                     for k in start..(start + chunk).min(ds.len()) {
                         let px = ds.pixels(k, r, rgb);
                         let label = ds.labels[k] as usize;
                         let fl = g.run_f32(&g.norm.apply(&px)).swap_remove(g.output());
                         f += (argmax(&fl) == label) as usize;
-                        i += (argmax(&q.logits(&q.input_from_pixels(&px))) == label) as usize;
+                        let x = q.input_from_pixels(&px);
+                        let y = q.logits(&x);
+                        i += (argmax(&y) == label) as usize;
+                        inputs.push(x);
+                        logits.push(y);
                     }
-                    (f, i)
+                    (f, i, inputs, logits)
                 })
             })
             .collect();
         handles
             .into_iter()
             .map(|h| h.join().expect("accuracy worker"))
-            .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
+            .collect()
     });
     let n = ds.len().max(1) as f64;
-    (f as f64 / n, i as f64 / n)
+    let mut out = SplitRun {
+        float_top1: parts.iter().map(|p| p.0).sum::<usize>() as f64 / n,
+        int8_top1: parts.iter().map(|p| p.1).sum::<usize>() as f64 / n,
+        inputs: Vec::with_capacity(ds.len()),
+        logits: Vec::with_capacity(ds.len()),
+    };
+    for (_, _, x, y) in parts {
+        out.inputs.extend(x);
+        out.logits.extend(y);
+    }
+    out
+}
+
+/// A folder of this process's own for the builds, removed when dropped.
+struct BuildDir(PathBuf);
+
+impl BuildDir {
+    fn new() -> BuildDir {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        BuildDir(std::env::temp_dir().join(format!(
+            "tinynas-firmware-{}-{nanos}",
+            std::process::id()
+        )))
+    }
+}
+
+impl Drop for BuildDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Refuse, before any work, a `--target` whose core is unknown or whose toolchain is missing.
+pub fn check_target(device: &Device) -> Result<()> {
+    crate::firmware::target::device_core(device)?;
+    crate::firmware::target::Toolchain::find().map(|_| ())
+}
+
+/// Generate the C runtime of `q` (of `network`), check it on the host on every image of
+/// `split`, and with `target` link it for the device and run it in QEMU on the first
+/// `target_images`. Returns the sources, the report and the ELF's bytes.
+pub fn build_firmware(
+    q: &QGraph,
+    network: &crate::mcu::Network,
+    about: &str,
+    split: &SplitRun,
+    target: Option<&Device>,
+    target_images: usize,
+    obs: &dyn Observer,
+) -> Result<(crate::firmware::Sources, FirmwareReport, Option<Vec<u8>>)> {
+    let sources = crate::firmware::generate(q, network, about)?;
+    let est = crate::mcu::evaluate(network, &crate::mcu::EvalOptions::default())?;
+    let dir = BuildDir::new();
+    let compiler = crate::firmware::host::compiler();
+    let (host, host_skipped) = if crate::firmware::host::compiler_found(&compiler) {
+        obs.message(&format!(
+            "building the generated C with {} and running it on {} test images",
+            compiler.display(),
+            split.inputs.len()
+        ));
+        let h = crate::firmware::host::run(
+            &dir.0.join("host"),
+            &sources,
+            &split.inputs,
+            crate::firmware::host::HostBuild::Optimized,
+        )?;
+        crate::firmware::compare_logits(&split.logits, &h.logits, "the generated C on the host")?;
+        let check = crate::firmware::host_report(&sources, split.inputs.len(), &h)?;
+        (Some(check), None)
+    } else {
+        (
+            None,
+            Some(format!(
+                "no C compiler ({}) found: the generated C was not built on this machine",
+                compiler.display()
+            )),
+        )
+    };
+    let (device, elf) = match target {
+        None => (None, None),
+        Some(dev) => {
+            let n = target_images.min(split.inputs.len());
+            obs.message(&format!(
+                "linking for {} and running {n} test images on its {} in QEMU",
+                dev.name,
+                dev.core.map_or("core", |c| c.name())
+            ));
+            let check = crate::firmware::check_device(
+                q,
+                &sources,
+                dev,
+                &dir.0.join("target"),
+                &split.inputs[..n],
+                est.macs,
+            )?;
+            let elf = std::fs::read(&check.link.elf)?;
+            (Some(check), Some(elf))
+        }
+    };
+    let p = &sources.plan;
+    let report = FirmwareReport {
+        arena_bytes: p.total_bytes(),
+        activation_bytes: p.activation_bytes,
+        scratch_bytes: p.scratch_bytes,
+        kernel_buffer_bytes: p.kernel_bytes,
+        sram_estimate_bytes: est.sram_bytes,
+        flash_estimate_bytes: est.flash_bytes,
+        host,
+        host_skipped,
+        device,
+    };
+    Ok((sources, report, elf))
 }
 
 fn tensor_report(q: &QGraph, t: usize) -> TensorReport {
@@ -247,7 +418,15 @@ pub fn export(
     if let Some(py) = &o.verify {
         crate::export::verify::check_python(py)?;
     }
-    crate::io::claim_outputs(&o.out, "--out", &EXPORT_FILES)?;
+    if let Some(dev) = &o.target {
+        check_target(dev)?;
+    }
+    let mut claimed: Vec<String> = EXPORT_FILES.iter().map(|f| f.to_string()).collect();
+    if let Some(dev) = &o.target {
+        claimed.push(elf_name(dev));
+    }
+    let claimed: Vec<&str> = claimed.iter().map(|f| f.as_str()).collect();
+    crate::io::claim_outputs(&o.out, "--out", &claimed)?;
     obs.message(&format!(
         "extracting the subnet from {} and calibrating on {} training images",
         run_dir.display(),
@@ -275,7 +454,8 @@ pub fn export(
         "measuring the float and int8 models on {} test images",
         test.len()
     ));
-    let (float_top1, int8_top1) = accuracy(&q, test, rgb);
+    let split = accuracy_and_logits(&q, test, rgb);
+    let (float_top1, int8_top1) = (split.float_top1, split.int8_top1);
     let network = crate::mcu::net::from_subnet(&run.cfg.space, &o.subnet)?;
     let rows = scheduler_rows(&network, None)?;
     let about = format!(
@@ -302,6 +482,15 @@ pub fn export(
         reserve_mcu32_bytes: tail.reserve_mcu32(tflm.peak_sram_bytes),
     };
     let (h, cc) = carray::sources(&q, &model, &about, arena.reserve_mcu32_bytes);
+    let (sources, firmware, elf) = build_firmware(
+        &q,
+        &network,
+        &about,
+        &split,
+        o.target.as_ref(),
+        o.target_images,
+        obs,
+    )?;
     let verified = match &o.verify {
         None => None,
         Some(py) => {
@@ -337,24 +526,33 @@ pub fn export(
         input_std: q.graph.norm.std.clone(),
         output: tensor_report(&q, q.graph.output()),
         verified,
+        firmware,
         seconds: t0.elapsed().as_secs_f64(),
     };
     // Every file's bytes first, then the writes: nothing is written half-way by a failure.
-    let files: [(&str, Vec<u8>); 6] = [
-        ("model.tflite", model),
-        ("model_data.cc", cc.into_bytes()),
-        ("model_data.h", h.into_bytes()),
+    let [mh, mc, kh, kc] = sources.files().map(|(_, text)| text.as_bytes().to_vec());
+    let mut files: Vec<(String, Vec<u8>)> = vec![
+        ("model.tflite".into(), model),
+        ("model_data.cc".into(), cc.into_bytes()),
+        ("model_data.h".into(), h.into_bytes()),
+        ("tinynas_model.h".into(), mh),
+        ("tinynas_model.c".into(), mc),
+        ("tinynas_kernels.h".into(), kh),
+        ("tinynas_kernels.c".into(), kc),
         (
-            "network.json",
+            "network.json".into(),
             serde_json::to_string_pretty(&network).unwrap().into_bytes(),
         ),
-        ("model.safetensors", safetensors(&q.graph)?),
+        ("model.safetensors".into(), safetensors(&q.graph)?),
         (
-            "report.json",
+            "report.json".into(),
             serde_json::to_string_pretty(&report).unwrap().into_bytes(),
         ),
     ];
-    debug_assert!(files.iter().map(|f| f.0).eq(EXPORT_FILES));
+    debug_assert!(files.iter().map(|f| f.0.as_str()).eq(EXPORT_FILES));
+    if let (Some(dev), Some(elf)) = (&o.target, elf) {
+        files.push((elf_name(dev), elf));
+    }
     for (name, bytes) in &files {
         crate::io::write_atomic(&o.out.join(name), bytes)?;
     }
