@@ -49,10 +49,11 @@ typedef struct {
 
 /* Dense k×k convolution (the stem): `col` holds two im2col columns (2·k·k·cin int16), `kbuf`
  * the weights widened to int16 (k·k·cin·cout). */
-void tn_conv(const tn_conv_t *L, const int8_t *x, int8_t *y, int16_t *col, int16_t *kbuf);
+void tn_conv(const tn_conv_t *L, const int8_t *x, int8_t *restrict y, int16_t *col,
+             int16_t *kbuf);
 
 /* 1×1 convolution, stride 1, no scratch. */
-void tn_pointwise(const tn_conv_t *L, const int8_t *x, int8_t *y);
+void tn_pointwise(const tn_conv_t *L, const int8_t *restrict x, int8_t *restrict y);
 
 /* Depthwise convolution, one channel at a time through `plane` (one padded input channel as
  * int16: (h+2p)·(w+2p) at most). In place when y == x: channel c's outputs overwrite only
@@ -66,14 +67,14 @@ void tn_dw_k7s2(const tn_conv_t *L, const int8_t *x, int8_t *y, int16_t *plane);
 /* Any other kernel and stride. */
 void tn_dw(const tn_conv_t *L, const int8_t *x, int8_t *y, int16_t *plane);
 
-void tn_add(const tn_add_t *L, const int8_t *a, const int8_t *b, int8_t *y);
+void tn_add(const tn_add_t *L, const int8_t *a, const int8_t *b, int8_t *restrict y);
 
 /* Global average pooling of `hw` pixels of `c` channels (the output keeps the input's scale
  * and zero point). */
-void tn_avgpool(uint32_t hw, uint32_t c, const int8_t *x, int8_t *y);
+void tn_avgpool(uint32_t hw, uint32_t c, const int8_t *restrict x, int8_t *restrict y);
 
 /* Fully connected: L->cin inputs, L->cout outputs, one multiplier and shift. */
-void tn_fc(const tn_conv_t *L, const int8_t *x, int8_t *y);
+void tn_fc(const tn_conv_t *L, const int8_t *restrict x, int8_t *restrict y);
 
 #ifdef __cplusplus
 }
