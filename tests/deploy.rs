@@ -267,8 +267,16 @@ fn the_tflm_scheduler_is_tflms_measured_head_on_random_subnets() {
         let net = from_subnet(&space, &sub).unwrap();
         let q = random_model(&net, &mut r);
         let path = tmp.join(format!("m{i}.tflite"));
-        std::fs::write(&path, tflite::write(&q, "arena test")).unwrap();
+        // The longest description a model carries.
+        let file = tflite::write(&q, &"d".repeat(600));
+        std::fs::write(&path, &file).unwrap();
         let est = tflm_report(&net);
+        // The flash the tflm scheduler counts is the file, never below it, within 1 KiB.
+        let (len, counted) = (file.len() as u64, est.flash_bytes);
+        assert!(
+            counted >= len && counted - len < 1024,
+            "r{res} w{width}: .tflite {len} B, tflm flash {counted} B"
+        );
         cases.push((
             path,
             res,

@@ -179,3 +179,51 @@ fn mcunet_in2_links_for_an_stm32f746_and_runs_bit_exact_on_its_cortex_m7() {
     assert!(c.link.flash_used_bytes <= 830_000);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// What the generator and the device build refuse, each with a message naming what was wrong:
+/// a graph that is not its network's, a device with no known core, a model that does not fit
+/// (which memory, by how much), a missing toolchain (the install command).
+#[test]
+fn firmware_refusals_name_what_was_wrong() {
+    let mut r = rng(3);
+    let nets = subnets(3, 0);
+    let q = calibrated_model(&nets[0], &mut r, 1);
+    // The largest subnet's graph described as the smallest network.
+    let e = generate(&q, &nets[1], "test").unwrap_err().to_string();
+    assert!(e.contains("does not match its network description"), "{e}");
+
+    let s = generate(&q, &nets[0], "test").unwrap();
+    let inputs = random_inputs(&q, &mut r, 1);
+    let mut coreless = Device::preset("stm32f746").unwrap();
+    coreless.core = None;
+    let e = firmware::check_device(&q, &s, &coreless, &tmp("coreless"), &inputs, 1)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("no core is known") && e.contains("stm32f411"), "{e}");
+
+    // 589 KB of model for the F411's 512 KiB of flash.
+    let dir = tmp("overflow");
+    let e = firmware::check_device(&q, &s, &Device::preset("stm32f411").unwrap(), &dir, &inputs, 1)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("does not fit stm32f411") && e.contains("flash by") && e.contains("of 524288 B"),
+        "{e}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+
+    // Without the toolchain on PATH, export --target refuses before touching anything.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tinynas"))
+        .args(["export", "--run", "/nonexistent-run", "--out", "/nonexistent-out", "--target", "stm32f746"])
+        .env("PATH", "/nonexistent-bin")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("arm-none-eabi-gcc and qemu-system-arm not found")
+            && err.contains("scripts/setup.sh firmware"),
+        "{err}"
+    );
+    assert!(!std::path::Path::new("/nonexistent-out").exists());
+}

@@ -244,7 +244,7 @@ pub fn run(a: &MemArgs) -> Result<()> {
             kib(r.flash_bytes),
             match s {
                 Scheduler::TinyEngine => " (the generated C runtime's image: weights, tables and code)",
-                Scheduler::Tflm => " (weights, biases and scales; the .tflite and TF Lite Micro's code add to it)",
+                Scheduler::Tflm => " (the .tflite file; TF Lite Micro's own code is not counted: add it with --runtime-flash)",
                 _ => " (weights, biases and scales)",
             }
         );

@@ -34,6 +34,8 @@ const PADDING_VALID: i8 = 1;
 const ACT_NONE: i8 = 0;
 const ACT_RELU6: i8 = 3;
 const SCHEMA_VERSION: u32 = 3;
+/// The longest description a model carries (`mcu::image::TfliteCounter` counts this much).
+pub const DESCRIPTION_BYTES: usize = 512;
 
 /// The vtable offset of field `id`.
 const fn f(id: u16) -> u16 {
@@ -268,7 +270,12 @@ pub fn write(q: &QGraph, description: &str) -> Vec<u8> {
     };
     let codes = b.create_vector(&codes);
     let subgraphs = b.create_vector(&[sg]);
-    let desc = b.create_string(description);
+    // At most DESCRIPTION_BYTES (the flash the tflm scheduler counts leaves room for that).
+    let mut end = description.len().min(DESCRIPTION_BYTES);
+    while !description.is_char_boundary(end) {
+        end -= 1;
+    }
+    let desc = b.create_string(&description[..end]);
     let buffers = b.create_vector(&buffers);
     let model = {
         let t = b.start_table();

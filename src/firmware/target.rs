@@ -91,7 +91,7 @@ impl Toolchain {
 pub fn device_core(device: &Device) -> Result<Core> {
     device.core.ok_or_else(|| {
         Error::Invalid(format!(
-            "--target {}: no core is known for this device (a budget set by --sram/--flash has none); name a preset: {}",
+            "--target {}: no core is known for this device; name a preset: {}",
             device.name,
             crate::mcu::device::PRESETS
                 .iter()

@@ -4,7 +4,7 @@
 
 use super::graph::{OpInfo, OpKind, walk_ops};
 use super::net::{Network, conv_out};
-use super::image::{ImageCounter, RUNTIME_STACK_BYTES};
+use super::image::{ImageCounter, RUNTIME_STACK_BYTES, TfliteCounter};
 use super::sched::{Order, PlaceScratch, Scheduler, TailCounter, place_into};
 use serde::Serialize;
 
@@ -56,8 +56,9 @@ impl Evaluator {
                 Some(s)
             }
             Scheduler::Tflm => {
-                let (mut s, tail) = self.planned(net, 16, false, true);
-                s.sram_bytes = tail.tail.reserve_mcu32(s.peak_sram_bytes);
+                let (mut s, extra) = self.planned(net, 16, false, true);
+                s.sram_bytes = extra.tail.reserve_mcu32(s.peak_sram_bytes);
+                s.flash_bytes = extra.tflite_bytes;
                 Some(s)
             }
             Scheduler::TinyEngine => {
@@ -161,6 +162,7 @@ impl Evaluator {
         let mut s = Summary::default();
         let (mut scratch, mut kernel) = (0u64, 0u64);
         let mut tail = TailCounter::default();
+        let mut tflite_file = TfliteCounter::default();
         let Evaluator {
             bytes,
             first,
@@ -190,6 +192,7 @@ impl Evaluator {
                 image.add(o);
             } else {
                 tail.add(o.kind, o.out.c);
+                tflite_file.add(o);
             }
             let i = n_ops;
             n_ops += 1;
@@ -256,6 +259,7 @@ impl Evaluator {
             scratch,
             kernel,
             tail: tail.tail(n),
+            tflite_bytes: tflite_file.bytes(),
         };
         (s, extra)
     }
@@ -266,4 +270,5 @@ struct Extra {
     scratch: u64,
     kernel: u64,
     tail: super::sched::Tail,
+    tflite_bytes: u64,
 }

@@ -104,10 +104,9 @@ pub fn evaluate(net: &Network, opts: &EvalOptions) -> Result<Report> {
         }
         Scheduler::Tflm => {
             let tail = peak.tflm_tail.expect("the TFLM planner estimates its tail");
-            (
-                g.weight_bytes(),
-                tail.reserve_mcu32(peak.peak_sram_bytes),
-            )
+            let mut file = image::TfliteCounter::default();
+            graph::walk_ops(net, true, |o| file.add(o));
+            (file.bytes(), tail.reserve_mcu32(peak.peak_sram_bytes))
         }
         Scheduler::Analytic | Scheduler::Patch => (g.weight_bytes(), peak.peak_sram_bytes),
     };
