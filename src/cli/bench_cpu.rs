@@ -153,6 +153,29 @@ pub fn run(b: &Int8Bench) -> Result<String> {
     });
     println!("tinynas int8 executor: {int8:.1} images/s (1 thread)");
     println!("tinynas float (exported network, CPU): {float:.1} images/s (1 thread)");
+    // The generated C runtime of the same model, built with the host's C compiler (-O3) and
+    // held to the executor on the same inputs.
+    let cc = crate::firmware::host::compiler();
+    let c_speed = if crate::firmware::host::compiler_found(&cc) {
+        let sources = crate::firmware::generate(&q, &net, "tinynas bench int8")?;
+        let dir = std::env::temp_dir().join(format!("tinynas-bench-c-{}", std::process::id()));
+        let run = crate::firmware::check_host(
+            &q,
+            &sources,
+            &dir,
+            &inputs,
+            crate::firmware::host::HostBuild::Optimized,
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+        let r = b.images as f64 / run?.seconds.max(1e-9);
+        println!(
+            "generated C ({}, -O3, identical logits): {r:.1} images/s (1 thread)",
+            cc.display()
+        );
+        format!("{r:.1} images/s (generated C)")
+    } else {
+        format!("generated C not timed (no {})", cc.display())
+    };
     let tflm = match &b.python {
         None => "TFLM not timed (--python)".to_string(),
         Some(py) => {
@@ -186,6 +209,6 @@ pub fn run(b: &Int8Bench) -> Result<String> {
         }
     };
     Ok(format!(
-        "bench-int8: {int8:.1} images/s (tinynas int8), {tflm}, {float:.1} images/s (tinynas float)"
+        "bench-int8: {int8:.1} images/s (tinynas int8), {c_speed}, {tflm}, {float:.1} images/s (tinynas float)"
     ))
 }
