@@ -55,6 +55,9 @@ fn demo_pieces_run_end_to_end_on_tiny_settings() {
         "test top-1",
         "peak SRAM",
         "result: top-1",
+        // The device check: the generated C linked for the F411 and run on its Cortex-M4F.
+        "device check: links for stm32f411",
+        "ran on a Cortex-M4F (QEMU mps2-an386): 20/20 identical",
     ] {
         assert!(stdout.contains(want), "missing {want:?} in\n{stdout}");
     }
@@ -68,6 +71,9 @@ fn demo_pieces_run_end_to_end_on_tiny_settings() {
         "search/population.png",
         "export/model.tflite",
         "export/model_data.h",
+        "export/tinynas_model.c",
+        "export/tinynas_kernels.c",
+        "export/tinynas_stm32f411.elf",
     ] {
         assert!(out.join(f).is_file(), "{f} missing");
     }
