@@ -27,7 +27,9 @@ pub struct LimitArgs {
     /// Override the flash budget (KiB).
     #[arg(long)]
     pub flash: Option<u64>,
-    /// Memory scheduler: analytic, tflm, tinyengine, patch.
+    /// The runtime whose memory a subnet must fit: tinyengine (the generated C runtime `export`
+    /// writes: SRAM = its arena + stack, flash = its image), tflm (TF Lite Micro: its arena's
+    /// head + tail, the .tflite), or the bounds analytic and patch.
     #[arg(long, default_value = "tinyengine", value_parser = super::scheduler_arg)]
     pub scheduler: Scheduler,
 }
