@@ -80,6 +80,14 @@ pub fn claim_outputs(dir: &Path, flag: &str, names: &[&str]) -> Result<()> {
     )
 }
 
+/// The names this tool recorded as its own in `dir` (`claim_outputs`).
+pub fn owned_outputs(dir: &Path) -> Vec<String> {
+    std::fs::read(dir.join(OUTPUTS))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default()
+}
+
 /// `--profile` (named by `flag`): where a trace will be written. Refused, before any work,
 /// when it is a folder or an existing file that is not a trace this tool wrote (a run's
 /// `state.json`, say).

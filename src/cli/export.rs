@@ -43,11 +43,11 @@ pub struct ExportArgs {
     /// when the model does not fit) and run it on the core in QEMU: stm32f746, stm32h743
     /// (Cortex-M7), stm32f411, stm32f412, nrf52840, nrf52832 (Cortex-M4F). Needs the Arm
     /// toolchain and QEMU (scripts/setup.sh firmware).
-    #[arg(long, value_parser = super::device_arg)]
+    #[arg(long, value_parser = target_arg)]
     pub target: Option<crate::mcu::Device>,
-    /// Test images run in QEMU with --target.
-    #[arg(long, default_value_t = 20)]
-    pub target_images: usize,
+    /// Test images run in QEMU with --target (default 20).
+    #[arg(long)]
+    pub target_images: Option<usize>,
 }
 
 pub fn print_export(r: &ExportReport) {
@@ -112,6 +112,20 @@ pub fn print_export(r: &ExportReport) {
     );
 }
 
+/// `--target`: a device preset (a budget of --sram/--flash has no core to build for).
+fn target_arg(s: &str) -> std::result::Result<crate::mcu::Device, String> {
+    crate::mcu::Device::preset(s).map_err(|_| {
+        format!(
+            "unknown device {s:?}; valid: {}",
+            crate::mcu::device::PRESETS
+                .iter()
+                .map(|p| p.0)
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    })
+}
+
 /// The generated C runtime's lines: its arena and image, the host check, the device check.
 pub fn print_firmware(f: &crate::pipeline::export::FirmwareReport) {
     println!(
@@ -171,7 +185,18 @@ pub fn run(a: &ExportArgs) -> Result<()> {
     crate::bounds::int("--verify-images", a.verify_images, 1, 1_000_000)?;
     crate::bounds::int("--finetune-epochs", a.finetune_epochs, 0, 10_000)?;
     crate::bounds::positive("--finetune-lr", a.finetune_lr as f64, 10.0)?;
-    crate::bounds::int("--target-images", a.target_images, 1, 1_000_000)?;
+    let target_images = match (a.target_images, &a.target) {
+        (Some(_), None) => {
+            return Err(crate::Error::Invalid(
+                "--target-images applies to --target (the images run in QEMU)".into(),
+            ));
+        }
+        (n, _) => {
+            let n = n.unwrap_or(20);
+            crate::bounds::int("--target-images", n, 1, 1_000_000)?;
+            n
+        }
+    };
     if let Some(py) = &a.verify {
         crate::export::verify::check_python(py)?;
     }
@@ -195,7 +220,7 @@ pub fn run(a: &ExportArgs) -> Result<()> {
         verify: a.verify.clone(),
         verify_images: a.verify_images,
         target: a.target.clone(),
-        target_images: a.target_images,
+        target_images,
     };
     let r = export(&e, &a.sub.run, &run, &o, &*console)?;
     print_export(&r);

@@ -38,7 +38,7 @@ pub struct MemArgs {
     /// analytic, tflm, tinyengine, patch or all.
     #[arg(long, default_value = "tinyengine", value_parser = schedulers_arg)]
     pub scheduler: Schedulers,
-    /// stm32f746, stm32f412, stm32h743, nrf52840.
+    /// stm32f746, stm32f412, stm32h743, nrf52840, stm32f411, nrf52832.
     #[arg(long, default_value = "stm32f746", value_parser = super::device_arg)]
     pub device: Device,
     /// Custom SRAM budget in KiB (overrides the device's).

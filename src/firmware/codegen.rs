@@ -349,7 +349,9 @@ pub fn generate(q: &QGraph, net: &Network, about: &str) -> Result<Sources> {
          \n\
          /* The one static arena (SRAM), laid out at generation time by TinyEngine's planner\n\
           * (`tinynas mem --scheduler tinyengine`): activations, then the scratch region, then the\n\
-          * kernel buffer. Define TINYNAS_ARENA_ATTR to place it (e.g. in a DTCM section). */\n\
+          * kernel buffer. Define TINYNAS_ARENA_SECTION when compiling tinynas_model.c to place it\n\
+          * (e.g. `__attribute__((section(\".dtcm\")))`); it is 8-byte aligned with GCC, Clang and\n\
+          * Arm's compilers — another compiler must align it to at least 4 bytes. */\n\
          #define TINYNAS_ARENA_BYTES {arena}\n\
          #define TINYNAS_ACTIVATION_BYTES {act}\n\
          #define TINYNAS_SCRATCH_BYTES {scr}\n\
@@ -363,10 +365,12 @@ pub fn generate(q: &QGraph, net: &Network, about: &str) -> Result<Sources> {
          int8_t *tinynas_input(void);\n\
          /* The logits inside the arena, valid after tinynas_run() until the next run. */\n\
          const int8_t *tinynas_output(void);\n\
-         /* One inference on the input in the arena. */\n\
+         /* One inference on the input in the arena. The run consumes the input (later layers\n\
+          * reuse its bytes): fill it again before every run. */\n\
          void tinynas_run(void);\n\
-         /* One inference: copies `input` (TINYNAS_INPUT_BYTES) into the arena, runs, and copies\n\
-          * the logits to `output` (TINYNAS_CLASSES; NULL: leave them in the arena). */\n\
+         /* One inference: copies `input` (TINYNAS_INPUT_BYTES) into the arena (unless it is\n\
+          * tinynas_input() itself, which must then be filled again first), runs, and copies the\n\
+          * logits to `output` (TINYNAS_CLASSES; NULL: leave them in the arena). */\n\
          void tinynas_invoke(const int8_t *input, int8_t *output);\n\
          /* The class of a row of logits: the first largest. */\n\
          int tinynas_argmax(const int8_t *logits);\n\
@@ -399,19 +403,20 @@ pub fn generate(q: &QGraph, net: &Network, about: &str) -> Result<Sources> {
          \n\
          #include \"tinynas_kernels.h\"\n\
          \n\
-         #ifndef TINYNAS_ARENA_ATTR\n\
-         #if defined(__GNUC__)\n\
-         #define TINYNAS_ARENA_ATTR __attribute__((aligned(8)))\n\
-         #else\n\
-         #define TINYNAS_ARENA_ATTR\n\
+         #ifndef TINYNAS_ARENA_SECTION\n\
+         #define TINYNAS_ARENA_SECTION\n\
          #endif\n\
+         #if defined(__GNUC__) || defined(__clang__) || defined(__ARMCC_VERSION)\n\
+         #define TINYNAS_ALIGN8 __attribute__((aligned(8)))\n\
+         #else\n\
+         #define TINYNAS_ALIGN8 /* the arena must be 4-byte aligned: see tinynas_model.h */\n\
          #endif\n\
          /* Called before each layer (0 .. TINYNAS_LAYERS - 1): profiling. */\n\
          #ifndef TINYNAS_LAYER_HOOK\n\
          #define TINYNAS_LAYER_HOOK(i)\n\
          #endif\n\
          \n\
-         TINYNAS_ARENA_ATTR int8_t tinynas_arena[TINYNAS_ARENA_BYTES];\n\
+         TINYNAS_ARENA_SECTION int8_t tinynas_arena[TINYNAS_ARENA_BYTES] TINYNAS_ALIGN8;\n\
          \n"
     );
     model_c.push_str(&consts);

@@ -250,18 +250,23 @@ pub fn accuracy_and_logits(q: &QGraph, ds: &Dataset, rgb: bool) -> SplitRun {
     out
 }
 
-/// A folder of this process's own for the builds, removed when dropped.
+/// The hidden folder of the firmware builds inside the export's folder (whose lock the export
+/// holds): removed when dropped, and a killed export's leftover removed by the next one.
 struct BuildDir(PathBuf);
 
+/// The build folder's name inside `--out`.
+const BUILD_DIR: &str = ".tinynas-firmware-build";
+
 impl BuildDir {
-    fn new() -> BuildDir {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-        BuildDir(std::env::temp_dir().join(format!(
-            "tinynas-firmware-{}-{nanos}",
-            std::process::id()
-        )))
+    fn new(out: &Path) -> Result<BuildDir> {
+        let dir = out.join(BUILD_DIR);
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).map_err(|e| Error::Write {
+                path: dir.display().to_string(),
+                source: e,
+            })?;
+        }
+        Ok(BuildDir(dir))
     }
 }
 
@@ -269,6 +274,31 @@ impl Drop for BuildDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
+}
+
+/// Refuse, before any work, a network whose generated C the estimate already puts over the
+/// device's SRAM or flash (the linker would refuse it at the end; the estimate is never below
+/// the linker's figures).
+pub fn check_fits(net: &crate::mcu::Network, device: &Device) -> Result<()> {
+    let est = crate::mcu::evaluate(net, &crate::mcu::EvalOptions::default())?;
+    if device.fits(est.sram_bytes, est.flash_bytes) {
+        return Ok(());
+    }
+    let over = |what: &str, need: u64, have: u64| {
+        (need > have).then(|| format!("{what} by {} B (needs {need} B of {have} B)", need - have))
+    };
+    let parts: Vec<String> = [
+        over("SRAM", est.sram_bytes, device.sram_bytes),
+        over("flash", est.flash_bytes, device.flash_bytes),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    Err(Error::Invalid(format!(
+        "--target {}: the model does not fit: its generated C is over {} by the estimate (`tinynas mem --scheduler tinyengine`); search for this device, or give a larger one",
+        device.name,
+        parts.join(" and ")
+    )))
 }
 
 /// Refuse, before any work, a `--target` whose core is unknown or whose toolchain is missing.
@@ -280,6 +310,7 @@ pub fn check_target(device: &Device) -> Result<()> {
 /// Generate the C runtime of `q` (of `network`), check it on the host on every image of
 /// `split`, and with `target` link it for the device and run it in QEMU on the first
 /// `target_images`. Returns the sources, the report and the ELF's bytes.
+#[allow(clippy::too_many_arguments)]
 pub fn build_firmware(
     q: &QGraph,
     network: &crate::mcu::Network,
@@ -287,11 +318,12 @@ pub fn build_firmware(
     split: &SplitRun,
     target: Option<&Device>,
     target_images: usize,
+    out: &Path,
     obs: &dyn Observer,
 ) -> Result<(crate::firmware::Sources, FirmwareReport, Option<Vec<u8>>)> {
     let sources = crate::firmware::generate(q, network, about)?;
     let est = crate::mcu::evaluate(network, &crate::mcu::EvalOptions::default())?;
-    let dir = BuildDir::new();
+    let dir = BuildDir::new(out)?;
     let compiler = crate::firmware::host::compiler();
     let (host, host_skipped) = if crate::firmware::host::compiler_found(&compiler) {
         obs.message(&format!(
@@ -335,6 +367,9 @@ pub fn build_firmware(
                 est.macs,
             )?;
             let elf = std::fs::read(&check.link.elf)?;
+            let mut check = check;
+            // The report names the ELF the export leaves, not the build's copy.
+            check.link.elf = PathBuf::from(elf_name(dev));
             (Some(check), Some(elf))
         }
     };
@@ -420,6 +455,7 @@ pub fn export(
     }
     if let Some(dev) = &o.target {
         check_target(dev)?;
+        check_fits(&crate::mcu::net::from_subnet(&run.cfg.space, &o.subnet)?, dev)?;
     }
     let mut claimed: Vec<String> = EXPORT_FILES.iter().map(|f| f.to_string()).collect();
     if let Some(dev) = &o.target {
@@ -489,6 +525,7 @@ pub fn export(
         &split,
         o.target.as_ref(),
         o.target_images,
+        &o.out,
         obs,
     )?;
     let verified = match &o.verify {
@@ -555,6 +592,13 @@ pub fn export(
     }
     for (name, bytes) in &files {
         crate::io::write_atomic(&o.out.join(name), bytes)?;
+    }
+    // An earlier export's ELF (another device, or none this time) would sit beside a model it
+    // does not hold.
+    for old in crate::io::owned_outputs(&o.out) {
+        if old.starts_with("tinynas_") && old.ends_with(".elf") && !files.iter().any(|f| f.0 == old) {
+            let _ = std::fs::remove_file(o.out.join(&old));
+        }
     }
     Ok(report)
 }
