@@ -212,6 +212,13 @@ fn firmware_refusals_name_what_was_wrong() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 
+    // export --target refuses it up front, by the same estimate the search checks.
+    let e = tinynas::pipeline::export::check_fits(&nets[0], &Device::preset("stm32f411").unwrap())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("--target stm32f411") && e.contains("over flash by"), "{e}");
+    tinynas::pipeline::export::check_fits(&nets[1], &Device::preset("stm32f411").unwrap()).unwrap();
+
     // Without the toolchain on PATH, export --target refuses before touching anything.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_tinynas"))
         .args(["export", "--run", "/nonexistent-run", "--out", "/nonexistent-out", "--target", "stm32f746"])
