@@ -3,8 +3,8 @@
 //! tinynas's integer executor computes, bit for bit, and LiteRT within one step.
 
 mod common;
-use common::runtimes::{python, run_runtimes, split};
 use common::models::random_model;
+use common::runtimes::{python, run_runtimes, split};
 use common::*;
 use rand::Rng;
 use std::process::Command;

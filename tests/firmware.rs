@@ -64,7 +64,9 @@ fn subnets(seed: u64, n_random: usize) -> Vec<Network> {
         let res = space.resolutions[r.random_range(0..2)];
         subs.push(space.sample(&mut r, res));
     }
-    subs.iter().map(|s| from_subnet(&space, s).unwrap()).collect()
+    subs.iter()
+        .map(|s| from_subnet(&space, s).unwrap())
+        .collect()
 }
 
 #[test]
@@ -87,7 +89,11 @@ fn generated_c_computes_the_executors_logits_on_the_host_within_its_declared_are
         total += c.images;
         // Every region is used, none beyond its size (check_host refuses that).
         assert!(c.touched.activations > 0 && c.touched.scratch > 0 && c.touched.kernel_buffer > 0);
-        assert_eq!(c.touched.kernel_buffer, c.kernel_buffer_bytes, "{}", net.name);
+        assert_eq!(
+            c.touched.kernel_buffer, c.kernel_buffer_bytes,
+            "{}",
+            net.name
+        );
         eprintln!(
             "{}: {} inputs identical; arena {} B declared (activations {} / scratch {} / kernel {}), touched {} / {} / {}",
             net.name,
@@ -199,13 +205,23 @@ fn firmware_refusals_name_what_was_wrong() {
     let e = firmware::check_device(&q, &s, &coreless, &tmp("coreless"), &inputs, 1)
         .unwrap_err()
         .to_string();
-    assert!(e.contains("no core is known") && e.contains("stm32f411"), "{e}");
+    assert!(
+        e.contains("no core is known") && e.contains("stm32f411"),
+        "{e}"
+    );
 
     // 589 KB of model for the F411's 512 KiB of flash.
     let dir = tmp("overflow");
-    let e = firmware::check_device(&q, &s, &Device::preset("stm32f411").unwrap(), &dir, &inputs, 1)
-        .unwrap_err()
-        .to_string();
+    let e = firmware::check_device(
+        &q,
+        &s,
+        &Device::preset("stm32f411").unwrap(),
+        &dir,
+        &inputs,
+        1,
+    )
+    .unwrap_err()
+    .to_string();
     assert!(
         e.contains("does not fit stm32f411") && e.contains("flash by") && e.contains("of 524288 B"),
         "{e}"
@@ -213,15 +229,28 @@ fn firmware_refusals_name_what_was_wrong() {
     let _ = std::fs::remove_dir_all(&dir);
 
     // export --target refuses it up front, by the same estimate the search checks.
-    let e = tinynas::pipeline::export::check_fits(&nets[0], &Device::preset("stm32f411").unwrap())
-        .unwrap_err()
-        .to_string();
-    assert!(e.contains("--target stm32f411") && e.contains("over flash by"), "{e}");
-    tinynas::pipeline::export::check_fits(&nets[1], &Device::preset("stm32f411").unwrap()).unwrap();
+    let e =
+        tinynas::pipeline::firmware::check_fits(&nets[0], &Device::preset("stm32f411").unwrap())
+            .unwrap_err()
+            .to_string();
+    assert!(
+        e.contains("--target stm32f411") && e.contains("over flash by"),
+        "{e}"
+    );
+    tinynas::pipeline::firmware::check_fits(&nets[1], &Device::preset("stm32f411").unwrap())
+        .unwrap();
 
     // Without the toolchain on PATH, export --target refuses before touching anything.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_tinynas"))
-        .args(["export", "--run", "/nonexistent-run", "--out", "/nonexistent-out", "--target", "stm32f746"])
+        .args([
+            "export",
+            "--run",
+            "/nonexistent-run",
+            "--out",
+            "/nonexistent-out",
+            "--target",
+            "stm32f746",
+        ])
         .env("PATH", "/nonexistent-bin")
         .output()
         .unwrap();

@@ -5,7 +5,8 @@ use common::bn_width;
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use tinynas::mcu::graph::build;
 use tinynas::mcu::net::{Network, from_subnet, proxyless_mobile};
-use tinynas::mcu::sched::{Order, buffers, place};
+use tinynas::mcu::place::{Order, place};
+use tinynas::mcu::sched::buffers;
 use tinynas::mcu::{Device, EvalOptions, Scheduler, evaluate};
 use tinynas::supernet::SearchSpace;
 
@@ -25,7 +26,10 @@ fn planners_never_overlap_two_live_tensors() {
     for case in 0..200 {
         let net = random_space_net(&mut rng);
         let g = build(&net);
-        for (align, inplace, order) in [(16, false, Order::LaterFirst), (4, true, Order::EarlierFirst)] {
+        for (align, inplace, order) in [
+            (16, false, Order::LaterFirst),
+            (4, true, Order::EarlierFirst),
+        ] {
             let (bufs, tb) = buffers(&g, align, inplace);
             let off = place(&bufs, order);
             for k in 0..g.ops.len() {
@@ -37,10 +41,7 @@ fn planners_never_overlap_two_live_tensors() {
                     for &j in &live[a + 1..] {
                         let space = off[i] < off[j] + bufs[j].extent(k)
                             && off[j] < off[i] + bufs[i].extent(k);
-                        assert!(
-                            !space,
-                            "case {case}: buffers {i} and {j} overlap at op {k}"
-                        );
+                        assert!(!space, "case {case}: buffers {i} and {j} overlap at op {k}");
                     }
                 }
             }
@@ -58,9 +59,16 @@ fn planners_never_overlap_two_live_tensors() {
             for t in 0..g.tensors.len() {
                 let b = &bufs[tb[t]];
                 let made = g.ops.iter().position(|o| o.output == t).unwrap_or(0);
-                let read = g.ops.iter().rposition(|o| o.inputs.contains(&t)).unwrap_or(made);
+                let read = g
+                    .ops
+                    .iter()
+                    .rposition(|o| o.inputs.contains(&t))
+                    .unwrap_or(made);
                 for k in made..=read {
-                    assert!(g.bytes(t) <= b.extent(k), "case {case}: tensor {t} cut short at op {k}");
+                    assert!(
+                        g.bytes(t) <= b.extent(k),
+                        "case {case}: tensor {t} cut short at op {k}"
+                    );
                 }
             }
         }

@@ -163,7 +163,8 @@ pub fn demo(g: &GpuArgs, a: &DemoArgs) -> Result<()> {
                 d.images,
                 d.instructions,
                 match (d.ms_at_clock, o.limits.device.clock_mhz) {
-                    (Some(ms), Some(mhz)) => format!(" (≈ {ms:.2} ms at {mhz} MHz, one instruction a cycle)"),
+                    (Some(ms), Some(mhz)) =>
+                        format!(" (≈ {ms:.2} ms at {mhz} MHz, one instruction a cycle)"),
                     _ => String::new(),
                 }
             );

@@ -127,7 +127,7 @@ fn target_arg(s: &str) -> std::result::Result<crate::mcu::Device, String> {
 }
 
 /// The generated C runtime's lines: its arena and image, the host check, the device check.
-pub fn print_firmware(f: &crate::pipeline::export::FirmwareReport) {
+pub fn print_firmware(f: &crate::pipeline::firmware::FirmwareReport) {
     println!(
         "  generated C (tinynas_model.c/.h, tinynas_kernels.c/.h): arena {} B (activations {} + scratch {} + kernel buffer {}); the device needs SRAM {} and flash {} (estimates the search checked)",
         f.arena_bytes,
@@ -201,7 +201,7 @@ pub fn run(a: &ExportArgs) -> Result<()> {
         crate::export::verify::check_python(py)?;
     }
     if let Some(d) = &a.target {
-        crate::pipeline::export::check_target(d)?;
+        crate::pipeline::firmware::check_target(d)?;
     }
     crate::io::check_out_dir(&a.out, "--out")?;
     crate::train::run::check_run(&a.sub.run)?;

@@ -243,8 +243,10 @@ pub fn run(a: &MemArgs) -> Result<()> {
             r.params as f64 / 1e6,
             kib(r.flash_bytes),
             match s {
-                Scheduler::TinyEngine => " (the generated C runtime's image: weights, tables and code)",
-                Scheduler::Tflm => " (the .tflite file; TF Lite Micro's own code is not counted: add it with --runtime-flash)",
+                Scheduler::TinyEngine =>
+                    " (the generated C runtime's image: weights, tables and code)",
+                Scheduler::Tflm =>
+                    " (the .tflite file; TF Lite Micro's own code is not counted: add it with --runtime-flash)",
                 _ => " (weights, biases and scales)",
             }
         );

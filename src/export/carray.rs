@@ -61,20 +61,30 @@ pub fn sources(q: &QGraph, tflite: &[u8], about: &str, arena_bytes: u64) -> (Str
     }
     let _ = write!(
         cc,
-        "}};\nconst unsigned int g_model_data_len = {};\n\nconst int8_t tinynas_input_table[{}][256] = {{\n",
-        tflite.len(),
+        "}};\nconst unsigned int g_model_data_len = {};\n\n",
+        tflite.len()
+    );
+    input_table(&mut cc, &table);
+    (h, cc)
+}
+
+/// The definition of `tinynas_input_table` (one row of 256 per input channel), as
+/// model_data.cc and the generated C runtime both carry it.
+pub fn input_table(out: &mut String, table: &[[i8; 256]]) {
+    let _ = writeln!(
+        out,
+        "const int8_t tinynas_input_table[{}][256] = {{",
         table.len()
     );
-    for t in &table {
-        cc.push_str("  {");
+    for t in table {
+        out.push_str("  {");
         for (j, v) in t.iter().enumerate() {
             if j % 16 == 0 {
-                cc.push_str("\n   ");
+                out.push_str("\n   ");
             }
-            let _ = write!(cc, " {v},");
+            let _ = write!(out, " {v},");
         }
-        cc.push_str("\n  },\n");
+        out.push_str("\n  },\n");
     }
-    cc.push_str("};\n");
-    (h, cc)
+    out.push_str("};\n");
 }

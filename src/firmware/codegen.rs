@@ -53,9 +53,13 @@ fn unsupported(what: String) -> Error {
 
 /// `static const <ty> <name>[n] = {…};` with `per_line` values a line.
 fn array<T: Display>(out: &mut String, ty: &str, name: &str, values: &[T], per_line: usize) {
-    let _ = write!(out, "static const {ty} {name}[{}] = {{", values.len().max(1));
+    let _ = write!(
+        out,
+        "static const {ty} {name}[{}] = {{",
+        values.len().max(1)
+    );
     if values.is_empty() {
-        out.push_str("0");
+        out.push('0');
     }
     for (i, v) in values.iter().enumerate() {
         if i % per_line == 0 {
@@ -134,7 +138,7 @@ pub fn generate(q: &QGraph, net: &Network, about: &str) -> Result<Sources> {
                 let pointwise = !depthwise && k == 1 && s == 1 && *pad_top == 0;
                 // Weights in the kernels' layout; the input zero point folded into the bias
                 // where the kernel reads raw int8 (pointwise).
-                let (weight, bias): (Vec<i8>, Vec<i64>) = if *depthwise {
+                let (weight, bias) = if *depthwise {
                     let c = ys.c;
                     let mut w = vec![0i8; qop.weight.len()];
                     for ch in 0..c {
@@ -142,39 +146,13 @@ pub fn generate(q: &QGraph, net: &Network, about: &str) -> Result<Sources> {
                             w[ch * k * k + t] = qop.weight[t * c + ch];
                         }
                     }
-                    (w, qop.bias.iter().map(|&b| b as i64).collect())
+                    (w, qop.bias.clone())
                 } else if pointwise {
-                    let cin = xs.c;
-                    let b = qop
-                        .bias
-                        .iter()
-                        .enumerate()
-                        .map(|(o, &b)| {
-                            let sum: i64 = qop.weight[o * cin..(o + 1) * cin]
-                                .iter()
-                                .map(|&w| w as i64)
-                                .sum();
-                            b as i64 - pi.zero_point as i64 * sum
-                        })
-                        .collect();
+                    let b = folded_bias(&op.name, &qop.weight, &qop.bias, xs.c, pi.zero_point)?;
                     (qop.weight.clone(), b)
                 } else {
-                    (
-                        qop.weight.clone(),
-                        qop.bias.iter().map(|&b| b as i64).collect(),
-                    )
+                    (qop.weight.clone(), qop.bias.clone())
                 };
-                let bias = bias
-                    .into_iter()
-                    .map(|b| {
-                        i32::try_from(b).map_err(|_| {
-                            unsupported(format!(
-                                "{}: a bias of {b} with the zero point folded in",
-                                op.name
-                            ))
-                        })
-                    })
-                    .collect::<Result<Vec<i32>>>()?;
                 emit_layer(
                     &mut consts,
                     n,
@@ -230,24 +208,7 @@ pub fn generate(q: &QGraph, net: &Network, about: &str) -> Result<Sources> {
                 let cin = xs.len();
                 u16_field("inputs", &op.name, cin)?;
                 u16_field("outputs", &op.name, ys.c)?;
-                let bias = qop
-                    .bias
-                    .iter()
-                    .enumerate()
-                    .map(|(o, &b)| {
-                        let sum: i64 = qop.weight[o * cin..(o + 1) * cin]
-                            .iter()
-                            .map(|&w| w as i64)
-                            .sum();
-                        let v = b as i64 - pi.zero_point as i64 * sum;
-                        i32::try_from(v).map_err(|_| {
-                            unsupported(format!(
-                                "{}: a bias of {v} with the zero point folded in",
-                                op.name
-                            ))
-                        })
-                    })
-                    .collect::<Result<Vec<i32>>>()?;
+                let bias = folded_bias(&op.name, &qop.weight, &qop.bias, cin, pi.zero_point)?;
                 emit_layer(
                     &mut consts,
                     n,
@@ -272,7 +233,10 @@ pub fn generate(q: &QGraph, net: &Network, about: &str) -> Result<Sources> {
             OpKind::Add => {
                 let (mult, shift, left) = q.add_multipliers(*i);
                 if left != 20 {
-                    return Err(unsupported(format!("{}: an ADD left shift of {left}", op.name)));
+                    return Err(unsupported(format!(
+                        "{}: an ADD left shift of {left}",
+                        op.name
+                    )));
                 }
                 check_shifts(&op.name, &shift, 0)?;
                 let pb = q.params[inputs[1]];
@@ -420,25 +384,10 @@ pub fn generate(q: &QGraph, net: &Network, about: &str) -> Result<Sources> {
          \n"
     );
     model_c.push_str(&consts);
-    let _ = writeln!(
-        model_c,
-        "const int8_t tinynas_input_table[{}][256] = {{",
-        table.len()
-    );
-    for t in &table {
-        model_c.push_str("    {");
-        for (j, v) in t.iter().enumerate() {
-            if j % 16 == 0 {
-                model_c.push_str("\n       ");
-            }
-            let _ = write!(model_c, " {v},");
-        }
-        model_c.push_str("\n    },\n");
-    }
+    crate::export::carray::input_table(&mut model_c, &table);
     let _ = write!(
         model_c,
-        "}};\n\
-         \n\
+        "\n\
          int8_t *tinynas_input(void) {{ return tinynas_arena + {input_off}; }}\n\
          \n\
          const int8_t *tinynas_output(void) {{ return tinynas_arena + {output_off}; }}\n\
@@ -472,6 +421,21 @@ pub fn generate(q: &QGraph, net: &Network, about: &str) -> Result<Sources> {
     })
 }
 
+/// The biases of a layer whose kernel reads raw int8 inputs (pointwise, fully connected):
+/// bias − zin·Σw per output over its `cin` weights, exact in integers.
+fn folded_bias(op: &str, weight: &[i8], bias: &[i32], cin: usize, zin: i32) -> Result<Vec<i32>> {
+    bias.iter()
+        .zip(weight.chunks(cin))
+        .map(|(&b, w)| {
+            let sum: i64 = w.iter().map(|&w| w as i64).sum();
+            let v = b as i64 - zin as i64 * sum;
+            i32::try_from(v).map_err(|_| {
+                unsupported(format!("{op}: a bias of {v} with the zero point folded in"))
+            })
+        })
+        .collect()
+}
+
 fn check_room(op: &str, region: &str, need: u64, have: u64) -> Result<()> {
     if need > have {
         return Err(Error::Invalid(format!(
@@ -498,5 +462,6 @@ fn emit_layer(
     array(out, "int32_t", &format!("b{n}"), bias, 8);
     array(out, "int32_t", &format!("m{n}"), mult, 8);
     array(out, "int8_t", &format!("s{n}"), shift, 24);
-    *bytes += weight.len() as u64 + 4 * bias.len() as u64 + 4 * mult.len() as u64 + shift.len() as u64;
+    *bytes +=
+        weight.len() as u64 + 4 * bias.len() as u64 + 4 * mult.len() as u64 + shift.len() as u64;
 }

@@ -11,7 +11,13 @@ use std::process::Command;
 pub const HOST_CHECK_C: &str = include_str!("runtime/tinynas_host_check.c");
 
 /// The warnings every build of the generated code is held to.
-pub const STRICT: [&str; 5] = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic-errors"];
+pub const STRICT: [&str; 5] = [
+    "-std=c99",
+    "-Wall",
+    "-Wextra",
+    "-Werror",
+    "-pedantic-errors",
+];
 
 /// How the host build is compiled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -79,12 +85,9 @@ pub fn compiler_found(cc: &Path) -> bool {
 
 /// Run `cmd`, an error naming `what` and the tool's last lines if it fails.
 pub fn run_tool(cmd: &mut Command, what: &str) -> Result<std::process::Output> {
-    let out = cmd.output().map_err(|e| {
-        Error::Invalid(format!(
-            "{what}: cannot run {:?} ({e})",
-            cmd.get_program()
-        ))
-    })?;
+    let out = cmd
+        .output()
+        .map_err(|e| Error::Invalid(format!("{what}: cannot run {:?} ({e})", cmd.get_program())))?;
     if !out.status.success() {
         let mut text = String::from_utf8_lossy(&out.stderr).into_owned();
         text.push_str(&String::from_utf8_lossy(&out.stdout));

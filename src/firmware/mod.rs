@@ -17,23 +17,8 @@ use serde::Serialize;
 
 /// The first input on which `got` differs from the integer executor's logits, as an error.
 pub fn compare(q: &QGraph, inputs: &[Vec<i8>], got: &[Vec<i8>], who: &str) -> Result<()> {
-    if got.len() != inputs.len() {
-        return Err(Error::Mismatch(format!(
-            "{who}: {} logit rows for {} inputs",
-            got.len(),
-            inputs.len()
-        )));
-    }
-    for (i, (x, y)) in inputs.iter().zip(got).enumerate() {
-        let want = q.logits(x);
-        if &want != y {
-            return Err(Error::Mismatch(format!(
-                "{who} differs from the integer executor on input {i} of {}: {y:?} against {want:?}",
-                inputs.len()
-            )));
-        }
-    }
-    Ok(())
+    let want: Vec<Vec<i8>> = inputs.iter().map(|x| q.logits(x)).collect();
+    compare_logits(&want, got, who)
 }
 
 /// The first row where `got` differs from the executor's `want`, as an error.
@@ -136,7 +121,11 @@ pub fn check_device(
         q,
         inputs,
         &run.logits,
-        &format!("the firmware on the {} (QEMU {})", link.core.name(), run.board),
+        &format!(
+            "the firmware on the {} (QEMU {})",
+            link.core.name(),
+            run.board
+        ),
     )?;
     if run.stack_used_bytes > link.stack_bytes {
         return Err(Error::Mismatch(format!(

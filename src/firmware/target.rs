@@ -302,7 +302,13 @@ pub struct QemuRun {
 }
 
 /// Run the linked ELF in QEMU on `inputs` (each TINYNAS_INPUT_BYTES), in `dir`.
-pub fn run(tc: &Toolchain, link: &Link, dir: &Path, inputs: &[Vec<i8>], classes: usize) -> Result<QemuRun> {
+pub fn run(
+    tc: &Toolchain,
+    link: &Link,
+    dir: &Path,
+    inputs: &[Vec<i8>],
+    classes: usize,
+) -> Result<QemuRun> {
     let board = qemu_board(link.core);
     let bytes: Vec<u8> = inputs.iter().flatten().map(|&v| v as u8).collect();
     std::fs::write(dir.join("input.bin"), bytes)?;
@@ -312,12 +318,26 @@ pub fn run(tc: &Toolchain, link: &Link, dir: &Path, inputs: &[Vec<i8>], classes:
     let t0 = std::time::Instant::now();
     let mut q = Command::new(&tc.qemu);
     q.current_dir(dir)
-        .args(["-M", board, "-nographic", "-monitor", "none", "-serial", "none"])
+        .args([
+            "-M",
+            board,
+            "-nographic",
+            "-monitor",
+            "none",
+            "-serial",
+            "none",
+        ])
         .args(["-icount", "shift=0"])
         .args(["-semihosting-config", "enable=on,target=native"])
         .arg("-kernel")
         .arg(&link.elf);
-    run_tool(&mut q, &format!("running the model on the {} in QEMU ({board})", link.core.name()))?;
+    run_tool(
+        &mut q,
+        &format!(
+            "running the model on the {} in QEMU ({board})",
+            link.core.name()
+        ),
+    )?;
     let seconds = t0.elapsed().as_secs_f64();
     let res = std::fs::read(dir.join("result.bin"))?;
     let out = std::fs::read(dir.join("output.bin"))?;

@@ -3,9 +3,10 @@
 //! (checked in tests/mcu_properties.rs).
 
 use super::graph::{OpInfo, OpKind, walk_ops};
-use super::net::{Network, conv_out};
 use super::image::{ImageCounter, RUNTIME_STACK_BYTES, TfliteCounter};
-use super::sched::{Order, PlaceScratch, Scheduler, TailCounter, place_into};
+use super::net::{Network, conv_out};
+use super::place::{Order, PlaceScratch, place_into};
+use super::sched::{Scheduler, TailCounter};
 use serde::Serialize;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -203,11 +204,13 @@ impl Evaluator {
                 last[t] = last[t].max(i);
             }
             // In place unless the input is the block input a residual add reads later.
-            root.push(if inplace && o.kind == OpKind::Depthwise && o.residual != Some(o.inputs[0]) {
-                root[o.inputs[0]]
-            } else {
-                o.output
-            });
+            root.push(
+                if inplace && o.kind == OpKind::Depthwise && o.residual != Some(o.inputs[0]) {
+                    root[o.inputs[0]]
+                } else {
+                    o.output
+                },
+            );
             let t = o.input;
             let pad = (o.kernel_size / 2) as u64;
             match o.kind {

@@ -35,8 +35,12 @@ pub fn kernel_code_bytes(k: Kernel) -> u64 {
     match k {
         Kernel::Conv => 704,
         Kernel::Pointwise => 1600,
-        Kernel::Depthwise { specialised: true, .. } => 656,
-        Kernel::Depthwise { specialised: false, .. } => 864,
+        Kernel::Depthwise {
+            specialised: true, ..
+        } => 656,
+        Kernel::Depthwise {
+            specialised: false, ..
+        } => 864,
         Kernel::Add => 272,
         Kernel::AvgPool => 128,
         Kernel::FullyConnected => 224,
@@ -63,9 +67,8 @@ fn align4(x: u64) -> u64 {
 pub fn op_image(o: &OpInfo) -> (Option<Kernel>, u64) {
     let cout = o.out.c as u64;
     let weights = o.params.saturating_sub(cout);
-    let conv = |w: u64, mults: u64| {
-        align4(w) + 4 * cout + 4 * mults + align4(mults) + LAYER_RECORD_BYTES
-    };
+    let conv =
+        |w: u64, mults: u64| align4(w) + 4 * cout + 4 * mults + align4(mults) + LAYER_RECORD_BYTES;
     match o.kind {
         OpKind::Conv => (Some(Kernel::Conv), conv(weights, cout)),
         OpKind::Pointwise => (Some(Kernel::Pointwise), conv(weights, cout)),
@@ -116,11 +119,7 @@ impl ImageCounter {
     /// The image's bytes for a network of `in_channels` input channels.
     pub fn bytes(&self, in_channels: usize) -> u64 {
         let code: u64 = self.kernels.iter().map(|&k| kernel_code_bytes(k)).sum();
-        self.consts
-            + 256 * in_channels as u64
-            + code
-            + CALL_BYTES * self.layers
-            + FIXED_CODE_BYTES
+        self.consts + 256 * in_channels as u64 + code + CALL_BYTES * self.layers + FIXED_CODE_BYTES
     }
 }
 
@@ -141,7 +140,11 @@ impl TfliteCounter {
         let cout = o.out.c as u64;
         self.bytes += 168;
         match o.kind {
-            OpKind::Conv | OpKind::Pointwise | OpKind::Depthwise | OpKind::Linear | OpKind::SeFc => {
+            OpKind::Conv
+            | OpKind::Pointwise
+            | OpKind::Depthwise
+            | OpKind::Linear
+            | OpKind::SeFc => {
                 self.bytes += o.params.saturating_sub(cout) + 16 * cout + 2 * 103;
             }
             OpKind::Pad => self.bytes += 103,

@@ -8,6 +8,7 @@ pub mod image;
 /// The network description lives in the network definition, `crate::arch`.
 pub use crate::arch::net;
 pub mod patch;
+pub mod place;
 pub mod sched;
 mod walk;
 

@@ -308,8 +308,8 @@ pub fn demo(
 
     // 6. Export, and the device check where the Arm toolchain and QEMU are present.
     let chosen = crate::mcu::net::from_subnet(&run.cfg.space, &search.subnet)?;
-    let target = match super::export::check_target(&o.limits.device)
-        .and_then(|()| super::export::check_fits(&chosen, &o.limits.device))
+    let target = match super::firmware::check_target(&o.limits.device)
+        .and_then(|()| super::firmware::check_fits(&chosen, &o.limits.device))
     {
         Ok(()) => Ok(o.limits.device.clone()),
         Err(e) => Err(format!("no device check: {e}")),

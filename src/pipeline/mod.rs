@@ -6,6 +6,7 @@
 pub mod demo;
 pub mod export;
 pub mod finetune;
+pub mod firmware;
 mod measure;
 pub mod predictor;
 pub mod search;

@@ -307,24 +307,17 @@ TN_INLINE void tn_dw_body(const tn_conv_t *L, const int8_t *x, int8_t *y, int16_
     }
 }
 
-void tn_dw_k3s1(const tn_conv_t *L, const int8_t *x, int8_t *y, int16_t *plane) {
-    tn_dw_body(L, x, y, plane, 3, 1);
-}
-void tn_dw_k3s2(const tn_conv_t *L, const int8_t *x, int8_t *y, int16_t *plane) {
-    tn_dw_body(L, x, y, plane, 3, 2);
-}
-void tn_dw_k5s1(const tn_conv_t *L, const int8_t *x, int8_t *y, int16_t *plane) {
-    tn_dw_body(L, x, y, plane, 5, 1);
-}
-void tn_dw_k5s2(const tn_conv_t *L, const int8_t *x, int8_t *y, int16_t *plane) {
-    tn_dw_body(L, x, y, plane, 5, 2);
-}
-void tn_dw_k7s1(const tn_conv_t *L, const int8_t *x, int8_t *y, int16_t *plane) {
-    tn_dw_body(L, x, y, plane, 7, 1);
-}
-void tn_dw_k7s2(const tn_conv_t *L, const int8_t *x, int8_t *y, int16_t *plane) {
-    tn_dw_body(L, x, y, plane, 7, 2);
-}
+/* The specialised depthwise kernels: the body with its kernel and stride as constants. */
+#define TN_DW_SPECIALISED(K, S)                                                          \
+    void tn_dw_k##K##s##S(const tn_conv_t *L, const int8_t *x, int8_t *y, int16_t *plane) { \
+        tn_dw_body(L, x, y, plane, K, S);                                                 \
+    }
+TN_DW_SPECIALISED(3, 1)
+TN_DW_SPECIALISED(3, 2)
+TN_DW_SPECIALISED(5, 1)
+TN_DW_SPECIALISED(5, 2)
+TN_DW_SPECIALISED(7, 1)
+TN_DW_SPECIALISED(7, 2)
 void tn_dw(const tn_conv_t *L, const int8_t *x, int8_t *y, int16_t *plane) {
     tn_dw_body(L, x, y, plane, L->k, L->s);
 }

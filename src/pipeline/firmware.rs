@@ -1,0 +1,172 @@
+//! The generated C runtime of an export: generated, checked on the host on every test image,
+//! and with a target device linked for its flash and SRAM and run on its core in QEMU; the
+//! refusals that come before any work (a device the estimate says it cannot fit, a missing
+//! toolchain).
+
+use super::export::{SplitRun, elf_name};
+use crate::export::QGraph;
+use crate::mcu::Device;
+use crate::observer::Observer;
+use crate::{Error, Result};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+/// The generated C runtime: its plan and estimates, and the checks it passed.
+#[derive(Clone, Debug, Serialize)]
+pub struct FirmwareReport {
+    /// The arena `tinynas_model.h` declares (= `mem --scheduler tinyengine`'s peak) and its parts.
+    pub arena_bytes: u64,
+    pub activation_bytes: u64,
+    pub scratch_bytes: u64,
+    pub kernel_buffer_bytes: u64,
+    /// What the search constrained: SRAM (arena + the runtime's stack) and flash (the image).
+    pub sram_estimate_bytes: u64,
+    pub flash_estimate_bytes: u64,
+    /// Built with the host's C compiler and run on every test image, identical to the integer
+    /// executor (absent, with `host_skipped` saying why, where no C compiler was found).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<crate::firmware::HostCheck>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host_skipped: Option<String>,
+    /// Linked for the device and run on its core in QEMU (`target`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device: Option<crate::firmware::DeviceCheck>,
+}
+
+/// The hidden folder of the firmware builds inside the export's folder (whose lock the export
+/// holds): removed when dropped, and a killed export's leftover removed by the next one.
+struct BuildDir(PathBuf);
+
+/// The build folder's name inside `--out`.
+const BUILD_DIR: &str = ".tinynas-firmware-build";
+
+impl BuildDir {
+    fn new(out: &Path) -> Result<BuildDir> {
+        let dir = out.join(BUILD_DIR);
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).map_err(|e| Error::Write {
+                path: dir.display().to_string(),
+                source: e,
+            })?;
+        }
+        Ok(BuildDir(dir))
+    }
+}
+
+impl Drop for BuildDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Refuse, before any work, a network whose generated C the estimate already puts over the
+/// device's SRAM or flash (the linker would refuse it at the end; the estimate is never below
+/// the linker's figures).
+pub fn check_fits(net: &crate::mcu::Network, device: &Device) -> Result<()> {
+    let est = crate::mcu::evaluate(net, &crate::mcu::EvalOptions::default())?;
+    if device.fits(est.sram_bytes, est.flash_bytes) {
+        return Ok(());
+    }
+    let over = |what: &str, need: u64, have: u64| {
+        (need > have).then(|| format!("{what} by {} B (needs {need} B of {have} B)", need - have))
+    };
+    let parts: Vec<String> = [
+        over("SRAM", est.sram_bytes, device.sram_bytes),
+        over("flash", est.flash_bytes, device.flash_bytes),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    Err(Error::Invalid(format!(
+        "--target {}: the model does not fit: its generated C is over {} by the estimate (`tinynas mem --scheduler tinyengine`); search for this device, or give a larger one",
+        device.name,
+        parts.join(" and ")
+    )))
+}
+
+/// Refuse, before any work, a `--target` whose core is unknown or whose toolchain is missing.
+pub fn check_target(device: &Device) -> Result<()> {
+    crate::firmware::target::device_core(device)?;
+    crate::firmware::target::Toolchain::find().map(|_| ())
+}
+
+/// Generate the C runtime of `q` (of `network`), check it on the host on every image of
+/// `split`, and with `target` link it for the device and run it in QEMU on the first
+/// `target_images`. Returns the sources, the report and the ELF's bytes.
+#[allow(clippy::too_many_arguments)]
+pub fn build_firmware(
+    q: &QGraph,
+    network: &crate::mcu::Network,
+    about: &str,
+    split: &SplitRun,
+    target: Option<&Device>,
+    target_images: usize,
+    out: &Path,
+    obs: &dyn Observer,
+) -> Result<(crate::firmware::Sources, FirmwareReport, Option<Vec<u8>>)> {
+    let sources = crate::firmware::generate(q, network, about)?;
+    let est = crate::mcu::evaluate(network, &crate::mcu::EvalOptions::default())?;
+    let dir = BuildDir::new(out)?;
+    let compiler = crate::firmware::host::compiler();
+    let (host, host_skipped) = if crate::firmware::host::compiler_found(&compiler) {
+        obs.message(&format!(
+            "building the generated C with {} and running it on {} test images",
+            compiler.display(),
+            split.inputs.len()
+        ));
+        let h = crate::firmware::host::run(
+            &dir.0.join("host"),
+            &sources,
+            &split.inputs,
+            crate::firmware::host::HostBuild::Optimized,
+        )?;
+        crate::firmware::compare_logits(&split.logits, &h.logits, "the generated C on the host")?;
+        let check = crate::firmware::host_report(&sources, split.inputs.len(), &h)?;
+        (Some(check), None)
+    } else {
+        (
+            None,
+            Some(format!(
+                "no C compiler ({}) found: the generated C was not built on this machine",
+                compiler.display()
+            )),
+        )
+    };
+    let (device, elf) = match target {
+        None => (None, None),
+        Some(dev) => {
+            let n = target_images.min(split.inputs.len());
+            obs.message(&format!(
+                "linking for {} and running {n} test images on its {} in QEMU",
+                dev.name,
+                dev.core.map_or("core", |c| c.name())
+            ));
+            let check = crate::firmware::check_device(
+                q,
+                &sources,
+                dev,
+                &dir.0.join("target"),
+                &split.inputs[..n],
+                est.macs,
+            )?;
+            let elf = std::fs::read(&check.link.elf)?;
+            let mut check = check;
+            // The report names the ELF the export leaves, not the build's copy.
+            check.link.elf = PathBuf::from(elf_name(dev));
+            (Some(check), Some(elf))
+        }
+    };
+    let p = &sources.plan;
+    let report = FirmwareReport {
+        arena_bytes: p.total_bytes(),
+        activation_bytes: p.activation_bytes,
+        scratch_bytes: p.scratch_bytes,
+        kernel_buffer_bytes: p.kernel_bytes,
+        sram_estimate_bytes: est.sram_bytes,
+        flash_estimate_bytes: est.flash_bytes,
+        host,
+        host_skipped,
+        device,
+    };
+    Ok((sources, report, elf))
+}
