@@ -5,7 +5,7 @@
 //! flash and SRAM, it runs in QEMU with the same logits.
 
 mod common;
-use common::models::{calibrated_model, random_inputs};
+use common::models::{calibrated_model, general_path_model, random_inputs};
 use common::rng;
 use rand::Rng;
 use tinynas::firmware::host::HostBuild;
@@ -151,6 +151,55 @@ fn generated_c_runs_bit_exact_on_cortex_m4_and_m7_in_qemu() {
         );
         let _ = std::fs::remove_dir_all(&dir);
     }
+}
+
+/// Layers outside the kernels' short requantization (a fused activation narrower than int8, a
+/// left shift, a bias with no accumulator bound, an ADD shifting past 22) take the general
+/// form: bit for bit the executor's on the host, under the sanitizers and on both cores.
+#[test]
+fn layers_outside_the_short_requantization_take_the_general_form_bit_exact() {
+    let mut r = rng(29);
+    let net = &subnets(29, 0)[0];
+    let q = general_path_model(net, &mut r);
+    let s = generate(&q, net, "general").unwrap();
+    // The records say which layers take which form: some of each.
+    let records: Vec<Vec<i32>> = s
+        .model_c
+        .lines()
+        .filter_map(|l| l.strip_prefix("static const tn_conv_t L"))
+        .map(|l| {
+            let body = &l[l.find('{').unwrap() + 1..l.find('}').unwrap()];
+            body.split(", ")
+                .take(15)
+                .map(|v| v.parse().unwrap())
+                .collect()
+        })
+        .collect();
+    let short = |v: &Vec<i32>| v[10] == 1 && v[13] == -128 && v[14] == 127;
+    assert!(records.iter().any(short) && !records.iter().all(short));
+    assert!(records.iter().any(|v| v[10] == 0));
+    assert!(
+        records
+            .iter()
+            .any(|v| v[10] == 1 && (v[13], v[14]) != (-128, 127))
+    );
+    // An ADD whose output shift is past the short form's 22.
+    assert!(s.model_c.lines().any(|l| {
+        l.strip_prefix("static const tn_add_t L").is_some_and(|l| {
+            let body = &l[l.find('{').unwrap() + 1..l.find('}').unwrap()];
+            body.rsplit(", ").next().unwrap().parse::<i32>().unwrap() < -22
+        })
+    }));
+    let inputs = random_inputs(&q, &mut r, 100);
+    let dir = tmp("general");
+    firmware::check_host(&q, &s, &dir, &inputs, HostBuild::Optimized).unwrap();
+    firmware::check_host(&q, &s, &dir, &inputs[..8], HostBuild::Sanitized).unwrap();
+    let macs = tinynas::mcu::graph::build(net).macs();
+    for device in ["stm32f412", "stm32h743"] {
+        let dev = Device::preset(device).unwrap();
+        firmware::check_device(&q, &s, &dev, &dir, &inputs[..10], macs).unwrap();
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// MCUNet-in2 (its published architecture, random weights calibrated on random images) links

@@ -137,7 +137,7 @@ pub fn generate(q: &QGraph, net: &Network, about: &str) -> Result<Sources> {
                 let (amin, amax) = activation_range(*relu6, po.scale, po.zero_point);
                 let pointwise = !depthwise && k == 1 && s == 1 && *pad_top == 0;
                 // Weights in the kernels' layout; the input zero point folded into the bias
-                // where the kernel reads raw int8 (pointwise).
+                // where the kernel reads raw int8 (pointwise, depthwise).
                 let (weight, bias) = if *depthwise {
                     let c = ys.c;
                     let mut w = vec![0i8; qop.weight.len()];
@@ -146,7 +146,8 @@ pub fn generate(q: &QGraph, net: &Network, about: &str) -> Result<Sources> {
                             w[ch * k * k + t] = qop.weight[t * c + ch];
                         }
                     }
-                    (w, qop.bias.clone())
+                    let b = folded_bias(&op.name, &w, &qop.bias, k * k, pi.zero_point)?;
+                    (w, b)
                 } else if pointwise {
                     let b = folded_bias(&op.name, &qop.weight, &qop.bias, xs.c, pi.zero_point)?;
                     (qop.weight.clone(), b)
@@ -163,9 +164,16 @@ pub fn generate(q: &QGraph, net: &Network, about: &str) -> Result<Sources> {
                     &shift,
                     &mut const_bytes,
                 );
+                // Pointwise and depthwise read raw int8 (their bias folded), the stem x − zin.
+                let xmax = if pointwise || *depthwise {
+                    128
+                } else {
+                    centred_max(pi.zero_point)
+                };
+                let short = rq_short(&weight, &bias, &shift, xmax) as u8;
                 let _ = writeln!(
                     consts,
-                    "static const tn_conv_t L{n} = {{{}, {}, {}, {}, {}, {}, {k}, {s}, {pad_top}, {pad_left}, {}, {}, {amin}, {amax}, w{n}, b{n}, m{n}, s{n}}};\n",
+                    "static const tn_conv_t L{n} = {{{}, {}, {}, {}, {}, {}, {k}, {s}, {pad_top}, {pad_left}, {short}, {}, {}, {amin}, {amax}, w{n}, b{n}, m{n}, s{n}}};\n",
                     xs.h, xs.w, xs.c, ys.h, ys.w, ys.c, pi.zero_point, po.zero_point
                 );
                 let what = format!("{}: {} -> {}", op.name, shape(xs), shape(ys));
@@ -183,9 +191,10 @@ pub fn generate(q: &QGraph, net: &Network, about: &str) -> Result<Sources> {
                         if x == y { ", in place" } else { "" }
                     );
                 } else if pointwise {
+                    check_room(&op.name, "scratch", 4 * xs.c as u64, p.scratch_bytes)?;
                     let _ = writeln!(
                         calls,
-                        "    tn_pointwise(&L{n}, A + {x}, A + {y}); /* {what} */"
+                        "    tn_pointwise(&L{n}, A + {x}, A + {y}, SCRATCH); /* {what} */"
                     );
                 } else {
                     let kk = k * k * xs.c;
@@ -209,6 +218,8 @@ pub fn generate(q: &QGraph, net: &Network, about: &str) -> Result<Sources> {
                 u16_field("inputs", &op.name, cin)?;
                 u16_field("outputs", &op.name, ys.c)?;
                 let bias = folded_bias(&op.name, &qop.weight, &qop.bias, cin, pi.zero_point)?;
+                // One multiplier and shift for every output.
+                let short = rq_short(&qop.weight, &bias, &vec![shift[0]; bias.len()], 128) as u8;
                 emit_layer(
                     &mut consts,
                     n,
@@ -221,7 +232,7 @@ pub fn generate(q: &QGraph, net: &Network, about: &str) -> Result<Sources> {
                 );
                 let _ = writeln!(
                     consts,
-                    "static const tn_conv_t L{n} = {{1, 1, {cin}, 1, 1, {}, 1, 1, 0, 0, {}, {}, -128, 127, w{n}, b{n}, m{n}, s{n}}};\n",
+                    "static const tn_conv_t L{n} = {{1, 1, {cin}, 1, 1, {}, 1, 1, 0, 0, {short}, {}, {}, -128, 127, w{n}, b{n}, m{n}, s{n}}};\n",
                     ys.c, pi.zero_point, po.zero_point
                 );
                 let _ = writeln!(
@@ -421,8 +432,9 @@ pub fn generate(q: &QGraph, net: &Network, about: &str) -> Result<Sources> {
     })
 }
 
-/// The biases of a layer whose kernel reads raw int8 inputs (pointwise, fully connected):
-/// bias − zin·Σw per output over its `cin` weights, exact in integers.
+/// The biases of a layer whose kernel reads raw int8 inputs (pointwise, depthwise, fully
+/// connected): bias − zin·Σw per output over its `cin` weights (a depthwise channel's k·k
+/// taps), exact in integers.
 fn folded_bias(op: &str, weight: &[i8], bias: &[i32], cin: usize, zin: i32) -> Result<Vec<i32>> {
     bias.iter()
         .zip(weight.chunks(cin))
@@ -434,6 +446,28 @@ fn folded_bias(op: &str, weight: &[i8], bias: &[i32], cin: usize, zin: i32) -> R
             })
         })
         .collect()
+}
+
+/// Whether every channel's requantization may take the kernels' short form (`rq_short`): a
+/// right shift of 1 to 22 and an accumulator provably under 2^30 in magnitude — its bias plus
+/// the largest input magnitude `xmax` times the channel's Σ|w| (the weights of channel `o`
+/// are the `o`-th of `bias.len()` equal chunks). Under these bounds the short form's
+/// arithmetic (2·acc, the rounding constant, the zero point's multiple of 2^e) cannot
+/// overflow, so it is exact; otherwise the layer takes the general form.
+fn rq_short(weight: &[i8], bias: &[i32], shift: &[i32], xmax: i64) -> bool {
+    if bias.is_empty() || !shift.iter().all(|s| (-22..=-1).contains(s)) {
+        return false;
+    }
+    let per = weight.len() / bias.len();
+    bias.iter().zip(weight.chunks(per)).all(|(&b, w)| {
+        let sum: i64 = w.iter().map(|&w| (w as i64).abs()).sum();
+        (b as i64).abs() + xmax * sum < 1 << 30
+    })
+}
+
+/// The largest |x − zin| of an int8 input with zero point `zin`.
+fn centred_max(zin: i32) -> i64 {
+    ((-128 - zin) as i64).abs().max((127 - zin) as i64)
 }
 
 fn check_room(op: &str, region: &str, need: u64, have: u64) -> Result<()> {

@@ -221,6 +221,7 @@ impl Evaluator {
                 OpKind::Depthwise if inplace => {
                     scratch = scratch.max(2 * (t.h as u64 + 2 * pad) * (t.w as u64 + 2 * pad))
                 }
+                OpKind::Pointwise if inplace => scratch = scratch.max(4 * t.c as u64),
                 _ => {}
             }
         });

@@ -3,7 +3,7 @@
 //!
 //! `tinyengine` is the generated C runtime (src/firmware): flash = its `const` arrays (int8
 //! weights; per output channel an int32 bias, an int32 multiplier and an int8 shift, each
-//! array 4-byte aligned; a 40-byte layer record per convolution, 28 per ADD; the 256-entry
+//! array 4-byte aligned; a 44-byte layer record per convolution, 28 per ADD; the 256-entry
 //! pixel table per input channel) + its code (each kernel the network uses, `tinynas_run`'s
 //! call per layer, the fixed part: invoke, memcpy/memset, startup); SRAM = the arena + the
 //! runtime's stack. The code sizes are GCC 12's at -O2 for the Cortex-M4F and M7 (the larger
@@ -27,25 +27,38 @@ pub const FIXED_CODE_BYTES: u64 = 2048;
 /// `tinynas_run`'s code per layer (a layer's call with its three or four arguments).
 pub const CALL_BYTES: u64 = 18;
 /// A convolution's or fully connected layer's `tn_conv_t` record, and an ADD's `tn_add_t`.
-pub const LAYER_RECORD_BYTES: u64 = 40;
+pub const LAYER_RECORD_BYTES: u64 = 44;
 pub const ADD_RECORD_BYTES: u64 = 28;
 
 /// Code bytes of a kernel.
 pub fn kernel_code_bytes(k: Kernel) -> u64 {
     match k {
-        Kernel::Conv => 704,
-        Kernel::Pointwise => 1600,
+        Kernel::Conv => 1392,
+        Kernel::Pointwise => 2688,
         Kernel::Depthwise {
-            specialised: true, ..
-        } => 656,
+            k,
+            s,
+            specialised: true,
+        } => match (k, s) {
+            (3, 1) => 1152,
+            (3, 2) => 1168,
+            (5, 1) => 1600,
+            (5, 2) => 1696,
+            (7, 1) => 2208,
+            _ => 2320,
+        },
         Kernel::Depthwise {
             specialised: false, ..
-        } => 864,
-        Kernel::Add => 272,
+        } => 8,
+        Kernel::Add => 624,
         Kernel::AvgPool => 128,
-        Kernel::FullyConnected => 224,
+        Kernel::FullyConnected => 304,
     }
 }
+
+/// Code every depthwise kernel shares (the plane, the general requantization's loop), counted
+/// once where the network has a depthwise convolution.
+pub const DEPTHWISE_COMMON_BYTES: u64 = 720;
 
 /// A kernel of the generated runtime (depthwise: one per kernel size and stride, k3/5/7 ×
 /// s1/2 specialised, the rest one generic).
@@ -118,7 +131,14 @@ impl ImageCounter {
     }
     /// The image's bytes for a network of `in_channels` input channels.
     pub fn bytes(&self, in_channels: usize) -> u64 {
-        let code: u64 = self.kernels.iter().map(|&k| kernel_code_bytes(k)).sum();
+        let mut code: u64 = self.kernels.iter().map(|&k| kernel_code_bytes(k)).sum();
+        if self
+            .kernels
+            .iter()
+            .any(|k| matches!(k, Kernel::Depthwise { .. }))
+        {
+            code += DEPTHWISE_COMMON_BYTES;
+        }
         self.consts + 256 * in_channels as u64 + code + CALL_BYTES * self.layers + FIXED_CODE_BYTES
     }
 }

@@ -368,7 +368,8 @@ pub fn tflm(g: &Graph) -> Peak {
 
 /// TinyEngine's scratch and kernel buffers of `g`: the largest scratch buffer (im2col of two
 /// pixels, k²·Cin·2·2 bytes, for a k>1 convolution; one padded input channel as int16,
-/// 2·(H+2p)·(W+2p), for a depthwise convolution) and the largest kernel buffer (the weights
+/// 2·(H+2p)·(W+2p), for a depthwise convolution; two pixels' channels as int16, 4·Cin, for a
+/// pointwise convolution) and the largest kernel buffer (the weights
 /// widened to int16, 2·weights, of a k>1 convolution). The generated C runtime uses exactly
 /// these (src/firmware).
 pub fn tinyengine_buffers(g: &Graph) -> (u64, u64) {
@@ -386,6 +387,7 @@ pub fn tinyengine_buffers(g: &Graph) -> (u64, u64) {
             OpKind::Depthwise => {
                 scratch = scratch.max(2 * (t.h as u64 + 2 * pad) * (t.w as u64 + 2 * pad))
             }
+            OpKind::Pointwise => scratch = scratch.max(4 * t.c as u64),
             _ => {}
         }
     }

@@ -60,3 +60,69 @@ pub fn random_inputs(q: &QGraph, rng: &mut impl Rng, n: usize) -> Vec<Vec<i8>> {
         .map(|_| q.input_from_pixels(&random_pixels(rng, q.graph.input().len())))
         .collect()
 }
+
+/// A calibrated model whose layers fall outside the generated kernels' short requantization
+/// (see src/firmware/runtime/tinynas_kernels.c, `rq_short`): every other ReLU6 output given
+/// twice its scale (the fused activation no longer spans int8), one convolution an output
+/// range so narrow that its multiplier shifts left, one bias near 2^30 (no accumulator bound),
+/// one ADD an output range so wide that its shift passes 22.
+pub fn general_path_model(net: &Network, rng: &mut impl Rng) -> QGraph {
+    use tinynas::export::graph::OpKind;
+    let c = net.input.channels;
+    let g = Graph::from_network(net, norm(c), |_, [o, i, k, _]| {
+        let bound = (3.0 / (i * k * k) as f32).sqrt() * 1.5;
+        Ok(Weights {
+            weight: (0..o * i * k * k)
+                .map(|_| rng.random_range(-bound..bound))
+                .collect(),
+            bias: (0..o).map(|_| rng.random_range(-0.2..0.2)).collect(),
+        })
+    })
+    .unwrap();
+    let images: Vec<Vec<f32>> = (0..2)
+        .map(|_| g.norm.apply(&random_pixels(rng, g.input().len())))
+        .collect();
+    let mut ranges = calibrate(&g, images.iter().map(|v| v.as_slice()));
+    let (mut narrowed, mut widened_add) = (false, false);
+    for op in &g.ops {
+        match op.kind {
+            OpKind::Conv { relu6: false, .. } if !narrowed => {
+                ranges[op.output] = (-1e-4, 1e-4);
+                narrowed = true;
+            }
+            OpKind::Add if !widened_add => {
+                let (lo, hi) = ranges[op.output];
+                ranges[op.output] = (lo * 400.0, hi * 400.0);
+                widened_add = true;
+            }
+            _ => {}
+        }
+    }
+    let mut q = quantize(&g, &ranges).unwrap();
+    // The quantizer fits a ReLU6 output to [0, min(max, 6)]: a scale twice as coarse makes
+    // ReLU6's 6 fall inside int8.
+    let mut relu = 0;
+    for op in &g.ops {
+        if let OpKind::Conv { relu6: true, .. } = op.kind {
+            relu += 1;
+            if relu % 2 == 0 {
+                q.params[op.output].scale *= 2.0;
+            }
+        }
+    }
+    let i = g
+        .ops
+        .iter()
+        .position(|op| {
+            matches!(
+                op.kind,
+                OpKind::Conv {
+                    depthwise: true,
+                    ..
+                }
+            )
+        })
+        .unwrap();
+    q.ops[i].bias[0] = 1 << 29;
+    q
+}

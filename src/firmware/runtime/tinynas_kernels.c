@@ -13,8 +13,11 @@
 
 #if defined(__GNUC__)
 #define TN_INLINE static inline __attribute__((always_inline))
+/* A loop of constant trip count unrolled whole (its loads then shared between outputs). */
+#define TN_UNROLL _Pragma("GCC unroll 8")
 #else
 #define TN_INLINE static inline
+#define TN_UNROLL
 #endif
 
 /* ---- TFLite's fixed-point requantization (gemmlowp), exactly as the reference kernels ---- */
@@ -52,10 +55,53 @@ TN_INLINE int32_t tn_rq_apply(int32_t acc, tn_rq_t r) {
     return x >= 0 ? (int32_t)(s >> r.right) : ((int32_t)s) >> r.right;
 }
 
+/* The short form, for layers whose record says so (rq_short: every channel's shift is a right
+ * shift of 1 to 22 and the generator proved |acc| < 2^30 from the weights, bias and input
+ * range): SRDHM(acc, m) = (2·acc·m + 2^31) >> 32, one SMMULR, and RoundingDivideByPOT(h, e)
+ * + zout = (h + 2^(e−1) + zout·2^e − [h < 0]) >> e — the zero point's multiple of 2^e passes
+ * the shift unchanged, and nothing overflows under those bounds. */
+typedef struct {
+    int32_t m, k, e;
+} tn_rqs_t;
+
+/* `zo2` is 2·zout + 1: k = 2^(e−1) + zout·2^e = zo2·2^(e−1), and e − 1 = ~shift. */
+TN_INLINE tn_rqs_t tn_rqs(int32_t m, int32_t shift, int32_t zo2) {
+    tn_rqs_t r;
+    r.m = m;
+    r.e = -shift;
+    r.k = (int32_t)((uint32_t)zo2 << (uint32_t)~shift);
+    return r;
+}
+
+TN_INLINE int32_t tn_smmulr(int32_t a, int32_t b) {
+#if defined(__ARM_FEATURE_DSP) && defined(__GNUC__) && !defined(TINYNAS_NO_DSP)
+    int32_t r;
+    __asm__("smmulr %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+#else
+    return (int32_t)(((int64_t)a * b + ((int64_t)1 << 31)) >> 32);
+#endif
+}
+
+/* acc requantized, plus the output zero point (not yet clamped). */
+TN_INLINE int32_t tn_rqs_apply(int32_t acc, tn_rqs_t r) {
+    const int32_t h = tn_smmulr(acc * 2, r.m);
+    return (h + r.k + (h >> 31)) >> r.e;
+}
+
 TN_INLINE int8_t tn_clamp(int32_t v, int32_t lo, int32_t hi) {
     v = v < lo ? lo : v;
     v = v > hi ? hi : v;
     return (int8_t)v;
+}
+
+/* v saturated to int8 (one SSAT). */
+TN_INLINE int8_t tn_sat8(int32_t v) {
+#if TN_DSP
+    return (int8_t)__ssat(v, 8);
+#else
+    return tn_clamp(v, -128, 127);
+#endif
 }
 
 #if TN_DSP
@@ -105,88 +151,173 @@ static void tn_im2col(const tn_conv_t *L, const int8_t *x, uint32_t oy, uint32_t
     }
 }
 
-void tn_conv(const tn_conv_t *L, const int8_t *x, int8_t *restrict y, int16_t *col,
-             int16_t *kbuf) {
+/* The short requantization saturating to int8; two pixels by two output channels, two taps a dual
+ * multiply-accumulate. */
+TN_INLINE void tn_conv_short(const tn_conv_t *L, const int8_t *x, int8_t *restrict y,
+                             int16_t *col, const int16_t *kbuf) {
     const uint32_t kk = (uint32_t)L->k * L->k * L->cin, cout = L->cout;
     const uint32_t n = (uint32_t)L->oh * L->ow, ow = L->ow;
-    const int32_t zout = L->zout, amin = L->amin, amax = L->amax;
-    for (uint32_t i = 0; i < kk * cout; i++) kbuf[i] = L->weight[i];
+    const int32_t zo2 = 2 * L->zout + 1;
     for (uint32_t q = 0; q < n; q += 2) {
         const uint32_t pixels = q + 1 < n ? 2 : 1;
-        const int16_t *c0 = col, *c1 = col + kk;
+        const int16_t *const c0 = col, *const c1 = col + kk;
         for (uint32_t j = 0; j < pixels; j++)
             tn_im2col(L, x, (q + j) / ow, (q + j) % ow, col + j * kk);
-        for (uint32_t o = 0; o < cout; o++) {
-            const int16_t *w = kbuf + o * kk;
-            const tn_rq_t r = tn_rq(L->mult[o], L->shift[o]);
-            int32_t a0 = L->bias[o], a1 = a0;
+        if (pixels == 1) memset(col + kk, 0, kk * sizeof(int16_t));
+        int8_t *const y0 = y + q * cout, *const y1 = y0 + cout;
+        uint32_t o = 0;
+        for (; o + 2 <= cout; o += 2) {
+            const int16_t *const w0 = kbuf + o * kk, *const w1 = w0 + kk;
+            int32_t a00 = L->bias[o], a01 = L->bias[o + 1], a10 = a00, a11 = a01;
             uint32_t i = 0;
 #if TN_DSP
             for (; i + 2 <= kk; i += 2) {
-                const int32_t wv = tn_ld32(w + i);
-                a0 = __smlad(tn_ld32(c0 + i), wv, a0);
-                a1 = __smlad(tn_ld32(c1 + i), wv, a1);
+                const int32_t u = tn_ld32(c0 + i), v = tn_ld32(c1 + i);
+                const int32_t p0 = tn_ld32(w0 + i), p1 = tn_ld32(w1 + i);
+                a00 = __smlad(u, p0, a00);
+                a10 = __smlad(v, p0, a10);
+                a01 = __smlad(u, p1, a01);
+                a11 = __smlad(v, p1, a11);
             }
 #endif
             for (; i < kk; i++) {
-                a0 += (int32_t)c0[i] * w[i];
-                a1 += (int32_t)c1[i] * w[i];
+                a00 += (int32_t)c0[i] * w0[i];
+                a10 += (int32_t)c1[i] * w0[i];
+                a01 += (int32_t)c0[i] * w1[i];
+                a11 += (int32_t)c1[i] * w1[i];
             }
-            y[q * cout + o] = tn_clamp(tn_rq_apply(a0, r) + zout, amin, amax);
-            if (pixels == 2) y[(q + 1) * cout + o] = tn_clamp(tn_rq_apply(a1, r) + zout, amin, amax);
+            const tn_rqs_t r0 = tn_rqs(L->mult[o], L->shift[o], zo2);
+            const tn_rqs_t r1 = tn_rqs(L->mult[o + 1], L->shift[o + 1], zo2);
+            y0[o] = tn_sat8(tn_rqs_apply(a00, r0));
+            y0[o + 1] = tn_sat8(tn_rqs_apply(a01, r1));
+            if (pixels == 2) {
+                y1[o] = tn_sat8(tn_rqs_apply(a10, r0));
+                y1[o + 1] = tn_sat8(tn_rqs_apply(a11, r1));
+            }
+        }
+        for (; o < cout; o++) {
+            const int16_t *const w0 = kbuf + o * kk;
+            int32_t a0 = L->bias[o], a1 = a0;
+            for (uint32_t i = 0; i < kk; i++) {
+                a0 += (int32_t)c0[i] * w0[i];
+                a1 += (int32_t)c1[i] * w0[i];
+            }
+            const tn_rqs_t r = tn_rqs(L->mult[o], L->shift[o], zo2);
+            y0[o] = tn_sat8(tn_rqs_apply(a0, r));
+            if (pixels == 2) y1[o] = tn_sat8(tn_rqs_apply(a1, r));
         }
     }
 }
 
+/* The general requantization (any shift, any accumulator). */
+static void tn_conv_exact(const tn_conv_t *L, const int8_t *x, int8_t *restrict y,
+                          int16_t *col, const int16_t *kbuf) {
+    const uint32_t kk = (uint32_t)L->k * L->k * L->cin, cout = L->cout;
+    const uint32_t n = (uint32_t)L->oh * L->ow, ow = L->ow;
+    const int32_t zout = L->zout, amin = L->amin, amax = L->amax;
+    for (uint32_t q = 0; q < n; q++) {
+        tn_im2col(L, x, q / ow, q % ow, col);
+        for (uint32_t o = 0; o < cout; o++) {
+            const int16_t *w = kbuf + o * kk;
+            int32_t acc = L->bias[o];
+            for (uint32_t i = 0; i < kk; i++) acc += (int32_t)col[i] * w[i];
+            const tn_rq_t r = tn_rq(L->mult[o], L->shift[o]);
+            y[q * cout + o] = tn_clamp(tn_rq_apply(acc, r) + zout, amin, amax);
+        }
+    }
+}
+
+void tn_conv(const tn_conv_t *L, const int8_t *x, int8_t *restrict y, int16_t *col,
+             int16_t *kbuf) {
+    const uint32_t kk = (uint32_t)L->k * L->k * L->cin, cout = L->cout;
+    for (uint32_t i = 0; i < kk * cout; i++) kbuf[i] = L->weight[i];
+    if (L->rq_short && L->amin == -128 && L->amax == 127)
+        tn_conv_short(L, x, y, col, kbuf);
+    else
+        tn_conv_exact(L, x, y, col, kbuf);
+}
+
 /* ---- pointwise (1×1) convolution ---- */
 
-void tn_pointwise(const tn_conv_t *L, const int8_t *restrict x, int8_t *restrict y) {
+/* Pointwise with the short requantization, saturating to int8; `by8`: cin is a multiple of 8. */
+TN_INLINE void tn_pw_short(const tn_conv_t *L, const int8_t *restrict x, int8_t *restrict y,
+                           int16_t *restrict col, const int by8) {
     const uint32_t n = (uint32_t)L->h * L->w, cin = L->cin, cout = L->cout;
-    const int32_t zout = L->zout, amin = L->amin, amax = L->amax;
+    const int32_t zo2 = 2 * L->zout + 1;
     const int8_t *const W = L->weight;
     const int32_t *const bias = L->bias, *const mult = L->mult;
     const int8_t *const shift = L->shift;
     uint32_t p = 0;
 #if TN_DSP
-    /* Two pixels by two output channels: four bytes of each widened to int16 pairs (the even
-     * and the odd bytes), eight dual multiply-accumulates. */
+    /* Two pixels by two output channels. The pixels' channels, four at a time, are widened
+     * once into `col` as int16 pairs (even bytes, odd bytes: x0's then x1's, 16 bytes a
+     * group); each weight word is widened the same way, and eight dual multiply-accumulates
+     * take four channels of both pixels and both outputs. */
+    const uint32_t groups = cin >> 2, rest = cin & ~3u;
     for (; p + 2 <= n; p += 2) {
-        const int8_t *x0 = x + p * cin, *x1 = x0 + cin;
-        int8_t *y0 = y + p * cout, *y1 = y0 + cout;
+        const int8_t *const x0 = x + p * cin, *const x1 = x0 + cin;
+        int8_t *const y0 = y + p * cout, *const y1 = y0 + cout;
+        int32_t *const c32 = (int32_t *)(void *)col;
+        for (uint32_t g = 0; g < groups; g++) {
+            const int32_t va = tn_ld32(x0 + 4 * g), vb = tn_ld32(x1 + 4 * g);
+            c32[4 * g] = __sxtb16(va);
+            c32[4 * g + 1] = tn_sxtb16_odd(va);
+            c32[4 * g + 2] = __sxtb16(vb);
+            c32[4 * g + 3] = tn_sxtb16_odd(vb);
+        }
+        const int32_t *const cend = c32 + 4 * groups;
         uint32_t o = 0;
         for (; o + 2 <= cout; o += 2) {
-            const int8_t *w0 = W + o * cin, *w1 = w0 + cin;
+            const int8_t *const w0 = W + o * cin, *const w1 = w0 + cin;
             int32_t a00 = bias[o], a01 = bias[o + 1];
             int32_t a10 = a00, a11 = a01;
-            const int8_t *pa = x0, *pb = x1, *qa = w0, *qb = w1;
-            const int8_t *const end = x0 + (cin & ~3u);
-            while (pa != end) {
-                const int32_t va = tn_ld32(pa), vb = tn_ld32(pb);
-                const int32_t wa = tn_ld32(qa), wb = tn_ld32(qb);
-                pa += 4;
-                pb += 4;
+            const int32_t *c = c32;
+            const int8_t *qa = w0;
+            if (!by8 && (groups & 1)) {
+                const int32_t wa = tn_ld32(qa), wb = tn_ld32(qa + cin);
                 qa += 4;
-                qb += 4;
                 const int32_t wa0 = __sxtb16(wa), wa1 = tn_sxtb16_odd(wa);
+                a00 = __smlad(c[1], wa1, __smlad(c[0], wa0, a00));
+                a10 = __smlad(c[3], wa1, __smlad(c[2], wa0, a10));
                 const int32_t wb0 = __sxtb16(wb), wb1 = tn_sxtb16_odd(wb);
-                const int32_t va0 = __sxtb16(va), va1 = tn_sxtb16_odd(va);
-                const int32_t vb0 = __sxtb16(vb), vb1 = tn_sxtb16_odd(vb);
-                a00 = __smlad(va1, wa1, __smlad(va0, wa0, a00));
-                a01 = __smlad(va1, wb1, __smlad(va0, wb0, a01));
-                a10 = __smlad(vb1, wa1, __smlad(vb0, wa0, a10));
-                a11 = __smlad(vb1, wb1, __smlad(vb0, wb0, a11));
+                a01 = __smlad(c[1], wb1, __smlad(c[0], wb0, a01));
+                a11 = __smlad(c[3], wb1, __smlad(c[2], wb0, a11));
+                c += 4;
             }
-            for (uint32_t i = cin & ~3u; i < cin; i++) {
+            while (c != cend) {
+                {
+                    const int32_t wa = tn_ld32(qa), wb = tn_ld32(qa + cin);
+                    const int32_t wa0 = __sxtb16(wa), wa1 = tn_sxtb16_odd(wa);
+                    a00 = __smlad(c[1], wa1, __smlad(c[0], wa0, a00));
+                    a10 = __smlad(c[3], wa1, __smlad(c[2], wa0, a10));
+                    const int32_t wb0 = __sxtb16(wb), wb1 = tn_sxtb16_odd(wb);
+                    a01 = __smlad(c[1], wb1, __smlad(c[0], wb0, a01));
+                    a11 = __smlad(c[3], wb1, __smlad(c[2], wb0, a11));
+                }
+                {
+                    const int32_t wa = tn_ld32(qa + 4), wb = tn_ld32(qa + 4 + cin);
+                    const int32_t wa0 = __sxtb16(wa), wa1 = tn_sxtb16_odd(wa);
+                    a00 = __smlad(c[5], wa1, __smlad(c[4], wa0, a00));
+                    a10 = __smlad(c[7], wa1, __smlad(c[6], wa0, a10));
+                    const int32_t wb0 = __sxtb16(wb), wb1 = tn_sxtb16_odd(wb);
+                    a01 = __smlad(c[5], wb1, __smlad(c[4], wb0, a01));
+                    a11 = __smlad(c[7], wb1, __smlad(c[6], wb0, a11));
+                }
+                qa += 8;
+                c += 8;
+            }
+            for (uint32_t i = rest; !by8 && i < cin; i++) {
                 a00 += (int32_t)x0[i] * w0[i];
                 a01 += (int32_t)x0[i] * w1[i];
                 a10 += (int32_t)x1[i] * w0[i];
                 a11 += (int32_t)x1[i] * w1[i];
             }
-            const tn_rq_t r0 = tn_rq(mult[o], shift[o]), r1 = tn_rq(mult[o + 1], shift[o + 1]);
-            y0[o] = tn_clamp(tn_rq_apply(a00, r0) + zout, amin, amax);
-            y0[o + 1] = tn_clamp(tn_rq_apply(a01, r1) + zout, amin, amax);
-            y1[o] = tn_clamp(tn_rq_apply(a10, r0) + zout, amin, amax);
-            y1[o + 1] = tn_clamp(tn_rq_apply(a11, r1) + zout, amin, amax);
+            const tn_rqs_t r0 = tn_rqs(mult[o], shift[o], zo2);
+            const tn_rqs_t r1 = tn_rqs(mult[o + 1], shift[o + 1], zo2);
+            y0[o] = tn_sat8(tn_rqs_apply(a00, r0));
+            y1[o] = tn_sat8(tn_rqs_apply(a10, r0));
+            y0[o + 1] = tn_sat8(tn_rqs_apply(a01, r1));
+            y1[o + 1] = tn_sat8(tn_rqs_apply(a11, r1));
         }
         for (; o < cout; o++) {
             const int8_t *w0 = W + o * cin;
@@ -195,11 +326,14 @@ void tn_pointwise(const tn_conv_t *L, const int8_t *restrict x, int8_t *restrict
                 a0 += (int32_t)x0[i] * w0[i];
                 a1 += (int32_t)x1[i] * w0[i];
             }
-            const tn_rq_t r = tn_rq(mult[o], shift[o]);
-            y0[o] = tn_clamp(tn_rq_apply(a0, r) + zout, amin, amax);
-            y1[o] = tn_clamp(tn_rq_apply(a1, r) + zout, amin, amax);
+            const tn_rqs_t r = tn_rqs(mult[o], shift[o], zo2);
+            y0[o] = tn_sat8(tn_rqs_apply(a0, r));
+            y1[o] = tn_sat8(tn_rqs_apply(a1, r));
         }
     }
+#else
+    (void)col;
+    (void)by8;
 #endif
     for (; p < n; p++) {
         const int8_t *xp = x + p * cin;
@@ -208,87 +342,175 @@ void tn_pointwise(const tn_conv_t *L, const int8_t *restrict x, int8_t *restrict
             const int8_t *w = W + o * cin;
             int32_t acc = bias[o];
             for (uint32_t i = 0; i < cin; i++) acc += (int32_t)xp[i] * w[i];
-            yp[o] = tn_clamp(tn_rq_apply(acc, tn_rq(mult[o], shift[o])) + zout, amin, amax);
+            yp[o] = tn_sat8(tn_rqs_apply(acc, tn_rqs(mult[o], shift[o], zo2)));
         }
     }
 }
 
+/* Pointwise with the general requantization (any shift, any accumulator). */
+static void tn_pw_exact(const tn_conv_t *L, const int8_t *restrict x, int8_t *restrict y) {
+    const uint32_t n = (uint32_t)L->h * L->w, cin = L->cin, cout = L->cout;
+    const int32_t zout = L->zout, amin = L->amin, amax = L->amax;
+    for (uint32_t p = 0; p < n; p++) {
+        const int8_t *xp = x + p * cin;
+        int8_t *yp = y + p * cout;
+        for (uint32_t o = 0; o < cout; o++) {
+            const int8_t *w = L->weight + o * cin;
+            int32_t acc = L->bias[o];
+            for (uint32_t i = 0; i < cin; i++) acc += (int32_t)xp[i] * w[i];
+            const tn_rq_t r = tn_rq(L->mult[o], L->shift[o]);
+            yp[o] = tn_clamp(tn_rq_apply(acc, r) + zout, amin, amax);
+        }
+    }
+}
+
+void tn_pointwise(const tn_conv_t *L, const int8_t *restrict x, int8_t *restrict y,
+                  int16_t *restrict col) {
+    /* The short requantization where the generator proved it exact, saturating to int8 where
+     * the activation range is all of it (the usual case: ReLU6 and none calibrated); the
+     * general form, any range, otherwise. */
+    if (!L->rq_short || L->amin != -128 || L->amax != 127)
+        tn_pw_exact(L, x, y);
+    else if ((L->cin & 7) == 0)
+        tn_pw_short(L, x, y, col, 1); /* the usual case: no tails */
+    else
+        tn_pw_short(L, x, y, col, 0);
+}
+
 /* ---- depthwise convolution, one channel at a time through an int16 plane ---- */
 
+/* The plane: the padded rows and columns the windows reach, the padding the input's zero
+ * point (the bias has zin·Σw taken out, so a padded tap adds nothing), one channel copied in
+ * at a time. Returns the plane's row length. */
+TN_INLINE uint32_t tn_dw_plane_init(const tn_conv_t *L, int16_t *plane, const uint32_t K,
+                                    const uint32_t S) {
+    const uint32_t PH = (L->oh - 1u) * S + K, PW = (L->ow - 1u) * S + K;
+    const int16_t zin = L->zin;
+    for (uint32_t i = 0; i < PH * PW; i++) plane[i] = zin;
+    return PW;
+}
+
+TN_INLINE void tn_dw_plane_fill(const tn_conv_t *L, const int8_t *x, int16_t *plane,
+                                const uint32_t c, const uint32_t K, const uint32_t S,
+                                const uint32_t PW) {
+    const uint32_t C = L->cin, H = L->h, W = L->w, pt = L->pt, pl = L->pl;
+    const uint32_t PH = (L->oh - 1u) * S + K;
+    const uint32_t rows = H + pt < PH ? H : PH - pt;
+    const uint32_t cols = W + pl < PW ? W : PW - pl;
+    for (uint32_t r = 0; r < rows; r++) {
+        int16_t *dst = plane + (r + pt) * PW + pl;
+        const int8_t *src = x + r * W * C + c;
+        uint32_t i = 0;
+        for (; i + 4 <= cols; i += 4) {
+            dst[i] = src[i * C];
+            dst[i + 1] = src[(i + 1) * C];
+            dst[i + 2] = src[(i + 2) * C];
+            dst[i + 3] = src[(i + 3) * C];
+        }
+        for (; i < cols; i++) dst[i] = src[i * C];
+    }
+}
+
+/* Any kernel and stride, any requantization: TFLite's reference loop over the plane. */
+static void tn_dw_exact(const tn_conv_t *L, const int8_t *x, int8_t *y, int16_t *plane) {
+    const uint32_t K = L->k, S = L->s, C = L->cin, OH = L->oh, OW = L->ow;
+    const int32_t zout = L->zout, amin = L->amin, amax = L->amax;
+    const uint32_t PW = tn_dw_plane_init(L, plane, K, S);
+    for (uint32_t c = 0; c < C; c++) {
+        tn_dw_plane_fill(L, x, plane, c, K, S, PW);
+        const int8_t *wc = L->weight + c * K * K;
+        const tn_rq_t rq = tn_rq(L->mult[c], L->shift[c]);
+        for (uint32_t oy = 0; oy < OH; oy++) {
+            for (uint32_t ox = 0; ox < OW; ox++) {
+                const int16_t *pp = plane + oy * S * PW + ox * S;
+                int32_t acc = L->bias[c];
+                for (uint32_t ky = 0; ky < K; ky++)
+                    for (uint32_t kx = 0; kx < K; kx++)
+                        acc += (int32_t)pp[ky * PW + kx] * wc[ky * K + kx];
+                y[(oy * OW + ox) * C + c] = tn_clamp(tn_rq_apply(acc, rq) + zout, amin, amax);
+            }
+        }
+    }
+}
+
+/* The short requantization saturating to int8, kernel K and stride S constant. On DSP cores an odd K ≤ 7 takes four outputs of a row at a time: each row's
+ * taps in int16 pairs (t0 t1) (t2 t3)…, one dual multiply-accumulate a pair and output, the
+ * pairs of neighbouring outputs read from the same plane words (stride 1: at odd offsets
+ * too), the last tap of the row by a halfword multiply (SMLABB/SMLATB). */
 TN_INLINE void tn_dw_body(const tn_conv_t *L, const int8_t *x, int8_t *y, int16_t *plane,
                           const uint32_t K, const uint32_t S) {
-    const uint32_t C = L->cin, H = L->h, W = L->w, OH = L->oh, OW = L->ow;
-    const uint32_t pt = L->pt, pl = L->pl;
-    const int32_t zin = L->zin, zout = L->zout, amin = L->amin, amax = L->amax;
+    const uint32_t C = L->cin, OH = L->oh, OW = L->ow;
+    const int32_t zo2 = 2 * L->zout + 1;
     const int8_t *const weight = L->weight;
     const int32_t *const bias = L->bias, *const mult = L->mult;
     const int8_t *const shift = L->shift;
-    /* The padded rows and columns the windows reach. */
-    const uint32_t PH = (OH - 1) * S + K, PW = (OW - 1) * S + K;
-    const uint32_t rows = H + pt < PH ? H : PH - pt;
-    const uint32_t cols = W + pl < PW ? W : PW - pl;
-    for (uint32_t i = 0; i < PH * PW; i++) plane[i] = 0; /* the padding stays 0 */
+    const uint32_t PW = tn_dw_plane_init(L, plane, K, S);
     for (uint32_t c = 0; c < C; c++) {
-        for (uint32_t r = 0; r < rows; r++) {
-            int16_t *dst = plane + (r + pt) * PW + pl;
-            const int8_t *src = x + r * W * C + c;
-            for (uint32_t i = 0; i < cols; i++) dst[i] = (int16_t)(src[i * C] - zin);
-        }
+        tn_dw_plane_fill(L, x, plane, c, K, S, PW);
         const int8_t *wc = weight + c * K * K;
         const int32_t b = bias[c];
-        const tn_rq_t rq = tn_rq(mult[c], shift[c]);
+        const tn_rqs_t rq = tn_rqs(mult[c], shift[c], zo2);
         int8_t *yc = y + c;
 #if TN_DSP
-        if (K <= 7 && (K & 1)) {
-            /* Each row's taps in int16 pairs, its last (odd) tap alone. */
-            int32_t wp[7 * 3], wl[7];
+        if (K <= 7 && (K & 1) && S <= 2) {
+            /* Per row: three tap pairs, then the last tap (low half). */
+            int32_t wp[7 * 4];
             for (uint32_t ky = 0; ky < K; ky++) {
                 for (uint32_t j = 0; j + 1 < K; j += 2)
-                    wp[ky * 3 + j / 2] =
+                    wp[ky * 4 + j / 2] =
                         (int32_t)(((uint32_t)(uint16_t)(int16_t)wc[ky * K + j]) |
                                   ((uint32_t)(uint16_t)(int16_t)wc[ky * K + j + 1] << 16));
-                wl[ky] = wc[ky * K + K - 1];
+                wp[ky * 4 + 3] = wc[ky * K + K - 1];
             }
             for (uint32_t oy = 0; oy < OH; oy++) {
-                const int16_t *prow = plane + oy * S * PW;
-                int8_t *yrow = yc + oy * OW * C;
+                const int16_t *const prow = plane + oy * S * PW;
+                int8_t *const yrow = yc + oy * OW * C;
                 uint32_t ox = 0;
-                if (S == 1 && K <= 5) {
-                    /* Two outputs side by side share their taps: (t0 t1) (t2 t3)… with
-                     * the odd pairs (t1 t2)… packed from the same words. */
-                    for (; ox + 2 <= OW; ox += 2) {
-                        int32_t a0 = b, a1 = b;
-                        for (uint32_t ky = 0; ky < K; ky++) {
-                            const int16_t *t = prow + ky * PW + ox;
-                            int32_t prev = tn_ld32(t);
-                            for (uint32_t j = 0; j + 1 < K; j += 2) {
-                                const int32_t next = tn_ld32(t + j + 2);
-                                const int32_t wv = wp[ky * 3 + j / 2];
-                                a0 = __smlad(prev, wv, a0);
-                                /* (t[j+1], t[j+2]): prev's high half, next's low half. */
-                                const int32_t mid = (int32_t)(((uint32_t)prev >> 16) |
-                                                              ((uint32_t)next << 16));
-                                a1 = __smlad(mid, wv, a1);
-                                prev = next;
-                            }
-                            /* prev holds (t[K-1], t[K]). */
-                            a0 += (int32_t)(int16_t)prev * wl[ky];
-                            a1 += (prev >> 16) * wl[ky];
+                for (; ox + 4 <= OW; ox += 4) {
+                    int32_t a0 = b, a1 = b, a2 = b, a3 = b;
+                    const int16_t *t = prow + ox * S;
+                    TN_UNROLL
+                    for (uint32_t ky = 0; ky < K; ky++, t += PW) {
+                        const int32_t *const wr = wp + ky * 4;
+                        TN_UNROLL
+                        for (uint32_t m = 0; 2 * m + 1 < K; m++) {
+                            const int32_t w = wr[m];
+                            a0 = __smlad(tn_ld32(t + 2 * m), w, a0);
+                            a1 = __smlad(tn_ld32(t + S + 2 * m), w, a1);
+                            a2 = __smlad(tn_ld32(t + 2 * S + 2 * m), w, a2);
+                            a3 = __smlad(tn_ld32(t + 3 * S + 2 * m), w, a3);
                         }
-                        yrow[ox * C] = tn_clamp(tn_rq_apply(a0, rq) + zout, amin, amax);
-                        yrow[(ox + 1) * C] = tn_clamp(tn_rq_apply(a1, rq) + zout, amin, amax);
+                        const int32_t wl = wr[3];
+                        if (S == 1) {
+                            const int32_t u = tn_ld32(t + K - 1), v = tn_ld32(t + K + 1);
+                            a0 = __smlabb(u, wl, a0);
+                            a1 = __smlatb(u, wl, a1);
+                            a2 = __smlabb(v, wl, a2);
+                            a3 = __smlatb(v, wl, a3);
+                        } else {
+                            a0 = __smlabb(t[K - 1], wl, a0);
+                            a1 = __smlabb(t[S + K - 1], wl, a1);
+                            a2 = __smlabb(t[2 * S + K - 1], wl, a2);
+                            a3 = __smlabb(t[3 * S + K - 1], wl, a3);
+                        }
                     }
+                    int8_t *const yo = yrow + ox * C;
+                    yo[0] = tn_sat8(tn_rqs_apply(a0, rq));
+                    yo[C] = tn_sat8(tn_rqs_apply(a1, rq));
+                    yo[2 * C] = tn_sat8(tn_rqs_apply(a2, rq));
+                    yo[3 * C] = tn_sat8(tn_rqs_apply(a3, rq));
                 }
                 for (; ox < OW; ox++) {
-                    const int16_t *pp = prow + ox * S;
+                    const int16_t *t = prow + ox * S;
                     int32_t acc = b;
-                    for (uint32_t ky = 0; ky < K; ky++) {
-                        const int16_t *t = pp + ky * PW;
-                        for (uint32_t j = 0; j + 1 < K; j += 2)
-                            acc = __smlad(tn_ld32(t + j), wp[ky * 3 + j / 2], acc);
-                        acc += (int32_t)t[K - 1] * wl[ky];
+                    TN_UNROLL
+                    for (uint32_t ky = 0; ky < K; ky++, t += PW) {
+                        TN_UNROLL
+                        for (uint32_t m = 0; 2 * m + 1 < K; m++)
+                            acc = __smlad(tn_ld32(t + 2 * m), wp[ky * 4 + m], acc);
+                        acc = __smlabb(t[K - 1], wp[ky * 4 + 3], acc);
                     }
-                    yrow[ox * C] = tn_clamp(tn_rq_apply(acc, rq) + zout, amin, amax);
+                    yrow[ox * C] = tn_sat8(tn_rqs_apply(acc, rq));
                 }
             }
             continue;
@@ -301,7 +523,7 @@ TN_INLINE void tn_dw_body(const tn_conv_t *L, const int8_t *x, int8_t *y, int16_
                 for (uint32_t ky = 0; ky < K; ky++)
                     for (uint32_t kx = 0; kx < K; kx++)
                         acc += (int32_t)pp[ky * PW + kx] * wc[ky * K + kx];
-                yc[(oy * OW + ox) * C] = tn_clamp(tn_rq_apply(acc, rq) + zout, amin, amax);
+                yc[(oy * OW + ox) * C] = tn_sat8(tn_rqs_apply(acc, rq));
             }
         }
     }
@@ -310,7 +532,10 @@ TN_INLINE void tn_dw_body(const tn_conv_t *L, const int8_t *x, int8_t *y, int16_
 /* The specialised depthwise kernels: the body with its kernel and stride as constants. */
 #define TN_DW_SPECIALISED(K, S)                                                          \
     void tn_dw_k##K##s##S(const tn_conv_t *L, const int8_t *x, int8_t *y, int16_t *plane) { \
-        tn_dw_body(L, x, y, plane, K, S);                                                 \
+        if (L->rq_short && L->amin == -128 && L->amax == 127)                             \
+            tn_dw_body(L, x, y, plane, K, S);                                             \
+        else                                                                              \
+            tn_dw_exact(L, x, y, plane);                                                  \
     }
 TN_DW_SPECIALISED(3, 1)
 TN_DW_SPECIALISED(3, 2)
@@ -319,14 +544,44 @@ TN_DW_SPECIALISED(5, 2)
 TN_DW_SPECIALISED(7, 1)
 TN_DW_SPECIALISED(7, 2)
 void tn_dw(const tn_conv_t *L, const int8_t *x, int8_t *y, int16_t *plane) {
-    tn_dw_body(L, x, y, plane, L->k, L->s);
+    tn_dw_exact(L, x, y, plane);
 }
 
 /* ---- ADD, average pooling, fully connected ---- */
 
+/* One ADD input rescaled: RoundingDivideByPOT(SRDHM((v − z)·2^20, m), e) with e = −shift ≥ 0;
+ * |(v − z)·2^21| < 2^29, so SRDHM is one SMMULR of the doubled value, and the rounding is
+ * (h + 2^(e−1) − [h < 0]) >> e where e ≥ 1 (k and neg 0 where e = 0: no rounding). */
+typedef struct {
+    int32_t m, z21, k, neg, e;
+} tn_addin_t;
+
+TN_INLINE tn_addin_t tn_addin(int32_t m, int32_t shift, int32_t z) {
+    tn_addin_t r;
+    r.m = m;
+    r.z21 = z * (1 << 21);
+    r.e = -shift;
+    r.k = r.e > 0 ? 1 << (r.e - 1) : 0;
+    r.neg = r.e > 0 ? -1 : 0;
+    return r;
+}
+
+TN_INLINE int32_t tn_addin_apply(int32_t v, tn_addin_t r) {
+    const int32_t h = tn_smmulr(v * (1 << 21) - r.z21, r.m);
+    return (h + r.k + ((h >> 31) & r.neg)) >> r.e;
+}
+
 void tn_add(const tn_add_t *L, const int8_t *a, const int8_t *b, int8_t *restrict y) {
     const uint32_t n = L->n;
     const int32_t za = L->za, zb = L->zb, zout = L->zout;
+    if (L->sout <= -1 && L->sout >= -22) {
+        /* The sum of two rescaled inputs is under 2^29: the output takes the short form. */
+        const tn_addin_t ra = tn_addin(L->ma, L->sa, za), rb = tn_addin(L->mb, L->sb, zb);
+        const tn_rqs_t ro = tn_rqs(L->mout, L->sout, 2 * zout + 1);
+        for (uint32_t i = 0; i < n; i++)
+            y[i] = tn_sat8(tn_rqs_apply(tn_addin_apply(a[i], ra) + tn_addin_apply(b[i], rb), ro));
+        return;
+    }
     const tn_rq_t ra = tn_rq(L->ma, L->sa), rb = tn_rq(L->mb, L->sb), ro = tn_rq(L->mout, L->sout);
     for (uint32_t i = 0; i < n; i++) {
         /* The inputs' shifts are ≤ 0: RoundingDivideByPOT(SRDHM(·)), as TFLM's ADD. */

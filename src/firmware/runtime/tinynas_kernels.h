@@ -26,13 +26,16 @@ typedef struct {
     uint16_t oh, ow, cout; /* output */
     uint8_t k, s;          /* kernel edge, stride */
     uint8_t pt, pl;        /* padding before the first row and column */
+    /* 1: every channel's requantization takes the short form (a right shift of 1 to 22, and
+     * |accumulator| < 2^30 proven by the generator from the weights, bias and input range). */
+    uint8_t rq_short;
     int16_t zin, zout;     /* input and output zero points */
     int16_t amin, amax;    /* fused activation range (int8) */
     /* Dense and pointwise: OHWI [cout][k][k][cin]; depthwise: [c][k][k]; fully connected:
      * [cout][cin]. */
     const int8_t *weight;
-    /* int32 bias; for pointwise and fully connected layers the input zero point is folded in
-     * (bias − zin·Σw, exact in integers). */
+    /* int32 bias; for pointwise, depthwise and fully connected layers the input zero point
+     * is folded in (bias − zin·Σw, exact in integers). */
     const int32_t *bias;
     const int32_t *mult; /* Q31 multiplier per output channel */
     const int8_t *shift; /* power-of-two exponent per output channel */
@@ -52,11 +55,13 @@ typedef struct {
 void tn_conv(const tn_conv_t *L, const int8_t *x, int8_t *restrict y, int16_t *col,
              int16_t *kbuf);
 
-/* 1×1 convolution, stride 1, no scratch. */
-void tn_pointwise(const tn_conv_t *L, const int8_t *restrict x, int8_t *restrict y);
+/* 1×1 convolution, stride 1; `col` holds two pixels' channels widened to int16 (4·cin bytes,
+ * used on cores with the DSP extension). */
+void tn_pointwise(const tn_conv_t *L, const int8_t *restrict x, int8_t *restrict y,
+                  int16_t *restrict col);
 
 /* Depthwise convolution, one channel at a time through `plane` (one padded input channel as
- * int16: (h+2p)·(w+2p) at most). In place when y == x: channel c's outputs overwrite only
+ * int16, the padding the input zero point: (h+2p)·(w+2p) at most). In place when y == x: channel c's outputs overwrite only
  * channel c's inputs, which `plane` already holds. Specialised per kernel and stride. */
 void tn_dw_k3s1(const tn_conv_t *L, const int8_t *x, int8_t *y, int16_t *plane);
 void tn_dw_k3s2(const tn_conv_t *L, const int8_t *x, int8_t *y, int16_t *plane);
