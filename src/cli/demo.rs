@@ -138,11 +138,11 @@ pub fn demo(g: &GpuArgs, a: &DemoArgs) -> Result<()> {
     );
     let mine = r.search.row(o.limits.scheduler);
     println!(
-        "result: top-1 {:.2} % (int8 {:.2} %), {:.2} M MACs, peak SRAM {:.1} KiB ({}), flash {:.1} KiB on {}",
+        "result: top-1 {:.2} % (int8 {:.2} %), {:.2} M MACs, SRAM {:.1} KiB ({}), flash {:.1} KiB on {}",
         r.search.test_top1 * 100.0,
         r.export.int8_top1 * 100.0,
         mine.macs as f64 / 1e6,
-        mine.peak_sram_bytes as f64 / 1024.0,
+        mine.sram_bytes as f64 / 1024.0,
         o.limits.scheduler.name(),
         mine.flash_bytes as f64 / 1024.0,
         o.limits.device.name

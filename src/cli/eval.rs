@@ -136,16 +136,17 @@ pub fn eval(g: &GpuArgs, a: &EvalArgs) -> Result<()> {
             "run": a.sub.run.display().to_string(), "step": state.step, "subnet": subnet,
             "split": a.split.name(), "images": split.len(), "recal_images": recal, "top1": acc,
             "macs": rep.macs, "params": rep.params, "flash_bytes": rep.flash_bytes,
-            "peak_sram_bytes_tinyengine": rep.peak_sram_bytes,
+            "peak_sram_bytes_tinyengine": rep.peak_sram_bytes, "sram_bytes_tinyengine": rep.sram_bytes,
         });
         println!("{}", serde_json::to_string_pretty(&v).unwrap());
     } else {
         println!("subnet: {}", serde_json::to_string(&subnet).unwrap());
         println!(
-            "  {:.2} M MACs, {:.1} k params, flash {:.1} KiB, peak SRAM {:.1} KiB (TinyEngine)",
+            "  {:.2} M MACs, {:.1} k params, flash {:.1} KiB, SRAM {:.1} KiB (the generated C: its image; its arena {:.1} KiB + stack)",
             rep.macs as f64 / 1e6,
             rep.params as f64 / 1e3,
             rep.flash_bytes as f64 / 1024.0,
+            rep.sram_bytes as f64 / 1024.0,
             rep.peak_sram_bytes as f64 / 1024.0
         );
         println!(

@@ -79,20 +79,22 @@ pub fn print_export(r: &ExportReport) {
         (r.int8_top1 - r.float_top1) * 100.0
     );
     println!(
-        "  {:.2} M MACs, {:.1} k params, {} ops; model.tflite {} (flash estimate {})",
+        "  {:.2} M MACs, {:.1} k params, {} ops; model.tflite {}",
         r.macs as f64 / 1e6,
         r.params as f64 / 1e3,
         r.ops,
         kib(r.tflite_bytes as u64),
-        kib(r.flash_estimate_bytes)
     );
+    println!("  {:<11} {:>12} {:>12}", "scheduler", "flash", "SRAM");
     for v in &r.per_scheduler {
         println!(
-            "  peak SRAM {:<11} {:>12}",
+            "  {:<11} {:>12} {:>12}",
             v.scheduler.name(),
-            kib(v.peak_sram_bytes)
+            kib(v.flash_bytes),
+            kib(v.sram_bytes)
         );
     }
+    println!("  {}", super::search::SCHEDULER_MEMORY);
     println!(
         "  TF Lite Micro arena: head {} B + tail {} B (32-bit MCU): reserve {} B (tail {} B on a 64-bit host)",
         r.arena.head_bytes,

@@ -10,6 +10,9 @@ use crate::mcu::{self, EvalOptions};
 use crate::pipeline::predictor::open_run;
 use crate::pipeline::search::{MIN_TAU, SearchOptions, SearchReport, Strategy, run_search};
 use crate::search::evolution::EvoOptions;
+
+/// What each scheduler's flash and SRAM count (the figures `fits` is judged on).
+pub const SCHEDULER_MEMORY: &str = "(tinyengine: the generated C, its image and its arena + stack; tflm: TF Lite Micro, the .tflite (not its own code) and the arena's head + tail; analytic and patch: weights + bias + scale, the peak activations)";
 use crate::search::{Limits, describe_limits};
 use clap::Args;
 use std::path::PathBuf;
@@ -83,20 +86,21 @@ pub fn print_search(r: &SearchReport, space: &SearchSpace, limits: &Limits) -> R
         r.test_images
     );
     println!(
-        "  {:<11} {:>10} {:>10} {:>12} {:>14}  {}",
-        "scheduler", "M MACs", "k params", "flash", "peak SRAM", limits.device.name
+        "  {:<11} {:>10} {:>10} {:>12} {:>12}  {}",
+        "scheduler", "M MACs", "k params", "flash", "SRAM", limits.device.name
     );
     for v in &r.per_scheduler {
         println!(
-            "  {:<11} {:>10.2} {:>10.1} {:>12} {:>14}  {}",
+            "  {:<11} {:>10.2} {:>10.1} {:>12} {:>12}  {}",
             v.scheduler.name(),
             v.macs as f64 / 1e6,
             v.params as f64 / 1e3,
             kib(v.flash_bytes),
-            kib(v.peak_sram_bytes),
+            kib(v.sram_bytes),
             if v.fits { "fits" } else { "does not fit" }
         );
     }
+    println!("  {SCHEDULER_MEMORY}");
     let network = mcu::net::from_subnet(space, &r.subnet)?;
     let rep = mcu::evaluate(
         &network,

@@ -88,8 +88,6 @@ pub struct ExportReport {
     pub params: u64,
     pub ops: usize,
     pub tflite_bytes: usize,
-    /// The evaluator's flash estimate (int8 weights, int32 bias and a scale per channel).
-    pub flash_estimate_bytes: u64,
     pub per_scheduler: Vec<SchedulerRow>,
     /// The tensor arena a TF Lite Micro user reserves: the planned head (exact: TFLM's greedy
     /// planner on this graph) and the persistent tail (estimated; within 0.1 % on the host).
@@ -398,7 +396,6 @@ pub fn export(
         params: rows[0].params,
         ops: q.graph.ops.len(),
         tflite_bytes: model.len(),
-        flash_estimate_bytes: rows[0].flash_bytes,
         per_scheduler: rows,
         arena,
         input: tensor_report(&q, 0),

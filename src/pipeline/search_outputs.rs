@@ -18,7 +18,13 @@ pub struct SchedulerRow {
     pub scheduler: Scheduler,
     pub macs: u64,
     pub params: u64,
+    /// The flash the scheduler's runtime needs (`mcu::Report::flash_bytes`).
     pub flash_bytes: u64,
+    /// The SRAM the device gives its runtime (`mcu::Report::sram_bytes`: tinyengine the arena
+    /// and the runtime's stack, tflm the arena's head and tail, analytic and patch the peak):
+    /// the figure `fits` is judged on.
+    pub sram_bytes: u64,
+    /// The planner's peak (activations and scratch).
     pub peak_sram_bytes: u64,
     pub peak_layer: String,
     pub fits: bool,
@@ -44,6 +50,7 @@ pub fn scheduler_rows(
                 macs: r.macs,
                 params: r.params,
                 flash_bytes: r.flash_bytes,
+                sram_bytes: r.sram_bytes,
                 peak_sram_bytes: r.peak_sram_bytes,
                 fits: device.is_some_and(|d| d.fits(r.sram_bytes, r.flash_bytes)),
                 peak_layer: r.peak_layer,
