@@ -2,7 +2,9 @@
 
 mod common;
 use common::*;
-use tinynas::gpu::{Arg, Gpu, GpuOptions, Work, kernel};
+use tinynas::autograd::ops::matmul::kernel;
+use tinynas::gpu::kernel::Shader;
+use tinynas::gpu::{Arg, Gpu, GpuOptions, Work};
 use tinynas::nn::{Adam, CosineSchedule, ParamEntry, Sgd};
 
 fn entry(t: &tinynas::Tensor, decay: bool) -> ParamEntry {
@@ -108,9 +110,9 @@ fn gpu_validation_errors_are_caught_and_reported() {
     let r = gpu
         .run(
             kernel::MATMUL,
-            &[],
+            &kernel::MatmulConsts::default(),
             &kernel::Matmul::default(),
-            &[Arg(1, &b)],
+            &[Arg(kernel::A, &b)],
             1,
             Work::new(0.0, 0.0, String::new),
         )
@@ -120,11 +122,13 @@ fn gpu_validation_errors_are_caught_and_reported() {
     // The device stays usable afterwards.
     gpu.write(&b, 0, &[1.0, 2.0]).unwrap();
     assert_eq!(gpu.read(&b, 0, 2).unwrap(), vec![1.0, 2.0]);
-    let err = gpu
-        .pipeline("nonexistent", "main", &[])
-        .unwrap_err()
-        .to_string();
-    assert!(err.contains("no shader named"), "{err}");
+    // A shader that does not compile is an error naming it.
+    static BAD: Shader = Shader {
+        name: "bad",
+        source: "@compute @workgroup_size(1) fn main( {",
+    };
+    let err = gpu.pipeline(&BAD, "main", &[]).unwrap_err().to_string();
+    assert!(err.contains("compiling bad::main"), "{err}");
 }
 
 #[test]

@@ -8,8 +8,8 @@ pub use tensor::Tensor;
 
 use crate::error::{Error, Result, shape_err};
 use crate::gpu::Work;
-use crate::gpu::kernel;
 use crate::gpu::{Arg, Gpu, GpuBuffer, GpuOptions};
+use ops::half::kernel;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -72,9 +72,12 @@ impl Saved {
         };
         let n: usize = p.shape.iter().product();
         let out = p.engine.output("f16.unpack", &p.shape)?;
-        let mut args = vec![Arg(3, &p.words), Arg(4, out.buffer())];
+        let mut args = vec![
+            Arg(kernel::SRC_U32, &p.words),
+            Arg(kernel::DST_F32, out.buffer()),
+        ];
         if let Some((shift, _, _)) = &p.shift {
-            args.push(Arg(5, shift));
+            args.push(Arg(kernel::SHIFT, shift));
         }
         p.engine.gpu.run(
             if p.shift.is_some() {
@@ -82,7 +85,7 @@ impl Saved {
             } else {
                 kernel::UNPACK
             },
-            &[],
+            &(),
             &half_params(n, &p.shift),
             &args,
             n.div_ceil(2).div_ceil(64) as u32,
@@ -241,9 +244,12 @@ impl Engine {
             return Ok(Saved::Kept(x.clone()));
         }
         let words = self.gpu.alloc("f16.pack", n.div_ceil(2))?;
-        let mut args = vec![Arg(1, x.buffer()), Arg(2, &words)];
+        let mut args = vec![
+            Arg(kernel::SRC_F32, x.buffer()),
+            Arg(kernel::DST_U32, &words),
+        ];
         if let Some((s, _, _)) = &shift {
-            args.push(Arg(5, s));
+            args.push(Arg(kernel::SHIFT, s));
         }
         self.gpu.run(
             if shift.is_some() {
@@ -251,7 +257,7 @@ impl Engine {
             } else {
                 kernel::PACK
             },
-            &[],
+            &(),
             &half_params(n, &shift),
             &args,
             n.div_ceil(2).div_ceil(64) as u32,

@@ -2,9 +2,9 @@
 //! prefixes, kernel centre crops) share the buffer, and for parameters also the gradient buffer.
 
 use super::Engine;
+use crate::autograd::ops::copy::kernel;
 use crate::error::{Result, shape_err};
 use crate::gpu::Work;
-use crate::gpu::kernel;
 use crate::gpu::profiler::dims;
 use crate::gpu::{Arg, GpuBuffer};
 use std::rc::Rc;
@@ -178,9 +178,12 @@ impl Tensor {
         let n = self.numel();
         e.gpu.run(
             kernel::GATHER,
-            &[],
+            &(),
             &self.view_params()?,
-            &[Arg(1, self.buffer()), Arg(2, out.buffer())],
+            &[
+                Arg(kernel::SRC, self.buffer()),
+                Arg(kernel::DST, out.buffer()),
+            ],
             n.div_ceil(64) as u32,
             Work::new(0.0, 8.0 * n as f64, || dims(self.shape())),
         )?;
@@ -272,9 +275,12 @@ impl Tensor {
         let n = self.numel();
         self.engine().gpu.run(
             kernel::SCATTER_ADD,
-            &[],
+            &(),
             &self.view_params()?,
-            &[Arg(1, g.buffer()), Arg(2, self.buffer())],
+            &[
+                Arg(kernel::SRC, g.buffer()),
+                Arg(kernel::DST, self.buffer()),
+            ],
             n.div_ceil(64) as u32,
             Work::new(n as f64, 12.0 * n as f64, || dims(self.shape())),
         )

@@ -1,7 +1,7 @@
 //! Command batching: ops record dispatches, clears and copies; one submission carries them all,
 //! and the CPU waits only when it reads a buffer back.
 
-use super::kernel::{Kernel, Params};
+use super::kernel::{Kernel, Overrides, Params, Shader, Slot};
 use super::profiler::Work;
 use super::{Gpu, GpuBuffer};
 use crate::error::{Error, Result};
@@ -13,7 +13,7 @@ pub const PARAM_BYTES: u64 = 256;
 const SLOTS: u64 = 2048;
 
 /// A storage buffer bound at `@binding(n)` of group 0; binding 0 is the parameter block.
-pub struct Arg<'a>(pub u32, pub &'a GpuBuffer);
+pub struct Arg<'a>(pub Slot, pub &'a GpuBuffer);
 
 enum Cmd {
     Dispatch {
@@ -87,10 +87,10 @@ pub fn grid(workgroups: u32) -> [u32; 3] {
 
 impl Gpu {
     /// Record one dispatch of `kernel` with its typed parameters and storage bindings.
-    pub fn run<P: Params>(
+    pub fn run<P: Params, O: Overrides>(
         &self,
-        kernel: Kernel<P>,
-        constants: &[(&'static str, f64)],
+        kernel: Kernel<P, O>,
+        overrides: &O,
         params: &P,
         args: &[Arg],
         workgroups: u32,
@@ -99,7 +99,7 @@ impl Gpu {
         self.dispatch(
             kernel.shader,
             kernel.entry,
-            constants,
+            &overrides.values(),
             bytemuck::cast_slice(std::slice::from_ref(params)),
             args,
             workgroups,
@@ -112,7 +112,7 @@ impl Gpu {
     #[allow(clippy::too_many_arguments)]
     fn dispatch(
         &self,
-        shader: &'static str,
+        shader: &'static Shader,
         entry: &'static str,
         constants: &[(&'static str, f64)],
         params: &[u32],
@@ -142,9 +142,9 @@ impl Gpu {
                 size: wgpu::BufferSize::new(PARAM_BYTES),
             }),
         }];
-        for Arg(binding, buf) in args {
+        for Arg(slot, buf) in args {
             entries.push(wgpu::BindGroupEntry {
-                binding: *binding,
+                binding: slot.binding,
                 resource: buf.buffer.as_entire_binding(),
             });
         }
@@ -157,9 +157,9 @@ impl Gpu {
         let name = if self.profiling() {
             let spec: Vec<String> = constants.iter().map(|(k, v)| format!("{k}={v}")).collect();
             if spec.is_empty() {
-                format!("{shader}::{entry}")
+                format!("{}::{entry}", shader.name)
             } else {
-                format!("{shader}::{entry} [{}]", spec.join(","))
+                format!("{}::{entry} [{}]", shader.name, spec.join(","))
             }
         } else {
             String::new()

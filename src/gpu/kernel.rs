@@ -1,226 +1,146 @@
-//! Typed kernels: each shader's uniform block `struct P` is a `#[repr(C)]` Pod struct here, each
-//! entry point a `Kernel<P>` constant tying it to the parameters it reads, and each flag the
-//! shaders test is defined here once. A test (tests/kernels.rs) parses the WGSL and holds the
-//! two sides equal: field names, types and order, flag values, and every entry point's existence.
+//! What a kernel is, for the GPU layer: a shader's source, its uniform parameters, its storage
+//! bindings and override constants, typed. The kernels themselves belong to their op families
+//! (`autograd::ops::*`): each family's file declares its shader (`include_str!`), its `struct P`
+//! as a `params!` struct, its bindings as `Slot`s, its overrides as an `overrides!` struct, its
+//! flags and its entry points as `Kernel` constants, and lists them in a `Family` that a test
+//! (tests/kernels.rs) holds to the WGSL both ways. This layer keeps only these types and the
+//! pipeline cache; it names no op.
 
 use std::marker::PhantomData;
 
-/// A shader's uniform parameters (its `struct P`).
+/// A WGSL module: its name (for the pipeline cache and the profiler) and source.
+#[derive(Debug)]
+pub struct Shader {
+    pub name: &'static str,
+    pub source: &'static str,
+}
+
+/// A shader's uniform parameters (its `struct P`), field by field.
 pub trait Params: bytemuck::Pod {
-    /// The WGSL file that declares `struct P`.
-    const WGSL: &'static str;
-    /// (name, type) of each field, in order.
+    /// (name, WGSL type) of each field, in order.
     const FIELDS: &'static [(&'static str, &'static str)];
 }
 
+/// A `#[repr(C)]` Pod struct equal to a shader's `struct P` (checked by tests/kernels.rs).
+#[macro_export]
 macro_rules! params {
-    ($(#[$m:meta])* $name:ident in $wgsl:literal { $($f:ident : $t:ident),* $(,)? }) => {
+    ($(#[$m:meta])* $name:ident { $($f:ident : $t:ident),* $(,)? }) => {
         $(#[$m])*
         #[repr(C)]
         #[derive(Clone, Copy, Debug, Default, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
         pub struct $name {
             $(pub $f: $t),*
         }
-        impl Params for $name {
-            const WGSL: &'static str = $wgsl;
+        impl $crate::gpu::kernel::Params for $name {
             const FIELDS: &'static [(&'static str, &'static str)] =
                 &[$((stringify!($f), stringify!($t))),*];
         }
         const _: () = assert!(
-            std::mem::size_of::<$name>() <= super::batch::PARAM_BYTES as usize,
+            std::mem::size_of::<$name>() <= $crate::gpu::PARAM_BYTES as usize,
             "parameters larger than a dispatch's uniform block"
         );
     };
 }
 
-params!(
-    /// Batched strided GEMM (matmul.wgsl, and matmul_f16.wgsl appended to it).
-    Matmul in "matmul.wgsl" {
-        m: u32, n: u32, k: u32, batch: u32,
-        a_off: u32, a_sb: u32, a_sm: u32, a_sk: u32,
-        b_off: u32, b_sb: u32, b_sk: u32, b_sn: u32,
-        c_off: u32, c_sb: u32, c_sm: u32, c_sn: u32,
-        flags: u32, bias_off: u32,
-        scale_a: f32, scale_b: f32,
-        n_in: u32,
-        chunk: u32,
-    }
-);
-params!(
-    /// Dense and grouped convolutions, im2col (conv.wgsl).
-    Conv in "conv.wgsl" {
-        n: u32, cin: u32, h: u32, w: u32,
-        cout: u32, oh: u32, ow: u32, groups: u32,
-        kh: u32, kw: u32, stride: u32, pad: u32,
-        w_off: u32, w_s0: u32, w_s1: u32, w_s2: u32,
-        w_s3: u32,
-    }
-);
-params!(
-    /// Strided views gathered and scattered (copy.wgsl).
-    Copy in "copy.wgsl" {
-        len: u32, off: u32, d1: u32, d2: u32,
-        d3: u32, s0: u32, s1: u32, s2: u32,
-        s3: u32,
-    }
-);
-params!(
-    /// Depthwise convolution (depthwise.wgsl).
-    Depthwise in "depthwise.wgsl" {
-        n: u32, c: u32, h: u32, w: u32,
-        oh: u32, ow: u32, pad: u32, split: u32,
-        w_off: u32, w_sc: u32, w_sy: u32, w_sx: u32,
-    }
-);
-params!(
-    /// Elementwise arithmetic and activations (elementwise.wgsl).
-    Elementwise in "elementwise.wgsl" { len: u32, hw: u32, alpha: f32 }
-);
-params!(
-    /// f16 storage of saved activations (half.wgsl).
-    Half in "half.wgsl" { n: u32, c: u32, inner: u32 }
-);
-params!(
-    /// Losses and softmax (loss.wgsl).
-    Loss in "loss.wgsl" { n: u32, k: u32, soft: u32, eps: f32, scale: f32 }
-);
-params!(
-    /// Batch norm (norm.wgsl).
-    Norm in "norm.wgsl" {
-        n: u32, c: u32, hw: u32, flags: u32,
-        eps: f32, momentum: f32,
-    }
-);
-params!(
-    /// SGD and Adam (optim.wgsl).
-    Optim in "optim.wgsl" {
-        len: u32, flags: u32, lr: f32, momentum: f32,
-        weight_decay: f32, beta1: f32, beta2: f32, eps: f32,
-        bias_corr1: f32, bias_corr2: f32,
-    }
-);
-params!(
-    /// Row sums, broadcasts and dot products (reduce.wgsl).
-    Reduce in "reduce.wgsl" { a: u32, b: u32, c: u32, alpha: f32 }
-);
-
-/// An entry point of a shader, typed by the parameters it reads.
-pub struct Kernel<P: Params> {
-    /// The shader module (`gpu::pipelines::shader_source`).
-    pub shader: &'static str,
-    pub entry: &'static str,
-    params: PhantomData<P>,
+/// A storage binding of a shader: the WGSL variable and its `@binding` number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Slot {
+    pub name: &'static str,
+    pub binding: u32,
 }
 
-impl<P: Params> Clone for Kernel<P> {
+/// A family's storage bindings as `Slot` constants, and `SLOTS` listing them.
+#[macro_export]
+macro_rules! slots {
+    ($($name:ident = $var:ident @ $binding:literal),* $(,)?) => {
+        $(pub const $name: $crate::gpu::kernel::Slot =
+            $crate::gpu::kernel::Slot { name: stringify!($var), binding: $binding };)*
+        pub const SLOTS: &[$crate::gpu::kernel::Slot] = &[$($name),*];
+    };
+}
+
+/// A kernel's WGSL `override` constants, typed: each `None` keeps the shader's default.
+pub trait Overrides {
+    /// The WGSL names of the constants.
+    const NAMES: &'static [&'static str];
+    /// (name, value) of the constants set.
+    fn values(&self) -> Vec<(&'static str, f64)>;
+}
+
+/// No override constants.
+impl Overrides for () {
+    const NAMES: &'static [&'static str] = &[];
+    fn values(&self) -> Vec<(&'static str, f64)> {
+        Vec::new()
+    }
+}
+
+/// A struct of `Option<u32>` fields, one per WGSL `override` (named in capitals in the shader).
+#[macro_export]
+macro_rules! overrides {
+    ($(#[$m:meta])* $name:ident { $($f:ident = $wgsl:ident),* $(,)? }) => {
+        $(#[$m])*
+        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+        pub struct $name {
+            $(pub $f: Option<u32>),*
+        }
+        impl $crate::gpu::kernel::Overrides for $name {
+            const NAMES: &'static [&'static str] = &[$(stringify!($wgsl)),*];
+            fn values(&self) -> Vec<(&'static str, f64)> {
+                let mut v = Vec::new();
+                $(if let Some(x) = self.$f {
+                    v.push((stringify!($wgsl), x as f64));
+                })*
+                v
+            }
+        }
+    };
+}
+
+/// An entry point of a shader, typed by the parameters it reads and the overrides it takes.
+pub struct Kernel<P: Params, O: Overrides = ()> {
+    pub shader: &'static Shader,
+    pub entry: &'static str,
+    types: PhantomData<(P, O)>,
+}
+
+impl<P: Params, O: Overrides> Clone for Kernel<P, O> {
     fn clone(&self) -> Self {
         *self
     }
 }
-impl<P: Params> std::marker::Copy for Kernel<P> {}
+impl<P: Params, O: Overrides> std::marker::Copy for Kernel<P, O> {}
 
-impl<P: Params> Kernel<P> {
-    pub const fn new(shader: &'static str, entry: &'static str) -> Kernel<P> {
+impl<P: Params, O: Overrides> Kernel<P, O> {
+    pub const fn new(shader: &'static Shader, entry: &'static str) -> Kernel<P, O> {
         Kernel {
             shader,
             entry,
-            params: PhantomData,
+            types: PhantomData,
         }
     }
 }
 
+/// What an op family declares about its kernels, for the test that holds it to the WGSL: its
+/// shaders (the first declares `struct P`; others include it), the fields of its `struct P`,
+/// its flags (`const NAME: u32 = V;`), storage bindings, override constants and entry points.
+pub struct Family {
+    pub shaders: &'static [&'static Shader],
+    pub params: &'static [(&'static str, &'static str)],
+    pub flags: &'static [(&'static str, u32)],
+    pub slots: &'static [Slot],
+    pub overrides: &'static [&'static str],
+    /// (shader, entry point) of each kernel.
+    pub kernels: &'static [(&'static str, &'static str)],
+}
+
+/// A family's entry points as `Kernel` constants (`NAME: Params[, Overrides] = SHADER::"entry"`),
+/// and `KERNELS` listing (shader, entry) of each for its `Family`.
+#[macro_export]
 macro_rules! kernels {
-    ($($name:ident: $p:ident = $shader:literal :: $entry:literal;)*) => {
-        $(pub const $name: Kernel<$p> = Kernel::new($shader, $entry);)*
-        /// (shader, entry, WGSL file of its parameters) of every kernel.
-        pub const ALL: &[(&str, &str, &str)] = &[$(($shader, $entry, <$p as Params>::WGSL)),*];
+    ($($name:ident : $p:ty $(, $o:ty)? = $shader:ident :: $entry:literal;)*) => {
+        $(pub const $name: $crate::gpu::kernel::Kernel<$p $(, $o)?> =
+            $crate::gpu::kernel::Kernel::new(&$shader, $entry);)*
+        pub const KERNELS: &[(&str, &str)] = &[$(($shader.name, $entry)),*];
     };
-}
-
-kernels! {
-    MATMUL: Matmul = "matmul"::"matmul";
-    MATMUL_F16: Matmul = "matmul_f16"::"matmul_f16";
-    MATMUL_SUM_PARTS: Matmul = "matmul"::"matmul_sum_parts";
-    CONV_FORWARD: Conv = "conv"::"conv_forward";
-    CONV_BACKWARD_DATA: Conv = "conv"::"conv_backward_data";
-    CONV_BACKWARD_WEIGHT: Conv = "conv"::"conv_backward_weight";
-    IM2COL: Conv = "conv"::"im2col";
-    GATHER: Copy = "copy"::"gather";
-    SCATTER_ADD: Copy = "copy"::"scatter_add";
-    DW_FORWARD: Depthwise = "depthwise"::"dw_forward";
-    DW_BACKWARD_DATA: Depthwise = "depthwise"::"dw_backward_data";
-    DW_BACKWARD_WEIGHT: Depthwise = "depthwise"::"dw_backward_weight";
-    DW_WEIGHT_SUM: Depthwise = "depthwise"::"dw_weight_sum";
-    ACT_FORWARD: Elementwise = "elementwise"::"act_forward";
-    ACT_BACKWARD: Elementwise = "elementwise"::"act_backward";
-    ADD: Elementwise = "elementwise"::"add";
-    MUL_CHANNEL: Elementwise = "elementwise"::"mul_channel";
-    SCALE: Elementwise = "elementwise"::"scale";
-    PACK: Half = "half"::"pack";
-    UNPACK: Half = "half"::"unpack";
-    PACK_CENTRED: Half = "half"::"pack_centred";
-    UNPACK_CENTRED: Half = "half"::"unpack_centred";
-    CE_FORWARD: Loss = "loss"::"ce_forward";
-    CE_BACKWARD: Loss = "loss"::"ce_backward";
-    MSE_FORWARD: Loss = "loss"::"mse_forward";
-    MSE_BACKWARD: Loss = "loss"::"mse_backward";
-    SOFTMAX: Loss = "loss"::"softmax";
-    BN_STATS_THREAD: Norm = "norm"::"bn_stats_thread";
-    BN_STATS: Norm = "norm"::"bn_stats";
-    BN_APPLY: Norm = "norm"::"bn_apply";
-    BN_BACKWARD_REDUCE_THREAD: Norm = "norm"::"bn_backward_reduce_thread";
-    BN_BACKWARD_REDUCE: Norm = "norm"::"bn_backward_reduce";
-    BN_BACKWARD_DATA: Norm = "norm"::"bn_backward_data";
-    SGD: Optim = "optim"::"sgd";
-    ADAM: Optim = "optim"::"adam";
-    ROW_SUM_THREAD: Reduce = "reduce"::"row_sum_thread";
-    ROW_SUM: Reduce = "reduce"::"row_sum";
-    BROADCAST_ROWS: Reduce = "reduce"::"broadcast_rows";
-    ROW_DOT: Reduce = "reduce"::"row_dot";
-    SUM_OUTER: Reduce = "reduce"::"sum_outer";
-}
-
-/// Flags the shaders test, defined once here; (WGSL file, name, value) of each for the test
-/// that holds the shaders' `const`s equal to them.
-pub mod flags {
-    /// matmul.wgsl `flags`.
-    pub const ACCUMULATE: u32 = 1;
-    pub const REDUCE_BATCH: u32 = 2;
-    pub const BIAS_COL: u32 = 4;
-    /// norm.wgsl `flags`.
-    pub const TRAIN: u32 = 1;
-    pub const UPDATE_RUNNING: u32 = 2;
-    /// optim.wgsl `flags`.
-    pub const NESTEROV: u32 = 1;
-    /// activation.wgsl: the `ACT` of a pipeline without an activation.
-    pub const ACT_NONE: u32 = 99;
-
-    pub const ALL: &[(&str, &str, u32)] = &[
-        ("matmul.wgsl", "ACCUMULATE", ACCUMULATE),
-        ("matmul.wgsl", "REDUCE_BATCH", REDUCE_BATCH),
-        ("matmul.wgsl", "BIAS_COL", BIAS_COL),
-        ("norm.wgsl", "TRAIN", TRAIN),
-        ("norm.wgsl", "UPDATE_RUNNING", UPDATE_RUNNING),
-        ("optim.wgsl", "NESTEROV", NESTEROV),
-        ("activation.wgsl", "ACT_NONE", ACT_NONE),
-    ];
-}
-
-/// (WGSL file, fields) of every parameter struct, for the test against the shaders.
-pub fn layouts() -> Vec<(&'static str, &'static [(&'static str, &'static str)])> {
-    fn l<P: Params>() -> (&'static str, &'static [(&'static str, &'static str)]) {
-        (P::WGSL, P::FIELDS)
-    }
-    vec![
-        l::<Matmul>(),
-        l::<Conv>(),
-        l::<Copy>(),
-        l::<Depthwise>(),
-        l::<Elementwise>(),
-        l::<Half>(),
-        l::<Loss>(),
-        l::<Norm>(),
-        l::<Optim>(),
-        l::<Reduce>(),
-    ]
 }

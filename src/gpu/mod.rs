@@ -8,8 +8,7 @@ pub mod profiler;
 mod report;
 pub use profiler::{Direction, Work};
 
-pub use batch::Arg;
-pub use pipelines::shader_source;
+pub use batch::{Arg, PARAM_BYTES};
 pub use pool::GpuBuffer;
 
 use crate::error::{Error, Result};

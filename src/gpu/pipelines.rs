@@ -1,38 +1,10 @@
-//! Pipeline cache: one compiled compute pipeline per (shader, entry point, override constants).
+//! Pipeline cache: one compiled compute pipeline per (shader, entry point, override constants);
+//! the shaders' sources come with their kernels (`kernel::Shader`).
 
 use super::Gpu;
+use super::kernel::Shader;
 use crate::error::{Error, Result};
 use std::collections::HashMap;
-
-/// The project's WGSL sources, one file per op family (activation.wgsl is prepended to the two
-/// families that apply activations).
-pub fn shader_source(name: &str) -> Option<&'static str> {
-    Some(match name {
-        "matmul" => include_str!("../../shaders/matmul.wgsl"),
-        // Compiled only where the adapter has shader-f16 (`enable f16;` fails elsewhere).
-        "matmul_f16" => concat!(
-            "enable f16;\n",
-            include_str!("../../shaders/matmul.wgsl"),
-            include_str!("../../shaders/matmul_f16.wgsl")
-        ),
-        "conv" => include_str!("../../shaders/conv.wgsl"),
-        "depthwise" => include_str!("../../shaders/depthwise.wgsl"),
-        "norm" => concat!(
-            include_str!("../../shaders/activation.wgsl"),
-            include_str!("../../shaders/norm.wgsl")
-        ),
-        "elementwise" => concat!(
-            include_str!("../../shaders/activation.wgsl"),
-            include_str!("../../shaders/elementwise.wgsl")
-        ),
-        "reduce" => include_str!("../../shaders/reduce.wgsl"),
-        "loss" => include_str!("../../shaders/loss.wgsl"),
-        "optim" => include_str!("../../shaders/optim.wgsl"),
-        "copy" => include_str!("../../shaders/copy.wgsl"),
-        "half" => include_str!("../../shaders/half.wgsl"),
-        _ => return None,
-    })
-}
 
 type Key = (&'static str, &'static str, Vec<(&'static str, u64)>);
 
@@ -47,12 +19,12 @@ impl Gpu {
     /// on first use.
     pub fn pipeline(
         &self,
-        shader: &'static str,
+        shader: &'static Shader,
         entry: &'static str,
         constants: &[(&'static str, f64)],
     ) -> Result<wgpu::ComputePipeline> {
         let key: Key = (
-            shader,
+            shader.name,
             entry,
             constants.iter().map(|(k, v)| (*k, v.to_bits())).collect(),
         );
@@ -62,14 +34,12 @@ impl Gpu {
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let module = {
             let mut cache = self.pipelines.borrow_mut();
-            match cache.modules.get(shader) {
+            match cache.modules.get(shader.name) {
                 Some(m) => m.clone(),
                 None => {
-                    let src = shader_source(shader)
-                        .ok_or_else(|| Error::Gpu(format!("no shader named {shader}")))?;
                     let desc = wgpu::ShaderModuleDescriptor {
-                        label: Some(shader),
-                        source: wgpu::ShaderSource::Wgsl(src.into()),
+                        label: Some(shader.name),
+                        source: wgpu::ShaderSource::Wgsl(shader.source.into()),
                     };
                     // Unchecked only on Vulkan, whose robustBufferAccess (wgpu turns it on)
                     // keeps every storage access inside its binding in hardware or driver;
@@ -96,7 +66,7 @@ impl Gpu {
                             )
                         }
                     };
-                    cache.modules.insert(shader, m.clone());
+                    cache.modules.insert(shader.name, m.clone());
                     m
                 }
             }
@@ -115,9 +85,10 @@ impl Gpu {
                 cache: None,
             });
         if let Some(err) = pollster::block_on(scope.pop()) {
-            self.pipelines.borrow_mut().modules.remove(shader);
+            self.pipelines.borrow_mut().modules.remove(shader.name);
             return Err(Error::Gpu(format!(
-                "compiling {shader}.wgsl::{entry} {constants:?}: {err}"
+                "compiling {}::{entry} {constants:?}: {err}",
+                shader.name
             )));
         }
         self.pipelines

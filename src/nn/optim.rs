@@ -2,10 +2,9 @@
 //! cosine learning-rate schedule with linear warm-up. Updates run on the GPU.
 
 use super::ParamEntry;
+use crate::autograd::ops::optim::kernel::{self, NESTEROV, Optim};
 use crate::autograd::ops::u;
 use crate::gpu::Work;
-use crate::gpu::kernel::flags::NESTEROV;
-use crate::gpu::kernel::{self, Optim};
 use crate::gpu::{Arg, GpuBuffer};
 use crate::{Engine, Result};
 use std::rc::Rc;
@@ -71,9 +70,13 @@ impl Sgd {
             };
             e.gpu.run(
                 kernel::SGD,
-                &[],
+                &(),
                 &params,
-                &[Arg(1, p.tensor.buffer()), Arg(2, grad_of(p)?), Arg(3, m)],
+                &[
+                    Arg(kernel::W, p.tensor.buffer()),
+                    Arg(kernel::G, grad_of(p)?),
+                    Arg(kernel::M, m),
+                ],
                 n.div_ceil(64) as u32,
                 Work::new(6.0 * n as f64, 20.0 * n as f64, || format!("{n}")),
             )?;
@@ -140,13 +143,13 @@ impl Adam {
             };
             e.gpu.run(
                 kernel::ADAM,
-                &[],
+                &(),
                 &params,
                 &[
-                    Arg(1, p.tensor.buffer()),
-                    Arg(2, grad_of(p)?),
-                    Arg(3, m),
-                    Arg(4, v),
+                    Arg(kernel::W, p.tensor.buffer()),
+                    Arg(kernel::G, grad_of(p)?),
+                    Arg(kernel::M, m),
+                    Arg(kernel::V, v),
                 ],
                 n.div_ceil(64) as u32,
                 Work::new(10.0 * n as f64, 28.0 * n as f64, || format!("{n}")),

@@ -1,11 +1,11 @@
 //! Activations: ReLU, ReLU6, h-swish, h-sigmoid, sigmoid (one pipeline each).
 
+use super::arith::kernel::{self, Elementwise};
 use super::u;
 use crate::autograd::Tensor;
 use crate::error::Result;
 use crate::gpu::Arg;
 use crate::gpu::Work;
-use crate::gpu::kernel::{self, Elementwise};
 use crate::gpu::profiler::dims;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -18,9 +18,14 @@ pub enum Act {
     Sigmoid,
 }
 
+/// activation.wgsl's `ACT` of a pipeline without an activation (a `const` the shaders that
+/// include activation.wgsl declare; tests/kernels.rs holds the two equal).
+pub const ACT_NONE: u32 = 99;
+
 impl Act {
-    pub(crate) fn code(self) -> f64 {
-        self as u32 as f64
+    /// activation.wgsl's `ACT` of this activation.
+    pub(crate) fn code(self) -> u32 {
+        self as u32
     }
 
     pub fn name(self) -> &'static str {
@@ -69,7 +74,9 @@ impl Tensor {
         let e = self.engine().clone();
         let out = e.output(act.name(), x.shape())?;
         let n = x.numel();
-        let consts = [("ACT", act.code())];
+        let consts = kernel::ActConsts {
+            act: Some(act.code()),
+        };
         e.gpu.run(
             kernel::ACT_FORWARD,
             &consts,
@@ -77,7 +84,7 @@ impl Tensor {
                 len: u(n),
                 ..Default::default()
             },
-            &[Arg(1, x.buffer()), Arg(3, out.buffer())],
+            &[Arg(kernel::A, x.buffer()), Arg(kernel::OUT, out.buffer())],
             n.div_ceil(64) as u32,
             Work::new(n as f64, 8.0 * n as f64, || dims(x.shape())),
         )?;
@@ -93,7 +100,11 @@ impl Tensor {
                     len: u(n),
                     ..Default::default()
                 },
-                &[Arg(1, xs.buffer()), Arg(2, g.buffer()), Arg(3, dx.buffer())],
+                &[
+                    Arg(kernel::A, xs.buffer()),
+                    Arg(kernel::B, g.buffer()),
+                    Arg(kernel::OUT, dx.buffer()),
+                ],
                 n.div_ceil(64) as u32,
                 Work::new(n as f64, 12.0 * n as f64, || dims(xs.shape())),
             )?;

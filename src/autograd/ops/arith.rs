@@ -7,8 +7,46 @@ use crate::error::{Result, shape_err};
 use crate::gpu::Arg;
 use crate::gpu::Direction;
 use crate::gpu::Work;
-use crate::gpu::kernel::{self, Elementwise};
 use crate::gpu::profiler::dims;
+use kernel::Elementwise;
+
+/// This family's kernels (one shader and what it declares; tests/kernels.rs holds them to it).
+pub mod kernel {
+    use crate::gpu::kernel::{Family, Overrides, Params, Shader};
+
+    pub const SHADER: Shader = Shader {
+        name: "elementwise",
+        source: concat!(
+            include_str!("../../../shaders/activation.wgsl"),
+            include_str!("../../../shaders/elementwise.wgsl")
+        ),
+    };
+    crate::params!(
+        /// Elementwise arithmetic and activations (activation.wgsl + elementwise.wgsl).
+        Elementwise { len: u32, hw: u32, alpha: f32 }
+    );
+    crate::overrides!(
+        /// The activation `ACT` (`Act::code`; ACT_NONE for none).
+        ActConsts { act = ACT }
+    );
+    pub use super::super::activation::ACT_NONE;
+    crate::slots!(A = a @ 1, B = b @ 2, OUT = out @ 3);
+    crate::kernels! {
+        ACT_FORWARD: Elementwise, ActConsts = SHADER::"act_forward";
+        ACT_BACKWARD: Elementwise, ActConsts = SHADER::"act_backward";
+        ADD: Elementwise = SHADER::"add";
+        SCALE: Elementwise = SHADER::"scale";
+        MUL_CHANNEL: Elementwise = SHADER::"mul_channel";
+    }
+    pub const FAMILY: Family = Family {
+        shaders: &[&SHADER],
+        params: <Elementwise as Params>::FIELDS,
+        flags: &[("ACT_NONE", ACT_NONE)],
+        slots: SLOTS,
+        overrides: <ActConsts as Overrides>::NAMES,
+        kernels: KERNELS,
+    };
+}
 
 impl Tensor {
     pub fn add(&self, other: &Tensor) -> Result<Tensor> {
@@ -21,12 +59,16 @@ impl Tensor {
         let n = a.numel();
         e.gpu.run(
             kernel::ADD,
-            &[],
+            &(),
             &Elementwise {
                 len: u(n),
                 ..Default::default()
             },
-            &[Arg(1, a.buffer()), Arg(2, b.buffer()), Arg(3, out.buffer())],
+            &[
+                Arg(kernel::A, a.buffer()),
+                Arg(kernel::B, b.buffer()),
+                Arg(kernel::OUT, out.buffer()),
+            ],
             n.div_ceil(64) as u32,
             Work::new(n as f64, 12.0 * n as f64, || dims(a.shape())),
         )?;
@@ -42,13 +84,13 @@ impl Tensor {
         let n = x.numel();
         e.gpu.run(
             kernel::SCALE,
-            &[],
+            &(),
             &Elementwise {
                 len: u(n),
                 hw: 0,
                 alpha,
             },
-            &[Arg(1, x.buffer()), Arg(3, out.buffer())],
+            &[Arg(kernel::A, x.buffer()), Arg(kernel::OUT, out.buffer())],
             n.div_ceil(64) as u32,
             Work::new(n as f64, 8.0 * n as f64, || format!("{n}")),
         )?;
@@ -72,16 +114,16 @@ impl Tensor {
         let (n, hw) = (x.numel(), sx[2] * sx[3]);
         e.gpu.run(
             kernel::MUL_CHANNEL,
-            &[],
+            &(),
             &Elementwise {
                 len: u(n),
                 hw: u(hw),
                 alpha: 0.0,
             },
             &[
-                Arg(1, x.buffer()),
-                Arg(2, sc.buffer()),
-                Arg(3, out.buffer()),
+                Arg(kernel::A, x.buffer()),
+                Arg(kernel::B, sc.buffer()),
+                Arg(kernel::OUT, out.buffer()),
             ],
             n.div_ceil(64) as u32,
             Work::new(n as f64, 8.0 * n as f64, || format!("{n}")),
@@ -95,16 +137,16 @@ impl Tensor {
                 let dx = e.output("mul_channel.dx", &x_shape)?;
                 e.gpu.run(
                     kernel::MUL_CHANNEL,
-                    &[],
+                    &(),
                     &Elementwise {
                         len: u(n),
                         hw: u(hw),
                         alpha: 0.0,
                     },
                     &[
-                        Arg(1, g.buffer()),
-                        Arg(2, ss2.buffer()),
-                        Arg(3, dx.buffer()),
+                        Arg(kernel::A, g.buffer()),
+                        Arg(kernel::B, ss2.buffer()),
+                        Arg(kernel::OUT, dx.buffer()),
                     ],
                     n.div_ceil(64) as u32,
                     Work::new(2.0 * n as f64, 12.0 * n as f64, || dims(&x_shape)),

@@ -8,8 +8,43 @@ use crate::error::{Result, shape_err};
 use crate::gpu::Arg;
 use crate::gpu::Direction;
 use crate::gpu::Work;
-use crate::gpu::kernel::{self, Conv};
+use kernel::Conv;
 use std::rc::Rc;
+
+/// This family's kernels (one shader and what it declares; tests/kernels.rs holds them to it).
+pub mod kernel {
+    use crate::gpu::kernel::{Family, Overrides, Params, Shader};
+
+    pub const SHADER: Shader = Shader {
+        name: "conv",
+        source: include_str!("../../../shaders/conv.wgsl"),
+    };
+    crate::params!(
+        /// Dense and grouped convolutions, im2col (conv.wgsl).
+        Conv {
+            n: u32, cin: u32, h: u32, w: u32,
+            cout: u32, oh: u32, ow: u32, groups: u32,
+            kh: u32, kw: u32, stride: u32, pad: u32,
+            w_off: u32, w_s0: u32, w_s1: u32, w_s2: u32,
+            w_s3: u32,
+        }
+    );
+    crate::slots!(SRC = src @ 1, WT = wt @ 2, DST = dst @ 3);
+    crate::kernels! {
+        CONV_FORWARD: Conv = SHADER::"conv_forward";
+        CONV_BACKWARD_DATA: Conv = SHADER::"conv_backward_data";
+        CONV_BACKWARD_WEIGHT: Conv = SHADER::"conv_backward_weight";
+        IM2COL: Conv = SHADER::"im2col";
+    }
+    pub const FAMILY: Family = Family {
+        shaders: &[&SHADER],
+        params: <Conv as Params>::FIELDS,
+        flags: &[],
+        slots: SLOTS,
+        overrides: <() as Overrides>::NAMES,
+        kernels: KERNELS,
+    };
+}
 
 /// Shapes of one convolution.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -185,9 +220,9 @@ fn im2col_gemm(x: &Tensor, w: &Tensor, cs: ConvShape) -> Result<Tensor> {
     let moved = 4.0 * (x.numel() + col.numel()) as f64;
     e.gpu.run(
         kernel::IM2COL,
-        &[],
+        &(),
         &conv_params(&cs, w),
-        &[Arg(1, x.buffer()), Arg(3, col.buffer())],
+        &[Arg(kernel::SRC, x.buffer()), Arg(kernel::DST, col.buffer())],
         // One thread per output row of one (image, tap).
         (cs.n * ck * oh).div_ceil(64) as u32,
         Work::new(0.0, moved, || cs.label()),
@@ -308,9 +343,13 @@ fn direct(x: &Tensor, w: &Tensor, cs: ConvShape) -> Result<Tensor> {
     let conv_flops = 2.0 * y_n * (w.numel() / cs.cout) as f64;
     e.gpu.run(
         kernel::CONV_FORWARD,
-        &[],
+        &(),
         &params,
-        &[Arg(1, x.buffer()), Arg(2, w.buffer()), Arg(3, out.buffer())],
+        &[
+            Arg(kernel::SRC, x.buffer()),
+            Arg(kernel::WT, w.buffer()),
+            Arg(kernel::DST, out.buffer()),
+        ],
         // 4 outputs of a row per thread.
         (cs.n * cs.cout * cs.oh() * cs.ow().div_ceil(4)).div_ceil(64) as u32,
         Work::new(conv_flops, 4.0 * (xs_n + w_n + y_n), || cs.label()),
@@ -324,9 +363,13 @@ fn direct(x: &Tensor, w: &Tensor, cs: ConvShape) -> Result<Tensor> {
             let dx = e.output("conv2d.dx", &x_shape)?;
             e.gpu.run(
                 kernel::CONV_BACKWARD_DATA,
-                &[],
+                &(),
                 &params,
-                &[Arg(1, g.buffer()), Arg(2, ws.buffer()), Arg(3, dx.buffer())],
+                &[
+                    Arg(kernel::SRC, g.buffer()),
+                    Arg(kernel::WT, ws.buffer()),
+                    Arg(kernel::DST, dx.buffer()),
+                ],
                 dx.numel().div_ceil(64) as u32,
                 Work::new(conv_flops, 4.0 * (xs_n + w_n + y_n), || cs.label()),
             )?;
@@ -339,12 +382,12 @@ fn direct(x: &Tensor, w: &Tensor, cs: ConvShape) -> Result<Tensor> {
             let dw = e.output("conv2d.dw", ws.shape())?;
             e.gpu.run(
                 kernel::CONV_BACKWARD_WEIGHT,
-                &[],
+                &(),
                 &params,
                 &[
-                    Arg(1, xsv.get()?.buffer()),
-                    Arg(2, g.buffer()),
-                    Arg(3, dw.buffer()),
+                    Arg(kernel::SRC, xsv.get()?.buffer()),
+                    Arg(kernel::WT, g.buffer()),
+                    Arg(kernel::DST, dw.buffer()),
                 ],
                 dw.numel() as u32,
                 Work::new(conv_flops, 4.0 * (xs_n + w_n + y_n), || cs.label()),

@@ -8,7 +8,45 @@ use crate::error::Result;
 use crate::gpu::Arg;
 use crate::gpu::Direction;
 use crate::gpu::Work;
-use crate::gpu::kernel::{self, Depthwise};
+use kernel::Depthwise;
+
+/// This family's kernels (one shader and what it declares; tests/kernels.rs holds them to it).
+pub mod kernel {
+    use crate::gpu::kernel::{Family, Overrides, Params, Shader};
+
+    pub const SHADER: Shader = Shader {
+        name: "depthwise",
+        source: include_str!("../../../shaders/depthwise.wgsl"),
+    };
+    crate::params!(
+        /// Depthwise convolution (depthwise.wgsl).
+        Depthwise {
+            n: u32, c: u32, h: u32, w: u32,
+            oh: u32, ow: u32, pad: u32, split: u32,
+            w_off: u32, w_sc: u32, w_sy: u32, w_sx: u32,
+        }
+    );
+    crate::overrides!(
+        /// Kernel size `K`, stride `S`, outputs of a row per thread `W`, inputs of a residue class
+        /// per thread in the strided backward-data pass `WR`.
+        DwConsts { k = K, s = S, w = W, wr = WR }
+    );
+    crate::slots!(SRC = src @ 1, WT = wt @ 2, DST = dst @ 3);
+    crate::kernels! {
+        DW_FORWARD: Depthwise, DwConsts = SHADER::"dw_forward";
+        DW_BACKWARD_DATA: Depthwise, DwConsts = SHADER::"dw_backward_data";
+        DW_BACKWARD_WEIGHT: Depthwise, DwConsts = SHADER::"dw_backward_weight";
+        DW_WEIGHT_SUM: Depthwise, DwConsts = SHADER::"dw_weight_sum";
+    }
+    pub const FAMILY: Family = Family {
+        shaders: &[&SHADER],
+        params: <Depthwise as Params>::FIELDS,
+        flags: &[],
+        slots: SLOTS,
+        overrides: <DwConsts as Overrides>::NAMES,
+        kernels: KERNELS,
+    };
+}
 
 fn params(cs: &ConvShape, w: &Tensor, split: usize) -> Depthwise {
     let s = w.strides();
@@ -61,17 +99,21 @@ pub(crate) fn depthwise(x: &Tensor, w: &Tensor, cs: ConvShape) -> Result<Tensor>
     // Inputs of one residue class per thread in the strided backward-data pass, `WR`: 8 where
     // the class has 8 or more (7×7 at stride 2 from 32×32: 2.3 → 2.8 GFLOP/s on lavapipe).
     let wres = if cs.w.div_ceil(cs.stride) >= 8 { 8 } else { 4 };
-    let consts = [
-        ("K", cs.kh as f64),
-        ("S", cs.stride as f64),
-        ("W", wr as f64),
-        ("WR", wres as f64),
-    ];
+    let consts = kernel::DwConsts {
+        k: Some(cs.kh as u32),
+        s: Some(cs.stride as u32),
+        w: Some(wr as u32),
+        wr: Some(wres as u32),
+    };
     e.gpu.run(
         kernel::DW_FORWARD,
         &consts,
         &p,
-        &[Arg(1, x.buffer()), Arg(2, w.buffer()), Arg(3, out.buffer())],
+        &[
+            Arg(kernel::SRC, x.buffer()),
+            Arg(kernel::WT, w.buffer()),
+            Arg(kernel::DST, out.buffer()),
+        ],
         // W outputs of a row per thread (shaders/depthwise.wgsl).
         (cs.n * cs.cin * cs.oh() * cs.ow().div_ceil(wr)).div_ceil(64) as u32,
         Work::new(flops, 4.0 * (xin + yout + wn), || cs.label()),
@@ -87,7 +129,11 @@ pub(crate) fn depthwise(x: &Tensor, w: &Tensor, cs: ConvShape) -> Result<Tensor>
                 kernel::DW_BACKWARD_DATA,
                 &consts,
                 &p,
-                &[Arg(1, g.buffer()), Arg(2, ws.buffer()), Arg(3, dx.buffer())],
+                &[
+                    Arg(kernel::SRC, g.buffer()),
+                    Arg(kernel::WT, ws.buffer()),
+                    Arg(kernel::DST, dx.buffer()),
+                ],
                 // W inputs of a row per thread; at stride S, WR of one residue class mod S.
                 (if cs.stride == 1 {
                     cs.n * cs.cin * cs.h * cs.w.div_ceil(wr)
@@ -110,7 +156,11 @@ pub(crate) fn depthwise(x: &Tensor, w: &Tensor, cs: ConvShape) -> Result<Tensor>
                 kernel::DW_BACKWARD_WEIGHT,
                 &consts,
                 &p,
-                &[Arg(1, xs.buffer()), Arg(2, g.buffer()), Arg(3, &partial)],
+                &[
+                    Arg(kernel::SRC, xs.buffer()),
+                    Arg(kernel::WT, g.buffer()),
+                    Arg(kernel::DST, &partial),
+                ],
                 (split * cs.cin) as u32,
                 Work::new(
                     flops,
@@ -124,7 +174,7 @@ pub(crate) fn depthwise(x: &Tensor, w: &Tensor, cs: ConvShape) -> Result<Tensor>
                 kernel::DW_WEIGHT_SUM,
                 &consts,
                 &p,
-                &[Arg(1, &partial), Arg(3, dw.buffer())],
+                &[Arg(kernel::SRC, &partial), Arg(kernel::DST, dw.buffer())],
                 (cs.cin * kk).div_ceil(64) as u32,
                 Work::new(parts, 4.0 * (parts + (cs.cin * kk) as f64), || {
                     format!("{split}×{}×{kk}", cs.cin)

@@ -4,8 +4,38 @@
 use super::u;
 use crate::autograd::Tensor;
 use crate::error::{Result, shape_err};
-use crate::gpu::kernel::{self, Loss};
 use crate::gpu::{Arg, Work};
+use kernel::Loss;
+
+/// This family's kernels (one shader and what it declares; tests/kernels.rs holds them to it).
+pub mod kernel {
+    use crate::gpu::kernel::{Family, Overrides, Params, Shader};
+
+    pub const SHADER: Shader = Shader {
+        name: "loss",
+        source: include_str!("../../../shaders/loss.wgsl"),
+    };
+    crate::params!(
+        /// Losses and softmax (loss.wgsl).
+        Loss { n: u32, k: u32, soft: u32, eps: f32, scale: f32 }
+    );
+    crate::slots!(LOGITS = logits @ 1, TARGETS = targets @ 2, OUT = out @ 3, GOUT = gout @ 4);
+    crate::kernels! {
+        CE_FORWARD: Loss = SHADER::"ce_forward";
+        CE_BACKWARD: Loss = SHADER::"ce_backward";
+        SOFTMAX: Loss = SHADER::"softmax";
+        MSE_FORWARD: Loss = SHADER::"mse_forward";
+        MSE_BACKWARD: Loss = SHADER::"mse_backward";
+    }
+    pub const FAMILY: Family = Family {
+        shaders: &[&SHADER],
+        params: <Loss as Params>::FIELDS,
+        flags: &[],
+        slots: SLOTS,
+        overrides: <() as Overrides>::NAMES,
+        kernels: KERNELS,
+    };
+}
 
 /// Cross-entropy's cost over logits [n, k]: a max, an exponential and a sum per logit (the
 /// backward adds the gradient's write); targets are [n] labels or [n, k] soft targets.
@@ -40,12 +70,12 @@ impl Tensor {
         };
         e.gpu.run(
             kernel::CE_FORWARD,
-            &[],
+            &(),
             &p,
             &[
-                Arg(1, logits.buffer()),
-                Arg(2, target.buffer()),
-                Arg(3, rows.buffer()),
+                Arg(kernel::LOGITS, logits.buffer()),
+                Arg(kernel::TARGETS, target.buffer()),
+                Arg(kernel::OUT, rows.buffer()),
             ],
             n.div_ceil(64) as u32,
             ce_work(n, k, soft, false),
@@ -56,13 +86,13 @@ impl Tensor {
             let dl = e.output("cross_entropy.dlogits", &[n, k])?;
             e.gpu.run(
                 kernel::CE_BACKWARD,
-                &[],
+                &(),
                 &p,
                 &[
-                    Arg(1, ls.buffer()),
-                    Arg(2, target.buffer()),
-                    Arg(3, dl.buffer()),
-                    Arg(4, g.buffer()),
+                    Arg(kernel::LOGITS, ls.buffer()),
+                    Arg(kernel::TARGETS, target.buffer()),
+                    Arg(kernel::OUT, dl.buffer()),
+                    Arg(kernel::GOUT, g.buffer()),
                 ],
                 n.div_ceil(64) as u32,
                 ce_work(n, k, soft, true),
@@ -122,12 +152,12 @@ impl Tensor {
         let wg = n.div_ceil(64) as u32;
         e.gpu.run(
             kernel::MSE_FORWARD,
-            &[],
+            &(),
             &p,
             &[
-                Arg(1, pred.buffer()),
-                Arg(2, target.buffer()),
-                Arg(3, sq.buffer()),
+                Arg(kernel::LOGITS, pred.buffer()),
+                Arg(kernel::TARGETS, target.buffer()),
+                Arg(kernel::OUT, sq.buffer()),
             ],
             wg,
             Work::new(3.0 * n as f64, 12.0 * n as f64, || format!("{n}")),
@@ -138,13 +168,13 @@ impl Tensor {
             let d = e.output("mse.dpred", &shape)?;
             e.gpu.run(
                 kernel::MSE_BACKWARD,
-                &[],
+                &(),
                 &p,
                 &[
-                    Arg(1, pr.buffer()),
-                    Arg(2, target.buffer()),
-                    Arg(3, d.buffer()),
-                    Arg(4, g.buffer()),
+                    Arg(kernel::LOGITS, pr.buffer()),
+                    Arg(kernel::TARGETS, target.buffer()),
+                    Arg(kernel::OUT, d.buffer()),
+                    Arg(kernel::GOUT, g.buffer()),
                 ],
                 wg,
                 Work::new(3.0 * n as f64, 12.0 * n as f64 + 4.0, || format!("{n}")),
@@ -161,13 +191,16 @@ impl Tensor {
         let out = e.output("softmax", &[n, k])?;
         e.gpu.run(
             kernel::SOFTMAX,
-            &[],
+            &(),
             &Loss {
                 n: u(n),
                 k: u(k),
                 ..Default::default()
             },
-            &[Arg(1, logits.buffer()), Arg(3, out.buffer())],
+            &[
+                Arg(kernel::LOGITS, logits.buffer()),
+                Arg(kernel::OUT, out.buffer()),
+            ],
             n.div_ceil(64) as u32,
             Work::new(4.0 * (n * k) as f64, 8.0 * (n * k) as f64, || {
                 format!("{n}×{k}")

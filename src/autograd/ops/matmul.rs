@@ -5,9 +5,68 @@ use super::u;
 use crate::autograd::{Engine, Tensor};
 use crate::error::{Result, shape_err};
 use crate::gpu::Direction;
-use crate::gpu::kernel::flags::{ACCUMULATE, BIAS_COL, REDUCE_BATCH};
-use crate::gpu::kernel::{self, Matmul};
 use crate::gpu::{Arg, GpuBuffer, Work};
+use kernel::{ACCUMULATE, BIAS_COL, Matmul, REDUCE_BATCH};
+
+/// This family's kernels (one shader and what it declares; tests/kernels.rs holds them to it).
+pub mod kernel {
+    use crate::gpu::kernel::{Family, Overrides, Params, Shader};
+
+    pub const SHADER: Shader = Shader {
+        name: "matmul",
+        source: include_str!("../../../shaders/matmul.wgsl"),
+    };
+    pub const SHADER_F16: Shader = Shader {
+        name: "matmul_f16",
+        source: concat!(
+            "enable f16;\n",
+            include_str!("../../../shaders/matmul.wgsl"),
+            include_str!("../../../shaders/matmul_f16.wgsl")
+        ),
+    };
+    crate::params!(
+        /// Batched strided GEMM (matmul.wgsl; matmul_f16.wgsl appended to it where the adapter has
+        /// shader-f16).
+        Matmul {
+            m: u32, n: u32, k: u32, batch: u32,
+            a_off: u32, a_sb: u32, a_sm: u32, a_sk: u32,
+            b_off: u32, b_sb: u32, b_sk: u32, b_sn: u32,
+            c_off: u32, c_sb: u32, c_sm: u32, c_sn: u32,
+            flags: u32, bias_off: u32,
+            scale_a: f32, scale_b: f32,
+            n_in: u32,
+            chunk: u32,
+        }
+    );
+    crate::overrides!(
+        /// Vector widths of the A and B loads (`VA`, `VB`: 0 scalar, 4 vec4).
+        MatmulConsts { va = VA, vb = VB }
+    );
+    /// `flags`: add to C instead of overwriting it.
+    pub const ACCUMULATE: u32 = 1;
+    /// `flags`: sum the batch into one C.
+    pub const REDUCE_BATCH: u32 = 2;
+    /// `flags`: add a bias per column.
+    pub const BIAS_COL: u32 = 4;
+    crate::slots!(A = a @ 1, B = b @ 2, C = c @ 3, BIAS = bias @ 4, A4 = a4 @ 5, B4 = b4 @ 6);
+    crate::kernels! {
+        MATMUL: Matmul, MatmulConsts = SHADER::"matmul";
+        MATMUL_F16: Matmul, MatmulConsts = SHADER_F16::"matmul_f16";
+        MATMUL_SUM_PARTS: Matmul = SHADER::"matmul_sum_parts";
+    }
+    pub const FAMILY: Family = Family {
+        shaders: &[&SHADER, &SHADER_F16],
+        params: <Matmul as Params>::FIELDS,
+        flags: &[
+            ("ACCUMULATE", ACCUMULATE),
+            ("REDUCE_BATCH", REDUCE_BATCH),
+            ("BIAS_COL", BIAS_COL),
+        ],
+        slots: SLOTS,
+        overrides: <MatmulConsts as Overrides>::NAMES,
+        kernels: KERNELS,
+    };
+}
 
 /// Element offsets and strides of one GEMM operand: (offset, batch, row, col).
 #[derive(Clone, Copy, Debug)]
@@ -124,7 +183,10 @@ pub(crate) fn gemm(
     let scale = |o: &Operand| if o.grad { GRAD_SCALE } else { 1.0 };
     e.gpu.run(
         kernel,
-        &[("VA", va as f64), ("VB", vb as f64)],
+        &kernel::MatmulConsts {
+            va: Some(va),
+            vb: Some(vb),
+        },
         &Matmul {
             m: u(m),
             n: u(cols),
@@ -150,12 +212,12 @@ pub(crate) fn gemm(
             chunk: u(chunk),
         },
         &[
-            Arg(1, a),
-            Arg(2, b),
-            Arg(3, out),
-            Arg(4, bias_buf),
-            Arg(5, a),
-            Arg(6, b),
+            Arg(kernel::A, a),
+            Arg(kernel::B, b),
+            Arg(kernel::C, out),
+            Arg(kernel::BIAS, bias_buf),
+            Arg(kernel::A4, a),
+            Arg(kernel::B4, b),
         ],
         groups as u32,
         Work::new(
@@ -173,7 +235,7 @@ pub(crate) fn gemm(
         let mn = m * n;
         e.gpu.run(
             kernel::MATMUL_SUM_PARTS,
-            &[],
+            &(),
             &Matmul {
                 m: u(m),
                 n: u(n),
@@ -186,7 +248,7 @@ pub(crate) fn gemm(
                 n_in: u(n),
                 ..Matmul::default()
             },
-            &[Arg(1, parts), Arg(3, c)],
+            &[Arg(kernel::A, parts), Arg(kernel::C, c)],
             mn.div_ceil(64) as u32,
             Work::new(
                 (chunks * mn) as f64,

@@ -8,8 +8,57 @@ use crate::error::{Result, shape_err};
 use crate::gpu::Arg;
 use crate::gpu::Direction;
 use crate::gpu::Work;
-use crate::gpu::kernel::flags::{TRAIN, UPDATE_RUNNING};
-use crate::gpu::kernel::{self, Norm};
+use kernel::{Norm, TRAIN, UPDATE_RUNNING};
+
+/// This family's kernels (one shader and what it declares; tests/kernels.rs holds them to it).
+pub mod kernel {
+    use crate::gpu::kernel::{Family, Overrides, Params, Shader};
+
+    pub const SHADER: Shader = Shader {
+        name: "norm",
+        source: concat!(
+            include_str!("../../../shaders/activation.wgsl"),
+            include_str!("../../../shaders/norm.wgsl")
+        ),
+    };
+    crate::params!(
+        /// Batch norm (activation.wgsl + norm.wgsl).
+        Norm {
+            n: u32, c: u32, hw: u32, flags: u32,
+            eps: f32, momentum: f32,
+        }
+    );
+    crate::overrides!(
+        /// The fused activation `ACT` and the vector width `V` (1 or 4).
+        NormConsts { act = ACT, v = V }
+    );
+    /// `flags`: batch statistics (else the running ones).
+    pub const TRAIN: u32 = 1;
+    /// `flags`: update the running statistics.
+    pub const UPDATE_RUNNING: u32 = 2;
+    pub use super::super::activation::ACT_NONE;
+    crate::slots!(X = x @ 1, SAVED = saved @ 2, RUN_MEAN = run_mean @ 3, RUN_VAR = run_var @ 4, GAMMA = gamma @ 5, BETA = beta @ 6, Y = y @ 7, DY = dy @ 8, SUMS = sums @ 9);
+    crate::kernels! {
+        BN_STATS_THREAD: Norm = SHADER::"bn_stats_thread";
+        BN_STATS: Norm = SHADER::"bn_stats";
+        BN_APPLY: Norm, NormConsts = SHADER::"bn_apply";
+        BN_BACKWARD_REDUCE_THREAD: Norm, NormConsts = SHADER::"bn_backward_reduce_thread";
+        BN_BACKWARD_REDUCE: Norm, NormConsts = SHADER::"bn_backward_reduce";
+        BN_BACKWARD_DATA: Norm, NormConsts = SHADER::"bn_backward_data";
+    }
+    pub const FAMILY: Family = Family {
+        shaders: &[&SHADER],
+        params: <Norm as Params>::FIELDS,
+        flags: &[
+            ("TRAIN", TRAIN),
+            ("UPDATE_RUNNING", UPDATE_RUNNING),
+            ("ACT_NONE", ACT_NONE),
+        ],
+        slots: SLOTS,
+        overrides: <NormConsts as Overrides>::NAMES,
+        kernels: KERNELS,
+    };
+}
 
 /// How statistics are taken.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -87,13 +136,10 @@ impl Tensor {
             momentum,
         };
         let v = if hw.is_multiple_of(4) { 4 } else { 1 };
-        let consts = [
-            (
-                "ACT",
-                act.map_or(kernel::flags::ACT_NONE as f64, |a| a.code()),
-            ),
-            ("V", v as f64),
-        ];
+        let consts = kernel::NormConsts {
+            act: Some(act.map_or(kernel::ACT_NONE, |a| a.code())),
+            v: Some(v as u32),
+        };
         // Channels of few values: one thread each rather than one workgroup (shaders/norm.wgsl).
         let per_thread = n * hw <= 1024;
         let channel_groups = if per_thread { c.div_ceil(64) } else { c } as u32;
@@ -103,13 +149,13 @@ impl Tensor {
             } else {
                 kernel::BN_STATS
             },
-            &[],
+            &(),
             &p,
             &[
-                Arg(1, x.buffer()),
-                Arg(2, &saved),
-                Arg(3, bn.running_mean.buffer()),
-                Arg(4, bn.running_var.buffer()),
+                Arg(kernel::X, x.buffer()),
+                Arg(kernel::SAVED, &saved),
+                Arg(kernel::RUN_MEAN, bn.running_mean.buffer()),
+                Arg(kernel::RUN_VAR, bn.running_var.buffer()),
             ],
             channel_groups,
             Work::new(3.0 * (n * c * hw) as f64, 4.0 * (n * c * hw) as f64, || {
@@ -122,11 +168,11 @@ impl Tensor {
             &consts,
             &p,
             &[
-                Arg(1, x.buffer()),
-                Arg(2, &saved),
-                Arg(5, bn.gamma.buffer()),
-                Arg(6, bn.beta.buffer()),
-                Arg(7, out.buffer()),
+                Arg(kernel::X, x.buffer()),
+                Arg(kernel::SAVED, &saved),
+                Arg(kernel::GAMMA, bn.gamma.buffer()),
+                Arg(kernel::BETA, bn.beta.buffer()),
+                Arg(kernel::Y, out.buffer()),
             ],
             (out.numel() / v).div_ceil(64) as u32,
             Work::new(2.0 * (n * c * hw) as f64, 8.0 * (n * c * hw) as f64, || {
@@ -158,12 +204,12 @@ impl Tensor {
                     &consts,
                     &p,
                     &[
-                        Arg(1, xs.buffer()),
-                        Arg(2, &saved),
-                        Arg(5, gamma.buffer()),
-                        Arg(6, beta.buffer()),
-                        Arg(7, sums.buffer()),
-                        Arg(8, g.buffer()),
+                        Arg(kernel::X, xs.buffer()),
+                        Arg(kernel::SAVED, &saved),
+                        Arg(kernel::GAMMA, gamma.buffer()),
+                        Arg(kernel::BETA, beta.buffer()),
+                        Arg(kernel::Y, sums.buffer()),
+                        Arg(kernel::DY, g.buffer()),
                     ],
                     channel_groups,
                     Work::new(4.0 * (n * c * hw) as f64, 8.0 * (n * c * hw) as f64, || {
@@ -179,13 +225,13 @@ impl Tensor {
                         &consts,
                         &p,
                         &[
-                            Arg(1, xs.buffer()),
-                            Arg(2, &saved),
-                            Arg(5, gamma.buffer()),
-                            Arg(6, beta.buffer()),
-                            Arg(7, dx.buffer()),
-                            Arg(8, g.buffer()),
-                            Arg(9, sums.buffer()),
+                            Arg(kernel::X, xs.buffer()),
+                            Arg(kernel::SAVED, &saved),
+                            Arg(kernel::GAMMA, gamma.buffer()),
+                            Arg(kernel::BETA, beta.buffer()),
+                            Arg(kernel::Y, dx.buffer()),
+                            Arg(kernel::DY, g.buffer()),
+                            Arg(kernel::SUMS, sums.buffer()),
                         ],
                         (dx.numel() / v).div_ceil(64) as u32,
                         Work::new(

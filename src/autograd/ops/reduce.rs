@@ -6,7 +6,37 @@ use crate::autograd::Tensor;
 use crate::error::{Result, shape_err};
 use crate::gpu::Arg;
 use crate::gpu::Work;
-use crate::gpu::kernel::{self, Reduce};
+use kernel::Reduce;
+
+/// This family's kernels (one shader and what it declares; tests/kernels.rs holds them to it).
+pub mod kernel {
+    use crate::gpu::kernel::{Family, Overrides, Params, Shader};
+
+    pub const SHADER: Shader = Shader {
+        name: "reduce",
+        source: include_str!("../../../shaders/reduce.wgsl"),
+    };
+    crate::params!(
+        /// Row sums, broadcasts and dot products (reduce.wgsl).
+        Reduce { a: u32, b: u32, c: u32, alpha: f32 }
+    );
+    crate::slots!(X = x @ 1, Y = y @ 2, OUT = out @ 3);
+    crate::kernels! {
+        ROW_SUM_THREAD: Reduce = SHADER::"row_sum_thread";
+        ROW_SUM: Reduce = SHADER::"row_sum";
+        BROADCAST_ROWS: Reduce = SHADER::"broadcast_rows";
+        ROW_DOT: Reduce = SHADER::"row_dot";
+        SUM_OUTER: Reduce = SHADER::"sum_outer";
+    }
+    pub const FAMILY: Family = Family {
+        shaders: &[&SHADER],
+        params: <Reduce as Params>::FIELDS,
+        flags: &[],
+        slots: SLOTS,
+        overrides: <() as Overrides>::NAMES,
+        kernels: KERNELS,
+    };
+}
 
 impl Tensor {
     /// Rows of `len` contiguous values → alpha·Σ per row (not recorded).
@@ -28,14 +58,14 @@ impl Tensor {
         };
         e.gpu.run(
             kernel,
-            &[],
+            &(),
             &Reduce {
                 a: u(rows),
                 b: 0,
                 c: u(len),
                 alpha,
             },
-            &[Arg(1, x.buffer()), Arg(3, out.buffer())],
+            &[Arg(kernel::X, x.buffer()), Arg(kernel::OUT, out.buffer())],
             groups as u32,
             Work::new((rows * len) as f64, 4.0 * (rows * (len + 1)) as f64, || {
                 format!("{rows}×{len}")
@@ -52,14 +82,14 @@ impl Tensor {
         let n = out.numel();
         e.gpu.run(
             kernel::BROADCAST_ROWS,
-            &[],
+            &(),
             &Reduce {
                 a: u(x.numel()),
                 b: 0,
                 c: u(len),
                 alpha,
             },
-            &[Arg(1, x.buffer()), Arg(3, out.buffer())],
+            &[Arg(kernel::X, x.buffer()), Arg(kernel::OUT, out.buffer())],
             n.div_ceil(256) as u32,
             Work::new(n as f64, 4.0 * (x.numel() + n) as f64, || {
                 format!("{}→{n}", x.numel())
@@ -77,14 +107,18 @@ impl Tensor {
         let out = e.output("row_dot", out_shape)?;
         e.gpu.run(
             kernel::ROW_DOT,
-            &[],
+            &(),
             &Reduce {
                 a: u(rows),
                 b: 0,
                 c: u(len),
                 alpha: 1.0,
             },
-            &[Arg(1, a.buffer()), Arg(2, b.buffer()), Arg(3, out.buffer())],
+            &[
+                Arg(kernel::X, a.buffer()),
+                Arg(kernel::Y, b.buffer()),
+                Arg(kernel::OUT, out.buffer()),
+            ],
             rows as u32,
             Work::new(
                 2.0 * (rows * len) as f64,
@@ -102,14 +136,14 @@ impl Tensor {
         let out = e.output("sum_outer", &[b])?;
         e.gpu.run(
             kernel::SUM_OUTER,
-            &[],
+            &(),
             &Reduce {
                 a: u(a),
                 b: u(b),
                 c: u(c),
                 alpha: 1.0,
             },
-            &[Arg(1, x.buffer()), Arg(3, out.buffer())],
+            &[Arg(kernel::X, x.buffer()), Arg(kernel::OUT, out.buffer())],
             b as u32,
             Work::new((a * b * c) as f64, 4.0 * (a * b * c + b) as f64, || {
                 format!("{a}×{b}×{c}")
