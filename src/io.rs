@@ -3,7 +3,7 @@
 
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
-use crate::gpu::profiler::ProfileReport;
+use crate::gpu::report::ProfileReport;
 use std::io::Write;
 use std::path::Path;
 

@@ -2,7 +2,7 @@
 //! what they are doing, without printing: the command line implements `Observer` with progress
 //! bars and printed lines; tests and other callers use `Silent` or their own.
 
-use crate::gpu::profiler::ProfileReport;
+use crate::gpu::report::ProfileReport;
 use std::path::Path;
 
 pub trait Observer {

@@ -3,7 +3,8 @@
 
 mod common;
 use common::*;
-use tinynas::autograd::ops::conv::{ConvShape, reference as conv_ref};
+use tinynas::autograd::ops::conv::reference as conv_ref;
+use tinynas::autograd::ops::conv_shape::ConvShape;
 use tinynas::autograd::ops::matmul::reference as mm_ref;
 
 #[test]

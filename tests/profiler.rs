@@ -6,7 +6,8 @@ use common::*;
 use tinynas::arch::models::tiny_mobilenet;
 use tinynas::arch::net::Input;
 use tinynas::autograd::ops::norm::BnMode;
-use tinynas::gpu::profiler::{GAPS, TimestampMode};
+use tinynas::gpu::profiler::GAPS;
+use tinynas::gpu::work::TimestampMode;
 use tinynas::nn::net::Net;
 use tinynas::nn::{Module, Sgd};
 

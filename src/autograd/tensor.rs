@@ -5,7 +5,7 @@ use super::Engine;
 use crate::autograd::ops::copy::kernel;
 use crate::error::{Result, shape_err};
 use crate::gpu::Work;
-use crate::gpu::profiler::dims;
+use crate::gpu::work::dims;
 use crate::gpu::{Arg, GpuBuffer};
 use std::rc::Rc;
 

@@ -1,6 +1,6 @@
 //! The command line's observer: a progress bar per task, and lines printed above it.
 
-use crate::gpu::profiler::ProfileReport;
+use crate::gpu::report::ProfileReport;
 use crate::observer::Observer;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::cell::RefCell;

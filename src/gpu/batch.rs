@@ -2,7 +2,8 @@
 //! and the CPU waits only when it reads a buffer back.
 
 use super::kernel::{Kernel, Overrides, Params, Shader, Slot};
-use super::profiler::Work;
+use super::pool::map_read;
+use super::work::Work;
 use super::{Gpu, GpuBuffer};
 use crate::error::{Error, Result};
 
@@ -23,14 +24,14 @@ enum Cmd {
         label: &'static str,
         /// Kernel name with its specialisation, for the profiler (empty when not profiling).
         name: String,
-        cost: Option<super::profiler::Cost>,
-        tag: Option<super::profiler::Label>,
+        cost: Option<super::work::Cost>,
+        tag: Option<super::work::Label>,
     },
     Clear {
         buffer: wgpu::Buffer,
         offset: u64,
         size: u64,
-        tag: Option<super::profiler::Label>,
+        tag: Option<super::work::Label>,
     },
     Copy {
         src: wgpu::Buffer,
@@ -38,7 +39,7 @@ enum Cmd {
         dst: wgpu::Buffer,
         dst_offset: u64,
         size: u64,
-        tag: Option<super::profiler::Label>,
+        tag: Option<super::work::Label>,
     },
 }
 
@@ -284,23 +285,4 @@ impl Gpu {
         let b = self.batch.borrow();
         (b.dispatches_total, b.submits_total)
     }
-}
-
-/// Map a MAP_READ buffer after the work writing it is submitted, and copy its bytes out.
-pub(super) fn map_read(gpu: &Gpu, buf: &wgpu::Buffer) -> Result<Vec<u8>> {
-    let slice = buf.slice(..);
-    let (tx, rx) = std::sync::mpsc::channel();
-    slice.map_async(wgpu::MapMode::Read, move |r| {
-        let _ = tx.send(r);
-    });
-    gpu.wait()?;
-    rx.recv()
-        .map_err(|_| Error::Gpu("readback callback never ran".into()))?
-        .map_err(|e| Error::Gpu(format!("mapping readback buffer: {e}")))?;
-    let out = slice
-        .get_mapped_range()
-        .map_err(|e| Error::Gpu(format!("reading back: {e}")))?
-        .to_vec();
-    buf.unmap();
-    Ok(out)
 }

@@ -5,8 +5,9 @@ pub mod kernel;
 mod pipelines;
 mod pool;
 pub mod profiler;
-mod report;
-pub use profiler::{Direction, Work};
+pub mod report;
+pub mod work;
+pub use work::{Direction, Work};
 
 pub use batch::{Arg, PARAM_BYTES};
 pub use pool::GpuBuffer;
@@ -39,7 +40,7 @@ pub struct Gpu {
     batch: RefCell<batch::Batch>,
     errors: Arc<Mutex<Vec<String>>>,
     profiler: RefCell<Option<profiler::Profiler>>,
-    direction: std::cell::Cell<profiler::Direction>,
+    direction: std::cell::Cell<work::Direction>,
     vector_loads: std::cell::Cell<bool>,
     f16_gemm: std::cell::Cell<bool>,
     f16_activations: std::cell::Cell<bool>,
@@ -174,7 +175,7 @@ impl Gpu {
             batch: RefCell::new(batch),
             errors,
             profiler: RefCell::new(None),
-            direction: std::cell::Cell::new(profiler::Direction::Forward),
+            direction: std::cell::Cell::new(work::Direction::Forward),
             // Per-lane vec4 loads become gathers on a CPU adapter (lavapipe runs the invocations
             // of a workgroup as SIMD lanes): 512³ GEMM 8.7 → 5.1 GFLOP/s there.
             vector_loads: std::cell::Cell::new(!cpu),

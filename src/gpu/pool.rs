@@ -117,6 +117,25 @@ impl Gpu {
     }
 }
 
+/// Map a MAP_READ buffer after the work writing it is submitted, and copy its bytes out.
+pub(super) fn map_read(gpu: &Gpu, buf: &wgpu::Buffer) -> Result<Vec<u8>> {
+    let slice = buf.slice(..);
+    let (tx, rx) = std::sync::mpsc::channel();
+    slice.map_async(wgpu::MapMode::Read, move |r| {
+        let _ = tx.send(r);
+    });
+    gpu.wait()?;
+    rx.recv()
+        .map_err(|_| Error::Gpu("readback callback never ran".into()))?
+        .map_err(|e| Error::Gpu(format!("mapping readback buffer: {e}")))?;
+    let out = slice
+        .get_mapped_range()
+        .map_err(|e| Error::Gpu(format!("reading back: {e}")))?
+        .to_vec();
+    buf.unmap();
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::size_class;

@@ -1,7 +1,7 @@
 //! The profiler's report: rows per kernel and direction and per shape, with achieved rates from
 //! the dispatches' costs, and the table as text.
 
-use super::profiler::{Cost, Span, TimestampMode};
+use super::work::{Cost, Span, TimestampMode};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -59,7 +59,7 @@ pub struct ProfileReport {
     pub mode: TimestampMode,
     /// One row per kernel and direction, the GPU time between commands last.
     pub rows: Vec<KernelRow>,
-    /// The heaviest (kernel, direction, shape) groups, at most [`super::profiler::SHAPE_ROWS`].
+    /// The heaviest (kernel, direction, shape) groups, at most `SHAPE_ROWS` (profiler.rs).
     pub shapes: Vec<KernelRow>,
     /// Σ of the commands' own times (kernels and transfers), gaps excluded.
     pub gpu_kernel_ms: f64,

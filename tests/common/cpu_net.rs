@@ -4,7 +4,8 @@
 
 use tinynas::arch::net::Network;
 use tinynas::autograd::ops::Act;
-use tinynas::autograd::ops::conv::{ConvShape, reference as conv_ref};
+use tinynas::autograd::ops::conv::reference as conv_ref;
+use tinynas::autograd::ops::conv_shape::ConvShape;
 use tinynas::autograd::ops::loss::{reference_cross_entropy, smoothed_targets};
 use tinynas::autograd::ops::matmul::reference as mm_ref;
 use tinynas::autograd::ops::norm::reference as bn_ref;

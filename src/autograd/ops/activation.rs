@@ -6,7 +6,7 @@ use crate::autograd::Tensor;
 use crate::error::Result;
 use crate::gpu::Arg;
 use crate::gpu::Work;
-use crate::gpu::profiler::dims;
+use crate::gpu::work::dims;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]

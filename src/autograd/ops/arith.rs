@@ -7,7 +7,7 @@ use crate::error::{Result, shape_err};
 use crate::gpu::Arg;
 use crate::gpu::Direction;
 use crate::gpu::Work;
-use crate::gpu::profiler::dims;
+use crate::gpu::work::dims;
 use kernel::Elementwise;
 
 /// This family's kernels (one shader and what it declares; tests/kernels.rs holds them to it).

@@ -1,7 +1,7 @@
 //! Depthwise convolution (groups = channels, square kernel up to 7×7) with the kernel size and
 //! stride as pipeline constants. The weight gradient takes two dispatches whatever C is.
 
-use super::conv::ConvShape;
+use super::conv_shape::ConvShape;
 use super::u;
 use crate::autograd::Tensor;
 use crate::error::Result;

@@ -4,6 +4,7 @@
 pub mod activation;
 pub mod arith;
 pub mod conv;
+pub mod conv_shape;
 pub mod copy;
 pub mod depthwise;
 pub mod half;

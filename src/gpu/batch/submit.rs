@@ -5,7 +5,7 @@
 use super::Cmd;
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
-use crate::gpu::profiler::TimestampMode;
+use crate::gpu::work::TimestampMode;
 
 impl Gpu {
     /// Submit everything recorded so far, without waiting (when profiling: waits to read the
@@ -26,15 +26,15 @@ impl Gpu {
             .features
             .contains(wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS);
         let bytes = |b: u64| {
-            Some(crate::gpu::profiler::Cost {
+            Some(crate::gpu::work::Cost {
                 flops: 0.0,
                 bytes: b as f64,
             })
         };
         type Named = (
             String,
-            Option<crate::gpu::profiler::Cost>,
-            Option<crate::gpu::profiler::Label>,
+            Option<crate::gpu::work::Cost>,
+            Option<crate::gpu::work::Label>,
         );
         let names: Vec<Named> = if mode.is_some() {
             cmds.iter()
