@@ -53,10 +53,16 @@ const OUTPUTS: &str = ".tinynas-outputs.json";
 pub fn claim_outputs(dir: &Path, flag: &str, names: &[&str]) -> Result<()> {
     create_dir(dir, flag)?;
     let record = dir.join(OUTPUTS);
-    let mut ours: Vec<String> = std::fs::read(&record)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_default();
+    // A record that does not read is refused, not taken as empty: it would hide which files
+    // are ours.
+    let mut ours: Vec<String> = if record.exists() {
+        read_json(
+            &record,
+            "record of tinynas's outputs (delete it if you are sure no file there is your own)",
+        )?
+    } else {
+        Vec::new()
+    };
     let foreign: Vec<&str> = names
         .iter()
         .copied()
@@ -82,10 +88,7 @@ pub fn claim_outputs(dir: &Path, flag: &str, names: &[&str]) -> Result<()> {
 
 /// The names this tool recorded as its own in `dir` (`claim_outputs`).
 pub fn owned_outputs(dir: &Path) -> Vec<String> {
-    std::fs::read(dir.join(OUTPUTS))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_default()
+    read_json(&dir.join(OUTPUTS), "record of outputs").unwrap_or_default()
 }
 
 /// `--profile` (named by `flag`): where a trace will be written. Refused, before any work,
@@ -104,7 +107,8 @@ pub fn check_trace_path(path: &Path, flag: &str) -> Result<()> {
     if path.exists() {
         let is_trace = std::fs::read(path)
             .ok()
-            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .and_then(|b| String::from_utf8(b).ok())
+            .and_then(|t| parse_json_at::<serde_json::Value>(&t).ok())
             .is_some_and(|v| v.get("traceEvents").is_some());
         if !is_trace {
             return bad("exists and is not a trace written by tinynas --profile");
@@ -236,6 +240,77 @@ pub fn create_dir(dir: &Path, flag: &str) -> Result<()> {
     })
 }
 
+/// Where and why a JSON text did not read: its line and column (1-based), the field at fault
+/// (`blocks[2].stride`, empty at the top level) and serde_json's reason without its location.
+#[derive(Debug)]
+pub struct JsonError {
+    pub line: usize,
+    pub column: usize,
+    pub field: String,
+    pub msg: String,
+}
+
+impl std::fmt::Display for JsonError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "line {} column {}: ", self.line, self.column)?;
+        if !self.field.is_empty() {
+            write!(f, "{}: ", self.field)?;
+        }
+        f.write_str(&self.msg)
+    }
+}
+
+impl JsonError {
+    fn new(e: &serde_json::Error, field: String) -> JsonError {
+        // serde_json appends " at line L column C" to its message; the location is ours to say.
+        let msg = e.to_string();
+        let suffix = format!(" at line {} column {}", e.line(), e.column());
+        let msg = msg.strip_suffix(&suffix).unwrap_or(&msg).to_string();
+        JsonError {
+            line: e.line(),
+            column: e.column(),
+            field,
+            msg,
+        }
+    }
+}
+
+/// The one strict JSON reader: exactly one document of `T` in `text` (serde_json's own
+/// end-of-input check refuses anything but whitespace after it); unknown fields are refused
+/// by the types that declare `deny_unknown_fields`.
+pub fn parse_json_at<T: serde::de::DeserializeOwned>(
+    text: &str,
+) -> std::result::Result<T, JsonError> {
+    let de = &mut serde_json::Deserializer::from_str(text);
+    let v: T = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
+        let field = e.path().to_string();
+        let field = if field == "." { String::new() } else { field };
+        JsonError::new(e.inner(), field)
+    })?;
+    de.end().map_err(|e| JsonError::new(&e, String::new()))?;
+    Ok(v)
+}
+
+/// `parse_json_at` with an error that starts with `what` (the kind of file and its path:
+/// `subnet runs/a/best_subnet.json`) and then the line, column and field at fault.
+pub fn parse_json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T> {
+    parse_json_at(text).map_err(|e| Error::Invalid(format!("{what}: {e}")))
+}
+
+/// The JSON file at `path` (`what` names its kind: `predictor`, `checkpoint state`), read
+/// strictly (`parse_json_at`); errors name the file, and where it does not parse, the line
+/// and column.
+pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> Result<T> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::Data {
+        path: path.display().to_string(),
+        msg: format!("cannot read the {what}: {e}"),
+    })?;
+    parse_json_at(&text).map_err(|e| Error::Data {
+        path: path.display().to_string(),
+        msg: format!("{e} (not a valid {what})"),
+    })
+}
+
 /// The JSON-lines file at `path` as values of `T`, one per line (blank lines skipped; a missing
 /// file is empty); a line that does not parse is an error naming the file and its line number,
 /// never a silent skip. With `torn_tail`, a last line without its newline that does not parse
@@ -267,12 +342,20 @@ pub fn read_jsonl_checked<T: serde::de::DeserializeOwned>(
         if line.trim().is_empty() {
             continue;
         }
-        let parsed = serde_json::from_str(line);
+        let parsed = parse_json_at::<T>(line);
         if parsed.is_err() && torn_tail && i + 1 == lines.len() && !text.ends_with('\n') {
             break;
         }
+        // The record's own line 1 is the file's line i + 1.
         let v = parsed
-            .map_err(|e| e.to_string())
+            .map_err(|e| {
+                let field = if e.field.is_empty() {
+                    String::new()
+                } else {
+                    format!("{}: ", e.field)
+                };
+                format!("column {}: {field}{}", e.column, e.msg)
+            })
             .and_then(|v| check(&v).map(|_| v));
         let v = v.map_err(|e| Error::Data {
             path: path.display().to_string(),

@@ -18,6 +18,7 @@ use std::rc::Rc;
 
 /// A measured subnet: its validation top-1 after BN recalibration, and its MACs.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Pair {
     pub subnet: SubnetConfig,
     pub top1: f64,
@@ -133,8 +134,10 @@ pub fn collect_ranks(
     if comm.size() > 1 {
         let mut bytes = serde_json::to_vec(&pairs).expect("pairs serialise");
         comm.broadcast(&mut bytes);
-        pairs = serde_json::from_slice(&bytes)
-            .map_err(|err| Error::Invalid(format!("rank 0 sent unreadable subnets: {err}")))?;
+        pairs = crate::io::parse_json(
+            &String::from_utf8_lossy(&bytes),
+            "rank 0 sent unreadable subnets",
+        )?;
     }
     // One file, one way of measuring: a different recalibration would mix two noise levels.
     if let Some(other) = pairs

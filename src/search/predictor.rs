@@ -80,6 +80,7 @@ impl Default for FitOptions {
 
 /// How well the predictor ranks subnets it was not fitted on.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
 pub struct FitReport {
     pub train_pairs: usize,
     pub heldout_pairs: usize,
@@ -99,6 +100,7 @@ pub struct FitReport {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
 pub struct CrossValidation {
     pub folds: usize,
     pub rmse: f64,
@@ -141,6 +143,7 @@ impl FitReport {
 
 /// A trained predictor, saved as JSON (the MLP's weights and the target standardisation).
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Predictor {
     pub space: SearchSpace,
     pub hidden: usize,
@@ -250,8 +253,8 @@ impl Predictor {
                 path.display()
             ))
         })?;
-        let p: Predictor = serde_json::from_str(&text)
-            .map_err(|e| Error::Invalid(format!("{}: corrupt predictor: {e}", path.display())))?;
+        let p: Predictor =
+            crate::io::parse_json(&text, &format!("{}: corrupt predictor", path.display()))?;
         p.space
             .validate()
             .map_err(|e| Error::Invalid(format!("{}: corrupt predictor: {e}", path.display())))?;

@@ -14,6 +14,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
 pub struct State {
     pub step: usize,
     pub epoch: usize,
@@ -60,7 +61,7 @@ pub fn save(
     // The weights of the checkpoint this one replaces: the only file a checkpoint deletes.
     let previous = std::fs::read_to_string(dir.join("state.json"))
         .ok()
-        .and_then(|t| serde_json::from_str::<State>(&t).ok())
+        .and_then(|t| crate::io::parse_json_at::<State>(&t).ok())
         .map(|s| s.weights)
         .filter(|w| *w != weights && is_weights_name(w));
     let state = State {
@@ -132,7 +133,7 @@ pub fn load(dir: &Path) -> Result<(State, Tensors)> {
         )
     })?;
     let state: State =
-        serde_json::from_str(&text).map_err(|e| bad(&sp, format!("corrupt state: {e}")))?;
+        crate::io::parse_json_at(&text).map_err(|e| bad(&sp, format!("corrupt state: {e}")))?;
     let wp = dir.join(&state.weights);
     let bytes = std::fs::read(&wp).map_err(|e| bad(&wp, e.to_string()))?;
     let st =
