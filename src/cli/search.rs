@@ -30,10 +30,10 @@ pub struct SearchArgs {
     #[arg(long)]
     pub measure: bool,
     /// Population of the predicted evolution.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, conflicts_with = "measure")]
     pub population: usize,
     /// Generations of the predicted evolution.
-    #[arg(long, default_value_t = 500)]
+    #[arg(long, default_value_t = 500, conflicts_with = "measure")]
     pub generations: usize,
     /// Population of the measured evolution.
     #[arg(long, default_value_t = 20)]
@@ -43,10 +43,11 @@ pub struct SearchArgs {
     #[arg(long, default_value_t = 200)]
     pub budget: usize,
     /// Subnets of the predicted final population measured on the validation split.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, conflicts_with = "measure")]
     pub top_k: usize,
-    /// The predictor's least Kendall τ (cross-validated) for it to be trusted.
-    #[arg(long, default_value_t = MIN_TAU)]
+    /// The predictor's least Kendall τ (cross-validated) for it to be trusted (not with
+    /// --measure, which uses no predictor).
+    #[arg(long, default_value_t = MIN_TAU, conflicts_with = "measure")]
     pub min_tau: f64,
     /// Random fitting subnets measured as a baseline (default: as many as the search measured).
     #[arg(long)]

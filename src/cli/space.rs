@@ -79,9 +79,9 @@ pub struct SpaceArgs {
     /// Spaces where fewer than this share of the samples fit are marked and ranked last.
     #[arg(long, default_value_t = 0.05)]
     pub min_fit: f64,
-    /// Spaces drawn in the CDF plot.
-    #[arg(long, default_value_t = 5)]
-    pub top: usize,
+    /// Spaces drawn in the CDF plot (space_cdf.png, with --out).
+    #[arg(long, default_value_t = 5, requires = "out", value_parser = clap::value_parser!(u32).range(1..))]
+    pub top: u32,
     /// Folder for space.json, space_cdf.png and chosen_space.json.
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -154,7 +154,7 @@ pub fn space(a: &SpaceArgs) -> Result<()> {
         }
     }
     if let Some(dir) = &a.out {
-        write_space_outputs(dir, &o, &r, a.top)?;
+        write_space_outputs(dir, &o, &r, a.top as usize)?;
         println!(
             "wrote {0}/space.json, {0}/space_cdf.png, {0}/chosen_space.json (train it with `tinynas train --space {0}/chosen_space.json`)",
             dir.display()

@@ -70,7 +70,7 @@ impl SearchOptions {
     pub fn validate(&self) -> Result<()> {
         use crate::bounds::{int, real};
         self.evo.validate()?;
-        self.measure_evo.validate()?;
+        self.measure_evo.validate_as("--measure-population")?;
         int("--top-k", self.top_k, 1, 10_000)?;
         real("--min-tau", self.min_tau, -1.0, 1.0)?;
         if let Some(n) = self.random {

@@ -45,8 +45,14 @@ impl EvoOptions {
 
     /// Every option in range, named by its flag; checked before any work.
     pub fn validate(&self) -> Result<()> {
+        self.validate_as("--population")
+    }
+
+    /// `validate`, the population named by `population_flag` (`--measure-population` for the
+    /// measured evolution).
+    pub fn validate_as(&self, population_flag: &str) -> Result<()> {
         use crate::bounds::{int, real};
-        int("--population", self.population, 2, 100_000)?;
+        int(population_flag, self.population, 2, 100_000)?;
         int("--generations", self.generations, 1, 1_000_000)?;
         real("--parent-ratio", self.parent_ratio, 0.0, 1.0)?;
         real("--mutation-prob", self.mutation_prob, 0.0, 1.0)?;
@@ -56,7 +62,7 @@ impl EvoOptions {
             && b < self.population
         {
             return Err(Error::Invalid(format!(
-                "--budget {b}: the first population alone is {} subnets; give a budget of at least the population",
+                "--budget {b}: the first population alone is {} subnets ({population_flag}); give a budget of at least that",
                 self.population
             )));
         }
