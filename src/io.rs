@@ -51,11 +51,25 @@ const OUTPUTS: &str = ".tinynas-outputs.json";
 /// Claim `names` in `dir` (named by `flag`) before writing them: a name that exists there and
 /// was not written by this tool before is refused, the rest are recorded as ours.
 pub fn claim_outputs(dir: &Path, flag: &str, names: &[&str]) -> Result<()> {
+    check_outputs(dir, flag, names)?;
     create_dir(dir, flag)?;
+    let mut ours = owned_outputs(dir);
+    for n in names {
+        if !ours.iter().any(|o| o == n) {
+            ours.push(n.to_string());
+        }
+    }
+    write_atomic(
+        &dir.join(OUTPUTS),
+        serde_json::to_string(&ours).expect("names").as_bytes(),
+    )
+}
+
+/// `claim_outputs`'s refusal without its writes: checked before a command touches the disk.
+pub fn check_outputs(dir: &Path, flag: &str, names: &[&str]) -> Result<()> {
+    check_out_dir(dir, flag)?;
     let record = dir.join(OUTPUTS);
-    // A record that does not read is refused, not taken as empty: it would hide which files
-    // are ours.
-    let mut ours: Vec<String> = if record.exists() {
+    let ours: Vec<String> = if record.exists() {
         read_json(
             &record,
             "record of tinynas's outputs (delete it if you are sure no file there is your own)",
@@ -75,15 +89,7 @@ pub fn claim_outputs(dir: &Path, flag: &str, names: &[&str]) -> Result<()> {
             foreign.join(", ")
         )));
     }
-    for n in names {
-        if !ours.iter().any(|o| o == n) {
-            ours.push(n.to_string());
-        }
-    }
-    write_atomic(
-        &record,
-        serde_json::to_string(&ours).expect("names").as_bytes(),
-    )
+    Ok(())
 }
 
 /// The names this tool recorded as its own in `dir` (`claim_outputs`).
@@ -149,6 +155,36 @@ pub struct DirLock {
 
 pub const LOCK_FILE: &str = ".tinynas.lock";
 
+/// The error of a folder whose lock another process holds: its PID and command line, as the
+/// holder wrote them into the lock file.
+fn held(dir: &Path, flag: &str) -> Error {
+    let holder = std::fs::read_to_string(dir.join(LOCK_FILE)).unwrap_or_default();
+    let holder = holder.trim();
+    Error::Invalid(format!(
+        "{flag} {}: another tinynas process is writing there ({}); wait for it to finish or choose another folder",
+        dir.display(),
+        if holder.is_empty() {
+            "PID unknown".to_string()
+        } else {
+            holder.to_string()
+        }
+    ))
+}
+
+/// `lock_dir`'s refusal of a folder another process holds, checked without creating or
+/// writing anything (the folder may not exist yet): for a command's checks before it
+/// touches the disk. The lock itself is taken later with `lock_dir`.
+pub fn check_lock(dir: &Path, flag: &str) -> Result<()> {
+    let Ok(file) = std::fs::File::open(dir.join(LOCK_FILE)) else {
+        return Ok(());
+    };
+    match file.try_lock_shared() {
+        Err(std::fs::TryLockError::WouldBlock) => Err(held(dir, flag)),
+        // Free (released as the file closes), or not lockable here: lock_dir says why.
+        _ => Ok(()),
+    }
+}
+
 /// Create `dir` (named by the command-line `flag`) if needed and lock it for writing.
 pub fn lock_dir(dir: &Path, flag: &str) -> Result<DirLock> {
     create_dir(dir, flag)?;
@@ -168,19 +204,7 @@ pub fn lock_dir(dir: &Path, flag: &str) -> Result<DirLock> {
         .map_err(err)?;
     match file.try_lock() {
         Ok(()) => {}
-        Err(std::fs::TryLockError::WouldBlock) => {
-            let holder = std::fs::read_to_string(&path).unwrap_or_default();
-            let holder = holder.trim();
-            return Err(Error::Invalid(format!(
-                "{flag} {}: another tinynas process is writing there ({}); wait for it to finish or choose another folder",
-                dir.display(),
-                if holder.is_empty() {
-                    "PID unknown".to_string()
-                } else {
-                    holder.to_string()
-                }
-            )));
-        }
+        Err(std::fs::TryLockError::WouldBlock) => return Err(held(dir, flag)),
         Err(std::fs::TryLockError::Error(e)) => return Err(err(e)),
     }
     // A file of that name that this tool did not write (ours start "PID ") is the user's: kept.

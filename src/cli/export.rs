@@ -201,13 +201,26 @@ pub fn run(a: &ExportArgs) -> Result<()> {
     if let Some(d) = &a.target {
         crate::pipeline::firmware::check_target(d)?;
     }
+    // Every input checked before the disk is touched: the run's settings, the subnet against
+    // its space, the device's estimate, the files already in --out; then the run and its data
+    // are read; only then is --out made and locked.
     crate::io::check_out_dir(&a.out, "--out")?;
-    crate::train::run::check_run(&a.sub.run)?;
-    let _lock = crate::io::lock_dir(&a.out, "--out")?;
+    let cfg = crate::train::run::read_run_config(&a.sub.run)?;
+    let subnet = a.sub.subnet(&cfg.space)?;
+    if let Some(d) = &a.target {
+        crate::pipeline::firmware::check_fits(
+            &crate::mcu::net::from_subnet(&cfg.space, &subnet)?,
+            d,
+        )?;
+    }
+    let claimed = crate::pipeline::export::claimed_files(a.target.as_ref());
+    let claimed: Vec<&str> = claimed.iter().map(String::as_str).collect();
+    crate::io::check_outputs(&a.out, "--out", &claimed)?;
+    crate::io::check_lock(&a.out, "--out")?;
     let e = a.gpu.engine()?;
     let console = Console::new();
     let run = open_run(&e, &a.sub.run, &*console)?;
-    let subnet = a.sub.subnet(&run.cfg.space)?;
+    let _lock = crate::io::lock_dir(&a.out, "--out")?;
     let o = ExportOptions {
         subnet,
         calib_images: a.calib_images,

@@ -194,13 +194,15 @@ pub fn search(g: &GpuArgs, a: &SearchArgs) -> Result<()> {
         recal_images: a.recal_images,
         out: out.clone(),
     };
-    o.validate()?;
+    // Every input checked, then the run read, before --out is made and locked.
     crate::io::check_out_dir(&out, "--out")?;
-    crate::train::run::check_run(&a.run)?;
-    let _lock = crate::io::lock_dir(&out, "--out")?;
+    let cfg = crate::train::run::read_run_config(&a.run)?;
+    crate::pipeline::search::check_search_inputs(&a.run, &cfg.space, &o)?;
+    crate::io::check_lock(&out, "--out")?;
     let e = g.engine()?;
     let console = Console::new();
     let run = open_run(&e, &a.run, &*console)?;
+    let _lock = crate::io::lock_dir(&out, "--out")?;
     let t = Instant::now();
     let (res, report) = run_search(&e, &a.run, &run, &o, &*console)?;
     println!(

@@ -121,10 +121,13 @@ pub fn space_options(a: &SpaceArgs) -> Result<SpaceOptions> {
 }
 
 pub fn space(a: &SpaceArgs) -> Result<()> {
-    if let Some(dir) = &a.out {
-        crate::io::check_out_dir(dir, "--out")?;
-    }
     let o = space_options(a)?;
+    // --out checked before the ranking (a folder another writer holds is refused up front),
+    // made and locked only once there is something to write.
+    if let Some(dir) = &a.out {
+        crate::io::check_outputs(dir, "--out", &crate::pipeline::space::OUTPUT_FILES)?;
+        crate::io::check_lock(dir, "--out")?;
+    }
     let t = Instant::now();
     let r = rank_spaces(&o)?;
     let secs = t.elapsed().as_secs_f64();
@@ -154,6 +157,7 @@ pub fn space(a: &SpaceArgs) -> Result<()> {
         }
     }
     if let Some(dir) = &a.out {
+        let _lock = crate::io::lock_dir(dir, "--out")?;
         write_space_outputs(dir, &o, &r, a.top as usize)?;
         println!(
             "wrote {0}/space.json, {0}/space_cdf.png, {0}/chosen_space.json (train it with `tinynas train --space {0}/chosen_space.json`)",

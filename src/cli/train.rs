@@ -196,6 +196,7 @@ fn train_ranks(
     let lead = comm.rank() == 0;
     if lead {
         crate::io::check_out_dir(&a.out, "--out")?;
+        crate::io::check_lock(&a.out, "--out")?;
         if let Some(p) = &a.profile {
             crate::io::check_trace_path(p, "--profile")?;
         }

@@ -119,6 +119,20 @@ pub fn check_run(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The settings of the run in `dir`, from its state.json alone (no weights, no data): what a
+/// command checks its other inputs against before it touches the disk.
+pub fn read_run_config(dir: &Path) -> Result<RunConfig> {
+    check_run(dir)?;
+    let state: checkpoint::State =
+        crate::io::read_json(&dir.join("state.json"), "checkpoint state")?;
+    serde_json::from_value(state.config).map_err(|err| {
+        Error::Invalid(format!(
+            "{}: state.json is not a supernet run ({err}); was it written by `tinynas train-mobilenet`?",
+            dir.display()
+        ))
+    })
+}
+
 /// The trained supernet of a run directory and the run's settings.
 pub fn load_run(e: &Rc<Engine>, dir: &Path) -> Result<(RunConfig, Supernet, checkpoint::State)> {
     check_run(dir)?;
