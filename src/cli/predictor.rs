@@ -95,7 +95,9 @@ pub fn predictor(c: PredictorCommand) -> Result<()> {
                 seed: a.seed,
             };
             o.validate()?;
-            crate::train::run::check_run(&a.run)?;
+            // The pairs checked before the run is locked: a refusal leaves it as it was.
+            let cfg = crate::train::run::read_run_config(&a.run)?;
+            crate::pipeline::predictor::fit_inputs(&a.run, &cfg.space)?;
             let _lock = crate::io::lock_dir(&a.run, "--run")?;
             let e = a.gpu.engine()?;
             let (cfg, _, _) = load_run(&e, &a.run)?;

@@ -36,11 +36,121 @@ pub struct Pair {
 /// subnet outside the space or a top-1 outside [0, 1] is an error naming its line number.
 pub fn read_pairs(run: &Path, space: &SearchSpace) -> Result<Vec<Pair>> {
     crate::io::read_jsonl_checked(&run.join(PAIRS_FILE), false, |p: &Pair| {
-        if !(p.top1.is_finite() && (0.0..=1.0).contains(&p.top1)) {
+        let accuracy = |v: f64| v.is_finite() && (0.0..=1.0).contains(&v);
+        if !accuracy(p.top1) {
             return Err(format!("top1 {} is not an accuracy in [0, 1]", p.top1));
+        }
+        if let Some(h) = p.halves.filter(|h| !h.iter().all(|&v| accuracy(v))) {
+            return Err(format!("halves {h:?} are not accuracies in [0, 1]"));
         }
         space.check(&p.subnet).map_err(|e| e.to_string())
     })
+}
+
+/// SHA-256 (hex) of `pairs` as tinynas writes them, one JSON line each in file order: the
+/// evidence a predictor records that it was fit on.
+pub fn pairs_sha256(pairs: &[Pair]) -> String {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    for p in pairs {
+        h.update(
+            serde_json::to_string(p)
+                .expect("a pair serialises")
+                .as_bytes(),
+        );
+        h.update(b"\n");
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The distinct subnets of `pairs` (by the network they build: slots a depth skips do not
+/// count), each with the mean of its measurements, in order of first appearance; and how many
+/// lines repeated a subnet of an earlier line. Halves are kept only where every repeat has them.
+pub fn merge_duplicates(space: &SearchSpace, pairs: &[Pair]) -> (Vec<Sample>, usize) {
+    use crate::search::encoding::canonical;
+    let mut index: std::collections::HashMap<SubnetConfig, usize> =
+        std::collections::HashMap::new();
+    // (sample, measurements, sums of the halves while every measurement had them)
+    let mut merged: Vec<(Sample, usize, Option<[f64; 2]>)> = Vec::new();
+    for p in pairs {
+        let key = canonical(space, &p.subnet);
+        match index.get(&key) {
+            Some(&i) => {
+                let (s, n, halves) = &mut merged[i];
+                s.top1 += p.top1;
+                *n += 1;
+                *halves = halves
+                    .zip(p.halves)
+                    .map(|(a, b)| [a[0] + b[0], a[1] + b[1]]);
+            }
+            None => {
+                index.insert(key, merged.len());
+                let s = Sample {
+                    subnet: p.subnet.clone(),
+                    top1: p.top1,
+                    halves: None,
+                };
+                merged.push((s, 1, p.halves));
+            }
+        }
+    }
+    let repeats = pairs.len() - merged.len();
+    let samples = merged
+        .into_iter()
+        .map(|(mut s, n, halves)| {
+            let n = n as f64;
+            s.top1 /= n;
+            s.halves = halves.map(|h| [h[0] / n, h[1] / n]);
+            s
+        })
+        .collect();
+    (samples, repeats)
+}
+
+/// The predictor `p` of the run in `run_dir` still vouched for by the pairs there, when the
+/// pairs file is present: it records their hash, the hash matches, and it was fit on as many
+/// distinct subnets as the file holds. Else why not.
+pub fn check_evidence(
+    run_dir: &Path,
+    space: &SearchSpace,
+    p: &Predictor,
+) -> std::result::Result<(), String> {
+    let file = run_dir.join(PAIRS_FILE);
+    if !file.exists() {
+        return Ok(());
+    }
+    let pairs = read_pairs(run_dir, space).map_err(|e| e.to_string())?;
+    let refit = format!(
+        "fit it again with `tinynas predictor fit --run {}`",
+        run_dir.display()
+    );
+    match &p.pairs_sha256 {
+        None => {
+            return Err(format!(
+                "predictor.json records no hash of the pairs it was fit on, so nothing ties it to {}; {refit}",
+                file.display()
+            ));
+        }
+        Some(h) if *h != pairs_sha256(&pairs) => {
+            return Err(format!(
+                "predictor.json is stale: {} changed since it was fit (its SHA-256 differs from the one the predictor records); {refit}",
+                file.display()
+            ));
+        }
+        Some(_) => {}
+    }
+    if let Some(r) = &p.report {
+        let (distinct, _) = merge_duplicates(space, &pairs);
+        if r.train_pairs + r.heldout_pairs != distinct.len() {
+            return Err(format!(
+                "predictor.json reports a fit on {} subnets, {} holds {} distinct ones; {refit}",
+                r.train_pairs + r.heldout_pairs,
+                file.display(),
+                distinct.len()
+            ));
+        }
+    }
+    Ok(())
 }
 
 pub const PAIRS_FILE: &str = "accuracy_pairs.jsonl";
@@ -242,6 +352,20 @@ pub fn fit(
     space: &SearchSpace,
     o: &FitOptions,
 ) -> Result<Predictor> {
+    let (pairs, data, repeats) = fit_inputs(run_dir, space)?;
+    let mut p = Predictor::fit(e, space, &data, o)?;
+    p.pairs_sha256 = Some(pairs_sha256(&pairs));
+    if let Some(r) = &mut p.report {
+        r.duplicates_merged = repeats;
+    }
+    p.save(&run_dir.join("predictor.json"))?;
+    Ok(p)
+}
+
+/// The pairs of the run in `run_dir`, their distinct subnets (repeats merged) and the number
+/// of repeated lines; refused when there are none or too few to fit. Reads only: a command
+/// checks it before it locks the run.
+pub fn fit_inputs(run_dir: &Path, space: &SearchSpace) -> Result<(Vec<Pair>, Vec<Sample>, usize)> {
     let pairs = read_pairs(run_dir, space)?;
     if pairs.is_empty() {
         return Err(Error::Invalid(format!(
@@ -250,23 +374,35 @@ pub fn fit(
             run_dir.display()
         )));
     }
-    let data: Vec<Sample> = pairs
-        .into_iter()
-        .map(|p| Sample {
-            subnet: p.subnet,
-            top1: p.top1,
-            halves: p.halves,
-        })
-        .collect();
-    let p = Predictor::fit(e, space, &data, o)?;
-    p.save(&run_dir.join("predictor.json"))?;
-    Ok(p)
+    let (data, repeats) = merge_duplicates(space, &pairs);
+    if data.len() < crate::search::predictor::MIN_FIT_SUBNETS {
+        return Err(Error::Invalid(format!(
+            "{}: {} distinct measured subnets{} are too few to fit a predictor (at least {}; collect more with `tinynas predictor collect`)",
+            run_dir.join(PAIRS_FILE).display(),
+            data.len(),
+            if repeats > 0 {
+                format!(" ({} lines, {repeats} repeating a subnet)", pairs.len())
+            } else {
+                String::new()
+            },
+            crate::search::predictor::MIN_FIT_SUBNETS
+        )));
+    }
+    Ok((pairs, data, repeats))
 }
 
 /// The fit's held-out figures in a line.
 pub fn describe_fit(r: &crate::search::predictor::FitReport) -> String {
     let ceiling = |c: Option<f64>| c.map_or(String::new(), |c| format!(" (noise ceiling {c:.3})"));
-    let mut s = format!(
+    let mut s = String::new();
+    if r.duplicates_merged > 0 {
+        s += &format!(
+            "predictor: {} lines of the pairs file repeated a subnet already measured: merged by their mean, fit on {} distinct subnets\n",
+            r.duplicates_merged,
+            r.train_pairs + r.heldout_pairs
+        );
+    }
+    s += &format!(
         "predictor: {} training / {} held-out subnets, {} steps kept; RMSE train {:.2} pts, held-out {:.2} pts; held-out Kendall τ {:.3}{}",
         r.train_pairs,
         r.heldout_pairs,
@@ -285,6 +421,9 @@ pub fn describe_fit(r: &crate::search::predictor::FitReport) -> String {
             k.kendall_tau,
             ceiling(k.noise_ceiling)
         );
+    }
+    if let Some(why) = &r.kfold_skipped {
+        s += &format!("\n  no k-fold cross-validation: {why}");
     }
     s
 }

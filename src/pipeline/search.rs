@@ -189,6 +189,13 @@ fn trusted_predictor(
             "predictor.json was fitted for another search space; fit it again".into(),
         ));
     }
+    // A predictor the pairs beside it no longer vouch for is refused, not trusted.
+    super::predictor::check_evidence(run_dir, space, &p).map_err(|why| {
+        Error::Invalid(format!(
+            "{}: {why}",
+            run_dir.join("predictor.json").display()
+        ))
+    })?;
     let Some(r) = &p.report else {
         return Ok(Err("predictor.json has no fit report to trust".into()));
     };

@@ -208,6 +208,15 @@ pub fn train_supernet(
         )?;
     }
     let out = &opts.out;
+    // Checked before the folder is made or locked: a refusal leaves it as it was (both are
+    // checked again under the lock).
+    if lead {
+        if opts.resume {
+            checkpoint::check_resume(out, &config_json, world, opts.max_steps)?;
+        } else if out.is_dir() {
+            checkpoint::refuse_overwrite(out)?;
+        }
+    }
     let _lock = if lead {
         Some(crate::io::lock_dir(out, "--out")?)
     } else {
