@@ -283,3 +283,46 @@ fn every_writer_refuses_a_held_folder_before_touching_it() {
     }
     let _ = std::fs::remove_dir_all(&d);
 }
+
+#[test]
+fn refused_train_and_predictor_commands_leave_the_run_and_its_lock_file_as_they_were() {
+    let d = tmp("run-untouched");
+    let run = fake_run(&d);
+    // The lock file an earlier writer left (it stays after its writer ends).
+    std::fs::write(
+        run.join(tinynas::io::LOCK_FILE),
+        "PID 1: tinynas train --out run",
+    )
+    .unwrap();
+    let r = run.to_str().unwrap();
+    refused_untouched(
+        &d,
+        &["train", "--data", "synthetic", "--out", r],
+        &["already holds a run", "--resume"],
+    );
+    refused_untouched(
+        &d,
+        &[
+            "train",
+            "--data",
+            "synthetic",
+            "--out",
+            r,
+            "--resume",
+            "--batch",
+            "8",
+        ],
+        &["--resume", "other settings"],
+    );
+    refused_untouched(
+        &d,
+        &["predictor", "collect", "--run", r, "--n", "100000"],
+        &["--n 100000", "distinct subnets"],
+    );
+    refused_untouched(
+        &d,
+        &["predictor", "fit", "--run", r],
+        &["no measured subnets"],
+    );
+    let _ = std::fs::remove_dir_all(&d);
+}

@@ -47,113 +47,9 @@ pub fn read_pairs(run: &Path, space: &SearchSpace) -> Result<Vec<Pair>> {
     })
 }
 
-/// SHA-256 (hex) of `pairs` as tinynas writes them, one JSON line each in file order: the
-/// evidence a predictor records that it was fit on.
-pub fn pairs_sha256(pairs: &[Pair]) -> String {
-    use sha2::Digest;
-    let mut h = sha2::Sha256::new();
-    for p in pairs {
-        h.update(
-            serde_json::to_string(p)
-                .expect("a pair serialises")
-                .as_bytes(),
-        );
-        h.update(b"\n");
-    }
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// The distinct subnets of `pairs` (by the network they build: slots a depth skips do not
-/// count), each with the mean of its measurements, in order of first appearance; and how many
-/// lines repeated a subnet of an earlier line. Halves are kept only where every repeat has them.
-pub fn merge_duplicates(space: &SearchSpace, pairs: &[Pair]) -> (Vec<Sample>, usize) {
-    use crate::search::encoding::canonical;
-    let mut index: std::collections::HashMap<SubnetConfig, usize> =
-        std::collections::HashMap::new();
-    // (sample, measurements, sums of the halves while every measurement had them)
-    let mut merged: Vec<(Sample, usize, Option<[f64; 2]>)> = Vec::new();
-    for p in pairs {
-        let key = canonical(space, &p.subnet);
-        match index.get(&key) {
-            Some(&i) => {
-                let (s, n, halves) = &mut merged[i];
-                s.top1 += p.top1;
-                *n += 1;
-                *halves = halves
-                    .zip(p.halves)
-                    .map(|(a, b)| [a[0] + b[0], a[1] + b[1]]);
-            }
-            None => {
-                index.insert(key, merged.len());
-                let s = Sample {
-                    subnet: p.subnet.clone(),
-                    top1: p.top1,
-                    halves: None,
-                };
-                merged.push((s, 1, p.halves));
-            }
-        }
-    }
-    let repeats = pairs.len() - merged.len();
-    let samples = merged
-        .into_iter()
-        .map(|(mut s, n, halves)| {
-            let n = n as f64;
-            s.top1 /= n;
-            s.halves = halves.map(|h| [h[0] / n, h[1] / n]);
-            s
-        })
-        .collect();
-    (samples, repeats)
-}
-
-/// The predictor `p` of the run in `run_dir` still vouched for by the pairs there, when the
-/// pairs file is present: it records their hash, the hash matches, and it was fit on as many
-/// distinct subnets as the file holds. Else why not.
-pub fn check_evidence(
-    run_dir: &Path,
-    space: &SearchSpace,
-    p: &Predictor,
-) -> std::result::Result<(), String> {
-    let file = run_dir.join(PAIRS_FILE);
-    if !file.exists() {
-        return Ok(());
-    }
-    let pairs = read_pairs(run_dir, space).map_err(|e| e.to_string())?;
-    let refit = format!(
-        "fit it again with `tinynas predictor fit --run {}`",
-        run_dir.display()
-    );
-    match &p.pairs_sha256 {
-        None => {
-            return Err(format!(
-                "predictor.json records no hash of the pairs it was fit on, so nothing ties it to {}; {refit}",
-                file.display()
-            ));
-        }
-        Some(h) if *h != pairs_sha256(&pairs) => {
-            return Err(format!(
-                "predictor.json is stale: {} changed since it was fit (its SHA-256 differs from the one the predictor records); {refit}",
-                file.display()
-            ));
-        }
-        Some(_) => {}
-    }
-    if let Some(r) = &p.report {
-        let (distinct, _) = merge_duplicates(space, &pairs);
-        if r.train_pairs + r.heldout_pairs != distinct.len() {
-            return Err(format!(
-                "predictor.json reports a fit on {} subnets, {} holds {} distinct ones; {refit}",
-                r.train_pairs + r.heldout_pairs,
-                file.display(),
-                distinct.len()
-            ));
-        }
-    }
-    Ok(())
-}
-
 pub const PAIRS_FILE: &str = "accuracy_pairs.jsonl";
+
+pub use super::evidence::{check_evidence, merge_duplicates, pairs_sha256};
 
 /// A loaded run: settings, supernet, data.
 pub struct Run {
@@ -249,19 +145,8 @@ pub fn collect_ranks(
             "rank 0 sent unreadable subnets",
         )?;
     }
-    // One file, one way of measuring: a different recalibration would mix two noise levels.
-    if let Some(other) = pairs
-        .iter()
-        .filter_map(|p| p.recal_images)
-        .find(|&r| r != recal)
-    {
-        return Err(Error::Invalid(format!(
-            "--recal-images {recal}: the subnets in {} were measured after recalibrating on {other} images; use the same number",
-            run_dir.join(PAIRS_FILE).display()
-        )));
-    }
     let space = &run.cfg.space;
-    let todo = plan_collect(space, &pairs, n, seed)?;
+    let todo = plan_checked(run_dir, space, &pairs, n, seed, recal)?;
     let mut ev = run.evaluator(e, &run.data.val, recal)?;
     obs.start("", n, pairs.len().min(n));
     let mut checker = Checker::new(Limits {
@@ -300,6 +185,43 @@ pub fn collect_ranks(
     }
     obs.end();
     Ok(pairs)
+}
+
+/// A collection of `n` subnets into the run in `run_dir` (of `space`) checked, reading only:
+/// the pairs already there, their recalibration, the space's room for `n`. A command calls it
+/// before it locks the run; `collect_ranks` again.
+pub fn check_collect(
+    run_dir: &Path,
+    space: &SearchSpace,
+    n: usize,
+    seed: u64,
+    recal: usize,
+) -> Result<()> {
+    let pairs = read_pairs(run_dir, space)?;
+    plan_checked(run_dir, space, &pairs, n, seed, recal).map(|_| ())
+}
+
+/// `plan_collect`, after refusing a recalibration other than the one `pairs` were measured with.
+fn plan_checked(
+    run_dir: &Path,
+    space: &SearchSpace,
+    pairs: &[Pair],
+    n: usize,
+    seed: u64,
+    recal: usize,
+) -> Result<Vec<SubnetConfig>> {
+    // One file, one way of measuring: a different recalibration would mix two noise levels.
+    if let Some(other) = pairs
+        .iter()
+        .filter_map(|p| p.recal_images)
+        .find(|&r| r != recal)
+    {
+        return Err(Error::Invalid(format!(
+            "--recal-images {recal}: the subnets in {} were measured after recalibrating on {other} images; use the same number",
+            run_dir.join(PAIRS_FILE).display()
+        )));
+    }
+    plan_collect(space, pairs, n, seed)
 }
 
 /// The subnets `collect` measures to bring `pairs` to `n`, in order: the largest and the
