@@ -194,7 +194,9 @@ pub fn search(g: &GpuArgs, a: &SearchArgs) -> Result<()> {
         recal_images: a.recal_images,
         out: out.clone(),
     };
-    // Every input checked, then the run read, before --out is made and locked.
+    // Every input checked (the flags first), then the run read, before --out is made and
+    // locked.
+    o.validate()?;
     crate::io::check_out_dir(&out, "--out")?;
     let cfg = crate::train::run::read_run_config(&a.run)?;
     crate::pipeline::search::check_search_inputs(&a.run, &cfg.space, &o)?;
