@@ -287,6 +287,7 @@ pub fn train_supernet(
             let seconds = start.elapsed().as_secs_f64();
             RunSummary {
                 steps: step,
+                resumed_at: first_step,
                 seconds,
                 image_subnets_per_s: image_subnets as f64 / seconds,
                 largest_val: val.0,
