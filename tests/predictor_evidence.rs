@@ -59,6 +59,9 @@ fn fake_run(dir: &Path) -> PathBuf {
     run
 }
 
+/// A change to a predictor's JSON.
+type Edit = fn(&mut serde_json::Value);
+
 fn quick() -> FitOptions {
     FitOptions {
         hidden: 8,
@@ -203,7 +206,7 @@ fn a_fit_counts_repeats_records_its_evidence_and_search_refuses_a_stale_or_impos
     // Impossible figures, each refused by load and by search with the field at fault.
     let good: serde_json::Value =
         serde_json::from_str(&serde_json::to_string(&p).unwrap()).unwrap();
-    let edits: [(&str, fn(&mut serde_json::Value)); 5] = [
+    let edits: [(&str, Edit); 5] = [
         ("heldout_kendall_tau 5", |v| {
             v["report"]["heldout_kendall_tau"] = 5.0.into()
         }),
