@@ -122,6 +122,12 @@ fn refused_export_search_and_space_leave_the_disk_as_it_was() {
         &["accuracy_pairs.jsonl", "line 1"],
     );
     std::fs::remove_file(run.join("accuracy_pairs.jsonl")).unwrap();
+    // Limits nothing in the space meets.
+    refused_untouched(
+        &d,
+        &["search", "--run", r, "--measure", "--sram", "1"],
+        &["smallest footprint"],
+    );
     assert!(!run.join("search").exists());
     // space: nothing of the grid fits (no folder made); a user's space.json (kept, no lock).
     let sp = d.join("space");

@@ -235,6 +235,7 @@ pub fn check_search_inputs(run_dir: &Path, space: &SearchSpace, o: &SearchOption
             "--random {n}: the run's search space holds only {distinct} distinct subnets; give --random {distinct} or fewer"
         )));
     }
+    crate::search::evolution::check_any_fits(space, &mut Checker::new(o.limits.clone()))?;
     crate::io::check_outputs(&o.out, "--out", &OUTPUT_FILES)?;
     read_pairs(run_dir, space)?;
     if o.strategy == Strategy::Predictor {

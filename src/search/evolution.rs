@@ -110,6 +110,16 @@ pub fn smallest_footprint(space: &SearchSpace, checker: &mut Checker) -> Result<
     checker.footprint(space, &space.smallest(r))
 }
 
+/// Where not even the smallest subnet fits the checker's limits, nothing does: refused before
+/// sampling, naming the smallest footprint.
+pub fn check_any_fits(space: &SearchSpace, checker: &mut Checker) -> Result<()> {
+    let smallest = smallest_footprint(space, checker)?;
+    if !checker.fits(&smallest) {
+        return Err(no_fit(space, checker));
+    }
+    Ok(())
+}
+
 fn no_fit(space: &SearchSpace, checker: &mut Checker) -> Error {
     let msg = match smallest_footprint(space, checker) {
         Ok(s) => format!(
@@ -181,11 +191,7 @@ pub fn evolve(
     mut progress: impl FnMut(usize, f64),
 ) -> Result<EvoResult> {
     o.validate()?;
-    // Where not even the smallest subnet fits, nothing does: say so before sampling.
-    let smallest = smallest_footprint(space, checker)?;
-    if !checker.fits(&smallest) {
-        return Err(no_fit(space, checker));
-    }
+    check_any_fits(space, checker)?;
     let mut rng = StdRng::seed_from_u64(o.seed);
     let mut cache: HashMap<SubnetConfig, (f64, Summary)> = HashMap::new();
     let (mut scored, mut rejected) = (0usize, 0usize);
