@@ -70,10 +70,12 @@ pub fn check_outputs(dir: &Path, flag: &str, names: &[&str]) -> Result<()> {
     check_out_dir(dir, flag)?;
     let record = dir.join(OUTPUTS);
     let ours: Vec<String> = if record.exists() {
-        read_json(
-            &record,
-            "record of tinynas's outputs (delete it if you are sure no file there is your own)",
-        )?
+        read_json(&record, "record of the files tinynas wrote there").map_err(|e| {
+            Error::Invalid(format!(
+                "{flag} {}: {e}; delete it if no file there is your own",
+                dir.display()
+            ))
+        })?
     } else {
         Vec::new()
     };
@@ -331,7 +333,7 @@ pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path, what: &str) -> Res
     })?;
     parse_json_at(&text).map_err(|e| Error::Data {
         path: path.display().to_string(),
-        msg: format!("{e} (not a valid {what})"),
+        msg: format!("not a valid {what}: {e}"),
     })
 }
 

@@ -175,6 +175,17 @@ fn refused_export_search_and_space_leave_the_disk_as_it_was() {
         &v.iter().map(String::as_str).collect::<Vec<_>>(),
         &["space.json", "not written by tinynas"],
     );
+    // A damaged record of the files tinynas wrote there: named, never taken as empty.
+    std::fs::write(sp.join(".tinynas-outputs.json"), "[\"space.json\"] x").unwrap();
+    refused_untouched(
+        &d,
+        &v.iter().map(String::as_str).collect::<Vec<_>>(),
+        &[
+            ".tinynas-outputs.json",
+            "line 1 column 16",
+            "trailing characters",
+        ],
+    );
     let _ = std::fs::remove_dir_all(&d);
 }
 
