@@ -7,6 +7,9 @@ use crate::gpu::report::ProfileReport;
 use std::io::Write;
 use std::path::Path;
 
+mod json;
+pub use json::{JsonError, parse_json, parse_json_at, read_json, read_jsonl, read_jsonl_checked};
+
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let err = |source: std::io::Error| Error::Write {
         path: path.display().to_string(),
@@ -51,12 +54,34 @@ const OUTPUTS: &str = ".tinynas-outputs.json";
 /// Claim `names` in `dir` (named by `flag`) before writing them: a name that exists there and
 /// was not written by this tool before is refused, the rest are recorded as ours.
 pub fn claim_outputs(dir: &Path, flag: &str, names: &[&str]) -> Result<()> {
+    check_outputs(dir, flag, names)?;
     create_dir(dir, flag)?;
+    let mut ours = owned_outputs(dir);
+    for n in names {
+        if !ours.iter().any(|o| o == n) {
+            ours.push(n.to_string());
+        }
+    }
+    write_atomic(
+        &dir.join(OUTPUTS),
+        serde_json::to_string(&ours).expect("names").as_bytes(),
+    )
+}
+
+/// `claim_outputs`'s refusal without its writes: checked before a command touches the disk.
+pub fn check_outputs(dir: &Path, flag: &str, names: &[&str]) -> Result<()> {
+    check_out_dir(dir, flag)?;
     let record = dir.join(OUTPUTS);
-    let mut ours: Vec<String> = std::fs::read(&record)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_default();
+    let ours: Vec<String> = if record.exists() {
+        read_json(&record, "record of the files tinynas wrote there").map_err(|e| {
+            Error::Invalid(format!(
+                "{flag} {}: {e}; delete it if no file there is your own",
+                dir.display()
+            ))
+        })?
+    } else {
+        Vec::new()
+    };
     let foreign: Vec<&str> = names
         .iter()
         .copied()
@@ -69,23 +94,12 @@ pub fn claim_outputs(dir: &Path, flag: &str, names: &[&str]) -> Result<()> {
             foreign.join(", ")
         )));
     }
-    for n in names {
-        if !ours.iter().any(|o| o == n) {
-            ours.push(n.to_string());
-        }
-    }
-    write_atomic(
-        &record,
-        serde_json::to_string(&ours).expect("names").as_bytes(),
-    )
+    Ok(())
 }
 
 /// The names this tool recorded as its own in `dir` (`claim_outputs`).
 pub fn owned_outputs(dir: &Path) -> Vec<String> {
-    std::fs::read(dir.join(OUTPUTS))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_default()
+    read_json(&dir.join(OUTPUTS), "record of outputs").unwrap_or_default()
 }
 
 /// `--profile` (named by `flag`): where a trace will be written. Refused, before any work,
@@ -104,7 +118,8 @@ pub fn check_trace_path(path: &Path, flag: &str) -> Result<()> {
     if path.exists() {
         let is_trace = std::fs::read(path)
             .ok()
-            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .and_then(|b| String::from_utf8(b).ok())
+            .and_then(|t| parse_json_at::<serde_json::Value>(&t).ok())
             .is_some_and(|v| v.get("traceEvents").is_some());
         if !is_trace {
             return bad("exists and is not a trace written by tinynas --profile");
@@ -145,6 +160,36 @@ pub struct DirLock {
 
 pub const LOCK_FILE: &str = ".tinynas.lock";
 
+/// The error of a folder whose lock another process holds: its PID and command line, as the
+/// holder wrote them into the lock file.
+fn held(dir: &Path, flag: &str) -> Error {
+    let holder = std::fs::read_to_string(dir.join(LOCK_FILE)).unwrap_or_default();
+    let holder = holder.trim();
+    Error::Invalid(format!(
+        "{flag} {}: another tinynas process is writing there ({}); wait for it to finish or choose another folder",
+        dir.display(),
+        if holder.is_empty() {
+            "PID unknown".to_string()
+        } else {
+            holder.to_string()
+        }
+    ))
+}
+
+/// `lock_dir`'s refusal of a folder another process holds, checked without creating or
+/// writing anything (the folder may not exist yet): for a command's checks before it
+/// touches the disk. The lock itself is taken later with `lock_dir`.
+pub fn check_lock(dir: &Path, flag: &str) -> Result<()> {
+    let Ok(file) = std::fs::File::open(dir.join(LOCK_FILE)) else {
+        return Ok(());
+    };
+    match file.try_lock_shared() {
+        Err(std::fs::TryLockError::WouldBlock) => Err(held(dir, flag)),
+        // Free (released as the file closes), or not lockable here: lock_dir says why.
+        _ => Ok(()),
+    }
+}
+
 /// Create `dir` (named by the command-line `flag`) if needed and lock it for writing.
 pub fn lock_dir(dir: &Path, flag: &str) -> Result<DirLock> {
     create_dir(dir, flag)?;
@@ -164,19 +209,7 @@ pub fn lock_dir(dir: &Path, flag: &str) -> Result<DirLock> {
         .map_err(err)?;
     match file.try_lock() {
         Ok(()) => {}
-        Err(std::fs::TryLockError::WouldBlock) => {
-            let holder = std::fs::read_to_string(&path).unwrap_or_default();
-            let holder = holder.trim();
-            return Err(Error::Invalid(format!(
-                "{flag} {}: another tinynas process is writing there ({}); wait for it to finish or choose another folder",
-                dir.display(),
-                if holder.is_empty() {
-                    "PID unknown".to_string()
-                } else {
-                    holder.to_string()
-                }
-            )));
-        }
+        Err(std::fs::TryLockError::WouldBlock) => return Err(held(dir, flag)),
         Err(std::fs::TryLockError::Error(e)) => return Err(err(e)),
     }
     // A file of that name that this tool did not write (ours start "PID ") is the user's: kept.
@@ -234,56 +267,6 @@ pub fn create_dir(dir: &Path, flag: &str) -> Result<()> {
             dir.display()
         ))
     })
-}
-
-/// The JSON-lines file at `path` as values of `T`, one per line (blank lines skipped; a missing
-/// file is empty); a line that does not parse is an error naming the file and its line number,
-/// never a silent skip. With `torn_tail`, a last line without its newline that does not parse
-/// (an append cut short by a kill) is dropped instead: only for files the caller rewrites.
-pub fn read_jsonl<T: serde::de::DeserializeOwned>(path: &Path, torn_tail: bool) -> Result<Vec<T>> {
-    read_jsonl_checked(path, torn_tail, |_: &T| Ok(()))
-}
-
-/// `read_jsonl`, each value also passed through `check`, whose refusal is reported with the
-/// file and line number too.
-pub fn read_jsonl_checked<T: serde::de::DeserializeOwned>(
-    path: &Path,
-    torn_tail: bool,
-    check: impl Fn(&T) -> std::result::Result<(), String>,
-) -> Result<Vec<T>> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => {
-            return Err(Error::Data {
-                path: path.display().to_string(),
-                msg: e.to_string(),
-            });
-        }
-    };
-    let mut out = Vec::new();
-    let lines: Vec<&str> = text.lines().collect();
-    for (i, line) in lines.iter().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let parsed = serde_json::from_str(line);
-        if parsed.is_err() && torn_tail && i + 1 == lines.len() && !text.ends_with('\n') {
-            break;
-        }
-        let v = parsed
-            .map_err(|e| e.to_string())
-            .and_then(|v| check(&v).map(|_| v));
-        let v = v.map_err(|e| Error::Data {
-            path: path.display().to_string(),
-            msg: format!(
-                "line {} is corrupt ({e}); repair or delete that line (the other lines are intact)",
-                i + 1
-            ),
-        })?;
-        out.push(v);
-    }
-    Ok(out)
 }
 
 /// `items` as JSON lines, written atomically to `path`.

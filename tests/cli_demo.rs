@@ -167,11 +167,15 @@ fn demo_pieces_run_end_to_end_on_tiny_settings() {
         "--measure",
         "--sram",
         "1",
-        "--population",
+        "--measure-population",
         "4",
-        "--generations",
-        "1",
+        "--budget",
+        "4",
+        "--out",
+        out.join("search-none-fits").to_str().unwrap(),
     ]);
     assert_eq!(code, 2);
     assert!(err.contains("smallest footprint"), "{err}");
+    // Refused before --out was made.
+    assert!(!out.join("search-none-fits").exists());
 }

@@ -318,6 +318,7 @@ fn the_hostile_sweeps_findings_are_refused_before_any_harm() {
         target_mean: 0.5,
         target_std: 0.0,
         report: None,
+        pairs_sha256: None,
     };
     let pj = dir.join("predictor.json");
     std::fs::write(&pj, serde_json::to_string(&p).unwrap()).unwrap();

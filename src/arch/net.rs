@@ -128,19 +128,8 @@ pub fn tflite_pad(n: usize, kernel: usize, stride: usize) -> Option<(usize, usiz
     Some((p, ((out - 1) * stride + kernel).saturating_sub(n + p)))
 }
 
-/// Parse JSON, naming the field at fault (`blocks[2].stride: invalid type ...`).
-pub fn parse_json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T> {
-    let de = &mut serde_json::Deserializer::from_str(text);
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
-        let at = if path == "." {
-            String::new()
-        } else {
-            format!("{path}: ")
-        };
-        Error::Invalid(format!("{what}: {at}{}", e.inner()))
-    })
-}
+/// The one strict JSON reader (`crate::io::parse_json`), here where most callers look for it.
+pub use crate::io::parse_json;
 
 impl Network {
     pub fn from_json(text: &str) -> Result<Network> {

@@ -201,8 +201,8 @@ pub fn run(b: &Int8Bench) -> Result<String> {
                     String::from_utf8_lossy(&out.stderr).trim()
                 )));
             }
-            let v: serde_json::Value = serde_json::from_slice(&out.stdout)
-                .map_err(|e| Error::Invalid(format!("TFLM timing output: {e}")))?;
+            let v: serde_json::Value =
+                crate::io::parse_json(&String::from_utf8_lossy(&out.stdout), "TFLM timing output")?;
             let r = v["images_per_s"].as_f64().unwrap_or(0.0);
             println!("TF Lite Micro interpreter (reference kernels): {r:.1} images/s");
             format!("{r:.1} images/s (TFLM)")

@@ -73,14 +73,14 @@ pub struct EvalArgs {
     #[arg(long)]
     pub int8: bool,
     /// Training images whose activation ranges set the int8 parameters (with --int8).
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = 256, requires = "int8")]
     pub calib_images: usize,
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
     /// Profile the evaluation (BN recalibration and forward passes): per-kernel table and a
-    /// Chrome/Perfetto trace here.
-    #[arg(long)]
+    /// Chrome/Perfetto trace here (not with --int8, which runs on the CPU).
+    #[arg(long, conflicts_with = "int8")]
     pub profile: Option<PathBuf>,
 }
 

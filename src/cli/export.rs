@@ -29,15 +29,16 @@ pub struct ExportArgs {
     /// in memory, the run is not changed).
     #[arg(long, default_value_t = 0)]
     pub finetune_epochs: usize,
-    /// Peak learning rate of the fine-tuning (cosine decay).
-    #[arg(long, default_value_t = 0.01)]
-    pub finetune_lr: f32,
+    /// Peak learning rate of the fine-tuning (cosine decay; with --finetune-epochs; default
+    /// 0.01).
+    #[arg(long, requires = "finetune_epochs")]
+    pub finetune_lr: Option<f32>,
     /// Check the model on TF Lite Micro's interpreter and LiteRT before writing it, with this
     /// Python (one with tflite-micro and ai-edge-litert: scripts/pyenv.sh prints one).
     #[arg(long)]
     pub verify: Option<PathBuf>,
-    /// Test images of the check.
-    #[arg(long, default_value_t = 100)]
+    /// Test images of the check (with --verify).
+    #[arg(long, default_value_t = 100, requires = "verify")]
     pub verify_images: usize,
     /// Link the generated C runtime for this device (its core, flash and SRAM: the link fails
     /// when the model does not fit) and run it on the core in QEMU: stm32f746, stm32h743
@@ -46,7 +47,7 @@ pub struct ExportArgs {
     #[arg(long, value_parser = target_arg)]
     pub target: Option<crate::mcu::Device>,
     /// Test images run in QEMU with --target (default 20).
-    #[arg(long)]
+    #[arg(long, requires = "target")]
     pub target_images: Option<usize>,
 }
 
@@ -186,39 +187,49 @@ pub fn run(a: &ExportArgs) -> Result<()> {
     crate::bounds::recal_images(a.recal_images)?;
     crate::bounds::int("--verify-images", a.verify_images, 1, 1_000_000)?;
     crate::bounds::int("--finetune-epochs", a.finetune_epochs, 0, 10_000)?;
-    crate::bounds::positive("--finetune-lr", a.finetune_lr as f64, 10.0)?;
-    let target_images = match (a.target_images, &a.target) {
-        (Some(_), None) => {
-            return Err(crate::Error::Invalid(
-                "--target-images applies to --target (the images run in QEMU)".into(),
-            ));
-        }
-        (n, _) => {
-            let n = n.unwrap_or(20);
-            crate::bounds::int("--target-images", n, 1, 1_000_000)?;
-            n
-        }
-    };
+    let finetune_lr = a.finetune_lr.unwrap_or(0.01);
+    crate::bounds::positive("--finetune-lr", finetune_lr as f64, 10.0)?;
+    if a.finetune_lr.is_some() && a.finetune_epochs == 0 {
+        return Err(crate::Error::Invalid(
+            "--finetune-lr applies to fine-tuning, and --finetune-epochs is 0: give --finetune-epochs 1 or more, or leave out --finetune-lr".into(),
+        ));
+    }
+    // --target-images without --target is refused by the argument parser.
+    let target_images = a.target_images.unwrap_or(20);
+    crate::bounds::int("--target-images", target_images, 1, 1_000_000)?;
     if let Some(py) = &a.verify {
         crate::export::verify::check_python(py)?;
     }
     if let Some(d) = &a.target {
         crate::pipeline::firmware::check_target(d)?;
     }
+    // Every input checked before the disk is touched: the run's settings, the subnet against
+    // its space, the device's estimate, the files already in --out; then the run and its data
+    // are read; only then is --out made and locked.
     crate::io::check_out_dir(&a.out, "--out")?;
-    crate::train::run::check_run(&a.sub.run)?;
-    let _lock = crate::io::lock_dir(&a.out, "--out")?;
+    let cfg = crate::train::run::read_run_config(&a.sub.run)?;
+    let subnet = a.sub.subnet(&cfg.space)?;
+    if let Some(d) = &a.target {
+        crate::pipeline::firmware::check_fits(
+            &crate::mcu::net::from_subnet(&cfg.space, &subnet)?,
+            d,
+        )?;
+    }
+    let claimed = crate::pipeline::export::claimed_files(a.target.as_ref());
+    let claimed: Vec<&str> = claimed.iter().map(String::as_str).collect();
+    crate::io::check_outputs(&a.out, "--out", &claimed)?;
+    crate::io::check_lock(&a.out, "--out")?;
     let e = a.gpu.engine()?;
     let console = Console::new();
     let run = open_run(&e, &a.sub.run, &*console)?;
-    let subnet = a.sub.subnet(&run.cfg.space)?;
+    let _lock = crate::io::lock_dir(&a.out, "--out")?;
     let o = ExportOptions {
         subnet,
         calib_images: a.calib_images,
         recal_images: a.recal_images.unwrap_or(run.cfg.recal_images),
         out: a.out.clone(),
         finetune_epochs: a.finetune_epochs,
-        finetune_lr: a.finetune_lr,
+        finetune_lr,
         verify: a.verify.clone(),
         verify_images: a.verify_images,
         target: a.target.clone(),

@@ -10,7 +10,7 @@ pub mod eval;
 pub mod export;
 pub mod mem;
 pub mod predictor;
-mod read;
+pub mod read;
 pub mod search;
 pub mod space;
 pub mod train;

@@ -95,7 +95,9 @@ pub fn predictor(c: PredictorCommand) -> Result<()> {
                 seed: a.seed,
             };
             o.validate()?;
-            crate::train::run::check_run(&a.run)?;
+            // The pairs checked before the run is locked: a refusal leaves it as it was.
+            let cfg = crate::train::run::read_run_config(&a.run)?;
+            crate::pipeline::predictor::fit_inputs(&a.run, &cfg.space)?;
             let _lock = crate::io::lock_dir(&a.run, "--run")?;
             let e = a.gpu.engine()?;
             let (cfg, _, _) = load_run(&e, &a.run)?;
@@ -115,7 +117,14 @@ fn collect_cmd(
     let lead = comm.rank() == 0;
     crate::bounds::int("--n", a.n, 1, 1_000_000)?;
     crate::bounds::recal_images(a.recal_images)?;
-    crate::train::run::check_run(&a.run)?;
+    if lead {
+        // Checked before the run is locked: a refusal leaves it as it was.
+        let cfg = crate::train::run::read_run_config(&a.run)?;
+        let recal = a.recal_images.unwrap_or(cfg.recal_images);
+        crate::pipeline::predictor::check_collect(&a.run, &cfg.space, a.n, a.seed, recal)?;
+    } else {
+        crate::train::run::check_run(&a.run)?;
+    }
     let _lock = if lead {
         Some(crate::io::lock_dir(&a.run, "--run")?)
     } else {

@@ -33,10 +33,10 @@ pub struct SearchArgs {
     #[arg(long)]
     pub measure: bool,
     /// Population of the predicted evolution.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, conflicts_with = "measure")]
     pub population: usize,
     /// Generations of the predicted evolution.
-    #[arg(long, default_value_t = 500)]
+    #[arg(long, default_value_t = 500, conflicts_with = "measure")]
     pub generations: usize,
     /// Population of the measured evolution.
     #[arg(long, default_value_t = 20)]
@@ -46,10 +46,11 @@ pub struct SearchArgs {
     #[arg(long, default_value_t = 200)]
     pub budget: usize,
     /// Subnets of the predicted final population measured on the validation split.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, conflicts_with = "measure")]
     pub top_k: usize,
-    /// The predictor's least Kendall τ (cross-validated) for it to be trusted.
-    #[arg(long, default_value_t = MIN_TAU)]
+    /// The predictor's least Kendall τ (cross-validated) for it to be trusted (not with
+    /// --measure, which uses no predictor).
+    #[arg(long, default_value_t = MIN_TAU, conflicts_with = "measure")]
     pub min_tau: f64,
     /// Random fitting subnets measured as a baseline (default: as many as the search measured).
     #[arg(long)]
@@ -197,13 +198,17 @@ pub fn search(g: &GpuArgs, a: &SearchArgs) -> Result<()> {
         recal_images: a.recal_images,
         out: out.clone(),
     };
+    // Every input checked (the flags first), then the run read, before --out is made and
+    // locked.
     o.validate()?;
     crate::io::check_out_dir(&out, "--out")?;
-    crate::train::run::check_run(&a.run)?;
-    let _lock = crate::io::lock_dir(&out, "--out")?;
+    let cfg = crate::train::run::read_run_config(&a.run)?;
+    crate::pipeline::search::check_search_inputs(&a.run, &cfg.space, &o)?;
+    crate::io::check_lock(&out, "--out")?;
     let e = g.engine()?;
     let console = Console::new();
     let run = open_run(&e, &a.run, &*console)?;
+    let _lock = crate::io::lock_dir(&out, "--out")?;
     let t = Instant::now();
     let (res, report) = run_search(&e, &a.run, &run, &o, &*console)?;
     println!(

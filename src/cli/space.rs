@@ -79,9 +79,9 @@ pub struct SpaceArgs {
     /// Spaces where fewer than this share of the samples fit are marked and ranked last.
     #[arg(long, default_value_t = 0.05)]
     pub min_fit: f64,
-    /// Spaces drawn in the CDF plot.
-    #[arg(long, default_value_t = 5)]
-    pub top: usize,
+    /// Spaces drawn in the CDF plot (space_cdf.png, with --out).
+    #[arg(long, default_value_t = 5, requires = "out", value_parser = clap::value_parser!(u32).range(1..))]
+    pub top: u32,
     /// Folder for space.json, space_cdf.png and chosen_space.json.
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -121,10 +121,13 @@ pub fn space_options(a: &SpaceArgs) -> Result<SpaceOptions> {
 }
 
 pub fn space(a: &SpaceArgs) -> Result<()> {
-    if let Some(dir) = &a.out {
-        crate::io::check_out_dir(dir, "--out")?;
-    }
     let o = space_options(a)?;
+    // --out checked before the ranking (a folder another writer holds is refused up front),
+    // made and locked only once there is something to write.
+    if let Some(dir) = &a.out {
+        crate::io::check_outputs(dir, "--out", &crate::pipeline::space::OUTPUT_FILES)?;
+        crate::io::check_lock(dir, "--out")?;
+    }
     let t = Instant::now();
     let r = rank_spaces(&o)?;
     let secs = t.elapsed().as_secs_f64();
@@ -154,7 +157,8 @@ pub fn space(a: &SpaceArgs) -> Result<()> {
         }
     }
     if let Some(dir) = &a.out {
-        write_space_outputs(dir, &o, &r, a.top)?;
+        let _lock = crate::io::lock_dir(dir, "--out")?;
+        write_space_outputs(dir, &o, &r, a.top as usize)?;
         println!(
             "wrote {0}/space.json, {0}/space_cdf.png, {0}/chosen_space.json (train it with `tinynas train --space {0}/chosen_space.json`)",
             dir.display()

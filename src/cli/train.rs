@@ -196,6 +196,7 @@ fn train_ranks(
     let lead = comm.rank() == 0;
     if lead {
         crate::io::check_out_dir(&a.out, "--out")?;
+        crate::io::check_lock(&a.out, "--out")?;
         if let Some(p) = &a.profile {
             crate::io::check_trace_path(p, "--profile")?;
         }
@@ -246,9 +247,18 @@ fn train_ranks(
         );
         return Ok(());
     }
+    if s.steps == s.resumed_at {
+        // No step ran: a rate and a time would be figures of nothing.
+        println!(
+            "the run in {} had already finished its {} steps: nothing to train",
+            a.out.display(),
+            s.steps
+        );
+        return Ok(());
+    }
     println!(
         "trained {} steps in {:.1} s ({:.0} image-subnets/s) on {}{}",
-        s.steps,
+        s.steps - s.resumed_at,
         s.seconds,
         s.image_subnets_per_s,
         e.gpu.info.name,

@@ -106,8 +106,9 @@ fn verify_in(
     let tflm = read_i8(&dir.join("tflm.bin"))?;
     let litert = read_i8(&dir.join("litert.bin"))?;
     let builtin = read_i8(&dir.join("litert_builtin.bin"))?;
-    let arena: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("arena.json"))?)
-        .map_err(|e| Error::Mismatch(format!("TFLM's arena report: {e}")))?;
+    let arena: serde_json::Value =
+        crate::io::read_json(&dir.join("arena.json"), "TFLM's arena report")
+            .map_err(|e| Error::Mismatch(e.to_string()))?;
     let k = q.graph.classes();
     let (mut same, mut same_builtin) = (0, 0);
     for (i, x) in inputs.iter().enumerate() {

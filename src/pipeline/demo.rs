@@ -84,6 +84,7 @@ pub fn demo(
     let obs = &**observer;
     let out = &o.out;
     crate::io::check_out_dir(out, "--out")?;
+    crate::io::check_lock(out, "--out")?;
     let (train, test) = crate::data::load_any(&o.data, 32)?;
     let base = SearchSpace {
         in_channels: train.channels,
@@ -188,7 +189,11 @@ pub fn demo(
         t.elapsed().as_secs_f64(),
         ranking_table(&ranked, 8)
     ));
-    write_space_outputs(&out.join("space"), &so, &ranked, 5)?;
+    {
+        // Every writer of a folder holds its lock (a `space --out` there is refused meanwhile).
+        let _lock = crate::io::lock_dir(&out.join("space"), "--out")?;
+        write_space_outputs(&out.join("space"), &so, &ranked, 5)?;
+    }
     let (rank, chosen) = ranked
         .iter()
         .enumerate()

@@ -279,6 +279,16 @@ fn safetensors(g: &Graph) -> Result<Vec<u8>> {
 }
 
 /// Export `o.subnet` of the run in `run_dir` into `o.out`.
+/// The files an export writes into --out (and may replace there): `EXPORT_FILES`, and the ELF
+/// with --target.
+pub fn claimed_files(target: Option<&Device>) -> Vec<String> {
+    EXPORT_FILES
+        .iter()
+        .map(|f| f.to_string())
+        .chain(target.map(elf_name))
+        .collect()
+}
+
 pub fn export(
     e: &Rc<Engine>,
     run_dir: &Path,
@@ -298,11 +308,8 @@ pub fn export(
             dev,
         )?;
     }
-    let mut claimed: Vec<String> = EXPORT_FILES.iter().map(|f| f.to_string()).collect();
-    if let Some(dev) = &o.target {
-        claimed.push(elf_name(dev));
-    }
-    let claimed: Vec<&str> = claimed.iter().map(|f| f.as_str()).collect();
+    let claimed = claimed_files(o.target.as_ref());
+    let claimed: Vec<&str> = claimed.iter().map(String::as_str).collect();
     crate::io::claim_outputs(&o.out, "--out", &claimed)?;
     obs.message(&format!(
         "extracting the subnet from {} and calibrating on {} training images",

@@ -18,6 +18,7 @@ use std::rc::Rc;
 
 /// A measured subnet: its validation top-1 after BN recalibration, and its MACs.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Pair {
     pub subnet: SubnetConfig,
     pub top1: f64,
@@ -35,14 +36,20 @@ pub struct Pair {
 /// subnet outside the space or a top-1 outside [0, 1] is an error naming its line number.
 pub fn read_pairs(run: &Path, space: &SearchSpace) -> Result<Vec<Pair>> {
     crate::io::read_jsonl_checked(&run.join(PAIRS_FILE), false, |p: &Pair| {
-        if !(p.top1.is_finite() && (0.0..=1.0).contains(&p.top1)) {
+        let accuracy = |v: f64| v.is_finite() && (0.0..=1.0).contains(&v);
+        if !accuracy(p.top1) {
             return Err(format!("top1 {} is not an accuracy in [0, 1]", p.top1));
+        }
+        if let Some(h) = p.halves.filter(|h| !h.iter().all(|&v| accuracy(v))) {
+            return Err(format!("halves {h:?} are not accuracies in [0, 1]"));
         }
         space.check(&p.subnet).map_err(|e| e.to_string())
     })
 }
 
 pub const PAIRS_FILE: &str = "accuracy_pairs.jsonl";
+
+pub use super::evidence::{check_evidence, merge_duplicates, pairs_sha256};
 
 /// A loaded run: settings, supernet, data.
 pub struct Run {
@@ -133,22 +140,13 @@ pub fn collect_ranks(
     if comm.size() > 1 {
         let mut bytes = serde_json::to_vec(&pairs).expect("pairs serialise");
         comm.broadcast(&mut bytes);
-        pairs = serde_json::from_slice(&bytes)
-            .map_err(|err| Error::Invalid(format!("rank 0 sent unreadable subnets: {err}")))?;
-    }
-    // One file, one way of measuring: a different recalibration would mix two noise levels.
-    if let Some(other) = pairs
-        .iter()
-        .filter_map(|p| p.recal_images)
-        .find(|&r| r != recal)
-    {
-        return Err(Error::Invalid(format!(
-            "--recal-images {recal}: the subnets in {} were measured after recalibrating on {other} images; use the same number",
-            run_dir.join(PAIRS_FILE).display()
-        )));
+        pairs = crate::io::parse_json(
+            &String::from_utf8_lossy(&bytes),
+            "rank 0 sent unreadable subnets",
+        )?;
     }
     let space = &run.cfg.space;
-    let todo = plan_collect(space, &pairs, n, seed)?;
+    let todo = plan_checked(run_dir, space, &pairs, n, seed, recal)?;
     let mut ev = run.evaluator(e, &run.data.val, recal)?;
     obs.start("", n, pairs.len().min(n));
     let mut checker = Checker::new(Limits {
@@ -187,6 +185,43 @@ pub fn collect_ranks(
     }
     obs.end();
     Ok(pairs)
+}
+
+/// A collection of `n` subnets into the run in `run_dir` (of `space`) checked, reading only:
+/// the pairs already there, their recalibration, the space's room for `n`. A command calls it
+/// before it locks the run; `collect_ranks` again.
+pub fn check_collect(
+    run_dir: &Path,
+    space: &SearchSpace,
+    n: usize,
+    seed: u64,
+    recal: usize,
+) -> Result<()> {
+    let pairs = read_pairs(run_dir, space)?;
+    plan_checked(run_dir, space, &pairs, n, seed, recal).map(|_| ())
+}
+
+/// `plan_collect`, after refusing a recalibration other than the one `pairs` were measured with.
+fn plan_checked(
+    run_dir: &Path,
+    space: &SearchSpace,
+    pairs: &[Pair],
+    n: usize,
+    seed: u64,
+    recal: usize,
+) -> Result<Vec<SubnetConfig>> {
+    // One file, one way of measuring: a different recalibration would mix two noise levels.
+    if let Some(other) = pairs
+        .iter()
+        .filter_map(|p| p.recal_images)
+        .find(|&r| r != recal)
+    {
+        return Err(Error::Invalid(format!(
+            "--recal-images {recal}: the subnets in {} were measured after recalibrating on {other} images; use the same number",
+            run_dir.join(PAIRS_FILE).display()
+        )));
+    }
+    plan_collect(space, pairs, n, seed)
 }
 
 /// The subnets `collect` measures to bring `pairs` to `n`, in order: the largest and the
@@ -239,6 +274,20 @@ pub fn fit(
     space: &SearchSpace,
     o: &FitOptions,
 ) -> Result<Predictor> {
+    let (pairs, data, repeats) = fit_inputs(run_dir, space)?;
+    let mut p = Predictor::fit(e, space, &data, o)?;
+    p.pairs_sha256 = Some(pairs_sha256(&pairs));
+    if let Some(r) = &mut p.report {
+        r.duplicates_merged = repeats;
+    }
+    p.save(&run_dir.join("predictor.json"))?;
+    Ok(p)
+}
+
+/// The pairs of the run in `run_dir`, their distinct subnets (repeats merged) and the number
+/// of repeated lines; refused when there are none or too few to fit. Reads only: a command
+/// checks it before it locks the run.
+pub fn fit_inputs(run_dir: &Path, space: &SearchSpace) -> Result<(Vec<Pair>, Vec<Sample>, usize)> {
     let pairs = read_pairs(run_dir, space)?;
     if pairs.is_empty() {
         return Err(Error::Invalid(format!(
@@ -247,23 +296,35 @@ pub fn fit(
             run_dir.display()
         )));
     }
-    let data: Vec<Sample> = pairs
-        .into_iter()
-        .map(|p| Sample {
-            subnet: p.subnet,
-            top1: p.top1,
-            halves: p.halves,
-        })
-        .collect();
-    let p = Predictor::fit(e, space, &data, o)?;
-    p.save(&run_dir.join("predictor.json"))?;
-    Ok(p)
+    let (data, repeats) = merge_duplicates(space, &pairs);
+    if data.len() < crate::search::predictor::MIN_FIT_SUBNETS {
+        return Err(Error::Invalid(format!(
+            "{}: {} distinct measured subnets{} are too few to fit a predictor (at least {}; collect more with `tinynas predictor collect`)",
+            run_dir.join(PAIRS_FILE).display(),
+            data.len(),
+            if repeats > 0 {
+                format!(" ({} lines, {repeats} repeating a subnet)", pairs.len())
+            } else {
+                String::new()
+            },
+            crate::search::predictor::MIN_FIT_SUBNETS
+        )));
+    }
+    Ok((pairs, data, repeats))
 }
 
 /// The fit's held-out figures in a line.
 pub fn describe_fit(r: &crate::search::predictor::FitReport) -> String {
     let ceiling = |c: Option<f64>| c.map_or(String::new(), |c| format!(" (noise ceiling {c:.3})"));
-    let mut s = format!(
+    let mut s = String::new();
+    if r.duplicates_merged > 0 {
+        s += &format!(
+            "predictor: {} lines of the pairs file repeated a subnet already measured: merged by their mean, fit on {} distinct subnets\n",
+            r.duplicates_merged,
+            r.train_pairs + r.heldout_pairs
+        );
+    }
+    s += &format!(
         "predictor: {} training / {} held-out subnets, {} steps kept; RMSE train {:.2} pts, held-out {:.2} pts; held-out Kendall τ {:.3}{}",
         r.train_pairs,
         r.heldout_pairs,
@@ -282,6 +343,9 @@ pub fn describe_fit(r: &crate::search::predictor::FitReport) -> String {
             k.kendall_tau,
             ceiling(k.noise_ceiling)
         );
+    }
+    if let Some(why) = &r.kfold_skipped {
+        s += &format!("\n  no k-fold cross-validation: {why}");
     }
     s
 }

@@ -70,7 +70,7 @@ impl SearchOptions {
     pub fn validate(&self) -> Result<()> {
         use crate::bounds::{int, real};
         self.evo.validate()?;
-        self.measure_evo.validate()?;
+        self.measure_evo.validate_as("--measure-population")?;
         int("--top-k", self.top_k, 1, 10_000)?;
         real("--min-tau", self.min_tau, -1.0, 1.0)?;
         if let Some(n) = self.random {
@@ -189,6 +189,13 @@ fn trusted_predictor(
             "predictor.json was fitted for another search space; fit it again".into(),
         ));
     }
+    // A predictor the pairs beside it no longer vouch for is refused, not trusted.
+    super::predictor::check_evidence(run_dir, space, &p).map_err(|why| {
+        Error::Invalid(format!(
+            "{}: {why}",
+            run_dir.join("predictor.json").display()
+        ))
+    })?;
     let Some(r) = &p.report else {
         return Ok(Err("predictor.json has no fit report to trust".into()));
     };
@@ -215,6 +222,32 @@ fn trusted_predictor(
     Ok(Ok(p))
 }
 
+/// Every input of a search of the run in `run_dir` (of `space`) checked, reading only: the
+/// options, the files already in the output folder, the predictor and the measured pairs. A
+/// command calls it before it touches the disk; `run_search` again.
+pub fn check_search_inputs(run_dir: &Path, space: &SearchSpace, o: &SearchOptions) -> Result<()> {
+    o.validate()?;
+    let distinct = space.subnet_count() * space.resolutions.len() as f64;
+    if let Some(n) = o.random
+        && n as f64 > distinct
+    {
+        return Err(Error::Invalid(format!(
+            "--random {n}: the run's search space holds only {distinct} distinct subnets; give --random {distinct} or fewer"
+        )));
+    }
+    crate::search::evolution::check_any_fits(space, &mut Checker::new(o.limits.clone()))?;
+    crate::io::check_outputs(&o.out, "--out", &OUTPUT_FILES)?;
+    read_pairs(run_dir, space)?;
+    if o.strategy == Strategy::Predictor {
+        // An untrusted predictor is no refusal (the search measures instead); a broken one is.
+        let _ = trusted_predictor(run_dir, space, o.min_tau)?;
+    }
+    Ok(())
+}
+
+/// The files a search writes into its output folder.
+pub const OUTPUT_FILES: [&str; 3] = ["best_subnet.json", "search.json", "population.png"];
+
 /// Evolution over the run's subnets under `o.limits`, the baselines beside it, the final choice
 /// made on the validation half none of them was chosen by, every row measured on the test split;
 /// the outputs written.
@@ -225,23 +258,11 @@ pub fn run_search(
     o: &SearchOptions,
     obs: &dyn Observer,
 ) -> Result<(EvoResult, SearchReport)> {
-    o.validate()?;
-    let distinct = run.cfg.space.subnet_count() * run.cfg.space.resolutions.len() as f64;
-    if let Some(n) = o.random
-        && n as f64 > distinct
-    {
-        return Err(Error::Invalid(format!(
-            "--random {n}: the run's search space holds only {distinct} distinct subnets; give --random {distinct} or fewer"
-        )));
-    }
+    check_search_inputs(run_dir, &run.cfg.space, o)?;
     let (limits, out) = (&o.limits, o.out.as_path());
     // The outputs are claimed first: a user's file of the same name stops the search before
     // it starts.
-    crate::io::claim_outputs(
-        out,
-        "--out",
-        &["best_subnet.json", "search.json", "population.png"],
-    )?;
+    crate::io::claim_outputs(out, "--out", &OUTPUT_FILES)?;
     let space = &run.cfg.space;
     let mut checker = Checker::new(limits.clone());
     let (predictor, fallback) = match o.strategy {

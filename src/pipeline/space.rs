@@ -35,18 +35,18 @@ pub fn ranking_table(r: &[SpaceResult], rows: usize) -> String {
     t.trim_end().to_string()
 }
 
-/// Write the ranking (JSON), the CDF plot of the top spaces and the chosen space.
+/// The files `space --out` writes.
+pub const OUTPUT_FILES: [&str; 3] = ["space.json", "space_cdf.png", "chosen_space.json"];
+
+/// Write the ranking (JSON), the CDF plot of the top spaces and the chosen space (the caller
+/// holds the folder's lock).
 pub fn write_space_outputs(
     dir: &Path,
     o: &SpaceOptions,
     r: &[SpaceResult],
     top: usize,
 ) -> Result<()> {
-    crate::io::claim_outputs(
-        dir,
-        "--out",
-        &["space.json", "space_cdf.png", "chosen_space.json"],
-    )?;
+    crate::io::claim_outputs(dir, "--out", &OUTPUT_FILES)?;
     let v = serde_json::json!({
         "device": o.limits.device, "scheduler": o.limits.scheduler.name(), "samples": o.samples,
         "seed": o.seed, "rank": o.rank, "min_fit": o.min_fit, "spaces": r,

@@ -45,8 +45,14 @@ impl EvoOptions {
 
     /// Every option in range, named by its flag; checked before any work.
     pub fn validate(&self) -> Result<()> {
+        self.validate_as("--population")
+    }
+
+    /// `validate`, the population named by `population_flag` (`--measure-population` for the
+    /// measured evolution).
+    pub fn validate_as(&self, population_flag: &str) -> Result<()> {
         use crate::bounds::{int, real};
-        int("--population", self.population, 2, 100_000)?;
+        int(population_flag, self.population, 2, 100_000)?;
         int("--generations", self.generations, 1, 1_000_000)?;
         real("--parent-ratio", self.parent_ratio, 0.0, 1.0)?;
         real("--mutation-prob", self.mutation_prob, 0.0, 1.0)?;
@@ -56,7 +62,7 @@ impl EvoOptions {
             && b < self.population
         {
             return Err(Error::Invalid(format!(
-                "--budget {b}: the first population alone is {} subnets; give a budget of at least the population",
+                "--budget {b}: the first population alone is {} subnets ({population_flag}); give a budget of at least that",
                 self.population
             )));
         }
@@ -102,6 +108,16 @@ pub struct EvoResult {
 pub fn smallest_footprint(space: &SearchSpace, checker: &mut Checker) -> Result<Summary> {
     let r = *space.resolutions.iter().min().unwrap();
     checker.footprint(space, &space.smallest(r))
+}
+
+/// Where not even the smallest subnet fits the checker's limits, nothing does: refused before
+/// sampling, naming the smallest footprint.
+pub fn check_any_fits(space: &SearchSpace, checker: &mut Checker) -> Result<()> {
+    let smallest = smallest_footprint(space, checker)?;
+    if !checker.fits(&smallest) {
+        return Err(no_fit(space, checker));
+    }
+    Ok(())
 }
 
 fn no_fit(space: &SearchSpace, checker: &mut Checker) -> Error {
@@ -175,11 +191,7 @@ pub fn evolve(
     mut progress: impl FnMut(usize, f64),
 ) -> Result<EvoResult> {
     o.validate()?;
-    // Where not even the smallest subnet fits, nothing does: say so before sampling.
-    let smallest = smallest_footprint(space, checker)?;
-    if !checker.fits(&smallest) {
-        return Err(no_fit(space, checker));
-    }
+    check_any_fits(space, checker)?;
     let mut rng = StdRng::seed_from_u64(o.seed);
     let mut cache: HashMap<SubnetConfig, (f64, Summary)> = HashMap::new();
     let (mut scored, mut rejected) = (0usize, 0usize);

@@ -171,6 +171,7 @@ pub(super) fn train_mlp(
         target_mean: mean,
         target_std: std,
         report: None,
+        pairs_sha256: None,
     };
     Ok((p, steps))
 }

@@ -80,6 +80,7 @@ impl Default for FitOptions {
 
 /// How well the predictor ranks subnets it was not fitted on.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
 pub struct FitReport {
     pub train_pairs: usize,
     pub heldout_pairs: usize,
@@ -96,9 +97,17 @@ pub struct FitReport {
     /// k-fold cross-validation over every pair (out-of-fold predictions pooled).
     #[serde(default)]
     pub kfold: Option<CrossValidation>,
+    /// Why there is no k-fold cross-validation, where there is none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kfold_skipped: Option<String>,
+    /// Lines of the pairs file that measured a subnet already measured on another line (merged
+    /// into it by their mean before the fit: a repeated subnet is one subnet, not more evidence).
+    #[serde(default)]
+    pub duplicates_merged: usize,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
 pub struct CrossValidation {
     pub folds: usize,
     pub rmse: f64,
@@ -119,6 +128,50 @@ pub struct Trust {
 }
 
 impl FitReport {
+    /// Every figure one a fit can produce: τ and noise ceilings in [−1, 1], RMSEs finite and
+    /// not negative, at least 2 folds; else what is not.
+    pub fn check(&self) -> std::result::Result<(), String> {
+        let tau = |name: &str, v: f64| {
+            if v.is_finite() && (-1.0..=1.0).contains(&v) {
+                Ok(())
+            } else {
+                Err(format!("{name} {v} is no Kendall τ (one lies in [-1, 1])"))
+            }
+        };
+        let rmse = |name: &str, v: f64| {
+            if v.is_finite() && v >= 0.0 {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{name} {v} is no RMSE (one is finite and at least 0)"
+                ))
+            }
+        };
+        rmse("train_rmse", self.train_rmse)?;
+        rmse("heldout_rmse", self.heldout_rmse)?;
+        tau("heldout_kendall_tau", self.heldout_kendall_tau)?;
+        if let Some(c) = self.heldout_noise_ceiling {
+            tau("heldout_noise_ceiling", c)?;
+        }
+        if self.train_pairs == 0 {
+            return Err("train_pairs 0: a predictor is fit on at least one subnet".into());
+        }
+        if let Some(k) = &self.kfold {
+            rmse("kfold.rmse", k.rmse)?;
+            tau("kfold.kendall_tau", k.kendall_tau)?;
+            if let Some(c) = k.noise_ceiling {
+                tau("kfold.noise_ceiling", c)?;
+            }
+            if k.folds < 2 {
+                return Err(format!(
+                    "kfold.folds {}: a cross-validation has at least 2 folds",
+                    k.folds
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// The pooled k-fold figures where there are any (every pair held out once: steadier than
     /// one held-out share), else the held-out ones.
     pub fn trust(&self) -> Trust {
@@ -141,6 +194,7 @@ impl FitReport {
 
 /// A trained predictor, saved as JSON (the MLP's weights and the target standardisation).
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Predictor {
     pub space: SearchSpace,
     pub hidden: usize,
@@ -149,6 +203,10 @@ pub struct Predictor {
     pub target_mean: f64,
     pub target_std: f64,
     pub report: Option<FitReport>,
+    /// SHA-256 of the measured pairs it was fit on (`pipeline::predictor::pairs_sha256`): a
+    /// search refuses it when the pairs file no longer matches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pairs_sha256: Option<String>,
 }
 
 /// τ between the two validation halves of `samples`, when every one has them (and there are
@@ -161,6 +219,9 @@ pub fn noise_ceiling(samples: &[&Sample]) -> Option<f64> {
     Some(kendall_tau(&a, &b))
 }
 
+/// The fewest distinct subnets a predictor is fit on.
+pub const MIN_FIT_SUBNETS: usize = 5;
+
 impl Predictor {
     /// Fit on measured subnets: a seeded share is held out for the report, and a k-fold
     /// cross-validation over all of them is reported beside it.
@@ -171,9 +232,9 @@ impl Predictor {
         o: &FitOptions,
     ) -> Result<Predictor> {
         o.validate()?;
-        if samples.len() < 5 {
+        if samples.len() < MIN_FIT_SUBNETS {
             return Err(Error::Invalid(format!(
-                "{} measured subnets are too few to fit a predictor (at least 5; collect more with `tinynas predictor collect`)",
+                "{} measured subnets are too few to fit a predictor (at least {MIN_FIT_SUBNETS}; collect more with `tinynas predictor collect`)",
                 samples.len()
             )));
         }
@@ -187,7 +248,19 @@ impl Predictor {
         let pt = p.predict(e, &subs(train))?;
         let ph = p.predict(e, &subs(hold))?;
         // k-fold: every pair predicted once by a predictor that never saw it.
-        let kfold = if o.folds >= 2 && samples.len() >= 2 * o.folds {
+        let kfold_skipped = if o.folds == 0 {
+            Some("--folds 0".to_string())
+        } else if samples.len() < 2 * o.folds {
+            Some(format!(
+                "{} subnets are too few for {} folds (at least {}: collect more or lower --folds)",
+                samples.len(),
+                o.folds,
+                2 * o.folds
+            ))
+        } else {
+            None
+        };
+        let kfold = if kfold_skipped.is_none() {
             let mut oof = vec![0.0; order.len()];
             for f in 0..o.folds {
                 let (test, rest): (Vec<usize>, Vec<usize>) =
@@ -217,6 +290,8 @@ impl Predictor {
             heldout_noise_ceiling: noise_ceiling(hold),
             steps,
             kfold,
+            kfold_skipped,
+            duplicates_merged: 0,
         });
         Ok(p)
     }
@@ -250,8 +325,8 @@ impl Predictor {
                 path.display()
             ))
         })?;
-        let p: Predictor = serde_json::from_str(&text)
-            .map_err(|e| Error::Invalid(format!("{}: corrupt predictor: {e}", path.display())))?;
+        let p: Predictor =
+            crate::io::parse_json(&text, &format!("{}: corrupt predictor", path.display()))?;
         p.space
             .validate()
             .map_err(|e| Error::Invalid(format!("{}: corrupt predictor: {e}", path.display())))?;
@@ -260,17 +335,20 @@ impl Predictor {
             .iter()
             .flatten()
             .all(|w| w.is_finite() && w.abs() < 1e6);
+        // The targets are accuracies in [0, 1]: their mean lies there, their spread under 1.
         let sound = (1..=4096).contains(&p.hidden)
             && finite
             && p.target_mean.is_finite()
+            && (0.0..=1.0).contains(&p.target_mean)
             && p.target_std.is_finite()
             && p.target_std > 0.0
-            && p.target_std < 10.0;
+            && p.target_std <= 1.0;
         if !sound {
             return Err(Error::Invalid(format!(
-                "{}: corrupt predictor: hidden {}, target_std {}, weights {}; fit it again with `tinynas predictor fit`",
+                "{}: corrupt predictor: hidden {}, target_mean {}, target_std {}, weights {}; fit it again with `tinynas predictor fit`",
                 path.display(),
                 p.hidden,
+                p.target_mean,
                 p.target_std,
                 if finite {
                     "in range"
@@ -290,6 +368,14 @@ impl Predictor {
                 "{}: predictor weights do not match its space",
                 path.display()
             )));
+        }
+        if let Some(r) = &p.report {
+            r.check().map_err(|why| {
+                Error::Invalid(format!(
+                    "{}: corrupt predictor: its fit report is impossible: {why}; fit it again with `tinynas predictor fit`",
+                    path.display()
+                ))
+            })?;
         }
         Ok(p)
     }

@@ -14,6 +14,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
 pub struct State {
     pub step: usize,
     pub epoch: usize,
@@ -60,7 +61,7 @@ pub fn save(
     // The weights of the checkpoint this one replaces: the only file a checkpoint deletes.
     let previous = std::fs::read_to_string(dir.join("state.json"))
         .ok()
-        .and_then(|t| serde_json::from_str::<State>(&t).ok())
+        .and_then(|t| crate::io::parse_json_at::<State>(&t).ok())
         .map(|s| s.weights)
         .filter(|w| *w != weights && is_weights_name(w));
     let state = State {
@@ -132,7 +133,7 @@ pub fn load(dir: &Path) -> Result<(State, Tensors)> {
         )
     })?;
     let state: State =
-        serde_json::from_str(&text).map_err(|e| bad(&sp, format!("corrupt state: {e}")))?;
+        crate::io::parse_json_at(&text).map_err(|e| bad(&sp, format!("corrupt state: {e}")))?;
     let wp = dir.join(&state.weights);
     let bytes = std::fs::read(&wp).map_err(|e| bad(&wp, e.to_string()))?;
     let st =
@@ -261,6 +262,44 @@ pub fn resume(
     max_steps: Option<usize>,
 ) -> Result<(usize, Vec<Metric>)> {
     let (state, tensors) = load(out)?;
+    check_resumable(out, &state, config_json, world, max_steps)?;
+    restore(e, net, sgd, tensors)?;
+    let metrics = read_metrics(out)?
+        .into_iter()
+        .filter(|m| m.step() <= state.step)
+        .collect();
+    Ok((state.step, metrics))
+}
+
+/// A resume of the run in `out` checked from its state.json alone (no weights read, nothing
+/// written): a command's check before it locks the folder; `resume` checks it again.
+pub fn check_resume(
+    out: &Path,
+    config_json: &serde_json::Value,
+    world: usize,
+    max_steps: Option<usize>,
+) -> Result<()> {
+    let sp = out.join("state.json");
+    let text = std::fs::read_to_string(&sp).map_err(|e| {
+        bad(
+            &sp,
+            format!("{e}; nothing to resume (train without --resume first)"),
+        )
+    })?;
+    let state: State =
+        crate::io::parse_json_at(&text).map_err(|e| bad(&sp, format!("corrupt state: {e}")))?;
+    check_resumable(out, &state, config_json, world, max_steps)
+}
+
+/// The checkpoint `state` of `out` made with this invocation's settings and number of ranks,
+/// with steps left under `max_steps`.
+fn check_resumable(
+    out: &Path,
+    state: &State,
+    config_json: &serde_json::Value,
+    world: usize,
+    max_steps: Option<usize>,
+) -> Result<()> {
     let n = serde_json::from_value::<RunConfig>(state.config.clone()).map_or(1, |c| c.ranks);
     if n != world {
         return Err(Error::Invalid(format!(
@@ -284,11 +323,5 @@ pub fn resume(
             config_json
         )));
     }
-    check_max_steps(max_steps, out, state.step)?;
-    restore(e, net, sgd, tensors)?;
-    let metrics = read_metrics(out)?
-        .into_iter()
-        .filter(|m| m.step() <= state.step)
-        .collect();
-    Ok((state.step, metrics))
+    check_max_steps(max_steps, out, state.step)
 }

@@ -136,6 +136,9 @@ pub struct RunOptions {
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct RunSummary {
     pub steps: usize,
+    /// The step this invocation started from (0, or a resumed run's checkpoint): `steps`
+    /// equal to it means nothing was trained this time.
+    pub resumed_at: usize,
     pub seconds: f64,
     pub image_subnets_per_s: f64,
     /// Validation top-1 of the largest and smallest subnets at the end (after BN recalibration).

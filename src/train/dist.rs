@@ -339,12 +339,10 @@ pub fn check_same(what: &serde_json::Value, c: &dyn Collective) -> Result<()> {
     }
     let mut bytes = serde_json::to_vec(what).expect("a JSON value serialises");
     c.broadcast(&mut bytes);
-    let theirs: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
-        Error::Invalid(format!(
-            "{}: rank 0 sent unreadable settings: {e}",
-            c.describe()
-        ))
-    })?;
+    let theirs: serde_json::Value = crate::io::parse_json(
+        &String::from_utf8_lossy(&bytes),
+        &format!("{}: rank 0 sent unreadable settings", c.describe()),
+    )?;
     if theirs == *what {
         return Ok(());
     }

@@ -119,6 +119,7 @@ fn check(o: &FixedOptions) -> Result<()> {
     }
     if let Some(out) = &o.out {
         crate::io::check_out_dir(out, "--out")?;
+        crate::io::check_lock(out, "--out")?;
         if o.resume && !out.join("state.json").is_file() {
             return Err(Error::Invalid(format!(
                 "--resume: {} holds no run to continue (no state.json): nothing to resume",

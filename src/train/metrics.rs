@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 /// Lines of metrics.jsonl.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Metric {
     Step {
         step: usize,

@@ -119,6 +119,20 @@ pub fn check_run(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The settings of the run in `dir`, from its state.json alone (no weights, no data): what a
+/// command checks its other inputs against before it touches the disk.
+pub fn read_run_config(dir: &Path) -> Result<RunConfig> {
+    check_run(dir)?;
+    let state: checkpoint::State =
+        crate::io::read_json(&dir.join("state.json"), "checkpoint state")?;
+    serde_json::from_value(state.config).map_err(|err| {
+        Error::Invalid(format!(
+            "{}: state.json is not a supernet run ({err}); was it written by `tinynas train-mobilenet`?",
+            dir.display()
+        ))
+    })
+}
+
 /// The trained supernet of a run directory and the run's settings.
 pub fn load_run(e: &Rc<Engine>, dir: &Path) -> Result<(RunConfig, Supernet, checkpoint::State)> {
     check_run(dir)?;
@@ -194,6 +208,15 @@ pub fn train_supernet(
         )?;
     }
     let out = &opts.out;
+    // Checked before the folder is made or locked: a refusal leaves it as it was (both are
+    // checked again under the lock).
+    if lead {
+        if opts.resume {
+            checkpoint::check_resume(out, &config_json, world, opts.max_steps)?;
+        } else if out.is_dir() {
+            checkpoint::refuse_overwrite(out)?;
+        }
+    }
     let _lock = if lead {
         Some(crate::io::lock_dir(out, "--out")?)
     } else {
@@ -264,6 +287,7 @@ pub fn train_supernet(
             let seconds = start.elapsed().as_secs_f64();
             RunSummary {
                 steps: step,
+                resumed_at: first_step,
                 seconds,
                 image_subnets_per_s: image_subnets as f64 / seconds,
                 largest_val: val.0,

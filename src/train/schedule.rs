@@ -127,7 +127,7 @@ impl Schedule {
                         "--schedule {path}: {e} (give `progressive`, `joint` or a JSON file)"
                     ))
                 })?;
-                crate::mcu::net::parse_json::<Schedule>(&text, &format!("schedule {path}"))?
+                crate::io::parse_json::<Schedule>(&text, &format!("schedule {path}"))?
             }
         };
         s.validate(space)?;

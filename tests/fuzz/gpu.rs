@@ -276,7 +276,6 @@ pub fn gpu_command_line(rng: &mut StdRng, fx: &Fixture, case: usize) -> (Vec<Str
                 ("--out", ""),
                 ("--calib-images", "8"),
                 ("--recal-images", "16"),
-                ("--verify-images", "4"),
             ],
             vec![
                 ("--subnet", {

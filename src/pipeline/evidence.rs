@@ -1,0 +1,113 @@
+//! What a predictor is fit on and vouched for by: the measured pairs' hash, their repeats
+//! merged, and the check that a saved predictor still matches the pairs beside it.
+
+use super::predictor::{PAIRS_FILE, Pair, read_pairs};
+use crate::search::predictor::{Predictor, Sample};
+use crate::supernet::{SearchSpace, SubnetConfig};
+use std::path::Path;
+
+/// SHA-256 (hex) of `pairs` as tinynas writes them, one JSON line each in file order: the
+/// evidence a predictor records that it was fit on.
+pub fn pairs_sha256(pairs: &[Pair]) -> String {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    for p in pairs {
+        h.update(
+            serde_json::to_string(p)
+                .expect("a pair serialises")
+                .as_bytes(),
+        );
+        h.update(b"\n");
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The distinct subnets of `pairs` (by the network they build: slots a depth skips do not
+/// count), each with the mean of its measurements, in order of first appearance; and how many
+/// lines repeated a subnet of an earlier line. Halves are kept only where every repeat has them.
+pub fn merge_duplicates(space: &SearchSpace, pairs: &[Pair]) -> (Vec<Sample>, usize) {
+    use crate::search::encoding::canonical;
+    let mut index: std::collections::HashMap<SubnetConfig, usize> =
+        std::collections::HashMap::new();
+    // (sample, measurements, sums of the halves while every measurement had them)
+    let mut merged: Vec<(Sample, usize, Option<[f64; 2]>)> = Vec::new();
+    for p in pairs {
+        let key = canonical(space, &p.subnet);
+        match index.get(&key) {
+            Some(&i) => {
+                let (s, n, halves) = &mut merged[i];
+                s.top1 += p.top1;
+                *n += 1;
+                *halves = halves
+                    .zip(p.halves)
+                    .map(|(a, b)| [a[0] + b[0], a[1] + b[1]]);
+            }
+            None => {
+                index.insert(key, merged.len());
+                let s = Sample {
+                    subnet: p.subnet.clone(),
+                    top1: p.top1,
+                    halves: None,
+                };
+                merged.push((s, 1, p.halves));
+            }
+        }
+    }
+    let repeats = pairs.len() - merged.len();
+    let samples = merged
+        .into_iter()
+        .map(|(mut s, n, halves)| {
+            let n = n as f64;
+            s.top1 /= n;
+            s.halves = halves.map(|h| [h[0] / n, h[1] / n]);
+            s
+        })
+        .collect();
+    (samples, repeats)
+}
+
+/// The predictor `p` of the run in `run_dir` still vouched for by the pairs there, when the
+/// pairs file is present: it records their hash, the hash matches, and it was fit on as many
+/// distinct subnets as the file holds. Else why not.
+pub fn check_evidence(
+    run_dir: &Path,
+    space: &SearchSpace,
+    p: &Predictor,
+) -> std::result::Result<(), String> {
+    let file = run_dir.join(PAIRS_FILE);
+    if !file.exists() {
+        return Ok(());
+    }
+    let pairs = read_pairs(run_dir, space).map_err(|e| e.to_string())?;
+    let refit = format!(
+        "fit it again with `tinynas predictor fit --run {}`",
+        run_dir.display()
+    );
+    match &p.pairs_sha256 {
+        None => {
+            return Err(format!(
+                "predictor.json records no hash of the pairs it was fit on, so nothing ties it to {}; {refit}",
+                file.display()
+            ));
+        }
+        Some(h) if *h != pairs_sha256(&pairs) => {
+            return Err(format!(
+                "predictor.json is stale: {} changed since it was fit (its SHA-256 differs from the one the predictor records); {refit}",
+                file.display()
+            ));
+        }
+        Some(_) => {}
+    }
+    if let Some(r) = &p.report {
+        let (distinct, _) = merge_duplicates(space, &pairs);
+        if r.train_pairs + r.heldout_pairs != distinct.len() {
+            return Err(format!(
+                "predictor.json reports a fit on {} subnets, {} holds {} distinct ones; {refit}",
+                r.train_pairs + r.heldout_pairs,
+                file.display(),
+                distinct.len()
+            ));
+        }
+    }
+    Ok(())
+}
