@@ -6,6 +6,7 @@
 pub mod codegen;
 pub mod host;
 pub mod plan;
+pub mod profile;
 pub mod target;
 
 pub use codegen::{C_FILES, Sources, generate};
