@@ -151,7 +151,7 @@ pub fn demo(g: &GpuArgs, a: &DemoArgs) -> Result<()> {
         (Some(d), _) => {
             let l = &d.link;
             println!(
-                "device check: links for {}: flash {:.1} of {:.0} KiB, SRAM {:.1} of {:.0} KiB; ran on a {} (QEMU {}): {}/{} identical; {} instructions{}",
+                "device check: links for {}: flash {:.1} of {:.0} KiB, SRAM {:.1} of {:.0} KiB; ran on a {} (QEMU {}): {}/{} identical; {} instructions{}{}",
                 l.device,
                 l.flash_used_bytes as f64 / 1024.0,
                 l.flash_bytes as f64 / 1024.0,
@@ -162,9 +162,18 @@ pub fn demo(g: &GpuArgs, a: &DemoArgs) -> Result<()> {
                 d.images,
                 d.images,
                 d.instructions,
+                match r.export.firmware.predicted_instructions {
+                    Some(p) => format!(
+                        " (the latency model predicted {p}: {:+.2} %)",
+                        100.0 * (p as f64 - d.instructions as f64) / d.instructions as f64
+                    ),
+                    None => String::new(),
+                },
                 match (d.ms_at_clock, o.limits.device.clock_mhz) {
-                    (Some(ms), Some(mhz)) =>
-                        format!(" (≈ {ms:.2} ms at {mhz} MHz, one instruction a cycle)"),
+                    (Some(ms), Some(mhz)) => format!(
+                        ", ≈ {ms:.2} ms at {mhz} MHz ({} cycles per instruction, assumed)",
+                        crate::mcu::latency::cycles_per_instruction(l.core)
+                    ),
                     _ => String::new(),
                 }
             );

@@ -235,10 +235,7 @@ pub fn build_with(
         if let Some((name, _)) = harness.header {
             cc.arg("-include").arg(dir.join(name));
         }
-        cc
-            .arg(dir.join(src))
-            .arg("-o")
-            .arg(&obj);
+        cc.arg(dir.join(src)).arg("-o").arg(&obj);
         run_tool(&mut cc, &format!("compiling {src} for the {}", core.name()))?;
         objects.push(obj);
     }

@@ -48,7 +48,7 @@ pub fn write_space_outputs(
         &["space.json", "space_cdf.png", "chosen_space.json"],
     )?;
     let v = serde_json::json!({
-        "device": o.limits.device, "scheduler": o.limits.scheduler.name(), "samples": o.samples,
+        "device": o.limits.device, "scheduler": o.limits.scheduler.name(), "latency_ms": o.limits.latency_ms, "samples": o.samples,
         "seed": o.seed, "rank": o.rank, "min_fit": o.min_fit, "spaces": r,
     });
     crate::io::write_atomic(
@@ -68,9 +68,12 @@ pub fn write_space_outputs(
         &dir.join("space_cdf.png"),
         &[Chart {
             title: format!(
-                "MACs of the fitting subnets ({}, {})",
+                "MACs of the fitting subnets ({}, {}{})",
                 o.limits.device.name,
-                o.limits.scheduler.name()
+                o.limits.scheduler.name(),
+                o.limits
+                    .latency_ms
+                    .map_or(String::new(), |ms| format!(", within {ms} ms"))
             ),
             x_label: "M MACs".into(),
             y_label: "share of fitting subnets".into(),
