@@ -176,7 +176,7 @@ fn board(core: Core) -> Device {
 
 /// The op classes of a model's generated steps (the MCU graph's ops, which they follow one for
 /// one) with their features.
-fn classes(net: &Network) -> Vec<(Option<String>, latency::Features)> {
+fn classes(net: &Network) -> Vec<(Option<&'static str>, latency::Features)> {
     let mut v = Vec::new();
     walk_ops(net, false, |o| {
         v.push((
@@ -214,7 +214,7 @@ fn fit_core(
                 Error::Invalid(format!("{}: an op the generated C cannot run", m.about))
             })?;
             samples.push(Sample {
-                class,
+                class: class.to_string(),
                 features,
                 instructions: n,
                 network_instructions: p.total,

@@ -122,17 +122,22 @@ pub fn table() -> &'static LatencyTable {
 
 /// The class of an op in the table: which kernel of the generated C runs it. None for ops the
 /// generated C has no kernel for (squeeze-and-excite, PAD).
-pub fn op_class(kind: OpKind, kernel: usize, stride: usize) -> Option<String> {
+pub fn op_class(kind: OpKind, kernel: usize, stride: usize) -> Option<&'static str> {
     Some(match kind {
-        OpKind::Conv => "conv".into(),
-        OpKind::Pointwise => "pointwise".into(),
-        OpKind::Depthwise if [3, 5, 7].contains(&kernel) && [1, 2].contains(&stride) => {
-            format!("depthwise_k{kernel}_s{stride}")
-        }
-        OpKind::Depthwise => "depthwise".into(),
-        OpKind::Add => "add".into(),
-        OpKind::Pool => "avgpool".into(),
-        OpKind::Linear => "fully_connected".into(),
+        OpKind::Conv => "conv",
+        OpKind::Pointwise => "pointwise",
+        OpKind::Depthwise => match (kernel, stride) {
+            (3, 1) => "depthwise_k3_s1",
+            (3, 2) => "depthwise_k3_s2",
+            (5, 1) => "depthwise_k5_s1",
+            (5, 2) => "depthwise_k5_s2",
+            (7, 1) => "depthwise_k7_s1",
+            (7, 2) => "depthwise_k7_s2",
+            _ => "depthwise",
+        },
+        OpKind::Add => "add",
+        OpKind::Pool => "avgpool",
+        OpKind::Linear => "fully_connected",
         OpKind::SePool | OpKind::SeFc | OpKind::SeMul | OpKind::Pad => return None,
     })
 }
@@ -194,7 +199,7 @@ impl CoreTable {
     /// Predicted instructions of one op (None: the table has no entry for its class).
     pub fn op(&self, o: &OpInfo) -> Option<f64> {
         let class = op_class(o.kind, o.kernel_size, o.stride)?;
-        Some(self.ops.get(&class)?.apply(&op_features(o)).max(0.0))
+        Some(self.ops.get(class)?.apply(&op_features(o)).max(0.0))
     }
 }
 
@@ -260,7 +265,7 @@ pub fn graph_ops(t: &CoreTable, g: &super::graph::Graph) -> Vec<Option<f64>> {
                 g.tensors[op.output],
                 op.macs,
             );
-            Some(t.ops.get(&class)?.apply(&f).max(0.0))
+            Some(t.ops.get(class)?.apply(&f).max(0.0))
         })
         .collect()
 }

@@ -234,7 +234,9 @@ pub fn demo(
         }
     ));
 
-    if let Some(line) = latency_binding(&o.limits, &space, chosen.resolution, chosen.sampled, o.seed)? {
+    if let Some(line) =
+        latency_binding(&o.limits, &space, chosen.resolution, chosen.sampled, o.seed)?
+    {
         obs.message(&line);
     }
 

@@ -10,15 +10,28 @@ use std::path::Path;
 pub fn ranking_table(r: &[SpaceResult], rows: usize) -> String {
     use std::fmt::Write;
     let mut t = String::new();
+    // Mean latency of the fitting subnets, where the device has a core and a clock.
+    let timed = r.iter().any(|s| s.mean_latency_ms.is_some());
     let _ = writeln!(
         t,
-        "{:>4} {:>5} {:>6} {:>12} {:>14} {:>14}  note",
-        "rank", "res", "width", "fit/sampled", "mean M MACs", "score M MACs"
+        "{:>4} {:>5} {:>6} {:>12} {:>14} {:>14}{}  note",
+        "rank",
+        "res",
+        "width",
+        "fit/sampled",
+        "mean M MACs",
+        "score M MACs",
+        if timed { "    mean ms" } else { "" }
     );
     for (i, s) in r.iter().take(rows).enumerate() {
+        let ms = match (timed, s.mean_latency_ms) {
+            (false, _) => String::new(),
+            (true, Some(ms)) => format!(" {ms:>10.1}"),
+            (true, None) => format!(" {:>10}", "-"),
+        };
         let _ = writeln!(
             t,
-            "{:>4} {:>5} {:>6.2} {:>7}/{:<4} {:>14.2} {:>14.2}  {}",
+            "{:>4} {:>5} {:>6.2} {:>7}/{:<4} {:>14.2} {:>14.2}{ms}  {}",
             i + 1,
             s.resolution,
             s.width,
