@@ -85,6 +85,38 @@ fn profile_adds_up_and_the_committed_table_predicts_qemus_count_within_5_percent
     }
 }
 
+/// MCUNet's published mcunet-in1 and mcunet-vww1 (models/networks/, random weights) on the
+/// STM32H743's Cortex-M7: the prediction BENCHMARKS.md puts beside TinyEngine's, against QEMU.
+#[test]
+fn mcunet_in1_and_vww1_predicted_within_5_percent_of_qemu_on_the_cortex_m7() {
+    let tc = target::Toolchain::find().unwrap();
+    let mut r = rng(16);
+    for name in ["mcunet-in1", "mcunet-vww1"] {
+        let path = format!("{}/models/networks/{name}.json", env!("CARGO_MANIFEST_DIR"));
+        let net =
+            tinynas::mcu::Network::from_json(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let q = calibrated_model(&net, &mut r, 1);
+        let s = generate(&q, &net, name).unwrap();
+        let inputs = random_inputs(&q, &mut r, 1);
+        let dir = tmp(name);
+        let dev = Device::preset("stm32h743").unwrap();
+        let link = target::build(&tc, &dir, &s, &dev).unwrap();
+        let run = target::run(&tc, &link, &dir, &inputs, q.graph.classes()).unwrap();
+        tinynas::firmware::compare(&q, &inputs, &run.logits, name).unwrap();
+        let measured = run.instructions[0] as f64;
+        let t = latency::core_table(Core::CortexM7).unwrap();
+        let predicted = latency::instructions(t, &net).unwrap() as f64;
+        let err = (predicted - measured) / measured;
+        eprintln!(
+            "{name}: QEMU {measured}, predicted {predicted} ({:+.2} %), {:.1} ms at 480 MHz",
+            err * 100.0,
+            latency::ms(Core::CortexM7, 480.0, predicted)
+        );
+        assert!(err.abs() < 0.05, "{name}: {:+.2} %", err * 100.0);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
 #[test]
 fn bench_latency_writes_a_table_for_both_cores() {
     let dir = tmp("bench");
