@@ -46,6 +46,9 @@ fn demo_pieces_run_end_to_end_on_tiny_settings() {
         "exported:",
         "chosen subnet (from ",
         "rejects",
+        // The default frame-rate target, and how much of the chosen space it rejects.
+        "the latency limit of 100 ms (10.0 frames/s) rejects",
+        "(the latency model predicted ",
         // 6 measured subnets are too few to trust a predictor: the search measures.
         "too few to trust",
         "searching by measurement",

@@ -53,6 +53,7 @@ fn limits() -> Limits {
     Limits {
         device: Device::preset("stm32f412").unwrap(),
         scheduler: Scheduler::TinyEngine,
+        latency_ms: None,
     }
 }
 

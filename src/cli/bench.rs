@@ -61,6 +61,11 @@ pub enum BenchCommand {
     /// top-1) beside plain forward passes of the same subnets over the same images; last line:
     /// subnets measured per minute and the share of plain inference speed.
     Measure(super::bench_measure::MeasureBench),
+    /// The latency model's table (src/mcu/latency.json): per-layer instruction counts of random
+    /// subnets' generated C in QEMU on the Cortex-M4F and M7, fitted per op kind, checked on
+    /// held-out subnets; last line: the held-out errors per core. Needs arm-none-eabi-gcc and
+    /// qemu-system-arm.
+    Latency(super::bench_latency::LatencyBench),
     /// MCU evaluator throughput on random subnets; last line: analytic and TinyEngine evals/s.
     Mem {
         #[arg(long, default_value_t = 20000)]
@@ -111,6 +116,7 @@ impl BenchCommand {
                 int("--images", images, 1, 10_000)
             }
             BenchCommand::Measure(ref m) => m.validate(),
+            BenchCommand::Latency(ref l) => l.validate(),
             BenchCommand::Mem { count, res, width } => {
                 int("--res", res, 1, MAX_RESOLUTION)?;
                 positive("--width", width, 8.0)?;
@@ -160,6 +166,7 @@ pub fn run(cmd: BenchCommand) -> Result<()> {
         }
         BenchCommand::Mem { count, res, width } => super::bench_cpu::mem(count, res, width),
         BenchCommand::Measure(m) => super::bench_measure::run(&m),
+        BenchCommand::Latency(l) => super::bench_latency::run(&l),
         BenchCommand::Train {
             gpu,
             res,

@@ -81,6 +81,11 @@ pub struct DemoArgs {
 /// resolution 32, width 0.5).
 pub const DEMO_DEVICE: &str = "stm32f411";
 
+/// The demo's frame-rate target: 10 frames/s. On the F411's Cortex-M4F at 100 MHz it rejects
+/// about two thirds of the resolution-32, width-0.5 subnets that fit the memory (measured with
+/// `space --latency-ms 100`), so the search trades accuracy against latency too.
+pub const DEMO_LATENCY_MS: f64 = 100.0;
+
 pub fn demo(g: &GpuArgs, a: &DemoArgs) -> Result<()> {
     let out = a.out.clone().unwrap_or_else(|| {
         let secs = std::time::SystemTime::now()
@@ -88,8 +93,13 @@ pub fn demo(g: &GpuArgs, a: &DemoArgs) -> Result<()> {
             .map_or(0, |d| d.as_secs());
         PathBuf::from(format!("runs/demo-{secs}"))
     });
+    let mut limits = a.limits.limits_or(DEMO_DEVICE)?;
+    if a.limits.latency_ms.is_none() {
+        limits.latency_ms = Some(DEMO_LATENCY_MS);
+        limits.check_latency()?;
+    }
     let o = DemoOptions {
-        limits: a.limits.limits_or(DEMO_DEVICE)?,
+        limits,
         data: a.data.clone().unwrap_or_else(super::default_data),
         out,
         max_res: a.max_res,
@@ -115,6 +125,11 @@ pub fn demo(g: &GpuArgs, a: &DemoArgs) -> Result<()> {
         println!(
             "device: {DEMO_DEVICE} by default. The demo trains at resolution ≤ {} and width ≤ {} so that a 2-core CPU finishes in minutes; at that scale nearly every subnet fits the 1 MB flash of an STM32F412 and the search would never have to trade accuracy for memory. The STM32F411's 512 KiB flash (128 KiB SRAM) makes the limits bind. Give --device to choose another.",
             a.max_res, a.max_width
+        );
+    }
+    if a.limits.latency_ms.is_none() {
+        println!(
+            "latency: at most {DEMO_LATENCY_MS} ms an inference (10 frames/s) by default, priced by the latency model of the generated C on the device's core at its clock; give --latency-ms to change it."
         );
     }
     let console: Rc<dyn Observer> = Console::new();
@@ -151,7 +166,7 @@ pub fn demo(g: &GpuArgs, a: &DemoArgs) -> Result<()> {
         (Some(d), _) => {
             let l = &d.link;
             println!(
-                "device check: links for {}: flash {:.1} of {:.0} KiB, SRAM {:.1} of {:.0} KiB; ran on a {} (QEMU {}): {}/{} identical; {} instructions{}",
+                "device check: links for {}: flash {:.1} of {:.0} KiB, SRAM {:.1} of {:.0} KiB; ran on a {} (QEMU {}): {}/{} identical; {} instructions{}{}",
                 l.device,
                 l.flash_used_bytes as f64 / 1024.0,
                 l.flash_bytes as f64 / 1024.0,
@@ -162,9 +177,18 @@ pub fn demo(g: &GpuArgs, a: &DemoArgs) -> Result<()> {
                 d.images,
                 d.images,
                 d.instructions,
+                match r.export.firmware.predicted_instructions {
+                    Some(p) => format!(
+                        " (the latency model predicted {p}: {:+.2} %)",
+                        100.0 * (p as f64 - d.instructions as f64) / d.instructions as f64
+                    ),
+                    None => String::new(),
+                },
                 match (d.ms_at_clock, o.limits.device.clock_mhz) {
-                    (Some(ms), Some(mhz)) =>
-                        format!(" (≈ {ms:.2} ms at {mhz} MHz, one instruction a cycle)"),
+                    (Some(ms), Some(mhz)) => format!(
+                        ", ≈ {ms:.2} ms at {mhz} MHz ({} cycles per instruction, assumed)",
+                        crate::mcu::latency::cycles_per_instruction(l.core)
+                    ),
                     _ => String::new(),
                 }
             );

@@ -166,15 +166,24 @@ pub fn print_firmware(f: &crate::pipeline::firmware::FirmwareReport) {
             kib(f.sram_estimate_bytes)
         );
         println!(
-            "  ran on a {} (QEMU {}): {}/{} identical; {} instructions an inference, {:.3} MACs per instruction{}; stack {} of {} B",
+            "  ran on a {} (QEMU {}): {}/{} identical; {} instructions an inference{}, {:.3} MACs per instruction{}; stack {} of {} B",
             l.core.name(),
             d.qemu.board,
             d.images,
             d.images,
             d.instructions,
+            f.predicted_instructions
+                .map(|p| format!(
+                    " (the latency model predicted {p}: {:+.2} %)",
+                    100.0 * (p as f64 - d.instructions as f64) / d.instructions as f64
+                ))
+                .unwrap_or_default(),
             d.macs_per_instruction,
             d.ms_at_clock
-                .map(|ms| format!(" (≈ {ms:.1} ms at the device's clock if each took a cycle: an instruction count, not a board measurement)"))
+                .map(|ms| format!(
+                    " (≈ {ms:.1} ms at the device's clock at {} cycles per instruction, assumed: an instruction count, not a board measurement)",
+                    crate::mcu::latency::cycles_per_instruction(l.core)
+                ))
                 .unwrap_or_default(),
             d.qemu.stack_used_bytes,
             l.stack_bytes

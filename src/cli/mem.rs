@@ -6,7 +6,7 @@ use crate::arch::SearchSpace;
 use crate::arch::models::mcunet_in2;
 use crate::bounds;
 use crate::mcu::net::{Network, from_subnet, mobilenet_v2, proxyless_mobile};
-use crate::mcu::{Device, EvalOptions, Report, Scheduler, evaluate};
+use crate::mcu::{Device, EvalOptions, Report, Scheduler, evaluate, latency};
 use crate::{Error, Result};
 use clap::Args;
 use std::path::PathBuf;
@@ -47,6 +47,9 @@ pub struct MemArgs {
     /// Custom flash budget in KiB (overrides the device's).
     #[arg(long)]
     pub flash: Option<u64>,
+    /// The device's clock in MHz, in place of the preset's (the latency column is priced at it).
+    #[arg(long)]
+    pub clock_mhz: Option<u32>,
     /// Flash taken by the runtime and code, in KiB.
     #[arg(long, default_value_t = 0)]
     pub runtime_flash: u64,
@@ -134,7 +137,10 @@ pub fn network(a: &MemArgs) -> Result<Network> {
 }
 
 pub fn device(a: &MemArgs) -> Result<Device> {
-    a.device.clone().with_budget(a.sram, a.flash)
+    a.device
+        .clone()
+        .with_budget(a.sram, a.flash)?
+        .with_clock(a.clock_mhz)
 }
 
 /// `--scheduler`: one scheduler, or `all`.
@@ -161,18 +167,36 @@ fn activation_bytes(g: &crate::mcu::graph::Graph, op: &crate::mcu::graph::Op) ->
         .sum()
 }
 
-pub fn print_table(r: &Report) {
+/// The layer table; with `latency` (the device's pricing), each layer's predicted milliseconds.
+pub fn print_table(r: &Report, latency: Option<&Latency>) {
     let g = &r.graph;
+    let per_op = latency.map(|l| l.per_op(g));
     println!(
-        "{:>3} {:<24} {:<10} {:>12} {:>12} {:>11} {:>9} {:>10} {:>10}",
-        "#", "layer", "kind", "input", "output", "MACs", "params", "flash B", "SRAM B"
+        "{:>3} {:<24} {:<10} {:>12} {:>12} {:>11} {:>9} {:>10} {:>10}{}",
+        "#",
+        "layer",
+        "kind",
+        "input",
+        "output",
+        "MACs",
+        "params",
+        "flash B",
+        "SRAM B",
+        if latency.is_some() { "      ms" } else { "" }
     );
     for (i, op) in g.ops.iter().enumerate() {
         let t = |x: usize| format!("{}x{}x{}", g.tensors[x].h, g.tensors[x].w, g.tensors[x].c);
         let kind = format!("{:?}", op.kind).to_lowercase();
         let mark = if i == r.peak.peak_op { " <- peak" } else { "" };
+        let ms = match &per_op {
+            Some(v) => match v[i] {
+                Some(ms) => format!(" {ms:>7.3}"),
+                None => format!(" {:>7}", "-"),
+            },
+            None => String::new(),
+        };
         println!(
-            "{:>3} {:<24} {:<10} {:>12} {:>12} {:>11} {:>9} {:>10} {:>10}{mark}",
+            "{:>3} {:<24} {:<10} {:>12} {:>12} {:>11} {:>9} {:>10} {:>10}{ms}{mark}",
             i,
             op.name,
             kind,
@@ -183,6 +207,60 @@ pub fn print_table(r: &Report) {
             op.weight_bytes,
             r.peak.per_op[i]
         );
+    }
+}
+
+/// A device's pricing of the generated C: the latency model's table for its core, its clock.
+pub struct Latency {
+    pub core: crate::mcu::device::Core,
+    pub clock_mhz: u32,
+    pub table: &'static latency::CoreTable,
+}
+
+impl Latency {
+    /// The device's, where it has a core and a clock and the table has the core.
+    pub fn of(d: &Device) -> Option<Latency> {
+        let core = d.core?;
+        Some(Latency {
+            core,
+            clock_mhz: d.clock_mhz?,
+            table: latency::core_table(core).ok()?,
+        })
+    }
+
+    /// Milliseconds of each op of `g` (None: an op the generated C does not run).
+    pub fn per_op(&self, g: &crate::mcu::graph::Graph) -> Vec<Option<f64>> {
+        latency::graph_ops(self.table, g)
+            .into_iter()
+            .map(|n| n.map(|n| self.ms(n)))
+            .collect()
+    }
+
+    pub fn ms(&self, instructions: f64) -> f64 {
+        latency::ms(self.core, self.clock_mhz as f64, instructions)
+    }
+
+    /// The whole network's predicted instructions (None: an op the table cannot price).
+    pub fn instructions(&self, net: &Network) -> Option<u64> {
+        latency::instructions(self.table, net)
+    }
+
+    /// "latency 12.34 ms at 216 MHz (…)": the line under a table.
+    pub fn describe(&self, net: &Network) -> String {
+        match self.instructions(net) {
+            Some(n) => format!(
+                "latency {:.2} ms at {} MHz: {:.2} M instructions of the generated C on the {} (the latency model fitted to QEMU's counts) × {} cycles per instruction (assumed, src/mcu/latency.rs)",
+                self.ms(n as f64),
+                self.clock_mhz,
+                n as f64 / 1e6,
+                self.core.name(),
+                latency::cycles_per_instruction(self.core)
+            ),
+            None => format!(
+                "latency: not priced (the generated C has no kernel for an op of {})",
+                net.name
+            ),
+        }
     }
 }
 
@@ -208,6 +286,7 @@ pub fn run(a: &MemArgs) -> Result<()> {
             "--no-inplace applies to --scheduler analytic (or all); TF Lite Micro never runs depthwise in place and TinyEngine always does".into(),
         ));
     }
+    let lat = Latency::of(&dev);
     let mut out = Vec::new();
     for &s in &a.scheduler.0 {
         let opts = EvalOptions {
@@ -221,22 +300,27 @@ pub fn run(a: &MemArgs) -> Result<()> {
         let fits = dev.fits(r.sram_bytes, r.flash_bytes);
         let (sm, fm) = dev.margins(r.sram_bytes, r.flash_bytes);
         if a.json {
+            let ms = lat.as_ref().map(|l| l.per_op(&r.graph));
             let rows: Vec<_> = r.graph.ops.iter().enumerate().map(|(i, op)| serde_json::json!({
                 "layer": op.name, "kind": op.kind, "input": r.graph.tensors[op.inputs[0]], "output": r.graph.tensors[op.output],
                 "macs": op.macs, "params": op.params, "flash_bytes": op.weight_bytes,
                 "activation_bytes": activation_bytes(&r.graph, op), "sram_bytes": r.peak.per_op[i],
+                "latency_ms": ms.as_ref().and_then(|v| v[i]),
             })).collect();
             out.push(serde_json::json!({
                 "network": r.network, "scheduler": s.name(), "macs": r.macs, "params": r.params, "flash_bytes": r.flash_bytes,
                 "peak_sram_bytes": r.peak_sram_bytes, "sram_bytes": r.sram_bytes, "peak_layer": r.peak_layer, "peak_tensors": r.peak_tensors,
                 "arena_bytes": r.peak.arena_bytes, "scratch_bytes": r.peak.scratch_bytes, "kernel_buffer_bytes": r.peak.kernel_buffer_bytes,
                 "tflm_tail": r.peak.tflm_tail,
-                "patch": r.patch, "device": dev, "fits": fits, "sram_margin_bytes": sm, "flash_margin_bytes": fm, "layers": rows,
+                "patch": r.patch, "device": dev, "fits": fits, "sram_margin_bytes": sm, "flash_margin_bytes": fm,
+                "instructions": lat.as_ref().and_then(|l| l.instructions(&net)),
+                "latency_ms": lat.as_ref().and_then(|l| l.instructions(&net)).map(|n| lat.as_ref().unwrap().ms(n as f64)),
+                "layers": rows,
             }));
             continue;
         }
         println!("== {} under {} ==", r.network, s.name());
-        print_table(&r);
+        print_table(&r, lat.as_ref());
         println!(
             "MACs {:.2} M, params {:.3} M, flash {}{}",
             r.macs as f64 / 1e6,
@@ -288,6 +372,9 @@ pub fn run(a: &MemArgs) -> Result<()> {
                 kib(p.after_stage_peak_bytes),
                 p.extra_macs as f64 / 1e6
             );
+        }
+        if let Some(l) = &lat {
+            println!("{}", l.describe(&net));
         }
         println!(
             "{}: {} (SRAM {} of {}, margin {:.1} KiB; flash {} of {}, margin {:.1} KiB)",

@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_cpu;
+mod bench_latency;
 mod bench_measure;
 mod bench_train;
 pub mod console;

@@ -110,8 +110,12 @@ pub fn print_search(r: &SearchReport, space: &SearchSpace, limits: &Limits) -> R
             ..EvalOptions::default()
         },
     )?;
+    let lat = super::mem::Latency::of(&limits.device);
+    if let Some(l) = &lat {
+        println!("  {}", l.describe(&network));
+    }
     println!("per-layer memory under {}:", limits.scheduler.name());
-    print_table(&rep);
+    print_table(&rep, lat.as_ref());
     Ok(())
 }
 
@@ -133,12 +137,19 @@ pub fn print_rows(r: &SearchReport) {
             p.half_noise_var.sqrt() * 100.0
         );
     }
+    // The latency column where the device has a core and a clock.
+    let timed = r.rows.iter().all(|w| w.footprint.latency_ms.is_some());
+    let ms = |f: &crate::mcu::fast::Summary| match f.latency_ms {
+        Some(ms) if timed => format!(" {ms:>8.1}"),
+        _ => String::new(),
+    };
     println!(
-        "{:<10} {:>8} {:>10} {:>10} {:>9} {:>22} {:>7} {:>15} {:>16}  how",
+        "{:<10} {:>8} {:>10} {:>10}{} {:>9} {:>22} {:>7} {:>15} {:>16}  how",
         "choice",
         "M MACs",
         "SRAM",
         "flash",
+        if timed { "  latency" } else { "" },
         "search %",
         "fair % (images)",
         "read %",
@@ -147,11 +158,12 @@ pub fn print_rows(r: &SearchReport) {
     );
     for w in &r.rows {
         println!(
-            "{:<10} {:>8.2} {:>10} {:>10} {:>9.2} {:>8.2} ± {:<4.2} ({:>5}) {:>7.2} {:>8.2} ± {:<4.2} {:>9.2} ± {:<4.2}  {}{}",
+            "{:<10} {:>8.2} {:>10} {:>10}{} {:>9.2} {:>8.2} ± {:<4.2} ({:>5}) {:>7.2} {:>8.2} ± {:<4.2} {:>9.2} ± {:<4.2}  {}{}",
             w.name,
             w.footprint.macs as f64 / 1e6,
             kib(w.footprint.peak_sram_bytes),
             kib(w.footprint.flash_bytes),
+            ms(&w.footprint),
             w.search_top1 * 100.0,
             w.val_top1 * 100.0,
             w.val_se * 100.0,

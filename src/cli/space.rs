@@ -27,6 +27,14 @@ pub struct LimitArgs {
     /// Override the flash budget (KiB).
     #[arg(long)]
     pub flash: Option<u64>,
+    /// The device's clock in MHz, in place of the preset's (latency is priced at it).
+    #[arg(long)]
+    pub clock_mhz: Option<u32>,
+    /// The most milliseconds one inference may take on the device (its core, its clock): the
+    /// generated C's instructions as the latency model predicts them (src/mcu/latency.json,
+    /// `tinynas bench latency`), times the core's cycles per instruction.
+    #[arg(long, allow_negative_numbers = true)]
+    pub latency_ms: Option<f64>,
     /// The runtime whose memory a subnet must fit: tinyengine (the generated C runtime `export`
     /// writes: SRAM = its arena + stack, flash = its image), tflm (TF Lite Micro: its arena's
     /// head + tail, the .tflite), or the bounds analytic and patch.
@@ -45,10 +53,15 @@ impl LimitArgs {
             Some(d) => d.clone(),
             None => Device::preset(default)?,
         };
-        Ok(Limits {
-            device: device.with_budget(self.sram, self.flash)?,
+        let limits = Limits {
+            device: device
+                .with_budget(self.sram, self.flash)?
+                .with_clock(self.clock_mhz)?,
             scheduler: self.scheduler,
-        })
+            latency_ms: self.latency_ms,
+        };
+        limits.check_latency()?;
+        Ok(limits)
     }
 }
 
@@ -150,8 +163,14 @@ pub fn space(a: &SpaceArgs) -> Result<()> {
             b.mean_macs / 1e6
         ),
         _ => {
+            let hint = match o.limits.latency_ms {
+                Some(ms) => format!(
+                    "; --latency-ms {ms}: with the limit on latency too, try a longer limit, a faster clock (--clock-mhz) or lower resolutions and widths"
+                ),
+                None => "; try lower resolutions and widths or a larger device".into(),
+            };
             return Err(Error::Invalid(format!(
-                "no space of the grid has enough subnets that fit {}; try lower resolutions and widths or a larger device",
+                "no space of the grid has enough subnets that fit {}{hint}",
                 describe_limits(&o.limits)
             )));
         }

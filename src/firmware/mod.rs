@@ -6,6 +6,7 @@
 pub mod codegen;
 pub mod host;
 pub mod plan;
+pub mod profile;
 pub mod target;
 
 pub use codegen::{C_FILES, Sources, generate};
@@ -97,8 +98,8 @@ pub struct DeviceCheck {
     pub qemu: target::QemuRun,
     pub images: usize,
     /// Instructions per inference (the median over the inputs), MACs per instruction, and the
-    /// latency at the device's clock if one instruction took one cycle — an instruction count,
-    /// not a board measurement.
+    /// latency at the device's clock by the core's assumed cycles per instruction
+    /// (`mcu::latency`) — an instruction count, not a board measurement.
     pub instructions: u64,
     pub macs_per_instruction: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -142,7 +143,7 @@ pub fn check_device(
         macs_per_instruction: macs as f64 / instructions.max(1) as f64,
         ms_at_clock: device
             .clock_mhz
-            .map(|mhz| instructions as f64 / (mhz as f64 * 1e3)),
+            .map(|mhz| crate::mcu::latency::ms(link.core, mhz as f64, instructions as f64)),
         link,
         qemu: run,
     })

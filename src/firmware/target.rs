@@ -182,29 +182,60 @@ fn memory_usage(stdout: &str, region: &str) -> Option<u64> {
     Some(n * unit)
 }
 
+/// The bare-metal program around the model: its C file, and a header every object is compiled
+/// with (`-include`), e.g. to define `TINYNAS_LAYER_HOOK`.
+#[derive(Clone, Copy, Debug)]
+pub struct Harness {
+    pub file: &'static str,
+    pub source: &'static str,
+    pub header: Option<(&'static str, &'static str)>,
+}
+
+/// `tinynas_qemu.c`: inputs in, logits and instructions per inference out.
+pub const QEMU_HARNESS: Harness = Harness {
+    file: "tinynas_qemu.c",
+    source: QEMU_C,
+    header: None,
+};
+
 /// Cross-compile the sources (written into `dir`) with the QEMU harness for `device`'s core and
 /// link them against its flash and SRAM.
 pub fn build(tc: &Toolchain, dir: &Path, s: &Sources, device: &Device) -> Result<Link> {
+    build_with(tc, dir, s, device, &QEMU_HARNESS)
+}
+
+/// `build` with another harness (`firmware::profile`'s per-layer one).
+pub fn build_with(
+    tc: &Toolchain,
+    dir: &Path,
+    s: &Sources,
+    device: &Device,
+    harness: &Harness,
+) -> Result<Link> {
     let core = device_core(device)?;
     write_sources(dir, s)?;
-    std::fs::write(dir.join("tinynas_qemu.c"), QEMU_C)?;
+    std::fs::write(dir.join(harness.file), harness.source)?;
+    if let Some((name, text)) = harness.header {
+        std::fs::write(dir.join(name), text)?;
+    }
     let script = LINKER_SCRIPT
         .replace("@FLASH_BYTES@", &device.flash_bytes.to_string())
         .replace("@SRAM_BYTES@", &device.sram_bytes.to_string())
         .replace("@STACK_BYTES@", &RUNTIME_STACK_BYTES.to_string());
     std::fs::write(dir.join("tinynas_qemu.ld"), script)?;
     let mut objects = Vec::new();
-    for src in ["tinynas_model.c", "tinynas_kernels.c", "tinynas_qemu.c"] {
+    for src in ["tinynas_model.c", "tinynas_kernels.c", harness.file] {
         let obj = dir.join(src.replace(".c", ".o"));
         let mut cc = Command::new(&tc.gcc);
         cc.args(core_flags(core))
             .args(STRICT)
             .args(["-O2", "-ffunction-sections", "-fdata-sections", "-c"])
             .arg("-I")
-            .arg(dir)
-            .arg(dir.join(src))
-            .arg("-o")
-            .arg(&obj);
+            .arg(dir);
+        if let Some((name, _)) = harness.header {
+            cc.arg("-include").arg(dir.join(name));
+        }
+        cc.arg(dir.join(src)).arg("-o").arg(&obj);
         run_tool(&mut cc, &format!("compiling {src} for the {}", core.name()))?;
         objects.push(obj);
     }

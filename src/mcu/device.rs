@@ -93,6 +93,15 @@ impl Device {
         Ok(self)
     }
 
+    /// This device at another clock (`--clock-mhz`, 1 to 10,000 MHz).
+    pub fn with_clock(mut self, clock_mhz: Option<u32>) -> Result<Device> {
+        if let Some(mhz) = clock_mhz {
+            crate::bounds::int("--clock-mhz", mhz as usize, 1, 10_000)?;
+            self.clock_mhz = Some(mhz);
+        }
+        Ok(self)
+    }
+
     /// Margins (budget − use; negative = over) for SRAM and flash, saturating at i64's range.
     pub fn margins(&self, peak_sram: u64, flash: u64) -> (i64, i64) {
         let m = |budget: u64, used: u64| {

@@ -9,7 +9,7 @@ use super::place::{Order, PlaceScratch, place_into};
 use super::sched::{Scheduler, TailCounter};
 use serde::Serialize;
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
 pub struct Summary {
     pub macs: u64,
     pub params: u64,
@@ -19,6 +19,13 @@ pub struct Summary {
     pub peak_sram_bytes: u64,
     /// The SRAM the device must hold: the peak plus the runtime's own (`mcu::image`).
     pub sram_bytes: u64,
+    /// The generated C's instructions on the device's core and its milliseconds at the device's
+    /// clock, as `mcu::latency` predicts them; `search::Checker` fills them in where the device
+    /// has a core and a clock (the evaluator alone knows no device).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instructions: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<f64>,
 }
 
 #[derive(Default)]

@@ -5,6 +5,8 @@ pub mod device;
 pub mod fast;
 pub mod graph;
 pub mod image;
+pub mod latency;
+pub mod latency_fit;
 /// The network description lives in the network definition, `crate::arch`.
 pub use crate::arch::net;
 pub mod patch;

@@ -31,6 +31,10 @@ pub struct FirmwareReport {
     /// Linked for the device and run on its core in QEMU (`target`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub device: Option<crate::firmware::DeviceCheck>,
+    /// The latency model's instructions for the target's core (`mcu::latency`), beside QEMU's
+    /// count in `device`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub predicted_instructions: Option<u64>,
 }
 
 /// The hidden folder of the firmware builds inside the export's folder (whose lock the export
@@ -166,6 +170,10 @@ pub fn build_firmware(
         flash_estimate_bytes: est.flash_bytes,
         host,
         host_skipped,
+        predicted_instructions: target
+            .and_then(|d| d.core)
+            .and_then(|c| crate::mcu::latency::core_table(c).ok())
+            .and_then(|t| crate::mcu::latency::instructions(t, network)),
         device,
     };
     Ok((sources, report, elf))

@@ -152,6 +152,7 @@ pub fn collect_ranks(
     let mut checker = Checker::new(Limits {
         device: Device::preset("stm32f412")?,
         scheduler: Scheduler::Analytic,
+        latency_ms: None,
     });
     for round in todo.chunks(comm.size()) {
         // Each rank measures its own subnet of the round; the sum pools them (the others add

@@ -78,7 +78,7 @@ pub(super) fn write_outputs(
         serde_json::to_string_pretty(&full).unwrap().as_bytes(),
     )?;
     // Measured accuracy against peak SRAM and flash, the limits drawn.
-    let chart = |x_label: String, x: &dyn Fn(&Summary) -> f64, limit: (f64, String)| {
+    let chart = |x_label: String, x: &dyn Fn(&Summary) -> f64, limit: Option<(f64, String)>| {
         let mut series = vec![Series::points(
             "measured subnets",
             measured.iter().map(|(f, a)| (x(f), a * 100.0)).collect(),
@@ -95,23 +95,33 @@ pub(super) fn write_outputs(
             x_label,
             y_label: "validation top-1 % (whole split)".into(),
             series,
-            vlines: vec![limit],
+            vlines: limit.into_iter().collect(),
         }
     };
     let d = &limits.device;
-    crate::plot::save_png(
-        &out.join("population.png"),
-        &[
-            chart(
-                format!("peak SRAM (KiB, {})", limits.scheduler.name()),
-                &|f| f.peak_sram_bytes as f64 / 1024.0,
-                (d.sram_bytes as f64 / 1024.0, "SRAM".into()),
-            ),
-            chart(
-                "flash (KiB)".into(),
-                &|f| f.flash_bytes as f64 / 1024.0,
-                (d.flash_bytes as f64 / 1024.0, "flash".into()),
-            ),
-        ],
-    )
+    let mut charts = vec![
+        chart(
+            format!("peak SRAM (KiB, {})", limits.scheduler.name()),
+            &|f| f.peak_sram_bytes as f64 / 1024.0,
+            Some((d.sram_bytes as f64 / 1024.0, "SRAM".into())),
+        ),
+        chart(
+            "flash (KiB)".into(),
+            &|f| f.flash_bytes as f64 / 1024.0,
+            Some((d.flash_bytes as f64 / 1024.0, "flash".into())),
+        ),
+    ];
+    // Latency where the device has a core and a clock (every footprint then carries it).
+    let timed = measured
+        .iter()
+        .map(|m| &m.0)
+        .chain(report.rows.iter().map(|r| &r.footprint));
+    if let (true, Some(mhz)) = (timed.clone().all(|f| f.latency_ms.is_some()), d.clock_mhz) {
+        charts.push(chart(
+            format!("latency (ms at {mhz} MHz, the latency model)"),
+            &|f| f.latency_ms.unwrap_or(0.0),
+            limits.latency_ms.map(|ms| (ms, "latency".into())),
+        ));
+    }
+    crate::plot::save_png(&out.join("population.png"), &charts)
 }

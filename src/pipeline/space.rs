@@ -10,15 +10,28 @@ use std::path::Path;
 pub fn ranking_table(r: &[SpaceResult], rows: usize) -> String {
     use std::fmt::Write;
     let mut t = String::new();
+    // Mean latency of the fitting subnets, where the device has a core and a clock.
+    let timed = r.iter().any(|s| s.mean_latency_ms.is_some());
     let _ = writeln!(
         t,
-        "{:>4} {:>5} {:>6} {:>12} {:>14} {:>14}  note",
-        "rank", "res", "width", "fit/sampled", "mean M MACs", "score M MACs"
+        "{:>4} {:>5} {:>6} {:>12} {:>14} {:>14}{}  note",
+        "rank",
+        "res",
+        "width",
+        "fit/sampled",
+        "mean M MACs",
+        "score M MACs",
+        if timed { "    mean ms" } else { "" }
     );
     for (i, s) in r.iter().take(rows).enumerate() {
+        let ms = match (timed, s.mean_latency_ms) {
+            (false, _) => String::new(),
+            (true, Some(ms)) => format!(" {ms:>10.1}"),
+            (true, None) => format!(" {:>10}", "-"),
+        };
         let _ = writeln!(
             t,
-            "{:>4} {:>5} {:>6.2} {:>7}/{:<4} {:>14.2} {:>14.2}  {}",
+            "{:>4} {:>5} {:>6.2} {:>7}/{:<4} {:>14.2} {:>14.2}{ms}  {}",
             i + 1,
             s.resolution,
             s.width,
@@ -48,7 +61,7 @@ pub fn write_space_outputs(
 ) -> Result<()> {
     crate::io::claim_outputs(dir, "--out", &OUTPUT_FILES)?;
     let v = serde_json::json!({
-        "device": o.limits.device, "scheduler": o.limits.scheduler.name(), "samples": o.samples,
+        "device": o.limits.device, "scheduler": o.limits.scheduler.name(), "latency_ms": o.limits.latency_ms, "samples": o.samples,
         "seed": o.seed, "rank": o.rank, "min_fit": o.min_fit, "spaces": r,
     });
     crate::io::write_atomic(
@@ -68,9 +81,12 @@ pub fn write_space_outputs(
         &dir.join("space_cdf.png"),
         &[Chart {
             title: format!(
-                "MACs of the fitting subnets ({}, {})",
+                "MACs of the fitting subnets ({}, {}{})",
                 o.limits.device.name,
-                o.limits.scheduler.name()
+                o.limits.scheduler.name(),
+                o.limits
+                    .latency_ms
+                    .map_or(String::new(), |ms| format!(", within {ms} ms"))
             ),
             x_label: "M MACs".into(),
             y_label: "share of fitting subnets".into(),

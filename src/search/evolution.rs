@@ -122,6 +122,12 @@ pub fn check_any_fits(space: &SearchSpace, checker: &mut Checker) -> Result<()> 
 
 fn no_fit(space: &SearchSpace, checker: &mut Checker) -> Error {
     let msg = match smallest_footprint(space, checker) {
+        Ok(s) if checker.limits.device.fits(s.sram_bytes, s.flash_bytes) => format!(
+            "--latency-ms {}: no subnet is that fast on {}: the smallest subnet of the space at its lowest resolution takes {:.2} ms by the latency model; give a longer limit, a faster clock (--clock-mhz) or a faster device",
+            checker.limits.latency_ms.unwrap_or(f64::NAN),
+            super::describe_limits(&checker.limits),
+            s.latency_ms.unwrap_or(f64::NAN)
+        ),
         Ok(s) => format!(
             "no subnet fits {}: the smallest footprint in the space is {:.1} KiB SRAM and {:.1} KiB flash (smallest subnet, lowest resolution); lower the resolution or width, or choose a larger device (--device, --sram, --flash)",
             super::describe_limits(&checker.limits),

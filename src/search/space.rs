@@ -63,6 +63,10 @@ pub struct SpaceResult {
     /// MACs of every fitting subnet (for the CDF).
     #[serde(skip)]
     pub macs: Vec<u64>,
+    /// Mean latency of the fitting subnets on the device (ms, the latency model), where the
+    /// device has a core and a clock.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mean_latency_ms: Option<f64>,
 }
 
 impl SpaceResult {
@@ -107,13 +111,18 @@ fn evaluate_space(o: &SpaceOptions, ri: usize, wi: usize) -> Result<SpaceResult>
     let mut rng = StdRng::seed_from_u64(derive_seed(o.seed, ri as u64, wi as u64));
     let mut checker = Checker::new(o.limits.clone());
     let mut macs = Vec::new();
+    let mut ms: Option<f64> = Some(0.0);
     for _ in 0..o.samples {
         let s = space.sample(&mut rng, resolution);
         let f = checker.footprint(&space, &s)?;
         if checker.fits(&f) {
             macs.push(f.macs);
+            ms = ms.zip(f.latency_ms).map(|(a, b)| a + b);
         }
     }
+    let mean_latency_ms = ms
+        .filter(|_| !macs.is_empty())
+        .map(|t| t / macs.len() as f64);
     macs.sort_unstable();
     let mean = if macs.is_empty() {
         0.0
@@ -133,6 +142,7 @@ fn evaluate_space(o: &SpaceOptions, ri: usize, wi: usize) -> Result<SpaceResult>
         score,
         too_few: (macs.len() as f64) < (o.min_fit * o.samples as f64).max(1.0),
         macs,
+        mean_latency_ms,
     })
 }
 

@@ -16,6 +16,7 @@ pub fn limits(sram_kib: u64, flash_kib: u64, s: Scheduler) -> Limits {
             clock_mhz: None,
         },
         scheduler: s,
+        latency_ms: None,
     }
 }
 
