@@ -47,7 +47,7 @@ fn demo_pieces_run_end_to_end_on_tiny_settings() {
         "chosen subnet (from ",
         "rejects",
         // The default frame-rate target, and how much of the chosen space it rejects.
-        "the latency limit of 100 ms (10.0 frames/s) rejects",
+        "the latency limit of 66.7 ms (15.0 frames/s) rejects",
         "(the latency model predicted ",
         // 6 measured subnets are too few to trust a predictor: the search measures.
         "too few to trust",

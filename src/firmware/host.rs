@@ -142,7 +142,7 @@ pub fn run(dir: &Path, s: &Sources, inputs: &[Vec<i8>], build: HostBuild) -> Res
         "running the generated C on the host",
     )?;
     let line = String::from_utf8_lossy(&out.stdout);
-    let sum: Summary = serde_json::from_str(line.trim()).map_err(|e| {
+    let sum: Summary = crate::io::parse_json_at(line.trim()).map_err(|e| {
         Error::Invalid(format!(
             "firmware: the host check printed {line:?}, not its summary ({e})"
         ))

@@ -394,7 +394,7 @@ fn latency_binding(
     ms.sort_by(f64::total_cmp);
     let share = over as f64 / memory.max(1) as f64;
     Ok(Some(format!(
-        "the latency limit of {limit} ms ({:.1} frames/s) rejects {:.0} % of the {memory} sampled subnets that fit the memory (the latency model puts them at {:.1} to {:.1} ms){}",
+        "the latency limit of {limit:.1} ms ({:.1} frames/s) rejects {:.0} % of the {memory} sampled subnets that fit the memory (the latency model puts them at {:.1} to {:.1} ms){}",
         1000.0 / limit,
         share * 100.0,
         ms.first().copied().unwrap_or(f64::NAN),
