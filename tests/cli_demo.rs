@@ -56,7 +56,8 @@ fn demo_pieces_run_end_to_end_on_tiny_settings() {
         "uniform",
         "random",
         "test top-1",
-        "peak SRAM",
+        // The footprint each scheduler's runtime needs, as fits judges it.
+        "(tinyengine: the generated C, its image and its arena + stack;",
         "result: top-1",
         // The device check: the generated C linked for the F411 and run on its Cortex-M4F.
         "device check: links for stm32f411",

@@ -164,7 +164,8 @@ pub fn eval(g: &GpuArgs, a: &EvalArgs) -> Result<()> {
 /// `eval --int8`: the supernet's float top-1, the exported float network's and the int8
 /// model's on the same pixels.
 fn eval_int8(e: &std::rc::Rc<crate::Engine>, a: &EvalArgs) -> Result<()> {
-    use crate::pipeline::export::{accuracy, extract_and_quantize};
+    use crate::export::accuracy::accuracy;
+    use crate::pipeline::export::extract_and_quantize;
     let console = super::console::Console::new();
     let run = crate::pipeline::predictor::open_run(e, &a.sub.run, &*console)?;
     let subnet = a.sub.subnet(&run.cfg.space)?;

@@ -251,7 +251,7 @@ pub fn run(a: &ExportArgs) -> Result<()> {
         crate::pipeline::export::EXPORT_FILES
             .iter()
             .map(|f| f.to_string())
-            .chain(a.target.as_ref().map(crate::pipeline::export::elf_name))
+            .chain(a.target.as_ref().map(crate::pipeline::firmware::elf_name))
             .map(|f| a.out.join(f).display().to_string())
             .collect::<Vec<_>>()
             .join(", "),

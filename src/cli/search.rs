@@ -8,7 +8,8 @@ use crate::Result;
 use crate::arch::SearchSpace;
 use crate::mcu::{self, EvalOptions};
 use crate::pipeline::predictor::open_run;
-use crate::pipeline::search::{MIN_TAU, SearchOptions, SearchReport, Strategy, run_search};
+use crate::pipeline::search::{MIN_TAU, SearchOptions, Strategy, run_search};
+use crate::pipeline::search_outputs::SearchReport;
 use crate::search::evolution::EvoOptions;
 
 /// What each scheduler's flash and SRAM count (the figures `fits` is judged on).

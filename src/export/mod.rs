@@ -2,6 +2,7 @@
 //! to int8 by TFLite's spec, run by an integer-only executor with TF Lite Micro's reference
 //! arithmetic, and written as a .tflite flatbuffer and a C array.
 
+pub mod accuracy;
 pub mod build;
 pub mod carray;
 pub mod extract;

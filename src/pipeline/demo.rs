@@ -5,7 +5,8 @@
 
 use super::export::{ExportOptions, ExportReport, export};
 use super::predictor::{Pair, collect, fit, open_run};
-use super::search::{MIN_TAU, SearchOptions, SearchReport, Strategy, run_search};
+use super::search::{MIN_TAU, SearchOptions, Strategy, run_search};
+use super::search_outputs::SearchReport;
 use super::space::{ranking_table, write_space_outputs};
 use crate::arch::SearchSpace;
 use crate::observer::Observer;

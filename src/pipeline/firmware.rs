@@ -3,13 +3,18 @@
 //! refusals that come before any work (a device the estimate says it cannot fit, a missing
 //! toolchain).
 
-use super::export::{SplitRun, elf_name};
 use crate::export::QGraph;
+use crate::export::accuracy::SplitRun;
 use crate::mcu::Device;
 use crate::observer::Observer;
 use crate::{Error, Result};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
+
+/// The ELF `export --target` leaves beside the sources.
+pub fn elf_name(device: &Device) -> String {
+    format!("tinynas_{}.elf", device.name)
+}
 
 /// The generated C runtime: its plan and estimates, and the checks it passed.
 #[derive(Clone, Debug, Serialize)]

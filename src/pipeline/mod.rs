@@ -11,5 +11,5 @@ pub mod firmware;
 mod measure;
 pub mod predictor;
 pub mod search;
-mod search_outputs;
+pub mod search_outputs;
 pub mod space;

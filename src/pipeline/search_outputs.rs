@@ -1,14 +1,17 @@
-//! The search's outputs: the chosen subnet's footprint under every scheduler, and the files
-//! (best_subnet.json, search.json, population.png: measured accuracy against peak SRAM and
-//! flash with the limits drawn).
+//! The search's report (the chosen subnet, the rows of the search and its baselines, the
+//! footprint under every scheduler) and the files it is written to (best_subnet.json,
+//! search.json, population.png: measured accuracy against peak SRAM and flash with the limits
+//! drawn). The search (search.rs) produces it; nothing here runs a search.
 
-use super::search::SearchReport;
 use crate::Result;
 use crate::mcu::fast::Summary;
 use crate::mcu::{self, Device, EvalOptions, Scheduler};
 use crate::plot::{Chart, Series};
 use crate::search::Limits;
+use crate::search::choice::Prior;
 use crate::search::evolution::EvoResult;
+use crate::search::predictor::FitReport;
+use crate::supernet::SubnetConfig;
 use serde::Serialize;
 use std::path::Path;
 
@@ -28,6 +31,88 @@ pub struct SchedulerRow {
     pub peak_sram_bytes: u64,
     pub peak_layer: String,
     pub fits: bool,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Row {
+    /// "search", "most MACs", "uniform" or "random".
+    pub name: &'static str,
+    pub detail: String,
+    pub subnet: SubnetConfig,
+    pub footprint: Summary,
+    /// The predictor's figure, where it scored the row.
+    pub predicted: Option<f64>,
+    /// Top-1 on the search's half of the validation split (the half the search and the random
+    /// baseline chose by).
+    pub search_top1: f64,
+    /// Top-1 on the validation images that did not choose the row (the choice half for the
+    /// search and random rows, the whole split for the others), which the final choice is made
+    /// by, their number and the standard error.
+    pub val_top1: f64,
+    pub val_images: usize,
+    /// Top-1 on the whole validation split (as the measured cloud of the plot).
+    pub split_top1: f64,
+    /// Its accuracy as the final choice reads the validation measurements: what its MACs
+    /// predict plus the believed part of its measured departure (`search::choice`).
+    pub posterior: f64,
+    pub val_se: f64,
+    /// How far it falls short of the chosen row on the choice half, and the standard error of
+    /// that difference measured image by image (subnets of one supernet mostly fail on the
+    /// same images, so the difference is known better than either figure).
+    pub below_chosen: f64,
+    pub below_chosen_se: f64,
+    pub test_top1: f64,
+    pub test_se: f64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct SearchReport {
+    pub subnet: SubnetConfig,
+    /// The row the choice came from: the best of `rows` on the validation images that did not
+    /// choose it.
+    pub chosen_from: &'static str,
+    /// How the final rule picked it.
+    pub chosen_because: String,
+    /// The chosen subnet's top-1 on those images.
+    pub score: f64,
+    pub scored_by: String,
+    /// The line through random subnets' measurements the final choice read the rows against
+    /// (None: too few were measured; the choice half decided).
+    pub prior: Option<Prior>,
+    /// Why the search measured instead of trusting the predictor, when it did.
+    pub fallback: Option<String>,
+    pub predictor: Option<FitReport>,
+    pub test_top1: f64,
+    pub test_images: usize,
+    /// Images of the validation half the search chose by (the even-numbered ones) and of the
+    /// half the final choice is made by (the odd-numbered ones).
+    pub search_images: usize,
+    pub val_images: usize,
+    pub device: Device,
+    pub scheduler: &'static str,
+    pub per_scheduler: Vec<SchedulerRow>,
+    /// Generations the evolution ran.
+    pub generations: usize,
+    /// Distinct subnets the evolution scored and the candidates the limits rejected.
+    pub scored: usize,
+    pub rejected: usize,
+    /// Subnets the search measured to make its choice (the random baseline's budget).
+    pub search_measured: usize,
+    /// Validation measurements made in this call (earlier ones are reused) and their speed.
+    pub new_measurements: usize,
+    pub subnets_per_minute: f64,
+    /// The search and the baselines, each measured on both splits.
+    pub rows: Vec<Row>,
+}
+
+impl SearchReport {
+    /// The row of the scheduler the search ran under.
+    pub fn row(&self, s: Scheduler) -> &SchedulerRow {
+        self.per_scheduler
+            .iter()
+            .find(|r| r.scheduler == s)
+            .expect("every scheduler is reported")
+    }
 }
 
 /// `network`'s footprint under every scheduler, and whether it fits `device` (false without).

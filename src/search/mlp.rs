@@ -2,7 +2,6 @@
 //! on standardised targets, early stopping on a held-out part of the pairs.
 
 use super::encoding::{encode, encoding_len};
-use super::predictor::{FitOptions, Predictor, Sample};
 use crate::arch::{SearchSpace, SubnetConfig};
 use crate::error::{Error, Result};
 use crate::nn::init::normal;
@@ -58,17 +57,36 @@ pub(super) fn encode_all<'a>(
     Ok(x)
 }
 
-/// An MLP fitted on `samples` (without a report), and the Adam steps of the weights kept: 15 %
-/// of the samples (when there are 8 or more) stop the fit early and its best weights are kept.
-/// Targets are standardised on the fitted part, so the output bias starts at the mean accuracy.
+/// How an MLP is trained (the predictor's `FitOptions` give these).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct MlpOptions {
+    pub hidden: usize,
+    pub iterations: usize,
+    pub lr: f32,
+    pub weight_decay: f32,
+    pub patience: usize,
+}
+
+/// A trained MLP: its weights (the shapes of `Mlp::shapes`), the standardisation of its
+/// targets, and the Adam steps of the weights kept.
+pub(super) struct Trained {
+    pub weights: Vec<Vec<f32>>,
+    pub target_mean: f64,
+    pub target_std: f64,
+    pub steps: usize,
+}
+
+/// An MLP fitted to the `(subnet, top-1)` pairs: 15 % of them (when there are 8 or more) stop
+/// the fit early and its best weights are kept. Targets are standardised on the fitted part, so
+/// the output bias starts at the mean accuracy.
 pub(super) fn train_mlp(
     e: &Rc<Engine>,
     space: &SearchSpace,
-    samples: &[&Sample],
-    o: &FitOptions,
+    samples: &[(&SubnetConfig, f64)],
+    o: &MlpOptions,
     seed: u64,
-) -> Result<(Predictor, usize)> {
-    let mut order: Vec<&Sample> = samples.to_vec();
+) -> Result<Trained> {
+    let mut order: Vec<(&SubnetConfig, f64)> = samples.to_vec();
     order.shuffle(&mut StdRng::seed_from_u64(seed ^ 0x51));
     let n_stop = if order.len() >= 8 {
         (order.len() as f64 * 0.15).round().max(1.0) as usize
@@ -76,7 +94,7 @@ pub(super) fn train_mlp(
         0
     };
     let (stop, fit) = order.split_at(n_stop);
-    let ys: Vec<f64> = fit.iter().map(|s| s.top1).collect();
+    let ys: Vec<f64> = fit.iter().map(|s| s.1).collect();
     let mean = ys.iter().sum::<f64>() / ys.len() as f64;
     let std = (ys.iter().map(|y| (y - mean).powi(2)).sum::<f64>() / ys.len() as f64)
         .sqrt()
@@ -96,7 +114,7 @@ pub(super) fn train_mlp(
         .collect();
     let mlp = Mlp::new(e, inp, h, &init)?;
     let tx = e.tensor(
-        &encode_all(space, fit.iter().map(|s| &s.subnet))?,
+        &encode_all(space, fit.iter().map(|s| s.0))?,
         &[fit.len(), inp],
     )?;
     let ty: Vec<f32> = ys.iter().map(|y| ((y - mean) / std) as f32).collect();
@@ -105,11 +123,11 @@ pub(super) fn train_mlp(
         None
     } else {
         Some(e.tensor(
-            &encode_all(space, stop.iter().map(|s| &s.subnet))?,
+            &encode_all(space, stop.iter().map(|s| s.0))?,
             &[stop.len(), inp],
         )?)
     };
-    let stop_y: Vec<f64> = stop.iter().map(|s| (s.top1 - mean) / std).collect();
+    let stop_y: Vec<f64> = stop.iter().map(|s| (s.1 - mean) / std).collect();
     let entries: Vec<ParamEntry> = mlp
         .params
         .iter()
@@ -164,14 +182,10 @@ pub(super) fn train_mlp(
             value: f32::NAN,
         });
     }
-    let p = Predictor {
-        space: space.clone(),
-        hidden: h,
+    Ok(Trained {
         weights,
         target_mean: mean,
         target_std: std,
-        report: None,
-        pairs_sha256: None,
-    };
-    Ok((p, steps))
+        steps,
+    })
 }

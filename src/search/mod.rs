@@ -136,8 +136,8 @@ impl Checker {
 /// "stm32f412 (256 KiB SRAM, 1024 KiB flash, 50 ms at 100 MHz) under tinyengine".
 pub fn describe_limits(l: &Limits) -> String {
     let latency = match (l.latency_ms, l.device.clock_mhz) {
-        (Some(ms), Some(mhz)) => format!(", {ms} ms at {mhz} MHz"),
-        (Some(ms), None) => format!(", {ms} ms"),
+        (Some(ms), Some(mhz)) => format!(", {ms:.1} ms at {mhz} MHz"),
+        (Some(ms), None) => format!(", {ms:.1} ms"),
         _ => String::new(),
     };
     format!(

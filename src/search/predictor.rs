@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use std::rc::Rc;
 
 pub use super::encoding::{canonical, decode, encode, encoding_len, kendall_tau, rmse};
-use super::mlp::{Mlp, encode_all, train_mlp};
+use super::mlp::{Mlp, MlpOptions, encode_all, train_mlp};
 
 /// One measured subnet for the fit: its top-1 and, where it was measured so, its top-1 on the
 /// two disjoint halves of the validation split (the noise ceiling's two measurements).
@@ -61,6 +61,42 @@ impl FitOptions {
         int("--patience", self.patience, 1, 100_000)?;
         Ok(())
     }
+}
+
+impl FitOptions {
+    fn mlp(&self) -> MlpOptions {
+        MlpOptions {
+            hidden: self.hidden,
+            iterations: self.iterations,
+            lr: self.lr,
+            weight_decay: self.weight_decay,
+            patience: self.patience,
+        }
+    }
+}
+
+/// A predictor of `space` trained on `samples` (no report yet), and the Adam steps kept.
+fn train_predictor(
+    e: &Rc<Engine>,
+    space: &SearchSpace,
+    samples: &[&Sample],
+    o: &FitOptions,
+    seed: u64,
+) -> Result<(Predictor, usize)> {
+    let pairs: Vec<(&SubnetConfig, f64)> = samples.iter().map(|s| (&s.subnet, s.top1)).collect();
+    let t = train_mlp(e, space, &pairs, &o.mlp(), seed)?;
+    Ok((
+        Predictor {
+            space: space.clone(),
+            hidden: o.hidden,
+            weights: t.weights,
+            target_mean: t.target_mean,
+            target_std: t.target_std,
+            report: None,
+            pairs_sha256: None,
+        },
+        t.steps,
+    ))
 }
 
 impl Default for FitOptions {
@@ -242,7 +278,7 @@ impl Predictor {
         order.shuffle(&mut StdRng::seed_from_u64(o.seed));
         let n_hold = ((samples.len() as f64 * o.holdout).round() as usize).min(samples.len() - 2);
         let (hold, train) = order.split_at(n_hold);
-        let (mut p, steps) = train_mlp(e, space, train, o, o.seed)?;
+        let (mut p, steps) = train_predictor(e, space, train, o, o.seed)?;
         let subs = |v: &[&Sample]| v.iter().map(|s| s.subnet.clone()).collect::<Vec<_>>();
         let acc = |v: &[&Sample]| v.iter().map(|s| s.top1).collect::<Vec<_>>();
         let pt = p.predict(e, &subs(train))?;
@@ -266,7 +302,8 @@ impl Predictor {
                 let (test, rest): (Vec<usize>, Vec<usize>) =
                     (0..order.len()).partition(|i| i % o.folds == f);
                 let rest: Vec<&Sample> = rest.iter().map(|&i| order[i]).collect();
-                let (q, _) = train_mlp(e, space, &rest, o, o.seed.wrapping_add(1 + f as u64))?;
+                let (q, _) =
+                    train_predictor(e, space, &rest, o, o.seed.wrapping_add(1 + f as u64))?;
                 let test_s: Vec<&Sample> = test.iter().map(|&i| order[i]).collect();
                 for (i, v) in test.iter().zip(q.predict(e, &subs(&test_s))?) {
                     oof[*i] = v;
