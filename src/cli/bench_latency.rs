@@ -39,7 +39,7 @@ pub struct LatencyBench {
     pub seed: u64,
     /// Also write every profiled layer (core, network, class, features, instructions) as CSV.
     #[arg(long)]
-    pub samples: Option<PathBuf>,
+    pub layers_csv: Option<PathBuf>,
     /// The table written (default: the repository's, read by the build).
     #[arg(long, default_value = "src/mcu/latency.json")]
     pub out: PathBuf,
@@ -314,7 +314,7 @@ pub fn run(b: &LatencyBench) -> Result<()> {
     let dir = std::env::temp_dir().join(format!("tinynas-latency-{}", std::process::id()));
     let mut cores = BTreeMap::new();
     let mut csv = b
-        .samples
+        .layers_csv
         .as_ref()
         .map(|_| "core,class,macs,outputs,inputs,channels,odd_pixel_macs,instructions,network_instructions\n".to_string());
     let result = (|| -> Result<()> {
@@ -326,7 +326,7 @@ pub fn run(b: &LatencyBench) -> Result<()> {
     })();
     let _ = std::fs::remove_dir_all(&dir);
     result?;
-    if let (Some(path), Some(text)) = (&b.samples, &csv) {
+    if let (Some(path), Some(text)) = (&b.layers_csv, &csv) {
         std::fs::write(path, text).map_err(|e| Error::Write {
             path: path.display().to_string(),
             source: e,

@@ -32,7 +32,8 @@ pub struct LimitArgs {
     pub clock_mhz: Option<u32>,
     /// The most milliseconds one inference may take on the device (its core, its clock): the
     /// generated C's instructions as the latency model predicts them (src/mcu/latency.json,
-    /// `tinynas bench latency`), times the core's cycles per instruction.
+    /// `tinynas bench latency`), times the core's cycles per instruction (the demo's default:
+    /// 100, 10 frames/s).
     #[arg(long, allow_negative_numbers = true)]
     pub latency_ms: Option<f64>,
     /// The runtime whose memory a subnet must fit: tinyengine (the generated C runtime `export`

@@ -228,12 +228,16 @@ pub fn demo(
     let space = chosen.space(&base);
     // The search trades accuracy against memory only where the limits bind: say how much.
     let rejected = 1.0 - chosen.fitting as f64 / chosen.sampled.max(1) as f64;
+    let timed = o.limits.latency_ms.is_some();
     obs.message(&format!(
-        "{} rejects {:.0} % of the {} sampled subnets of this space{}",
+        "{}{} rejects {:.0} % of the {} sampled subnets of this space{}",
         o.limits.device.name,
+        if timed { " with its latency limit" } else { "" },
         rejected * 100.0,
         chosen.sampled,
-        if rejected >= 0.3 {
+        if rejected >= 0.3 && timed {
+            ": the search has to trade accuracy against memory and latency"
+        } else if rejected >= 0.3 {
             ": the search has to trade accuracy against memory"
         } else {
             "; the limits barely bind at this scale, so the search is nearly unconstrained (a smaller device, e.g. --device stm32f411, makes them bind)"
