@@ -3,8 +3,7 @@
 //! fitted on against QEMU's whole-inference count. Needs the Arm toolchain and QEMU.
 
 use crate::arch::SearchSpace;
-use crate::export::graph::{InputNorm, Weights};
-use crate::export::{Graph, QGraph, calibrate, quantize};
+use crate::export::{QGraph, quantize};
 use crate::firmware::{generate, profile, target};
 use crate::mcu::device::Core;
 use crate::mcu::fast::Evaluator;
@@ -118,7 +117,8 @@ fn sample(rng: &mut StdRng, n: usize, max_macs: u64, images: usize) -> Result<Ve
             space.classes,
             f.macs as f64 / 1e6
         );
-        let q = random_model(&net, rng)?;
+        let (g, ranges) = crate::export::build::random_calibrated(&net, rng, 2)?;
+        let q = quantize(&g, &ranges)?;
         let sources = generate(&q, &net, &about)?;
         let inputs = (0..images)
             .map(|_| {
@@ -135,32 +135,6 @@ fn sample(rng: &mut StdRng, n: usize, max_macs: u64, images: usize) -> Result<Ve
         });
     }
     Ok(out)
-}
-
-/// Random weights scaled by fan-in, calibrated on two random images (as an export calibrates).
-fn random_model(net: &Network, rng: &mut StdRng) -> Result<QGraph> {
-    let c = net.input.channels;
-    let norm = InputNorm {
-        mean: vec![0.5; c],
-        std: vec![0.25; c],
-    };
-    let g = Graph::from_network(net, norm, |_, [o, i, k, _]| {
-        let bound = (3.0 / (i * k * k) as f32).sqrt() * 1.5;
-        Ok(Weights {
-            weight: (0..o * i * k * k)
-                .map(|_| rng.random_range(-bound..bound))
-                .collect(),
-            bias: (0..o).map(|_| rng.random_range(-0.2..0.2)).collect(),
-        })
-    })?;
-    let images: Vec<Vec<f32>> = (0..2)
-        .map(|_| {
-            let px: Vec<u8> = (0..g.input().len()).map(|_| rng.random()).collect();
-            g.norm.apply(&px)
-        })
-        .collect();
-    let ranges = calibrate(&g, images.iter().map(|v| v.as_slice()));
-    quantize(&g, &ranges)
 }
 
 /// A device with the QEMU board's memory and `core`.

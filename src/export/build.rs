@@ -175,3 +175,36 @@ impl Graph {
         Ok(g)
     }
 }
+
+/// `net`'s graph with seeded random weights scaled by fan-in (activations keep their size
+/// through the depth), and its tensors' ranges on `images` random images: every tensor gets the
+/// ranges, zero points and multipliers a trained model's would have, for benchmarks and tests
+/// of the int8 paths that need no training (`quantize` turns the pair into a model).
+pub fn random_calibrated(
+    net: &Network,
+    rng: &mut impl rand::Rng,
+    images: usize,
+) -> Result<(Graph, Vec<(f32, f32)>)> {
+    let c = net.input.channels;
+    let norm = InputNorm {
+        mean: vec![0.5; c],
+        std: vec![0.25; c],
+    };
+    let g = Graph::from_network(net, norm, |_, [o, i, k, _]| {
+        let bound = (3.0 / (i * k * k) as f32).sqrt() * 1.5;
+        Ok(Weights {
+            weight: (0..o * i * k * k)
+                .map(|_| rng.random_range(-bound..bound))
+                .collect(),
+            bias: (0..o).map(|_| rng.random_range(-0.2..0.2)).collect(),
+        })
+    })?;
+    let inputs: Vec<Vec<f32>> = (0..images)
+        .map(|_| {
+            let px: Vec<u8> = (0..g.input().len()).map(|_| rng.random()).collect();
+            g.norm.apply(&px)
+        })
+        .collect();
+    let ranges = super::calibrate(&g, inputs.iter().map(|v| v.as_slice()));
+    Ok((g, ranges))
+}

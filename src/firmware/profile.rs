@@ -1,6 +1,6 @@
 //! Per-layer instruction counts of the generated C on a core in QEMU: the model built with
 //! `profile/tinynas_profile.h` (`TINYNAS_LAYER_HOOK` keeps timer0's value before each layer)
-//! and `profile/tinynas_qemu_profile.c` (the QEMU harness that writes those readings out).
+//! and the QEMU harness built with `TINYNAS_PROFILE_LAYERS` (it writes those readings out).
 //! What `tinynas bench latency` fits the latency model to.
 
 use super::codegen::Sources;
@@ -10,13 +10,15 @@ use crate::mcu::Device;
 use crate::{Error, Result};
 use std::path::Path;
 
+/// `tinynas_qemu.c` built with `TINYNAS_PROFILE_LAYERS`: it also writes the readings.
 pub const PROFILE_HARNESS: Harness = Harness {
-    file: "tinynas_qemu_profile.c",
-    source: include_str!("profile/tinynas_qemu_profile.c"),
+    file: "tinynas_qemu.c",
+    source: target::QEMU_C,
     header: Some((
         "tinynas_profile.h",
         include_str!("profile/tinynas_profile.h"),
     )),
+    define: Some("TINYNAS_PROFILE_LAYERS"),
 };
 
 /// A profiled run: instructions of each layer (the generated code's steps, in order: mean over

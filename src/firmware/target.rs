@@ -188,7 +188,10 @@ fn memory_usage(stdout: &str, region: &str) -> Option<u64> {
 pub struct Harness {
     pub file: &'static str,
     pub source: &'static str,
+    /// A header compiled into every object (`-include`).
     pub header: Option<(&'static str, &'static str)>,
+    /// A macro defined for the harness itself.
+    pub define: Option<&'static str>,
 }
 
 /// `tinynas_qemu.c`: inputs in, logits and instructions per inference out.
@@ -196,6 +199,7 @@ pub const QEMU_HARNESS: Harness = Harness {
     file: "tinynas_qemu.c",
     source: QEMU_C,
     header: None,
+    define: None,
 };
 
 /// Cross-compile the sources (written into `dir`) with the QEMU harness for `device`'s core and
@@ -234,6 +238,9 @@ pub fn build_with(
             .arg(dir);
         if let Some((name, _)) = harness.header {
             cc.arg("-include").arg(dir.join(name));
+        }
+        if let Some(d) = harness.define.filter(|_| src == harness.file) {
+            cc.arg(format!("-D{d}"));
         }
         cc.arg(dir.join(src)).arg("-o").arg(&obj);
         run_tool(&mut cc, &format!("compiling {src} for the {}", core.name()))?;

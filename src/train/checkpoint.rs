@@ -123,8 +123,8 @@ pub fn refuse_overwrite(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The state and every tensor of the checkpoint in `dir`, checked for consistency.
-pub fn load(dir: &Path) -> Result<(State, Tensors)> {
+/// The checkpoint's `state.json` in `dir`, read strictly.
+fn read_state(dir: &Path) -> Result<State> {
     let sp = dir.join("state.json");
     let text = std::fs::read_to_string(&sp).map_err(|e| {
         bad(
@@ -132,8 +132,12 @@ pub fn load(dir: &Path) -> Result<(State, Tensors)> {
             format!("{e}; nothing to resume (train without --resume first)"),
         )
     })?;
-    let state: State =
-        crate::io::parse_json_at(&text).map_err(|e| bad(&sp, format!("corrupt state: {e}")))?;
+    crate::io::parse_json_at(&text).map_err(|e| bad(&sp, format!("corrupt state: {e}")))
+}
+
+/// The state and every tensor of the checkpoint in `dir`, checked for consistency.
+pub fn load(dir: &Path) -> Result<(State, Tensors)> {
+    let state = read_state(dir)?;
     let wp = dir.join(&state.weights);
     let bytes = std::fs::read(&wp).map_err(|e| bad(&wp, e.to_string()))?;
     let st =
@@ -279,16 +283,7 @@ pub fn check_resume(
     world: usize,
     max_steps: Option<usize>,
 ) -> Result<()> {
-    let sp = out.join("state.json");
-    let text = std::fs::read_to_string(&sp).map_err(|e| {
-        bad(
-            &sp,
-            format!("{e}; nothing to resume (train without --resume first)"),
-        )
-    })?;
-    let state: State =
-        crate::io::parse_json_at(&text).map_err(|e| bad(&sp, format!("corrupt state: {e}")))?;
-    check_resumable(out, &state, config_json, world, max_steps)
+    check_resumable(out, &read_state(out)?, config_json, world, max_steps)
 }
 
 /// The checkpoint `state` of `out` made with this invocation's settings and number of ranks,

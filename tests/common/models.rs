@@ -1,8 +1,9 @@
 //! Exported models with seeded random weights, for the deployment and firmware tests.
 
 use rand::Rng;
+use tinynas::export::build::random_calibrated;
 use tinynas::export::graph::{InputNorm, Weights};
-use tinynas::export::{Graph, QGraph, calibrate, quantize};
+use tinynas::export::{Graph, QGraph, quantize};
 use tinynas::mcu::Network;
 
 fn norm(c: usize) -> InputNorm {
@@ -32,21 +33,7 @@ pub fn random_model(net: &Network, rng: &mut impl Rng) -> QGraph {
 /// through the depth), calibrated on `calib` random images as an export calibrates on training
 /// images: every tensor gets the ranges, zero points and multipliers a real model has.
 pub fn calibrated_model(net: &Network, rng: &mut impl Rng, calib: usize) -> QGraph {
-    let c = net.input.channels;
-    let g = Graph::from_network(net, norm(c), |_, [o, i, k, _]| {
-        let bound = (3.0 / (i * k * k) as f32).sqrt() * 1.5;
-        Ok(Weights {
-            weight: (0..o * i * k * k)
-                .map(|_| rng.random_range(-bound..bound))
-                .collect(),
-            bias: (0..o).map(|_| rng.random_range(-0.2..0.2)).collect(),
-        })
-    })
-    .unwrap();
-    let images: Vec<Vec<f32>> = (0..calib)
-        .map(|_| g.norm.apply(&random_pixels(rng, g.input().len())))
-        .collect();
-    let ranges = calibrate(&g, images.iter().map(|v| v.as_slice()));
+    let (g, ranges) = random_calibrated(net, rng, calib).unwrap();
     quantize(&g, &ranges).unwrap()
 }
 
@@ -68,21 +55,7 @@ pub fn random_inputs(q: &QGraph, rng: &mut impl Rng, n: usize) -> Vec<Vec<i8>> {
 /// one ADD an output range so wide that its shift passes 22.
 pub fn general_path_model(net: &Network, rng: &mut impl Rng) -> QGraph {
     use tinynas::export::graph::OpKind;
-    let c = net.input.channels;
-    let g = Graph::from_network(net, norm(c), |_, [o, i, k, _]| {
-        let bound = (3.0 / (i * k * k) as f32).sqrt() * 1.5;
-        Ok(Weights {
-            weight: (0..o * i * k * k)
-                .map(|_| rng.random_range(-bound..bound))
-                .collect(),
-            bias: (0..o).map(|_| rng.random_range(-0.2..0.2)).collect(),
-        })
-    })
-    .unwrap();
-    let images: Vec<Vec<f32>> = (0..2)
-        .map(|_| g.norm.apply(&random_pixels(rng, g.input().len())))
-        .collect();
-    let mut ranges = calibrate(&g, images.iter().map(|v| v.as_slice()));
+    let (g, mut ranges) = random_calibrated(net, rng, 2).unwrap();
     let (mut narrowed, mut widened_add) = (false, false);
     for op in &g.ops {
         match op.kind {

@@ -239,6 +239,21 @@ void tn_conv(const tn_conv_t *L, const int8_t *x, int8_t *restrict y, int16_t *c
 
 /* ---- pointwise (1×1) convolution ---- */
 
+#if TN_DSP
+/* One group of four channels of tn_pw_short's 2×2 block: two weight words widened, eight dual
+ * multiply-accumulates against the widened pixels `c`. */
+#define TN_PW_GROUP(c, q)                                                              \
+    do {                                                                               \
+        const int32_t wa = tn_ld32(q), wb = tn_ld32((q) + cin);                        \
+        const int32_t wa0 = __sxtb16(wa), wa1 = tn_sxtb16_odd(wa);                     \
+        a00 = __smlad((c)[1], wa1, __smlad((c)[0], wa0, a00));                         \
+        a10 = __smlad((c)[3], wa1, __smlad((c)[2], wa0, a10));                         \
+        const int32_t wb0 = __sxtb16(wb), wb1 = tn_sxtb16_odd(wb);                     \
+        a01 = __smlad((c)[1], wb1, __smlad((c)[0], wb0, a01));                         \
+        a11 = __smlad((c)[3], wb1, __smlad((c)[2], wb0, a11));                         \
+    } while (0)
+#endif
+
 /* Pointwise with the short requantization, saturating to int8; `by8`: cin is a multiple of 8. */
 TN_INLINE void tn_pw_short(const tn_conv_t *L, const int8_t *restrict x, int8_t *restrict y,
                            int16_t *restrict col, const int by8) {
@@ -274,38 +289,17 @@ TN_INLINE void tn_pw_short(const tn_conv_t *L, const int8_t *restrict x, int8_t 
             const int32_t *c = c32;
             const int8_t *qa = w0;
             if (!by8 && (groups & 1)) {
-                const int32_t wa = tn_ld32(qa), wb = tn_ld32(qa + cin);
+                TN_PW_GROUP(c, qa);
                 qa += 4;
-                const int32_t wa0 = __sxtb16(wa), wa1 = tn_sxtb16_odd(wa);
-                a00 = __smlad(c[1], wa1, __smlad(c[0], wa0, a00));
-                a10 = __smlad(c[3], wa1, __smlad(c[2], wa0, a10));
-                const int32_t wb0 = __sxtb16(wb), wb1 = tn_sxtb16_odd(wb);
-                a01 = __smlad(c[1], wb1, __smlad(c[0], wb0, a01));
-                a11 = __smlad(c[3], wb1, __smlad(c[2], wb0, a11));
                 c += 4;
             }
             while (c != cend) {
-                {
-                    const int32_t wa = tn_ld32(qa), wb = tn_ld32(qa + cin);
-                    const int32_t wa0 = __sxtb16(wa), wa1 = tn_sxtb16_odd(wa);
-                    a00 = __smlad(c[1], wa1, __smlad(c[0], wa0, a00));
-                    a10 = __smlad(c[3], wa1, __smlad(c[2], wa0, a10));
-                    const int32_t wb0 = __sxtb16(wb), wb1 = tn_sxtb16_odd(wb);
-                    a01 = __smlad(c[1], wb1, __smlad(c[0], wb0, a01));
-                    a11 = __smlad(c[3], wb1, __smlad(c[2], wb0, a11));
-                }
-                {
-                    const int32_t wa = tn_ld32(qa + 4), wb = tn_ld32(qa + 4 + cin);
-                    const int32_t wa0 = __sxtb16(wa), wa1 = tn_sxtb16_odd(wa);
-                    a00 = __smlad(c[5], wa1, __smlad(c[4], wa0, a00));
-                    a10 = __smlad(c[7], wa1, __smlad(c[6], wa0, a10));
-                    const int32_t wb0 = __sxtb16(wb), wb1 = tn_sxtb16_odd(wb);
-                    a01 = __smlad(c[5], wb1, __smlad(c[4], wb0, a01));
-                    a11 = __smlad(c[7], wb1, __smlad(c[6], wb0, a11));
-                }
+                TN_PW_GROUP(c, qa);
+                TN_PW_GROUP(c + 4, qa + 4);
                 qa += 8;
                 c += 8;
             }
+
             for (uint32_t i = rest; !by8 && i < cin; i++) {
                 a00 += (int32_t)x0[i] * w0[i];
                 a01 += (int32_t)x0[i] * w1[i];

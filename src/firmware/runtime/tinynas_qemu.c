@@ -5,7 +5,12 @@
  * Reads input.bin (int8 inputs of TINYNAS_INPUT_BYTES each, straight into the arena's input),
  * writes output.bin (TINYNAS_CLASSES int8 logits each) and result.bin (uint32: the number of
  * inputs, per input the CMSDK timer0 ticks of tinynas_run() — under QEMU's -icount shift=0 one
- * tick is 40 instructions — then the stack bytes used). Exit status 0 on success. */
+ * tick is 40 instructions — then the stack bytes used). Exit status 0 on success.
+ *
+ * Built with TINYNAS_PROFILE_LAYERS (and tinynas_profile.h included into every object, whose
+ * TINYNAS_LAYER_HOOK(i) keeps timer0's value before layer i: `tinynas bench latency`), it also
+ * writes layers.bin: per input, TINYNAS_LAYERS + 1 uint32 readings of timer0, before each layer
+ * and after the last; layer i took reading[i] − reading[i + 1] ticks. */
 #include <stdint.h>
 
 #include "tinynas_model.h"
@@ -14,6 +19,10 @@ extern uint32_t _sidata, _sdata, _edata, _sbss, _ebss, _sstack, _estack;
 int main(void);
 
 #define STACK_PAINT 0x5a5aa5a5u
+
+#ifdef TINYNAS_PROFILE_LAYERS
+volatile uint32_t tinynas_layer_ticks[TINYNAS_LAYERS + 1];
+#endif
 
 static int32_t semihost(int32_t op, const void *arg) {
     register int32_t r0 __asm__("r0") = op;
@@ -37,7 +46,7 @@ static int32_t sh_open(const char *name, uint32_t mode) {
 }
 
 /* Both return the bytes NOT transferred. */
-static int32_t sh_write(int32_t h, const void *b, uint32_t n) {
+static int32_t sh_write(int32_t h, const volatile void *b, uint32_t n) {
     const uint32_t a[3] = {(uint32_t)h, (uint32_t)(uintptr_t)b, n};
     return semihost(0x05, a);
 }
@@ -82,6 +91,10 @@ int main(void) {
     const int32_t out = sh_open("output.bin", 5); /* "wb" */
     const int32_t res = sh_open("result.bin", 5);
     if (in < 0 || out < 0 || res < 0) return 1;
+#ifdef TINYNAS_PROFILE_LAYERS
+    const int32_t lay = sh_open("layers.bin", 5);
+    if (lay < 0) return 1;
+#endif
     const int32_t len = sh_flen(in);
     if (len < 0 || len % TINYNAS_INPUT_BYTES != 0) return 1;
     const uint32_t n = (uint32_t)len / TINYNAS_INPUT_BYTES;
@@ -93,9 +106,14 @@ int main(void) {
         if (sh_read(in, tinynas_input(), TINYNAS_INPUT_BYTES) != 0) return 1;
         const uint32_t t0 = TIMER0[1];
         tinynas_run();
-        const uint32_t ticks = t0 - TIMER0[1];
+        const uint32_t t1 = TIMER0[1];
+        const uint32_t ticks = t0 - t1;
         if (sh_write(out, tinynas_output(), TINYNAS_CLASSES) != 0) return 1;
         if (sh_write(res, &ticks, 4) != 0) return 1;
+#ifdef TINYNAS_PROFILE_LAYERS
+        tinynas_layer_ticks[TINYNAS_LAYERS] = t1;
+        if (sh_write(lay, tinynas_layer_ticks, 4 * (TINYNAS_LAYERS + 1)) != 0) return 1;
+#endif
     }
     uint32_t *p = &_sstack;
     while (p < &_estack && *p == STACK_PAINT) p++;
