@@ -437,16 +437,12 @@ pub fn export(
     if let (Some(dev), Some(elf)) = (&o.target, elf) {
         files.push((elf_name(dev), elf));
     }
-    for (name, bytes) in &files {
-        crate::io::write_atomic(&o.out.join(name), bytes)?;
-    }
     // An earlier export's ELF (another device, or none this time) would sit beside a model it
-    // does not hold.
-    for old in crate::io::owned_outputs(&o.out) {
-        if old.starts_with("tinynas_") && old.ends_with(".elf") && !files.iter().any(|f| f.0 == old)
-        {
-            let _ = std::fs::remove_file(o.out.join(&old));
-        }
-    }
+    // does not hold: removed as the set is published whole (io::publish).
+    let stale: Vec<String> = crate::io::owned_outputs(&o.out)
+        .into_iter()
+        .filter(|n| n.starts_with("tinynas_") && n.ends_with(".elf"))
+        .collect();
+    crate::io::publish(&o.out, "export", &files, &stale)?;
     Ok(report)
 }

@@ -66,17 +66,19 @@ pub(super) fn write_outputs(
     measured: &[(Summary, f64)],
     limits: &Limits,
 ) -> Result<()> {
-    crate::io::write_atomic(
-        &out.join("best_subnet.json"),
-        serde_json::to_string_pretty(&report.subnet)
-            .unwrap()
-            .as_bytes(),
-    )?;
     let full = serde_json::json!({ "report": report, "population": &res.population, "history": &res.history });
-    crate::io::write_atomic(
-        &out.join("search.json"),
-        serde_json::to_string_pretty(&full).unwrap().as_bytes(),
-    )?;
+    let mut files: Vec<(String, Vec<u8>)> = vec![
+        (
+            "best_subnet.json".into(),
+            serde_json::to_string_pretty(&report.subnet)
+                .unwrap()
+                .into_bytes(),
+        ),
+        (
+            "search.json".into(),
+            serde_json::to_string_pretty(&full).unwrap().into_bytes(),
+        ),
+    ];
     // Measured accuracy against peak SRAM and flash, the limits drawn.
     let chart = |x_label: String, x: &dyn Fn(&Summary) -> f64, limit: (f64, String)| {
         let mut series = vec![Series::points(
@@ -99,19 +101,19 @@ pub(super) fn write_outputs(
         }
     };
     let d = &limits.device;
-    crate::plot::save_png(
-        &out.join("population.png"),
-        &[
-            chart(
-                format!("peak SRAM (KiB, {})", limits.scheduler.name()),
-                &|f| f.peak_sram_bytes as f64 / 1024.0,
-                (d.sram_bytes as f64 / 1024.0, "SRAM".into()),
-            ),
-            chart(
-                "flash (KiB)".into(),
-                &|f| f.flash_bytes as f64 / 1024.0,
-                (d.flash_bytes as f64 / 1024.0, "flash".into()),
-            ),
-        ],
-    )
+    let png = crate::plot::png_bytes(&[
+        chart(
+            format!("peak SRAM (KiB, {})", limits.scheduler.name()),
+            &|f| f.peak_sram_bytes as f64 / 1024.0,
+            (d.sram_bytes as f64 / 1024.0, "SRAM".into()),
+        ),
+        chart(
+            "flash (KiB)".into(),
+            &|f| f.flash_bytes as f64 / 1024.0,
+            (d.flash_bytes as f64 / 1024.0, "flash".into()),
+        ),
+    ])?;
+    files.push(("population.png".into(), png));
+    // Published whole (io::publish): a kill leaves the earlier search's three files or these.
+    crate::io::publish(out, "search", &files, &[])
 }
