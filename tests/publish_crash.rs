@@ -1,0 +1,310 @@
+//! Crash consistency of the sets tinynas publishes (io::publish): the real binary is stopped by
+//! `std::process::abort()` right after its k-th file operation of a publish
+//! (TINYNAS_TEST_ABORT_AFTER_FILE_OPS=k), and the folder then holds the old set or the new one,
+//! byte for byte by its manifest; whoever next locks or reads the folder finishes or undoes the
+//! interrupted publish and no temporary stays; the user's own file there is never touched.
+
+mod common;
+use common::harden::{tiny_space, tinynas, tmp};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+const HOOK: &str = "TINYNAS_TEST_ABORT_AFTER_FILE_OPS";
+
+/// The folder's visible files (dot files aside: the lock, the records, temporaries) and bytes.
+fn visible(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| !n.starts_with('.'))
+        .map(|n| {
+            let b = std::fs::read(dir.join(&n)).unwrap();
+            (n, b)
+        })
+        .collect()
+}
+
+/// Temporaries of a publish or of write_atomic left in the folder.
+fn temps(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| n.starts_with(".tinynas-new-") || (n.contains(".tinynas-") && n.ends_with(".tmp")))
+        .collect()
+}
+
+/// `args` run with the abort hook at `k`: true when the process was stopped by it.
+fn aborted_at(args: &[&str], k: usize) -> bool {
+    let out = Command::new(env!("CARGO_BIN_EXE_tinynas"))
+        .args(args)
+        .env(HOOK, k.to_string())
+        .env("XDG_RUNTIME_DIR", "/tmp")
+        .output()
+        .unwrap();
+    match out.status.code() {
+        Some(0) => false,
+        None => true,
+        Some(c) => panic!(
+            "{args:?} (abort after {k}) failed with {c}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    }
+}
+
+fn ok(args: &[&str]) {
+    let (code, _, err) = tinynas(args);
+    assert_eq!(code, 0, "{args:?}: {err}");
+}
+
+/// The files a set of the manifest in `dir` names, with their SHA-256.
+fn recorded(dir: &Path, set: &str) -> BTreeMap<String, String> {
+    let m = tinynas::io::read_manifest(dir).unwrap().expect("a manifest");
+    m.sets[set]
+        .files
+        .iter()
+        .map(|f| (f.name.clone(), f.sha256.clone()))
+        .collect()
+}
+
+fn hashes(files: &BTreeMap<String, Vec<u8>>) -> BTreeMap<String, String> {
+    files
+        .iter()
+        .map(|(n, b)| (n.clone(), tinynas::io::sha256_hex(b)))
+        .collect()
+}
+
+#[test]
+fn space_out_killed_after_any_file_operation_holds_the_old_set_or_the_new_one() {
+    let d = tmp("crash-space");
+    let args = |out: &Path, samples: &str| -> Vec<String> {
+        [
+            "space",
+            "--samples",
+            samples,
+            "--resolutions",
+            "64,96",
+            "--widths",
+            "0.3",
+            "--out",
+            out.to_str().unwrap(),
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let strs = |v: &[String]| v.iter().map(String::clone).collect::<Vec<_>>();
+    let (ra, rb) = (d.join("a"), d.join("b"));
+    let (va, vb) = (args(&ra, "8"), args(&rb, "12"));
+    ok(&va.iter().map(String::as_str).collect::<Vec<_>>());
+    ok(&vb.iter().map(String::as_str).collect::<Vec<_>>());
+    let mine = ("notes.txt".to_string(), b"mine".to_vec());
+    let mut old = visible(&ra);
+    let mut new = visible(&rb);
+    assert_ne!(old, new, "the two sets differ");
+    assert_eq!(old.len(), 3);
+    old.insert(mine.0.clone(), mine.1.clone());
+    new.insert(mine.0.clone(), mine.1.clone());
+    let (mut saw_old, mut saw_new, mut finished) = (false, false, false);
+    for k in 1..60 {
+        let dir = d.join(format!("k{k}"));
+        let first = strs(&args(&dir, "8"));
+        ok(&first.iter().map(String::as_str).collect::<Vec<_>>());
+        std::fs::write(dir.join(&mine.0), &mine.1).unwrap();
+        let second = strs(&args(&dir, "12"));
+        let second: Vec<&str> = second.iter().map(String::as_str).collect();
+        if !aborted_at(&second, k) {
+            // Past the publish's last operation: the new set, nothing left over.
+            assert_eq!(visible(&dir), new, "k={k}");
+            assert!(temps(&dir).is_empty(), "k={k}: {:?}", temps(&dir));
+            finished = true;
+            break;
+        }
+        let committed = recorded(&dir, "space") == hashes(&visible(&rb));
+        if committed {
+            saw_new = true;
+        } else {
+            // Before the commit point the visible files are the old set, byte for byte.
+            assert!(!saw_new, "k={k}: the manifest went back to the old set");
+            assert_eq!(recorded(&dir, "space"), hashes(&visible(&ra)), "k={k}");
+            assert_eq!(visible(&dir), old, "k={k}: before the commit");
+            saw_old = true;
+        }
+        // The next to lock the folder finishes (or undoes) the publish.
+        drop(tinynas::io::lock_dir(&dir, "--out").unwrap());
+        assert!(temps(&dir).is_empty(), "k={k}: {:?}", temps(&dir));
+        assert_eq!(
+            visible(&dir),
+            if committed { new.clone() } else { old.clone() },
+            "k={k}: after recovery"
+        );
+        tinynas::io::check_set(&dir, "space", "--out").unwrap();
+        // And the writer after it publishes cleanly over whatever the kill left.
+        ok(&second);
+        assert_eq!(visible(&dir), new, "k={k}: rerun");
+        assert!(temps(&dir).is_empty(), "k={k}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    assert!(finished && saw_old && saw_new, "{finished} {saw_old} {saw_new}");
+}
+
+/// A set whose file was changed after it was published is refused by its reader, naming the
+/// file and what differs; a folder without a manifest reads as before.
+#[test]
+fn a_changed_file_of_a_published_set_is_refused_naming_it() {
+    let d = tmp("publish-changed");
+    let out = d.join("sp");
+    ok(&[
+        "space",
+        "--samples",
+        "8",
+        "--resolutions",
+        "64",
+        "--widths",
+        "0.3",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    tinynas::io::check_set(&out, "space", "--out").unwrap();
+    let p = out.join("space.json");
+    let mut b = std::fs::read(&p).unwrap();
+    let len = b.len();
+    b[len / 2] ^= 1;
+    std::fs::write(&p, &b).unwrap();
+    let err = tinynas::io::check_set(&out, "space", "--out")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("space.json") && err.contains("SHA-256"), "{err}");
+    b.push(b'\n');
+    std::fs::write(&p, &b).unwrap();
+    let err = tinynas::io::check_set(&out, "space", "--out")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("space.json") && err.contains("bytes"), "{err}");
+    std::fs::remove_file(&p).unwrap();
+    let err = tinynas::io::check_set(&out, "space", "--out")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("space.json") && err.contains("missing"), "{err}");
+    // No manifest: read as it is.
+    std::fs::remove_file(out.join(tinynas::io::MANIFEST)).unwrap();
+    tinynas::io::check_set(&out, "space", "--out").unwrap();
+    // A temporary nobody committed is removed by the next lock; a user's look-alike is not.
+    std::fs::write(out.join(".tinynas-new-abc.space.json"), b"half").unwrap();
+    std::fs::write(out.join(".space.json.tinynas-12-0.tmp"), b"half").unwrap();
+    std::fs::write(out.join(".tinynas-new-notes"), b"mine").unwrap();
+    drop(tinynas::io::lock_dir(&out, "--out").unwrap());
+    assert!(!out.join(".tinynas-new-abc.space.json").exists());
+    assert!(!out.join(".space.json.tinynas-12-0.tmp").exists());
+    assert!(out.join(".tinynas-new-notes").exists());
+}
+
+fn write_space(dir: &Path) -> String {
+    let p = dir.join("space.json");
+    std::fs::write(&p, serde_json::to_string(&tiny_space()).unwrap()).unwrap();
+    p.to_str().unwrap().to_string()
+}
+
+/// A tiny run's arguments (synthetic data, a checkpoint every step).
+fn train_args(out: &Path, space: &str, steps: usize) -> Vec<String> {
+    [
+        "train",
+        "--out",
+        out.to_str().unwrap(),
+        "--data",
+        "synthetic",
+        "--space",
+        space,
+        "--schedule",
+        "joint",
+        "--epochs",
+        "1",
+        "--batch",
+        "32",
+        "--train-images",
+        "132",
+        "--val-images",
+        "36",
+        "--recal-images",
+        "48",
+        "--checkpoint-every",
+        "1",
+        "--max-steps",
+        &steps.to_string(),
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+/// A run killed inside its first or second checkpoint holds one checkpoint whole (or none
+/// before the first commit): its state and the one weights file it names match the manifest,
+/// no other weights file and no temporary stays once it is read, and `--resume` continues it.
+#[test]
+fn train_killed_inside_a_checkpoint_leaves_one_checkpoint_whole() {
+    let d = tmp("crash-train");
+    let space = write_space(&d);
+    // A checkpoint publishes 2 files: 2 writes, the manifest's write, rename and the folder's
+    // sync, (the previous weights removed,) 2 renames, a sync: 8 operations (the 4th commits),
+    // then 9 (the 12th commits).
+    for k in [1, 3, 4, 5, 8, 9, 11, 12, 13, 14, 16, 17] {
+        let run = d.join(format!("k{k}"));
+        std::fs::create_dir_all(&run).unwrap();
+        std::fs::write(run.join("notes.txt"), b"mine").unwrap();
+        let args = train_args(&run, &space, 2);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        assert!(aborted_at(&args, k), "k={k}: the run finished");
+        let has_manifest = run.join(tinynas::io::MANIFEST).exists();
+        if !has_manifest {
+            // Killed before the first commit: no checkpoint shows, only temporaries.
+            assert!(!run.join("state.json").exists(), "k={k}");
+            assert!(k < 4, "k={k}: the first commit is the 4th operation");
+        }
+        // A reader (load, as eval / export --run / search do) finishes or undoes it.
+        if has_manifest {
+            let (state, _) = tinynas::train::checkpoint::load(&run)
+                .unwrap_or_else(|e| panic!("k={k}: {e}"));
+            assert!(state.step == 1 || state.step == 2, "k={k}: {}", state.step);
+            assert_eq!(
+                recorded(&run, "checkpoint").keys().cloned().collect::<Vec<_>>(),
+                vec!["state.json".to_string(), state.weights.clone()],
+                "k={k}"
+            );
+            let weights: Vec<String> = visible(&run)
+                .into_keys()
+                .filter(|n| n.starts_with("weights-"))
+                .collect();
+            assert_eq!(weights, vec![state.weights.clone()], "k={k}");
+            assert_eq!(state.step, if k < 12 { 1 } else { 2 }, "k={k}");
+        } else {
+            drop(tinynas::io::lock_dir(&run, "--out").unwrap());
+        }
+        assert!(temps(&run).is_empty(), "k={k}: {:?}", temps(&run));
+        assert_eq!(std::fs::read(run.join("notes.txt")).unwrap(), b"mine");
+        if k == 14 {
+            // Resumed to the end: the last checkpoint whole, the one weights file.
+            let more = train_args(&run, &space, 3);
+            let mut more: Vec<&str> = more.iter().map(String::as_str).collect();
+            more.push("--resume");
+            ok(&more);
+            let (state, _) = tinynas::train::checkpoint::load(&run).unwrap();
+            assert_eq!(state.step, 3);
+            let weights: Vec<String> = visible(&run)
+                .into_keys()
+                .filter(|n| n.starts_with("weights-"))
+                .collect();
+            assert_eq!(weights, vec![state.weights.clone()]);
+            assert!(temps(&run).is_empty());
+        }
+        let _ = std::fs::remove_dir_all(&run);
+    }
+    // A state.json changed after its checkpoint was published is refused, naming it.
+    let run = d.join("changed");
+    let args = train_args(&run, &space, 1);
+    ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let sp = run.join("state.json");
+    let text = std::fs::read_to_string(&sp).unwrap();
+    std::fs::write(&sp, text.replace("\"step\": 1", "\"step\":  1")).unwrap();
+    let err = tinynas::train::checkpoint::load(&run).unwrap_err().to_string();
+    assert!(err.contains("state.json") && err.contains("bytes"), "{err}");
+}
