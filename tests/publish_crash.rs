@@ -32,7 +32,9 @@ fn temps(dir: &Path) -> Vec<String> {
         .unwrap()
         .flatten()
         .map(|e| e.file_name().to_string_lossy().to_string())
-        .filter(|n| n.starts_with(".tinynas-new-") || (n.contains(".tinynas-") && n.ends_with(".tmp")))
+        .filter(|n| {
+            n.starts_with(".tinynas-new-") || (n.contains(".tinynas-") && n.ends_with(".tmp"))
+        })
         .collect()
 }
 
@@ -61,7 +63,9 @@ fn ok(args: &[&str]) {
 
 /// The files a set of the manifest in `dir` names, with their SHA-256.
 fn recorded(dir: &Path, set: &str) -> BTreeMap<String, String> {
-    let m = tinynas::io::read_manifest(dir).unwrap().expect("a manifest");
+    let m = tinynas::io::read_manifest(dir)
+        .unwrap()
+        .expect("a manifest");
     m.sets[set]
         .files
         .iter()
@@ -146,7 +150,10 @@ fn space_out_killed_after_any_file_operation_holds_the_old_set_or_the_new_one() 
         assert!(temps(&dir).is_empty(), "k={k}");
         let _ = std::fs::remove_dir_all(&dir);
     }
-    assert!(finished && saw_old && saw_new, "{finished} {saw_old} {saw_new}");
+    assert!(
+        finished && saw_old && saw_new,
+        "{finished} {saw_old} {saw_new}"
+    );
 }
 
 /// A set whose file was changed after it was published is refused by its reader, naming the
@@ -175,7 +182,10 @@ fn a_changed_file_of_a_published_set_is_refused_naming_it() {
     let err = tinynas::io::check_set(&out, "space", "--out")
         .unwrap_err()
         .to_string();
-    assert!(err.contains("space.json") && err.contains("SHA-256"), "{err}");
+    assert!(
+        err.contains("space.json") && err.contains("SHA-256"),
+        "{err}"
+    );
     b.push(b'\n');
     std::fs::write(&p, &b).unwrap();
     let err = tinynas::io::check_set(&out, "space", "--out")
@@ -186,7 +196,10 @@ fn a_changed_file_of_a_published_set_is_refused_naming_it() {
     let err = tinynas::io::check_set(&out, "space", "--out")
         .unwrap_err()
         .to_string();
-    assert!(err.contains("space.json") && err.contains("missing"), "{err}");
+    assert!(
+        err.contains("space.json") && err.contains("missing"),
+        "{err}"
+    );
     // No manifest: read as it is.
     std::fs::remove_file(out.join(tinynas::io::MANIFEST)).unwrap();
     tinynas::io::check_set(&out, "space", "--out").unwrap();
@@ -262,11 +275,14 @@ fn train_killed_inside_a_checkpoint_leaves_one_checkpoint_whole() {
         }
         // A reader (load, as eval / export --run / search do) finishes or undoes it.
         if has_manifest {
-            let (state, _) = tinynas::train::checkpoint::load(&run)
-                .unwrap_or_else(|e| panic!("k={k}: {e}"));
+            let (state, _) =
+                tinynas::train::checkpoint::load(&run).unwrap_or_else(|e| panic!("k={k}: {e}"));
             assert!(state.step == 1 || state.step == 2, "k={k}: {}", state.step);
             assert_eq!(
-                recorded(&run, "checkpoint").keys().cloned().collect::<Vec<_>>(),
+                recorded(&run, "checkpoint")
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>(),
                 vec!["state.json".to_string(), state.weights.clone()],
                 "k={k}"
             );
@@ -305,6 +321,71 @@ fn train_killed_inside_a_checkpoint_leaves_one_checkpoint_whole() {
     let sp = run.join("state.json");
     let text = std::fs::read_to_string(&sp).unwrap();
     std::fs::write(&sp, text.replace("\"step\": 1", "\"step\":  1")).unwrap();
-    let err = tinynas::train::checkpoint::load(&run).unwrap_err().to_string();
+    let err = tinynas::train::checkpoint::load(&run)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("state.json") && err.contains("bytes"), "{err}");
+}
+
+/// An export over an earlier one, killed around each step of its publish (the ten files'
+/// writes, the manifest's write and rename, the renames, the syncs), holds the earlier export
+/// or the new one whole by the manifest once the folder is next locked; a rerun completes it.
+#[test]
+fn export_killed_while_publishing_holds_the_old_export_or_the_new_one() {
+    let d = tmp("crash-export");
+    let space = write_space(&d);
+    let run = d.join("run");
+    let args = train_args(&run, &space, 1);
+    ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let r = run.to_str().unwrap().to_string();
+    // 10 files: writes 1-10, the manifest 11, its rename 12 (the commit), 13 the folder's sync,
+    // renames 14-23, 24 the last sync.
+    // The earlier export, copied (its manifest and lock file too) into each folder.
+    let first = d.join("first");
+    let f = first.to_str().unwrap().to_string();
+    ok(&["export", "--run", &r, "--out", &f, "--calib-images", "8"]);
+    std::fs::write(first.join("notes.txt"), b"mine").unwrap();
+    for k in [1, 11, 12, 13, 18, 24] {
+        let out = d.join(format!("k{k}"));
+        let o = out.to_str().unwrap().to_string();
+        std::fs::create_dir_all(&out).unwrap();
+        for e in std::fs::read_dir(&first).unwrap().flatten() {
+            std::fs::copy(e.path(), out.join(e.file_name())).unwrap();
+        }
+        let old = visible(&out);
+        let old_txn = tinynas::io::read_manifest(&out).unwrap().unwrap().sets["export"]
+            .txn
+            .clone();
+        let again = ["export", "--run", &r, "--out", &o];
+        assert!(aborted_at(&again, k), "k={k}: the export finished");
+        let m = tinynas::io::read_manifest(&out).unwrap().unwrap();
+        let committed = m.sets["export"].txn != old_txn;
+        assert_eq!(committed, k >= 12, "k={k}");
+        if !committed {
+            assert_eq!(visible(&out), old, "k={k}: before the commit");
+        }
+        drop(tinynas::io::lock_dir(&out, "--out").unwrap());
+        assert!(temps(&out).is_empty(), "k={k}: {:?}", temps(&out));
+        tinynas::io::check_set(&out, "export", "--out").unwrap_or_else(|e| panic!("k={k}: {e}"));
+        let now = visible(&out);
+        if committed {
+            assert_ne!(now, old, "k={k}");
+            let mut want = recorded(&out, "export");
+            want.insert("notes.txt".into(), tinynas::io::sha256_hex(b"mine"));
+            assert_eq!(
+                hashes(&now),
+                want,
+                "k={k}: the new set, nothing of the old beside it"
+            );
+        } else {
+            assert_eq!(now, old, "k={k}: after recovery");
+        }
+        if k == 13 {
+            ok(&again);
+            tinynas::io::check_set(&out, "export", "--out").unwrap();
+            assert!(temps(&out).is_empty());
+            assert_eq!(std::fs::read(out.join("notes.txt")).unwrap(), b"mine");
+        }
+        let _ = std::fs::remove_dir_all(&out);
+    }
 }
