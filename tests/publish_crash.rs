@@ -389,3 +389,58 @@ fn export_killed_while_publishing_holds_the_old_export_or_the_new_one() {
         let _ = std::fs::remove_dir_all(&out);
     }
 }
+
+/// SIGKILL at pseudo-random instants of a run that checkpoints every step: after each, the
+/// run reads back as one whole checkpoint (state, its weights, the manifest agreeing), one
+/// weights file, no temporary, the user's file untouched; every kill is resumed from.
+#[test]
+fn train_killed_at_random_instants_always_reads_back_whole() {
+    let d = tmp("kill-train");
+    let space = write_space(&d);
+    let run = d.join("run");
+    std::fs::create_dir_all(&run).unwrap();
+    std::fs::write(run.join("notes.txt"), b"mine").unwrap();
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut resumed_from = Vec::new();
+    for i in 0..10 {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let delay = 200 + (seed >> 33) % 1500;
+        let mut args = train_args(&run, &space, 60);
+        args[10] = "15".into(); // --epochs: more steps than the kills leave it time for
+        if run.join("state.json").exists() {
+            args.push("--resume".into());
+        }
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tinynas"))
+            .args(&args)
+            .env("XDG_RUNTIME_DIR", "/tmp")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        if run.join(tinynas::io::MANIFEST).exists() {
+            let (state, _) = tinynas::train::checkpoint::load(&run)
+                .unwrap_or_else(|e| panic!("kill {i} after {delay} ms: {e}"));
+            let weights: Vec<String> = visible(&run)
+                .into_keys()
+                .filter(|n| n.starts_with("weights-"))
+                .collect();
+            assert_eq!(weights, vec![state.weights.clone()], "kill {i}");
+            resumed_from.push(state.step);
+        } else {
+            drop(tinynas::io::lock_dir(&run, "--out").unwrap());
+            assert!(!run.join("state.json").exists(), "kill {i}");
+        }
+        assert!(temps(&run).is_empty(), "kill {i}: {:?}", temps(&run));
+        assert_eq!(std::fs::read(run.join("notes.txt")).unwrap(), b"mine");
+    }
+    // The kills landed inside the run, and it made progress across them.
+    assert!(resumed_from.len() >= 5, "{resumed_from:?}");
+    assert!(resumed_from.windows(2).all(|w| w[0] <= w[1]), "{resumed_from:?}");
+    assert!(resumed_from.last() > resumed_from.first(), "{resumed_from:?}");
+    eprintln!("checkpoints read back after the kills: {resumed_from:?}");
+}
