@@ -440,7 +440,74 @@ fn train_killed_at_random_instants_always_reads_back_whole() {
     }
     // The kills landed inside the run, and it made progress across them.
     assert!(resumed_from.len() >= 5, "{resumed_from:?}");
-    assert!(resumed_from.windows(2).all(|w| w[0] <= w[1]), "{resumed_from:?}");
-    assert!(resumed_from.last() > resumed_from.first(), "{resumed_from:?}");
+    assert!(
+        resumed_from.windows(2).all(|w| w[0] <= w[1]),
+        "{resumed_from:?}"
+    );
+    assert!(
+        resumed_from.last() > resumed_from.first(),
+        "{resumed_from:?}"
+    );
     eprintln!("checkpoints read back after the kills: {resumed_from:?}");
+}
+
+/// Not a timed test (ignored; run it with `--ignored --nocapture`): what publishing an export
+/// whole costs beside writing its files one by one (write_atomic each, as before), against the
+/// wall time of the export itself.
+#[test]
+#[ignore]
+fn bench_publish_overhead_of_an_export() {
+    let d = tmp("bench-publish");
+    let space = write_space(&d);
+    let run = d.join("run");
+    let args = train_args(&run, &space, 1);
+    ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let out = d.join("exp");
+    let (r, o) = (run.to_str().unwrap(), out.to_str().unwrap());
+    let mut walls = Vec::new();
+    for _ in 0..3 {
+        let t = std::time::Instant::now();
+        ok(&["export", "--run", r, "--out", o]);
+        walls.push(t.elapsed().as_secs_f64());
+    }
+    walls.sort_by(f64::total_cmp);
+    let files: Vec<(String, Vec<u8>)> = recorded(&out, "export")
+        .into_keys()
+        .map(|n| {
+            let b = std::fs::read(out.join(&n)).unwrap();
+            (n, b)
+        })
+        .collect();
+    let bytes: usize = files.iter().map(|f| f.1.len()).sum();
+    let reps = 20;
+    let time = |publish: bool| {
+        let mut t = Vec::new();
+        for i in 0..reps {
+            let dir = d.join(format!("{}{i}", if publish { "p" } else { "a" }));
+            std::fs::create_dir_all(&dir).unwrap();
+            let s = std::time::Instant::now();
+            if publish {
+                tinynas::io::publish(&dir, "export", &files, &[]).unwrap();
+            } else {
+                for (n, b) in &files {
+                    tinynas::io::write_atomic(&dir.join(n), b).unwrap();
+                }
+            }
+            t.push(s.elapsed().as_secs_f64());
+        }
+        t.sort_by(f64::total_cmp);
+        t[reps / 2]
+    };
+    let (atomic, publish) = (time(false), time(true));
+    let wall = walls[1];
+    println!(
+        "export wall time (median of 3): {:.3} s; its {} files, {} bytes: one by one (write_atomic) {:.2} ms, published whole {:.2} ms (median of {reps}); staging adds {:.2} ms = {:.3} % of the export",
+        wall,
+        files.len(),
+        bytes,
+        atomic * 1e3,
+        publish * 1e3,
+        (publish - atomic) * 1e3,
+        100.0 * (publish - atomic) / wall
+    );
 }
