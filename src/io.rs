@@ -12,7 +12,8 @@ mod json;
 mod publish;
 pub use json::{JsonError, parse_json, parse_json_at, read_json, read_jsonl, read_jsonl_checked};
 pub use publish::{
-    MANIFEST, Manifest, check_set, needs_recovery, publish, read_manifest, recover, sha256_hex,
+    Entry, MANIFEST, Manifest, check_set, file_entry, needs_recovery, publish, publish_from,
+    read_manifest, recover, sha256_hex,
 };
 
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {

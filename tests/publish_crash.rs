@@ -345,6 +345,23 @@ fn export_killed_while_publishing_holds_the_old_export_or_the_new_one() {
     let f = first.to_str().unwrap().to_string();
     ok(&["export", "--run", &r, "--out", &f, "--calib-images", "8"]);
     std::fs::write(first.join("notes.txt"), b"mine").unwrap();
+    // The export records the checkpoint it was made from.
+    let m = tinynas::io::read_manifest(&first).unwrap().unwrap();
+    let state = run.join("state.json");
+    let input = m.sets["export"]
+        .inputs
+        .iter()
+        .find(|e| e.name == state.display().to_string())
+        .expect("the run's state.json among the export's inputs");
+    assert_eq!(
+        input.sha256,
+        tinynas::io::sha256_hex(&std::fs::read(&state).unwrap())
+    );
+    assert_eq!(
+        m.sets["export"].inputs.len(),
+        2,
+        "state.json and its weights"
+    );
     for k in [1, 11, 12, 13, 18, 24] {
         let out = d.join(format!("k{k}"));
         let o = out.to_str().unwrap().to_string();

@@ -3,7 +3,8 @@
 //!
 //! A folder's sets are recorded in its manifest, `.tinynas-manifest.json`: for each set (an
 //! export, a search, a space ranking, a run's checkpoint) the transaction that wrote it and
-//! each file's name, size and SHA-256, with the command that wrote it. Publishing a set:
+//! each file's name, size and SHA-256, with the command that wrote it (and, where the command
+//! gives them, the files it was made from). Publishing a set:
 //!
 //! 1. every new file is written under a temporary name `.tinynas-new-<txn>.<name>` in the
 //!    folder and fsynced (a failure removes the temporaries: the old set stands);
@@ -55,6 +56,21 @@ pub struct SetRecord {
     /// Names the publish removes before its files take their names (step 3).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub removed: Vec<String>,
+    /// The files the set was made from (their paths as given, sizes and SHA-256), where the
+    /// command records them (an export: the run's checkpoint).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inputs: Vec<Entry>,
+}
+
+/// `path`'s size and SHA-256, named by its path as given (an input of a set).
+pub fn file_entry(path: &Path) -> Result<Entry> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| Error::Invalid(format!("{}: cannot read it ({e})", path.display())))?;
+    Ok(Entry {
+        name: path.display().to_string(),
+        bytes: bytes.len() as u64,
+        sha256: sha256_hex(&bytes),
+    })
 }
 
 /// A folder's manifest: its sets by name.
@@ -224,6 +240,17 @@ fn roll_forward(dir: &Path, rec: &SetRecord) -> Result<()> {
 /// not hold are removed, and so are the names in `stale` (files this program wrote there
 /// before manifests, the caller has checked they are its own).
 pub fn publish(dir: &Path, set: &str, files: &[(String, Vec<u8>)], stale: &[String]) -> Result<()> {
+    publish_from(dir, set, files, stale, Vec::new())
+}
+
+/// `publish`, recording the files the set was made from (`file_entry`) in its manifest.
+pub fn publish_from(
+    dir: &Path,
+    set: &str,
+    files: &[(String, Vec<u8>)],
+    stale: &[String],
+    inputs: Vec<Entry>,
+) -> Result<()> {
     recover(dir)?;
     let mut m = read_manifest(dir)?.unwrap_or_default();
     static SEQ: AtomicU64 = AtomicU64::new(0);
@@ -278,6 +305,7 @@ pub fn publish(dir: &Path, set: &str, files: &[(String, Vec<u8>)], stale: &[Stri
         command: std::env::args().collect::<Vec<_>>().join(" "),
         files: entries,
         removed,
+        inputs,
     };
     m.sets.insert(set.to_string(), rec.clone());
     let text = serde_json::to_string_pretty(&m).expect("manifest");

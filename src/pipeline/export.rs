@@ -311,6 +311,8 @@ pub fn export(
     let claimed = claimed_files(o.target.as_ref());
     let claimed: Vec<&str> = claimed.iter().map(String::as_str).collect();
     crate::io::claim_outputs(&o.out, "--out", &claimed)?;
+    // The run's checkpoint this export is made from, recorded in --out's manifest.
+    let inputs = crate::train::checkpoint::input_entries(run_dir)?;
     obs.message(&format!(
         "extracting the subnet from {} and calibrating on {} training images",
         run_dir.display(),
@@ -443,6 +445,6 @@ pub fn export(
         .into_iter()
         .filter(|n| n.starts_with("tinynas_") && n.ends_with(".elf"))
         .collect();
-    crate::io::publish(&o.out, "export", &files, &stale)?;
+    crate::io::publish_from(&o.out, "export", &files, &stale, inputs)?;
     Ok(report)
 }

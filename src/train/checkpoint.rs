@@ -91,6 +91,30 @@ pub fn save(
 /// The name of a run's checkpoint in its folder's manifest.
 pub const CHECKPOINT_SET: &str = "checkpoint";
 
+/// The files of the checkpoint in `dir` (paths, sizes, SHA-256) as inputs of a set made from
+/// it: from the run's manifest (checked when the run was loaded), or hashed here for a run
+/// without one.
+pub fn input_entries(dir: &Path) -> Result<Vec<crate::io::Entry>> {
+    if let Some(rec) =
+        crate::io::read_manifest(dir)?.and_then(|m| m.sets.get(CHECKPOINT_SET).cloned())
+    {
+        return Ok(rec
+            .files
+            .into_iter()
+            .map(|f| crate::io::Entry {
+                name: dir.join(&f.name).display().to_string(),
+                ..f
+            })
+            .collect());
+    }
+    let sp = dir.join("state.json");
+    let state: State = crate::io::read_json(&sp, "checkpoint state")?;
+    Ok(vec![
+        crate::io::file_entry(&sp)?,
+        crate::io::file_entry(&dir.join(&state.weights))?,
+    ])
+}
+
 /// A name this module gives a weights file (`weights-<8 digits>.safetensors`).
 fn is_weights_name(name: &str) -> bool {
     name.strip_prefix("weights-")
