@@ -545,3 +545,49 @@ fn bench_publish_overhead_of_an_export() {
         100.0 * (publish - atomic) / wall
     );
 }
+
+/// A write that fails half-way (a file-size limit, `ulimit -f`, standing in for a full disk: the
+/// same failed write, without mounting a small filesystem) leaves the old set as it was, byte
+/// for byte, the manifest unchanged and no temporary, and the error names the file.
+#[test]
+fn a_failed_write_leaves_the_old_set_and_names_the_file() {
+    let d = tmp("publish-full");
+    let out = d.join("sp");
+    let o = out.to_str().unwrap();
+    let args = |samples: &str| {
+        format!(
+            "{} space --samples {samples} --resolutions 64,96 --widths 0.3 --out {o}",
+            env!("CARGO_BIN_EXE_tinynas")
+        )
+    };
+    let status = Command::new("bash")
+        .args(["-c", &args("8")])
+        .output()
+        .unwrap();
+    assert!(status.status.success());
+    let (old, manifest) = (
+        visible(&out),
+        std::fs::read(out.join(tinynas::io::MANIFEST)).unwrap(),
+    );
+    assert!(
+        old["space_cdf.png"].len() > 50 * 1024,
+        "the plot is over the limit"
+    );
+    // SIGXFSZ ignored (inherited through exec): the write fails with EFBIG instead.
+    let limited = Command::new("bash")
+        .args([
+            "-c",
+            &format!("trap '' XFSZ; ulimit -f 50; exec {}", args("12")),
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&limited.stderr);
+    assert!(!limited.status.success(), "{err}");
+    assert!(err.contains("space_cdf.png"), "{err}");
+    assert_eq!(visible(&out), old);
+    assert_eq!(
+        std::fs::read(out.join(tinynas::io::MANIFEST)).unwrap(),
+        manifest
+    );
+    assert!(temps(&out).is_empty(), "{:?}", temps(&out));
+}
