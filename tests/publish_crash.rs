@@ -591,3 +591,77 @@ fn a_failed_write_leaves_the_old_set_and_names_the_file() {
     );
     assert!(temps(&out).is_empty(), "{:?}", temps(&out));
 }
+
+/// A search over an earlier one, aborted before, at and after its commit, holds one search
+/// whole by the manifest; the manifest records the run's checkpoint it read.
+#[test]
+fn search_killed_while_publishing_holds_the_old_search_or_the_new_one() {
+    let d = tmp("crash-search");
+    let space = write_space(&d);
+    let run = d.join("run");
+    let args = train_args(&run, &space, 1);
+    ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let r = run.to_str().unwrap().to_string();
+    let search = |o: &str, seed: &'static str| -> Vec<String> {
+        [
+            "search",
+            "--run",
+            &r,
+            "--measure",
+            "--measure-population",
+            "4",
+            "--budget",
+            "8",
+            "--seed",
+            seed,
+            "--out",
+            o,
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let first = d.join("first");
+    let f = first.to_str().unwrap().to_string();
+    ok(&search(&f, "1")
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>());
+    std::fs::write(first.join("notes.txt"), b"mine").unwrap();
+    let m = tinynas::io::read_manifest(&first).unwrap().unwrap();
+    let inputs: Vec<&str> = m.sets["search"]
+        .inputs
+        .iter()
+        .map(|e| e.name.as_str())
+        .collect();
+    assert!(
+        inputs.contains(&run.join("state.json").to_str().unwrap()),
+        "{inputs:?}"
+    );
+    let old = visible(&first);
+    // 3 files: writes 1-3, the manifest 4, its rename 5 (the commit), renames 7-9.
+    for k in [3, 4, 5, 8] {
+        let out = d.join(format!("k{k}"));
+        std::fs::create_dir_all(&out).unwrap();
+        for e in std::fs::read_dir(&first).unwrap().flatten() {
+            std::fs::copy(e.path(), out.join(e.file_name())).unwrap();
+        }
+        let again = search(out.to_str().unwrap(), "2");
+        let again: Vec<&str> = again.iter().map(String::as_str).collect();
+        assert!(aborted_at(&again, k), "k={k}: the search finished");
+        let committed = recorded(&out, "search") != recorded(&first, "search");
+        assert_eq!(committed, k >= 5, "k={k}");
+        if !committed {
+            assert_eq!(visible(&out), old, "k={k}: before the commit");
+        }
+        let (code, said, err) = tinynas(&["verify", out.to_str().unwrap()]);
+        assert_eq!(code, 0, "k={k}: {err}");
+        assert!(said.contains("search: 3 files"), "{said}");
+        assert!(temps(&out).is_empty(), "k={k}: {:?}", temps(&out));
+        let mut want = recorded(&out, "search");
+        want.insert("notes.txt".into(), tinynas::io::sha256_hex(b"mine"));
+        assert_eq!(hashes(&visible(&out)), want, "k={k}: one search, whole");
+        if !committed {
+            assert_eq!(visible(&out), old, "k={k}: after recovery");
+        }
+    }
+}

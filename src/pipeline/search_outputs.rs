@@ -59,12 +59,26 @@ pub fn scheduler_rows(
         .collect()
 }
 
+/// The files of the run in `run_dir` a search reads (its checkpoint, and the predictor and the
+/// measured pairs where they exist), with their sizes and SHA-256.
+pub(super) fn inputs(run_dir: &Path) -> Result<Vec<crate::io::Entry>> {
+    let mut v = crate::train::checkpoint::input_entries(run_dir)?;
+    for f in ["predictor.json", super::predictor::PAIRS_FILE] {
+        let p = run_dir.join(f);
+        if p.exists() {
+            v.push(crate::io::file_entry(&p)?);
+        }
+    }
+    Ok(v)
+}
+
 pub(super) fn write_outputs(
     out: &Path,
     report: &SearchReport,
     res: &EvoResult,
     measured: &[(Summary, f64)],
     limits: &Limits,
+    inputs: Vec<crate::io::Entry>,
 ) -> Result<()> {
     let full = serde_json::json!({ "report": report, "population": &res.population, "history": &res.history });
     let mut files: Vec<(String, Vec<u8>)> = vec![
@@ -115,5 +129,5 @@ pub(super) fn write_outputs(
     ])?;
     files.push(("population.png".into(), png));
     // Published whole (io::publish): a kill leaves the earlier search's three files or these.
-    crate::io::publish(out, "search", &files, &[])
+    crate::io::publish_from(out, "search", &files, &[], inputs)
 }
