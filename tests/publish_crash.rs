@@ -257,10 +257,10 @@ fn train_args(out: &Path, space: &str, steps: usize) -> Vec<String> {
 fn train_killed_inside_a_checkpoint_leaves_one_checkpoint_whole() {
     let d = tmp("crash-train");
     let space = write_space(&d);
-    // A checkpoint publishes 2 files: 2 writes, the manifest's write, rename and the folder's
-    // sync, (the previous weights removed,) 2 renames, a sync: 8 operations (the 4th commits),
-    // then 9 (the 12th commits).
-    for k in [1, 3, 4, 5, 8, 9, 11, 12, 13, 14, 16, 17] {
+    // A checkpoint publishes 2 files: 2 writes, the manifest's write, the folder's sync, the
+    // manifest's rename (the commit) and a sync, (the previous weights removed,) 2 renames, a
+    // sync: 9 operations (the 5th commits), then 10 (the 14th commits).
+    for k in [1, 3, 4, 5, 8, 9, 11, 13, 14, 16, 18] {
         let run = d.join(format!("k{k}"));
         std::fs::create_dir_all(&run).unwrap();
         std::fs::write(run.join("notes.txt"), b"mine").unwrap();
@@ -271,7 +271,7 @@ fn train_killed_inside_a_checkpoint_leaves_one_checkpoint_whole() {
         if !has_manifest {
             // Killed before the first commit: no checkpoint shows, only temporaries.
             assert!(!run.join("state.json").exists(), "k={k}");
-            assert!(k < 4, "k={k}: the first commit is the 4th operation");
+            assert!(k < 5, "k={k}: the first commit is the 5th operation");
         }
         // A reader (load, as eval / export --run / search do) finishes or undoes it.
         if has_manifest {
@@ -291,7 +291,7 @@ fn train_killed_inside_a_checkpoint_leaves_one_checkpoint_whole() {
                 .filter(|n| n.starts_with("weights-"))
                 .collect();
             assert_eq!(weights, vec![state.weights.clone()], "k={k}");
-            assert_eq!(state.step, if k < 12 { 1 } else { 2 }, "k={k}");
+            assert_eq!(state.step, if k < 14 { 1 } else { 2 }, "k={k}");
         } else {
             drop(tinynas::io::lock_dir(&run, "--out").unwrap());
         }
@@ -338,8 +338,8 @@ fn export_killed_while_publishing_holds_the_old_export_or_the_new_one() {
     let args = train_args(&run, &space, 1);
     ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
     let r = run.to_str().unwrap().to_string();
-    // 10 files: writes 1-10, the manifest 11, its rename 12 (the commit), 13 the folder's sync,
-    // renames 14-23, 24 the last sync.
+    // 10 files: writes 1-10, the manifest 11, the folder's sync 12, the manifest's rename 13
+    // (the commit), a sync 14, renames 15-24, 25 the last sync.
     // The earlier export, copied (its manifest and lock file too) into each folder.
     let first = d.join("first");
     let f = first.to_str().unwrap().to_string();
@@ -362,7 +362,7 @@ fn export_killed_while_publishing_holds_the_old_export_or_the_new_one() {
         2,
         "state.json and its weights"
     );
-    for k in [1, 11, 12, 13, 18, 24] {
+    for k in [1, 11, 12, 13, 14, 18, 25] {
         let out = d.join(format!("k{k}"));
         let o = out.to_str().unwrap().to_string();
         std::fs::create_dir_all(&out).unwrap();
@@ -377,7 +377,7 @@ fn export_killed_while_publishing_holds_the_old_export_or_the_new_one() {
         assert!(aborted_at(&again, k), "k={k}: the export finished");
         let m = tinynas::io::read_manifest(&out).unwrap().unwrap();
         let committed = m.sets["export"].txn != old_txn;
-        assert_eq!(committed, k >= 12, "k={k}");
+        assert_eq!(committed, k >= 13, "k={k}");
         if !committed {
             assert_eq!(visible(&out), old, "k={k}: before the commit");
         }
@@ -404,7 +404,7 @@ fn export_killed_while_publishing_holds_the_old_export_or_the_new_one() {
         } else {
             assert_eq!(now, old, "k={k}: after recovery");
         }
-        if k == 13 {
+        if k == 14 {
             ok(&again);
             tinynas::io::check_set(&out, "export", "--out").unwrap();
             assert!(temps(&out).is_empty());
@@ -638,8 +638,8 @@ fn search_killed_while_publishing_holds_the_old_search_or_the_new_one() {
         "{inputs:?}"
     );
     let old = visible(&first);
-    // 3 files: writes 1-3, the manifest 4, its rename 5 (the commit), renames 7-9.
-    for k in [3, 4, 5, 8] {
+    // 3 files: writes 1-3, the manifest 4, a sync 5, its rename 6 (the commit), renames 8-10.
+    for k in [3, 5, 6, 9] {
         let out = d.join(format!("k{k}"));
         std::fs::create_dir_all(&out).unwrap();
         for e in std::fs::read_dir(&first).unwrap().flatten() {
@@ -649,7 +649,7 @@ fn search_killed_while_publishing_holds_the_old_search_or_the_new_one() {
         let again: Vec<&str> = again.iter().map(String::as_str).collect();
         assert!(aborted_at(&again, k), "k={k}: the search finished");
         let committed = recorded(&out, "search") != recorded(&first, "search");
-        assert_eq!(committed, k >= 5, "k={k}");
+        assert_eq!(committed, k >= 6, "k={k}");
         if !committed {
             assert_eq!(visible(&out), old, "k={k}: before the commit");
         }

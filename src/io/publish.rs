@@ -8,8 +8,9 @@
 //!
 //! 1. every new file is written under a temporary name `.tinynas-new-<txn>.<name>` in the
 //!    folder and fsynced (a failure removes the temporaries: the old set stands);
-//! 2. the new manifest is written under a temporary name, fsynced and renamed over
-//!    `.tinynas-manifest.json`, and the folder is fsynced: **the commit point**;
+//! 2. the new manifest is written under a temporary name and fsynced, the folder is fsynced, the
+//!    manifest is renamed over `.tinynas-manifest.json` (**the commit point**) and the folder is
+//!    fsynced again;
 //! 3. the files of the old set that the new one does not hold (and the stale names the caller
 //!    owns) are removed, then each temporary file is renamed to its name, and the folder is
 //!    fsynced.
@@ -326,6 +327,9 @@ pub fn publish_from(
         return Err(write_err(&dir.join(MANIFEST), e));
     }
     file_op();
+    // The temporaries' names made durable before the manifest that names them (a power cut
+    // must not keep the commit and lose the files).
+    sync_dir(dir)?;
     let mp = dir.join(MANIFEST);
     if let Err(e) = std::fs::rename(&mtmp, &mp) {
         let _ = std::fs::remove_file(&mtmp);
