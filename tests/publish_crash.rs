@@ -424,7 +424,8 @@ fn export_killed_while_publishing_holds_the_old_export_or_the_new_one() {
     }
 }
 
-/// SIGKILL at pseudo-random instants of a run that checkpoints every step: after each, the
+/// SIGKILL at pseudo-random instants (0.3 to 2.3 s) of a run that checkpoints every step,
+/// resumed after each kill until 6 kills came after a checkpoint: after each, the
 /// run reads back as one whole checkpoint (state, its weights, the manifest agreeing), one
 /// weights file, no temporary, the user's file untouched; every kill is resumed from.
 #[test]
@@ -436,11 +437,15 @@ fn train_killed_at_random_instants_always_reads_back_whole() {
     std::fs::write(run.join("notes.txt"), b"mine").unwrap();
     let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
     let mut resumed_from = Vec::new();
-    for i in 0..10 {
+    // Until 6 kills came after a checkpoint (a loaded machine starts slower), 20 at most.
+    for i in 0..20 {
+        if resumed_from.len() >= 6 {
+            break;
+        }
         seed = seed
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
-        let delay = 200 + (seed >> 33) % 1500;
+        let delay = 300 + (seed >> 33) % 2000;
         let mut args = train_args(&run, &space, 60);
         args[10] = "15".into(); // --epochs: more steps than the kills leave it time for
         if run.join("state.json").exists() {
@@ -473,7 +478,7 @@ fn train_killed_at_random_instants_always_reads_back_whole() {
         assert_eq!(std::fs::read(run.join("notes.txt")).unwrap(), b"mine");
     }
     // The kills landed inside the run, and it made progress across them.
-    assert!(resumed_from.len() >= 5, "{resumed_from:?}");
+    assert!(resumed_from.len() >= 6, "{resumed_from:?}");
     assert!(
         resumed_from.windows(2).all(|w| w[0] <= w[1]),
         "{resumed_from:?}"
