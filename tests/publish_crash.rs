@@ -205,11 +205,15 @@ fn a_changed_file_of_a_published_set_is_refused_naming_it() {
     tinynas::io::check_set(&out, "space", "--out").unwrap();
     // A temporary nobody committed is removed by the next lock; a user's look-alike is not.
     std::fs::write(out.join(".tinynas-new-abc.space.json"), b"half").unwrap();
-    std::fs::write(out.join(".space.json.tinynas-12-0.tmp"), b"half").unwrap();
+    // (an atomic write's temporary of a process that is gone; one of a running process, PID 1,
+    // is left to its writer)
+    std::fs::write(out.join(".space.json.tinynas-4194999-0.tmp"), b"half").unwrap();
+    std::fs::write(out.join(".trace.json.tinynas-1-0.tmp"), b"being written").unwrap();
     std::fs::write(out.join(".tinynas-new-notes"), b"mine").unwrap();
     drop(tinynas::io::lock_dir(&out, "--out").unwrap());
     assert!(!out.join(".tinynas-new-abc.space.json").exists());
-    assert!(!out.join(".space.json.tinynas-12-0.tmp").exists());
+    assert!(!out.join(".space.json.tinynas-4194999-0.tmp").exists());
+    assert!(out.join(".trace.json.tinynas-1-0.tmp").exists());
     assert!(out.join(".tinynas-new-notes").exists());
 }
 

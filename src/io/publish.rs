@@ -20,7 +20,7 @@
 //! finished (step 3 done again, which is idempotent) by whoever next locks the folder
 //! (`lock_dir` calls `recover`) or reads the set (`check_set`), before anything else. Temporaries
 //! of any other transaction belong to an uncommitted publish and are removed, unread, as are the
-//! temporaries `write_atomic` leaves behind when killed. Nothing else in the folder is touched:
+//! temporaries `write_atomic` left behind when its process was killed (its PID no longer runs). Nothing else in the folder is touched:
 //! only names this program created (its temporaries, and the names a manifest says it wrote)
 //! are ever renamed over or removed.
 //!
@@ -145,19 +145,25 @@ fn parse_temp(file: &str) -> Option<(&str, &str)> {
     file.strip_prefix(NEW_PREFIX)?.split_once('.')
 }
 
-/// A temporary `write_atomic` names `.<name>.tinynas-<pid>-<i>.tmp`.
-fn is_atomic_temp(file: &str) -> bool {
-    file.starts_with('.')
-        && file.ends_with(".tmp")
-        && file.rsplit_once(".tinynas-").is_some_and(|(_, tail)| {
-            let t = tail.trim_end_matches(".tmp");
-            t.split_once('-').is_some_and(|(p, i)| {
-                !p.is_empty()
-                    && !i.is_empty()
-                    && p.bytes().all(|b| b.is_ascii_digit())
-                    && i.bytes().all(|b| b.is_ascii_digit())
-            })
-        })
+/// A temporary `write_atomic` names `.<name>.tinynas-<pid>-<i>.tmp`: its writer's PID.
+fn atomic_temp_pid(file: &str) -> Option<u32> {
+    if !(file.starts_with('.') && file.ends_with(".tmp")) {
+        return None;
+    }
+    let (_, tail) = file.rsplit_once(".tinynas-")?;
+    let (pid, i) = tail.trim_end_matches(".tmp").split_once('-')?;
+    if i.is_empty() || !i.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    pid.parse().ok()
+}
+
+/// A `write_atomic` temporary whose writer is gone (a process that writes without the folder's
+/// lock, `--profile`'s trace, may be writing one now).
+fn is_stale_atomic_temp(file: &str) -> bool {
+    atomic_temp_pid(file).is_some_and(|pid| {
+        pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists()
+    })
 }
 
 fn names_in(dir: &Path) -> Vec<String> {
@@ -175,7 +181,7 @@ fn names_in(dir: &Path) -> Vec<String> {
 pub fn needs_recovery(dir: &Path) -> bool {
     names_in(dir)
         .iter()
-        .any(|n| parse_temp(n).is_some() || is_atomic_temp(n))
+        .any(|n| parse_temp(n).is_some() || is_stale_atomic_temp(n))
 }
 
 /// Finish the publish the manifest of `dir` committed and remove every leftover of one it did
@@ -198,7 +204,7 @@ pub fn recover(dir: &Path) -> Result<()> {
     }
     for n in names_in(dir) {
         let committed = parse_temp(&n).is_some_and(|(t, _)| m.sets.values().any(|r| r.txn == t));
-        if (parse_temp(&n).is_some() && !committed) || is_atomic_temp(&n) {
+        if (parse_temp(&n).is_some() && !committed) || is_stale_atomic_temp(&n) {
             let p = dir.join(&n);
             std::fs::remove_file(&p).map_err(|e| write_err(&p, e))?;
             file_op();
