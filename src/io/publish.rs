@@ -371,7 +371,7 @@ pub fn check_set(dir: &Path, set: &str, what: &str) -> Result<()> {
         let p = dir.join(&f.name);
         let bytes = std::fs::read(&p).map_err(|e| {
             Error::Invalid(format!(
-                "{what}: {} is missing or unreadable ({e}); {MANIFEST} there says the {set} set holds it (written by `{}`); write the set again",
+                "{what}: {} is missing or unreadable ({e}); {MANIFEST} there says the {set} set holds it (written by `{}`); run that command again to write it whole",
                 p.display(),
                 rec.command
             ))
@@ -393,7 +393,7 @@ pub fn check_set(dir: &Path, set: &str, what: &str) -> Result<()> {
         };
         if let Some(why) = why {
             return Err(Error::Invalid(format!(
-                "{what}: {} does not match the {set} set that {MANIFEST} records ({why}): it was changed after `{}` wrote it; write the set again",
+                "{what}: {} does not match the {set} set that {MANIFEST} records ({why}): it was changed after `{}` wrote it; run that command again to write it whole",
                 p.display(),
                 rec.command
             )));
