@@ -202,9 +202,10 @@ pub fn recover(dir: &Path) -> Result<()> {
             changed = true;
         }
     }
+    // Every publish temporary left now is of an uncommitted transaction (the committed ones
+    // were renamed above): removed, as are the atomic writes' of dead processes.
     for n in names_in(dir) {
-        let committed = parse_temp(&n).is_some_and(|(t, _)| m.sets.values().any(|r| r.txn == t));
-        if (parse_temp(&n).is_some() && !committed) || is_stale_atomic_temp(&n) {
+        if parse_temp(&n).is_some() || is_stale_atomic_temp(&n) {
             let p = dir.join(&n);
             std::fs::remove_file(&p).map_err(|e| write_err(&p, e))?;
             file_op();
