@@ -1,5 +1,6 @@
 //! Files written so that a crash never leaves a half-written one: a temporary file beside the
-//! target, synced, then renamed over it.
+//! target, synced, then renamed over it; a set of files published whole (`publish`, with its
+//! manifest and the invariant it keeps).
 
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
@@ -8,7 +9,12 @@ use std::io::Write;
 use std::path::Path;
 
 mod json;
+mod publish;
 pub use json::{JsonError, parse_json, parse_json_at, read_json, read_jsonl, read_jsonl_checked};
+pub use publish::{
+    Entry, MANIFEST, Manifest, check_set, file_entry, needs_recovery, publish, publish_from,
+    read_manifest, recover, sha256_hex,
+};
 
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let err = |source: std::io::Error| Error::Write {
@@ -72,7 +78,7 @@ pub fn claim_outputs(dir: &Path, flag: &str, names: &[&str]) -> Result<()> {
 pub fn check_outputs(dir: &Path, flag: &str, names: &[&str]) -> Result<()> {
     check_out_dir(dir, flag)?;
     let record = dir.join(OUTPUTS);
-    let ours: Vec<String> = if record.exists() {
+    let mut ours: Vec<String> = if record.exists() {
         read_json(&record, "record of the files tinynas wrote there").map_err(|e| {
             Error::Invalid(format!(
                 "{flag} {}: {e}; delete it if no file there is your own",
@@ -82,6 +88,13 @@ pub fn check_outputs(dir: &Path, flag: &str, names: &[&str]) -> Result<()> {
     } else {
         Vec::new()
     };
+    if let Some(m) =
+        read_manifest(dir).map_err(|e| Error::Invalid(format!("{flag} {}: {e}", dir.display())))?
+    {
+        for r in m.sets.values() {
+            ours.extend(r.files.iter().map(|f| f.name.clone()));
+        }
+    }
     let foreign: Vec<&str> = names
         .iter()
         .copied()
@@ -97,9 +110,19 @@ pub fn check_outputs(dir: &Path, flag: &str, names: &[&str]) -> Result<()> {
     Ok(())
 }
 
-/// The names this tool recorded as its own in `dir` (`claim_outputs`).
+/// The names this tool recorded as its own in `dir` (`claim_outputs`, and the sets its
+/// manifest names).
 pub fn owned_outputs(dir: &Path) -> Vec<String> {
-    read_json(&dir.join(OUTPUTS), "record of outputs").unwrap_or_default()
+    let mut ours: Vec<String> =
+        read_json(&dir.join(OUTPUTS), "record of outputs").unwrap_or_default();
+    if let Ok(Some(m)) = read_manifest(dir) {
+        for r in m.sets.values() {
+            ours.extend(r.files.iter().map(|f| f.name.clone()));
+        }
+    }
+    ours.sort();
+    ours.dedup();
+    ours
 }
 
 /// `--profile` (named by `flag`): where a trace will be written. Refused, before any work,
@@ -237,6 +260,9 @@ pub fn lock_dir(dir: &Path, flag: &str) -> Result<DirLock> {
         f.flush()
     };
     write(&mut file).map_err(err)?;
+    // Whoever locks a folder first finishes a publish a kill interrupted there, or removes
+    // what an uncommitted one left (io::publish).
+    publish::recover(dir)?;
     Ok(DirLock { _file: file })
 }
 

@@ -16,6 +16,7 @@ pub mod search;
 pub mod space;
 pub mod train;
 mod train_mobilenet;
+pub mod verify;
 
 use crate::gpu::{self, GpuOptions};
 use crate::{Engine, Result};
@@ -87,6 +88,9 @@ pub enum Command {
     /// Benchmarks that print figures (BENCHMARKS.md).
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Check the file sets tinynas published in a folder (an export, a search, a space ranking,
+    /// a run's checkpoint) against its manifest: every file's size and SHA-256.
+    Verify(verify::VerifyArgs),
 }
 
 impl GpuArgs {
@@ -191,6 +195,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Search(a) => search::search(&a.gpu, &a),
         Command::Export(a) => export::run(&a),
         Command::Bench(b) => bench::run(b),
+        Command::Verify(a) => verify::run(&a),
     }
 }
 

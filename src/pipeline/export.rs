@@ -245,6 +245,8 @@ pub fn export(
     let claimed = claimed_files(o.target.as_ref());
     let claimed: Vec<&str> = claimed.iter().map(String::as_str).collect();
     crate::io::claim_outputs(&o.out, "--out", &claimed)?;
+    // The run's checkpoint this export is made from, recorded in --out's manifest.
+    let inputs = crate::train::checkpoint::input_entries(run_dir)?;
     obs.message(&format!(
         "extracting the subnet from {} and calibrating on {} training images",
         run_dir.display(),
@@ -371,16 +373,12 @@ pub fn export(
     if let (Some(dev), Some(elf)) = (&o.target, elf) {
         files.push((elf_name(dev), elf));
     }
-    for (name, bytes) in &files {
-        crate::io::write_atomic(&o.out.join(name), bytes)?;
-    }
     // An earlier export's ELF (another device, or none this time) would sit beside a model it
-    // does not hold.
-    for old in crate::io::owned_outputs(&o.out) {
-        if old.starts_with("tinynas_") && old.ends_with(".elf") && !files.iter().any(|f| f.0 == old)
-        {
-            let _ = std::fs::remove_file(o.out.join(&old));
-        }
-    }
+    // does not hold: removed as the set is published whole (io::publish).
+    let stale: Vec<String> = crate::io::owned_outputs(&o.out)
+        .into_iter()
+        .filter(|n| n.starts_with("tinynas_") && n.ends_with(".elf"))
+        .collect();
+    crate::io::publish_from(&o.out, "export", &files, &stale, inputs)?;
     Ok(report)
 }

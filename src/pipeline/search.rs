@@ -179,6 +179,8 @@ pub fn run_search(
     // The outputs are claimed first: a user's file of the same name stops the search before
     // it starts.
     crate::io::claim_outputs(out, "--out", &OUTPUT_FILES)?;
+    // The run's checkpoint, predictor and pairs this search reads, recorded in --out's manifest.
+    let inputs = super::search_outputs::inputs(run_dir)?;
     let space = &run.cfg.space;
     let mut checker = Checker::new(limits.clone());
     let (predictor, fallback) = match o.strategy {
@@ -409,6 +411,13 @@ pub fn run_search(
         subnets_per_minute: val.per_minute(),
         rows: report_rows,
     };
-    write_outputs(out, &report, &res, &val.measured(&mut checker)?, limits)?;
+    write_outputs(
+        out,
+        &report,
+        &res,
+        &val.measured(&mut checker)?,
+        limits,
+        inputs,
+    )?;
     Ok((res, report))
 }

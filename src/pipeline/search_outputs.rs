@@ -144,24 +144,40 @@ pub fn scheduler_rows(
         .collect()
 }
 
+/// The files of the run in `run_dir` a search reads (its checkpoint, and the predictor and the
+/// measured pairs where they exist), with their sizes and SHA-256.
+pub(super) fn inputs(run_dir: &Path) -> Result<Vec<crate::io::Entry>> {
+    let mut v = crate::train::checkpoint::input_entries(run_dir)?;
+    for f in ["predictor.json", super::predictor::PAIRS_FILE] {
+        let p = run_dir.join(f);
+        if p.exists() {
+            v.push(crate::io::file_entry(&p)?);
+        }
+    }
+    Ok(v)
+}
+
 pub(super) fn write_outputs(
     out: &Path,
     report: &SearchReport,
     res: &EvoResult,
     measured: &[(Summary, f64)],
     limits: &Limits,
+    inputs: Vec<crate::io::Entry>,
 ) -> Result<()> {
-    crate::io::write_atomic(
-        &out.join("best_subnet.json"),
-        serde_json::to_string_pretty(&report.subnet)
-            .unwrap()
-            .as_bytes(),
-    )?;
     let full = serde_json::json!({ "report": report, "population": &res.population, "history": &res.history });
-    crate::io::write_atomic(
-        &out.join("search.json"),
-        serde_json::to_string_pretty(&full).unwrap().as_bytes(),
-    )?;
+    let mut files: Vec<(String, Vec<u8>)> = vec![
+        (
+            "best_subnet.json".into(),
+            serde_json::to_string_pretty(&report.subnet)
+                .unwrap()
+                .into_bytes(),
+        ),
+        (
+            "search.json".into(),
+            serde_json::to_string_pretty(&full).unwrap().into_bytes(),
+        ),
+    ];
     // Measured accuracy against peak SRAM and flash, the limits drawn.
     let chart = |x_label: String, x: &dyn Fn(&Summary) -> f64, limit: Option<(f64, String)>| {
         let mut series = vec![Series::points(
@@ -208,5 +224,7 @@ pub(super) fn write_outputs(
             limits.latency_ms.map(|ms| (ms, "latency".into())),
         ));
     }
-    crate::plot::save_png(&out.join("population.png"), &charts)
+    files.push(("population.png".into(), crate::plot::png_bytes(&charts)?));
+    // Published whole (io::publish): a kill leaves the earlier search's three files or these.
+    crate::io::publish_from(out, "search", &files, &[], inputs)
 }

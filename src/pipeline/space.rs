@@ -64,10 +64,10 @@ pub fn write_space_outputs(
         "device": o.limits.device, "scheduler": o.limits.scheduler.name(), "latency_ms": o.limits.latency_ms, "samples": o.samples,
         "seed": o.seed, "rank": o.rank, "min_fit": o.min_fit, "spaces": r,
     });
-    crate::io::write_atomic(
-        &dir.join("space.json"),
-        serde_json::to_string_pretty(&v).unwrap().as_bytes(),
-    )?;
+    let mut files: Vec<(String, Vec<u8>)> = vec![(
+        "space.json".into(),
+        serde_json::to_string_pretty(&v).unwrap().into_bytes(),
+    )];
     let series = r
         .iter()
         .filter(|s| !s.too_few)
@@ -77,9 +77,9 @@ pub fn write_space_outputs(
             Series::line(format!("r{} w{:.1}", s.resolution, s.width), cdf_points(&m))
         })
         .collect();
-    crate::plot::save_png(
-        &dir.join("space_cdf.png"),
-        &[Chart {
+    files.push((
+        "space_cdf.png".into(),
+        crate::plot::png_bytes(&[Chart {
             title: format!(
                 "MACs of the fitting subnets ({}, {}{})",
                 o.limits.device.name,
@@ -92,15 +92,18 @@ pub fn write_space_outputs(
             y_label: "share of fitting subnets".into(),
             series,
             vlines: vec![],
-        }],
-    )?;
+        }])?,
+    ));
     if let Some(best) = r.first().filter(|b| !b.too_few) {
-        crate::io::write_atomic(
-            &dir.join("chosen_space.json"),
+        files.push((
+            "chosen_space.json".into(),
             serde_json::to_string_pretty(&best.space(&o.base))
                 .unwrap()
-                .as_bytes(),
-        )?;
+                .into_bytes(),
+        ));
     }
+    // Published whole (io::publish): an earlier ranking's chosen space does not outlive it.
+    let stale: Vec<String> = OUTPUT_FILES.iter().map(|f| f.to_string()).collect();
+    crate::io::publish(dir, "space", &files, &stale)?;
     Ok(())
 }

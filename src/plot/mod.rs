@@ -150,6 +150,15 @@ fn draw(chart: &Chart, area: &DrawingArea<BitMapBackend, plotters::coord::Shift>
 
 /// Draw `charts` side by side into a PNG at `path` (written atomically).
 pub fn save_png(path: &Path, charts: &[Chart]) -> Result<()> {
+    let png = png_bytes(charts)?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    crate::io::write_atomic(path, &png)
+}
+
+/// Draw `charts` side by side as the bytes of a PNG (for a set published whole).
+pub fn png_bytes(charts: &[Chart]) -> Result<Vec<u8>> {
     register_font();
     let (w, h) = (640 * charts.len().max(1) as u32, 480u32);
     let mut buf = vec![0u8; (w * h * 3) as usize];
@@ -166,10 +175,7 @@ pub fn save_png(path: &Path, charts: &[Chart]) -> Result<()> {
     let mut png = Vec::new();
     img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
         .map_err(plot_err)?;
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
-    }
-    crate::io::write_atomic(path, &png)
+    Ok(png)
 }
 
 /// The empirical CDF of `values` as plot points (sorted value, fraction ≤ it).

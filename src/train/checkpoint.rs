@@ -1,12 +1,12 @@
 //! Checkpoints: tensors in safetensors (`weights-<step>.safetensors`) and the run state in
-//! `state.json`, each written atomically; the state is written last and names its weights file,
-//! so a run killed at any point leaves the previous complete checkpoint in force.
+//! `state.json` that names them, published as one set (`io::publish`), so a run killed at any
+//! point leaves the previous complete checkpoint or the new one; `load` checks the set against
+//! the folder's manifest.
 
 use super::config::{RunConfig, differing_fields};
 use super::metrics::{Metric, read_metrics};
 use crate::Engine;
 use crate::error::{Error, Result};
-use crate::io::write_atomic;
 use crate::nn::{Module, Sgd};
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use serde::{Deserialize, Serialize};
@@ -57,27 +57,62 @@ pub fn save(
     let meta = HashMap::from([("step".to_string(), step.to_string())]);
     let data = safetensors::serialize(views, Some(meta)).map_err(|e| bad(dir, e.to_string()))?;
     let weights = format!("weights-{step:08}.safetensors");
-    write_atomic(&dir.join(&weights), &data)?;
-    // The weights of the checkpoint this one replaces: the only file a checkpoint deletes.
-    let previous = std::fs::read_to_string(dir.join("state.json"))
+    // The weights of the checkpoint this one replaces, as a run written before manifests named
+    // them (a run with a manifest: its checkpoint set names them).
+    let previous: Vec<String> = std::fs::read_to_string(dir.join("state.json"))
         .ok()
         .and_then(|t| crate::io::parse_json_at::<State>(&t).ok())
         .map(|s| s.weights)
-        .filter(|w| *w != weights && is_weights_name(w));
+        .filter(|w| *w != weights && is_weights_name(w))
+        .into_iter()
+        .collect();
     let state = State {
         step,
         epoch,
         weights: weights.clone(),
         config,
     };
-    write_atomic(
-        &dir.join("state.json"),
-        serde_json::to_string_pretty(&state).unwrap().as_bytes(),
-    )?;
-    if let Some(old) = previous {
-        let _ = std::fs::remove_file(dir.join(old));
+    // The weights and the state that names them published as one set (io::publish): a kill
+    // leaves the previous checkpoint or this one, whole.
+    crate::io::publish(
+        dir,
+        CHECKPOINT_SET,
+        &[
+            (weights, data),
+            (
+                "state.json".into(),
+                serde_json::to_string_pretty(&state).unwrap().into_bytes(),
+            ),
+        ],
+        &previous,
+    )
+}
+
+/// The name of a run's checkpoint in its folder's manifest.
+pub const CHECKPOINT_SET: &str = "checkpoint";
+
+/// The files of the checkpoint in `dir` (paths, sizes, SHA-256) as inputs of a set made from
+/// it: from the run's manifest (checked when the run was loaded), or hashed here for a run
+/// without one.
+pub fn input_entries(dir: &Path) -> Result<Vec<crate::io::Entry>> {
+    if let Some(rec) =
+        crate::io::read_manifest(dir)?.and_then(|m| m.sets.get(CHECKPOINT_SET).cloned())
+    {
+        return Ok(rec
+            .files
+            .into_iter()
+            .map(|f| crate::io::Entry {
+                name: dir.join(&f.name).display().to_string(),
+                ..f
+            })
+            .collect());
     }
-    Ok(())
+    let sp = dir.join("state.json");
+    let state: State = crate::io::read_json(&sp, "checkpoint state")?;
+    Ok(vec![
+        crate::io::file_entry(&sp)?,
+        crate::io::file_entry(&dir.join(&state.weights))?,
+    ])
 }
 
 /// A name this module gives a weights file (`weights-<8 digits>.safetensors`).
@@ -137,6 +172,7 @@ fn read_state(dir: &Path) -> Result<State> {
 
 /// The state and every tensor of the checkpoint in `dir`, checked for consistency.
 pub fn load(dir: &Path) -> Result<(State, Tensors)> {
+    crate::io::check_set(dir, CHECKPOINT_SET, "--run")?;
     let state = read_state(dir)?;
     let wp = dir.join(&state.weights);
     let bytes = std::fs::read(&wp).map_err(|e| bad(&wp, e.to_string()))?;
