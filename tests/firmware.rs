@@ -202,6 +202,26 @@ fn layers_outside_the_short_requantization_take_the_general_form_bit_exact() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A build folder given relative to the working directory (as `export --out runs/x` makes
+/// it) links and runs in QEMU, which runs inside that folder.
+#[test]
+fn a_relative_build_folder_runs_in_qemu() {
+    let mut r = rng(31);
+    let net = &subnets(31, 0)[1];
+    let q = calibrated_model(net, &mut r, 2);
+    let s = generate(&q, net, "relative").unwrap();
+    let inputs = random_inputs(&q, &mut r, 2);
+    let dir = std::path::PathBuf::from(format!("target/tmp/fw-relative-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    assert!(dir.is_relative());
+    let dev = Device::preset("stm32f412").unwrap();
+    let macs = tinynas::mcu::graph::build(net).macs();
+    let c = firmware::check_device(&q, &s, &dev, &dir, &inputs, macs).unwrap();
+    assert_eq!(c.images, 2);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// MCUNet-in2 (its published architecture, random weights calibrated on random images) links
 /// for an STM32F746 with the generated runtime, where TF Lite Micro's 418,864 B arena cannot:
 /// SRAM within 5 % of TinyEngine's published 215 kB, flash under its published 830 kB.

@@ -353,6 +353,10 @@ pub fn run(
     for f in ["output.bin", "result.bin"] {
         let _ = std::fs::remove_file(dir.join(f));
     }
+    // QEMU runs in `dir` (semihosting opens input.bin there): the ELF's path must not be
+    // relative to the caller's working directory.
+    let elf = std::fs::canonicalize(&link.elf)
+        .map_err(|e| Error::Invalid(format!("QEMU: the ELF {}: {e}", link.elf.display())))?;
     let t0 = std::time::Instant::now();
     let mut q = Command::new(&tc.qemu);
     q.current_dir(dir)
@@ -368,7 +372,7 @@ pub fn run(
         .args(["-icount", "shift=0"])
         .args(["-semihosting-config", "enable=on,target=native"])
         .arg("-kernel")
-        .arg(&link.elf);
+        .arg(&elf);
     run_tool(
         &mut q,
         &format!(
