@@ -2,10 +2,9 @@
 //! written), and a folder another writer holds is refused by every writer, naming the holder.
 
 mod common;
-use common::harden::{tiny_run, tiny_space, tinynas, tmp};
+use common::harden::{fake_run, tiny_space, tinynas, tmp};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use tinynas::train::checkpoint::State;
 
 /// Every file under `dir` with its bytes (folders as empty entries).
 fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Option<Vec<u8>>> {
@@ -23,25 +22,6 @@ fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Option<Vec<u8>>> {
         }
     }
     out
-}
-
-/// A run folder as far as the commands' checks read it: its state.json (no weights needed,
-/// every refusal here comes before the weights are read).
-fn fake_run(dir: &Path) -> PathBuf {
-    let run = dir.join("run");
-    std::fs::create_dir_all(&run).unwrap();
-    let state = State {
-        step: 2,
-        epoch: 0,
-        weights: "weights-00000002.safetensors".into(),
-        config: serde_json::to_value(tiny_run(tiny_space())).unwrap(),
-    };
-    std::fs::write(
-        run.join("state.json"),
-        serde_json::to_string(&state).unwrap(),
-    )
-    .unwrap();
-    run
 }
 
 /// `args` exits 2 naming every one of `want`, and `root` is byte-identical after it.

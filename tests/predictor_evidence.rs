@@ -4,14 +4,13 @@
 
 mod common;
 use common::engine;
-use common::harden::{tiny_run, tiny_space, tinynas, tmp};
-use std::path::{Path, PathBuf};
+use common::harden::{fake_run, tiny_space, tinynas, tmp};
+use std::path::Path;
 use tinynas::pipeline::predictor::{
     Pair, check_evidence, describe_fit, fit, merge_duplicates, pairs_sha256, read_pairs,
 };
 use tinynas::search::predictor::{FitOptions, Predictor};
 use tinynas::supernet::SearchSpace;
-use tinynas::train::checkpoint::State;
 
 /// `n` distinct subnets of the tiny space, with an accuracy that rises with their kernels.
 fn distinct_pairs(space: &SearchSpace, n: usize) -> Vec<Pair> {
@@ -40,23 +39,6 @@ fn distinct_pairs(space: &SearchSpace, n: usize) -> Vec<Pair> {
 
 fn write_pairs(run: &Path, pairs: &[Pair]) {
     tinynas::io::write_jsonl(&run.join("accuracy_pairs.jsonl"), pairs).unwrap();
-}
-
-fn fake_run(dir: &Path) -> PathBuf {
-    let run = dir.join("run");
-    std::fs::create_dir_all(&run).unwrap();
-    let state = State {
-        step: 2,
-        epoch: 0,
-        weights: "weights-00000002.safetensors".into(),
-        config: serde_json::to_value(tiny_run(tiny_space())).unwrap(),
-    };
-    std::fs::write(
-        run.join("state.json"),
-        serde_json::to_string(&state).unwrap(),
-    )
-    .unwrap();
-    run
 }
 
 /// A change to a predictor's JSON.

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use tinynas::supernet::SearchSpace;
+use tinynas::train::checkpoint::State;
 use tinynas::train::run::{RunConfig, RunOptions};
 use tinynas::train::schedule::Schedule;
 
@@ -131,4 +132,23 @@ pub fn tiny_dataset(dir: &Path) {
             &ds.labels[..n],
         );
     }
+}
+
+/// A run folder as far as the commands' checks read it: its state.json (no weights needed,
+/// for tests whose refusals come before the weights are read).
+pub fn fake_run(dir: &Path) -> PathBuf {
+    let run = dir.join("run");
+    std::fs::create_dir_all(&run).unwrap();
+    let state = State {
+        step: 2,
+        epoch: 0,
+        weights: "weights-00000002.safetensors".into(),
+        config: serde_json::to_value(tiny_run(tiny_space())).unwrap(),
+    };
+    std::fs::write(
+        run.join("state.json"),
+        serde_json::to_string(&state).unwrap(),
+    )
+    .unwrap();
+    run
 }
