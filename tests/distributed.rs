@@ -333,6 +333,8 @@ mod with_mpi {
             ) && err.contains("--max-steps: rank 0 2, here 3"),
             "{err}"
         );
+        // Rank 0, which matches itself, stops with the same refusal rather than in a gradient sum.
+        assert!(err.contains("1 of the 2 ranks differ from rank 0"), "{err}");
         assert!(!run.join("metrics.jsonl").exists());
         // 160 training images, 2 ranks of 16: 5 steps an epoch, 10 in all.
         let (code, out, err) = mpirun(2, &train_args(s, r, &["--max-steps", "10"]), LIMIT);

@@ -343,8 +343,19 @@ pub fn check_same(what: &serde_json::Value, c: &dyn Collective) -> Result<()> {
         &String::from_utf8_lossy(&bytes),
         &format!("{}: rank 0 sent unreadable settings", c.describe()),
     )?;
-    if theirs == *what {
+    // Every rank learns how many differ, so all of them stop with the same refusal (a rank that
+    // matches would otherwise go on into the first gradient sum and die there, by a signal).
+    let mut differing = [f64::from(u8::from(theirs != *what))];
+    c.sum_f64(&mut differing);
+    if differing[0] == 0.0 {
         return Ok(());
+    }
+    if theirs == *what {
+        return Err(Error::Invalid(format!(
+            "{} of the {} ranks differ from rank 0 in their options, data or tinynas (their messages name what); start every rank with the same",
+            differing[0],
+            c.size()
+        )));
     }
     // `differing_fields` names `settings.space.resolutions[0]`; JSON pointers say
     // `/settings/space/resolutions/0`.
