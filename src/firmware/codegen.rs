@@ -4,6 +4,8 @@
 //! `tinynas_kernels.h/.c`. Portable C99, no heap, no interpreter, no floating point.
 
 use super::plan::{ArenaPlan, Step, plan};
+use super::requant::{centred_max, check_shifts, folded_bias, rq_short};
+use super::unsupported;
 use crate::arch::net::Network;
 use crate::export::QGraph;
 use crate::export::fixed::activation_range;
@@ -47,10 +49,6 @@ impl Sources {
     }
 }
 
-fn unsupported(what: String) -> Error {
-    Error::Invalid(format!("firmware: the C generator cannot express {what}"))
-}
-
 /// `static const <ty> <name>[n] = {…};` with `per_line` values a line.
 fn array<T: Display>(out: &mut String, ty: &str, name: &str, values: &[T], per_line: usize) {
     let _ = write!(
@@ -75,16 +73,6 @@ fn u16_field(what: &str, op: &str, v: usize) -> Result<usize> {
         return Err(unsupported(format!("{op}: {what} {v} (at most 65,535)")));
     }
     Ok(v)
-}
-
-/// Output multipliers' shifts must be TFLite's usual range for the kernels' arithmetic.
-fn check_shifts(op: &str, shifts: &[i32], max_left: i32) -> Result<()> {
-    match shifts.iter().find(|&&s| !(-31..=max_left).contains(&s)) {
-        Some(s) => Err(unsupported(format!(
-            "{op}: a requantization shift of {s} (the kernels take −31 to {max_left})"
-        ))),
-        None => Ok(()),
-    }
 }
 
 /// The C sources of `q`, the exported graph of network `net`; `about` is one line naming it.
@@ -218,8 +206,8 @@ pub fn generate(q: &QGraph, net: &Network, about: &str) -> Result<Sources> {
                 u16_field("inputs", &op.name, cin)?;
                 u16_field("outputs", &op.name, ys.c)?;
                 let bias = folded_bias(&op.name, &qop.weight, &qop.bias, cin, pi.zero_point)?;
-                // One multiplier and shift for every output.
-                let short = rq_short(&qop.weight, &bias, &vec![shift[0]; bias.len()], 128) as u8;
+                // One multiplier and shift (the first) for every output.
+                let short = rq_short(&qop.weight, &bias, &shift[..1], 128) as u8;
                 emit_layer(
                     &mut consts,
                     n,
@@ -430,44 +418,6 @@ pub fn generate(q: &QGraph, net: &Network, about: &str) -> Result<Sources> {
         plan: p,
         const_bytes,
     })
-}
-
-/// The biases of a layer whose kernel reads raw int8 inputs (pointwise, depthwise, fully
-/// connected): bias − zin·Σw per output over its `cin` weights (a depthwise channel's k·k
-/// taps), exact in integers.
-fn folded_bias(op: &str, weight: &[i8], bias: &[i32], cin: usize, zin: i32) -> Result<Vec<i32>> {
-    bias.iter()
-        .zip(weight.chunks(cin))
-        .map(|(&b, w)| {
-            let sum: i64 = w.iter().map(|&w| w as i64).sum();
-            let v = b as i64 - zin as i64 * sum;
-            i32::try_from(v).map_err(|_| {
-                unsupported(format!("{op}: a bias of {v} with the zero point folded in"))
-            })
-        })
-        .collect()
-}
-
-/// Whether every channel's requantization may take the kernels' short form (`rq_short`): a
-/// right shift of 1 to 22 and an accumulator provably under 2^30 in magnitude — its bias plus
-/// the largest input magnitude `xmax` times the channel's Σ|w| (the weights of channel `o`
-/// are the `o`-th of `bias.len()` equal chunks). Under these bounds the short form's
-/// arithmetic (2·acc, the rounding constant, the zero point's multiple of 2^e) cannot
-/// overflow, so it is exact; otherwise the layer takes the general form.
-fn rq_short(weight: &[i8], bias: &[i32], shift: &[i32], xmax: i64) -> bool {
-    if bias.is_empty() || !shift.iter().all(|s| (-22..=-1).contains(s)) {
-        return false;
-    }
-    let per = weight.len() / bias.len();
-    bias.iter().zip(weight.chunks(per)).all(|(&b, w)| {
-        let sum: i64 = w.iter().map(|&w| (w as i64).abs()).sum();
-        (b as i64).abs() + xmax * sum < 1 << 30
-    })
-}
-
-/// The largest |x − zin| of an int8 input with zero point `zin`.
-fn centred_max(zin: i32) -> i64 {
-    ((-128 - zin) as i64).abs().max((127 - zin) as i64)
 }
 
 fn check_room(op: &str, region: &str, need: u64, have: u64) -> Result<()> {

@@ -7,6 +7,7 @@ pub mod codegen;
 pub mod host;
 pub mod plan;
 pub mod profile;
+mod requant;
 pub mod target;
 
 pub use codegen::{C_FILES, Sources, generate};
@@ -15,6 +16,11 @@ pub use plan::ArenaPlan;
 use crate::export::QGraph;
 use crate::{Error, Result};
 use serde::Serialize;
+
+/// A network or layer the generated C cannot express, named.
+pub(crate) fn unsupported(what: String) -> Error {
+    Error::Invalid(format!("firmware: the C generator cannot express {what}"))
+}
 
 /// The first input on which `got` differs from the integer executor's logits, as an error.
 pub fn compare(q: &QGraph, inputs: &[Vec<i8>], got: &[Vec<i8>], who: &str) -> Result<()> {

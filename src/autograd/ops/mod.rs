@@ -17,8 +17,8 @@ pub mod reduce;
 pub use activation::Act;
 
 /// Every op family's kernels, for the test that holds each to its shader (tests/kernels.rs).
-pub fn families() -> [(&'static str, &'static crate::gpu::kernel::Family); 10] {
-    [
+pub fn families() -> &'static [(&'static str, &'static crate::gpu::kernel::Family)] {
+    &[
         ("matmul", &matmul::kernel::FAMILY),
         ("conv", &conv::kernel::FAMILY),
         ("depthwise", &depthwise::kernel::FAMILY),
