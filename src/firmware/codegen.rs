@@ -3,7 +3,8 @@
 //! one static arena laid out by `plan`; `tinynas_invoke`) beside the fixed kernels
 //! `tinynas_kernels.h/.c`. Portable C99, no heap, no interpreter, no floating point.
 
-use super::plan::{ArenaPlan, Step, plan};
+use super::patch;
+use super::plan::{ArenaPlan, Stage, Step, plan};
 use super::requant::{centred_max, check_shifts, folded_bias, rq_short};
 use super::unsupported;
 use crate::arch::net::Network;
@@ -75,12 +76,19 @@ fn u16_field(what: &str, op: &str, v: usize) -> Result<usize> {
     Ok(v)
 }
 
-/// The C sources of `q`, the exported graph of network `net`; `about` is one line naming it.
+/// The C sources of `q`, the exported graph of network `net`, layer by layer; `about` is one
+/// line naming it.
 pub fn generate(q: &QGraph, net: &Network, about: &str) -> Result<Sources> {
-    let p = plan(q, net)?;
+    generate_staged(q, net, about, Stage::Whole)
+}
+
+/// The C sources of `q` with its first stage run as `stage` says.
+pub fn generate_staged(q: &QGraph, net: &Network, about: &str, stage: Stage) -> Result<Sources> {
+    let p = plan(q, net, stage)?;
     let g = &q.graph;
     let mut consts = String::new();
     let mut calls = String::new();
+    let mut stage_calls = String::new();
     let mut const_bytes = 0u64;
     let off = |t: usize| -> u64 { p.offset[t].expect("a step reads a planned tensor") };
     for (n, step) in p.steps.iter().enumerate() {
@@ -96,7 +104,12 @@ pub fn generate(q: &QGraph, net: &Network, about: &str) -> Result<Sources> {
         let (pi, po) = (q.params[inputs[0]], q.params[op.output]);
         let (x, y) = (off(inputs[0]), off(op.output));
         let shape = |s: crate::export::graph::Shape| format!("{}x{}x{}", s.h, s.w, s.c);
-        let _ = writeln!(calls, "    TINYNAS_LAYER_HOOK({n});");
+        let staged = patch::in_stage(&p, n);
+        if staged {
+            const_bytes += patch::table(&mut consts, &p, n, inputs, op.output);
+        } else {
+            let _ = writeln!(calls, "    TINYNAS_LAYER_HOOK({n});");
+        }
         match &op.kind {
             OpKind::Conv {
                 depthwise,
@@ -171,19 +184,34 @@ pub fn generate(q: &QGraph, net: &Network, about: &str) -> Result<Sources> {
                     } else {
                         "tn_dw".into()
                     };
-                    let need = 2 * ((ys.h - 1) * s + k) * ((ys.w - 1) * s + k);
-                    check_room(&op.name, "scratch", need as u64, p.scratch_bytes)?;
-                    let _ = writeln!(
-                        calls,
-                        "    {f}(&L{n}, A + {x}, A + {y}, SCRATCH); /* {what}, k{k} s{s}{} */",
-                        if x == y { ", in place" } else { "" }
-                    );
+                    let need = patch::depthwise_plane(&p, n, op.output, (ys.h, ys.w));
+                    check_room(&op.name, "scratch", need, p.scratch_bytes)?;
+                    if staged {
+                        stage_calls.push_str(&patch::conv_call(&p, n, &f, x, y, ", SCRATCH"));
+                    } else {
+                        let _ = writeln!(
+                            calls,
+                            "    {f}(&L{n}, A + {x}, A + {y}, SCRATCH); /* {what}, k{k} s{s}{} */",
+                            if x == y { ", in place" } else { "" }
+                        );
+                    }
                 } else if pointwise {
                     check_room(&op.name, "scratch", 4 * xs.c as u64, p.scratch_bytes)?;
-                    let _ = writeln!(
-                        calls,
-                        "    tn_pointwise(&L{n}, A + {x}, A + {y}, SCRATCH); /* {what} */"
-                    );
+                    if staged {
+                        stage_calls.push_str(&patch::conv_call(
+                            &p,
+                            n,
+                            "tn_pointwise",
+                            x,
+                            y,
+                            ", SCRATCH",
+                        ));
+                    } else {
+                        let _ = writeln!(
+                            calls,
+                            "    tn_pointwise(&L{n}, A + {x}, A + {y}, SCRATCH); /* {what} */"
+                        );
+                    }
                 } else {
                     let kk = k * k * xs.c;
                     check_room(&op.name, "scratch", (2 * kk * 2) as u64, p.scratch_bytes)?;
@@ -193,10 +221,21 @@ pub fn generate(q: &QGraph, net: &Network, about: &str) -> Result<Sources> {
                         (2 * kk * ys.c) as u64,
                         p.kernel_bytes,
                     )?;
-                    let _ = writeln!(
-                        calls,
-                        "    tn_conv(&L{n}, A + {x}, A + {y}, SCRATCH, KBUF); /* {what}, k{k} s{s} */"
-                    );
+                    if staged {
+                        stage_calls.push_str(&patch::conv_call(
+                            &p,
+                            n,
+                            "tn_conv",
+                            x,
+                            y,
+                            ", SCRATCH, KBUF",
+                        ));
+                    } else {
+                        let _ = writeln!(
+                            calls,
+                            "    tn_conv(&L{n}, A + {x}, A + {y}, SCRATCH, KBUF); /* {what}, k{k} s{s} */"
+                        );
+                    }
                 }
             }
             OpKind::FullyConnected => {
@@ -255,13 +294,17 @@ pub fn generate(q: &QGraph, net: &Network, about: &str) -> Result<Sources> {
                     shift[2]
                 );
                 const_bytes += 32;
-                let _ = writeln!(
-                    calls,
-                    "    tn_add(&L{n}, A + {x}, A + {}, A + {y}); /* {}: {} */",
-                    off(inputs[1]),
-                    op.name,
-                    shape(ys)
-                );
+                if staged {
+                    stage_calls.push_str(&patch::add_call(&p, n, x, off(inputs[1]), y, ys.c));
+                } else {
+                    let _ = writeln!(
+                        calls,
+                        "    tn_add(&L{n}, A + {x}, A + {}, A + {y}); /* {}: {} */",
+                        off(inputs[1]),
+                        op.name,
+                        shape(ys)
+                    );
+                }
             }
             OpKind::AvgPool => {
                 let _ = writeln!(
@@ -283,6 +326,29 @@ pub fn generate(q: &QGraph, net: &Network, about: &str) -> Result<Sources> {
     let (pin, pout) = (q.params[0], q.params[g.output()]);
     let input_off = p.offset[0].expect("the input is planned");
     let output_off = p.offset[g.output()].expect("the logits are planned");
+    if p.patch.is_some() {
+        const_bytes += patch::input_table(&mut consts, &p);
+    }
+    let input_doc = match &p.patch {
+        None => "/* The input inside the arena: fill it, then call tinynas_run(). */\n\
+                 int8_t *tinynas_input(void);"
+            .to_string(),
+        Some(c) => format!(
+            "/* Patch-based inference (MCUNetV2): the first {} layers run on {}x{} patches\n\
+              * ({} of them), the rest layer by layer. tinynas_invoke() reads its input where it\n\
+              * lies, window by window, and never writes it; tinynas_input() is a buffer of its own\n\
+              * (TINYNAS_INPUT_BYTES of SRAM beside the arena) for tinynas_run(). */\n\
+             #define TINYNAS_PATCHES {}\n\
+             #define TINYNAS_PATCH_COUNT {}\n\
+             int8_t *tinynas_input(void);",
+            c.stage_end + 1,
+            c.patches,
+            c.patches,
+            c.regions.len(),
+            c.patches,
+            c.regions.len()
+        ),
+    };
     let macs: u64 = crate::mcu::graph::build(net).macs();
     let model_h = format!(
         "/* {about}\n * Written by `tinynas export`; do not edit. */\n\
@@ -324,8 +390,7 @@ pub fn generate(q: &QGraph, net: &Network, about: &str) -> Result<Sources> {
          #define TINYNAS_MACS {macs}\n\
          #define TINYNAS_LAYERS {layers}\n\
          \n\
-         /* The input inside the arena: fill it, then call tinynas_run(). */\n\
-         int8_t *tinynas_input(void);\n\
+         {input_doc}\n\
          /* The logits inside the arena, valid after tinynas_run() until the next run. */\n\
          const int8_t *tinynas_output(void);\n\
          /* One inference on the input in the arena. The run consumes the input (later layers\n\
@@ -387,23 +452,33 @@ pub fn generate(q: &QGraph, net: &Network, about: &str) -> Result<Sources> {
     let _ = write!(
         model_c,
         "\n\
-         int8_t *tinynas_input(void) {{ return tinynas_arena + {input_off}; }}\n\
-         \n\
          const int8_t *tinynas_output(void) {{ return tinynas_arena + {output_off}; }}\n\
          \n\
          #define A tinynas_arena\n\
          #define SCRATCH ((int16_t *)(void *)(tinynas_arena + TINYNAS_ACTIVATION_BYTES))\n\
          #define KBUF ((int16_t *)(void *)(tinynas_arena + TINYNAS_ACTIVATION_BYTES + TINYNAS_SCRATCH_BYTES))\n\
-         \n\
-         void tinynas_run(void) {{\n\
-         {calls}}}\n\
-         \n\
-         void tinynas_invoke(const int8_t *input, int8_t *output) {{\n\
-         \x20   if (input != tinynas_input()) memcpy(tinynas_input(), input, TINYNAS_INPUT_BYTES);\n\
-         \x20   tinynas_run();\n\
-         \x20   if (output) memcpy(output, tinynas_output(), TINYNAS_CLASSES);\n\
-         }}\n\
-         \n\
+         \n"
+    );
+    if p.patch.is_some() {
+        model_c.push_str(&patch::driver(&p, &stage_calls, &calls, s.w));
+    } else {
+        let _ = write!(
+            model_c,
+            "int8_t *tinynas_input(void) {{ return tinynas_arena + {input_off}; }}\n\
+             \n\
+             void tinynas_run(void) {{\n\
+             {calls}}}\n\
+             \n\
+             void tinynas_invoke(const int8_t *input, int8_t *output) {{\n\
+             \x20   if (input != tinynas_input()) memcpy(tinynas_input(), input, TINYNAS_INPUT_BYTES);\n\
+             \x20   tinynas_run();\n\
+             \x20   if (output) memcpy(output, tinynas_output(), TINYNAS_CLASSES);\n\
+             }}\n"
+        );
+    }
+    let _ = write!(
+        model_c,
+        "\n\
          int tinynas_argmax(const int8_t *logits) {{\n\
          \x20   int best = 0;\n\
          \x20   for (int i = 1; i < TINYNAS_CLASSES; i++)\n\

@@ -5,13 +5,15 @@
 
 pub mod codegen;
 pub mod host;
+mod patch;
 pub mod plan;
 pub mod profile;
 mod requant;
 pub mod target;
 
-pub use codegen::{C_FILES, Sources, generate};
+pub use codegen::{C_FILES, Sources, generate, generate_staged};
 pub use plan::ArenaPlan;
+pub use plan::Stage;
 
 use crate::export::QGraph;
 use crate::{Error, Result};

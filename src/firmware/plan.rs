@@ -7,6 +7,7 @@ use crate::arch::net::Network;
 use crate::export::QGraph;
 use crate::export::graph::{OpKind, Padding, conv_geometry};
 use crate::mcu::graph::{self, OpKind as McuKind};
+use crate::mcu::patch_code::{self, PatchCode};
 use crate::mcu::sched;
 use crate::{Error, Result};
 use serde::Serialize;
@@ -34,6 +35,15 @@ pub struct ArenaPlan {
     pub kernel_bytes: u64,
     #[serde(skip)]
     pub steps: Vec<Step>,
+    /// Patch-based inference of the first stage (`--patch`): step `i` is the network's op `i`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub patch: Option<PatchCode>,
+    /// The MCU graph the plan was made on.
+    #[serde(skip)]
+    pub graph: graph::Graph,
+    /// The MCU tensor of every exported tensor (None: a PAD's output).
+    #[serde(skip)]
+    pub mcu_tensor: Vec<Option<usize>>,
 }
 
 impl ArenaPlan {
@@ -55,12 +65,30 @@ fn mismatch(what: String) -> Error {
     ))
 }
 
+/// How the generated code runs the network's first stage.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Stage {
+    /// Layer by layer, every tensor whole (TinyEngine's plan).
+    #[default]
+    Whole,
+    /// n×n patches (MCUNetV2), the stage end chosen for the smallest arena.
+    Patches(usize),
+}
+
 /// The plan of `q`, the exported graph of `net`.
-pub fn plan(q: &QGraph, net: &Network) -> Result<ArenaPlan> {
+pub fn plan(q: &QGraph, net: &Network, stage: Stage) -> Result<ArenaPlan> {
     let g = &q.graph;
     let mg = graph::build(net);
-    let layout = sched::layout(&mg, sched::Planner::TinyEngine);
-    let (scratch_bytes, kernel_bytes) = sched::tinyengine_buffers(&mg);
+    let (layout, scratch_bytes, kernel_bytes, patch) = match stage {
+        Stage::Whole => {
+            let (s, k) = sched::tinyengine_buffers(&mg);
+            (sched::layout(&mg, sched::Planner::TinyEngine), s, k, None)
+        }
+        Stage::Patches(n) => {
+            let p = patch_code::best(&mg, n)?;
+            (p.layout.clone(), p.scratch_bytes, p.kernel_bytes, Some(p))
+        }
+    };
     // Export tensor → MCU tensor, walking both op lists in order (PADs only in the export).
     let mut map: Vec<Option<usize>> = vec![None; g.shapes.len()];
     let mut pad_of: Vec<Option<(usize, usize)>> = vec![None; g.shapes.len()];
@@ -121,6 +149,16 @@ pub fn plan(q: &QGraph, net: &Network) -> Result<ArenaPlan> {
             pad_top = conv_geometry(xs.h, kernel, stride, Padding::Same).1;
             pad_left = conv_geometry(xs.w, kernel, stride, Padding::Same).1;
         }
+        if patch.as_ref().is_some_and(|p| j <= p.stage_end)
+            && let OpKind::Conv { kernel, .. } = op.kind
+            && (pad_top, pad_left) != (patch_code::conv_pad(kernel), patch_code::conv_pad(kernel))
+        {
+            return Err(super::unsupported(format!(
+                "{} in patches: padding ({pad_top}, {pad_left}) where the patch plan assumes {}",
+                op.name,
+                patch_code::conv_pad(kernel)
+            )));
+        }
         // The inputs are the counterparts of the MCU op's (in any order: an ADD's).
         let mut mcu_inputs: Vec<Option<usize>> = inputs.iter().map(|&x| map[x]).collect();
         let mut want: Vec<Option<usize>> = m.inputs.iter().map(|&t| Some(t)).collect();
@@ -157,5 +195,8 @@ pub fn plan(q: &QGraph, net: &Network) -> Result<ArenaPlan> {
         scratch_bytes,
         kernel_bytes,
         steps,
+        patch,
+        graph: mg,
+        mcu_tensor: map,
     })
 }

@@ -30,6 +30,15 @@ pub const CALL_BYTES: u64 = 18;
 pub const LAYER_RECORD_BYTES: u64 = 44;
 pub const ADD_RECORD_BYTES: u64 = 28;
 
+/// Patch-based inference (`--patch`): a `tn_patch_t` per stage op and patch, the input's
+/// window origin per patch, the code of the patch driver (tn_geom, tn_window,
+/// tn_pointwise_rows, tn_add_rows, the patch loop) and per stage op its call with the record
+/// copied.
+pub const PATCH_ENTRY_BYTES: u64 = 28;
+pub const PATCH_INPUT_ENTRY_BYTES: u64 = 4;
+pub const PATCH_CODE_BYTES: u64 = 512;
+pub const PATCH_CALL_BYTES: u64 = 48;
+
 /// Code bytes of a kernel.
 pub fn kernel_code_bytes(k: Kernel) -> u64 {
     match k {

@@ -10,6 +10,7 @@ pub mod latency_fit;
 /// The network description lives in the network definition, `crate::arch`.
 pub use crate::arch::net;
 pub mod patch;
+pub mod patch_code;
 pub mod place;
 pub mod sched;
 mod walk;

@@ -614,3 +614,38 @@ void tn_fc(const tn_conv_t *L, const int8_t *restrict x, int8_t *restrict y) {
         y[o] = tn_clamp(tn_rq_apply(acc, r) + zout, amin, amax);
     }
 }
+
+/* ---- patch-based inference ---- */
+
+void tn_geom(tn_conv_t *L, const tn_patch_t *P) {
+    L->h = P->ih;
+    L->w = P->iw;
+    L->oh = P->oh;
+    L->ow = P->ow;
+    L->pt = (uint8_t)P->pt;
+    L->pl = (uint8_t)P->pl;
+}
+
+void tn_window(const int8_t *x, uint32_t width, uint32_t c, uint32_t y0, uint32_t x0,
+               uint32_t h, uint32_t w, int8_t *restrict y) {
+    for (uint32_t r = 0; r < h; r++)
+        memcpy(y + r * w * c, x + ((y0 + r) * width + x0) * c, w * c);
+}
+
+void tn_pointwise_rows(const tn_conv_t *L, const int8_t *x, int8_t *y, uint32_t y_row,
+                       int16_t *col) {
+    tn_conv_t r = *L;
+    r.h = 1;
+    r.oh = 1;
+    for (uint32_t i = 0; i < L->oh; i++)
+        tn_pointwise(&r, x + i * L->w * L->cin, y + i * y_row, col);
+}
+
+void tn_add_rows(const tn_add_t *L, const tn_patch_t *P, uint32_t c, const int8_t *a,
+                 const int8_t *b, int8_t *y, uint32_t y_row) {
+    tn_add_t r = *L;
+    r.n = P->ow * c;
+    for (uint32_t i = 0; i < P->oh; i++)
+        tn_add(&r, a + ((P->ay + i) * P->aw + P->ax) * c, b + ((P->by + i) * P->bw + P->bx) * c,
+               y + i * y_row);
+}

@@ -81,6 +81,37 @@ void tn_avgpool(uint32_t hw, uint32_t c, const int8_t *restrict x, int8_t *restr
 /* Fully connected: L->cin inputs, L->cout outputs, one multiplier and shift. */
 void tn_fc(const tn_conv_t *L, const int8_t *restrict x, int8_t *restrict y);
 
+/* ---- patch-based inference (`tinynas export --patch N`): the first stage patch by patch ---- */
+
+/* One op's geometry in one patch: its input region (rows, columns), its output region, the
+ * padding before the input region (the tensor's own border, or 0 inside it), where the output
+ * region lies in the stage output (the stage's last op writes it there), and for an ADD where
+ * the output region lies in each input's region and that region's width. */
+typedef struct {
+    uint16_t ih, iw, oh, ow;
+    uint16_t pt, pl;
+    uint16_t oy, ox;
+    uint16_t ay, ax, aw;
+    uint16_t by, bx, bw;
+} tn_patch_t;
+
+/* A record's geometry replaced by a patch's. */
+void tn_geom(tn_conv_t *L, const tn_patch_t *P);
+
+/* Rows y0.. and columns x0.. (h × w pixels of c channels) of an HWC image `width` pixels wide,
+ * copied contiguous into y. */
+void tn_window(const int8_t *x, uint32_t width, uint32_t c, uint32_t y0, uint32_t x0,
+               uint32_t h, uint32_t w, int8_t *restrict y);
+
+/* A 1×1 convolution whose output rows lie `y_row` bytes apart (the stage output). */
+void tn_pointwise_rows(const tn_conv_t *L, const int8_t *x, int8_t *y, uint32_t y_row,
+                       int16_t *col);
+
+/* ADD on a patch, row by row: P->oh rows of P->ow pixels of `c` channels, each input read at
+ * the output region's place in its own region, the output rows `y_row` bytes apart. */
+void tn_add_rows(const tn_add_t *L, const tn_patch_t *P, uint32_t c, const int8_t *a,
+                 const int8_t *b, int8_t *y, uint32_t y_row);
+
 #ifdef __cplusplus
 }
 #endif
