@@ -84,6 +84,7 @@ fn a_trained_subnet_exports_to_int8_that_tflite_micro_runs_as_the_executor_does(
         verify_images: 200,
         target: Some(tinynas::mcu::Device::preset("stm32f412").unwrap()),
         target_images: 20,
+        patches: None,
     };
     let r = export(&e, &run_dir, &run, &o, &Silent).unwrap();
     eprintln!(
@@ -200,5 +201,29 @@ fn a_trained_subnet_exports_to_int8_that_tflite_micro_runs_as_the_executor_does(
         "LiteRT's optimized kernels agree on the class of {same_class} of {n} images"
     );
     assert_eq!(rt.arena["head"].as_u64(), Some(r.arena.head_bytes));
+
+    // The same subnet with its first stage in 2×2 patches: every test image identical on the
+    // host, 20 on the Cortex-M4F, a smaller arena, the linker's SRAM its estimate.
+    let patched = ExportOptions {
+        out: tmp.join("export-patch"),
+        verify: None,
+        patches: Some(2),
+        ..o
+    };
+    let p = export(&e, &run_dir, &run, &patched, &Silent).unwrap();
+    let fw = &p.firmware;
+    let plan = fw.patch.as_ref().expect("a patch stage");
+    assert_eq!((plan.patches, plan.patch_count), (2, 4));
+    assert!(fw.arena_bytes < plan.whole_arena_bytes);
+    assert_eq!(fw.host.as_ref().unwrap().images, p.test_images);
+    let dev = fw.device.as_ref().unwrap();
+    assert_eq!(dev.images, 20);
+    assert_eq!(dev.link.sram_used_bytes, fw.sram_estimate_bytes);
+    assert!(dev.link.flash_used_bytes <= fw.flash_estimate_bytes);
+    assert!(p.int8_top1 == r.int8_top1, "the same model");
+    eprintln!(
+        "in 2x2 patches: arena {} B (layer by layer {} B), {} test images identical on the host, 20/20 on the Cortex-M4F, {} instructions",
+        fw.arena_bytes, plan.whole_arena_bytes, p.test_images, dev.instructions
+    );
     let _ = std::fs::remove_dir_all(&tmp);
 }

@@ -298,15 +298,18 @@ fn firmware_refusals_name_what_was_wrong() {
     let _ = std::fs::remove_dir_all(&dir);
 
     // export --target refuses it up front, by the same estimate the search checks.
-    let e =
-        tinynas::pipeline::firmware::check_fits(&nets[0], &Device::preset("stm32f411").unwrap())
-            .unwrap_err()
-            .to_string();
+    let e = tinynas::pipeline::firmware::check_fits(
+        &nets[0],
+        &Device::preset("stm32f411").unwrap(),
+        None,
+    )
+    .unwrap_err()
+    .to_string();
     assert!(
         e.contains("--target stm32f411") && e.contains("over flash by"),
         "{e}"
     );
-    tinynas::pipeline::firmware::check_fits(&nets[1], &Device::preset("stm32f411").unwrap())
+    tinynas::pipeline::firmware::check_fits(&nets[1], &Device::preset("stm32f411").unwrap(), None)
         .unwrap();
 
     // Without the toolchain on PATH, export --target refuses before touching anything.

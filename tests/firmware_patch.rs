@@ -9,13 +9,14 @@ mod common;
 use common::models::{calibrated_model, random_inputs};
 use common::rng;
 use rand::Rng;
+use tinynas::arch::SearchSpace;
+use tinynas::arch::net::Network;
+use tinynas::arch::net::from_subnet;
 use tinynas::firmware::host::HostBuild;
 use tinynas::firmware::{self, Stage, generate, generate_staged};
+use tinynas::mcu::Device;
 use tinynas::mcu::graph;
-use tinynas::mcu::net::from_subnet;
 use tinynas::mcu::patch_code;
-use tinynas::mcu::{Device, Network};
-use tinynas::supernet::SearchSpace;
 
 fn tmp(name: &str) -> std::path::PathBuf {
     let d = std::env::temp_dir().join(format!("tinynas-fwp-{name}-{}", std::process::id()));

@@ -49,6 +49,11 @@ pub struct ExportArgs {
     /// Test images run in QEMU with --target (default 20).
     #[arg(long, requires = "target")]
     pub target_images: Option<usize>,
+    /// Run the generated C's first stage in N×N patches (MCUNetV2 patch-based inference: a
+    /// smaller arena for recomputed overlaps; `tinynas mem --scheduler patch --patches N`
+    /// gives its figures). Default: layer by layer.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(2..=16))]
+    pub patch: Option<u16>,
 }
 
 pub fn print_export(r: &ExportReport) {
@@ -132,14 +137,34 @@ fn target_arg(s: &str) -> std::result::Result<crate::mcu::Device, String> {
 /// The generated C runtime's lines: its arena and image, the host check, the device check.
 pub fn print_firmware(f: &crate::pipeline::firmware::FirmwareReport) {
     println!(
-        "  generated C (tinynas_model.c/.h, tinynas_kernels.c/.h): arena {} B (activations {} + scratch {} + kernel buffer {}); the device needs SRAM {} and flash {} (estimates the search checked)",
+        "  generated C (tinynas_model.c/.h, tinynas_kernels.c/.h): arena {} B (activations {} + scratch {} + kernel buffer {}); the device needs SRAM {} and flash {} ({})",
         f.arena_bytes,
         f.activation_bytes,
         f.scratch_bytes,
         f.kernel_buffer_bytes,
         kib(f.sram_estimate_bytes),
-        kib(f.flash_estimate_bytes)
+        kib(f.flash_estimate_bytes),
+        if f.patch.is_some() {
+            "estimates; with the input buffer"
+        } else {
+            "estimates the search checked"
+        }
     );
+    if let Some(p) = &f.patch {
+        println!(
+            "  patch-based: the first {} layers (through {}) in {}x{} patches ({} of them), then layer by layer; arena {} B instead of {} B, for {:.2} M recomputed MACs (+{:.0} %); tinynas_invoke reads the input where it lies, tinynas_input() is {} B beside the arena",
+            p.stage_layers,
+            p.stage_end,
+            p.patches,
+            p.patches,
+            p.patch_count,
+            f.arena_bytes,
+            p.whole_arena_bytes,
+            p.extra_macs as f64 / 1e6,
+            100.0 * p.extra_macs as f64 / p.macs.max(1) as f64,
+            p.input_buffer_bytes
+        );
+    }
     match (&f.host, &f.host_skipped) {
         (Some(h), _) => println!(
             "  on the host: {}/{} test images identical to the integer executor, {:.0} images/s; arena touched {} + {} + {} B",
@@ -218,11 +243,13 @@ pub fn run(a: &ExportArgs) -> Result<()> {
     crate::io::check_out_dir(&a.out, "--out")?;
     let cfg = crate::train::run::read_run_config(&a.sub.run)?;
     let subnet = a.sub.subnet(&cfg.space)?;
+    let patches = a.patch.map(usize::from);
+    let network = crate::mcu::net::from_subnet(&cfg.space, &subnet)?;
+    if let Some(n) = patches {
+        crate::mcu::patch_code::estimate(&network, n)?;
+    }
     if let Some(d) = &a.target {
-        crate::pipeline::firmware::check_fits(
-            &crate::mcu::net::from_subnet(&cfg.space, &subnet)?,
-            d,
-        )?;
+        crate::pipeline::firmware::check_fits(&network, d, patches)?;
     }
     let claimed = crate::pipeline::export::claimed_files(a.target.as_ref());
     let claimed: Vec<&str> = claimed.iter().map(String::as_str).collect();
@@ -243,6 +270,7 @@ pub fn run(a: &ExportArgs) -> Result<()> {
         verify_images: a.verify_images,
         target: a.target.clone(),
         target_images,
+        patches,
     };
     let r = export(&e, &a.sub.run, &run, &o, &*console)?;
     print_export(&r);

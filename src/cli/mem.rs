@@ -312,7 +312,7 @@ pub fn run(a: &MemArgs) -> Result<()> {
                 "peak_sram_bytes": r.peak_sram_bytes, "sram_bytes": r.sram_bytes, "peak_layer": r.peak_layer, "peak_tensors": r.peak_tensors,
                 "arena_bytes": r.peak.arena_bytes, "scratch_bytes": r.peak.scratch_bytes, "kernel_buffer_bytes": r.peak.kernel_buffer_bytes,
                 "tflm_tail": r.peak.tflm_tail,
-                "patch": r.patch, "device": dev, "fits": fits, "sram_margin_bytes": sm, "flash_margin_bytes": fm,
+                "patch": r.patch, "patch_code": r.patch_code, "device": dev, "fits": fits, "sram_margin_bytes": sm, "flash_margin_bytes": fm,
                 "instructions": lat.as_ref().and_then(|l| l.instructions(&net)),
                 "latency_ms": lat.as_ref().and_then(|l| l.instructions(&net)).map(|n| lat.as_ref().unwrap().ms(n as f64)),
                 "layers": rows,
@@ -331,6 +331,8 @@ pub fn run(a: &MemArgs) -> Result<()> {
                     " (the generated C runtime's image: weights, tables and code)",
                 Scheduler::Tflm =>
                     " (the .tflite file; TF Lite Micro's own code is not counted: add it with --runtime-flash)",
+                Scheduler::Patch if matches!(r.patch_code, Some(Ok(_))) =>
+                    " (the generated C runtime's image with `export --patch`: weights, tables and code)",
                 _ => " (weights, biases and scales)",
             }
         );
@@ -372,6 +374,25 @@ pub fn run(a: &MemArgs) -> Result<()> {
                 kib(p.after_stage_peak_bytes),
                 p.extra_macs as f64 / 1e6
             );
+        }
+        match &r.patch_code {
+            Some(Ok(c)) => println!(
+                "  the generated C (`export --patch {}`): the first {} layers (through {}) in patches, arena {} B (activations {} + scratch {} + kernel buffer {}); the device needs SRAM {} B (that arena, the input buffer of {} B and the runtime's stack); {:.2} M recomputed MACs, which the latency line does not price",
+                c.plan.patches,
+                c.plan.stage_end + 1,
+                r.graph.ops[c.plan.stage_end].name,
+                c.plan.total_bytes(),
+                c.plan.arena_bytes,
+                c.plan.scratch_bytes,
+                c.plan.kernel_bytes,
+                c.sram_bytes,
+                c.input_bytes,
+                c.plan.extra_macs as f64 / 1e6
+            ),
+            Some(Err(why)) => println!(
+                "  the generated C cannot run it in patches: {why}; the fit below is the analytic peak's"
+            ),
+            None => {}
         }
         if let Some(l) = &lat {
             println!("{}", l.describe(&net));

@@ -65,6 +65,10 @@ pub struct Report {
     pub peak: sched::Peak,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub patch: Option<patch::PatchPlan>,
+    /// The patch scheduler: what `export --patch` generates (its flash and SRAM are the
+    /// report's), or why the generated C cannot run the stage in patches.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub patch_code: Option<std::result::Result<patch_code::Estimate, String>>,
     #[serde(skip)]
     pub graph: graph::Graph,
 }
@@ -114,6 +118,12 @@ pub fn evaluate(net: &Network, opts: &EvalOptions) -> Result<Report> {
         }
         Scheduler::Analytic | Scheduler::Patch => (g.weight_bytes(), peak.peak_sram_bytes),
     };
+    let patch_code = (opts.scheduler == Scheduler::Patch)
+        .then(|| patch_code::estimate(net, opts.patches).map_err(|e| e.to_string()));
+    let (flash, sram) = match &patch_code {
+        Some(Ok(c)) => (c.flash_bytes, c.sram_bytes),
+        _ => (flash, sram),
+    };
     Ok(Report {
         network: net.name.clone(),
         scheduler: opts.scheduler,
@@ -126,6 +136,7 @@ pub fn evaluate(net: &Network, opts: &EvalOptions) -> Result<Report> {
         peak_tensors: peak.peak_tensors.iter().map(|&t| tensor_name(t)).collect(),
         peak,
         patch,
+        patch_code,
         graph: g,
     })
 }

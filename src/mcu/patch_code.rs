@@ -15,9 +15,9 @@
 
 use super::graph::{self, Graph, OpKind};
 use super::image;
-use super::net::Network;
 use super::place::{Order, place};
 use super::sched::{Layout, buffers, tinyengine_buffers};
+use crate::arch::net::Network;
 use crate::error::{Error, Result};
 use serde::Serialize;
 

@@ -325,7 +325,7 @@ pub fn demo(
     // 6. Export, and the device check where the Arm toolchain and QEMU are present.
     let chosen = crate::mcu::net::from_subnet(&run.cfg.space, &search.subnet)?;
     let target = match super::firmware::check_target(&o.limits.device)
-        .and_then(|()| super::firmware::check_fits(&chosen, &o.limits.device))
+        .and_then(|()| super::firmware::check_fits(&chosen, &o.limits.device, None))
     {
         Ok(()) => Ok(o.limits.device.clone()),
         Err(e) => Err(format!("no device check: {e}")),
@@ -353,6 +353,7 @@ pub fn demo(
             verify_images: 0,
             target: target.as_ref().ok().cloned(),
             target_images: 20,
+            patches: None,
         },
         obs,
     )?;

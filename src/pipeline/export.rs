@@ -40,6 +40,8 @@ pub struct ExportOptions {
     /// QEMU on `target_images` test images; the ELF joins the files.
     pub target: Option<Device>,
     pub target_images: usize,
+    /// Run the first stage of the generated C in n×n patches (MCUNetV2; None: layer by layer).
+    pub patches: Option<usize>,
 }
 
 /// The files `export` writes (with `target`, also `elf_name(device)`).
@@ -240,6 +242,7 @@ pub fn export(
         super::firmware::check_fits(
             &crate::mcu::net::from_subnet(&run.cfg.space, &o.subnet)?,
             dev,
+            o.patches,
         )?;
     }
     let claimed = claimed_files(o.target.as_ref());
@@ -309,6 +312,7 @@ pub fn export(
         &split,
         o.target.as_ref(),
         o.target_images,
+        o.patches,
         &o.out,
         obs,
     )?;

@@ -37,9 +37,61 @@ pub struct FirmwareReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub device: Option<crate::firmware::DeviceCheck>,
     /// The latency model's instructions for the target's core (`mcu::latency`), beside QEMU's
-    /// count in `device`.
+    /// count in `device` (layer by layer only: the model does not price a patch stage's
+    /// recomputed overlaps).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub predicted_instructions: Option<u64>,
+    /// `--patch`: the first stage in patches (`mcu::patch_code`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub patch: Option<PatchReport>,
+}
+
+/// The patch stage of the generated code.
+#[derive(Clone, Debug, Serialize)]
+pub struct PatchReport {
+    /// Patches per side, and how many the grid holds.
+    pub patches: usize,
+    pub patch_count: usize,
+    /// The layers run per patch (the first `stage_layers`), the last of them.
+    pub stage_layers: usize,
+    pub stage_end: String,
+    /// MACs the overlapping patches recompute, and the network's own.
+    pub extra_macs: u64,
+    pub macs: u64,
+    /// The input buffer `tinynas_input()` holds beside the arena.
+    pub input_buffer_bytes: u64,
+    /// The layer-by-layer arena it replaces.
+    pub whole_arena_bytes: u64,
+}
+
+/// Flash and SRAM the generated C needs (the estimate the search and `--target` check), layer
+/// by layer or with the first stage in `patches`×`patches` patches.
+struct Needs {
+    sram: u64,
+    flash: u64,
+    macs: u64,
+    patch: Option<crate::mcu::patch_code::Estimate>,
+}
+
+fn needs(net: &crate::mcu::Network, patches: Option<usize>) -> Result<Needs> {
+    let est = crate::mcu::evaluate(net, &crate::mcu::EvalOptions::default())?;
+    Ok(match patches {
+        None => Needs {
+            sram: est.sram_bytes,
+            flash: est.flash_bytes,
+            macs: est.macs,
+            patch: None,
+        },
+        Some(n) => {
+            let p = crate::mcu::patch_code::estimate(net, n)?;
+            Needs {
+                sram: p.sram_bytes,
+                flash: p.flash_bytes,
+                macs: est.macs,
+                patch: Some(p),
+            }
+        }
+    })
 }
 
 /// The hidden folder of the firmware builds inside the export's folder (whose lock the export
@@ -71,23 +123,31 @@ impl Drop for BuildDir {
 /// Refuse, before any work, a network whose generated C the estimate already puts over the
 /// device's SRAM or flash (the linker would refuse it at the end; the estimate is never below
 /// the linker's figures).
-pub fn check_fits(net: &crate::mcu::Network, device: &Device) -> Result<()> {
-    let est = crate::mcu::evaluate(net, &crate::mcu::EvalOptions::default())?;
-    if device.fits(est.sram_bytes, est.flash_bytes) {
+pub fn check_fits(
+    net: &crate::mcu::Network,
+    device: &Device,
+    patches: Option<usize>,
+) -> Result<()> {
+    let est = needs(net, patches)?;
+    if device.fits(est.sram, est.flash) {
         return Ok(());
     }
     let over = |what: &str, need: u64, have: u64| {
         (need > have).then(|| format!("{what} by {} B (needs {need} B of {have} B)", need - have))
     };
     let parts: Vec<String> = [
-        over("SRAM", est.sram_bytes, device.sram_bytes),
-        over("flash", est.flash_bytes, device.flash_bytes),
+        over("SRAM", est.sram, device.sram_bytes),
+        over("flash", est.flash, device.flash_bytes),
     ]
     .into_iter()
     .flatten()
     .collect();
+    let how = match patches {
+        None => "`tinynas mem --scheduler tinyengine`".to_string(),
+        Some(n) => format!("`tinynas mem --scheduler patch --patches {n}`"),
+    };
     Err(Error::Invalid(format!(
-        "--target {}: the model does not fit: its generated C is over {} by the estimate (`tinynas mem --scheduler tinyengine`); search for this device, or give a larger one",
+        "--target {}: the model does not fit: its generated C is over {} by the estimate ({how}); search for this device, or give a larger one",
         device.name,
         parts.join(" and ")
     )))
@@ -110,11 +170,16 @@ pub fn build_firmware(
     split: &SplitRun,
     target: Option<&Device>,
     target_images: usize,
+    patches: Option<usize>,
     out: &Path,
     obs: &dyn Observer,
 ) -> Result<(crate::firmware::Sources, FirmwareReport, Option<Vec<u8>>)> {
-    let sources = crate::firmware::generate(q, network, about)?;
-    let est = crate::mcu::evaluate(network, &crate::mcu::EvalOptions::default())?;
+    let stage = patches.map_or(
+        crate::firmware::Stage::Whole,
+        crate::firmware::Stage::Patches,
+    );
+    let sources = crate::firmware::generate_staged(q, network, about, stage)?;
+    let est = needs(network, patches)?;
     let dir = BuildDir::new(out)?;
     let compiler = crate::firmware::host::compiler();
     let (host, host_skipped) = if crate::firmware::host::compiler_found(&compiler) {
@@ -171,15 +236,26 @@ pub fn build_firmware(
         activation_bytes: p.activation_bytes,
         scratch_bytes: p.scratch_bytes,
         kernel_buffer_bytes: p.kernel_bytes,
-        sram_estimate_bytes: est.sram_bytes,
-        flash_estimate_bytes: est.flash_bytes,
+        sram_estimate_bytes: est.sram,
+        flash_estimate_bytes: est.flash,
         host,
         host_skipped,
         predicted_instructions: target
+            .filter(|_| patches.is_none())
             .and_then(|d| d.core)
             .and_then(|c| crate::mcu::latency::core_table(c).ok())
             .and_then(|t| crate::mcu::latency::instructions(t, network)),
         device,
+        patch: est.patch.as_ref().map(|e| PatchReport {
+            patches: e.plan.patches,
+            patch_count: e.plan.regions.len(),
+            stage_layers: e.plan.stage_end + 1,
+            stage_end: p.graph.ops[e.plan.stage_end].name.clone(),
+            extra_macs: e.plan.extra_macs,
+            macs: est.macs,
+            input_buffer_bytes: e.input_bytes,
+            whole_arena_bytes: crate::mcu::sched::tinyengine(&p.graph).peak_sram_bytes,
+        }),
     };
     Ok((sources, report, elf))
 }
