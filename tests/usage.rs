@@ -102,6 +102,15 @@ fn an_option_without_the_one_it_applies_to_is_a_usage_error() {
             &["search", "--run", &run, "--measure", "--top-k", "3"],
             &["--measure", "--top-k"],
         ),
+        // Patches: a grid of at least 2x2, at most 16x16.
+        (
+            &["export", "--run", &run, "--out", &out, "--patch", "1"],
+            &["--patch", "2..=16"],
+        ),
+        (
+            &["export", "--run", &run, "--out", &out, "--patch", "17"],
+            &["--patch", "2..=16"],
+        ),
     ];
     for (args, want) in cases {
         usage_error(args, want);
