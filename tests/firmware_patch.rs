@@ -138,6 +138,19 @@ fn mcunet_in2_in_patches_declares_a_smaller_arena_and_computes_the_same_logits()
     assert_eq!(d.link.sram_used_bytes, est.sram_bytes);
     let (linked, estimate) = (d.link.flash_used_bytes as f64, est.flash_bytes as f64);
     assert!(linked <= estimate && estimate / linked - 1.0 < 0.02);
+    // The latency model priced per patch against QEMU's count.
+    let t = tinynas::mcu::latency::core_table(d.link.core).unwrap();
+    let predicted = patch_code::instructions(t, &graph::build(&net), &est.plan).unwrap();
+    let err = predicted as f64 / d.instructions as f64 - 1.0;
+    eprintln!(
+        "  the latency model per patch: {predicted} instructions ({:+.2} %)",
+        100.0 * err
+    );
+    assert!(
+        err.abs() < 0.05,
+        "{predicted} predicted, {} counted",
+        d.instructions
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -154,6 +167,18 @@ fn patch_stage_runs_bit_exact_on_a_cortex_m7_in_qemu() {
     let c = firmware::check_device(&q, &s, &dev, &dir, &inputs, macs).unwrap();
     assert_eq!(c.images, 20);
     let est = patch_code::estimate(net, 3).unwrap();
+    let t = tinynas::mcu::latency::core_table(c.link.core).unwrap();
+    let predicted = patch_code::instructions(t, &graph::build(net), &est.plan).unwrap();
+    let err = predicted as f64 / c.instructions as f64 - 1.0;
+    eprintln!(
+        "the latency model per patch: {predicted} instructions ({:+.2} %)",
+        100.0 * err
+    );
+    assert!(
+        err.abs() < 0.05,
+        "{predicted} predicted, {} counted",
+        c.instructions
+    );
     eprintln!(
         "estimate: flash {} B, SRAM {} B; linked {} B, {} B; code {} B",
         est.flash_bytes,

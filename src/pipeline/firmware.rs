@@ -36,9 +36,8 @@ pub struct FirmwareReport {
     /// Linked for the device and run on its core in QEMU (`target`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub device: Option<crate::firmware::DeviceCheck>,
-    /// The latency model's instructions for the target's core (`mcu::latency`), beside QEMU's
-    /// count in `device` (layer by layer only: the model does not price a patch stage's
-    /// recomputed overlaps).
+    /// The latency model's instructions for the target's core (`mcu::latency`; with patches
+    /// priced per patch, `mcu::patch_code::instructions`), beside QEMU's count in `device`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub predicted_instructions: Option<u64>,
     /// `--patch`: the first stage in patches (`mcu::patch_code`).
@@ -241,10 +240,12 @@ pub fn build_firmware(
         host,
         host_skipped,
         predicted_instructions: target
-            .filter(|_| patches.is_none())
             .and_then(|d| d.core)
             .and_then(|c| crate::mcu::latency::core_table(c).ok())
-            .and_then(|t| crate::mcu::latency::instructions(t, network)),
+            .and_then(|t| match &est.patch {
+                Some(e) => crate::mcu::patch_code::instructions(t, &p.graph, &e.plan),
+                None => crate::mcu::latency::instructions(t, network),
+            }),
         device,
         patch: est.patch.as_ref().map(|e| PatchReport {
             patches: e.plan.patches,

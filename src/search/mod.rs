@@ -87,6 +87,8 @@ impl Checker {
     /// the device has a core and a clock.
     pub fn footprint(&mut self, space: &SearchSpace, subnet: &SubnetConfig) -> Result<Summary> {
         let net = from_subnet(space, subnet)?;
+        // Under the patch scheduler: the generated C's patch plan, priced per patch.
+        let mut patch_plan = None;
         let mut s = match self.fast.summary(&net, self.limits.scheduler, true) {
             Some(s) => s,
             None => {
@@ -97,6 +99,9 @@ impl Checker {
                         ..EvalOptions::default()
                     },
                 )?;
+                if let Some(Ok(c)) = r.patch_code {
+                    patch_plan = Some((r.graph, c.plan));
+                }
                 Summary {
                     macs: r.macs,
                     params: r.params,
@@ -108,7 +113,10 @@ impl Checker {
             }
         };
         if let Some(p) = self.pricing {
-            s.instructions = latency::instructions(p.table, &net);
+            s.instructions = match &patch_plan {
+                Some((g, plan)) => crate::mcu::patch_code::instructions(p.table, g, plan),
+                None => latency::instructions(p.table, &net),
+            };
             s.latency_ms = s.instructions.map(|n| latency::ms(p.core, p.mhz, n as f64));
         }
         if self.limits.latency_ms.is_some() && s.latency_ms.is_none() {
