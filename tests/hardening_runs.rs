@@ -30,7 +30,13 @@ fn a_run_deletes_only_its_own_replaced_weights_and_a_new_run_overwrites_nothing(
         std::fs::write(out.join(f), f).unwrap();
     }
     let cfg = tiny_run(tiny_space());
-    train_supernet(&e, &cfg, &quiet(&out, Some(3), false)).unwrap();
+    train_supernet(
+        &e,
+        &cfg,
+        &quiet(&out, Some(3), false),
+        &tinynas::observer::Silent,
+    )
+    .unwrap();
     // Defect: every checkpoint deleted every weights-*.safetensors but its own.
     for f in mine {
         assert_eq!(std::fs::read_to_string(out.join(f)).unwrap(), f, "{f} kept");
@@ -42,28 +48,43 @@ fn a_run_deletes_only_its_own_replaced_weights_and_a_new_run_overwrites_nothing(
     assert_eq!(ours, ["weights-00000003.safetensors"], "{:?}", files(&out));
 
     // Defect: `--resume --max-steps 2` from step 3 ran to the end; `--max-steps 0` trained all.
-    let err = train_supernet(&e, &cfg, &quiet(&out, Some(2), true))
-        .err()
-        .unwrap()
-        .to_string();
+    let err = train_supernet(
+        &e,
+        &cfg,
+        &quiet(&out, Some(2), true),
+        &tinynas::observer::Silent,
+    )
+    .err()
+    .unwrap()
+    .to_string();
     assert!(
         err.contains("--max-steps 2") && err.contains("step 3"),
         "{err}"
     );
     let fresh = tmp("own-zero");
-    let err = train_supernet(&e, &cfg, &quiet(&fresh, Some(0), false))
-        .err()
-        .unwrap()
-        .to_string();
+    let err = train_supernet(
+        &e,
+        &cfg,
+        &quiet(&fresh, Some(0), false),
+        &tinynas::observer::Silent,
+    )
+    .err()
+    .unwrap()
+    .to_string();
     assert!(err.contains("--max-steps 0"), "{err}");
     assert!(!fresh.join("state.json").exists());
 
     // Defect: a fresh run into a folder without state.json overwrote its metrics.jsonl.
     let other = tmp("own-metrics");
     std::fs::write(other.join("metrics.jsonl"), "the user's own\n").unwrap();
-    let err = train_supernet(&e, &cfg, &quiet(&other, Some(1), false))
-        .err()
-        .unwrap();
+    let err = train_supernet(
+        &e,
+        &cfg,
+        &quiet(&other, Some(1), false),
+        &tinynas::observer::Silent,
+    )
+    .err()
+    .unwrap();
     assert_eq!(err.exit_code(), 2);
     assert!(err.to_string().contains("metrics.jsonl"), "{err}");
     assert_eq!(
@@ -79,10 +100,15 @@ fn a_second_writer_is_refused_naming_the_holders_pid() {
     let lock = tinynas::io::lock_dir(&out, "--out").unwrap();
     // In this process (a second open of the lock file) and from another process.
     let cfg = tiny_run(tiny_space());
-    let err = train_supernet(&e, &cfg, &quiet(&out, Some(1), false))
-        .err()
-        .unwrap()
-        .to_string();
+    let err = train_supernet(
+        &e,
+        &cfg,
+        &quiet(&out, Some(1), false),
+        &tinynas::observer::Silent,
+    )
+    .err()
+    .unwrap()
+    .to_string();
     let pid = format!("PID {}", std::process::id());
     assert!(err.contains(&pid), "{err}");
     refused(
@@ -98,7 +124,13 @@ fn a_second_writer_is_refused_naming_the_holders_pid() {
     assert!(!out.join("state.json").exists(), "nothing was written");
     drop(lock);
     // The lock goes with its holder.
-    train_supernet(&e, &cfg, &quiet(&out, Some(1), false)).unwrap();
+    train_supernet(
+        &e,
+        &cfg,
+        &quiet(&out, Some(1), false),
+        &tinynas::observer::Silent,
+    )
+    .unwrap();
     // A user's file of the lock's name is refused, not overwritten.
     let theirs = tmp("lock-theirs");
     std::fs::write(theirs.join(".tinynas.lock"), "my notes").unwrap();
@@ -161,7 +193,13 @@ fn collect_on_a_space_of_one_subnet_stops_instead_of_looping() {
         ..tiny_space()
     };
     let cfg = tiny_run(space);
-    train_supernet(&e, &cfg, &quiet(&out, Some(1), false)).unwrap();
+    train_supernet(
+        &e,
+        &cfg,
+        &quiet(&out, Some(1), false),
+        &tinynas::observer::Silent,
+    )
+    .unwrap();
     let run = tinynas::pipeline::predictor::open_run(&e, &out, &tinynas::observer::Silent).unwrap();
     let t = std::time::Instant::now();
     let err =
@@ -451,7 +489,7 @@ fn a_new_run_that_stops_before_its_first_checkpoint_leaves_the_folder_as_it_was(
         workers: 1,
         ..Default::default()
     };
-    let err = train_supernet(&e, &cfg, &opts)
+    let err = train_supernet(&e, &cfg, &opts, &tinynas::observer::Silent)
         .err()
         .expect("a non-finite loss");
     let msg = err.to_string();
@@ -466,7 +504,7 @@ fn a_new_run_that_stops_before_its_first_checkpoint_leaves_the_folder_as_it_was(
     );
     // The folder takes a new run at once.
     cfg.schedule = Schedule::joint(1, 0.1, 2);
-    train_supernet(&e, &cfg, &opts).unwrap();
+    train_supernet(&e, &cfg, &opts, &tinynas::observer::Silent).unwrap();
     assert!(out.join("state.json").is_file());
 }
 

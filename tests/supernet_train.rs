@@ -363,7 +363,7 @@ fn a_killed_supernet_run_resumes_to_the_same_weights() {
         ..RunOptions::default()
     };
     let (full_dir, cut_dir) = (tmp("sn-full"), tmp("sn-cut"));
-    let (full, s) = train_supernet(&e, &cfg, &opts(&full_dir)).unwrap();
+    let (full, s) = train_supernet(&e, &cfg, &opts(&full_dir), &tinynas::observer::Silent).unwrap();
     assert!(s.finished && s.steps == 12, "{s:?}");
     // Killed in the middle of the expand phase's epoch… (step 10), then again right at the
     // start of the expand phase (step 9, before its channel re-ordering).
@@ -371,12 +371,12 @@ fn a_killed_supernet_run_resumes_to_the_same_weights() {
         let mut o = opts(&cut_dir);
         o.max_steps = Some(stop);
         o.resume = stop != 7;
-        let (_, s) = train_supernet(&e, &cfg, &o).unwrap();
+        let (_, s) = train_supernet(&e, &cfg, &o, &tinynas::observer::Silent).unwrap();
         assert!(!s.finished && s.steps == stop);
     }
     let mut o = opts(&cut_dir);
     o.resume = true;
-    let (cut, s) = train_supernet(&e, &cfg, &o).unwrap();
+    let (cut, s) = train_supernet(&e, &cfg, &o, &tinynas::observer::Silent).unwrap();
     assert!(s.finished && s.steps == 12);
     assert!(
         params_of(&full) == params_of(&cut),
@@ -405,7 +405,7 @@ fn a_killed_supernet_run_resumes_to_the_same_weights() {
     assert_eq!(state.step, 12);
     assert!(params_of(&loaded) == params_of(&full));
     // A second run into the same directory without --resume is refused.
-    let err = train_supernet(&e, &cfg, &opts(&full_dir))
+    let err = train_supernet(&e, &cfg, &opts(&full_dir), &tinynas::observer::Silent)
         .err()
         .unwrap()
         .to_string();
@@ -415,7 +415,10 @@ fn a_killed_supernet_run_resumes_to_the_same_weights() {
     other.seed = 6;
     let mut o = opts(&full_dir);
     o.resume = true;
-    let err = train_supernet(&e, &other, &o).err().unwrap().to_string();
+    let err = train_supernet(&e, &other, &o, &tinynas::observer::Silent)
+        .err()
+        .unwrap()
+        .to_string();
     assert!(err.contains("other settings"), "{err}");
 }
 
@@ -432,7 +435,7 @@ fn a_nan_loss_stops_the_run_naming_the_step_and_keeps_the_checkpoint() {
         workers: 1,
         ..RunOptions::default()
     };
-    let err = train_supernet(&e, &cfg, &o)
+    let err = train_supernet(&e, &cfg, &o, &tinynas::observer::Silent)
         .err()
         .expect("the run must stop");
     match &err {
@@ -469,6 +472,7 @@ fn a_short_run_on_the_bundled_subset_learns_well_above_chance() {
             workers: 1,
             ..RunOptions::default()
         },
+        &tinynas::observer::Silent,
     )
     .unwrap();
     let (largest, smallest) = (s.largest_val.unwrap(), s.smallest_val.unwrap());
