@@ -8,32 +8,13 @@ pub use super::config::{RunConfig, RunSummary};
 pub use super::data::{RunData, load_data};
 pub use super::metrics::{Metric, plot_metrics, read_metrics};
 pub use super::plan::{epoch_batches, run_augment, step_plan, steps_per_epoch};
-pub use super::supernet_run::{RunOptions, train_supernet};
+pub use super::supernet_run::{RunOptions, check_adapter_fits, train_supernet};
 use crate::nn::Module;
 pub use crate::seed::derive_seed;
-use crate::supernet::{SearchSpace, Supernet};
+use crate::supernet::Supernet;
 use crate::{Engine, Error, Result};
 use std::path::Path;
 use std::rc::Rc;
-
-/// Refuse, before anything is allocated, a batch whose largest activation (of the largest
-/// subnet at the largest resolution) cannot be one buffer on this adapter.
-pub fn check_adapter_fits(e: &Engine, space: &SearchSpace, batch: usize) -> Result<()> {
-    let r = *space.resolutions.iter().max().expect("validated");
-    let net = space.network(&space.largest(r))?;
-    let g = crate::mcu::graph::build(&net);
-    let per_image = (0..g.tensors.len()).map(|t| g.bytes(t)).max().unwrap_or(0);
-    let bytes = per_image as u128 * batch as u128 * 4;
-    let limit = e.gpu.max_binding_bytes();
-    if bytes > limit as u128 {
-        return Err(Error::Invalid(format!(
-            "--batch {batch} at resolution {r}: the largest activation needs {} MiB, over this adapter's {} MiB per buffer; use a smaller --batch or resolution",
-            bytes >> 20,
-            limit >> 20
-        )));
-    }
-    Ok(())
-}
 
 /// `dir` holds a run (its state.json): checked before a command creates anything there.
 pub fn check_run(dir: &Path) -> Result<()> {

@@ -14,13 +14,12 @@ use super::eval::SubnetEvaluator;
 use super::loader::Loader;
 use super::metrics::Metric;
 use super::plan::{epoch_batches, run_augment, step_plan, steps_per_epoch};
-use super::run::check_adapter_fits;
 use super::runner::{Epoch, LoopOptions, Trained, Trainee, train_loop};
 use super::{StepConfig, train_step};
 use crate::data::augment::Augment;
 use crate::nn::{Module, Sgd};
 use crate::observer::Observer;
-use crate::supernet::Supernet;
+use crate::supernet::{SearchSpace, Supernet};
 use crate::{Engine, Error, Result};
 use std::path::PathBuf;
 use std::rc::Rc;
@@ -46,6 +45,25 @@ pub struct RunOptions {
     /// printed, Chrome/Perfetto trace written here.
     pub profile: Option<PathBuf>,
     pub profile_steps: usize,
+}
+
+/// Refuse, before anything is allocated, a batch whose largest activation (of the largest
+/// subnet at the largest resolution) cannot be one buffer on this adapter.
+pub fn check_adapter_fits(e: &Engine, space: &SearchSpace, batch: usize) -> Result<()> {
+    let r = *space.resolutions.iter().max().expect("validated");
+    let net = space.network(&space.largest(r))?;
+    let g = crate::mcu::graph::build(&net);
+    let per_image = (0..g.tensors.len()).map(|t| g.bytes(t)).max().unwrap_or(0);
+    let bytes = per_image as u128 * batch as u128 * 4;
+    let limit = e.gpu.max_binding_bytes();
+    if bytes > limit as u128 {
+        return Err(Error::Invalid(format!(
+            "--batch {batch} at resolution {r}: the largest activation needs {} MiB, over this adapter's {} MiB per buffer; use a smaller --batch or resolution",
+            bytes >> 20,
+            limit >> 20
+        )));
+    }
+    Ok(())
 }
 
 /// A supernet, its optimizer and data, ready to train: its parameter count is known before
