@@ -11,7 +11,6 @@ use std::process::Command;
 use tinynas::mcu::net::mobilenet_v2;
 use tinynas::supernet::SearchSpace;
 use tinynas::train::run::{read_metrics, train_supernet};
-use tinynas::train::schedule::Schedule;
 
 #[test]
 fn a_run_deletes_only_its_own_replaced_weights_and_a_new_run_overwrites_nothing() {
@@ -471,41 +470,9 @@ fn the_hostile_sweeps_findings_are_refused_before_any_harm() {
     let a = serde_json::json!({"batch": 64, "space": {"resolutions": [32]}});
     let b = serde_json::json!({"batch": 64, "space": {"resolutions": [48]}});
     assert_eq!(
-        tinynas::train::run::differing_fields(&a, &b),
+        tinynas::train::compare::differing_fields(&a, &b),
         ["space.resolutions[0]"]
     );
-}
-
-#[test]
-fn a_new_run_that_stops_before_its_first_checkpoint_leaves_the_folder_as_it_was() {
-    let e = engine();
-    let out = tmp("nan-first");
-    std::fs::write(out.join("notes.txt"), "mine").unwrap();
-    let mut cfg = tiny_run(tiny_space());
-    cfg.schedule = Schedule::joint(1, 1e30, 2);
-    let opts = tinynas::train::run::RunOptions {
-        out: out.clone(),
-        no_validation: true,
-        workers: 1,
-        ..Default::default()
-    };
-    let err = train_supernet(&e, &cfg, &opts, &tinynas::observer::Silent)
-        .err()
-        .expect("a non-finite loss");
-    let msg = err.to_string();
-    assert!(
-        matches!(err, tinynas::Error::NonFinite { .. }) && msg.contains("left nothing"),
-        "{msg}"
-    );
-    assert_eq!(
-        files(&out),
-        [".tinynas.lock", "notes.txt"],
-        "only the user's file and the lock"
-    );
-    // The folder takes a new run at once.
-    cfg.schedule = Schedule::joint(1, 0.1, 2);
-    train_supernet(&e, &cfg, &opts, &tinynas::observer::Silent).unwrap();
-    assert!(out.join("state.json").is_file());
 }
 
 /// A new run's metrics reach the disk with its first checkpoint, so a run stopped (or killed)

@@ -6,7 +6,7 @@ mod common;
 use common::engine;
 use common::harden::{quiet, tiny_dataset, tiny_run, tiny_space, tmp};
 use common::loops::{
-    Kind, Progress, Ran, resumes_to_the_same_weights, stopped_on_a_non_finite_loss,
+    Kind, Progress, Ran, resumes_to_the_same_weights, run, stopped_on_a_non_finite_loss,
 };
 use tinynas::arch::models::tiny_mobilenet;
 use tinynas::arch::net::Input;
@@ -54,6 +54,10 @@ fn a_supernet_run_resumes_and_stops_on_a_non_finite_loss() {
             .expect("a non-finite loss");
         stopped_on_a_non_finite_loss(err, Some(&out), &["notes.txt"]);
         assert_eq!(out.join("state.json").is_file(), every == 1);
+        if every == 0 {
+            // The folder takes a new run at once.
+            run(&kind, &out, Some(1), false).unwrap();
+        }
     }
 }
 
@@ -120,6 +124,9 @@ fn a_fixed_network_run_resumes_and_stops_on_a_non_finite_loss() {
         let err = train_fixed(&e, &o, &Silent).unwrap_err();
         stopped_on_a_non_finite_loss(err, Some(&out), &[]);
         assert_eq!(out.join("state.json").is_file(), every == 1);
+        if every == 0 {
+            run(&kind, &out, Some(1), false).unwrap();
+        }
     }
     // Without a folder: nothing to name but the step.
     let o = FixedOptions {
