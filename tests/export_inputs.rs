@@ -4,6 +4,7 @@
 mod common;
 use common::engine;
 use common::harden::*;
+use tinynas::observer::Silent;
 use tinynas::train::run::train_supernet;
 
 #[test]
@@ -16,7 +17,7 @@ fn export_refuses_bad_input_and_writes_only_its_own_files() {
         &e,
         &tiny_run(tiny_space()),
         &quiet(&run, Some(2), false),
-        &tinynas::observer::Silent,
+        &Silent,
     )
     .unwrap();
     let (r, out) = (run.to_str().unwrap(), dir.join("out"));

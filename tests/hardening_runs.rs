@@ -9,6 +9,7 @@ use common::harden::*;
 use std::path::Path;
 use std::process::Command;
 use tinynas::mcu::net::mobilenet_v2;
+use tinynas::observer::Silent;
 use tinynas::supernet::SearchSpace;
 use tinynas::train::run::{read_metrics, train_supernet};
 
@@ -29,13 +30,7 @@ fn a_run_deletes_only_its_own_replaced_weights_and_a_new_run_overwrites_nothing(
         std::fs::write(out.join(f), f).unwrap();
     }
     let cfg = tiny_run(tiny_space());
-    train_supernet(
-        &e,
-        &cfg,
-        &quiet(&out, Some(3), false),
-        &tinynas::observer::Silent,
-    )
-    .unwrap();
+    train_supernet(&e, &cfg, &quiet(&out, Some(3), false), &Silent).unwrap();
     // Defect: every checkpoint deleted every weights-*.safetensors but its own.
     for f in mine {
         assert_eq!(std::fs::read_to_string(out.join(f)).unwrap(), f, "{f} kept");
@@ -47,43 +42,28 @@ fn a_run_deletes_only_its_own_replaced_weights_and_a_new_run_overwrites_nothing(
     assert_eq!(ours, ["weights-00000003.safetensors"], "{:?}", files(&out));
 
     // Defect: `--resume --max-steps 2` from step 3 ran to the end; `--max-steps 0` trained all.
-    let err = train_supernet(
-        &e,
-        &cfg,
-        &quiet(&out, Some(2), true),
-        &tinynas::observer::Silent,
-    )
-    .err()
-    .unwrap()
-    .to_string();
+    let err = train_supernet(&e, &cfg, &quiet(&out, Some(2), true), &Silent)
+        .err()
+        .unwrap()
+        .to_string();
     assert!(
         err.contains("--max-steps 2") && err.contains("step 3"),
         "{err}"
     );
     let fresh = tmp("own-zero");
-    let err = train_supernet(
-        &e,
-        &cfg,
-        &quiet(&fresh, Some(0), false),
-        &tinynas::observer::Silent,
-    )
-    .err()
-    .unwrap()
-    .to_string();
+    let err = train_supernet(&e, &cfg, &quiet(&fresh, Some(0), false), &Silent)
+        .err()
+        .unwrap()
+        .to_string();
     assert!(err.contains("--max-steps 0"), "{err}");
     assert!(!fresh.join("state.json").exists());
 
     // Defect: a fresh run into a folder without state.json overwrote its metrics.jsonl.
     let other = tmp("own-metrics");
     std::fs::write(other.join("metrics.jsonl"), "the user's own\n").unwrap();
-    let err = train_supernet(
-        &e,
-        &cfg,
-        &quiet(&other, Some(1), false),
-        &tinynas::observer::Silent,
-    )
-    .err()
-    .unwrap();
+    let err = train_supernet(&e, &cfg, &quiet(&other, Some(1), false), &Silent)
+        .err()
+        .unwrap();
     assert_eq!(err.exit_code(), 2);
     assert!(err.to_string().contains("metrics.jsonl"), "{err}");
     assert_eq!(
@@ -99,15 +79,10 @@ fn a_second_writer_is_refused_naming_the_holders_pid() {
     let lock = tinynas::io::lock_dir(&out, "--out").unwrap();
     // In this process (a second open of the lock file) and from another process.
     let cfg = tiny_run(tiny_space());
-    let err = train_supernet(
-        &e,
-        &cfg,
-        &quiet(&out, Some(1), false),
-        &tinynas::observer::Silent,
-    )
-    .err()
-    .unwrap()
-    .to_string();
+    let err = train_supernet(&e, &cfg, &quiet(&out, Some(1), false), &Silent)
+        .err()
+        .unwrap()
+        .to_string();
     let pid = format!("PID {}", std::process::id());
     assert!(err.contains(&pid), "{err}");
     refused(
@@ -123,13 +98,7 @@ fn a_second_writer_is_refused_naming_the_holders_pid() {
     assert!(!out.join("state.json").exists(), "nothing was written");
     drop(lock);
     // The lock goes with its holder.
-    train_supernet(
-        &e,
-        &cfg,
-        &quiet(&out, Some(1), false),
-        &tinynas::observer::Silent,
-    )
-    .unwrap();
+    train_supernet(&e, &cfg, &quiet(&out, Some(1), false), &Silent).unwrap();
     // A user's file of the lock's name is refused, not overwritten.
     let theirs = tmp("lock-theirs");
     std::fs::write(theirs.join(".tinynas.lock"), "my notes").unwrap();
@@ -192,34 +161,26 @@ fn collect_on_a_space_of_one_subnet_stops_instead_of_looping() {
         ..tiny_space()
     };
     let cfg = tiny_run(space);
-    train_supernet(
-        &e,
-        &cfg,
-        &quiet(&out, Some(1), false),
-        &tinynas::observer::Silent,
-    )
-    .unwrap();
-    let run = tinynas::pipeline::predictor::open_run(&e, &out, &tinynas::observer::Silent).unwrap();
+    train_supernet(&e, &cfg, &quiet(&out, Some(1), false), &Silent).unwrap();
+    let run = tinynas::pipeline::predictor::open_run(&e, &out, &Silent).unwrap();
     let t = std::time::Instant::now();
-    let err =
-        tinynas::pipeline::predictor::collect(&e, &out, &run, 5, 0, 48, &tinynas::observer::Silent)
-            .err()
-            .unwrap()
-            .to_string();
+    let err = tinynas::pipeline::predictor::collect(&e, &out, &run, 5, 0, 48, &Silent)
+        .err()
+        .unwrap()
+        .to_string();
     assert!(err.contains("--n 5") && err.contains("only 1"), "{err}");
     assert!(t.elapsed().as_secs() < 30);
     assert_eq!(
-        tinynas::pipeline::predictor::collect(&e, &out, &run, 1, 0, 48, &tinynas::observer::Silent)
+        tinynas::pipeline::predictor::collect(&e, &out, &run, 1, 0, 48, &Silent)
             .unwrap()
             .len(),
         1
     );
     // The file holds one way of measuring: another recalibration size is refused.
-    let err =
-        tinynas::pipeline::predictor::collect(&e, &out, &run, 1, 0, 64, &tinynas::observer::Silent)
-            .err()
-            .unwrap()
-            .to_string();
+    let err = tinynas::pipeline::predictor::collect(&e, &out, &run, 1, 0, 64, &Silent)
+        .err()
+        .unwrap()
+        .to_string();
     assert!(
         err.contains("--recal-images 64") && err.contains("48"),
         "{err}"

@@ -9,6 +9,7 @@ use tinynas::autograd::ops::norm::BnMode;
 use tinynas::data::augment::Augment;
 use tinynas::data::{Dataset, synthetic};
 use tinynas::nn::{Module, Sgd};
+use tinynas::observer::Silent;
 use tinynas::supernet::reorder::{importance, permute_dim};
 use tinynas::supernet::{SearchSpace, Supernet};
 use tinynas::train::loader::{BatchSpec, Loader, prepare};
@@ -362,7 +363,7 @@ fn a_killed_supernet_run_resumes_to_the_same_weights() {
         ..RunOptions::default()
     };
     let (full_dir, cut_dir) = (tmp("sn-full"), tmp("sn-cut"));
-    let (full, s) = train_supernet(&e, &cfg, &opts(&full_dir), &tinynas::observer::Silent).unwrap();
+    let (full, s) = train_supernet(&e, &cfg, &opts(&full_dir), &Silent).unwrap();
     assert!(s.finished && s.steps == 12, "{s:?}");
     // Killed in the middle of the expand phase's epoch… (step 10), then again right at the
     // start of the expand phase (step 9, before its channel re-ordering).
@@ -370,12 +371,12 @@ fn a_killed_supernet_run_resumes_to_the_same_weights() {
         let mut o = opts(&cut_dir);
         o.max_steps = Some(stop);
         o.resume = stop != 7;
-        let (_, s) = train_supernet(&e, &cfg, &o, &tinynas::observer::Silent).unwrap();
+        let (_, s) = train_supernet(&e, &cfg, &o, &Silent).unwrap();
         assert!(!s.finished && s.steps == stop);
     }
     let mut o = opts(&cut_dir);
     o.resume = true;
-    let (cut, s) = train_supernet(&e, &cfg, &o, &tinynas::observer::Silent).unwrap();
+    let (cut, s) = train_supernet(&e, &cfg, &o, &Silent).unwrap();
     assert!(s.finished && s.steps == 12);
     assert!(
         params_of(&full) == params_of(&cut),
@@ -404,7 +405,7 @@ fn a_killed_supernet_run_resumes_to_the_same_weights() {
     assert_eq!(state.step, 12);
     assert!(params_of(&loaded) == params_of(&full));
     // A second run into the same directory without --resume is refused.
-    let err = train_supernet(&e, &cfg, &opts(&full_dir), &tinynas::observer::Silent)
+    let err = train_supernet(&e, &cfg, &opts(&full_dir), &Silent)
         .err()
         .unwrap()
         .to_string();
@@ -414,7 +415,7 @@ fn a_killed_supernet_run_resumes_to_the_same_weights() {
     other.seed = 6;
     let mut o = opts(&full_dir);
     o.resume = true;
-    let err = train_supernet(&e, &other, &o, &tinynas::observer::Silent)
+    let err = train_supernet(&e, &other, &o, &Silent)
         .err()
         .unwrap()
         .to_string();
@@ -444,7 +445,7 @@ fn a_short_run_on_the_bundled_subset_learns_well_above_chance() {
             workers: 1,
             ..RunOptions::default()
         },
-        &tinynas::observer::Silent,
+        &Silent,
     )
     .unwrap();
     let (largest, smallest) = (s.largest_val.unwrap(), s.smallest_val.unwrap());

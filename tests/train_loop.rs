@@ -4,12 +4,10 @@
 
 mod common;
 use common::engine;
-use common::harden::{quiet, tiny_dataset, tiny_run, tiny_space, tmp};
+use common::harden::{quiet, tiny_dataset, tiny_fixed, tiny_run, tiny_space, tmp};
 use common::loops::{
     Kind, Progress, Ran, resumes_to_the_same_weights, run, stopped_on_a_non_finite_loss,
 };
-use tinynas::arch::models::tiny_mobilenet;
-use tinynas::arch::net::Input;
 use tinynas::nn::Module;
 use tinynas::observer::Silent;
 use tinynas::train::fixed::{FixedOptions, train_fixed};
@@ -61,31 +59,6 @@ fn a_supernet_run_resumes_and_stops_on_a_non_finite_loss() {
     }
 }
 
-fn fixed_options(data: &std::path::Path) -> FixedOptions {
-    FixedOptions {
-        data: data.to_path_buf(),
-        image_size: None,
-        network: Some(tiny_mobilenet(
-            Input {
-                resolution: 28,
-                channels: 1,
-            },
-            10,
-        )),
-        epochs: 2,
-        batch: 16,
-        lr: 0.05,
-        weight_decay: 4e-5,
-        label_smoothing: 0.1,
-        seed: 3,
-        out: None,
-        resume: false,
-        checkpoint_every: 0,
-        max_steps: None,
-        profile: None,
-    }
-}
-
 #[test]
 fn a_fixed_network_run_resumes_and_stops_on_a_non_finite_loss() {
     let e = engine();
@@ -97,7 +70,7 @@ fn a_fixed_network_run_resumes_and_stops_on_a_non_finite_loss() {
             out: Some(out.to_path_buf()),
             max_steps,
             resume,
-            ..fixed_options(&data)
+            ..tiny_fixed(&data)
         };
         let r = train_fixed(&e, &o, p)?;
         Ok(Ran {
@@ -119,7 +92,7 @@ fn a_fixed_network_run_resumes_and_stops_on_a_non_finite_loss() {
             out: Some(out.clone()),
             lr: 1e30,
             checkpoint_every: every,
-            ..fixed_options(&data)
+            ..tiny_fixed(&data)
         };
         let err = train_fixed(&e, &o, &Silent).unwrap_err();
         stopped_on_a_non_finite_loss(err, Some(&out), &[]);
@@ -131,7 +104,7 @@ fn a_fixed_network_run_resumes_and_stops_on_a_non_finite_loss() {
     // Without a folder: nothing to name but the step.
     let o = FixedOptions {
         lr: 1e30,
-        ..fixed_options(&data)
+        ..tiny_fixed(&data)
     };
     stopped_on_a_non_finite_loss(train_fixed(&e, &o, &Silent).unwrap_err(), None, &[]);
 }

@@ -148,7 +148,7 @@ impl Trainee for Finetune<'_> {
         self.sgd.step(e, self.sched.lr(step))?;
         // The loss is read (a wait for the GPU) every 20 steps and at the last.
         let done = step + 1;
-        let read = done % 20 == 0 || done == self.sched.total;
+        let read = done.is_multiple_of(20) || done == self.sched.total;
         Ok(Some(Trained {
             losses: if read { Some(vec![loss.item()?]) } else { None },
             work: idx.len(),

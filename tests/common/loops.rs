@@ -43,12 +43,14 @@ impl Observer for Progress {
     }
 }
 
-/// A kind of run: `train(out, max_steps, resume, progress)` runs it into the folder `out`;
-/// `total` steps in all.
+/// `train(out, max_steps, resume, progress)`: one invocation of a run into the folder `out`.
+pub type Train<'a> = &'a dyn Fn(&Path, Option<usize>, bool, &Progress) -> Result<Ran>;
+
+/// A kind of run: how it trains, `total` steps in all.
 pub struct Kind<'a> {
     pub name: &'a str,
     pub total: usize,
-    pub train: &'a dyn Fn(&Path, Option<usize>, bool, &Progress) -> Result<Ran>,
+    pub train: Train<'a>,
 }
 
 /// One invocation, its progress checked: started once at the step it resumed from, one step
