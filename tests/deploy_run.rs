@@ -12,9 +12,10 @@ use tinynas::mcu::Network;
 use tinynas::observer::Silent;
 use tinynas::pipeline::export::{EXPORT_FILES, ExportOptions, export, extract_and_quantize};
 use tinynas::pipeline::predictor::open_run;
-use tinynas::train::config::{RunConfig, RunOptions};
+use tinynas::train::config::RunConfig;
 use tinynas::train::run::train_supernet;
 use tinynas::train::schedule::Schedule;
+use tinynas::train::supernet_run::RunOptions;
 
 /// The bytes of `g_model_data` in model_data.cc.
 fn c_array_bytes(cc: &str) -> Vec<u8> {
@@ -67,6 +68,7 @@ fn a_trained_subnet_exports_to_int8_that_tflite_micro_runs_as_the_executor_does(
             no_validation: true,
             ..RunOptions::default()
         },
+        &Silent,
     )
     .unwrap();
     assert!(summary.finished);

@@ -4,6 +4,7 @@
 mod common;
 use common::engine;
 use common::harden::*;
+use tinynas::observer::Silent;
 use tinynas::train::run::train_supernet;
 
 #[test]
@@ -12,7 +13,13 @@ fn export_refuses_bad_input_and_writes_only_its_own_files() {
     let dir = tmp("export");
     let run = dir.join("run");
     std::fs::create_dir_all(&run).unwrap();
-    train_supernet(&e, &tiny_run(tiny_space()), &quiet(&run, Some(2), false)).unwrap();
+    train_supernet(
+        &e,
+        &tiny_run(tiny_space()),
+        &quiet(&run, Some(2), false),
+        &Silent,
+    )
+    .unwrap();
     let (r, out) = (run.to_str().unwrap(), dir.join("out"));
     let o = out.to_str().unwrap();
 

@@ -9,9 +9,9 @@ use common::harden::*;
 use std::path::Path;
 use std::process::Command;
 use tinynas::mcu::net::mobilenet_v2;
+use tinynas::observer::Silent;
 use tinynas::supernet::SearchSpace;
 use tinynas::train::run::{read_metrics, train_supernet};
-use tinynas::train::schedule::Schedule;
 
 #[test]
 fn a_run_deletes_only_its_own_replaced_weights_and_a_new_run_overwrites_nothing() {
@@ -30,7 +30,7 @@ fn a_run_deletes_only_its_own_replaced_weights_and_a_new_run_overwrites_nothing(
         std::fs::write(out.join(f), f).unwrap();
     }
     let cfg = tiny_run(tiny_space());
-    train_supernet(&e, &cfg, &quiet(&out, Some(3), false)).unwrap();
+    train_supernet(&e, &cfg, &quiet(&out, Some(3), false), &Silent).unwrap();
     // Defect: every checkpoint deleted every weights-*.safetensors but its own.
     for f in mine {
         assert_eq!(std::fs::read_to_string(out.join(f)).unwrap(), f, "{f} kept");
@@ -42,7 +42,7 @@ fn a_run_deletes_only_its_own_replaced_weights_and_a_new_run_overwrites_nothing(
     assert_eq!(ours, ["weights-00000003.safetensors"], "{:?}", files(&out));
 
     // Defect: `--resume --max-steps 2` from step 3 ran to the end; `--max-steps 0` trained all.
-    let err = train_supernet(&e, &cfg, &quiet(&out, Some(2), true))
+    let err = train_supernet(&e, &cfg, &quiet(&out, Some(2), true), &Silent)
         .err()
         .unwrap()
         .to_string();
@@ -51,7 +51,7 @@ fn a_run_deletes_only_its_own_replaced_weights_and_a_new_run_overwrites_nothing(
         "{err}"
     );
     let fresh = tmp("own-zero");
-    let err = train_supernet(&e, &cfg, &quiet(&fresh, Some(0), false))
+    let err = train_supernet(&e, &cfg, &quiet(&fresh, Some(0), false), &Silent)
         .err()
         .unwrap()
         .to_string();
@@ -61,7 +61,7 @@ fn a_run_deletes_only_its_own_replaced_weights_and_a_new_run_overwrites_nothing(
     // Defect: a fresh run into a folder without state.json overwrote its metrics.jsonl.
     let other = tmp("own-metrics");
     std::fs::write(other.join("metrics.jsonl"), "the user's own\n").unwrap();
-    let err = train_supernet(&e, &cfg, &quiet(&other, Some(1), false))
+    let err = train_supernet(&e, &cfg, &quiet(&other, Some(1), false), &Silent)
         .err()
         .unwrap();
     assert_eq!(err.exit_code(), 2);
@@ -79,7 +79,7 @@ fn a_second_writer_is_refused_naming_the_holders_pid() {
     let lock = tinynas::io::lock_dir(&out, "--out").unwrap();
     // In this process (a second open of the lock file) and from another process.
     let cfg = tiny_run(tiny_space());
-    let err = train_supernet(&e, &cfg, &quiet(&out, Some(1), false))
+    let err = train_supernet(&e, &cfg, &quiet(&out, Some(1), false), &Silent)
         .err()
         .unwrap()
         .to_string();
@@ -98,7 +98,7 @@ fn a_second_writer_is_refused_naming_the_holders_pid() {
     assert!(!out.join("state.json").exists(), "nothing was written");
     drop(lock);
     // The lock goes with its holder.
-    train_supernet(&e, &cfg, &quiet(&out, Some(1), false)).unwrap();
+    train_supernet(&e, &cfg, &quiet(&out, Some(1), false), &Silent).unwrap();
     // A user's file of the lock's name is refused, not overwritten.
     let theirs = tmp("lock-theirs");
     std::fs::write(theirs.join(".tinynas.lock"), "my notes").unwrap();
@@ -161,28 +161,26 @@ fn collect_on_a_space_of_one_subnet_stops_instead_of_looping() {
         ..tiny_space()
     };
     let cfg = tiny_run(space);
-    train_supernet(&e, &cfg, &quiet(&out, Some(1), false)).unwrap();
-    let run = tinynas::pipeline::predictor::open_run(&e, &out, &tinynas::observer::Silent).unwrap();
+    train_supernet(&e, &cfg, &quiet(&out, Some(1), false), &Silent).unwrap();
+    let run = tinynas::pipeline::predictor::open_run(&e, &out, &Silent).unwrap();
     let t = std::time::Instant::now();
-    let err =
-        tinynas::pipeline::predictor::collect(&e, &out, &run, 5, 0, 48, &tinynas::observer::Silent)
-            .err()
-            .unwrap()
-            .to_string();
+    let err = tinynas::pipeline::predictor::collect(&e, &out, &run, 5, 0, 48, &Silent)
+        .err()
+        .unwrap()
+        .to_string();
     assert!(err.contains("--n 5") && err.contains("only 1"), "{err}");
     assert!(t.elapsed().as_secs() < 30);
     assert_eq!(
-        tinynas::pipeline::predictor::collect(&e, &out, &run, 1, 0, 48, &tinynas::observer::Silent)
+        tinynas::pipeline::predictor::collect(&e, &out, &run, 1, 0, 48, &Silent)
             .unwrap()
             .len(),
         1
     );
     // The file holds one way of measuring: another recalibration size is refused.
-    let err =
-        tinynas::pipeline::predictor::collect(&e, &out, &run, 1, 0, 64, &tinynas::observer::Silent)
-            .err()
-            .unwrap()
-            .to_string();
+    let err = tinynas::pipeline::predictor::collect(&e, &out, &run, 1, 0, 64, &Silent)
+        .err()
+        .unwrap()
+        .to_string();
     assert!(
         err.contains("--recal-images 64") && err.contains("48"),
         "{err}"
@@ -433,41 +431,9 @@ fn the_hostile_sweeps_findings_are_refused_before_any_harm() {
     let a = serde_json::json!({"batch": 64, "space": {"resolutions": [32]}});
     let b = serde_json::json!({"batch": 64, "space": {"resolutions": [48]}});
     assert_eq!(
-        tinynas::train::run::differing_fields(&a, &b),
+        tinynas::train::compare::differing_fields(&a, &b),
         ["space.resolutions[0]"]
     );
-}
-
-#[test]
-fn a_new_run_that_stops_before_its_first_checkpoint_leaves_the_folder_as_it_was() {
-    let e = engine();
-    let out = tmp("nan-first");
-    std::fs::write(out.join("notes.txt"), "mine").unwrap();
-    let mut cfg = tiny_run(tiny_space());
-    cfg.schedule = Schedule::joint(1, 1e30, 2);
-    let opts = tinynas::train::run::RunOptions {
-        out: out.clone(),
-        no_validation: true,
-        workers: 1,
-        ..Default::default()
-    };
-    let err = train_supernet(&e, &cfg, &opts)
-        .err()
-        .expect("a non-finite loss");
-    let msg = err.to_string();
-    assert!(
-        matches!(err, tinynas::Error::NonFinite { .. }) && msg.contains("left nothing"),
-        "{msg}"
-    );
-    assert_eq!(
-        files(&out),
-        [".tinynas.lock", "notes.txt"],
-        "only the user's file and the lock"
-    );
-    // The folder takes a new run at once.
-    cfg.schedule = Schedule::joint(1, 0.1, 2);
-    train_supernet(&e, &cfg, &opts).unwrap();
-    assert!(out.join("state.json").is_file());
 }
 
 /// A new run's metrics reach the disk with its first checkpoint, so a run stopped (or killed)

@@ -102,9 +102,9 @@ fn space_train_predictor_search_through_the_library() {
         &RunOptions {
             out: out.clone(),
             workers: 1,
-            observer: Some(rec.clone()),
             ..RunOptions::default()
         },
+        &*rec,
     )
     .unwrap();
     assert!(summary.finished);

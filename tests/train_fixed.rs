@@ -4,37 +4,12 @@
 //! take the data's images is refused by name, before anything is written.
 
 mod common;
-use common::harden::{refused, tiny_dataset, tmp, write_split};
+use common::harden::{refused, tiny_dataset, tiny_fixed as options, tmp, write_split};
 use common::*;
 use tinynas::arch::models::tiny_mobilenet;
 use tinynas::arch::net::Input;
 use tinynas::observer::Silent;
 use tinynas::train::fixed::{FixedOptions, train_fixed};
-
-fn options(data: &std::path::Path) -> FixedOptions {
-    FixedOptions {
-        data: data.to_path_buf(),
-        image_size: None,
-        network: Some(tiny_mobilenet(
-            Input {
-                resolution: 28,
-                channels: 1,
-            },
-            10,
-        )),
-        epochs: 2,
-        batch: 16,
-        lr: 0.05,
-        weight_decay: 4e-5,
-        label_smoothing: 0.1,
-        seed: 3,
-        out: None,
-        resume: false,
-        checkpoint_every: 0,
-        max_steps: None,
-        profile: None,
-    }
-}
 
 #[test]
 fn a_described_network_trains_through_the_library_and_resumes_exactly() {

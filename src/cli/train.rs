@@ -1,9 +1,10 @@
 //! `tinynas train`: the once-for-all supernet trained into a run directory.
 
 use super::GpuArgs;
-use crate::arch::SearchSpace;
-use crate::train::run::{RunConfig, RunOptions, train_supernet};
+use crate::pipeline::train::{self, TrainOptions, TrainReport};
+use crate::train::config::RunConfig;
 use crate::train::schedule::Schedule;
+use crate::train::supernet_run::RunOptions;
 use crate::{Error, Result};
 use clap::Args;
 use std::path::PathBuf;
@@ -102,22 +103,6 @@ pub struct TrainArgs {
     pub profile_steps: usize,
 }
 
-/// The default space for data with `channels` and `classes`.
-pub fn default_space(
-    channels: usize,
-    classes: usize,
-    resolutions: &[usize],
-    width: f64,
-) -> SearchSpace {
-    SearchSpace {
-        in_channels: channels,
-        classes,
-        resolutions: resolutions.to_vec(),
-        width_mult: width,
-        ..SearchSpace::default()
-    }
-}
-
 /// The run configuration the train arguments describe.
 pub fn run_config(a: &TrainArgs) -> Result<RunConfig> {
     let data = a.data.clone().unwrap_or_else(super::default_data);
@@ -151,11 +136,8 @@ pub fn run_config(a: &TrainArgs) -> Result<RunConfig> {
     crate::bounds::int("--subnets", subnets, 1, 64)?;
     let mut space = match &a.space {
         Some(p) => super::read::read_space(p)?,
-        None => {
-            // Channels and classes come from the data.
-            let (train, _) = crate::data::load_any(&data, image_size)?;
-            default_space(train.channels, train.classes, &a.resolution, a.width)
-        }
+        // Channels and classes come from the data.
+        None => crate::pipeline::train::default_space(&data, image_size, &a.resolution, a.width)?,
     };
     if a.kernel_transform {
         space.kernel_transform = true;
@@ -194,76 +176,66 @@ fn train_ranks(
     comm: &std::rc::Rc<dyn crate::train::dist::Collective>,
 ) -> Result<()> {
     let lead = comm.rank() == 0;
-    if lead {
-        crate::io::check_out_dir(&a.out, "--out")?;
-        crate::io::check_lock(&a.out, "--out")?;
-        if let Some(p) = &a.profile {
-            crate::io::check_trace_path(p, "--profile")?;
-        }
-        if a.resume && !a.out.join("state.json").is_file() {
-            return Err(Error::Invalid(format!(
-                "--resume: {} holds no run to continue (no state.json): nothing to resume",
-                a.out.display()
-            )));
-        }
-    }
-    crate::bounds::int("--workers", a.workers, 1, 64)?;
-    let mut cfg = run_config(a)?;
-    cfg.f16_gemm = g.f16;
-    cfg.f16_activations = g.f16_activations;
-    cfg.ranks = comm.size();
-    let e = super::rank_engine(g, &**comm)?;
-    let n = crate::nn::Module::param_list(&crate::supernet::Supernet::new(&e, &cfg.space, 0)?)
-        .iter()
-        .map(|p| p.tensor.numel())
-        .sum::<usize>();
-    if lead {
-        print_plan(&cfg, n);
-    }
-    let opts = RunOptions {
+    let run = RunOptions {
         out: a.out.clone(),
         resume: a.resume,
         checkpoint_every: a.checkpoint_every,
         max_steps: a.max_steps,
         workers: a.workers,
-        observer: if lead {
-            Some(super::console::Console::new())
-        } else {
-            None
-        },
         no_validation: false,
         profile: a.profile.clone(),
         profile_steps: a.profile_steps,
         comm: Some(comm.clone()),
     };
-    let (_, s) = train_supernet(&e, &cfg, &opts)?;
-    if !lead {
-        return Ok(());
+    train::check_run_options(&run, lead)?;
+    let mut cfg = run_config(a)?;
+    cfg.f16_gemm = g.f16;
+    cfg.f16_activations = g.f16_activations;
+    cfg.ranks = comm.size();
+    let e = super::rank_engine(g, &**comm)?;
+    let training = train::prepare(&e, TrainOptions { cfg, run })?;
+    if lead {
+        print_plan(training.cfg(), training.params);
     }
+    let observer: Box<dyn crate::observer::Observer> = if lead {
+        Box::new(super::console::Console::default())
+    } else {
+        Box::new(crate::observer::Silent)
+    };
+    let r = training.run(&*observer)?;
+    if lead {
+        print_report(&r);
+    }
+    Ok(())
+}
+
+/// What a run did, as rank 0 prints it.
+fn print_report(r: &TrainReport) {
+    let s = &r.summary;
     if !s.finished {
         println!(
             "stopped after step {} (--max-steps); continue with --resume",
             s.steps
         );
-        return Ok(());
+        return;
     }
     if s.steps == s.resumed_at {
         // No step ran: a rate and a time would be figures of nothing.
         println!(
             "the run in {} had already finished its {} steps: nothing to train",
-            a.out.display(),
+            r.out.display(),
             s.steps
         );
-        return Ok(());
+        return;
     }
     println!(
         "trained {} steps in {:.1} s ({:.0} image-subnets/s) on {}{}",
         s.steps - s.resumed_at,
         s.seconds,
         s.image_subnets_per_s,
-        e.gpu.info.name,
-        if comm.size() > 1 {
-            format!(" and {} other rank(s)", comm.size() - 1)
+        r.adapter,
+        if r.ranks > 1 {
+            format!(" and {} other rank(s)", r.ranks - 1)
         } else {
             String::new()
         }
@@ -277,9 +249,8 @@ fn train_ranks(
     }
     println!(
         "run: {} (state.json, weights-*.safetensors, metrics.jsonl, training.png)",
-        a.out.display()
+        r.out.display()
     );
-    Ok(())
 }
 
 /// The supernet and schedule a run trains.

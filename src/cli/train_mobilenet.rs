@@ -3,7 +3,8 @@
 
 use super::console::Console;
 use crate::Result;
-use crate::train::fixed::{FixedOptions, train_fixed};
+use crate::pipeline::train::train_network;
+use crate::train::fixed::FixedOptions;
 use clap::Args;
 use std::path::PathBuf;
 
@@ -84,7 +85,7 @@ pub fn run(a: &TrainMobilenetArgs) -> Result<()> {
     o.validate()?;
     let e = a.gpu.engine()?;
     let console = Console::new();
-    let r = train_fixed(&e, &o, console.as_ref())?;
+    let r = train_network(&e, &o, console.as_ref())?;
     if r.stopped {
         println!(
             "stopped after step {} (--max-steps){}",

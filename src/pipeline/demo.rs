@@ -267,9 +267,9 @@ pub fn demo(
         &RunOptions {
             out: run_dir.clone(),
             workers: 1,
-            observer: Some(observer.clone()),
             ..RunOptions::default()
         },
+        obs,
     )?;
     obs.message(&format!(
         "trained {} steps in {:.0} s ({:.0} image-subnets/s)",

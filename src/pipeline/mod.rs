@@ -1,7 +1,7 @@
 //! The jobs a user runs, as library functions with typed options and typed reports: measuring
 //! subnets and fitting the predictor on a trained run, the search and its report. Progress and
 //! messages go to an `Observer`; nothing here prints. (Space optimization is
-//! `search::space::rank_spaces`, training `train::run::train_supernet`.)
+//! `search::space::rank_spaces`, training `train`.)
 
 pub mod demo;
 pub mod evidence;
@@ -13,3 +13,4 @@ pub mod predictor;
 pub mod search;
 pub mod search_outputs;
 pub mod space;
+pub mod train;

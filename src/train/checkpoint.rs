@@ -3,8 +3,7 @@
 //! point leaves the previous complete checkpoint or the new one; `load` checks the set against
 //! the folder's manifest.
 
-use super::config::{RunConfig, differing_fields};
-use super::metrics::{Metric, read_metrics};
+use super::compare::differing_fields;
 use crate::Engine;
 use crate::error::{Error, Result};
 use crate::nn::{Module, Sgd};
@@ -289,30 +288,8 @@ pub fn check_max_steps(max_steps: Option<usize>, dir: &Path, step: usize) -> Res
     }
 }
 
-/// Rank 0 of a resumed run: its checkpoint, checked against this invocation's settings and
-/// number of ranks, restored into `net` and `sgd`; the step it reached and its metrics to there
-/// (a killed run may have logged further).
-pub fn resume(
-    e: &Engine,
-    out: &Path,
-    net: &impl Module,
-    sgd: &Sgd,
-    config_json: &serde_json::Value,
-    world: usize,
-    max_steps: Option<usize>,
-) -> Result<(usize, Vec<Metric>)> {
-    let (state, tensors) = load(out)?;
-    check_resumable(out, &state, config_json, world, max_steps)?;
-    restore(e, net, sgd, tensors)?;
-    let metrics = read_metrics(out)?
-        .into_iter()
-        .filter(|m| m.step() <= state.step)
-        .collect();
-    Ok((state.step, metrics))
-}
-
 /// A resume of the run in `out` checked from its state.json alone (no weights read, nothing
-/// written): a command's check before it locks the folder; `resume` checks it again.
+/// written): a command's check before it locks the folder; the loop checks it again once locked.
 pub fn check_resume(
     out: &Path,
     config_json: &serde_json::Value,
@@ -324,14 +301,19 @@ pub fn check_resume(
 
 /// The checkpoint `state` of `out` made with this invocation's settings and number of ranks,
 /// with steps left under `max_steps`.
-fn check_resumable(
+pub fn check_resumable(
     out: &Path,
     state: &State,
     config_json: &serde_json::Value,
     world: usize,
     max_steps: Option<usize>,
 ) -> Result<()> {
-    let n = serde_json::from_value::<RunConfig>(state.config.clone()).map_or(1, |c| c.ranks);
+    // A run of several ranks says how many (`ranks`, absent for one).
+    let n = state
+        .config
+        .get("ranks")
+        .and_then(|r| r.as_u64())
+        .map_or(1, |r| r as usize);
     if n != world {
         return Err(Error::Invalid(format!(
             "--resume: the run in {} trains on {n} data-parallel rank(s), this is {world}; continue it with {}",
@@ -347,7 +329,7 @@ fn check_resumable(
     }
     if state.config != *config_json {
         return Err(Error::Invalid(format!(
-            "--resume: the run in {} was made with other settings ({}); use the same ones.\n  run:  {}\n  now:  {}",
+            "--resume: the run in {} was made with other settings ({}); use the same settings.\n  run:  {}\n  now:  {}",
             out.display(),
             differing_fields(&state.config, config_json).join(", "),
             state.config,

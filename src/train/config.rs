@@ -2,12 +2,9 @@
 //! how to run it, and what a run reports.
 
 use super::schedule::Schedule;
-use crate::observer::Observer;
 use crate::supernet::SearchSpace;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
-use std::path::PathBuf;
-use std::rc::Rc;
 
 /// The settings of a run, saved in its checkpoints and compared on resume.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -109,30 +106,6 @@ impl RunConfig {
     }
 }
 
-/// How to run (not part of the run's identity).
-#[derive(Clone, Default)]
-pub struct RunOptions {
-    pub out: PathBuf,
-    pub resume: bool,
-    /// Checkpoint every K steps (0: only at epoch and phase ends).
-    pub checkpoint_every: usize,
-    /// Stop with a checkpoint after this many steps in total.
-    pub max_steps: Option<usize>,
-    /// Worker threads preparing batches.
-    pub workers: usize,
-    /// Told of progress, validation results and profiles (none: silent).
-    pub observer: Option<Rc<dyn Observer>>,
-    /// Skip validation at epoch ends (tests).
-    pub no_validation: bool,
-    /// The data-parallel ranks this process trains with (none: it trains alone); their number
-    /// must be the run's `ranks`.
-    pub comm: Option<Rc<dyn super::dist::Collective>>,
-    /// Profile `profile_steps` steps after the first of this invocation: per-kernel table
-    /// printed, Chrome/Perfetto trace written here.
-    pub profile: Option<PathBuf>,
-    pub profile_steps: usize,
-}
-
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct RunSummary {
     pub steps: usize,
@@ -145,41 +118,4 @@ pub struct RunSummary {
     pub largest_val: Option<f64>,
     pub smallest_val: Option<f64>,
     pub finished: bool,
-}
-
-/// The paths (`space.resolutions`, `schedule.phases[0].lr`) where two settings differ.
-pub fn differing_fields(a: &serde_json::Value, b: &serde_json::Value) -> Vec<String> {
-    use serde_json::Value;
-    fn walk(a: &Value, b: &Value, at: String, out: &mut Vec<String>) {
-        match (a, b) {
-            (Value::Object(x), Value::Object(y)) => {
-                let mut keys: Vec<&String> = x.keys().chain(y.keys()).collect();
-                keys.sort();
-                keys.dedup();
-                for k in keys {
-                    let p = if at.is_empty() {
-                        k.clone()
-                    } else {
-                        format!("{at}.{k}")
-                    };
-                    walk(
-                        x.get(k).unwrap_or(&Value::Null),
-                        y.get(k).unwrap_or(&Value::Null),
-                        p,
-                        out,
-                    );
-                }
-            }
-            (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
-                for (i, (u, v)) in x.iter().zip(y).enumerate() {
-                    walk(u, v, format!("{at}[{i}]"), out);
-                }
-            }
-            _ if a != b => out.push(at),
-            _ => {}
-        }
-    }
-    let mut out = Vec::new();
-    walk(a, b, String::new(), &mut out);
-    out
 }

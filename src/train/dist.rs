@@ -13,10 +13,10 @@
 //! without it, a process started as one of several ranks refuses to train rather than train
 //! alone into a directory another rank writes.
 
+use super::checkpoint::{Tensors, restore, snapshot};
 use crate::gpu::GpuBuffer;
 use crate::nn::optim::grad_of;
 use crate::nn::{Module, Sgd};
-use crate::train::checkpoint::{Tensors, restore, snapshot};
 use crate::{Engine, Error, Result};
 use std::rc::Rc;
 
@@ -294,8 +294,8 @@ pub fn broadcast_state(
 /// fingerprint of every pixel and label) and the layout of the state [`broadcast_state`] sends.
 pub fn what_ranks_share(
     config_json: &serde_json::Value,
-    opts: &super::config::RunOptions,
-    data: &super::run::RunData,
+    (max_steps, checkpoint_every): (Option<usize>, usize),
+    data: &super::data::RunData,
     net: &impl Module,
     sgd: &Sgd,
 ) -> serde_json::Value {
@@ -308,8 +308,8 @@ pub fn what_ranks_share(
     serde_json::json!({
         "tinynas version": env!("CARGO_PKG_VERSION"),
         "settings": config_json,
-        "--max-steps": opts.max_steps,
-        "--checkpoint-every": opts.checkpoint_every,
+        "--max-steps": max_steps,
+        "--checkpoint-every": checkpoint_every,
         "data": crate::data::describe_splits(&data.train, &data.test),
         "data content": format!("{:016x}", pixels.finish()),
         "parameter layout": format!("{:016x}", layout(net, sgd)),
@@ -364,7 +364,7 @@ pub fn check_same(what: &serde_json::Value, c: &dyn Collective) -> Result<()> {
         v.pointer(&pointer)
             .map_or("null".to_string(), |x| x.to_string())
     };
-    let fields = super::config::differing_fields(&theirs, what);
+    let fields = super::compare::differing_fields(&theirs, what);
     let shown: Vec<String> = fields
         .iter()
         .take(4)

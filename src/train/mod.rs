@@ -3,7 +3,9 @@
 //! recalibration, the training run with metrics and checkpoints.
 
 pub mod checkpoint;
+pub mod compare;
 pub mod config;
+pub mod data;
 pub mod dist;
 pub mod eval;
 pub mod fixed;
@@ -11,7 +13,9 @@ pub mod loader;
 pub mod metrics;
 pub mod plan;
 pub mod run;
+pub mod runner;
 pub mod schedule;
+pub mod supernet_run;
 
 use crate::autograd::ops::norm::BnMode;
 use crate::nn::Sgd;

@@ -3,9 +3,9 @@
 //! augmentation. Training follows it; a test can replay it.
 
 use super::config::RunConfig;
+use super::data::RunData;
 use super::eval::input_rgb;
 use super::loader::BatchSpec;
-use super::run::RunData;
 use super::step_subnets;
 use crate::Result;
 use crate::data::augment::Augment;

@@ -3,8 +3,11 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use tinynas::arch::models::tiny_mobilenet;
+use tinynas::arch::net::Input;
 use tinynas::supernet::SearchSpace;
 use tinynas::train::checkpoint::State;
+use tinynas::train::fixed::FixedOptions;
 use tinynas::train::run::{RunConfig, RunOptions};
 use tinynas::train::schedule::Schedule;
 
@@ -151,4 +154,31 @@ pub fn fake_run(dir: &Path) -> PathBuf {
     )
     .unwrap();
     run
+}
+
+/// A fixed-network run of the tiny MobileNet on `data` (a `tiny_dataset`): two epochs of four
+/// steps, nothing written.
+pub fn tiny_fixed(data: &Path) -> FixedOptions {
+    FixedOptions {
+        data: data.to_path_buf(),
+        image_size: None,
+        network: Some(tiny_mobilenet(
+            Input {
+                resolution: 28,
+                channels: 1,
+            },
+            10,
+        )),
+        epochs: 2,
+        batch: 16,
+        lr: 0.05,
+        weight_decay: 4e-5,
+        label_smoothing: 0.1,
+        seed: 3,
+        out: None,
+        resume: false,
+        checkpoint_every: 0,
+        max_steps: None,
+        profile: None,
+    }
 }

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod harden;
+pub mod loops;
 pub mod models;
 pub mod runtimes;
 pub mod search;
