@@ -41,6 +41,9 @@ impl Observer for Recorder {
     fn end(&self) {
         self.ended.set(self.ended.get() + 1);
     }
+    fn draw(&self, c: &[tinynas::chart::Chart]) -> tinynas::Result<Option<Vec<u8>>> {
+        tinynas::cli::plot::png_bytes(c).map(Some)
+    }
 }
 
 fn tmp(name: &str) -> std::path::PathBuf {

@@ -193,7 +193,7 @@ pub fn demo(
     {
         // Every writer of a folder holds its lock (a `space --out` there is refused meanwhile).
         let _lock = crate::io::lock_dir(&out.join("space"), "--out")?;
-        write_space_outputs(&out.join("space"), &so, &ranked, 5)?;
+        write_space_outputs(&out.join("space"), &so, &ranked, 5, obs)?;
     }
     let (rank, chosen) = ranked
         .iter()

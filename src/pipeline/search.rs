@@ -418,6 +418,7 @@ pub fn run_search(
         &val.measured(&mut checker)?,
         limits,
         inputs,
+        obs,
     )?;
     Ok((res, report))
 }

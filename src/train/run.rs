@@ -11,7 +11,7 @@ use super::dist::{Collective, GradSync, Solo, broadcast_state, check_same};
 use super::eval::{SubnetEvaluator, input_rgb};
 use super::loader::Loader;
 use super::metrics::MetricsLog;
-pub use super::metrics::{Metric, plot_metrics, read_metrics};
+pub use super::metrics::{Metric, read_metrics};
 pub use super::plan::{epoch_batches, run_augment, step_plan, steps_per_epoch};
 use super::{StepConfig, train_step};
 use crate::data::{Dataset, load_any};
@@ -435,7 +435,7 @@ pub fn train_supernet(
         }
         save(step, epoch_done, &mut log)?;
         if lead {
-            plot_metrics(&out.join("training.png"), log.all())?;
+            super::metrics::draw_metrics(&**obs, &out.join("training.png"), log.all())?;
         }
         // Ranks on different GPU models may round differently: every epoch starts again from
         // rank 0's state, so the ranks cannot drift apart (nor re-order channels differently).
