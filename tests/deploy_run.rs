@@ -11,8 +11,8 @@ use tinynas::export::quant::argmax;
 use tinynas::mcu::Network;
 use tinynas::observer::Silent;
 use tinynas::pipeline::export::{EXPORT_FILES, ExportOptions, export, extract_and_quantize};
-use tinynas::pipeline::predictor::open_run;
 use tinynas::train::config::{RunConfig, RunOptions};
+use tinynas::train::open::open_run;
 use tinynas::train::run::train_supernet;
 use tinynas::train::schedule::Schedule;
 
@@ -85,7 +85,7 @@ fn a_trained_subnet_exports_to_int8_that_tflite_micro_runs_as_the_executor_does(
         target: Some(tinynas::mcu::Device::preset("stm32f412").unwrap()),
         target_images: 20,
     };
-    let r = export(&e, &run_dir, &run, &o, &Silent).unwrap();
+    let r = export(&e, &run, &o, &Silent).unwrap();
     eprintln!(
         "supernet {:.2} %, float {:.2} %, int8 {:.2} % on {} test images; .tflite {} B; arena {:?}",
         r.supernet_top1 * 100.0,

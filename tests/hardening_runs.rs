@@ -162,27 +162,25 @@ fn collect_on_a_space_of_one_subnet_stops_instead_of_looping() {
     };
     let cfg = tiny_run(space);
     train_supernet(&e, &cfg, &quiet(&out, Some(1), false)).unwrap();
-    let run = tinynas::pipeline::predictor::open_run(&e, &out, &tinynas::observer::Silent).unwrap();
+    let run = tinynas::train::open::open_run(&e, &out, &tinynas::observer::Silent).unwrap();
     let t = std::time::Instant::now();
-    let err =
-        tinynas::pipeline::predictor::collect(&e, &out, &run, 5, 0, 48, &tinynas::observer::Silent)
-            .err()
-            .unwrap()
-            .to_string();
+    let err = tinynas::pipeline::predictor::collect(&e, &run, 5, 0, 48, &tinynas::observer::Silent)
+        .err()
+        .unwrap()
+        .to_string();
     assert!(err.contains("--n 5") && err.contains("only 1"), "{err}");
     assert!(t.elapsed().as_secs() < 30);
     assert_eq!(
-        tinynas::pipeline::predictor::collect(&e, &out, &run, 1, 0, 48, &tinynas::observer::Silent)
+        tinynas::pipeline::predictor::collect(&e, &run, 1, 0, 48, &tinynas::observer::Silent)
             .unwrap()
             .len(),
         1
     );
     // The file holds one way of measuring: another recalibration size is refused.
-    let err =
-        tinynas::pipeline::predictor::collect(&e, &out, &run, 1, 0, 64, &tinynas::observer::Silent)
-            .err()
-            .unwrap()
-            .to_string();
+    let err = tinynas::pipeline::predictor::collect(&e, &run, 1, 0, 64, &tinynas::observer::Silent)
+        .err()
+        .unwrap()
+        .to_string();
     assert!(
         err.contains("--recal-images 64") && err.contains("48"),
         "{err}"

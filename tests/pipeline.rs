@@ -9,13 +9,14 @@ use std::rc::Rc;
 use tinynas::mcu::{Device, Scheduler};
 use tinynas::observer::Observer;
 use tinynas::pipeline::demo::{DemoOptions, demo};
-use tinynas::pipeline::predictor::{collect, fit, open_run, read_pairs};
+use tinynas::pipeline::predictor::{collect, fit, read_pairs};
 use tinynas::pipeline::search::{SearchOptions, Strategy, run_search};
 use tinynas::search::Limits;
 use tinynas::search::evolution::EvoOptions;
 use tinynas::search::predictor::FitOptions;
 use tinynas::search::space::{Rank, SpaceOptions, rank_spaces};
 use tinynas::supernet::{SearchSpace, SubnetConfig};
+use tinynas::train::open::open_run;
 use tinynas::train::run::{RunConfig, RunOptions, train_supernet};
 use tinynas::train::schedule::Schedule;
 
@@ -125,7 +126,7 @@ fn space_train_predictor_search_through_the_library() {
 
     // 3. Predictor data and fit.
     let run = open_run(&e, &out, &*rec).unwrap();
-    let pairs = collect(&e, &out, &run, 10, 0, 64, &*rec).unwrap();
+    let pairs = collect(&e, &run, 10, 0, 64, &*rec).unwrap();
     assert_eq!(pairs.len(), 10);
     assert!(pairs.iter().all(|p| p.halves.is_some()));
     assert_eq!(
@@ -188,7 +189,7 @@ fn space_train_predictor_search_through_the_library() {
         recal_images: Some(64),
         out: out.join("search"),
     };
-    let (res, report) = run_search(&e, &out, &run, &o, &*rec).unwrap();
+    let (res, report) = run_search(&e, &run, &o, &*rec).unwrap();
     assert!(res.rejected > 0, "the flash budget binds");
     assert_eq!(report.per_scheduler.len(), Scheduler::ALL.len());
     let row = report.row(Scheduler::TinyEngine);
@@ -261,7 +262,7 @@ fn space_train_predictor_search_through_the_library() {
     };
     assert!(o2.validate().is_err(), "--min-tau above 1 is refused");
     let o2 = SearchOptions { min_tau: 1.0, ..o2 };
-    let (res2, r2) = run_search(&e, &out, &run, &o2, &*rec).unwrap();
+    let (res2, r2) = run_search(&e, &run, &o2, &*rec).unwrap();
     let msgs = rec.messages.borrow().join("\n");
     assert!(
         msgs.contains("cannot be trusted") && msgs.contains("searching by measurement"),

@@ -5,7 +5,7 @@
 use super::GpuArgs;
 use super::console::Console;
 use crate::Result;
-use crate::pipeline::predictor::open_run;
+use crate::train::open::open_run;
 use clap::Args;
 use rand::seq::IndexedRandom;
 use rand::{SeedableRng, rngs::StdRng};

@@ -167,7 +167,7 @@ fn eval_int8(e: &std::rc::Rc<crate::Engine>, a: &EvalArgs) -> Result<()> {
     use crate::export::accuracy::accuracy;
     use crate::pipeline::export::extract_and_quantize;
     let console = super::console::Console::new();
-    let run = crate::pipeline::predictor::open_run(e, &a.sub.run, &*console)?;
+    let run = crate::train::open::open_run(e, &a.sub.run, &*console)?;
     let subnet = a.sub.subnet(&run.cfg.space)?;
     let split = match a.split {
         Split::Test => &run.data.test,
@@ -176,7 +176,7 @@ fn eval_int8(e: &std::rc::Rc<crate::Engine>, a: &EvalArgs) -> Result<()> {
     let recal = a.recal_images.unwrap_or(run.cfg.recal_images);
     let mut ev = run.evaluator(e, split, recal)?;
     let q = extract_and_quantize(&run, &subnet, &mut ev, a.calib_images)?;
-    let rgb = crate::train::eval::input_rgb(run.data.train.channels, run.cfg.space.in_channels)?;
+    let rgb = crate::data::input_rgb(run.data.train.channels, run.cfg.space.in_channels)?;
     let (float_top1, int8_top1) = accuracy(&q.q, split, rgb);
     if a.json {
         let v = serde_json::json!({

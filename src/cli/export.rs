@@ -4,7 +4,7 @@ use super::console::Console;
 use super::mem::kib;
 use crate::Result;
 use crate::pipeline::export::{ExportOptions, ExportReport, export};
-use crate::pipeline::predictor::open_run;
+use crate::train::open::open_run;
 use clap::Args;
 use std::path::PathBuf;
 
@@ -244,7 +244,7 @@ pub fn run(a: &ExportArgs) -> Result<()> {
         target: a.target.clone(),
         target_images,
     };
-    let r = export(&e, &a.sub.run, &run, &o, &*console)?;
+    let r = export(&e, &run, &o, &*console)?;
     print_export(&r);
     println!(
         "wrote {} ({:.1} s)",

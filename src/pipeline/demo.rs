@@ -4,7 +4,7 @@
 //! checked before any work; what happens is told to an `Observer`; the result is a report.
 
 use super::export::{ExportOptions, ExportReport, export};
-use super::predictor::{Pair, collect, fit, open_run};
+use super::predictor::{Pair, collect, fit};
 use super::search::{MIN_TAU, SearchOptions, Strategy, run_search};
 use super::search_outputs::SearchReport;
 use super::space::{ranking_table, write_space_outputs};
@@ -16,6 +16,7 @@ use crate::search::space::{
     Rank, SpaceOptions, SpaceResult, default_resolutions, default_widths, rank_spaces,
 };
 use crate::search::{Limits, describe_limits};
+use crate::train::open::open_run;
 use crate::train::run::{RunConfig, RunOptions, RunSummary, train_supernet};
 use crate::train::schedule::Schedule;
 use crate::{Engine, Error, Result};
@@ -283,7 +284,7 @@ pub fn demo(
     ));
     let run = open_run(&e, &run_dir, obs)?;
     let t = Instant::now();
-    let measured = collect(&e, &run_dir, &run, o.collect, o.seed, o.recal_images, obs)?;
+    let measured = collect(&e, &run, o.collect, o.seed, o.recal_images, obs)?;
     obs.message(&format!(
         "measured in {:.0} s; top-1 from {:.2} % to {:.2} %",
         t.elapsed().as_secs_f64(),
@@ -312,7 +313,7 @@ pub fn demo(
         o.budget
     ));
     let t = Instant::now();
-    let (res, search) = run_search(&e, &run_dir, &run, &search_o, obs)?;
+    let (res, search) = run_search(&e, &run, &search_o, obs)?;
     obs.message(&format!(
         "{} subnets scored, {} rejected by the limits; {} measured ({:.0} per minute), {:.1} s",
         res.scored,
@@ -340,7 +341,6 @@ pub fn demo(
     ));
     let export = export(
         &e,
-        &run_dir,
         &run,
         &ExportOptions {
             subnet: search.subnet.clone(),

@@ -13,7 +13,7 @@
 //! search.json and population.png.
 
 use super::measure::Measurer;
-use super::predictor::{Run, read_pairs};
+use super::predictor::read_pairs;
 use super::search_outputs::{Row, SearchReport, scheduler_rows, write_outputs};
 use crate::arch::SearchSpace;
 use crate::mcu;
@@ -25,6 +25,7 @@ use crate::search::predictor::{Predictor, Trust, canonical};
 use crate::search::{Checker, Limits};
 use crate::supernet::SubnetConfig;
 use crate::train::eval::std_error;
+use crate::train::open::Run;
 use crate::{Engine, Error, Result};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -169,11 +170,11 @@ pub const OUTPUT_FILES: [&str; 3] = ["best_subnet.json", "search.json", "populat
 /// the outputs written.
 pub fn run_search(
     e: &Rc<Engine>,
-    run_dir: &Path,
     run: &Run,
     o: &SearchOptions,
     obs: &dyn Observer,
 ) -> Result<(EvoResult, SearchReport)> {
+    let run_dir = run.dir.as_path();
     check_search_inputs(run_dir, &run.cfg.space, o)?;
     let (limits, out) = (&o.limits, o.out.as_path());
     // The outputs are claimed first: a user's file of the same name stops the search before

@@ -9,6 +9,7 @@ pub mod eval;
 pub mod fixed;
 pub mod loader;
 pub mod metrics;
+pub mod open;
 pub mod plan;
 pub mod run;
 pub mod schedule;

@@ -3,12 +3,12 @@
 //! augmentation. Training follows it; a test can replay it.
 
 use super::config::RunConfig;
-use super::eval::input_rgb;
 use super::loader::BatchSpec;
 use super::run::RunData;
 use super::step_subnets;
 use crate::Result;
 use crate::data::augment::Augment;
+use crate::data::input_rgb;
 use crate::nn::CosineSchedule;
 use crate::seed::derive_seed;
 use rand::seq::{IndexedRandom, SliceRandom};

@@ -8,12 +8,13 @@
 use super::checkpoint::{self, snapshot};
 pub use super::config::{RunConfig, RunOptions, RunSummary, differing_fields};
 use super::dist::{Collective, GradSync, Solo, broadcast_state, check_same};
-use super::eval::{SubnetEvaluator, input_rgb};
+use super::eval::SubnetEvaluator;
 use super::loader::Loader;
 use super::metrics::MetricsLog;
 pub use super::metrics::{Metric, read_metrics};
 pub use super::plan::{epoch_batches, run_augment, step_plan, steps_per_epoch};
 use super::{StepConfig, train_step};
+use crate::data::input_rgb;
 use crate::data::{Dataset, load_any};
 use crate::nn::{Module, Sgd};
 use crate::observer::{Observer, Silent};
