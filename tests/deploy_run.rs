@@ -6,9 +6,9 @@
 mod common;
 use common::runtimes::run_runtimes;
 use common::*;
+use tinynas::arch::Network;
 use tinynas::arch::SearchSpace;
-use tinynas::export::quant::argmax;
-use tinynas::mcu::Network;
+use tinynas::mcu::sched::argmax;
 use tinynas::observer::Silent;
 use tinynas::pipeline::export::{EXPORT_FILES, ExportOptions, export, extract_and_quantize};
 use tinynas::train::config::{RunConfig, RunOptions};
@@ -156,7 +156,7 @@ fn a_trained_subnet_exports_to_int8_that_tflite_micro_runs_as_the_executor_does(
     )));
     let net: Network =
         serde_json::from_str(&std::fs::read_to_string(out.join("network.json")).unwrap()).unwrap();
-    assert_eq!(net, tinynas::mcu::net::from_subnet(&space, &sub).unwrap());
+    assert_eq!(net, tinynas::arch::net::from_subnet(&space, &sub).unwrap());
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
     assert_eq!(report["int8_top1"].as_f64(), Some(r.int8_top1));

@@ -8,8 +8,8 @@ use common::engine;
 use common::harden::*;
 use std::path::Path;
 use std::process::Command;
-use tinynas::mcu::net::mobilenet_v2;
-use tinynas::supernet::SearchSpace;
+use tinynas::arch::SearchSpace;
+use tinynas::arch::models::mobilenet_v2;
 use tinynas::train::run::{read_metrics, train_supernet};
 use tinynas::train::schedule::Schedule;
 

@@ -6,6 +6,7 @@ mod common;
 use common::engine;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
+use tinynas::arch::{SearchSpace, SubnetConfig};
 use tinynas::mcu::{Device, Scheduler};
 use tinynas::observer::Observer;
 use tinynas::pipeline::demo::{DemoOptions, demo};
@@ -15,7 +16,6 @@ use tinynas::search::Limits;
 use tinynas::search::evolution::EvoOptions;
 use tinynas::search::predictor::FitOptions;
 use tinynas::search::space::{Rank, SpaceOptions, rank_spaces};
-use tinynas::supernet::{SearchSpace, SubnetConfig};
 use tinynas::train::open::open_run;
 use tinynas::train::run::{RunConfig, RunOptions, train_supernet};
 use tinynas::train::schedule::Schedule;
@@ -159,7 +159,7 @@ fn space_train_predictor_search_through_the_library() {
     // written. The flash budget halfway between the smallest and the largest subnet binds.
     let flash = |s: &SubnetConfig| {
         tinynas::mcu::evaluate(
-            &tinynas::mcu::net::from_subnet(&space, s).unwrap(),
+            &tinynas::arch::net::from_subnet(&space, s).unwrap(),
             &Default::default(),
         )
         .unwrap()

@@ -123,7 +123,7 @@ pub fn eval(g: &GpuArgs, a: &EvalArgs) -> Result<()> {
     if let Some(p) = &a.profile {
         super::finish_profile(&e, p)?;
     }
-    let network = mcu::net::from_subnet(&cfg.space, &subnet)?;
+    let network = crate::arch::net::from_subnet(&cfg.space, &subnet)?;
     let rep = mcu::evaluate(
         &network,
         &EvalOptions {

@@ -220,7 +220,7 @@ pub fn run(a: &ExportArgs) -> Result<()> {
     let subnet = a.sub.subnet(&cfg.space)?;
     if let Some(d) = &a.target {
         crate::pipeline::firmware::check_fits(
-            &crate::mcu::net::from_subnet(&cfg.space, &subnet)?,
+            &crate::arch::net::from_subnet(&cfg.space, &subnet)?,
             d,
         )?;
     }

@@ -4,8 +4,9 @@
 use super::read::{parse_subnet, read_network, read_space};
 use crate::arch::SearchSpace;
 use crate::arch::models::mcunet_in2;
+use crate::arch::models::{mobilenet_v2, proxyless_mobile};
+use crate::arch::net::{Network, from_subnet};
 use crate::bounds;
-use crate::mcu::net::{Network, from_subnet, mobilenet_v2, proxyless_mobile};
 use crate::mcu::{Device, EvalOptions, Report, Scheduler, evaluate, latency};
 use crate::{Error, Result};
 use clap::Args;

@@ -103,7 +103,7 @@ pub fn print_search(r: &SearchReport, space: &SearchSpace, limits: &Limits) -> R
         );
     }
     println!("  {SCHEDULER_MEMORY}");
-    let network = mcu::net::from_subnet(space, &r.subnet)?;
+    let network = crate::arch::net::from_subnet(space, &r.subnet)?;
     let rep = mcu::evaluate(
         &network,
         &EvalOptions {

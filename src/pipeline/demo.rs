@@ -324,7 +324,7 @@ pub fn demo(
     ));
 
     // 6. Export, and the device check where the Arm toolchain and QEMU are present.
-    let chosen = crate::mcu::net::from_subnet(&run.cfg.space, &search.subnet)?;
+    let chosen = crate::arch::net::from_subnet(&run.cfg.space, &search.subnet)?;
     let target = match super::firmware::check_target(&o.limits.device)
         .and_then(|()| super::firmware::check_fits(&chosen, &o.limits.device))
     {

@@ -5,12 +5,12 @@
 
 use super::firmware::elf_name;
 use super::search_outputs::{SchedulerRow, scheduler_rows};
+use crate::arch::SubnetConfig;
 use crate::data::input_rgb;
 use crate::export::accuracy::accuracy_and_logits;
 use crate::export::{QGraph, QParams, calibrate, carray, extract, quantize, tflite};
 use crate::mcu::Device;
 use crate::observer::Observer;
-use crate::supernet::SubnetConfig;
 use crate::train::eval::SubnetEvaluator;
 use crate::train::open::Run;
 use crate::{Engine, Error, Result};
@@ -200,7 +200,7 @@ pub fn export(
     if let Some(dev) = &o.target {
         super::firmware::check_target(dev)?;
         super::firmware::check_fits(
-            &crate::mcu::net::from_subnet(&run.cfg.space, &o.subnet)?,
+            &crate::arch::net::from_subnet(&run.cfg.space, &o.subnet)?,
             dev,
         )?;
     }
@@ -238,7 +238,7 @@ pub fn export(
     ));
     let split = accuracy_and_logits(&q, test, rgb);
     let (float_top1, int8_top1) = (split.float_top1, split.int8_top1);
-    let network = crate::mcu::net::from_subnet(&run.cfg.space, &o.subnet)?;
+    let network = crate::arch::net::from_subnet(&run.cfg.space, &o.subnet)?;
     let rows = scheduler_rows(&network, None)?;
     let about = format!(
         "tinynas: subnet {} of the run in {}",

@@ -4,13 +4,13 @@
 //! fine-tunes before quantizing. SGD Nesterov with the run's momentum and weight decay, cosine
 //! learning rate with a short warm-up. The run's files are not touched.
 
+use crate::arch::SubnetConfig;
 use crate::autograd::ops::norm::BnMode;
 use crate::data::augment::Augment;
 use crate::data::input_rgb;
 use crate::nn::optim::CosineSchedule;
 use crate::nn::{Module, Sgd};
 use crate::observer::Observer;
-use crate::supernet::SubnetConfig;
 use crate::train::open::Run;
 use crate::{Engine, Error, Result};
 use rand::{SeedableRng, rngs::StdRng};

@@ -71,7 +71,7 @@ impl Drop for BuildDir {
 /// Refuse, before any work, a network whose generated C the estimate already puts over the
 /// device's SRAM or flash (the linker would refuse it at the end; the estimate is never below
 /// the linker's figures).
-pub fn check_fits(net: &crate::mcu::Network, device: &Device) -> Result<()> {
+pub fn check_fits(net: &crate::arch::Network, device: &Device) -> Result<()> {
     let est = crate::mcu::evaluate(net, &crate::mcu::EvalOptions::default())?;
     if device.fits(est.sram_bytes, est.flash_bytes) {
         return Ok(());
@@ -105,7 +105,7 @@ pub fn check_target(device: &Device) -> Result<()> {
 #[allow(clippy::too_many_arguments)]
 pub fn build_firmware(
     q: &QGraph,
-    network: &crate::mcu::Network,
+    network: &crate::arch::Network,
     about: &str,
     split: &SplitRun,
     target: Option<&Device>,

@@ -1,14 +1,15 @@
 //! The accuracy predictor's data and fit on a trained run: subnets measured after BN
 //! recalibration into RUN/accuracy_pairs.jsonl, the MLP fitted into RUN/predictor.json.
 
+use super::evidence::{merge_duplicates, pairs_sha256};
+use crate::arch::{SearchSpace, SubnetConfig};
 use crate::mcu::{Device, Scheduler};
 use crate::observer::Observer;
 use crate::search::predictor::{FitOptions, Predictor, Sample};
 use crate::search::{Checker, Limits};
-use crate::supernet::{SearchSpace, SubnetConfig};
+use crate::seed::derive_seed;
 use crate::train::dist::{Collective, Solo};
 use crate::train::open::Run;
-use crate::train::run::derive_seed;
 use crate::{Engine, Error, Result};
 use rand::seq::IndexedRandom;
 use rand::{SeedableRng, rngs::StdRng};
@@ -48,8 +49,6 @@ pub fn read_pairs(run: &Path, space: &SearchSpace) -> Result<Vec<Pair>> {
 }
 
 pub const PAIRS_FILE: &str = "accuracy_pairs.jsonl";
-
-pub use super::evidence::{check_evidence, merge_duplicates, pairs_sha256};
 
 /// Measure `n` random subnets (seeded, spread over the space's resolutions) on the validation
 /// split, appending to RUN/accuracy_pairs.jsonl; subnets measured before are kept.

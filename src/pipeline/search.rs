@@ -16,14 +16,15 @@ use super::measure::Measurer;
 use super::predictor::read_pairs;
 use super::search_outputs::{Row, SearchReport, scheduler_rows, write_outputs};
 use crate::arch::SearchSpace;
+use crate::arch::SubnetConfig;
 use crate::mcu;
 use crate::observer::Observer;
 use crate::search::baselines::{most_macs, random_fitting, uniform};
 use crate::search::choice::{ChoiceRow, FinalChoice, Prior, final_choice};
+use crate::search::encoding::canonical;
 use crate::search::evolution::{Candidate, EvoOptions, EvoResult, evolve};
-use crate::search::predictor::{Predictor, Trust, canonical};
+use crate::search::predictor::{Predictor, Trust};
 use crate::search::{Checker, Limits};
-use crate::supernet::SubnetConfig;
 use crate::train::eval::std_error;
 use crate::train::open::Run;
 use crate::{Engine, Error, Result};
@@ -107,7 +108,7 @@ fn trusted_predictor(
         ));
     }
     // A predictor the pairs beside it no longer vouch for is refused, not trusted.
-    super::predictor::check_evidence(run_dir, space, &p).map_err(|why| {
+    super::evidence::check_evidence(run_dir, space, &p).map_err(|why| {
         Error::Invalid(format!(
             "{}: {why}",
             run_dir.join("predictor.json").display()
@@ -385,7 +386,7 @@ pub fn run_search(
     }
     let ch = &report_rows[chosen];
     let per = scheduler_rows(
-        &mcu::net::from_subnet(space, &ch.subnet)?,
+        &crate::arch::net::from_subnet(space, &ch.subnet)?,
         Some(&limits.device),
     )?;
     let report = SearchReport {

@@ -4,6 +4,7 @@
 //! drawn). The search (search.rs) produces it; nothing here runs a search.
 
 use crate::Result;
+use crate::arch::SubnetConfig;
 use crate::chart::{Chart, Series};
 use crate::mcu::fast::Summary;
 use crate::mcu::{self, Device, EvalOptions, Scheduler};
@@ -12,7 +13,6 @@ use crate::search::Limits;
 use crate::search::choice::Prior;
 use crate::search::evolution::EvoResult;
 use crate::search::predictor::FitReport;
-use crate::supernet::SubnetConfig;
 use serde::Serialize;
 use std::path::Path;
 
@@ -118,7 +118,7 @@ impl SearchReport {
 
 /// `network`'s footprint under every scheduler, and whether it fits `device` (false without).
 pub fn scheduler_rows(
-    network: &mcu::Network,
+    network: &crate::arch::Network,
     device: Option<&Device>,
 ) -> Result<Vec<SchedulerRow>> {
     Scheduler::ALL

@@ -2,8 +2,8 @@
 //! how to run it, and what a run reports.
 
 use super::schedule::Schedule;
+use crate::arch::SearchSpace;
 use crate::observer::Observer;
-use crate::supernet::SearchSpace;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;

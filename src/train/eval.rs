@@ -2,10 +2,11 @@
 //! top-1 on an evaluation split. Batches are uploaded once per resolution and reused for every
 //! subnet measured (the predictor's data collection measures hundreds).
 
+use crate::arch::SubnetConfig;
 use crate::autograd::ops::norm::BnMode;
 use crate::data::Dataset;
 use crate::data::augment::Augment;
-use crate::supernet::{SubnetConfig, Supernet};
+use crate::supernet::Supernet;
 use crate::{Engine, Error, Result, Tensor};
 use rand::{SeedableRng, rngs::StdRng};
 use std::collections::HashMap;

@@ -14,9 +14,10 @@ pub mod plan;
 pub mod run;
 pub mod schedule;
 
+use crate::arch::{SearchSpace, SubnetConfig};
 use crate::autograd::ops::norm::BnMode;
 use crate::nn::Sgd;
-use crate::supernet::{SearchSpace, SubnetConfig, Supernet};
+use crate::supernet::Supernet;
 use crate::{Engine, Error, Result, Tensor};
 use rand::Rng;
 use std::rc::Rc;

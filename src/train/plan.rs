@@ -63,7 +63,7 @@ pub fn step_plan(
     spe: usize,
     step: usize,
     resolution: usize,
-) -> (Vec<crate::supernet::SubnetConfig>, f32) {
+) -> (Vec<crate::arch::SubnetConfig>, f32) {
     let pos = cfg
         .schedule
         .position(step, spe)

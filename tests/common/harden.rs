@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use tinynas::supernet::SearchSpace;
+use tinynas::arch::SearchSpace;
 use tinynas::train::checkpoint::State;
 use tinynas::train::run::{RunConfig, RunOptions};
 use tinynas::train::schedule::Schedule;
