@@ -17,7 +17,6 @@ use super::predictor::read_pairs;
 use super::search_outputs::{Row, SearchReport, scheduler_rows, write_outputs};
 use crate::arch::SearchSpace;
 use crate::arch::SubnetConfig;
-use crate::mcu;
 use crate::observer::Observer;
 use crate::search::baselines::{most_macs, random_fitting, uniform};
 use crate::search::choice::{ChoiceRow, FinalChoice, Prior, final_choice};
