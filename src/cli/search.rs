@@ -111,12 +111,12 @@ pub fn print_search(r: &SearchReport, space: &SearchSpace, limits: &Limits) -> R
             ..EvalOptions::default()
         },
     )?;
-    let lat = super::mem::Latency::of(&limits.device);
+    let lat = crate::pipeline::mem::Latency::of(&limits.device);
     if let Some(l) = &lat {
-        println!("  {}", l.describe(&network));
+        println!("  {}", super::mem::describe_latency(l, &network));
     }
     println!("per-layer memory under {}:", limits.scheduler.name());
-    print_table(&rep, lat.as_ref());
+    print_table(&rep, lat.map(|l| l.per_op(&rep.graph)).as_deref());
     Ok(())
 }
 

@@ -9,6 +9,7 @@ pub mod export;
 pub mod finetune;
 pub mod firmware;
 mod measure;
+pub mod mem;
 pub mod predictor;
 pub mod search;
 pub mod search_outputs;
