@@ -4,6 +4,7 @@
 //! `search::space::rank_spaces`, training `train::run::train_supernet`.)
 
 pub mod demo;
+pub mod eval;
 pub mod evidence;
 pub mod export;
 pub mod finetune;

@@ -13,6 +13,8 @@ use std::rc::Rc;
 /// A loaded run: its folder, settings, supernet, data.
 pub struct Run {
     pub dir: PathBuf,
+    /// The step of its checkpoint.
+    pub step: usize,
     pub cfg: RunConfig,
     pub net: Supernet,
     pub data: RunData,
@@ -60,6 +62,7 @@ pub fn open_run(e: &Rc<Engine>, dir: &Path, obs: &dyn Observer) -> Result<Run> {
     }
     Ok(Run {
         dir: dir.to_path_buf(),
+        step: state.step,
         cfg,
         net,
         data,
