@@ -7,8 +7,9 @@ use super::space::LimitArgs;
 use crate::Result;
 use crate::arch::SearchSpace;
 use crate::mcu::{self, EvalOptions};
-use crate::pipeline::search::{MIN_TAU, SearchOptions, Strategy, run_search};
+use crate::pipeline::search::{SearchOptions, Strategy, run_search};
 use crate::pipeline::search_outputs::SearchReport;
+use crate::pipeline::trust::MIN_TAU;
 use crate::search::evolution::EvoOptions;
 use crate::train::open::open_run;
 

@@ -5,9 +5,10 @@
 
 use super::export::{ExportOptions, ExportReport, export};
 use super::predictor::{Pair, collect, fit};
-use super::search::{MIN_TAU, SearchOptions, Strategy, run_search};
+use super::search::{SearchOptions, Strategy, run_search};
 use super::search_outputs::SearchReport;
 use super::space::{ranking_table, write_space_outputs};
+use super::trust::MIN_TAU;
 use crate::arch::SearchSpace;
 use crate::observer::Observer;
 use crate::search::evolution::EvoOptions;
@@ -245,10 +246,28 @@ pub fn demo(
         }
     ));
 
-    if let Some(line) =
-        latency_binding(&o.limits, &space, chosen.resolution, chosen.sampled, o.seed)?
-    {
-        obs.message(&line);
+    let binding = crate::search::space::latency_binding(
+        &o.limits,
+        &space,
+        chosen.resolution,
+        chosen.sampled,
+        o.seed,
+    )?;
+    if let Some(b) = binding {
+        obs.message(&format!(
+            "the latency limit of {:.1} ms ({:.1} frames/s) rejects {:.0} % of the {} sampled subnets that fit the memory (the latency model puts them at {:.1} to {:.1} ms){}",
+            b.limit_ms,
+            1000.0 / b.limit_ms,
+            b.share_over * 100.0,
+            b.fitting_memory,
+            b.fastest_ms,
+            b.slowest_ms,
+            if b.share_over >= 0.1 {
+                ": it binds"
+            } else {
+                "; it barely binds at this scale (a shorter --latency-ms makes it bind)"
+            }
+        ));
     }
 
     // 2. Supernet training.
@@ -369,45 +388,4 @@ pub fn demo(
         device_check_skipped: target.err(),
         seconds: t0.elapsed().as_secs_f64(),
     })
-}
-
-/// How much of the chosen space the latency limit rejects on its own: of `n` subnets that fit
-/// the memory, the share over the limit (None without a limit).
-fn latency_binding(
-    limits: &Limits,
-    space: &SearchSpace,
-    resolution: usize,
-    n: usize,
-    seed: u64,
-) -> Result<Option<String>> {
-    let Some(limit) = limits.latency_ms else {
-        return Ok(None);
-    };
-    use rand::SeedableRng;
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed ^ 0x1a7e);
-    let mut checker = crate::search::Checker::new(limits.clone());
-    let (mut memory, mut over) = (0usize, 0usize);
-    let mut ms = Vec::new();
-    for _ in 0..n {
-        let f = checker.footprint(space, &space.sample(&mut rng, resolution))?;
-        if limits.device.fits(f.sram_bytes, f.flash_bytes) {
-            memory += 1;
-            over += usize::from(!checker.within_latency(&f));
-            ms.extend(f.latency_ms);
-        }
-    }
-    ms.sort_by(f64::total_cmp);
-    let share = over as f64 / memory.max(1) as f64;
-    Ok(Some(format!(
-        "the latency limit of {limit:.1} ms ({:.1} frames/s) rejects {:.0} % of the {memory} sampled subnets that fit the memory (the latency model puts them at {:.1} to {:.1} ms){}",
-        1000.0 / limit,
-        share * 100.0,
-        ms.first().copied().unwrap_or(f64::NAN),
-        ms.last().copied().unwrap_or(f64::NAN),
-        if share >= 0.1 {
-            ": it binds"
-        } else {
-            "; it barely binds at this scale (a shorter --latency-ms makes it bind)"
-        }
-    )))
 }

@@ -15,3 +15,4 @@ pub mod predictor;
 pub mod search;
 pub mod search_outputs;
 pub mod space;
+pub mod trust;
