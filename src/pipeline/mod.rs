@@ -1,5 +1,6 @@
 //! The jobs a user runs, as library functions with typed options and typed reports: measuring
-//! subnets and fitting the predictor on a trained run, the search and its report. Progress and
+//! subnets and fitting the predictor on a trained run, the search and its report, a subnet's
+//! evaluation, a network's memory. Progress and
 //! messages go to an `Observer`; nothing here prints. (Space optimization is
 //! `search::space::rank_spaces`, training `train::run::train_supernet`.)
 
