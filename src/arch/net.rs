@@ -127,8 +127,6 @@ pub fn tflite_pad(n: usize, kernel: usize, stride: usize) -> Option<(usize, usiz
     Some((p, ((out - 1) * stride + kernel).saturating_sub(n + p)))
 }
 
-/// The one strict JSON reader (`crate::io::parse_json`), here where most callers look for it.
-
 impl Network {
     pub fn from_json(text: &str) -> Result<Network> {
         let net: Network = parse_json(text, "network description")?;

@@ -364,8 +364,6 @@ impl QGraph {
     }
 }
 
-/// The class of a row of logits: the first largest (the planners' `argmax`).
-
 struct ConvGeo {
     xs: Shape,
     ys: Shape,
