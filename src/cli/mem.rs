@@ -7,8 +7,8 @@ use crate::arch::models::mcunet_in2;
 use crate::arch::models::{mobilenet_v2, proxyless_mobile};
 use crate::arch::net::{Network, from_subnet};
 use crate::bounds;
-use crate::mcu::{Device, Report, Scheduler};
-use crate::pipeline::mem::{Latency, MemOptions, mem};
+use crate::mcu::{Device, Scheduler};
+use crate::pipeline::mem::{Latency, MemOptions, MemReport, mem};
 use crate::{Error, Result};
 use clap::Args;
 use std::path::PathBuf;
@@ -160,9 +160,10 @@ pub fn kib(b: u64) -> String {
     format!("{:.1} KiB", b as f64 / 1024.0)
 }
 
-/// The layer table; with `per_op` (the device's pricing), each layer's predicted milliseconds.
-pub fn print_table(r: &Report, per_op: Option<&[Option<f64>]>) {
-    let g = &r.graph;
+/// The layer table; with `timed` (the device has a pricing), each layer's predicted
+/// milliseconds.
+pub fn print_table(m: &MemReport, timed: bool) {
+    let (r, g) = (&m.report, &m.report.graph);
     println!(
         "{:>3} {:<24} {:<10} {:>12} {:>12} {:>11} {:>9} {:>10} {:>10}{}",
         "#",
@@ -174,18 +175,18 @@ pub fn print_table(r: &Report, per_op: Option<&[Option<f64>]>) {
         "params",
         "flash B",
         "SRAM B",
-        if per_op.is_some() { "      ms" } else { "" }
+        if timed { "      ms" } else { "" }
     );
     for (i, op) in g.ops.iter().enumerate() {
         let t = |x: usize| format!("{}x{}x{}", g.tensors[x].h, g.tensors[x].w, g.tensors[x].c);
         let kind = format!("{:?}", op.kind).to_lowercase();
         let mark = if i == r.peak.peak_op { " <- peak" } else { "" };
-        let ms = match per_op {
-            Some(v) => match v[i] {
+        let ms = match timed {
+            true => match m.layers[i].latency_ms {
                 Some(ms) => format!(" {ms:>7.3}"),
                 None => format!(" {:>7}", "-"),
             },
-            None => String::new(),
+            false => String::new(),
         };
         println!(
             "{:>3} {:<24} {:<10} {:>12} {:>12} {:>11} {:>9} {:>10} {:>10}{ms}{mark}",
@@ -202,9 +203,9 @@ pub fn print_table(r: &Report, per_op: Option<&[Option<f64>]>) {
     }
 }
 
-/// "latency 12.34 ms at 216 MHz (…)": the line under a table.
-pub fn describe_latency(l: &Latency, net: &Network) -> String {
-    match l.instructions(net) {
+/// "latency 12.34 ms at 216 MHz (…)": the line under the table of `m`.
+pub fn describe_latency(l: &Latency, m: &MemReport) -> String {
+    match m.instructions {
         Some(n) => format!(
             "latency {:.2} ms at {} MHz: {:.2} M instructions of the generated C on the {} (the latency model fitted to QEMU's counts) × {} cycles per instruction (assumed, src/mcu/latency.rs)",
             l.ms(n as f64),
@@ -215,7 +216,7 @@ pub fn describe_latency(l: &Latency, net: &Network) -> String {
         ),
         None => format!(
             "latency: not priced (the generated C has no kernel for an op of {})",
-            net.name
+            m.network
         ),
     }
 }
@@ -270,10 +271,7 @@ pub fn run(a: &MemArgs) -> Result<()> {
         let (r, s, fits) = (&m.report, m.report.scheduler, m.fits);
         let (sm, fm) = (m.sram_margin_bytes, m.flash_margin_bytes);
         println!("== {} under {} ==", r.network, s.name());
-        let per_op: Option<Vec<Option<f64>>> = lat
-            .as_ref()
-            .map(|_| m.layers.iter().map(|l| l.latency_ms).collect());
-        print_table(r, per_op.as_deref());
+        print_table(m, lat.is_some());
         println!(
             "MACs {:.2} M, params {:.3} M, flash {}{}",
             r.macs as f64 / 1e6,
@@ -327,7 +325,7 @@ pub fn run(a: &MemArgs) -> Result<()> {
             );
         }
         if let Some(l) = &lat {
-            println!("{}", describe_latency(l, &net));
+            println!("{}", describe_latency(l, m));
         }
         println!(
             "{}: {} (SRAM {} of {}, margin {:.1} KiB; flash {} of {}, margin {:.1} KiB)",

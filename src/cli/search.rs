@@ -6,7 +6,7 @@ use super::mem::{kib, print_table};
 use super::space::LimitArgs;
 use crate::Result;
 use crate::arch::SearchSpace;
-use crate::mcu::{self, EvalOptions};
+use crate::pipeline::mem::{Latency, subnet_mem};
 use crate::pipeline::search::{SearchOptions, Strategy, run_search};
 use crate::pipeline::search_outputs::SearchReport;
 use crate::pipeline::trust::MIN_TAU;
@@ -104,20 +104,13 @@ pub fn print_search(r: &SearchReport, space: &SearchSpace, limits: &Limits) -> R
         );
     }
     println!("  {SCHEDULER_MEMORY}");
-    let network = crate::arch::net::from_subnet(space, &r.subnet)?;
-    let rep = mcu::evaluate(
-        &network,
-        &EvalOptions {
-            scheduler: limits.scheduler,
-            ..EvalOptions::default()
-        },
-    )?;
-    let lat = crate::pipeline::mem::Latency::of(&limits.device);
+    let m = subnet_mem(space, &r.subnet, &limits.device, limits.scheduler)?;
+    let lat = Latency::of(&limits.device);
     if let Some(l) = &lat {
-        println!("  {}", super::mem::describe_latency(l, &network));
+        println!("  {}", super::mem::describe_latency(l, &m));
     }
     println!("per-layer memory under {}:", limits.scheduler.name());
-    print_table(&rep, lat.map(|l| l.per_op(&rep.graph)).as_deref());
+    print_table(&m, lat.is_some());
     Ok(())
 }
 

@@ -2,7 +2,7 @@
 //! device, and (where the device has a core and a clock) its predicted latency, layer by layer.
 
 use crate::Result;
-use crate::arch::Network;
+use crate::arch::{Network, SearchSpace, SubnetConfig};
 use crate::mcu::device::Core;
 use crate::mcu::graph::{Graph, Op, OpKind, TensorInfo};
 use crate::mcu::patch::PatchPlan;
@@ -20,6 +20,20 @@ pub struct MemOptions {
     pub patches: usize,
     /// The analytic scheduler runs depthwise in place.
     pub inplace_depthwise: bool,
+}
+
+impl MemOptions {
+    /// One scheduler's defaults (as `mem` has them) on `device`.
+    pub fn on(device: &Device, scheduler: Scheduler) -> MemOptions {
+        let d = EvalOptions::default();
+        MemOptions {
+            schedulers: vec![scheduler],
+            device: device.clone(),
+            runtime_flash_bytes: d.runtime_flash_bytes,
+            patches: d.patches,
+            inplace_depthwise: d.inplace_depthwise,
+        }
+    }
 }
 
 /// One layer of a scheduler's table.
@@ -134,6 +148,18 @@ pub fn mem(net: &Network, o: &MemOptions) -> Result<Vec<MemReport>> {
         });
     }
     Ok(out)
+}
+
+/// A subnet of `space` under one scheduler on `device` (the search's per-layer table).
+pub fn subnet_mem(
+    space: &SearchSpace,
+    subnet: &SubnetConfig,
+    device: &Device,
+    scheduler: Scheduler,
+) -> Result<MemReport> {
+    let net = crate::arch::net::from_subnet(space, subnet)?;
+    let mut r = mem(&net, &MemOptions::on(device, scheduler))?;
+    Ok(r.pop().expect("one scheduler, one report"))
 }
 
 /// int8 bytes of an op's inputs and output.
