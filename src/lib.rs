@@ -4,6 +4,7 @@
 pub mod arch;
 pub mod autograd;
 pub mod bounds;
+pub mod chart;
 pub mod cli;
 pub mod data;
 pub mod error;
@@ -15,7 +16,6 @@ pub mod mcu;
 pub mod nn;
 pub mod observer;
 pub mod pipeline;
-pub mod plot;
 pub mod search;
 pub mod seed;
 pub mod supernet;

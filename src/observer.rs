@@ -2,6 +2,8 @@
 //! what they are doing, without printing: the command line implements `Observer` with progress
 //! bars and printed lines; tests and other callers use `Silent` or their own.
 
+use crate::Result;
+use crate::chart::Chart;
 use crate::gpu::report::ProfileReport;
 use std::path::Path;
 
@@ -16,6 +18,11 @@ pub trait Observer {
     fn end(&self) {}
     /// A profile of some steps is ready; its Chrome/Perfetto trace is written to `trace`.
     fn profile(&self, _report: &ProfileReport, _trace: &Path) {}
+    /// Draws a figure of the job's outputs (its panels side by side) as the bytes of a PNG;
+    /// `None` where the caller draws nothing, and the job then writes no file for it.
+    fn draw(&self, _charts: &[Chart]) -> Result<Option<Vec<u8>>> {
+        Ok(None)
+    }
 }
 
 /// An observer that ignores everything.

@@ -8,16 +8,17 @@ use common::runtimes::{python, run_runtimes, split};
 use common::*;
 use rand::Rng;
 use std::process::Command;
+use tinynas::arch::net::from_subnet;
+use tinynas::arch::{SearchSpace, SubnetConfig};
 use tinynas::autograd::ops::norm::BnMode;
-use tinynas::export::quant::argmax;
 use tinynas::export::verify::verify;
 use tinynas::export::{calibrate, extract, quantize, tflite};
-use tinynas::mcu::net::from_subnet;
+use tinynas::mcu::sched::argmax;
 use tinynas::mcu::{EvalOptions, Scheduler, evaluate};
-use tinynas::supernet::{SearchSpace, SubnetConfig, Supernet};
+use tinynas::supernet::Supernet;
 
 /// `net` as `mem --scheduler tflm` reports it.
-fn tflm_report(net: &tinynas::mcu::Network) -> tinynas::mcu::Report {
+fn tflm_report(net: &tinynas::arch::Network) -> tinynas::mcu::Report {
     evaluate(
         net,
         &EvalOptions {

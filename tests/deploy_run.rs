@@ -6,13 +6,13 @@
 mod common;
 use common::runtimes::run_runtimes;
 use common::*;
+use tinynas::arch::Network;
 use tinynas::arch::SearchSpace;
-use tinynas::export::quant::argmax;
-use tinynas::mcu::Network;
+use tinynas::mcu::sched::argmax;
 use tinynas::observer::Silent;
 use tinynas::pipeline::export::{EXPORT_FILES, ExportOptions, export, extract_and_quantize};
-use tinynas::pipeline::predictor::open_run;
 use tinynas::train::config::RunConfig;
+use tinynas::train::open::open_run;
 use tinynas::train::run::train_supernet;
 use tinynas::train::schedule::Schedule;
 use tinynas::train::supernet_run::RunOptions;
@@ -88,7 +88,7 @@ fn a_trained_subnet_exports_to_int8_that_tflite_micro_runs_as_the_executor_does(
         target_images: 20,
         patches: None,
     };
-    let r = export(&e, &run_dir, &run, &o, &Silent).unwrap();
+    let r = export(&e, &run, &o, &Silent).unwrap();
     eprintln!(
         "supernet {:.2} %, float {:.2} %, int8 {:.2} % on {} test images; .tflite {} B; arena {:?}",
         r.supernet_top1 * 100.0,
@@ -159,7 +159,7 @@ fn a_trained_subnet_exports_to_int8_that_tflite_micro_runs_as_the_executor_does(
     )));
     let net: Network =
         serde_json::from_str(&std::fs::read_to_string(out.join("network.json")).unwrap()).unwrap();
-    assert_eq!(net, tinynas::mcu::net::from_subnet(&space, &sub).unwrap());
+    assert_eq!(net, tinynas::arch::net::from_subnet(&space, &sub).unwrap());
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
     assert_eq!(report["int8_top1"].as_f64(), Some(r.int8_top1));
@@ -212,7 +212,7 @@ fn a_trained_subnet_exports_to_int8_that_tflite_micro_runs_as_the_executor_does(
         patches: Some(2),
         ..o
     };
-    let p = export(&e, &run_dir, &run, &patched, &Silent).unwrap();
+    let p = export(&e, &run, &patched, &Silent).unwrap();
     let fw = &p.firmware;
     let plan = fw.patch.as_ref().expect("a patch stage");
     assert_eq!((plan.patches, plan.patch_count), (2, 4));

@@ -8,11 +8,12 @@ mod common;
 use common::models::{calibrated_model, general_path_model, random_inputs};
 use common::rng;
 use rand::Rng;
+use tinynas::arch::Network;
+use tinynas::arch::SearchSpace;
+use tinynas::arch::net::from_subnet;
 use tinynas::firmware::host::HostBuild;
 use tinynas::firmware::{self, generate};
-use tinynas::mcu::net::from_subnet;
-use tinynas::mcu::{Device, EvalOptions, Network, Scheduler, evaluate};
-use tinynas::supernet::SearchSpace;
+use tinynas::mcu::{Device, EvalOptions, Scheduler, evaluate};
 
 fn tinyengine(net: &Network) -> tinynas::mcu::Report {
     evaluate(

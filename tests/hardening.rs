@@ -7,8 +7,9 @@ use common::harden::*;
 use std::path::Path;
 use std::process::Command;
 use tinynas::Error;
-use tinynas::mcu::net::{Network, mobilenet_v2};
-use tinynas::supernet::SearchSpace;
+use tinynas::arch::SearchSpace;
+use tinynas::arch::models::mobilenet_v2;
+use tinynas::arch::net::Network;
 
 #[test]
 fn byte_mac_and_shape_counts_cannot_wrap() {
@@ -21,16 +22,16 @@ fn byte_mac_and_shape_counts_cannot_wrap() {
     let c = tinynas::bounds::MAX_CHANNELS;
     let wide = Network {
         name: "wide".into(),
-        input: tinynas::mcu::net::Input {
+        input: tinynas::arch::net::Input {
             resolution: tinynas::bounds::MAX_RESOLUTION,
             channels: 3,
         },
-        stem: tinynas::mcu::net::Stem {
+        stem: tinynas::arch::net::Stem {
             out_channels: c,
             kernel_size: 3,
             stride: 1,
         },
-        blocks: vec![tinynas::mcu::net::Block::new(c, c, 3, 1, 1); 4],
+        blocks: vec![tinynas::arch::net::Block::new(c, c, 3, 1, 1); 4],
         feature_mix_channels: None,
         classes: 10,
     };
@@ -189,7 +190,7 @@ fn what_train_accepts_eval_accepts_and_bad_settings_are_refused_up_front() {
         };
         if s.validate().is_ok() {
             for sub in [s.largest(r), s.smallest(r)] {
-                tinynas::mcu::net::from_subnet(&s, &sub).unwrap();
+                tinynas::arch::net::from_subnet(&s, &sub).unwrap();
                 s.check(&sub).unwrap();
             }
         }

@@ -8,9 +8,9 @@ use common::engine;
 use common::harden::*;
 use std::path::Path;
 use std::process::Command;
-use tinynas::mcu::net::mobilenet_v2;
+use tinynas::arch::SearchSpace;
+use tinynas::arch::models::mobilenet_v2;
 use tinynas::observer::Silent;
-use tinynas::supernet::SearchSpace;
 use tinynas::train::run::{read_metrics, train_supernet};
 
 #[test]
@@ -162,22 +162,22 @@ fn collect_on_a_space_of_one_subnet_stops_instead_of_looping() {
     };
     let cfg = tiny_run(space);
     train_supernet(&e, &cfg, &quiet(&out, Some(1), false), &Silent).unwrap();
-    let run = tinynas::pipeline::predictor::open_run(&e, &out, &Silent).unwrap();
+    let run = tinynas::train::open::open_run(&e, &out, &Silent).unwrap();
     let t = std::time::Instant::now();
-    let err = tinynas::pipeline::predictor::collect(&e, &out, &run, 5, 0, 48, &Silent)
+    let err = tinynas::pipeline::predictor::collect(&e, &run, 5, 0, 48, &Silent)
         .err()
         .unwrap()
         .to_string();
     assert!(err.contains("--n 5") && err.contains("only 1"), "{err}");
     assert!(t.elapsed().as_secs() < 30);
     assert_eq!(
-        tinynas::pipeline::predictor::collect(&e, &out, &run, 1, 0, 48, &Silent)
+        tinynas::pipeline::predictor::collect(&e, &run, 1, 0, 48, &Silent)
             .unwrap()
             .len(),
         1
     );
     // The file holds one way of measuring: another recalibration size is refused.
-    let err = tinynas::pipeline::predictor::collect(&e, &out, &run, 1, 0, 64, &Silent)
+    let err = tinynas::pipeline::predictor::collect(&e, &run, 1, 0, 64, &Silent)
         .err()
         .unwrap()
         .to_string();

@@ -8,11 +8,11 @@ mod common;
 use common::harden::tinynas;
 use common::models::{calibrated_model, random_inputs};
 use common::rng;
+use tinynas::arch::SearchSpace;
+use tinynas::arch::net::from_subnet;
 use tinynas::firmware::{generate, profile, target};
 use tinynas::mcu::device::Core;
-use tinynas::mcu::net::from_subnet;
 use tinynas::mcu::{Device, latency};
-use tinynas::supernet::SearchSpace;
 
 fn tmp(name: &str) -> std::path::PathBuf {
     let d = std::env::temp_dir().join(format!("tinynas-lat-{name}-{}", std::process::id()));
@@ -94,7 +94,7 @@ fn mcunet_in1_and_vww1_predicted_within_5_percent_of_qemu_on_the_cortex_m7() {
     for name in ["mcunet-in1", "mcunet-vww1"] {
         let path = format!("{}/models/networks/{name}.json", env!("CARGO_MANIFEST_DIR"));
         let net =
-            tinynas::mcu::Network::from_json(&std::fs::read_to_string(path).unwrap()).unwrap();
+            tinynas::arch::Network::from_json(&std::fs::read_to_string(path).unwrap()).unwrap();
         let q = calibrated_model(&net, &mut r, 1);
         let s = generate(&q, &net, name).unwrap();
         let inputs = random_inputs(&q, &mut r, 1);

@@ -3,12 +3,13 @@
 mod common;
 use common::bn_width;
 use rand::{Rng, SeedableRng, rngs::StdRng};
+use tinynas::arch::SearchSpace;
+use tinynas::arch::models::proxyless_mobile;
+use tinynas::arch::net::{Network, from_subnet};
 use tinynas::mcu::graph::build;
-use tinynas::mcu::net::{Network, from_subnet, proxyless_mobile};
 use tinynas::mcu::place::{Order, place};
 use tinynas::mcu::sched::buffers;
 use tinynas::mcu::{Device, EvalOptions, Scheduler, evaluate};
-use tinynas::supernet::SearchSpace;
 
 fn random_space_net(rng: &mut StdRng) -> Network {
     let space = SearchSpace {
@@ -199,7 +200,7 @@ fn fast_path_agrees_with_the_full_evaluator() {
     let mut rng = StdRng::seed_from_u64(11);
     let mut ev = Evaluator::default();
     let mut nets: Vec<Network> = (0..100).map(|_| random_space_net(&mut rng)).collect();
-    nets.push(tinynas::mcu::net::mobilenet_v2(1.0, 224, 1000));
+    nets.push(tinynas::arch::models::mobilenet_v2(1.0, 224, 1000));
     nets.push(proxyless_mobile(160, 10));
     // Squeeze-and-excite on every other block, with and without expansion and residuals.
     for i in 0..20 {

@@ -2,7 +2,8 @@
 
 mod common;
 use common::bn_width;
-use tinynas::mcu::net::{Block, Input, Network, Stem, make_divisible, mobilenet_v2};
+use tinynas::arch::models::mobilenet_v2;
+use tinynas::arch::net::{Block, Input, Network, Stem, make_divisible};
 use tinynas::mcu::{EvalOptions, Scheduler, evaluate};
 
 fn opts(s: Scheduler) -> EvalOptions {

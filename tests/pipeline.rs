@@ -6,16 +6,17 @@ mod common;
 use common::engine;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
+use tinynas::arch::{SearchSpace, SubnetConfig};
 use tinynas::mcu::{Device, Scheduler};
 use tinynas::observer::Observer;
 use tinynas::pipeline::demo::{DemoOptions, demo};
-use tinynas::pipeline::predictor::{collect, fit, open_run, read_pairs};
+use tinynas::pipeline::predictor::{collect, fit, read_pairs};
 use tinynas::pipeline::search::{SearchOptions, Strategy, run_search};
 use tinynas::search::Limits;
 use tinynas::search::evolution::EvoOptions;
 use tinynas::search::predictor::FitOptions;
 use tinynas::search::space::{Rank, SpaceOptions, rank_spaces};
-use tinynas::supernet::{SearchSpace, SubnetConfig};
+use tinynas::train::open::open_run;
 use tinynas::train::run::{RunConfig, RunOptions, train_supernet};
 use tinynas::train::schedule::Schedule;
 
@@ -40,6 +41,9 @@ impl Observer for Recorder {
     }
     fn end(&self) {
         self.ended.set(self.ended.get() + 1);
+    }
+    fn draw(&self, c: &[tinynas::chart::Chart]) -> tinynas::Result<Option<Vec<u8>>> {
+        tinynas::cli::plot::png_bytes(c).map(Some)
     }
 }
 
@@ -122,7 +126,7 @@ fn space_train_predictor_search_through_the_library() {
 
     // 3. Predictor data and fit.
     let run = open_run(&e, &out, &*rec).unwrap();
-    let pairs = collect(&e, &out, &run, 10, 0, 64, &*rec).unwrap();
+    let pairs = collect(&e, &run, 10, 0, 64, &*rec).unwrap();
     assert_eq!(pairs.len(), 10);
     assert!(pairs.iter().all(|p| p.halves.is_some()));
     assert_eq!(
@@ -155,7 +159,7 @@ fn space_train_predictor_search_through_the_library() {
     // written. The flash budget halfway between the smallest and the largest subnet binds.
     let flash = |s: &SubnetConfig| {
         tinynas::mcu::evaluate(
-            &tinynas::mcu::net::from_subnet(&space, s).unwrap(),
+            &tinynas::arch::net::from_subnet(&space, s).unwrap(),
             &Default::default(),
         )
         .unwrap()
@@ -185,7 +189,7 @@ fn space_train_predictor_search_through_the_library() {
         recal_images: Some(64),
         out: out.join("search"),
     };
-    let (res, report) = run_search(&e, &out, &run, &o, &*rec).unwrap();
+    let (res, report) = run_search(&e, &run, &o, &*rec).unwrap();
     assert!(res.rejected > 0, "the flash budget binds");
     assert_eq!(report.per_scheduler.len(), Scheduler::ALL.len());
     let row = report.row(Scheduler::TinyEngine);
@@ -258,7 +262,7 @@ fn space_train_predictor_search_through_the_library() {
     };
     assert!(o2.validate().is_err(), "--min-tau above 1 is refused");
     let o2 = SearchOptions { min_tau: 1.0, ..o2 };
-    let (res2, r2) = run_search(&e, &out, &run, &o2, &*rec).unwrap();
+    let (res2, r2) = run_search(&e, &run, &o2, &*rec).unwrap();
     let msgs = rec.messages.borrow().join("\n");
     assert!(
         msgs.contains("cannot be trusted") && msgs.contains("searching by measurement"),

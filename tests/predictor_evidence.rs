@@ -6,11 +6,10 @@ mod common;
 use common::engine;
 use common::harden::{fake_run, tiny_space, tinynas, tmp};
 use std::path::Path;
-use tinynas::pipeline::predictor::{
-    Pair, check_evidence, describe_fit, fit, merge_duplicates, pairs_sha256, read_pairs,
-};
+use tinynas::arch::SearchSpace;
+use tinynas::pipeline::evidence::{check_evidence, merge_duplicates, pairs_sha256};
+use tinynas::pipeline::predictor::{Pair, describe_fit, fit, read_pairs};
 use tinynas::search::predictor::{FitOptions, Predictor};
-use tinynas::supernet::SearchSpace;
 
 /// `n` distinct subnets of the tiny space, with an accuracy that rises with their kernels.
 fn distinct_pairs(space: &SearchSpace, n: usize) -> Vec<Pair> {

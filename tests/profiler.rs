@@ -187,7 +187,7 @@ fn every_dispatch_of_a_profiled_supernet_step_carries_its_cost() {
     for f16 in [false, true] {
         let e = engine();
         e.gpu.set_f16_activations(f16);
-        let sp = tinynas::supernet::SearchSpace {
+        let sp = tinynas::arch::SearchSpace {
             base_widths: vec![8, 8, 16, 16, 24, 32],
             stage_strides: vec![2, 2, 1],
             depth_choices: vec![1, 2],

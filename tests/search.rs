@@ -5,15 +5,14 @@ use common::search::*;
 use common::*;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use tinynas::mcu::net::from_subnet;
+use tinynas::arch::net::from_subnet;
+use tinynas::arch::{SearchSpace, SubnetConfig};
 use tinynas::mcu::{EvalOptions, Scheduler, evaluate};
 use tinynas::search::Checker;
+use tinynas::search::encoding::{canonical, decode, encode, encoding_len, kendall_tau};
 use tinynas::search::evolution::{EvoOptions, evolve};
-use tinynas::search::predictor::{
-    FitOptions, Predictor, Sample, canonical, decode, encode, encoding_len, kendall_tau,
-};
+use tinynas::search::predictor::{FitOptions, Predictor, Sample};
 use tinynas::search::space::{Rank, SpaceOptions, rank_spaces};
-use tinynas::supernet::{SearchSpace, SubnetConfig};
 
 #[test]
 fn space_ranking_on_a_hand_checkable_grid() {

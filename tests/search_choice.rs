@@ -5,16 +5,16 @@ mod common;
 use common::search::*;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use tinynas::mcu::net::from_subnet;
+use tinynas::arch::net::from_subnet;
+use tinynas::arch::{SearchSpace, SubnetConfig};
 use tinynas::mcu::{EvalOptions, Scheduler, evaluate};
 use tinynas::search::baselines::{most_macs, random_fitting, uniform};
 use tinynas::search::choice::{
     ChoiceRow, MIN_PRIOR_SUBNETS, Prior, final_choice, paired_shortfall,
 };
+use tinynas::search::encoding::canonical;
 use tinynas::search::evolution::{EvoOptions, evolve};
-use tinynas::search::predictor::canonical;
 use tinynas::search::{Checker, Limits};
-use tinynas::supernet::{SearchSpace, SubnetConfig};
 
 fn flash_of(sp: &SearchSpace, s: &SubnetConfig) -> u64 {
     evaluate(&from_subnet(sp, s).unwrap(), &EvalOptions::default())

@@ -4,10 +4,11 @@
 mod common;
 use common::*;
 use tinynas::Tensor;
+use tinynas::arch::net::make_divisible;
+use tinynas::arch::{SearchSpace, SubnetConfig};
 use tinynas::autograd::ops::norm::BnMode;
-use tinynas::mcu::net::make_divisible;
 use tinynas::nn::Module;
-use tinynas::supernet::{SearchSpace, SubnetConfig, Supernet};
+use tinynas::supernet::Supernet;
 
 fn space() -> SearchSpace {
     SearchSpace {

@@ -5,13 +5,14 @@
 mod common;
 use common::*;
 use std::path::PathBuf;
+use tinynas::arch::SearchSpace;
 use tinynas::autograd::ops::norm::BnMode;
 use tinynas::data::augment::Augment;
 use tinynas::data::{Dataset, synthetic};
 use tinynas::nn::{Module, Sgd};
 use tinynas::observer::Silent;
+use tinynas::supernet::Supernet;
 use tinynas::supernet::reorder::{importance, permute_dim};
-use tinynas::supernet::{SearchSpace, Supernet};
 use tinynas::train::loader::{BatchSpec, Loader, prepare};
 use tinynas::train::run::{Metric, RunConfig, RunOptions, load_run, read_metrics, train_supernet};
 use tinynas::train::schedule::Schedule;
@@ -357,12 +358,19 @@ fn params_of(net: &Supernet) -> Vec<Vec<f32>> {
 fn a_killed_supernet_run_resumes_to_the_same_weights() {
     let e = engine();
     let cfg = tiny_run();
+    let (full_dir, cut_dir) = (tmp("sn-full"), tmp("sn-cut"));
+    // The cut run's caller draws its figures (as the command line does); the full run's does not.
+    struct Draws;
+    impl tinynas::observer::Observer for Draws {
+        fn draw(&self, c: &[tinynas::chart::Chart]) -> tinynas::Result<Option<Vec<u8>>> {
+            tinynas::cli::plot::png_bytes(c).map(Some)
+        }
+    }
     let opts = |out: &PathBuf| RunOptions {
         out: out.clone(),
         workers: 2,
         ..RunOptions::default()
     };
-    let (full_dir, cut_dir) = (tmp("sn-full"), tmp("sn-cut"));
     let (full, s) = train_supernet(&e, &cfg, &opts(&full_dir), &Silent).unwrap();
     assert!(s.finished && s.steps == 12, "{s:?}");
     // Killed in the middle of the expand phase's epoch… (step 10), then again right at the
@@ -371,12 +379,12 @@ fn a_killed_supernet_run_resumes_to_the_same_weights() {
         let mut o = opts(&cut_dir);
         o.max_steps = Some(stop);
         o.resume = stop != 7;
-        let (_, s) = train_supernet(&e, &cfg, &o, &Silent).unwrap();
+        let (_, s) = train_supernet(&e, &cfg, &o, &Draws).unwrap();
         assert!(!s.finished && s.steps == stop);
     }
     let mut o = opts(&cut_dir);
     o.resume = true;
-    let (cut, s) = train_supernet(&e, &cfg, &o, &Silent).unwrap();
+    let (cut, s) = train_supernet(&e, &cfg, &o, &Draws).unwrap();
     assert!(s.finished && s.steps == 12);
     assert!(
         params_of(&full) == params_of(&cut),
@@ -399,6 +407,8 @@ fn a_killed_supernet_run_resumes_to_the_same_weights() {
     assert_eq!(vals, 4);
     let png = image::open(cut_dir.join("training.png")).unwrap();
     assert!(png.width() > 600 && png.height() > 300);
+    // A caller that draws nothing gets no figure, and the run is otherwise the same.
+    assert!(!full_dir.join("training.png").exists());
     // The run directory loads back as a supernet with the same weights.
     let (c2, loaded, state) = load_run(&e, &cut_dir).unwrap();
     assert_eq!(c2, cfg);

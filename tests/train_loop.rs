@@ -112,7 +112,7 @@ fn a_fixed_network_run_resumes_and_stops_on_a_non_finite_loss() {
 #[test]
 fn a_fine_tuning_reports_its_steps_and_stops_on_a_non_finite_loss() {
     use tinynas::pipeline::finetune::finetune;
-    use tinynas::pipeline::predictor::open_run;
+    use tinynas::train::open::open_run;
     let e = engine();
     let dir = tmp("loop-finetune");
     let cfg = tiny_run(tiny_space());

@@ -4,8 +4,9 @@
 mod common;
 use common::*;
 use rand::{SeedableRng, rngs::StdRng};
+use tinynas::arch::SearchSpace;
 use tinynas::nn::{Module, Sgd};
-use tinynas::supernet::{SearchSpace, Supernet};
+use tinynas::supernet::Supernet;
 use tinynas::train::{StepConfig, step_subnets, train_step};
 
 #[test]

@@ -8,5 +8,5 @@ pub mod models;
 pub mod net;
 pub mod space;
 
-pub use net::{Block, BlockSlot, Network, make_divisible, parse_json};
+pub use net::{Block, BlockSlot, Network, make_divisible};
 pub use space::{SearchSpace, SubnetConfig};

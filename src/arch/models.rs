@@ -1,7 +1,7 @@
 //! Published networks as network descriptions: MobileNetV2 and ProxylessNAS-Mobile, the
 //! yardsticks of the MCU evaluator's published figures.
 
-use super::net::{Block, Input, Network, Stem, make_divisible};
+use crate::arch::net::{Block, Input, Network, Stem, make_divisible};
 
 /// MobileNetV2 (Sandler et al.) at width `w` and resolution `r`, 3-channel input, 1000 classes.
 pub fn mobilenet_v2(width: f64, resolution: usize, classes: usize) -> Network {

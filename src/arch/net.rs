@@ -2,6 +2,7 @@
 //! builders for MobileNetV2 and subnets of the MCUNet search space.
 
 use crate::error::{Error, Result};
+use crate::io::parse_json;
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -102,8 +103,6 @@ fn invalid(field: String, why: impl Into<String>) -> Error {
     Error::Invalid(format!("network description: {field}: {}", why.into()))
 }
 
-pub use super::models::{mobilenet_v2, proxyless_mobile};
-
 /// Output size of a "same"-padded convolution.
 pub fn conv_out(size: usize, kernel: usize, stride: usize) -> usize {
     (size + 2 * (kernel / 2) - kernel) / stride + 1
@@ -127,9 +126,6 @@ pub fn tflite_pad(n: usize, kernel: usize, stride: usize) -> Option<(usize, usiz
     }
     Some((p, ((out - 1) * stride + kernel).saturating_sub(n + p)))
 }
-
-/// The one strict JSON reader (`crate::io::parse_json`), here where most callers look for it.
-pub use crate::io::parse_json;
 
 impl Network {
     pub fn from_json(text: &str) -> Result<Network> {

@@ -1,7 +1,7 @@
 //! The MCUNet-style search space (workload 1 of BENCHMARKS.md by default) and a subnet configuration: per-block
 //! kernel and expand ratio, per-stage depth, input resolution. Both are small JSON values.
 
-use super::net::make_divisible;
+use crate::arch::net::make_divisible;
 use crate::error::{Error, Result};
 use rand::Rng;
 use rand::seq::IndexedRandom;

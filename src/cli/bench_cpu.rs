@@ -6,7 +6,8 @@
 //! images: speed does not depend on the values.
 
 use crate::arch::SearchSpace;
-use crate::export::graph::{InputNorm, Weights};
+use crate::export::build::Weights;
+use crate::export::graph::InputNorm;
 use crate::export::{Graph, calibrate, quantize, tflite};
 use crate::{Error, Result};
 use rand::{Rng, SeedableRng, rngs::StdRng};
@@ -16,8 +17,9 @@ use std::time::Instant;
 /// Complete evaluations per second of random subnets on one core (workload 3 of BENCHMARKS.md).
 pub fn mem(count: usize, res: usize, width: f64) -> Result<()> {
     use crate::arch::SearchSpace;
+    use crate::arch::net::from_subnet;
     use crate::mcu::fast::Evaluator;
-    use crate::mcu::{EvalOptions, Scheduler, evaluate, net::from_subnet};
+    use crate::mcu::{EvalOptions, Scheduler, evaluate};
     use rand::{SeedableRng, rngs::StdRng};
     let space = SearchSpace {
         in_channels: 3,

@@ -2,16 +2,17 @@
 //! instruction counts of random subnets in QEMU on both cores, checked on subnets it was not
 //! fitted on against QEMU's whole-inference count. Needs the Arm toolchain and QEMU.
 
+use crate::arch::Network;
 use crate::arch::SearchSpace;
+use crate::arch::net::from_subnet;
 use crate::export::{QGraph, quantize};
 use crate::firmware::{generate, profile, target};
 use crate::mcu::device::Core;
 use crate::mcu::fast::Evaluator;
-use crate::mcu::graph::walk_ops;
 use crate::mcu::latency::{self, CoreTable, HeldOut, LatencyTable, core_key, op_class};
 use crate::mcu::latency_fit::{Sample, fit};
-use crate::mcu::net::from_subnet;
-use crate::mcu::{Device, Network, Scheduler};
+use crate::mcu::walk::walk_ops;
+use crate::mcu::{Device, Scheduler};
 use crate::{Error, Result};
 use clap::Args;
 use rand::seq::IndexedRandom;

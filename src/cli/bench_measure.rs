@@ -5,7 +5,7 @@
 use super::GpuArgs;
 use super::console::Console;
 use crate::Result;
-use crate::pipeline::predictor::open_run;
+use crate::train::open::open_run;
 use clap::Args;
 use rand::seq::IndexedRandom;
 use rand::{SeedableRng, rngs::StdRng};
@@ -86,7 +86,7 @@ pub fn run(a: &MeasureBench) -> Result<()> {
             "  {:>6.2} M MACs  measure {:>6.2} s ({:>6.0} img/s)  plain forward {:>6.2} s ({:>6.0} img/s)  top-1 {:.2} %",
             crate::mcu::fast::Evaluator::default()
                 .summary(
-                    &crate::mcu::net::from_subnet(space, s)?,
+                    &crate::arch::net::from_subnet(space, s)?,
                     crate::mcu::Scheduler::Analytic,
                     true
                 )

@@ -15,9 +15,11 @@ pub fn train(
     subnets: usize,
     profile: Option<std::path::PathBuf>,
 ) -> Result<()> {
-    use crate::mcu::{EvalOptions, Scheduler, evaluate, net::from_subnet};
+    use crate::arch::SearchSpace;
+    use crate::arch::net::from_subnet;
+    use crate::mcu::{EvalOptions, Scheduler, evaluate};
     use crate::nn::{Module, Sgd};
-    use crate::supernet::{SearchSpace, Supernet};
+    use crate::supernet::Supernet;
     use crate::train::{StepConfig, step_subnets, train_step};
     use rand::{Rng, SeedableRng, rngs::StdRng};
     let space = SearchSpace {
@@ -80,7 +82,7 @@ pub fn train(
     }
     let peak = e.gpu.peak_bytes();
     // Compute follows the subnet: one forward + backward of the smallest vs the largest.
-    let mcu = |s: &crate::supernet::SubnetConfig| -> Result<u64> {
+    let mcu = |s: &crate::arch::SubnetConfig| -> Result<u64> {
         Ok(evaluate(
             &from_subnet(&space, s)?,
             &EvalOptions {
@@ -90,7 +92,7 @@ pub fn train(
         )?
         .macs)
     };
-    let fb = |s: &crate::supernet::SubnetConfig| -> Result<f64> {
+    let fb = |s: &crate::arch::SubnetConfig| -> Result<f64> {
         let mut t = Vec::new();
         for _ in 0..3 {
             let start = Instant::now();

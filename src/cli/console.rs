@@ -1,5 +1,7 @@
 //! The command line's observer: a progress bar per task, and lines printed above it.
 
+use crate::Result;
+use crate::chart::Chart;
 use crate::gpu::report::ProfileReport;
 use crate::observer::Observer;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -49,6 +51,9 @@ impl Observer for Console {
     }
     fn profile(&self, report: &ProfileReport, trace: &Path) {
         self.above(|| print_profile(report, trace));
+    }
+    fn draw(&self, charts: &[Chart]) -> Result<Option<Vec<u8>>> {
+        super::plot::png_bytes(charts).map(Some)
     }
 }
 

@@ -4,11 +4,13 @@
 use super::GpuArgs;
 use crate::Result;
 use crate::arch::{SearchSpace, SubnetConfig};
-use crate::mcu::{self, EvalOptions, Scheduler};
-use crate::train::eval::SubnetEvaluator;
-use crate::train::run::{load_data, load_run};
+use crate::observer::{Observer, Silent};
+use crate::pipeline;
+use crate::pipeline::eval::{EvalOptions, EvalReport, FloatReport, Int8Report};
+use crate::train::open::open_run;
 use clap::Args;
 use std::path::PathBuf;
+use std::rc::Rc;
 
 /// Which images `eval` scores.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -17,11 +19,11 @@ pub enum Split {
     Val,
 }
 
-impl Split {
-    pub fn name(self) -> &'static str {
-        match self {
-            Split::Test => "test",
-            Split::Val => "val",
+impl From<Split> for pipeline::eval::Split {
+    fn from(s: Split) -> Self {
+        match s {
+            Split::Test => pipeline::eval::Split::Test,
+            Split::Val => pipeline::eval::Split::Val,
         }
     }
 }
@@ -96,107 +98,69 @@ pub fn eval(g: &GpuArgs, a: &EvalArgs) -> Result<()> {
         ));
     }
     let e = g.engine()?;
-    if a.int8 {
-        return eval_int8(&e, a);
-    }
-    let (cfg, net, state) = load_run(&e, &a.sub.run)?;
-    let subnet = a.sub.subnet(&cfg.space)?;
-    let data = load_data(&cfg)?;
-    let split = match a.split {
-        Split::Test => &data.test,
-        Split::Val => &data.val,
+    // Only --int8 has said when the run stopped before the end of its schedule.
+    let obs: Rc<dyn Observer> = if a.int8 {
+        super::console::Console::new()
+    } else {
+        Rc::new(Silent)
     };
-    let recal = a.recal_images.unwrap_or(cfg.recal_images);
-    let mut ev = SubnetEvaluator::new(
-        &e,
-        &data.train,
-        split,
-        recal.min(data.train.len()),
-        cfg.space.in_channels,
-        250,
-        cfg.seed,
-    )?;
-    if a.profile.is_some() {
-        e.gpu.start_profiling(false);
-    }
-    let acc = ev.accuracy(&net, &subnet)?;
+    let run = open_run(&e, &a.sub.run, &*obs)?;
+    let o = EvalOptions {
+        subnet: a.sub.subnet(&run.cfg.space)?,
+        split: a.split.into(),
+        recal_images: a.recal_images,
+        int8_calib_images: a.int8.then_some(a.calib_images),
+        profile: a.profile.is_some(),
+    };
+    let report = pipeline::eval::eval(&e, &run, &o)?;
     if let Some(p) = &a.profile {
         super::finish_profile(&e, p)?;
     }
-    let network = mcu::net::from_subnet(&cfg.space, &subnet)?;
-    let rep = mcu::evaluate(
-        &network,
-        &EvalOptions {
-            scheduler: Scheduler::TinyEngine,
-            ..EvalOptions::default()
-        },
-    )?;
     if a.json {
-        let v = serde_json::json!({
-            "run": a.sub.run.display().to_string(), "step": state.step, "subnet": subnet,
-            "split": a.split.name(), "images": split.len(), "recal_images": recal, "top1": acc,
-            "macs": rep.macs, "params": rep.params, "flash_bytes": rep.flash_bytes,
-            "peak_sram_bytes_tinyengine": rep.peak_sram_bytes, "sram_bytes_tinyengine": rep.sram_bytes,
-        });
+        // Through a JSON value, whose keys are sorted, as the printed object always was.
+        let v = serde_json::to_value(&report).expect("a report serialises");
         println!("{}", serde_json::to_string_pretty(&v).unwrap());
-    } else {
-        println!("subnet: {}", serde_json::to_string(&subnet).unwrap());
-        println!(
-            "  {:.2} M MACs, {:.1} k params, flash {:.1} KiB, SRAM {:.1} KiB (the generated C: its image; its arena {:.1} KiB + stack)",
-            rep.macs as f64 / 1e6,
-            rep.params as f64 / 1e3,
-            rep.flash_bytes as f64 / 1024.0,
-            rep.sram_bytes as f64 / 1024.0,
-            rep.peak_sram_bytes as f64 / 1024.0
-        );
-        println!(
-            "top-1 on {} ({} images, BN recalibrated on {} training images, step {}): {:.2} %",
-            a.split.name(),
-            split.len(),
-            recal.min(data.train.len()),
-            state.step,
-            acc * 100.0
-        );
+        return Ok(());
+    }
+    match report {
+        EvalReport::Float(r) => print_float(&r),
+        EvalReport::Int8(r) => print_int8(&r),
     }
     Ok(())
 }
 
+fn print_float(r: &FloatReport) {
+    println!("subnet: {}", serde_json::to_string(&r.subnet).unwrap());
+    println!(
+        "  {:.2} M MACs, {:.1} k params, flash {:.1} KiB, SRAM {:.1} KiB (the generated C: its image; its arena {:.1} KiB + stack)",
+        r.macs as f64 / 1e6,
+        r.params as f64 / 1e3,
+        r.flash_bytes as f64 / 1024.0,
+        r.sram_bytes_tinyengine as f64 / 1024.0,
+        r.peak_sram_bytes_tinyengine as f64 / 1024.0
+    );
+    println!(
+        "top-1 on {} ({} images, BN recalibrated on {} training images, step {}): {:.2} %",
+        r.split,
+        r.images,
+        r.recal_used,
+        r.step,
+        r.top1 * 100.0
+    );
+}
+
 /// `eval --int8`: the supernet's float top-1, the exported float network's and the int8
 /// model's on the same pixels.
-fn eval_int8(e: &std::rc::Rc<crate::Engine>, a: &EvalArgs) -> Result<()> {
-    use crate::export::accuracy::accuracy;
-    use crate::pipeline::export::extract_and_quantize;
-    let console = super::console::Console::new();
-    let run = crate::pipeline::predictor::open_run(e, &a.sub.run, &*console)?;
-    let subnet = a.sub.subnet(&run.cfg.space)?;
-    let split = match a.split {
-        Split::Test => &run.data.test,
-        Split::Val => &run.data.val,
-    };
-    let recal = a.recal_images.unwrap_or(run.cfg.recal_images);
-    let mut ev = run.evaluator(e, split, recal)?;
-    let q = extract_and_quantize(&run, &subnet, &mut ev, a.calib_images)?;
-    let rgb = crate::train::eval::input_rgb(run.data.train.channels, run.cfg.space.in_channels)?;
-    let (float_top1, int8_top1) = accuracy(&q.q, split, rgb);
-    if a.json {
-        let v = serde_json::json!({
-            "run": a.sub.run.display().to_string(), "subnet": subnet, "split": a.split.name(),
-            "images": split.len(), "recal_images": recal, "calib_images": a.calib_images,
-            "supernet_top1": q.supernet_top1, "float_top1": float_top1, "int8_top1": int8_top1,
-        });
-        println!("{}", serde_json::to_string_pretty(&v).unwrap());
-    } else {
-        println!("subnet: {}", serde_json::to_string(&subnet).unwrap());
-        println!(
-            "top-1 on {} ({} images): supernet {:.2} %, exported float {:.2} %, int8 {:.2} % ({:+.2} points; calibrated on {} training images)",
-            a.split.name(),
-            split.len(),
-            q.supernet_top1 * 100.0,
-            float_top1 * 100.0,
-            int8_top1 * 100.0,
-            (int8_top1 - float_top1) * 100.0,
-            a.calib_images.min(run.data.train.len())
-        );
-    }
-    Ok(())
+fn print_int8(r: &Int8Report) {
+    println!("subnet: {}", serde_json::to_string(&r.subnet).unwrap());
+    println!(
+        "top-1 on {} ({} images): supernet {:.2} %, exported float {:.2} %, int8 {:.2} % ({:+.2} points; calibrated on {} training images)",
+        r.split,
+        r.images,
+        r.supernet_top1 * 100.0,
+        r.float_top1 * 100.0,
+        r.int8_top1 * 100.0,
+        (r.int8_top1 - r.float_top1) * 100.0,
+        r.calib_used
+    );
 }

@@ -4,7 +4,7 @@ use super::console::Console;
 use super::mem::kib;
 use crate::Result;
 use crate::pipeline::export::{ExportOptions, ExportReport, export};
-use crate::pipeline::predictor::open_run;
+use crate::train::open::open_run;
 use clap::Args;
 use std::path::PathBuf;
 
@@ -244,7 +244,7 @@ pub fn run(a: &ExportArgs) -> Result<()> {
     let cfg = crate::train::run::read_run_config(&a.sub.run)?;
     let subnet = a.sub.subnet(&cfg.space)?;
     let patches = a.patch.map(usize::from);
-    let network = crate::mcu::net::from_subnet(&cfg.space, &subnet)?;
+    let network = crate::arch::net::from_subnet(&cfg.space, &subnet)?;
     if let Some(n) = patches {
         crate::mcu::patch_code::estimate(&network, n)?;
     }
@@ -272,7 +272,7 @@ pub fn run(a: &ExportArgs) -> Result<()> {
         target_images,
         patches,
     };
-    let r = export(&e, &a.sub.run, &run, &o, &*console)?;
+    let r = export(&e, &run, &o, &*console)?;
     print_export(&r);
     println!(
         "wrote {} ({:.1} s)",

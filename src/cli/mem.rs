@@ -4,9 +4,11 @@
 use super::read::{parse_subnet, read_network, read_space};
 use crate::arch::SearchSpace;
 use crate::arch::models::mcunet_in2;
+use crate::arch::models::{mobilenet_v2, proxyless_mobile};
+use crate::arch::net::{Network, from_subnet};
 use crate::bounds;
-use crate::mcu::net::{Network, from_subnet, mobilenet_v2, proxyless_mobile};
-use crate::mcu::{Device, EvalOptions, Report, Scheduler, evaluate, latency};
+use crate::mcu::{Device, Scheduler};
+use crate::pipeline::mem::{Latency, MemOptions, MemReport, mem};
 use crate::{Error, Result};
 use clap::Args;
 use std::path::PathBuf;
@@ -158,19 +160,10 @@ pub fn kib(b: u64) -> String {
     format!("{:.1} KiB", b as f64 / 1024.0)
 }
 
-/// int8 bytes of an op's inputs and output.
-fn activation_bytes(g: &crate::mcu::graph::Graph, op: &crate::mcu::graph::Op) -> u64 {
-    op.inputs
-        .iter()
-        .chain([&op.output])
-        .map(|&t| g.bytes(t))
-        .sum()
-}
-
-/// The layer table; with `latency` (the device's pricing), each layer's predicted milliseconds.
-pub fn print_table(r: &Report, latency: Option<&Latency>) {
-    let g = &r.graph;
-    let per_op = latency.map(|l| l.per_op(g));
+/// The layer table; with `timed` (the device has a pricing), each layer's predicted
+/// milliseconds.
+pub fn print_table(m: &MemReport, timed: bool) {
+    let (r, g) = (&m.report, &m.report.graph);
     println!(
         "{:>3} {:<24} {:<10} {:>12} {:>12} {:>11} {:>9} {:>10} {:>10}{}",
         "#",
@@ -182,18 +175,18 @@ pub fn print_table(r: &Report, latency: Option<&Latency>) {
         "params",
         "flash B",
         "SRAM B",
-        if latency.is_some() { "      ms" } else { "" }
+        if timed { "      ms" } else { "" }
     );
     for (i, op) in g.ops.iter().enumerate() {
         let t = |x: usize| format!("{}x{}x{}", g.tensors[x].h, g.tensors[x].w, g.tensors[x].c);
         let kind = format!("{:?}", op.kind).to_lowercase();
         let mark = if i == r.peak.peak_op { " <- peak" } else { "" };
-        let ms = match &per_op {
-            Some(v) => match v[i] {
+        let ms = match timed {
+            true => match m.layers[i].latency_ms {
                 Some(ms) => format!(" {ms:>7.3}"),
                 None => format!(" {:>7}", "-"),
             },
-            None => String::new(),
+            false => String::new(),
         };
         println!(
             "{:>3} {:<24} {:<10} {:>12} {:>12} {:>11} {:>9} {:>10} {:>10}{ms}{mark}",
@@ -210,57 +203,21 @@ pub fn print_table(r: &Report, latency: Option<&Latency>) {
     }
 }
 
-/// A device's pricing of the generated C: the latency model's table for its core, its clock.
-pub struct Latency {
-    pub core: crate::mcu::device::Core,
-    pub clock_mhz: u32,
-    pub table: &'static latency::CoreTable,
-}
-
-impl Latency {
-    /// The device's, where it has a core and a clock and the table has the core.
-    pub fn of(d: &Device) -> Option<Latency> {
-        let core = d.core?;
-        Some(Latency {
-            core,
-            clock_mhz: d.clock_mhz?,
-            table: latency::core_table(core).ok()?,
-        })
-    }
-
-    /// Milliseconds of each op of `g` (None: an op the generated C does not run).
-    pub fn per_op(&self, g: &crate::mcu::graph::Graph) -> Vec<Option<f64>> {
-        latency::graph_ops(self.table, g)
-            .into_iter()
-            .map(|n| n.map(|n| self.ms(n)))
-            .collect()
-    }
-
-    pub fn ms(&self, instructions: f64) -> f64 {
-        latency::ms(self.core, self.clock_mhz as f64, instructions)
-    }
-
-    /// The whole network's predicted instructions (None: an op the table cannot price).
-    pub fn instructions(&self, net: &Network) -> Option<u64> {
-        latency::instructions(self.table, net)
-    }
-
-    /// "latency 12.34 ms at 216 MHz (…)": the line under a table.
-    pub fn describe(&self, net: &Network) -> String {
-        match self.instructions(net) {
-            Some(n) => format!(
-                "latency {:.2} ms at {} MHz: {:.2} M instructions of the generated C on the {} (the latency model fitted to QEMU's counts) × {} cycles per instruction (assumed, src/mcu/latency.rs)",
-                self.ms(n as f64),
-                self.clock_mhz,
-                n as f64 / 1e6,
-                self.core.name(),
-                latency::cycles_per_instruction(self.core)
-            ),
-            None => format!(
-                "latency: not priced (the generated C has no kernel for an op of {})",
-                net.name
-            ),
-        }
+/// "latency 12.34 ms at 216 MHz (…)": the line under the table of `m`.
+pub fn describe_latency(l: &Latency, m: &MemReport) -> String {
+    match m.instructions {
+        Some(n) => format!(
+            "latency {:.2} ms at {} MHz: {:.2} M instructions of the generated C on the {} (the latency model fitted to QEMU's counts) × {} cycles per instruction (assumed, src/mcu/latency.rs)",
+            l.ms(n as f64),
+            l.clock_mhz,
+            n as f64 / 1e6,
+            l.core.name(),
+            l.cycles_per_instruction()
+        ),
+        None => format!(
+            "latency: not priced (the generated C has no kernel for an op of {})",
+            m.network
+        ),
     }
 }
 
@@ -286,41 +243,35 @@ pub fn run(a: &MemArgs) -> Result<()> {
             "--no-inplace applies to --scheduler analytic (or all); TF Lite Micro never runs depthwise in place and TinyEngine always does".into(),
         ));
     }
-    let lat = Latency::of(&dev);
-    let mut out = Vec::new();
-    for &s in &a.scheduler.0 {
-        let opts = EvalOptions {
-            scheduler: s,
-            inplace_depthwise: !a.no_inplace,
-            patches,
-            patch_stage_end: None,
+    let reports = mem(
+        &net,
+        &MemOptions {
+            schedulers: a.scheduler.0.clone(),
+            device: dev.clone(),
             runtime_flash_bytes: a.runtime_flash * 1024,
+            patches,
+            inplace_depthwise: !a.no_inplace,
+        },
+    )?;
+    if a.json {
+        let mut out: Vec<serde_json::Value> = reports
+            .iter()
+            .map(|m| serde_json::to_value(m).expect("a report serialises"))
+            .collect();
+        let v = if out.len() == 1 {
+            out.pop().unwrap()
+        } else {
+            serde_json::Value::Array(out)
         };
-        let r = evaluate(&net, &opts)?;
-        let fits = dev.fits(r.sram_bytes, r.flash_bytes);
-        let (sm, fm) = dev.margins(r.sram_bytes, r.flash_bytes);
-        if a.json {
-            let ms = lat.as_ref().map(|l| l.per_op(&r.graph));
-            let rows: Vec<_> = r.graph.ops.iter().enumerate().map(|(i, op)| serde_json::json!({
-                "layer": op.name, "kind": op.kind, "input": r.graph.tensors[op.inputs[0]], "output": r.graph.tensors[op.output],
-                "macs": op.macs, "params": op.params, "flash_bytes": op.weight_bytes,
-                "activation_bytes": activation_bytes(&r.graph, op), "sram_bytes": r.peak.per_op[i],
-                "latency_ms": ms.as_ref().and_then(|v| v[i]),
-            })).collect();
-            out.push(serde_json::json!({
-                "network": r.network, "scheduler": s.name(), "macs": r.macs, "params": r.params, "flash_bytes": r.flash_bytes,
-                "peak_sram_bytes": r.peak_sram_bytes, "sram_bytes": r.sram_bytes, "peak_layer": r.peak_layer, "peak_tensors": r.peak_tensors,
-                "arena_bytes": r.peak.arena_bytes, "scratch_bytes": r.peak.scratch_bytes, "kernel_buffer_bytes": r.peak.kernel_buffer_bytes,
-                "tflm_tail": r.peak.tflm_tail,
-                "patch": r.patch, "patch_code": r.patch_code, "device": dev, "fits": fits, "sram_margin_bytes": sm, "flash_margin_bytes": fm,
-                "instructions": lat.as_ref().and_then(|l| l.instructions(&net)),
-                "latency_ms": lat.as_ref().and_then(|l| l.instructions(&net)).map(|n| lat.as_ref().unwrap().ms(n as f64)),
-                "layers": rows,
-            }));
-            continue;
-        }
+        println!("{}", serde_json::to_string_pretty(&v).unwrap());
+        return Ok(());
+    }
+    let lat = Latency::of(&dev);
+    for m in &reports {
+        let (r, s, fits) = (&m.report, m.report.scheduler, m.fits);
+        let (sm, fm) = (m.sram_margin_bytes, m.flash_margin_bytes);
         println!("== {} under {} ==", r.network, s.name());
-        print_table(&r, lat.as_ref());
+        print_table(m, lat.is_some());
         println!(
             "MACs {:.2} M, params {:.3} M, flash {}{}",
             r.macs as f64 / 1e6,
@@ -377,7 +328,7 @@ pub fn run(a: &MemArgs) -> Result<()> {
         }
         match &r.patch_code {
             Some(Ok(c)) => println!(
-                "  the generated C (`export --patch {}`): the first {} layers (through {}) in patches, arena {} B (activations {} + scratch {} + kernel buffer {}); the device needs SRAM {} B (that arena, the input buffer of {} B and the runtime's stack); {:.2} M recomputed MACs, which the latency line does not price",
+                "  the generated C (`export --patch {}`): the first {} layers (through {}) in patches, arena {} B (activations {} + scratch {} + kernel buffer {}); the device needs SRAM {} B (that arena, the input buffer of {} B and the runtime's stack); {:.2} M recomputed MACs (the latency line prices them: the model per patch)",
                 c.plan.patches,
                 c.plan.stage_end + 1,
                 r.graph.ops[c.plan.stage_end].name,
@@ -395,7 +346,7 @@ pub fn run(a: &MemArgs) -> Result<()> {
             None => {}
         }
         if let Some(l) = &lat {
-            println!("{}", l.describe(&net));
+            println!("{}", describe_latency(l, m));
         }
         println!(
             "{}: {} (SRAM {} of {}, margin {:.1} KiB; flash {} of {}, margin {:.1} KiB)",
@@ -408,14 +359,6 @@ pub fn run(a: &MemArgs) -> Result<()> {
             kib(dev.flash_bytes),
             fm as f64 / 1024.0
         );
-    }
-    if a.json {
-        let v = if out.len() == 1 {
-            out.pop().unwrap()
-        } else {
-            serde_json::Value::Array(out)
-        };
-        println!("{}", serde_json::to_string_pretty(&v).unwrap());
     }
     Ok(())
 }

@@ -10,6 +10,7 @@ pub mod demo;
 pub mod eval;
 pub mod export;
 pub mod mem;
+pub mod plot;
 pub mod predictor;
 pub mod read;
 pub mod search;

@@ -3,8 +3,9 @@
 
 use super::console::Console;
 use crate::Result;
-use crate::pipeline::predictor::{collect_ranks, fit, open_run};
+use crate::pipeline::predictor::{collect_ranks, fit};
 use crate::search::predictor::{FitOptions, Predictor};
+use crate::train::open::open_run;
 use crate::train::run::load_run;
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
@@ -139,7 +140,7 @@ fn collect_cmd(
     let run = open_run(&e, &a.run, &*console)?;
     let recal = a.recal_images.unwrap_or(run.cfg.recal_images);
     let t = Instant::now();
-    let pairs = collect_ranks(&e, &a.run, &run, a.n, a.seed, recal, &*console, &**comm)?;
+    let pairs = collect_ranks(&e, &run, a.n, a.seed, recal, &*console, &**comm)?;
     if lead {
         println!(
             "{} measured subnets in {} ({:.1} s this time{}); top-1 from {:.2} % to {:.2} %",

@@ -21,8 +21,7 @@ pub fn read_network(path: &Path) -> Result<Network> {
 pub fn read_space(path: &Path) -> Result<SearchSpace> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| Error::Invalid(format!("--space {}: {e}", path.display())))?;
-    let s: SearchSpace =
-        crate::arch::parse_json(&text, &format!("search space {}", path.display()))?;
+    let s: SearchSpace = crate::io::parse_json(&text, &format!("search space {}", path.display()))?;
     s.validate()?;
     Ok(s)
 }
@@ -55,7 +54,7 @@ pub fn parse_subnet(space: &SearchSpace, spec: &str, res: Option<usize>) -> Resu
                     "--subnet {path}: {e} (give max, min or a subnet JSON file)"
                 ))
             })?;
-            crate::arch::parse_json::<SubnetConfig>(&text, &format!("subnet {path}"))?
+            crate::io::parse_json::<SubnetConfig>(&text, &format!("subnet {path}"))?
         }
     };
     space.check(&s)?;

@@ -6,11 +6,12 @@ use super::mem::{kib, print_table};
 use super::space::LimitArgs;
 use crate::Result;
 use crate::arch::SearchSpace;
-use crate::mcu::{self, EvalOptions};
-use crate::pipeline::predictor::open_run;
-use crate::pipeline::search::{MIN_TAU, SearchOptions, Strategy, run_search};
+use crate::pipeline::mem::{Latency, subnet_mem};
+use crate::pipeline::search::{SearchOptions, Strategy, run_search};
 use crate::pipeline::search_outputs::SearchReport;
+use crate::pipeline::trust::MIN_TAU;
 use crate::search::evolution::EvoOptions;
+use crate::train::open::open_run;
 
 /// What each scheduler's flash and SRAM count (the figures `fits` is judged on).
 pub const SCHEDULER_MEMORY: &str = "(tinyengine: the generated C, its image and its arena + stack; tflm: TF Lite Micro, the .tflite (not its own code) and the arena's head + tail; analytic and patch: weights + bias + scale, the peak activations)";
@@ -103,20 +104,13 @@ pub fn print_search(r: &SearchReport, space: &SearchSpace, limits: &Limits) -> R
         );
     }
     println!("  {SCHEDULER_MEMORY}");
-    let network = mcu::net::from_subnet(space, &r.subnet)?;
-    let rep = mcu::evaluate(
-        &network,
-        &EvalOptions {
-            scheduler: limits.scheduler,
-            ..EvalOptions::default()
-        },
-    )?;
-    let lat = super::mem::Latency::of(&limits.device);
+    let m = subnet_mem(space, &r.subnet, &limits.device, limits.scheduler)?;
+    let lat = Latency::of(&limits.device);
     if let Some(l) = &lat {
-        println!("  {}", l.describe(&network));
+        println!("  {}", super::mem::describe_latency(l, &m));
     }
     println!("per-layer memory under {}:", limits.scheduler.name());
-    print_table(&rep, lat.as_ref());
+    print_table(&m, lat.is_some());
     Ok(())
 }
 
@@ -223,7 +217,7 @@ pub fn search(g: &GpuArgs, a: &SearchArgs) -> Result<()> {
     let run = open_run(&e, &a.run, &*console)?;
     let _lock = crate::io::lock_dir(&out, "--out")?;
     let t = Instant::now();
-    let (res, report) = run_search(&e, &a.run, &run, &o, &*console)?;
+    let (res, report) = run_search(&e, &run, &o, &*console)?;
     println!(
         "search: {} generations, {} subnets scored, {} rejected by the limits of {}; {} subnets measured ({:.1} per minute), {:.1} s",
         report.generations,

@@ -178,7 +178,13 @@ pub fn space(a: &SpaceArgs) -> Result<()> {
     }
     if let Some(dir) = &a.out {
         let _lock = crate::io::lock_dir(dir, "--out")?;
-        write_space_outputs(dir, &o, &r, a.top as usize)?;
+        write_space_outputs(
+            dir,
+            &o,
+            &r,
+            a.top as usize,
+            &super::console::Console::default(),
+        )?;
         println!(
             "wrote {0}/space.json, {0}/space_cdf.png, {0}/chosen_space.json (train it with `tinynas train --space {0}/chosen_space.json`)",
             dir.display()

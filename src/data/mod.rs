@@ -340,3 +340,14 @@ pub fn load_any(spec: &Path, image_size: usize) -> Result<(Dataset, Dataset)> {
     }
     load_dir(spec, image_size)
 }
+
+/// Whether grey images must be replicated into RGB for a space with `in_channels`.
+pub fn input_rgb(data_channels: usize, in_channels: usize) -> Result<bool> {
+    match (data_channels, in_channels) {
+        (a, b) if a == b => Ok(false),
+        (1, 3) => Ok(true),
+        (a, b) => Err(Error::Invalid(format!(
+            "the data has {a} channel(s) but the search space takes {b}; set the space's in_channels to {a}"
+        ))),
+    }
+}

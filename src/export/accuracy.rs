@@ -1,9 +1,9 @@
 //! An exported model's top-1 on a split: the float graph and the integer executor side by side,
 //! on every core.
 
-use super::quant::argmax;
 use super::{Graph, QGraph};
 use crate::data::Dataset;
+use crate::mcu::sched::argmax;
 
 /// The float and int8 top-1 of a model on a split.
 pub fn accuracy(q: &QGraph, ds: &Dataset, rgb: bool) -> (f64, f64) {

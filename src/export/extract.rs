@@ -2,10 +2,12 @@
 //! (channel prefixes, the kernel through the learned transforms), batch norm folded into the
 //! convolutions, the input normalisation folded into the stem.
 
-use super::graph::{Graph, InputNorm, Layer, Weights};
+use super::build::{Layer, Weights};
+use super::graph::{Graph, InputNorm};
+use crate::arch::SubnetConfig;
 use crate::arch::net::{BlockSlot, subnet_blocks, subnet_network};
 use crate::nn::layers::{BN_EPS, ConvBn};
-use crate::supernet::{SubnetConfig, Supernet};
+use crate::supernet::Supernet;
 use crate::{Result, Tensor};
 
 /// The conv weight view `w` [cout, cin/g, k, k] with `layer`'s batch norm (its first cout

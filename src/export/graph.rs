@@ -3,7 +3,6 @@
 //! read. Batch norm is folded into the convolutions; weights are OHWI (CONV_2D), 1HWC
 //! (DEPTHWISE_CONV_2D) and [out, in] (FULLY_CONNECTED).
 
-pub use super::build::{Layer, Weights};
 use crate::arch::net::{conv_out, tflite_pad};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};

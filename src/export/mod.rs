@@ -9,6 +9,7 @@ pub mod extract;
 pub mod fixed;
 pub mod graph;
 pub mod quant;
+pub mod safetensors;
 pub mod tflite;
 pub mod verify;
 

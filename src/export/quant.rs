@@ -364,9 +364,6 @@ impl QGraph {
     }
 }
 
-/// The class of a row of logits: the first largest (the planners' `argmax`).
-pub use crate::mcu::sched::argmax;
-
 struct ConvGeo {
     xs: Shape,
     ys: Shape,

@@ -4,8 +4,9 @@
 //! binary) with a Python that has `tflite-micro` and `ai-edge-litert` (scripts/pyenv.sh makes
 //! one). A difference names the first layer whose tensor differs.
 
-use super::quant::{QGraph, argmax};
+use super::quant::QGraph;
 use super::tflite::tensor_names;
+use crate::mcu::sched::argmax;
 use crate::{Error, Result};
 use serde::Serialize;
 use std::path::Path;

@@ -2,11 +2,12 @@
 //! the op walker, with reusable buffers and no names. Gives the same numbers as `evaluate`
 //! (checked in tests/mcu_properties.rs).
 
-use super::graph::{OpInfo, OpKind, walk_ops};
+use super::graph::{OpInfo, OpKind};
 use super::image::{ImageCounter, RUNTIME_STACK_BYTES, TfliteCounter};
-use super::net::{Network, conv_out};
 use super::place::{Order, PlaceScratch, place_into};
 use super::sched::{Scheduler, TailCounter};
+use super::walk::walk_ops;
+use crate::arch::net::{Network, conv_out};
 use serde::Serialize;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]

@@ -1,8 +1,8 @@
 //! A network description expanded into the ops an MCU runtime executes (activations fused into
 //! their convolutions), each with shapes, MACs, parameters and int8 tensor bytes.
 
-use super::net::Network;
-pub use super::walk::{walk, walk_ops};
+use super::walk::walk_ops;
+use crate::arch::net::Network;
 use serde::Serialize;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

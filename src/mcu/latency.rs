@@ -8,8 +8,9 @@
 //! and they are assumptions, not board measurements.
 
 use super::device::Core;
-use super::graph::{OpInfo, OpKind, TensorInfo, walk_ops};
-use super::net::Network;
+use super::graph::{OpInfo, OpKind, TensorInfo};
+use super::walk::walk_ops;
+use crate::arch::net::Network;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

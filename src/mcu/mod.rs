@@ -7,19 +7,17 @@ pub mod graph;
 pub mod image;
 pub mod latency;
 pub mod latency_fit;
-/// The network description lives in the network definition, `crate::arch`.
-pub use crate::arch::net;
 pub mod patch;
 pub mod patch_code;
 pub mod place;
 pub mod sched;
-mod walk;
+pub mod walk;
 
 pub use device::Device;
-pub use net::Network;
 pub use sched::Scheduler;
 
 use crate::Result;
+use crate::arch::Network;
 use serde::Serialize;
 
 /// Options of one evaluation.
@@ -104,7 +102,7 @@ pub fn evaluate(net: &Network, opts: &EvalOptions) -> Result<Report> {
     let (flash, sram) = match opts.scheduler {
         Scheduler::TinyEngine => {
             let mut image = image::ImageCounter::default();
-            graph::walk_ops(net, false, |o| image.add(o));
+            walk::walk_ops(net, false, |o| image.add(o));
             (
                 image.bytes(net.input.channels),
                 peak.peak_sram_bytes + image::RUNTIME_STACK_BYTES,
@@ -113,7 +111,7 @@ pub fn evaluate(net: &Network, opts: &EvalOptions) -> Result<Report> {
         Scheduler::Tflm => {
             let tail = peak.tflm_tail.expect("the TFLM planner estimates its tail");
             let mut file = image::TfliteCounter::default();
-            graph::walk_ops(net, true, |o| file.add(o));
+            walk::walk_ops(net, true, |o| file.add(o));
             (file.bytes(), tail.reserve_mcu32(peak.peak_sram_bytes))
         }
         Scheduler::Analytic | Scheduler::Patch => (g.weight_bytes(), peak.peak_sram_bytes),

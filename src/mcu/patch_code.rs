@@ -338,7 +338,7 @@ pub fn estimate(net: &Network, patches: usize) -> Result<Estimate> {
     let g = graph::build(net);
     let plan = best(&g, patches)?;
     let mut counter = image::ImageCounter::default();
-    graph::walk_ops(net, false, |o| counter.add(o));
+    super::walk::walk_ops(net, false, |o| counter.add(o));
     let (n, ops) = (plan.regions.len() as u64, plan.stage_end as u64 + 1);
     let flash = counter.bytes(net.input.channels)
         + image::PATCH_ENTRY_BYTES * n * ops

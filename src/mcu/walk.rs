@@ -3,7 +3,7 @@
 //! `graph::build` collects it into a graph, the fast evaluator consumes it directly.
 
 use super::graph::{OpInfo, OpKind, OpName, Part, TensorInfo};
-use super::net::{Network, conv_out, tflite_pad};
+use crate::arch::net::{Network, conv_out, tflite_pad};
 
 struct Walker<F: FnMut(&OpInfo)> {
     f: F,

@@ -4,10 +4,11 @@
 //! checked before any work; what happens is told to an `Observer`; the result is a report.
 
 use super::export::{ExportOptions, ExportReport, export};
-use super::predictor::{Pair, collect, fit, open_run};
-use super::search::{MIN_TAU, SearchOptions, Strategy, run_search};
+use super::predictor::{Pair, collect, fit};
+use super::search::{SearchOptions, Strategy, run_search};
 use super::search_outputs::SearchReport;
 use super::space::{ranking_table, write_space_outputs};
+use super::trust::MIN_TAU;
 use crate::arch::SearchSpace;
 use crate::observer::Observer;
 use crate::search::evolution::EvoOptions;
@@ -16,6 +17,7 @@ use crate::search::space::{
     Rank, SpaceOptions, SpaceResult, default_resolutions, default_widths, rank_spaces,
 };
 use crate::search::{Limits, describe_limits};
+use crate::train::open::open_run;
 use crate::train::run::{RunConfig, RunOptions, RunSummary, train_supernet};
 use crate::train::schedule::Schedule;
 use crate::{Engine, Error, Result};
@@ -193,7 +195,7 @@ pub fn demo(
     {
         // Every writer of a folder holds its lock (a `space --out` there is refused meanwhile).
         let _lock = crate::io::lock_dir(&out.join("space"), "--out")?;
-        write_space_outputs(&out.join("space"), &so, &ranked, 5)?;
+        write_space_outputs(&out.join("space"), &so, &ranked, 5, obs)?;
     }
     let (rank, chosen) = ranked
         .iter()
@@ -244,10 +246,28 @@ pub fn demo(
         }
     ));
 
-    if let Some(line) =
-        latency_binding(&o.limits, &space, chosen.resolution, chosen.sampled, o.seed)?
-    {
-        obs.message(&line);
+    let binding = crate::search::space::latency_binding(
+        &o.limits,
+        &space,
+        chosen.resolution,
+        chosen.sampled,
+        o.seed,
+    )?;
+    if let Some(b) = binding {
+        obs.message(&format!(
+            "the latency limit of {:.1} ms ({:.1} frames/s) rejects {:.0} % of the {} sampled subnets that fit the memory (the latency model puts them at {:.1} to {:.1} ms){}",
+            b.limit_ms,
+            1000.0 / b.limit_ms,
+            b.share_over * 100.0,
+            b.fitting_memory,
+            b.fastest_ms,
+            b.slowest_ms,
+            if b.share_over >= 0.1 {
+                ": it binds"
+            } else {
+                "; it barely binds at this scale (a shorter --latency-ms makes it bind)"
+            }
+        ));
     }
 
     // 2. Supernet training.
@@ -283,7 +303,7 @@ pub fn demo(
     ));
     let run = open_run(&e, &run_dir, obs)?;
     let t = Instant::now();
-    let measured = collect(&e, &run_dir, &run, o.collect, o.seed, o.recal_images, obs)?;
+    let measured = collect(&e, &run, o.collect, o.seed, o.recal_images, obs)?;
     obs.message(&format!(
         "measured in {:.0} s; top-1 from {:.2} % to {:.2} %",
         t.elapsed().as_secs_f64(),
@@ -312,7 +332,7 @@ pub fn demo(
         o.budget
     ));
     let t = Instant::now();
-    let (res, search) = run_search(&e, &run_dir, &run, &search_o, obs)?;
+    let (res, search) = run_search(&e, &run, &search_o, obs)?;
     obs.message(&format!(
         "{} subnets scored, {} rejected by the limits; {} measured ({:.0} per minute), {:.1} s",
         res.scored,
@@ -323,7 +343,7 @@ pub fn demo(
     ));
 
     // 6. Export, and the device check where the Arm toolchain and QEMU are present.
-    let chosen = crate::mcu::net::from_subnet(&run.cfg.space, &search.subnet)?;
+    let chosen = crate::arch::net::from_subnet(&run.cfg.space, &search.subnet)?;
     let target = match super::firmware::check_target(&o.limits.device)
         .and_then(|()| super::firmware::check_fits(&chosen, &o.limits.device, None))
     {
@@ -340,7 +360,6 @@ pub fn demo(
     ));
     let export = export(
         &e,
-        &run_dir,
         &run,
         &ExportOptions {
             subnet: search.subnet.clone(),
@@ -370,45 +389,4 @@ pub fn demo(
         device_check_skipped: target.err(),
         seconds: t0.elapsed().as_secs_f64(),
     })
-}
-
-/// How much of the chosen space the latency limit rejects on its own: of `n` subnets that fit
-/// the memory, the share over the limit (None without a limit).
-fn latency_binding(
-    limits: &Limits,
-    space: &SearchSpace,
-    resolution: usize,
-    n: usize,
-    seed: u64,
-) -> Result<Option<String>> {
-    let Some(limit) = limits.latency_ms else {
-        return Ok(None);
-    };
-    use rand::SeedableRng;
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed ^ 0x1a7e);
-    let mut checker = crate::search::Checker::new(limits.clone());
-    let (mut memory, mut over) = (0usize, 0usize);
-    let mut ms = Vec::new();
-    for _ in 0..n {
-        let f = checker.footprint(space, &space.sample(&mut rng, resolution))?;
-        if limits.device.fits(f.sram_bytes, f.flash_bytes) {
-            memory += 1;
-            over += usize::from(!checker.within_latency(&f));
-            ms.extend(f.latency_ms);
-        }
-    }
-    ms.sort_by(f64::total_cmp);
-    let share = over as f64 / memory.max(1) as f64;
-    Ok(Some(format!(
-        "the latency limit of {limit:.1} ms ({:.1} frames/s) rejects {:.0} % of the {memory} sampled subnets that fit the memory (the latency model puts them at {:.1} to {:.1} ms){}",
-        1000.0 / limit,
-        share * 100.0,
-        ms.first().copied().unwrap_or(f64::NAN),
-        ms.last().copied().unwrap_or(f64::NAN),
-        if share >= 0.1 {
-            ": it binds"
-        } else {
-            "; it barely binds at this scale (a shorter --latency-ms makes it bind)"
-        }
-    )))
 }

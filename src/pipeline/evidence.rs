@@ -2,8 +2,8 @@
 //! merged, and the check that a saved predictor still matches the pairs beside it.
 
 use super::predictor::{PAIRS_FILE, Pair, read_pairs};
+use crate::arch::{SearchSpace, SubnetConfig};
 use crate::search::predictor::{Predictor, Sample};
-use crate::supernet::{SearchSpace, SubnetConfig};
 use std::path::Path;
 
 /// SHA-256 (hex) of `pairs` as tinynas writes them, one JSON line each in file order: the

@@ -4,18 +4,18 @@
 //! `tinynas mem --net` reads), model.safetensors (the float weights) and report.json.
 
 use super::firmware::elf_name;
-use super::predictor::Run;
 use super::search_outputs::{SchedulerRow, scheduler_rows};
+use crate::arch::SubnetConfig;
+use crate::data::input_rgb;
 use crate::export::accuracy::accuracy_and_logits;
-use crate::export::graph::OpKind;
-use crate::export::{Graph, QGraph, QParams, calibrate, carray, extract, quantize, tflite};
+use crate::export::{QGraph, QParams, calibrate, carray, extract, quantize, tflite};
 use crate::mcu::Device;
 use crate::observer::Observer;
-use crate::supernet::SubnetConfig;
-use crate::train::eval::{SubnetEvaluator, input_rgb};
+use crate::train::eval::SubnetEvaluator;
+use crate::train::open::Run;
 use crate::{Engine, Error, Result};
 use serde::Serialize;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::Instant;
 
@@ -161,7 +161,7 @@ pub fn extract_and_quantize(
     })
 }
 
-/// (float top-1, int8 top-1) of `q` on `ds`, both from the same pixels, on every core.
+/// An input or output tensor of the model: its shape and int8 parameters.
 fn tensor_report(q: &QGraph, t: usize) -> TensorReport {
     let s = q.graph.shapes[t];
     let QParams { scale, zero_point } = q.params[t];
@@ -176,45 +176,6 @@ fn tensor_report(q: &QGraph, t: usize) -> TensorReport {
     }
 }
 
-/// The float weights of the exported network, by layer, in TFLite's layouts.
-fn safetensors(g: &Graph) -> Result<Vec<u8>> {
-    let mut named: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
-    for op in &g.ops {
-        let cin = g.shapes[op.inputs[0]].c;
-        let shape = match &op.kind {
-            OpKind::Conv {
-                depthwise: true,
-                kernel,
-                ..
-            } => vec![1, *kernel, *kernel, op.bias.len()],
-            OpKind::Conv { kernel, .. } => vec![op.bias.len(), *kernel, *kernel, cin],
-            OpKind::FullyConnected => vec![op.bias.len(), g.shapes[op.inputs[0]].len()],
-            _ => continue,
-        };
-        named.push((
-            format!("{}.weight", op.name),
-            shape,
-            bytemuck::cast_slice(&op.weight).to_vec(),
-        ));
-        named.push((
-            format!("{}.bias", op.name),
-            vec![op.bias.len()],
-            bytemuck::cast_slice(&op.bias).to_vec(),
-        ));
-    }
-    let views = named
-        .iter()
-        .map(|(n, s, b)| {
-            safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b)
-                .map(|v| (n.clone(), v))
-                .map_err(|e| Error::Invalid(format!("model.safetensors: {e}")))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    safetensors::serialize(views, None)
-        .map_err(|e| Error::Invalid(format!("model.safetensors: {e}")))
-}
-
-/// Export `o.subnet` of the run in `run_dir` into `o.out`.
 /// The files an export writes into --out (and may replace there): `EXPORT_FILES`, and the ELF
 /// with --target.
 pub fn claimed_files(target: Option<&Device>) -> Vec<String> {
@@ -225,13 +186,14 @@ pub fn claimed_files(target: Option<&Device>) -> Vec<String> {
         .collect()
 }
 
+/// Export `o.subnet` of `run` into `o.out`.
 pub fn export(
     e: &Rc<Engine>,
-    run_dir: &Path,
     run: &Run,
     o: &ExportOptions,
     obs: &dyn Observer,
 ) -> Result<ExportReport> {
+    let run_dir = run.dir.as_path();
     let t0 = Instant::now();
     run.cfg.space.check(&o.subnet)?;
     if let Some(py) = &o.verify {
@@ -240,7 +202,7 @@ pub fn export(
     if let Some(dev) = &o.target {
         super::firmware::check_target(dev)?;
         super::firmware::check_fits(
-            &crate::mcu::net::from_subnet(&run.cfg.space, &o.subnet)?,
+            &crate::arch::net::from_subnet(&run.cfg.space, &o.subnet)?,
             dev,
             o.patches,
         )?;
@@ -279,7 +241,7 @@ pub fn export(
     ));
     let split = accuracy_and_logits(&q, test, rgb);
     let (float_top1, int8_top1) = (split.float_top1, split.int8_top1);
-    let network = crate::mcu::net::from_subnet(&run.cfg.space, &o.subnet)?;
+    let network = crate::arch::net::from_subnet(&run.cfg.space, &o.subnet)?;
     let rows = scheduler_rows(&network, None)?;
     let about = format!(
         "tinynas: subnet {} of the run in {}",
@@ -367,7 +329,10 @@ pub fn export(
             "network.json".into(),
             serde_json::to_string_pretty(&network).unwrap().into_bytes(),
         ),
-        ("model.safetensors".into(), safetensors(&q.graph)?),
+        (
+            "model.safetensors".into(),
+            crate::export::safetensors::float_weights(&q.graph)?,
+        ),
         (
             "report.json".into(),
             serde_json::to_string_pretty(&report).unwrap().into_bytes(),

@@ -5,16 +5,16 @@
 //! learning rate with a short warm-up, through the loop every run shares (`train::runner`). The
 //! run's files are not touched.
 
-use super::predictor::Run;
+use crate::arch::SubnetConfig;
 use crate::autograd::ops::norm::BnMode;
 use crate::data::augment::Augment;
+use crate::data::input_rgb;
 use crate::nn::optim::CosineSchedule;
 use crate::nn::{Module, Sgd};
 use crate::observer::Observer;
-use crate::supernet::SubnetConfig;
 use crate::train::checkpoint::{Named, Tensors, restore, snapshot};
-use crate::train::eval::input_rgb;
 use crate::train::metrics::Metric;
+use crate::train::open::Run;
 use crate::train::runner::{Epoch, LoopOptions, Trained, Trainee, train_loop};
 use crate::{Engine, Result};
 use rand::{SeedableRng, rngs::StdRng};

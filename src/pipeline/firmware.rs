@@ -72,7 +72,7 @@ struct Needs {
     patch: Option<crate::mcu::patch_code::Estimate>,
 }
 
-fn needs(net: &crate::mcu::Network, patches: Option<usize>) -> Result<Needs> {
+fn needs(net: &crate::arch::Network, patches: Option<usize>) -> Result<Needs> {
     let est = crate::mcu::evaluate(net, &crate::mcu::EvalOptions::default())?;
     Ok(match patches {
         None => Needs {
@@ -123,7 +123,7 @@ impl Drop for BuildDir {
 /// device's SRAM or flash (the linker would refuse it at the end; the estimate is never below
 /// the linker's figures).
 pub fn check_fits(
-    net: &crate::mcu::Network,
+    net: &crate::arch::Network,
     device: &Device,
     patches: Option<usize>,
 ) -> Result<()> {
@@ -164,7 +164,7 @@ pub fn check_target(device: &Device) -> Result<()> {
 #[allow(clippy::too_many_arguments)]
 pub fn build_firmware(
     q: &QGraph,
-    network: &crate::mcu::Network,
+    network: &crate::arch::Network,
     about: &str,
     split: &SplitRun,
     target: Option<&Device>,

@@ -7,10 +7,11 @@
 
 use crate::Result;
 use crate::arch::SearchSpace;
+use crate::arch::SubnetConfig;
 use crate::mcu::fast::Summary;
 use crate::search::Checker;
-use crate::search::predictor::canonical;
-use crate::supernet::{SubnetConfig, Supernet};
+use crate::search::encoding::canonical;
+use crate::supernet::Supernet;
 use crate::train::eval::{Measurement, SubnetEvaluator};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};

@@ -1,16 +1,20 @@
 //! The jobs a user runs, as library functions with typed options and typed reports: measuring
-//! subnets and fitting the predictor on a trained run, the search and its report. Progress and
+//! subnets and fitting the predictor on a trained run, the search and its report, a subnet's
+//! evaluation, a network's memory. Progress and
 //! messages go to an `Observer`; nothing here prints. (Space optimization is
 //! `search::space::rank_spaces`, training `train`.)
 
 pub mod demo;
+pub mod eval;
 pub mod evidence;
 pub mod export;
 pub mod finetune;
 pub mod firmware;
 mod measure;
+pub mod mem;
 pub mod predictor;
 pub mod search;
 pub mod search_outputs;
 pub mod space;
 pub mod train;
+pub mod trust;

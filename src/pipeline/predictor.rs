@@ -1,14 +1,15 @@
 //! The accuracy predictor's data and fit on a trained run: subnets measured after BN
 //! recalibration into RUN/accuracy_pairs.jsonl, the MLP fitted into RUN/predictor.json.
 
+use super::evidence::{merge_duplicates, pairs_sha256};
+use crate::arch::{SearchSpace, SubnetConfig};
 use crate::mcu::{Device, Scheduler};
 use crate::observer::Observer;
 use crate::search::predictor::{FitOptions, Predictor, Sample};
 use crate::search::{Checker, Limits};
-use crate::supernet::{SearchSpace, SubnetConfig, Supernet};
+use crate::seed::derive_seed;
 use crate::train::dist::{Collective, Solo};
-use crate::train::eval::SubnetEvaluator;
-use crate::train::run::{RunConfig, RunData, derive_seed, load_data, load_run};
+use crate::train::open::Run;
 use crate::{Engine, Error, Result};
 use rand::seq::IndexedRandom;
 use rand::{SeedableRng, rngs::StdRng};
@@ -49,70 +50,17 @@ pub fn read_pairs(run: &Path, space: &SearchSpace) -> Result<Vec<Pair>> {
 
 pub const PAIRS_FILE: &str = "accuracy_pairs.jsonl";
 
-pub use super::evidence::{check_evidence, merge_duplicates, pairs_sha256};
-
-/// A loaded run: settings, supernet, data.
-pub struct Run {
-    pub cfg: RunConfig,
-    pub net: Supernet,
-    pub data: RunData,
-}
-
-impl Run {
-    /// An evaluator of this run's subnets on `split` (its validation or test images), batch
-    /// norm recalibrated on `recal` of its training images.
-    pub fn evaluator(
-        &self,
-        e: &Rc<Engine>,
-        split: &crate::data::Dataset,
-        recal: usize,
-    ) -> Result<SubnetEvaluator> {
-        SubnetEvaluator::new(
-            e,
-            &self.data.train,
-            split,
-            recal.min(self.data.train.len()),
-            self.cfg.space.in_channels,
-            250,
-            self.cfg.seed,
-        )
-    }
-}
-
-/// The trained run in `dir`: settings, supernet and data; `obs` is told when the run stopped
-/// before the end of its schedule.
-pub fn open_run(e: &Rc<Engine>, dir: &Path, obs: &dyn Observer) -> Result<Run> {
-    let (cfg, net, state) = load_run(e, dir)?;
-    let data = load_data(&cfg)?;
-    if cfg
-        .schedule
-        .position(
-            state.step,
-            crate::train::run::steps_per_epoch(&cfg, data.train.len()),
-        )
-        .is_some()
-    {
-        obs.message(&format!(
-            "note: the run in {} stopped at step {}; its supernet is not fully trained",
-            dir.display(),
-            state.step
-        ));
-    }
-    Ok(Run { cfg, net, data })
-}
-
 /// Measure `n` random subnets (seeded, spread over the space's resolutions) on the validation
 /// split, appending to RUN/accuracy_pairs.jsonl; subnets measured before are kept.
 pub fn collect(
     e: &Rc<Engine>,
-    run_dir: &Path,
     run: &Run,
     n: usize,
     seed: u64,
     recal: usize,
     obs: &dyn Observer,
 ) -> Result<Vec<Pair>> {
-    collect_ranks(e, run_dir, run, n, seed, recal, obs, &Solo)
+    collect_ranks(e, run, n, seed, recal, obs, &Solo)
 }
 
 /// [`collect`] shared by data-parallel ranks (`mpirun -np N tinynas predictor collect`): rank 0
@@ -123,7 +71,6 @@ pub fn collect(
 #[allow(clippy::too_many_arguments)]
 pub fn collect_ranks(
     e: &Rc<Engine>,
-    run_dir: &Path,
     run: &Run,
     n: usize,
     seed: u64,
@@ -131,6 +78,7 @@ pub fn collect_ranks(
     obs: &dyn Observer,
     comm: &dyn Collective,
 ) -> Result<Vec<Pair>> {
+    let run_dir = run.dir.as_path();
     let lead = comm.rank() == 0;
     let mut pairs = if lead {
         read_pairs(run_dir, &run.cfg.space)?

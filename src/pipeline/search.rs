@@ -13,18 +13,19 @@
 //! search.json and population.png.
 
 use super::measure::Measurer;
-use super::predictor::{Run, read_pairs};
+use super::predictor::read_pairs;
 use super::search_outputs::{Row, SearchReport, scheduler_rows, write_outputs};
+use super::trust::trusted_predictor;
 use crate::arch::SearchSpace;
-use crate::mcu;
+use crate::arch::SubnetConfig;
 use crate::observer::Observer;
 use crate::search::baselines::{most_macs, random_fitting, uniform};
 use crate::search::choice::{ChoiceRow, FinalChoice, Prior, final_choice};
+use crate::search::encoding::canonical;
 use crate::search::evolution::{Candidate, EvoOptions, EvoResult, evolve};
-use crate::search::predictor::{Predictor, Trust, canonical};
 use crate::search::{Checker, Limits};
-use crate::supernet::SubnetConfig;
 use crate::train::eval::std_error;
+use crate::train::open::Run;
 use crate::{Engine, Error, Result};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -78,66 +79,6 @@ impl SearchOptions {
     }
 }
 
-/// One way of choosing (the search, or a baseline) and how its choice measured.
-/// The least τ for a predictor to be trusted (issue 19: below it, the search measures).
-pub const MIN_TAU: f64 = 0.5;
-
-/// The fewest subnets a predictor's τ must be measured on to be trusted.
-pub const MIN_TAU_SUBNETS: usize = 10;
-
-/// The run's predictor if it is there and trusted; else why not.
-fn trusted_predictor(
-    run_dir: &Path,
-    space: &SearchSpace,
-    min_tau: f64,
-) -> Result<std::result::Result<Predictor, String>> {
-    let p = run_dir.join("predictor.json");
-    if !p.is_file() {
-        return Ok(Err(format!(
-            "{} has no predictor.json (fit one with `tinynas predictor collect|fit --run {}`)",
-            run_dir.display(),
-            run_dir.display()
-        )));
-    }
-    let p = Predictor::load(&p)?;
-    if &p.space != space {
-        return Err(Error::Invalid(
-            "predictor.json was fitted for another search space; fit it again".into(),
-        ));
-    }
-    // A predictor the pairs beside it no longer vouch for is refused, not trusted.
-    super::predictor::check_evidence(run_dir, space, &p).map_err(|why| {
-        Error::Invalid(format!(
-            "{}: {why}",
-            run_dir.join("predictor.json").display()
-        ))
-    })?;
-    let Some(r) = &p.report else {
-        return Ok(Err("predictor.json has no fit report to trust".into()));
-    };
-    let Trust {
-        tau,
-        ceiling,
-        subnets: n,
-        kind,
-    } = r.trust();
-    if n < MIN_TAU_SUBNETS {
-        return Ok(Err(format!(
-            "the predictor's τ was measured on {n} subnet{}, too few to trust (at least {MIN_TAU_SUBNETS}: collect more)",
-            if n == 1 { "" } else { "s" }
-        )));
-    }
-    if tau < min_tau {
-        return Ok(Err(format!(
-            "the predictor's {kind} Kendall τ is {tau:.3}{}, below {min_tau}: it cannot be trusted to rank subnets",
-            ceiling.map_or(String::new(), |c| format!(
-                " (noise ceiling of the validation split {c:.3})"
-            ))
-        )));
-    }
-    Ok(Ok(p))
-}
-
 /// Every input of a search of the run in `run_dir` (of `space`) checked, reading only: the
 /// options, the files already in the output folder, the predictor and the measured pairs. A
 /// command calls it before it touches the disk; `run_search` again.
@@ -169,11 +110,11 @@ pub const OUTPUT_FILES: [&str; 3] = ["best_subnet.json", "search.json", "populat
 /// the outputs written.
 pub fn run_search(
     e: &Rc<Engine>,
-    run_dir: &Path,
     run: &Run,
     o: &SearchOptions,
     obs: &dyn Observer,
 ) -> Result<(EvoResult, SearchReport)> {
+    let run_dir = run.dir.as_path();
     check_search_inputs(run_dir, &run.cfg.space, o)?;
     let (limits, out) = (&o.limits, o.out.as_path());
     // The outputs are claimed first: a user's file of the same name stops the search before
@@ -384,7 +325,7 @@ pub fn run_search(
     }
     let ch = &report_rows[chosen];
     let per = scheduler_rows(
-        &mcu::net::from_subnet(space, &ch.subnet)?,
+        &crate::arch::net::from_subnet(space, &ch.subnet)?,
         Some(&limits.device),
     )?;
     let report = SearchReport {
@@ -418,6 +359,7 @@ pub fn run_search(
         &val.measured(&mut checker)?,
         limits,
         inputs,
+        obs,
     )?;
     Ok((res, report))
 }

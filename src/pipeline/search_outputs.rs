@@ -4,14 +4,15 @@
 //! drawn). The search (search.rs) produces it; nothing here runs a search.
 
 use crate::Result;
+use crate::arch::SubnetConfig;
+use crate::chart::{Chart, Series};
 use crate::mcu::fast::Summary;
 use crate::mcu::{self, Device, EvalOptions, Scheduler};
-use crate::plot::{Chart, Series};
+use crate::observer::Observer;
 use crate::search::Limits;
 use crate::search::choice::Prior;
 use crate::search::evolution::EvoResult;
 use crate::search::predictor::FitReport;
-use crate::supernet::SubnetConfig;
 use serde::Serialize;
 use std::path::Path;
 
@@ -117,7 +118,7 @@ impl SearchReport {
 
 /// `network`'s footprint under every scheduler, and whether it fits `device` (false without).
 pub fn scheduler_rows(
-    network: &mcu::Network,
+    network: &crate::arch::Network,
     device: Option<&Device>,
 ) -> Result<Vec<SchedulerRow>> {
     Scheduler::ALL
@@ -164,6 +165,7 @@ pub(super) fn write_outputs(
     measured: &[(Summary, f64)],
     limits: &Limits,
     inputs: Vec<crate::io::Entry>,
+    obs: &dyn Observer,
 ) -> Result<()> {
     let full = serde_json::json!({ "report": report, "population": &res.population, "history": &res.history });
     let mut files: Vec<(String, Vec<u8>)> = vec![
@@ -178,7 +180,20 @@ pub(super) fn write_outputs(
             serde_json::to_string_pretty(&full).unwrap().into_bytes(),
         ),
     ];
-    // Measured accuracy against peak SRAM and flash, the limits drawn.
+    if let Some(png) = obs.draw(&population_charts(report, measured, limits))? {
+        files.push(("population.png".into(), png));
+    }
+    // Published whole (io::publish): a kill leaves the earlier search's three files or these.
+    crate::io::publish_from(out, "search", &files, &[], inputs)
+}
+
+/// Measured accuracy against peak SRAM and flash (and latency, where the device has a clock),
+/// the limits drawn.
+pub fn population_charts(
+    report: &SearchReport,
+    measured: &[(Summary, f64)],
+    limits: &Limits,
+) -> Vec<Chart> {
     let chart = |x_label: String, x: &dyn Fn(&Summary) -> f64, limit: Option<(f64, String)>| {
         let mut series = vec![Series::points(
             "measured subnets",
@@ -224,7 +239,5 @@ pub(super) fn write_outputs(
             limits.latency_ms.map(|ms| (ms, "latency".into())),
         ));
     }
-    files.push(("population.png".into(), crate::plot::png_bytes(&charts)?));
-    // Published whole (io::publish): a kill leaves the earlier search's three files or these.
-    crate::io::publish_from(out, "search", &files, &[], inputs)
+    charts
 }

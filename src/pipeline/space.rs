@@ -2,7 +2,8 @@
 //! plot of the top spaces, chosen_space.json).
 
 use crate::Result;
-use crate::plot::{Chart, Series, cdf_points};
+use crate::chart::{Chart, Series, cdf_points};
+use crate::observer::Observer;
 use crate::search::space::{SpaceOptions, SpaceResult};
 use std::path::Path;
 
@@ -51,13 +52,14 @@ pub fn ranking_table(r: &[SpaceResult], rows: usize) -> String {
 /// The files `space --out` writes.
 pub const OUTPUT_FILES: [&str; 3] = ["space.json", "space_cdf.png", "chosen_space.json"];
 
-/// Write the ranking (JSON), the CDF plot of the top spaces and the chosen space (the caller
-/// holds the folder's lock).
+/// Write the ranking (JSON), the CDF plot of the top spaces (drawn by `obs`) and the chosen
+/// space (the caller holds the folder's lock).
 pub fn write_space_outputs(
     dir: &Path,
     o: &SpaceOptions,
     r: &[SpaceResult],
     top: usize,
+    obs: &dyn Observer,
 ) -> Result<()> {
     crate::io::claim_outputs(dir, "--out", &OUTPUT_FILES)?;
     let v = serde_json::json!({
@@ -68,32 +70,9 @@ pub fn write_space_outputs(
         "space.json".into(),
         serde_json::to_string_pretty(&v).unwrap().into_bytes(),
     )];
-    let series = r
-        .iter()
-        .filter(|s| !s.too_few)
-        .take(top)
-        .map(|s| {
-            let m: Vec<f64> = s.macs.iter().map(|&x| x as f64 / 1e6).collect();
-            Series::line(format!("r{} w{:.1}", s.resolution, s.width), cdf_points(&m))
-        })
-        .collect();
-    files.push((
-        "space_cdf.png".into(),
-        crate::plot::png_bytes(&[Chart {
-            title: format!(
-                "MACs of the fitting subnets ({}, {}{})",
-                o.limits.device.name,
-                o.limits.scheduler.name(),
-                o.limits
-                    .latency_ms
-                    .map_or(String::new(), |ms| format!(", within {ms} ms"))
-            ),
-            x_label: "M MACs".into(),
-            y_label: "share of fitting subnets".into(),
-            series,
-            vlines: vec![],
-        }])?,
-    ));
+    if let Some(png) = obs.draw(&[cdf_chart(o, r, top)])? {
+        files.push(("space_cdf.png".into(), png));
+    }
     if let Some(best) = r.first().filter(|b| !b.too_few) {
         files.push((
             "chosen_space.json".into(),
@@ -106,4 +85,31 @@ pub fn write_space_outputs(
     let stale: Vec<String> = OUTPUT_FILES.iter().map(|f| f.to_string()).collect();
     crate::io::publish(dir, "space", &files, &stale)?;
     Ok(())
+}
+
+/// The MACs CDFs of the top `top` spaces with enough fitting subnets.
+pub fn cdf_chart(o: &SpaceOptions, r: &[SpaceResult], top: usize) -> Chart {
+    let series = r
+        .iter()
+        .filter(|s| !s.too_few)
+        .take(top)
+        .map(|s| {
+            let m: Vec<f64> = s.macs.iter().map(|&x| x as f64 / 1e6).collect();
+            Series::line(format!("r{} w{:.1}", s.resolution, s.width), cdf_points(&m))
+        })
+        .collect();
+    Chart {
+        title: format!(
+            "MACs of the fitting subnets ({}, {}{})",
+            o.limits.device.name,
+            o.limits.scheduler.name(),
+            o.limits
+                .latency_ms
+                .map_or(String::new(), |ms| format!(", within {ms} ms"))
+        ),
+        x_label: "M MACs".into(),
+        y_label: "share of fitting subnets".into(),
+        series,
+        vlines: vec![],
+    }
 }

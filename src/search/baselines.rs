@@ -4,8 +4,8 @@
 //! here; the pipeline measures them the way it measures the search's own choice.
 
 use super::Checker;
+use super::encoding::canonical;
 use super::evolution::{Candidate, EvoOptions, evolve};
-use super::predictor::canonical;
 use crate::arch::{SearchSpace, SubnetConfig};
 use crate::error::Result;
 use rand::seq::IndexedRandom;

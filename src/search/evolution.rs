@@ -4,7 +4,7 @@
 //! checked by the MCU evaluator before it is scored.
 
 use super::Checker;
-use super::predictor::canonical;
+use super::encoding::canonical;
 use crate::arch::{SearchSpace, SubnetConfig};
 use crate::error::{Error, Result};
 use crate::mcu::fast::Summary;

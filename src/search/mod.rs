@@ -9,10 +9,10 @@ mod mlp;
 pub mod predictor;
 pub mod space;
 
+use crate::arch::net::from_subnet;
 use crate::arch::{SearchSpace, SubnetConfig};
 use crate::mcu::fast::{Evaluator, Summary};
 use crate::mcu::latency;
-use crate::mcu::net::from_subnet;
 use crate::mcu::{Device, EvalOptions, Scheduler, evaluate};
 use crate::{Error, Result};
 

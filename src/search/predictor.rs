@@ -9,7 +9,7 @@ use rand::{SeedableRng, rngs::StdRng};
 use serde::{Deserialize, Serialize};
 use std::rc::Rc;
 
-pub use super::encoding::{canonical, decode, encode, encoding_len, kendall_tau, rmse};
+use super::encoding::{encoding_len, kendall_tau, rmse};
 use super::mlp::{Mlp, MlpOptions, encode_all, train_mlp};
 
 /// One measured subnet for the fit: its top-1 and, where it was measured so, its top-1 on the

@@ -231,3 +231,50 @@ pub fn rank_spaces(o: &SpaceOptions) -> Result<Vec<SpaceResult>> {
     });
     Ok(out)
 }
+
+/// How much of a space the latency limit rejects on its own.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LatencyBinding {
+    pub limit_ms: f64,
+    /// Sampled subnets that fit the memory.
+    pub fitting_memory: usize,
+    /// The share of those over the limit.
+    pub share_over: f64,
+    /// The latency model's fastest and slowest of them (NaN when none fits).
+    pub fastest_ms: f64,
+    pub slowest_ms: f64,
+}
+
+/// Of `n` subnets of `space` at `resolution` (seeded) that fit the memory, the share over the
+/// latency limit (None without a limit).
+pub fn latency_binding(
+    limits: &Limits,
+    space: &SearchSpace,
+    resolution: usize,
+    n: usize,
+    seed: u64,
+) -> Result<Option<LatencyBinding>> {
+    let Some(limit_ms) = limits.latency_ms else {
+        return Ok(None);
+    };
+    let mut rng = StdRng::seed_from_u64(seed ^ 0x1a7e);
+    let mut checker = Checker::new(limits.clone());
+    let (mut memory, mut over) = (0usize, 0usize);
+    let mut ms = Vec::new();
+    for _ in 0..n {
+        let f = checker.footprint(space, &space.sample(&mut rng, resolution))?;
+        if limits.device.fits(f.sram_bytes, f.flash_bytes) {
+            memory += 1;
+            over += usize::from(!checker.within_latency(&f));
+            ms.extend(f.latency_ms);
+        }
+    }
+    ms.sort_by(f64::total_cmp);
+    Ok(Some(LatencyBinding {
+        limit_ms,
+        fitting_memory: memory,
+        share_over: over as f64 / memory.max(1) as f64,
+        fastest_ms: ms.first().copied().unwrap_or(f64::NAN),
+        slowest_ms: ms.last().copied().unwrap_or(f64::NAN),
+    }))
+}

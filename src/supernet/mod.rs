@@ -4,5 +4,4 @@
 pub mod elastic;
 pub mod reorder;
 
-pub use crate::arch::space::{SearchSpace, SubnetConfig};
 pub use elastic::Supernet;

@@ -2,7 +2,7 @@
 //! how to run it, and what a run reports.
 
 use super::schedule::Schedule;
-use crate::supernet::SearchSpace;
+use crate::arch::SearchSpace;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 

@@ -2,7 +2,7 @@
 //! splits, loaded and checked against the run's settings.
 
 use super::config::RunConfig;
-use super::eval::input_rgb;
+use crate::data::input_rgb;
 use crate::data::{Dataset, load_any};
 use crate::{Error, Result};
 use std::path::Path;

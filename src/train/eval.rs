@@ -2,10 +2,11 @@
 //! top-1 on an evaluation split. Batches are uploaded once per resolution and reused for every
 //! subnet measured (the predictor's data collection measures hundreds).
 
+use crate::arch::SubnetConfig;
 use crate::autograd::ops::norm::BnMode;
 use crate::data::Dataset;
 use crate::data::augment::Augment;
-use crate::supernet::{SubnetConfig, Supernet};
+use crate::supernet::Supernet;
 use crate::{Engine, Error, Result, Tensor};
 use rand::{SeedableRng, rngs::StdRng};
 use std::collections::HashMap;
@@ -51,7 +52,7 @@ impl SubnetEvaluator {
             e: e.clone(),
             recal,
             eval: eval.clone(),
-            rgb: input_rgb(train.channels, in_channels)?,
+            rgb: crate::data::input_rgb(train.channels, in_channels)?,
             batch: batch.max(1),
             cache: HashMap::new(),
         })
@@ -183,15 +184,4 @@ impl Measurement {
 /// The binomial standard error of an accuracy `p` measured on `n` images.
 pub fn std_error(p: f64, n: usize) -> f64 {
     (p * (1.0 - p) / n.max(1) as f64).sqrt()
-}
-
-/// Whether grey images must be replicated into RGB for a space with `in_channels`.
-pub fn input_rgb(data_channels: usize, in_channels: usize) -> Result<bool> {
-    match (data_channels, in_channels) {
-        (a, b) if a == b => Ok(false),
-        (1, 3) => Ok(true),
-        (a, b) => Err(Error::Invalid(format!(
-            "the data has {a} channel(s) but the search space takes {b}; set the space's in_channels to {a}"
-        ))),
-    }
 }

@@ -1,7 +1,9 @@
-//! Run metrics: the JSON lines of metrics.jsonl and the loss / validation-accuracy plot.
+//! Run metrics: the JSON lines of metrics.jsonl and the loss / validation-accuracy figure (drawn
+//! by the observer).
 
 use crate::Result;
-use crate::plot::{Chart, Series};
+use crate::chart::{Chart, Series};
+use crate::observer::Observer;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -107,8 +109,17 @@ pub fn read_metrics(dir: &Path) -> Result<Vec<Metric>> {
     crate::io::read_jsonl(&dir.join("metrics.jsonl"), true)
 }
 
-/// The loss and validation-accuracy curves as a PNG.
-pub fn plot_metrics(path: &Path, metrics: &[Metric]) -> Result<()> {
+/// The loss and validation-accuracy curves, drawn by `obs` into `path` (written atomically;
+/// nothing where the observer draws nothing).
+pub fn draw_metrics(obs: &dyn Observer, path: &Path, metrics: &[Metric]) -> Result<()> {
+    match obs.draw(&training_charts(metrics))? {
+        Some(png) => crate::io::write_atomic(path, &png),
+        None => Ok(()),
+    }
+}
+
+/// The figure of the loss and validation-accuracy curves.
+pub fn training_charts(metrics: &[Metric]) -> Vec<Chart> {
     let mut loss = Vec::new();
     let (mut large, mut small) = (Vec::new(), Vec::new());
     for m in metrics {
@@ -139,26 +150,23 @@ pub fn plot_metrics(path: &Path, metrics: &[Metric]) -> Result<()> {
             )
         })
         .collect();
-    crate::plot::save_png(
-        path,
-        &[
-            Chart {
-                title: "training loss (mean over the step's subnets)".into(),
-                x_label: "step".into(),
-                y_label: "loss".into(),
-                series: vec![Series::line("loss", smooth)],
-                vlines: vec![],
-            },
-            Chart {
-                title: "validation top-1 after BN recalibration".into(),
-                x_label: "step".into(),
-                y_label: "top-1 %".into(),
-                series: vec![
-                    Series::line("largest", large),
-                    Series::line("smallest", small),
-                ],
-                vlines: vec![],
-            },
-        ],
-    )
+    vec![
+        Chart {
+            title: "training loss (mean over the step's subnets)".into(),
+            x_label: "step".into(),
+            y_label: "loss".into(),
+            series: vec![Series::line("loss", smooth)],
+            vlines: vec![],
+        },
+        Chart {
+            title: "validation top-1 after BN recalibration".into(),
+            x_label: "step".into(),
+            y_label: "top-1 %".into(),
+            series: vec![
+                Series::line("largest", large),
+                Series::line("smallest", small),
+            ],
+            vlines: vec![],
+        },
+    ]
 }

@@ -11,15 +11,17 @@ pub mod eval;
 pub mod fixed;
 pub mod loader;
 pub mod metrics;
+pub mod open;
 pub mod plan;
 pub mod run;
 pub mod runner;
 pub mod schedule;
 pub mod supernet_run;
 
+use crate::arch::{SearchSpace, SubnetConfig};
 use crate::autograd::ops::norm::BnMode;
 use crate::nn::Sgd;
-use crate::supernet::{SearchSpace, SubnetConfig, Supernet};
+use crate::supernet::Supernet;
 use crate::{Engine, Error, Result, Tensor};
 use rand::Rng;
 use std::rc::Rc;

@@ -4,11 +4,11 @@
 
 use super::config::RunConfig;
 use super::data::RunData;
-use super::eval::input_rgb;
 use super::loader::BatchSpec;
 use super::step_subnets;
 use crate::Result;
 use crate::data::augment::Augment;
+use crate::data::input_rgb;
 use crate::nn::CosineSchedule;
 use crate::seed::derive_seed;
 use rand::seq::{IndexedRandom, SliceRandom};
@@ -63,7 +63,7 @@ pub fn step_plan(
     spe: usize,
     step: usize,
     resolution: usize,
-) -> (Vec<crate::supernet::SubnetConfig>, f32) {
+) -> (Vec<crate::arch::SubnetConfig>, f32) {
     let pos = cfg
         .schedule
         .position(step, spe)

@@ -6,7 +6,7 @@ use super::checkpoint;
 pub use super::compare::differing_fields;
 pub use super::config::{RunConfig, RunSummary};
 pub use super::data::{RunData, load_data};
-pub use super::metrics::{Metric, plot_metrics, read_metrics};
+pub use super::metrics::{Metric, read_metrics};
 pub use super::plan::{epoch_batches, run_augment, step_plan, steps_per_epoch};
 pub use super::supernet_run::{RunOptions, check_adapter_fits, train_supernet};
 use crate::nn::Module;

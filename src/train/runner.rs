@@ -6,7 +6,7 @@
 //! through [`Trainee`].
 
 use super::checkpoint::{self, Named, Tensors};
-use super::metrics::{Metric, MetricsLog, plot_metrics, read_metrics};
+use super::metrics::{Metric, MetricsLog, draw_metrics, read_metrics};
 use crate::observer::Observer;
 use crate::{Engine, Error, Result};
 use std::path::{Path, PathBuf};
@@ -247,7 +247,7 @@ impl Running<'_> {
             }
             self.save(t, step, epoch.index + 1)?;
             if let (Some(out), Some(log)) = (self.writer, &self.log) {
-                plot_metrics(&out.join("training.png"), log.all())?;
+                draw_metrics(self.obs, &out.join("training.png"), log.all())?;
             }
             // Ranks on different GPU models may round differently: every epoch starts again
             // from rank 0's state, so the ranks cannot drift apart.

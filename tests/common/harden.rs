@@ -3,9 +3,9 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use tinynas::arch::SearchSpace;
 use tinynas::arch::models::tiny_mobilenet;
 use tinynas::arch::net::Input;
-use tinynas::supernet::SearchSpace;
 use tinynas::train::checkpoint::State;
 use tinynas::train::fixed::FixedOptions;
 use tinynas::train::run::{RunConfig, RunOptions};

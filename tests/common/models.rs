@@ -1,10 +1,11 @@
 //! Exported models with seeded random weights, for the deployment and firmware tests.
 
 use rand::Rng;
+use tinynas::arch::Network;
+use tinynas::export::build::Weights;
 use tinynas::export::build::random_calibrated;
-use tinynas::export::graph::{InputNorm, Weights};
+use tinynas::export::graph::InputNorm;
 use tinynas::export::{Graph, QGraph, quantize};
-use tinynas::mcu::Network;
 
 fn norm(c: usize) -> InputNorm {
     InputNorm {

@@ -1,10 +1,10 @@
 //! Search-test helpers shared by tests/search.rs and tests/search_choice.rs: a device of given
 //! budgets, a synthetic accuracy and a fixed per-network noise.
 
+use tinynas::arch::{SearchSpace, SubnetConfig};
 use tinynas::mcu::{Device, Scheduler};
 use tinynas::search::Limits;
-use tinynas::search::predictor::canonical;
-use tinynas::supernet::{SearchSpace, SubnetConfig};
+use tinynas::search::encoding::canonical;
 
 pub fn limits(sram_kib: u64, flash_kib: u64, s: Scheduler) -> Limits {
     Limits {

@@ -4,10 +4,11 @@
 use super::mutate::refused;
 use super::{CaseResult, Outcome};
 use rand::{SeedableRng, rngs::StdRng};
+use tinynas::arch::net::{Network, from_subnet};
+use tinynas::arch::{SearchSpace, SubnetConfig};
+use tinynas::io::parse_json;
 use tinynas::mcu::fast::Evaluator;
-use tinynas::mcu::net::{Network, from_subnet, parse_json};
 use tinynas::mcu::{EvalOptions, Scheduler, evaluate};
-use tinynas::supernet::{SearchSpace, SubnetConfig};
 use tinynas::train::run::RunConfig;
 use tinynas::train::schedule::Schedule;
 

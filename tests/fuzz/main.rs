@@ -24,8 +24,9 @@ use serde_json::Value;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
-use tinynas::mcu::net::{from_subnet, mobilenet_v2};
-use tinynas::supernet::SearchSpace;
+use tinynas::arch::SearchSpace;
+use tinynas::arch::models::mobilenet_v2;
+use tinynas::arch::net::from_subnet;
 use tinynas::train::run::RunConfig;
 use tinynas::train::schedule::Schedule;
 

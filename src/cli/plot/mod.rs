@@ -1,10 +1,11 @@
-//! PNG charts (plotters, drawn into memory and written atomically): training curves, FLOPs
-//! CDFs of candidate spaces, accuracy against peak SRAM. Text uses the bundled DejaVu Sans Mono
+//! The command line draws the library's figures (`crate::chart`) as PNGs (plotters, into
+//! memory; the library publishes the bytes): training curves, FLOPs CDFs of candidate spaces,
+//! accuracy against peak SRAM. Text uses the bundled DejaVu Sans Mono
 //! (licence in `DejaVu-LICENSE` beside it), so no system font is needed.
 
+use crate::chart::{Chart, Style};
 use crate::error::{Error, Result};
 use plotters::prelude::*;
-use std::path::Path;
 use std::sync::Once;
 
 static FONT: &[u8] = include_bytes!("DejaVuSansMono.ttf");
@@ -16,46 +17,6 @@ fn register_font() {
             panic!("the bundled font does not parse");
         }
     });
-}
-
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Style {
-    Line,
-    Points,
-}
-
-#[derive(Clone, Debug)]
-pub struct Series {
-    pub name: String,
-    pub points: Vec<(f64, f64)>,
-    pub style: Style,
-}
-
-impl Series {
-    pub fn line(name: impl Into<String>, points: Vec<(f64, f64)>) -> Series {
-        Series {
-            name: name.into(),
-            points,
-            style: Style::Line,
-        }
-    }
-    pub fn points(name: impl Into<String>, points: Vec<(f64, f64)>) -> Series {
-        Series {
-            name: name.into(),
-            points,
-            style: Style::Points,
-        }
-    }
-}
-
-/// One panel: axes, series, and labelled vertical lines (a device limit, say).
-#[derive(Clone, Debug, Default)]
-pub struct Chart {
-    pub title: String,
-    pub x_label: String,
-    pub y_label: String,
-    pub series: Vec<Series>,
-    pub vlines: Vec<(f64, String)>,
 }
 
 fn plot_err(e: impl std::fmt::Display) -> Error {
@@ -148,15 +109,6 @@ fn draw(chart: &Chart, area: &DrawingArea<BitMapBackend, plotters::coord::Shift>
     Ok(())
 }
 
-/// Draw `charts` side by side into a PNG at `path` (written atomically).
-pub fn save_png(path: &Path, charts: &[Chart]) -> Result<()> {
-    let png = png_bytes(charts)?;
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
-    }
-    crate::io::write_atomic(path, &png)
-}
-
 /// Draw `charts` side by side as the bytes of a PNG (for a set published whole).
 pub fn png_bytes(charts: &[Chart]) -> Result<Vec<u8>> {
     register_font();
@@ -176,15 +128,4 @@ pub fn png_bytes(charts: &[Chart]) -> Result<Vec<u8>> {
     img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
         .map_err(plot_err)?;
     Ok(png)
-}
-
-/// The empirical CDF of `values` as plot points (sorted value, fraction ≤ it).
-pub fn cdf_points(values: &[f64]) -> Vec<(f64, f64)> {
-    let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
-    v.sort_by(f64::total_cmp);
-    let n = v.len().max(1) as f64;
-    v.iter()
-        .enumerate()
-        .map(|(i, &x)| (x, (i + 1) as f64 / n))
-        .collect()
 }

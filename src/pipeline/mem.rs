@@ -1,0 +1,226 @@
+//! `mem`'s job: a network's footprint under each scheduler asked for, whether it fits the
+//! device, and (where the device has a core and a clock) its predicted latency, layer by layer.
+
+use crate::Result;
+use crate::arch::{Network, SearchSpace, SubnetConfig};
+use crate::mcu::device::Core;
+use crate::mcu::graph::{Graph, Op, OpKind, TensorInfo};
+use crate::mcu::patch::PatchPlan;
+use crate::mcu::sched::Tail;
+use crate::mcu::{Device, EvalOptions, Report, Scheduler, evaluate, latency};
+use serde::Serialize;
+
+#[derive(Clone, Debug)]
+pub struct MemOptions {
+    pub schedulers: Vec<Scheduler>,
+    pub device: Device,
+    /// Flash taken by the runtime and code, added to every scheduler's.
+    pub runtime_flash_bytes: u64,
+    /// The patch scheduler's n×n patches.
+    pub patches: usize,
+    /// The analytic scheduler runs depthwise in place.
+    pub inplace_depthwise: bool,
+}
+
+impl MemOptions {
+    /// One scheduler's defaults (as `mem` has them) on `device`.
+    pub fn on(device: &Device, scheduler: Scheduler) -> MemOptions {
+        let d = EvalOptions::default();
+        MemOptions {
+            schedulers: vec![scheduler],
+            device: device.clone(),
+            runtime_flash_bytes: d.runtime_flash_bytes,
+            patches: d.patches,
+            inplace_depthwise: d.inplace_depthwise,
+        }
+    }
+}
+
+/// One layer of a scheduler's table.
+#[derive(Clone, Debug, Serialize)]
+pub struct LayerRow {
+    pub layer: String,
+    pub kind: OpKind,
+    pub input: TensorInfo,
+    pub output: TensorInfo,
+    pub macs: u64,
+    pub params: u64,
+    pub flash_bytes: u64,
+    /// int8 bytes of the layer's inputs and output.
+    pub activation_bytes: u64,
+    /// The scheduler's SRAM while the layer runs.
+    pub sram_bytes: u64,
+    pub latency_ms: Option<f64>,
+}
+
+/// The network under one scheduler, on the device (its JSON is `mem --json`'s object).
+#[derive(Clone, Debug, Serialize)]
+pub struct MemReport {
+    pub network: String,
+    pub scheduler: &'static str,
+    pub macs: u64,
+    pub params: u64,
+    pub flash_bytes: u64,
+    pub peak_sram_bytes: u64,
+    pub sram_bytes: u64,
+    pub peak_layer: String,
+    pub peak_tensors: Vec<String>,
+    pub arena_bytes: u64,
+    pub scratch_bytes: u64,
+    pub kernel_buffer_bytes: u64,
+    pub tflm_tail: Option<Tail>,
+    pub patch: Option<PatchPlan>,
+    /// The patch scheduler: what `export --patch` generates (its figures are the report's), or
+    /// why the generated C cannot run the stage in patches.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub patch_code: Option<std::result::Result<crate::mcu::patch_code::Estimate, String>>,
+    pub device: Device,
+    pub fits: bool,
+    pub sram_margin_bytes: i64,
+    pub flash_margin_bytes: i64,
+    /// The generated C's predicted instructions and milliseconds (None: the device has no core
+    /// or clock, or an op the latency model cannot price).
+    pub instructions: Option<u64>,
+    pub latency_ms: Option<f64>,
+    pub layers: Vec<LayerRow>,
+    /// The evaluator's report behind the figures (its graph, per-layer peaks).
+    #[serde(skip)]
+    pub report: Report,
+}
+
+/// `net` under each of `o.schedulers` on `o.device`.
+pub fn mem(net: &Network, o: &MemOptions) -> Result<Vec<MemReport>> {
+    let lat = Latency::of(&o.device);
+    let instructions = lat.as_ref().and_then(|l| l.instructions(net));
+    let latency_ms = lat.as_ref().zip(instructions).map(|(l, n)| l.ms(n as f64));
+    let mut out = Vec::new();
+    for &s in &o.schedulers {
+        let r = evaluate(
+            net,
+            &EvalOptions {
+                scheduler: s,
+                inplace_depthwise: o.inplace_depthwise,
+                patches: o.patches,
+                patch_stage_end: None,
+                runtime_flash_bytes: o.runtime_flash_bytes,
+            },
+        )?;
+        let d = &o.device;
+        let (sram_margin_bytes, flash_margin_bytes) = d.margins(r.sram_bytes, r.flash_bytes);
+        // With patches the generated C is priced per patch.
+        let (instructions, latency_ms) = match (&r.patch_code, &lat) {
+            (Some(Ok(c)), Some(l)) => {
+                let n = crate::mcu::patch_code::instructions(l.table, &r.graph, &c.plan);
+                (n, n.map(|n| l.ms(n as f64)))
+            }
+            _ => (instructions, latency_ms),
+        };
+        let ms = lat.as_ref().map(|l| l.per_op(&r.graph));
+        let g = &r.graph;
+        let layers = g
+            .ops
+            .iter()
+            .enumerate()
+            .map(|(i, op)| LayerRow {
+                layer: op.name.clone(),
+                kind: op.kind,
+                input: g.tensors[op.inputs[0]],
+                output: g.tensors[op.output],
+                macs: op.macs,
+                params: op.params,
+                flash_bytes: op.weight_bytes,
+                activation_bytes: activation_bytes(g, op),
+                sram_bytes: r.peak.per_op[i],
+                latency_ms: ms.as_ref().and_then(|v| v[i]),
+            })
+            .collect();
+        out.push(MemReport {
+            network: r.network.clone(),
+            scheduler: s.name(),
+            macs: r.macs,
+            params: r.params,
+            flash_bytes: r.flash_bytes,
+            peak_sram_bytes: r.peak_sram_bytes,
+            sram_bytes: r.sram_bytes,
+            peak_layer: r.peak_layer.clone(),
+            peak_tensors: r.peak_tensors.clone(),
+            arena_bytes: r.peak.arena_bytes,
+            scratch_bytes: r.peak.scratch_bytes,
+            kernel_buffer_bytes: r.peak.kernel_buffer_bytes,
+            tflm_tail: r.peak.tflm_tail,
+            patch: r.patch.clone(),
+            patch_code: r.patch_code.clone(),
+            device: d.clone(),
+            fits: d.fits(r.sram_bytes, r.flash_bytes),
+            sram_margin_bytes,
+            flash_margin_bytes,
+            instructions,
+            latency_ms,
+            layers,
+            report: r,
+        });
+    }
+    Ok(out)
+}
+
+/// A subnet of `space` under one scheduler on `device` (the search's per-layer table).
+pub fn subnet_mem(
+    space: &SearchSpace,
+    subnet: &SubnetConfig,
+    device: &Device,
+    scheduler: Scheduler,
+) -> Result<MemReport> {
+    let net = crate::arch::net::from_subnet(space, subnet)?;
+    let mut r = mem(&net, &MemOptions::on(device, scheduler))?;
+    Ok(r.pop().expect("one scheduler, one report"))
+}
+
+/// int8 bytes of an op's inputs and output.
+fn activation_bytes(g: &Graph, op: &Op) -> u64 {
+    op.inputs
+        .iter()
+        .chain([&op.output])
+        .map(|&t| g.bytes(t))
+        .sum()
+}
+
+/// A device's pricing of the generated C: the latency model's table for its core, its clock.
+pub struct Latency {
+    pub core: Core,
+    pub clock_mhz: u32,
+    pub table: &'static latency::CoreTable,
+}
+
+impl Latency {
+    /// The device's, where it has a core and a clock and the table has the core.
+    pub fn of(d: &Device) -> Option<Latency> {
+        let core = d.core?;
+        Some(Latency {
+            core,
+            clock_mhz: d.clock_mhz?,
+            table: latency::core_table(core).ok()?,
+        })
+    }
+
+    /// Milliseconds of each op of `g` (None: an op the generated C does not run).
+    pub fn per_op(&self, g: &Graph) -> Vec<Option<f64>> {
+        latency::graph_ops(self.table, g)
+            .into_iter()
+            .map(|n| n.map(|n| self.ms(n)))
+            .collect()
+    }
+
+    pub fn ms(&self, instructions: f64) -> f64 {
+        latency::ms(self.core, self.clock_mhz as f64, instructions)
+    }
+
+    /// The whole network's predicted instructions (None: an op the table cannot price).
+    pub fn instructions(&self, net: &Network) -> Option<u64> {
+        latency::instructions(self.table, net)
+    }
+
+    /// The cycles one instruction is assumed to take on the core.
+    pub fn cycles_per_instruction(&self) -> f64 {
+        latency::cycles_per_instruction(self.core)
+    }
+}
