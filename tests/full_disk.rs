@@ -122,10 +122,37 @@ fn a_full_disk_keeps_the_old_export_and_the_old_checkpoint() {
     ok(&["export", "--run", r, "--out", e, "--calib-images", "8"]);
     std::fs::write(exp.join("notes.txt"), b"mine").unwrap();
     std::fs::write(run.join("notes.txt"), b"mine").unwrap();
-    // Full: another export over it fails, the old one stands.
-    disk.fill(150);
+    // Full: another export over it fails, the old one stands, whether the disk fills in its
+    // firmware check's sources (150 KiB left) or in the host check's inputs (450 KiB left).
     let again = ["export", "--run", r, "--out", e, "--calib-images", "16"];
-    fails_leaving_the_old_set(&exp, "export", &again);
+    for free in [150, 450] {
+        disk.fill(free);
+        fails_leaving_the_old_set(&exp, "export", &again);
+        disk.empty();
+    }
+    // A ranking whose publish itself meets the full disk (its plot is over 50 kB).
+    let sp = root.join("space");
+    let ranking = |samples: &'static str| {
+        let o = sp.to_str().unwrap().to_string();
+        [
+            "space",
+            "--samples",
+            samples,
+            "--resolutions",
+            "64,96",
+            "--widths",
+            "0.3",
+            "--out",
+        ]
+        .map(String::from)
+        .into_iter()
+        .chain([o])
+        .collect::<Vec<_>>()
+    };
+    ok(&strs(&ranking("8")));
+    disk.fill(20);
+    fails_leaving_the_old_set(&sp, "space", &strs(&ranking("12")));
+    disk.fill(150);
     // The next checkpoint (a 290 kB weights file) does not fit either: the run keeps its last.
     let mut more = train_args(&run, &space, 2);
     more.push("--resume".into());
