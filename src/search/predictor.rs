@@ -351,6 +351,10 @@ impl Predictor {
             .collect())
     }
 
+    pub fn save(&self, path: &std::path::Path) -> Result<()> {
+        crate::io::write_atomic(path, serde_json::to_string(self).unwrap().as_bytes())
+    }
+
     pub fn load(path: &std::path::Path) -> Result<Predictor> {
         let text = std::fs::read_to_string(path).map_err(|e| {
             Error::Invalid(format!(
