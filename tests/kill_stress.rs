@@ -1,11 +1,12 @@
-//! SIGKILL at seeded pseudo-random instants (the harness: tests/common/kills.rs): an export over
-//! an earlier one, and a training run resumed after each kill. After every kill the folder holds
-//! the old set or the new one, byte for byte by its manifest, a reader leaves no temporary, and
-//! the next run cleans up and carries on. The suite kills each 10 times; the benchmark 100.
+//! SIGKILL at seeded pseudo-random instants (tests/common/kill_runs.rs, its checks in
+//! tests/common/kills.rs): an export over an earlier one, and a training run resumed after each
+//! kill. After every kill the folder holds the old set or the new one, byte for byte by its
+//! manifest, a reader leaves no temporary, and the next run cleans up and carries on. The suite
+//! kills each 10 times; the benchmark 100.
 
 mod common;
 use common::harden::tmp;
-use common::kills::{export_kills, train_kills};
+use common::kill_runs::{export_kills, train_kills};
 
 #[test]
 fn export_killed_10_times_at_random_instants_holds_one_export_whole() {

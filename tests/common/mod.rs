@@ -4,6 +4,7 @@
 
 pub mod crash;
 pub mod harden;
+pub mod kill_runs;
 pub mod kills;
 pub mod models;
 pub mod runtimes;
