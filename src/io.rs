@@ -16,6 +16,15 @@ pub use publish::{
     read_manifest, recover, sha256_hex,
 };
 
+/// `bytes` written to `path` (a working file, not a deliverable: `write_atomic` or `publish`
+/// for those), a failure naming the file (a full disk says which).
+pub fn write_file(path: &Path, bytes: impl AsRef<[u8]>) -> Result<()> {
+    std::fs::write(path, bytes).map_err(|source| Error::Write {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let err = |source: std::io::Error| Error::Write {
         path: path.display().to_string(),
@@ -295,14 +304,19 @@ pub fn create_dir(dir: &Path, flag: &str) -> Result<()> {
     })
 }
 
-/// `items` as JSON lines, written atomically to `path`.
-pub fn write_jsonl<T: serde::Serialize>(path: &Path, items: &[T]) -> Result<()> {
+/// `items` as JSON lines.
+pub fn jsonl_bytes<T: serde::Serialize>(items: &[T]) -> Vec<u8> {
     let mut text = String::new();
     for it in items {
         text.push_str(&serde_json::to_string(it).expect("serialisable"));
         text.push('\n');
     }
-    write_atomic(path, text.as_bytes())
+    text.into_bytes()
+}
+
+/// `items` as JSON lines, written atomically to `path`.
+pub fn write_jsonl<T: serde::Serialize>(path: &Path, items: &[T]) -> Result<()> {
+    write_atomic(path, &jsonl_bytes(items))
 }
 
 /// Stop `gpu`'s profiling, write its Chrome/Perfetto trace to `trace` (atomically) and hand

@@ -237,3 +237,54 @@ fn too_few_distinct_subnets_refuse_the_fit_before_the_run_is_locked() {
     assert!(!run.join("predictor.json").exists());
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// The pairs and the predictor are each a published set of the run's manifest (the predictor's
+/// recording the pairs file it was fit on), and a file changed after its writer, even to values
+/// a fit could produce, is refused by its reader naming it: by `search` for the predictor, by
+/// every reader of the pairs.
+#[test]
+fn the_pairs_and_the_predictor_are_published_sets_that_their_readers_check() {
+    use tinynas::pipeline::evidence::{PAIRS_SET, PREDICTOR_SET, publish_pairs};
+    let e = engine();
+    let d = tmp("evidence-sets");
+    let run = fake_run(&d);
+    let space = tiny_space();
+    publish_pairs(&run, &distinct_pairs(&space, 8)).unwrap();
+    assert_eq!(read_pairs(&run, &space).unwrap().len(), 8);
+    let p = fit(&e, &run, &space, &quick()).unwrap();
+    let m = tinynas::io::read_manifest(&run).unwrap().unwrap();
+    let pairs_file = run.join("accuracy_pairs.jsonl");
+    let pairs_sha = tinynas::io::sha256_hex(&std::fs::read(&pairs_file).unwrap());
+    assert_eq!(m.sets[PAIRS_SET].files[0].sha256, pairs_sha);
+    let rec = &m.sets[PREDICTOR_SET];
+    assert_eq!(rec.files[0].name, "predictor.json");
+    assert_eq!(rec.inputs.len(), 1);
+    assert_eq!(rec.inputs[0].sha256, pairs_sha);
+    check_evidence(&run, &space, &p).unwrap();
+    // A plausible hand edit of predictor.json: its values pass, its manifest does not.
+    let pj = run.join("predictor.json");
+    let good = std::fs::read(&pj).unwrap();
+    let mut v: serde_json::Value = serde_json::from_slice(&good).unwrap();
+    v["report"]["train_rmse"] = 0.0625.into();
+    std::fs::write(&pj, v.to_string()).unwrap();
+    let edited = Predictor::load(&pj).unwrap();
+    let why = check_evidence(&run, &space, &edited).unwrap_err();
+    assert!(
+        why.contains("predictor.json") && why.contains("does not match the predictor set"),
+        "{why}"
+    );
+    let (code, _, err) = tinynas(&["search", "--run", run.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("does not match the predictor set"), "{err}");
+    std::fs::write(&pj, &good).unwrap();
+    check_evidence(&run, &space, &p).unwrap();
+    // Pairs written behind the manifest's back: refused by their readers, naming the file.
+    write_pairs(&run, &distinct_pairs(&space, 9));
+    let err = read_pairs(&run, &space).unwrap_err().to_string();
+    assert!(
+        err.contains("accuracy_pairs.jsonl") && err.contains("does not match the pairs set"),
+        "{err}"
+    );
+    assert!(check_evidence(&run, &space, &p).is_err());
+    let _ = std::fs::remove_dir_all(&d);
+}

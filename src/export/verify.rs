@@ -87,11 +87,11 @@ fn verify_in(
     model: &[u8],
     inputs: &[Vec<i8>],
 ) -> Result<Verification> {
-    std::fs::write(dir.join("runtimes.py"), RUNTIMES_PY)?;
-    std::fs::write(dir.join("model.tflite"), model)?;
+    crate::io::write_file(&dir.join("runtimes.py"), RUNTIMES_PY)?;
+    crate::io::write_file(&dir.join("model.tflite"), model)?;
     let write_inputs = |xs: &[&Vec<i8>]| -> Result<()> {
         let flat: Vec<u8> = xs.iter().flat_map(|x| x.iter().map(|&v| v as u8)).collect();
-        Ok(std::fs::write(dir.join("inputs.bin"), flat)?)
+        crate::io::write_file(&dir.join("inputs.bin"), flat)
     };
     let args = |n: usize, tensors: usize| -> Vec<String> {
         vec![

@@ -110,7 +110,7 @@ pub fn run(dir: &Path, s: &Sources, inputs: &[Vec<i8>], build: HostBuild) -> Res
     }
     write_sources(dir, s)?;
     let harness = dir.join("tinynas_host_check.c");
-    std::fs::write(&harness, HOST_CHECK_C)?;
+    crate::io::write_file(&harness, HOST_CHECK_C)?;
     let exe = dir.join(match build {
         HostBuild::Optimized => "tinynas_host_check",
         HostBuild::Sanitized => "tinynas_host_check_asan",
@@ -136,7 +136,7 @@ pub fn run(dir: &Path, s: &Sources, inputs: &[Vec<i8>], build: HostBuild) -> Res
     let input = dir.join("inputs.bin");
     let output = dir.join("logits.bin");
     let bytes: Vec<u8> = inputs.iter().flatten().map(|&v| v as u8).collect();
-    std::fs::write(&input, bytes)?;
+    crate::io::write_file(&input, bytes)?;
     let out = run_tool(
         Command::new(&exe).arg(&input).arg(&output),
         "running the generated C on the host",

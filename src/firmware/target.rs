@@ -218,15 +218,15 @@ pub fn build_with(
 ) -> Result<Link> {
     let core = device_core(device)?;
     write_sources(dir, s)?;
-    std::fs::write(dir.join(harness.file), harness.source)?;
+    crate::io::write_file(&dir.join(harness.file), harness.source)?;
     if let Some((name, text)) = harness.header {
-        std::fs::write(dir.join(name), text)?;
+        crate::io::write_file(&dir.join(name), text)?;
     }
     let script = LINKER_SCRIPT
         .replace("@FLASH_BYTES@", &device.flash_bytes.to_string())
         .replace("@SRAM_BYTES@", &device.sram_bytes.to_string())
         .replace("@STACK_BYTES@", &RUNTIME_STACK_BYTES.to_string());
-    std::fs::write(dir.join("tinynas_qemu.ld"), script)?;
+    crate::io::write_file(&dir.join("tinynas_qemu.ld"), script)?;
     let mut objects = Vec::new();
     for src in ["tinynas_model.c", "tinynas_kernels.c", harness.file] {
         let obj = dir.join(src.replace(".c", ".o"));
@@ -349,7 +349,7 @@ pub fn run(
 ) -> Result<QemuRun> {
     let board = qemu_board(link.core);
     let bytes: Vec<u8> = inputs.iter().flatten().map(|&v| v as u8).collect();
-    std::fs::write(dir.join("input.bin"), bytes)?;
+    crate::io::write_file(&dir.join("input.bin"), bytes)?;
     for f in ["output.bin", "result.bin"] {
         let _ = std::fs::remove_file(dir.join(f));
     }

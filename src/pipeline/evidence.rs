@@ -1,10 +1,39 @@
 //! What a predictor is fit on and vouched for by: the measured pairs' hash, their repeats
-//! merged, and the check that a saved predictor still matches the pairs beside it.
+//! merged, and the check that a saved predictor still matches the pairs beside it. The pairs
+//! and the predictor are each published as a set of the run's manifest (`io::publish`), the
+//! predictor's recording the pairs file it was fit on, so a kill leaves each old or new, whole,
+//! and a file changed after its writer is refused by its reader.
 
 use super::predictor::{PAIRS_FILE, Pair, read_pairs};
 use crate::arch::{SearchSpace, SubnetConfig};
 use crate::search::predictor::{Predictor, Sample};
 use std::path::Path;
+
+/// The run manifest's set of the measured pairs (`accuracy_pairs.jsonl`).
+pub const PAIRS_SET: &str = "pairs";
+/// The run manifest's set of the fitted predictor (`predictor.json`).
+pub const PREDICTOR_SET: &str = "predictor";
+pub const PREDICTOR_FILE: &str = "predictor.json";
+
+/// `pairs` published whole as the run's pairs set (the caller holds the run's lock).
+pub fn publish_pairs(run_dir: &Path, pairs: &[Pair]) -> crate::Result<()> {
+    let bytes = crate::io::jsonl_bytes(pairs);
+    crate::io::publish(run_dir, PAIRS_SET, &[(PAIRS_FILE.into(), bytes)], &[])
+}
+
+/// `p` published whole as the run's predictor set, recording the pairs file it was fit on
+/// (the caller holds the run's lock).
+pub fn publish_predictor(run_dir: &Path, p: &Predictor) -> crate::Result<()> {
+    let bytes = serde_json::to_vec(p).expect("a predictor serialises");
+    let pairs = run_dir.join(PAIRS_FILE);
+    let inputs = if pairs.exists() {
+        vec![crate::io::file_entry(&pairs)?]
+    } else {
+        Vec::new()
+    };
+    let files = [(PREDICTOR_FILE.to_string(), bytes)];
+    crate::io::publish_from(run_dir, PREDICTOR_SET, &files, &[], inputs)
+}
 
 /// SHA-256 (hex) of `pairs` as tinynas writes them, one JSON line each in file order: the
 /// evidence a predictor records that it was fit on.
@@ -68,16 +97,25 @@ pub fn merge_duplicates(space: &SearchSpace, pairs: &[Pair]) -> (Vec<Sample>, us
 
 /// The predictor `p` of the run in `run_dir` still vouched for by the pairs there, when the
 /// pairs file is present: it records their hash, the hash matches, and it was fit on as many
-/// distinct subnets as the file holds. Else why not.
+/// distinct subnets as the file holds; and its file is the one the run's manifest records
+/// (where it records one). Else why not.
 pub fn check_evidence(
     run_dir: &Path,
     space: &SearchSpace,
     p: &Predictor,
 ) -> std::result::Result<(), String> {
-    let file = run_dir.join(PAIRS_FILE);
-    if !file.exists() {
-        return Ok(());
+    if run_dir.join(PAIRS_FILE).exists() {
+        check_pairs_evidence(run_dir, space, p)?;
     }
+    crate::io::check_set(run_dir, PREDICTOR_SET, "--run").map_err(|e| e.to_string())
+}
+
+fn check_pairs_evidence(
+    run_dir: &Path,
+    space: &SearchSpace,
+    p: &Predictor,
+) -> std::result::Result<(), String> {
+    let file = run_dir.join(PAIRS_FILE);
     let pairs = read_pairs(run_dir, space).map_err(|e| e.to_string())?;
     let refit = format!(
         "fit it again with `tinynas predictor fit --run {}`",

@@ -33,9 +33,11 @@ pub struct Pair {
     pub halves: Option<[f64; 2]>,
 }
 
-/// The measured subnets of a run of `space` (none when the file is absent); a damaged line, a
-/// subnet outside the space or a top-1 outside [0, 1] is an error naming its line number.
+/// The measured subnets of a run of `space` (none when the file is absent); a file other than
+/// the run's manifest records, a damaged line, a subnet outside the space or a top-1 outside
+/// [0, 1] is an error naming it (a line by its number).
 pub fn read_pairs(run: &Path, space: &SearchSpace) -> Result<Vec<Pair>> {
+    crate::io::check_set(run, super::evidence::PAIRS_SET, "--run")?;
     crate::io::read_jsonl_checked(&run.join(PAIRS_FILE), false, |p: &Pair| {
         let accuracy = |v: f64| v.is_finite() && (0.0..=1.0).contains(&v);
         if !accuracy(p.top1) {
@@ -128,8 +130,8 @@ pub fn collect_ranks(
             ));
         }
         if lead {
-            // The whole file rewritten atomically: a kill never leaves a torn line.
-            crate::io::write_jsonl(&run_dir.join(PAIRS_FILE), &pairs)?;
+            // The whole file published as the run's pairs set: a kill never leaves a torn line.
+            super::evidence::publish_pairs(run_dir, &pairs)?;
         }
     }
     obs.end();
@@ -229,7 +231,7 @@ pub fn fit(
     if let Some(r) = &mut p.report {
         r.duplicates_merged = repeats;
     }
-    p.save(&run_dir.join("predictor.json"))?;
+    super::evidence::publish_predictor(run_dir, &p)?;
     Ok(p)
 }
 

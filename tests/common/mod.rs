@@ -2,8 +2,11 @@
 //! output), seeded random data, tolerant comparisons and central finite differences.
 #![allow(dead_code)]
 
+pub mod crash;
 pub mod harden;
 pub mod loops;
+pub mod kill_runs;
+pub mod kills;
 pub mod models;
 pub mod runtimes;
 pub mod search;
