@@ -256,25 +256,50 @@ fn search_killed_while_publishing_holds_the_old_search_or_the_new_one() {
     }
 }
 
-/// A new run stopped after it wrote its first `metrics.jsonl` and before its first checkpoint
-/// committed (aborted inside that publish here; `tests/kill_stress.rs` meets the same window
-/// with SIGKILL under load) leaves nothing to resume, so the folder must take a new run. Today
-/// it does not: the new run refuses it ("a new run would overwrite metrics.jsonl") and
-/// `--resume` finds no run, so the user must delete a file by hand.
+/// A new run stopped inside its first checkpoint (aborted after each file operation in turn;
+/// `tests/kill_stress.rs` meets the same windows with SIGKILL) never blocks its folder: before
+/// the checkpoint commits it leaves no metrics.jsonl (the first metrics wait under a hidden name
+/// until their checkpoint is published), so a new run goes in; after it commits and before the
+/// metrics take their name, `--resume` continues from the hidden file with every step's metrics.
 #[test]
-#[ignore = "known bug (issue 32): a run killed between its first metrics.jsonl and its first checkpoint's commit blocks its folder; the fix belongs to src/train, being rewritten"]
-fn a_run_killed_before_its_first_checkpoint_does_not_block_its_folder() {
+fn a_run_killed_in_its_first_checkpoint_does_not_block_its_folder() {
     let d = tmp("crash-first");
     let space = write_space(&d);
     let run = d.join("run");
     let args = train_args(&run, &space, 2);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    assert!(aborted_at(&args, 3), "the run finished");
-    assert!(!run.join(tinynas::io::MANIFEST).exists());
+    let pending = tinynas::train::metrics::PENDING_METRICS;
+    let (mut before, mut between) = (0, 0);
+    for k in 1..40 {
+        let _ = std::fs::remove_dir_all(&run);
+        if !aborted_at(&args, k) {
+            break;
+        }
+        // The checkpoint committed: its set is in the manifest (its files may still wait under
+        // their staged names for the next writer to finish the publish).
+        let committed = tinynas::io::read_manifest(&run)
+            .unwrap()
+            .is_some_and(|m| m.sets.contains_key("checkpoint"));
+        assert!(
+            committed || !run.join("metrics.jsonl").exists(),
+            "abort after {k}: metrics.jsonl before its checkpoint"
+        );
+        if !committed {
+            before += 1;
+            ok(&args);
+        } else if run.join(pending).exists() && !run.join("metrics.jsonl").exists() {
+            eprintln!("abort after {k}: the checkpoint committed, the metrics not yet renamed");
+            between += 1;
+            let mut resume = args.clone();
+            resume.push("--resume");
+            ok(&resume);
+            let m = tinynas::train::metrics::read_metrics(&run).unwrap();
+            assert!(!m.is_empty() && !run.join(pending).exists());
+        }
+    }
     assert!(
-        run.join("metrics.jsonl").exists(),
-        "the window this test is about"
+        before > 0 && between > 0,
+        "{before} before, {between} between"
     );
-    let (code, _, err) = tinynas(&args);
-    assert_eq!(code, 0, "a new run into the folder: {err}");
+    let _ = std::fs::remove_dir_all(&d);
 }

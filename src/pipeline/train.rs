@@ -7,7 +7,7 @@ use crate::observer::Observer;
 use crate::train::config::{RunConfig, RunSummary};
 use crate::train::fixed::{FixedOptions, FixedReport};
 use crate::train::supernet_run::{RunOptions, SupernetTrainee};
-use crate::{Engine, Error, Result};
+use crate::{Engine, Result};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
@@ -27,11 +27,8 @@ pub fn check_run_options(run: &RunOptions, lead: bool) -> Result<()> {
         if let Some(p) = &run.profile {
             crate::io::check_trace_path(p, "--profile")?;
         }
-        if run.resume && !out.join("state.json").is_file() {
-            return Err(Error::Invalid(format!(
-                "--resume: {} holds no run to continue (no state.json): nothing to resume",
-                out.display()
-            )));
+        if run.resume {
+            crate::train::checkpoint::check_has_run(out)?;
         }
     }
     crate::bounds::int("--workers", run.workers, 1, 64)

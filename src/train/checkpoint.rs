@@ -157,6 +157,19 @@ pub fn refuse_overwrite(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// `--resume` into `out` has a run to continue: its checkpoint (a publish a killed run
+/// committed is finished first, as every reader of the set does) with its `state.json`.
+pub fn check_has_run(out: &Path) -> Result<()> {
+    crate::io::check_set(out, CHECKPOINT_SET, "--resume")?;
+    if !out.join("state.json").is_file() {
+        return Err(Error::Invalid(format!(
+            "--resume: {} holds no run to continue (no state.json): nothing to resume",
+            out.display()
+        )));
+    }
+    Ok(())
+}
+
 /// The checkpoint's `state.json` in `dir`, read strictly.
 fn read_state(dir: &Path) -> Result<State> {
     let sp = dir.join("state.json");
@@ -296,6 +309,9 @@ pub fn check_resume(
     world: usize,
     max_steps: Option<usize>,
 ) -> Result<()> {
+    // A checkpoint committed by a run killed before it finished publishing is finished first
+    // (as any reader of the set does), then read.
+    crate::io::check_set(out, CHECKPOINT_SET, "--resume")?;
     check_resumable(out, &read_state(out)?, config_json, world, max_steps)
 }
 

@@ -1,9 +1,9 @@
 //! Run metrics: the JSON lines of metrics.jsonl and the loss / validation-accuracy figure (drawn
 //! by the observer).
 
-use crate::Result;
 use crate::chart::{Chart, Series};
 use crate::observer::Observer;
+use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -38,14 +38,22 @@ impl Metric {
 }
 
 /// A run's metrics.jsonl as its writer keeps it: every metric in memory; the file written at
-/// the run's first checkpoint (so a new run stopped before one, killed or not, leaves no metrics
-/// behind to block the folder), then appended to, line by line.
+/// the run's first checkpoint, then appended to, line by line. At that first checkpoint the
+/// metrics are written under a hidden name before the checkpoint is published and renamed to
+/// metrics.jsonl after it: a new run killed before its first checkpoint leaves only that hidden
+/// file (which the next run writes over) and nothing that blocks the folder; one killed between
+/// the checkpoint and the rename is resumed from the hidden file.
 pub struct MetricsLog {
     path: PathBuf,
     all: Vec<Metric>,
     file: Option<std::fs::File>,
     writer: bool,
+    /// The hidden file is written and waits for its checkpoint.
+    pending: bool,
 }
+
+/// The metrics of a run's first checkpoint until that checkpoint is published.
+pub const PENDING_METRICS: &str = ".tinynas-metrics.jsonl.pending";
 
 impl MetricsLog {
     /// The log of the run in `dir` holding `so_far` (a resumed run's metrics to its checkpoint,
@@ -57,9 +65,12 @@ impl MetricsLog {
             all: so_far,
             file: None,
             writer,
+            pending: false,
         };
         if resumed {
+            // The checkpoint is there already.
             log.before_checkpoint()?;
+            log.after_checkpoint()?;
         }
         Ok(log)
     }
@@ -90,11 +101,30 @@ impl MetricsLog {
                     lines.push_str(&serde_json::to_string(m).expect("a metric serialises"));
                     lines.push('\n');
                 }
-                crate::io::write_atomic(&self.path, lines.as_bytes())?;
-                self.file = Some(std::fs::OpenOptions::new().append(true).open(&self.path)?);
+                crate::io::write_atomic(&self.pending_path(), lines.as_bytes())?;
+                self.pending = true;
             }
         }
         Ok(())
+    }
+
+    /// The checkpoint is published: the first one's metrics take their name.
+    pub fn after_checkpoint(&mut self) -> Result<()> {
+        if !self.pending {
+            return Ok(());
+        }
+        let pending = self.pending_path();
+        std::fs::rename(&pending, &self.path).map_err(|e| Error::Write {
+            path: self.path.display().to_string(),
+            source: e,
+        })?;
+        self.file = Some(std::fs::OpenOptions::new().append(true).open(&self.path)?);
+        self.pending = false;
+        Ok(())
+    }
+
+    fn pending_path(&self) -> PathBuf {
+        self.path.with_file_name(PENDING_METRICS)
     }
 
     pub fn all(&self) -> &[Metric] {
@@ -105,8 +135,14 @@ impl MetricsLog {
 /// The metrics of a run directory (a resumed run keeps those up to its checkpoint).
 pub fn read_metrics(dir: &Path) -> Result<Vec<Metric>> {
     // The run appends to this file and rewrites it on resume, so a line cut short by a kill is
-    // dropped; any other damaged line is an error.
-    crate::io::read_jsonl(&dir.join("metrics.jsonl"), true)
+    // dropped; any other damaged line is an error. A run killed between its first checkpoint
+    // and the metrics' rename left them under the hidden name.
+    let path = dir.join("metrics.jsonl");
+    let pending = dir.join(PENDING_METRICS);
+    if !path.exists() && pending.exists() {
+        return crate::io::read_jsonl(&pending, true);
+    }
+    crate::io::read_jsonl(&path, true)
 }
 
 /// The loss and validation-accuracy curves, drawn by `obs` into `path` (written atomically;

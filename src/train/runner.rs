@@ -114,6 +114,7 @@ impl Drop for UndoUnfinished {
             for f in checkpoint::RUN_FILES {
                 let _ = std::fs::remove_file(self.0.join(f));
             }
+            let _ = std::fs::remove_file(self.0.join(super::metrics::PENDING_METRICS));
         }
     }
 }
@@ -342,7 +343,11 @@ impl Running<'_> {
         if let Some(log) = self.log.as_mut() {
             log.before_checkpoint()?;
         }
-        checkpoint::save(out, step, epoch, self.o.config.clone(), &t.snapshot()?)
+        checkpoint::save(out, step, epoch, self.o.config.clone(), &t.snapshot()?)?;
+        match self.log.as_mut() {
+            Some(log) => log.after_checkpoint(),
+            None => Ok(()),
+        }
     }
 
     /// The run ended inside its profiled steps: the trace of those it ran, or a word.

@@ -4,9 +4,9 @@
 
 pub mod crash;
 pub mod harden;
-pub mod loops;
 pub mod kill_runs;
 pub mod kills;
+pub mod loops;
 pub mod models;
 pub mod runtimes;
 pub mod search;

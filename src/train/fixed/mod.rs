@@ -96,11 +96,8 @@ fn check(o: &FixedOptions) -> Result<()> {
     if let Some(out) = &o.out {
         crate::io::check_out_dir(out, "--out")?;
         crate::io::check_lock(out, "--out")?;
-        if o.resume && !out.join("state.json").is_file() {
-            return Err(Error::Invalid(format!(
-                "--resume: {} holds no run to continue (no state.json): nothing to resume",
-                out.display()
-            )));
+        if o.resume {
+            crate::train::checkpoint::check_has_run(out)?;
         }
     }
     if let (Some(s), Some(n)) = (o.image_size, &o.network)
