@@ -29,10 +29,10 @@ pub struct Tally {
     pub mixed: Vec<String>,
     /// Temporaries the reader after a kill, or the last run, left in the folder.
     pub stale: Vec<String>,
-    /// Kills after which the run's folder took neither a new run nor `--resume`: killed after
-    /// the first `metrics.jsonl` was written, before the first checkpoint committed (a known
-    /// bug, see `a_run_killed_before_its_first_checkpoint_does_not_block_its_folder`). The
-    /// harness then removes that `metrics.jsonl`, as its user would have to, and goes on.
+    /// Kills after which the run's folder would take neither a new run nor `--resume` (a
+    /// `metrics.jsonl` and no checkpoint: what `a_run_killed_in_its_first_checkpoint_does_not_
+    /// block_its_folder` rules out). The harness removes that `metrics.jsonl`, as its user would
+    /// have to, goes on, and fails at the end.
     pub blocked: Vec<String>,
     pub wall: Duration,
 }
@@ -55,11 +55,12 @@ impl Tally {
 
     pub fn assert_clean(&self, what: &str) {
         assert!(
-            self.mixed.is_empty() && self.stale.is_empty(),
-            "{}\nmixed: {:?}\nstale: {:?}",
+            self.mixed.is_empty() && self.stale.is_empty() && self.blocked.is_empty(),
+            "{}\nmixed: {:?}\nstale: {:?}\nblocked: {:?}",
             self.line(what),
             self.mixed,
-            self.stale
+            self.stale,
+            self.blocked
         );
     }
 }
