@@ -2,8 +2,10 @@
 //! `struct P` field by field, every flag its WGSL `const`, every storage slot a `@binding` of
 //! that name and number and every binding a slot, every override a WGSL `override` and every
 //! override declared, every kernel an entry point and every entry point a kernel. The families
-//! come from `autograd::ops::families()`: a new family is its file, its shader and its entry
-//! there, with nothing to count here.
+//! come from `autograd::ops::families()`, which build.rs fills with every file of
+//! src/autograd/ops that declares `pub mod kernel`: a new family is its file, its shader and its
+//! test, with nothing to list or count here (a family the list missed leaves its shader to no
+//! family, which the first test reports).
 
 use tinynas::autograd::ops::families;
 use tinynas::gpu::kernel::Family;
