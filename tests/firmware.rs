@@ -135,7 +135,7 @@ fn generated_c_runs_bit_exact_on_cortex_m4_and_m7_in_qemu() {
         let dev = Device::preset(device).unwrap();
         let inputs = random_inputs(&q, &mut r, 20);
         let dir = tmp(&format!("qemu-{device}"));
-        let macs = tinynas::mcu::graph::build(net).macs();
+        let macs = tinynas::mcu::walk::build(net).macs();
         let c = firmware::check_device(&q, &s, &dev, &dir, &inputs, macs).unwrap();
         assert_eq!(c.images, 20);
         linker_matches_estimate(net, &c);
@@ -195,7 +195,7 @@ fn layers_outside_the_short_requantization_take_the_general_form_bit_exact() {
     let dir = tmp("general");
     firmware::check_host(&q, &s, &dir, &inputs, HostBuild::Optimized).unwrap();
     firmware::check_host(&q, &s, &dir, &inputs[..8], HostBuild::Sanitized).unwrap();
-    let macs = tinynas::mcu::graph::build(net).macs();
+    let macs = tinynas::mcu::walk::build(net).macs();
     for device in ["stm32f412", "stm32h743"] {
         let dev = Device::preset(device).unwrap();
         firmware::check_device(&q, &s, &dev, &dir, &inputs[..10], macs).unwrap();
@@ -217,7 +217,7 @@ fn a_relative_build_folder_runs_in_qemu() {
     std::fs::create_dir_all(&dir).unwrap();
     assert!(dir.is_relative());
     let dev = Device::preset("stm32f412").unwrap();
-    let macs = tinynas::mcu::graph::build(net).macs();
+    let macs = tinynas::mcu::walk::build(net).macs();
     let c = firmware::check_device(&q, &s, &dev, &dir, &inputs, macs).unwrap();
     assert_eq!(c.images, 2);
     let _ = std::fs::remove_dir_all(&dir);
@@ -237,7 +237,7 @@ fn mcunet_in2_links_for_an_stm32f746_and_runs_bit_exact_on_its_cortex_m7() {
     let dir = tmp("in2");
     let host = firmware::check_host(&q, &s, &dir, &inputs, HostBuild::Optimized).unwrap();
     let dev = Device::preset("stm32f746").unwrap();
-    let macs = tinynas::mcu::graph::build(&net).macs();
+    let macs = tinynas::mcu::walk::build(&net).macs();
     let c = firmware::check_device(&q, &s, &dev, &dir, &inputs, macs).unwrap();
     let sram = c.link.sram_used_bytes as f64;
     eprintln!(

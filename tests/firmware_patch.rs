@@ -15,7 +15,6 @@ use tinynas::arch::net::from_subnet;
 use tinynas::firmware::host::HostBuild;
 use tinynas::firmware::{self, Stage, generate, generate_staged};
 use tinynas::mcu::Device;
-use tinynas::mcu::graph;
 use tinynas::mcu::patch_code;
 
 fn tmp(name: &str) -> std::path::PathBuf {
@@ -52,7 +51,7 @@ fn patch_stage_computes_the_executors_logits_within_its_declared_arena() {
         let whole = generate(&q, net, "test").unwrap();
         for n in [2, 3, 4] {
             let s = generate_staged(&q, net, "test", Stage::Patches(n)).unwrap();
-            let code = patch_code::best(&graph::build(net), n).unwrap();
+            let code = patch_code::best(&tinynas::mcu::walk::build(net), n).unwrap();
             assert_eq!(s.plan.total_bytes(), code.total_bytes(), "{}", net.name);
             assert!(s.model_h.contains(&format!(
                 "#define TINYNAS_ARENA_BYTES {}",
@@ -122,7 +121,7 @@ fn mcunet_in2_in_patches_declares_a_smaller_arena_and_computes_the_same_logits()
     // Linked for an STM32F746 and run on its Cortex-M7: the linker's figures against the
     // estimate, the instructions the recomputed overlaps cost.
     let dev = Device::preset("stm32f746").unwrap();
-    let macs = graph::build(&net).macs();
+    let macs = tinynas::mcu::walk::build(&net).macs();
     let d = firmware::check_device(&q, &s, &dev, &dir, &inputs[..1], macs).unwrap();
     let est = patch_code::estimate(&net, 4).unwrap();
     eprintln!(
@@ -140,7 +139,8 @@ fn mcunet_in2_in_patches_declares_a_smaller_arena_and_computes_the_same_logits()
     assert!(linked <= estimate && estimate / linked - 1.0 < 0.02);
     // The latency model priced per patch against QEMU's count.
     let t = tinynas::mcu::latency::core_table(d.link.core).unwrap();
-    let predicted = patch_code::instructions(t, &graph::build(&net), &est.plan).unwrap();
+    let predicted =
+        patch_code::instructions(t, &tinynas::mcu::walk::build(&net), &est.plan).unwrap();
     let err = predicted as f64 / d.instructions as f64 - 1.0;
     eprintln!(
         "  the latency model per patch: {predicted} instructions ({:+.2} %)",
@@ -163,12 +163,13 @@ fn patch_stage_runs_bit_exact_on_a_cortex_m7_in_qemu() {
     let dev = Device::preset("stm32f746").unwrap();
     let inputs = random_inputs(&q, &mut r, 20);
     let dir = tmp("qemu");
-    let macs = graph::build(net).macs();
+    let macs = tinynas::mcu::walk::build(net).macs();
     let c = firmware::check_device(&q, &s, &dev, &dir, &inputs, macs).unwrap();
     assert_eq!(c.images, 20);
     let est = patch_code::estimate(net, 3).unwrap();
     let t = tinynas::mcu::latency::core_table(c.link.core).unwrap();
-    let predicted = patch_code::instructions(t, &graph::build(net), &est.plan).unwrap();
+    let predicted =
+        patch_code::instructions(t, &tinynas::mcu::walk::build(net), &est.plan).unwrap();
     let err = predicted as f64 / c.instructions as f64 - 1.0;
     eprintln!(
         "the latency model per patch: {predicted} instructions ({:+.2} %)",

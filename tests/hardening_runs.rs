@@ -123,18 +123,18 @@ fn damaged_json_lines_are_reported_by_line_never_read_as_empty() {
     let good: Vec<String> = (0..6).map(|i| line(0.5 + i as f64 / 100.0)).collect();
     let path = dir.join("accuracy_pairs.jsonl");
     std::fs::write(&path, format!("{}\n{{\"subnet\": [", good.join("\n"))).unwrap();
-    let err = tinynas::pipeline::predictor::read_pairs(&dir, &space).unwrap_err();
+    let err = tinynas::pipeline::evidence::read_pairs(&dir, &space).unwrap_err();
     assert!(err.to_string().contains("line 7"), "{err}");
     std::fs::write(&path, good.join("\n") + "\n").unwrap();
     assert_eq!(
-        tinynas::pipeline::predictor::read_pairs(&dir, &space)
+        tinynas::pipeline::evidence::read_pairs(&dir, &space)
             .unwrap()
             .len(),
         6
     );
     // No file: nothing measured yet (not an error).
     assert!(
-        tinynas::pipeline::predictor::read_pairs(&tmp("jsonl-none"), &space)
+        tinynas::pipeline::evidence::read_pairs(&tmp("jsonl-none"), &space)
             .unwrap()
             .is_empty()
     );
@@ -305,7 +305,7 @@ fn the_hostile_sweeps_findings_are_refused_before_any_harm() {
     std::fs::create_dir_all(&pairs).unwrap();
     let line = serde_json::json!({"subnet": space.smallest(16), "top1": 37.0, "macs": 1000});
     std::fs::write(pairs.join("accuracy_pairs.jsonl"), format!("{line}\n")).unwrap();
-    let err = tinynas::pipeline::predictor::read_pairs(&pairs, &space)
+    let err = tinynas::pipeline::evidence::read_pairs(&pairs, &space)
         .unwrap_err()
         .to_string();
     assert!(err.contains("line 1") && err.contains("top1 37"), "{err}");
@@ -437,8 +437,8 @@ fn the_hostile_sweeps_findings_are_refused_before_any_harm() {
 }
 
 /// A new run's metrics reach the disk with its first checkpoint, so a run stopped (or killed)
-/// before one leaves no metrics.jsonl that would block the folder; then they are appended line
-/// by line. A log that is not the writer (a data-parallel rank other than 0) writes nothing.
+/// before one leaves no metrics.jsonl that would block the folder (only a hidden file the next
+/// run writes over); then they are appended line by line. A log that is not the writer (a data-parallel rank other than 0) writes nothing.
 #[test]
 fn a_new_runs_metrics_are_written_at_its_first_checkpoint() {
     use tinynas::train::metrics::{Metric, MetricsLog, read_metrics};
@@ -453,7 +453,15 @@ fn a_new_runs_metrics_are_written_at_its_first_checkpoint() {
     let mut log = MetricsLog::new(&dir, vec![], false, true).unwrap();
     log.push(m.clone()).unwrap();
     assert!(!dir.join("metrics.jsonl").exists());
+    // Before the checkpoint is published the metrics wait under a hidden name (which a resume
+    // reads where the checkpoint committed and the rename did not happen)...
     log.before_checkpoint().unwrap();
+    assert!(!dir.join("metrics.jsonl").exists());
+    assert_eq!(read_metrics(&dir).unwrap().len(), 1);
+    // ...and take their name after it.
+    log.after_checkpoint().unwrap();
+    assert!(dir.join("metrics.jsonl").exists());
+    assert!(!dir.join(tinynas::train::metrics::PENDING_METRICS).exists());
     assert_eq!(read_metrics(&dir).unwrap().len(), 1);
     log.push(m.clone()).unwrap();
     assert_eq!(read_metrics(&dir).unwrap().len(), 2);
@@ -462,5 +470,6 @@ fn a_new_runs_metrics_are_written_at_its_first_checkpoint() {
     let mut quiet = MetricsLog::new(&other, vec![m.clone()], true, false).unwrap();
     quiet.push(m).unwrap();
     quiet.before_checkpoint().unwrap();
+    quiet.after_checkpoint().unwrap();
     assert!(files(&other).is_empty(), "{:?}", files(&other));
 }

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use tinynas::arch::net::{Network, from_subnet};
 use tinynas::arch::{SearchSpace, SubnetConfig};
 use tinynas::io::{parse_json, read_json, read_jsonl};
-use tinynas::pipeline::predictor::Pair;
+use tinynas::pipeline::evidence::Pair;
 use tinynas::train::checkpoint::State;
 use tinynas::train::metrics::Metric;
 use tinynas::train::run::RunConfig;

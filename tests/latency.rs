@@ -89,7 +89,7 @@ fn search_and_baselines_under_latency_ms_return_only_subnets_under_the_limit() {
     };
     let mut score = |subs: &[tinynas::arch::SubnetConfig]| {
         subs.iter()
-            .map(|s| from_subnet(&sp, s).map(|n| tinynas::mcu::graph::build(&n).macs() as f64))
+            .map(|s| from_subnet(&sp, s).map(|n| tinynas::mcu::walk::build(&n).macs() as f64))
             .collect::<Result<Vec<_>, _>>()
     };
     let r = evolve(&sp, &mut c, &mut score, &o, |_, _| {}).unwrap();

@@ -6,9 +6,9 @@ use rand::{Rng, SeedableRng, rngs::StdRng};
 use tinynas::arch::SearchSpace;
 use tinynas::arch::models::proxyless_mobile;
 use tinynas::arch::net::{Network, from_subnet};
-use tinynas::mcu::graph::build;
 use tinynas::mcu::place::{Order, place};
 use tinynas::mcu::sched::buffers;
+use tinynas::mcu::walk::build;
 use tinynas::mcu::{Device, EvalOptions, Scheduler, evaluate};
 
 fn random_space_net(rng: &mut StdRng) -> Network {

@@ -7,8 +7,9 @@ use common::engine;
 use common::harden::{fake_run, tiny_space, tinynas, tmp};
 use std::path::Path;
 use tinynas::arch::SearchSpace;
+use tinynas::pipeline::evidence::{Pair, read_pairs};
 use tinynas::pipeline::evidence::{check_evidence, merge_duplicates, pairs_sha256};
-use tinynas::pipeline::predictor::{Pair, describe_fit, fit, read_pairs};
+use tinynas::pipeline::predictor::{describe_fit, fit};
 use tinynas::search::predictor::{FitOptions, Predictor};
 
 /// `n` distinct subnets of the tiny space, with an accuracy that rises with their kernels.

@@ -349,7 +349,7 @@ pub fn generate_staged(q: &QGraph, net: &Network, about: &str, stage: Stage) -> 
             c.regions.len()
         ),
     };
-    let macs: u64 = crate::mcu::graph::build(net).macs();
+    let macs: u64 = crate::mcu::walk::build(net).macs();
     let model_h = format!(
         "/* {about}\n * Written by `tinynas export`; do not edit. */\n\
          #ifndef TINYNAS_MODEL_H_\n\

@@ -78,7 +78,7 @@ pub enum Stage {
 /// The plan of `q`, the exported graph of `net`.
 pub fn plan(q: &QGraph, net: &Network, stage: Stage) -> Result<ArenaPlan> {
     let g = &q.graph;
-    let mg = graph::build(net);
+    let mg = crate::mcu::walk::build(net);
     let (layout, scratch_bytes, kernel_bytes, patch) = match stage {
         Stage::Whole => {
             let (s, k) = sched::tinyengine_buffers(&mg);

@@ -1,8 +1,6 @@
 //! A network description expanded into the ops an MCU runtime executes (activations fused into
 //! their convolutions), each with shapes, MACs, parameters and int8 tensor bytes.
 
-use super::walk::walk_ops;
-use crate::arch::net::Network;
 use serde::Serialize;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -142,41 +140,6 @@ impl OpInfo {
     pub fn inputs(&self) -> &[usize] {
         &self.inputs[..self.n_inputs]
     }
-}
-
-/// The full op graph with names, for layer tables and the planners' reports.
-pub fn build(net: &Network) -> Graph {
-    build_ops(net, false)
-}
-
-/// `build`, with `tflite` the graph of the exported TFLite model (PADs included).
-pub fn build_ops(net: &Network, tflite: bool) -> Graph {
-    let r = net.input.resolution;
-    let mut g = Graph {
-        tensors: vec![TensorInfo {
-            h: r,
-            w: r,
-            c: net.input.channels,
-        }],
-        ops: Vec::new(),
-    };
-    walk_ops(net, tflite, |o| {
-        g.tensors.push(o.out);
-        g.ops.push(Op {
-            name: o.name.to_string(),
-            kind: o.kind,
-            block: o.block,
-            kernel_size: o.kernel_size,
-            stride: o.stride,
-            inputs: o.inputs().to_vec(),
-            output: o.output,
-            macs: o.macs,
-            params: o.params,
-            weight_bytes: o.weight_bytes,
-            residual: o.residual,
-        });
-    });
-    g
 }
 
 impl Graph {

@@ -205,7 +205,7 @@ impl CoreTable {
 }
 
 /// Predicted instructions of the generated C for `net` on `core`, per op (in the order of
-/// `graph::build`) — an error naming the first op the table cannot price.
+/// `walk::build`) — an error naming the first op the table cannot price.
 pub fn per_op(net: &Network, core: Core) -> Result<Vec<f64>> {
     let t = core_table(core)?;
     let mut out = Vec::new();
@@ -251,7 +251,7 @@ pub fn instructions(t: &CoreTable, net: &Network) -> Option<u64> {
     ok.then_some(total.round() as u64)
 }
 
-/// Predicted instructions of each op of a built graph (`graph::build_ops`; None for an op the
+/// Predicted instructions of each op of a built graph (`walk::build_ops`; None for an op the
 /// generated C does not run, e.g. TF Lite's PADs, or one the table has no entry for).
 pub fn graph_ops(t: &CoreTable, g: &super::graph::Graph) -> Vec<Option<f64>> {
     g.ops

@@ -74,7 +74,7 @@ pub struct Report {
 pub fn evaluate(net: &Network, opts: &EvalOptions) -> Result<Report> {
     net.validate()?;
     // TF Lite Micro runs the exported model, PADs included.
-    let g = graph::build_ops(net, opts.scheduler == Scheduler::Tflm);
+    let g = walk::build_ops(net, opts.scheduler == Scheduler::Tflm);
     let (peak, patch) = match opts.scheduler {
         Scheduler::Analytic => (sched::analytic(&g, opts.inplace_depthwise), None),
         Scheduler::Tflm => (sched::tflm(&g), None),

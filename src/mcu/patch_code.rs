@@ -13,7 +13,7 @@
 //! `mcu::patch` is MCUNetV2's analytic count of the same idea (its published 172 KiB); this is
 //! what the generated runtime holds, byte for byte.
 
-use super::graph::{self, Graph, OpKind};
+use super::graph::{Graph, OpKind};
 use super::image;
 use super::place::{Order, place};
 use super::sched::{Layout, buffers, tinyengine_buffers};
@@ -335,7 +335,7 @@ pub struct Estimate {
 }
 
 pub fn estimate(net: &Network, patches: usize) -> Result<Estimate> {
-    let g = graph::build(net);
+    let g = crate::mcu::walk::build(net);
     let plan = best(&g, patches)?;
     let mut counter = image::ImageCounter::default();
     super::walk::walk_ops(net, false, |o| counter.add(o));

@@ -1,8 +1,8 @@
 //! The walk over a network description that emits, in execution order, every op an MCU
 //! runtime runs (`OpInfo`: shapes, MACs, parameters, weight bytes, the residual it keeps alive);
-//! `graph::build` collects it into a graph, the fast evaluator consumes it directly.
+//! `build` collects it into a graph, the fast evaluator consumes it directly.
 
-use super::graph::{OpInfo, OpKind, OpName, Part, TensorInfo};
+use super::graph::{Graph, Op, OpInfo, OpKind, OpName, Part, TensorInfo};
 use crate::arch::net::{Network, conv_out, tflite_pad};
 
 struct Walker<F: FnMut(&OpInfo)> {
@@ -271,4 +271,39 @@ pub fn walk_ops(net: &Network, tflite: bool, f: impl FnMut(&OpInfo)) {
         (t.c * net.classes) as u64,
         (t.c * net.classes) as u64,
     );
+}
+
+/// The full op graph with names, for layer tables and the planners' reports.
+pub fn build(net: &Network) -> Graph {
+    build_ops(net, false)
+}
+
+/// `build`, with `tflite` the graph of the exported TFLite model (PADs included).
+pub fn build_ops(net: &Network, tflite: bool) -> Graph {
+    let r = net.input.resolution;
+    let mut g = Graph {
+        tensors: vec![TensorInfo {
+            h: r,
+            w: r,
+            c: net.input.channels,
+        }],
+        ops: Vec::new(),
+    };
+    walk_ops(net, tflite, |o| {
+        g.tensors.push(o.out);
+        g.ops.push(Op {
+            name: o.name.to_string(),
+            kind: o.kind,
+            block: o.block,
+            kernel_size: o.kernel_size,
+            stride: o.stride,
+            inputs: o.inputs().to_vec(),
+            output: o.output,
+            macs: o.macs,
+            params: o.params,
+            weight_bytes: o.weight_bytes,
+            residual: o.residual,
+        });
+    });
+    g
 }

@@ -3,8 +3,9 @@
 //! evolutionary search, and the chosen model measured on the test split. Every option is
 //! checked before any work; what happens is told to an `Observer`; the result is a report.
 
+use super::evidence::Pair;
 use super::export::{ExportOptions, ExportReport, export};
-use super::predictor::{Pair, collect, fit};
+use super::predictor::{collect, fit};
 use super::search::{SearchOptions, Strategy, run_search};
 use super::search_outputs::SearchReport;
 use super::space::{ranking_table, write_space_outputs};

@@ -4,9 +4,10 @@
 //! predictor's recording the pairs file it was fit on, so a kill leaves each old or new, whole,
 //! and a file changed after its writer is refused by its reader.
 
-use super::predictor::{PAIRS_FILE, Pair, read_pairs};
+use crate::Result;
 use crate::arch::{SearchSpace, SubnetConfig};
 use crate::search::predictor::{Predictor, Sample};
+use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 /// The run manifest's set of the measured pairs (`accuracy_pairs.jsonl`).
@@ -14,6 +15,41 @@ pub const PAIRS_SET: &str = "pairs";
 /// The run manifest's set of the fitted predictor (`predictor.json`).
 pub const PREDICTOR_SET: &str = "predictor";
 pub const PREDICTOR_FILE: &str = "predictor.json";
+
+/// A measured subnet: its validation top-1 after BN recalibration, and its MACs.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pair {
+    pub subnet: SubnetConfig,
+    pub top1: f64,
+    pub macs: u64,
+    /// Training images its BN statistics were recalibrated on (absent in older files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recal_images: Option<usize>,
+    /// Top-1 on the even- and odd-numbered validation images apart (absent in older files):
+    /// two independent measurements, whose rank agreement bounds any predictor's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub halves: Option<[f64; 2]>,
+}
+
+/// The measured subnets of a run of `space` (none when the file is absent); a file other than
+/// the run's manifest records, a damaged line, a subnet outside the space or a top-1 outside
+/// [0, 1] is an error naming it (a line by its number).
+pub fn read_pairs(run: &Path, space: &SearchSpace) -> Result<Vec<Pair>> {
+    crate::io::check_set(run, PAIRS_SET, "--run")?;
+    crate::io::read_jsonl_checked(&run.join(PAIRS_FILE), false, |p: &Pair| {
+        let accuracy = |v: f64| v.is_finite() && (0.0..=1.0).contains(&v);
+        if !accuracy(p.top1) {
+            return Err(format!("top1 {} is not an accuracy in [0, 1]", p.top1));
+        }
+        if let Some(h) = p.halves.filter(|h| !h.iter().all(|&v| accuracy(v))) {
+            return Err(format!("halves {h:?} are not accuracies in [0, 1]"));
+        }
+        space.check(&p.subnet).map_err(|e| e.to_string())
+    })
+}
+
+pub const PAIRS_FILE: &str = "accuracy_pairs.jsonl";
 
 /// `pairs` published whole as the run's pairs set (the caller holds the run's lock).
 pub fn publish_pairs(run_dir: &Path, pairs: &[Pair]) -> crate::Result<()> {

@@ -12,8 +12,8 @@
 //! test split is used once, for the final figures of every row. Writes best_subnet.json,
 //! search.json and population.png.
 
+use super::evidence::read_pairs;
 use super::measure::Measurer;
-use super::predictor::read_pairs;
 use super::search_outputs::{Row, SearchReport, scheduler_rows, write_outputs};
 use super::trust::trusted_predictor;
 use crate::arch::SearchSpace;

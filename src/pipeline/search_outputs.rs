@@ -149,7 +149,7 @@ pub fn scheduler_rows(
 /// measured pairs where they exist), with their sizes and SHA-256.
 pub(super) fn inputs(run_dir: &Path) -> Result<Vec<crate::io::Entry>> {
     let mut v = crate::train::checkpoint::input_entries(run_dir)?;
-    for f in ["predictor.json", super::predictor::PAIRS_FILE] {
+    for f in ["predictor.json", super::evidence::PAIRS_FILE] {
         let p = run_dir.join(f);
         if p.exists() {
             v.push(crate::io::file_entry(&p)?);

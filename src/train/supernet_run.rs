@@ -53,7 +53,7 @@ pub struct RunOptions {
 pub fn check_adapter_fits(e: &Engine, space: &SearchSpace, batch: usize) -> Result<()> {
     let r = *space.resolutions.iter().max().expect("validated");
     let net = space.network(&space.largest(r))?;
-    let g = crate::mcu::graph::build(&net);
+    let g = crate::mcu::walk::build(&net);
     let per_image = (0..g.tensors.len()).map(|t| g.bytes(t)).max().unwrap_or(0);
     let bytes = per_image as u128 * batch as u128 * 4;
     let limit = e.gpu.max_binding_bytes();
