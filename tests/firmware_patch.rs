@@ -140,7 +140,8 @@ fn mcunet_in2_in_patches_declares_a_smaller_arena_and_computes_the_same_logits()
     // The latency model priced per patch against QEMU's count.
     let t = tinynas::mcu::latency::core_table(d.link.core).unwrap();
     let predicted =
-        patch_code::instructions(t, &tinynas::mcu::walk::build(&net), &est.plan).unwrap();
+        tinynas::mcu::latency::patched_instructions(t, &tinynas::mcu::walk::build(&net), &est.plan)
+            .unwrap();
     let err = predicted as f64 / d.instructions as f64 - 1.0;
     eprintln!(
         "  the latency model per patch: {predicted} instructions ({:+.2} %)",
@@ -169,7 +170,8 @@ fn patch_stage_runs_bit_exact_on_a_cortex_m7_in_qemu() {
     let est = patch_code::estimate(net, 3).unwrap();
     let t = tinynas::mcu::latency::core_table(c.link.core).unwrap();
     let predicted =
-        patch_code::instructions(t, &tinynas::mcu::walk::build(net), &est.plan).unwrap();
+        tinynas::mcu::latency::patched_instructions(t, &tinynas::mcu::walk::build(net), &est.plan)
+            .unwrap();
     let err = predicted as f64 / c.instructions as f64 - 1.0;
     eprintln!(
         "the latency model per patch: {predicted} instructions ({:+.2} %)",

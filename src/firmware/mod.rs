@@ -4,6 +4,7 @@
 //! against its flash and SRAM, run in QEMU, instruction counts).
 
 pub mod codegen;
+mod files;
 pub mod host;
 mod patch;
 pub mod plan;

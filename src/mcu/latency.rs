@@ -270,3 +270,53 @@ pub fn graph_ops(t: &CoreTable, g: &super::graph::Graph) -> Vec<Option<f64>> {
         })
         .collect()
 }
+
+/// Predicted instructions of the generated C with this plan on a core (`mcu::latency`'s
+/// per-op model on each patch's geometry, the stage's last op and its ADDs per row as the code
+/// calls them; the rest layer by layer). None where the table cannot price an op.
+pub fn patched_instructions(
+    t: &CoreTable,
+    g: &super::graph::Graph,
+    plan: &super::patch_code::PatchCode,
+) -> Option<u64> {
+    use super::graph::TensorInfo;
+    let price = |op: &super::graph::Op, input: TensorInfo, out: TensorInfo, macs: u64| {
+        let class = op_class(op.kind, op.kernel_size, op.stride)?;
+        let f = features(op.kind, op.kernel_size, op.stride, input, out, macs);
+        Some(t.ops.get(class)?.apply(&f).max(0.0))
+    };
+    let mut total = 0.0;
+    for r in &plan.regions {
+        for (i, op) in g.ops[..=plan.stage_end].iter().enumerate() {
+            let (x, o) = (g.tensors[op.inputs[0]], g.tensors[op.output]);
+            let (ri, ro) = (r[op.inputs[0]]?, r[op.output]?);
+            let per_pixel = op.macs / (o.h * o.w) as u64;
+            let by_rows = i == plan.stage_end || op.kind == super::graph::OpKind::Add;
+            let (calls, rows) = if by_rows { (ro.h(), 1) } else { (1, ro.h()) };
+            let input = TensorInfo {
+                h: if op.kind == super::graph::OpKind::Add {
+                    rows
+                } else {
+                    ri.h() / calls
+                },
+                w: if op.kind == super::graph::OpKind::Add {
+                    ro.w()
+                } else {
+                    ri.w()
+                },
+                c: x.c,
+            };
+            let out = TensorInfo {
+                h: rows,
+                w: ro.w(),
+                c: o.c,
+            };
+            let one = price(op, input, out, per_pixel * (rows * ro.w()) as u64)?;
+            total += one * calls as f64;
+        }
+    }
+    for v in &graph_ops(t, g)[plan.stage_end + 1..] {
+        total += (*v)?;
+    }
+    Some(total.round() as u64)
+}

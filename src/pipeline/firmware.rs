@@ -243,7 +243,7 @@ pub fn build_firmware(
             .and_then(|d| d.core)
             .and_then(|c| crate::mcu::latency::core_table(c).ok())
             .and_then(|t| match &est.patch {
-                Some(e) => crate::mcu::patch_code::instructions(t, &p.graph, &e.plan),
+                Some(e) => crate::mcu::latency::patched_instructions(t, &p.graph, &e.plan),
                 None => crate::mcu::latency::instructions(t, network),
             }),
         device,

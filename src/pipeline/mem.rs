@@ -110,7 +110,7 @@ pub fn mem(net: &Network, o: &MemOptions) -> Result<Vec<MemReport>> {
         // With patches the generated C is priced per patch.
         let (instructions, latency_ms) = match (&r.patch_code, &lat) {
             (Some(Ok(c)), Some(l)) => {
-                let n = crate::mcu::patch_code::instructions(l.table, &r.graph, &c.plan);
+                let n = crate::mcu::latency::patched_instructions(l.table, &r.graph, &c.plan);
                 (n, n.map(|n| l.ms(n as f64)))
             }
             _ => (instructions, latency_ms),

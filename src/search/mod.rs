@@ -114,7 +114,7 @@ impl Checker {
         };
         if let Some(p) = self.pricing {
             s.instructions = match &patch_plan {
-                Some((g, plan)) => crate::mcu::patch_code::instructions(p.table, g, plan),
+                Some((g, plan)) => crate::mcu::latency::patched_instructions(p.table, g, plan),
                 None => latency::instructions(p.table, &net),
             };
             s.latency_ms = s.instructions.map(|n| latency::ms(p.core, p.mhz, n as f64));
