@@ -71,10 +71,14 @@ pub struct PatchCode {
     pub patches: usize,
     /// Ops 0..=stage_end run per patch.
     pub stage_end: usize,
+    /// Patches in the grid (empty ones dropped).
+    pub patch_count: usize,
     /// Per patch (row-major), per tensor: its region (None outside the stage; the stage output
     /// holds the patch's own part).
+    #[serde(skip)]
     pub regions: Vec<Vec<Option<Region>>>,
     /// Per tensor: the bytes its buffer holds (a stage tensor its largest region).
+    #[serde(skip)]
     pub tensor_bytes: Vec<u64>,
     #[serde(skip)]
     pub layout: Layout,
@@ -312,6 +316,7 @@ pub fn plan(g: &Graph, patches: usize, stage_end: usize) -> Result<PatchCode> {
     Ok(PatchCode {
         patches,
         stage_end,
+        patch_count: regions.len(),
         regions,
         tensor_bytes,
         layout,
