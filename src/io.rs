@@ -9,12 +9,11 @@ use std::io::Write;
 use std::path::Path;
 
 mod json;
+mod manifest;
 mod publish;
 pub use json::{JsonError, parse_json, parse_json_at, read_json, read_jsonl, read_jsonl_checked};
-pub use publish::{
-    Entry, MANIFEST, Manifest, check_set, file_entry, needs_recovery, publish, publish_from,
-    read_manifest, recover, sha256_hex,
-};
+pub use manifest::{Entry, MANIFEST, Manifest, file_entry, read_manifest, sha256_hex};
+pub use publish::{check_set, needs_recovery, publish, publish_from, recover};
 
 /// `bytes` written to `path` (a working file, not a deliverable: `write_atomic` or `publish`
 /// for those), a failure naming the file (a full disk says which).

@@ -8,7 +8,7 @@ use common::runtimes::{python, run_runtimes, split};
 use common::*;
 use rand::Rng;
 use std::process::Command;
-use tinynas::arch::net::from_subnet;
+use tinynas::arch::subnet::from_subnet;
 use tinynas::arch::{SearchSpace, SubnetConfig};
 use tinynas::autograd::ops::norm::BnMode;
 use tinynas::export::verify::verify;

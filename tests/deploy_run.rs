@@ -159,7 +159,10 @@ fn a_trained_subnet_exports_to_int8_that_tflite_micro_runs_as_the_executor_does(
     )));
     let net: Network =
         serde_json::from_str(&std::fs::read_to_string(out.join("network.json")).unwrap()).unwrap();
-    assert_eq!(net, tinynas::arch::net::from_subnet(&space, &sub).unwrap());
+    assert_eq!(
+        net,
+        tinynas::arch::subnet::from_subnet(&space, &sub).unwrap()
+    );
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
     assert_eq!(report["int8_top1"].as_f64(), Some(r.int8_top1));

@@ -10,7 +10,7 @@ use common::rng;
 use rand::Rng;
 use tinynas::arch::Network;
 use tinynas::arch::SearchSpace;
-use tinynas::arch::net::from_subnet;
+use tinynas::arch::subnet::from_subnet;
 use tinynas::firmware::host::HostBuild;
 use tinynas::firmware::{self, generate};
 use tinynas::mcu::{Device, EvalOptions, Scheduler, evaluate};

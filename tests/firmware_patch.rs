@@ -11,7 +11,7 @@ use common::rng;
 use rand::Rng;
 use tinynas::arch::SearchSpace;
 use tinynas::arch::net::Network;
-use tinynas::arch::net::from_subnet;
+use tinynas::arch::subnet::from_subnet;
 use tinynas::firmware::host::HostBuild;
 use tinynas::firmware::{self, Stage, generate, generate_staged};
 use tinynas::mcu::Device;

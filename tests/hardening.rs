@@ -190,7 +190,7 @@ fn what_train_accepts_eval_accepts_and_bad_settings_are_refused_up_front() {
         };
         if s.validate().is_ok() {
             for sub in [s.largest(r), s.smallest(r)] {
-                tinynas::arch::net::from_subnet(&s, &sub).unwrap();
+                tinynas::arch::subnet::from_subnet(&s, &sub).unwrap();
                 s.check(&sub).unwrap();
             }
         }

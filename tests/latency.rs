@@ -6,7 +6,7 @@
 mod common;
 use common::harden::{refused, tinynas};
 use tinynas::arch::SearchSpace;
-use tinynas::arch::net::from_subnet;
+use tinynas::arch::subnet::from_subnet;
 use tinynas::mcu::device::Core;
 use tinynas::mcu::{Device, Scheduler, latency};
 use tinynas::search::baselines::{most_macs, random_fitting, uniform};

@@ -9,8 +9,8 @@ use common::harden::tinynas;
 use common::models::{calibrated_model, random_inputs};
 use common::rng;
 use tinynas::arch::SearchSpace;
-use tinynas::arch::net::from_subnet;
-use tinynas::firmware::{generate, profile, target};
+use tinynas::arch::subnet::from_subnet;
+use tinynas::firmware::{generate, profile, qemu, target, toolchain};
 use tinynas::mcu::device::Core;
 use tinynas::mcu::{Device, latency};
 
@@ -32,7 +32,7 @@ fn board(core: Core) -> Device {
 
 #[test]
 fn profile_adds_up_and_the_committed_table_predicts_qemus_count_within_5_percent() {
-    let tc = target::Toolchain::find().unwrap();
+    let tc = toolchain::Toolchain::find().unwrap();
     let mut r = rng(29);
     let cases = [(3, 0.35, 96), (1, 0.75, 32), (3, 0.5, 64)];
     for (core, (ch, width, res)) in [Core::CortexM4F, Core::CortexM7]
@@ -63,7 +63,7 @@ fn profile_adds_up_and_the_committed_table_predicts_qemus_count_within_5_percent
         );
         // The plain build's count (no hooks) against the model's prediction.
         let link = target::build(&tc, &dir, &s, &dev).unwrap();
-        let run = target::run(&tc, &link, &dir, &inputs, q.graph.classes()).unwrap();
+        let run = qemu::run(&tc, &link, &dir, &inputs, q.graph.classes()).unwrap();
         let measured = run.instructions[0] as f64;
         assert!((measured - p.total).abs() / measured < 0.01);
         let t = latency::core_table(core).unwrap();
@@ -89,7 +89,7 @@ fn profile_adds_up_and_the_committed_table_predicts_qemus_count_within_5_percent
 /// STM32H743's Cortex-M7: the prediction BENCHMARKS.md puts beside TinyEngine's, against QEMU.
 #[test]
 fn mcunet_in1_and_vww1_predicted_within_5_percent_of_qemu_on_the_cortex_m7() {
-    let tc = target::Toolchain::find().unwrap();
+    let tc = toolchain::Toolchain::find().unwrap();
     let mut r = rng(16);
     for name in ["mcunet-in1", "mcunet-vww1"] {
         let path = format!("{}/models/networks/{name}.json", env!("CARGO_MANIFEST_DIR"));
@@ -101,7 +101,7 @@ fn mcunet_in1_and_vww1_predicted_within_5_percent_of_qemu_on_the_cortex_m7() {
         let dir = tmp(name);
         let dev = Device::preset("stm32h743").unwrap();
         let link = target::build(&tc, &dir, &s, &dev).unwrap();
-        let run = target::run(&tc, &link, &dir, &inputs, q.graph.classes()).unwrap();
+        let run = qemu::run(&tc, &link, &dir, &inputs, q.graph.classes()).unwrap();
         tinynas::firmware::compare(&q, &inputs, &run.logits, name).unwrap();
         let measured = run.instructions[0] as f64;
         let t = latency::core_table(Core::CortexM7).unwrap();

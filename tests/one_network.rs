@@ -8,12 +8,12 @@ use common::*;
 use rand::seq::IndexedRandom;
 use std::cell::RefCell;
 use tinynas::arch::SearchSpace;
-use tinynas::arch::net::from_subnet;
+use tinynas::arch::subnet::from_subnet;
 use tinynas::autograd::ops::norm::BnMode;
 use tinynas::mcu::graph::OpKind;
 use tinynas::mcu::{EvalOptions, evaluate};
 use tinynas::supernet::Supernet;
-use tinynas::supernet::elastic::LayerRun;
+use tinynas::supernet::block::LayerRun;
 
 /// (MACs, params) of the evaluator's ops with weights, and of the pooling, in order: the
 /// layers a network runs, as the MCU evaluator counts them.

@@ -160,7 +160,7 @@ fn space_train_predictor_search_through_the_library() {
     // written. The flash budget halfway between the smallest and the largest subnet binds.
     let flash = |s: &SubnetConfig| {
         tinynas::mcu::evaluate(
-            &tinynas::arch::net::from_subnet(&space, s).unwrap(),
+            &tinynas::arch::subnet::from_subnet(&space, s).unwrap(),
             &Default::default(),
         )
         .unwrap()

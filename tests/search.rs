@@ -5,7 +5,7 @@ use common::search::*;
 use common::*;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use tinynas::arch::net::from_subnet;
+use tinynas::arch::subnet::from_subnet;
 use tinynas::arch::{SearchSpace, SubnetConfig};
 use tinynas::mcu::{EvalOptions, Scheduler, evaluate};
 use tinynas::search::Checker;

@@ -5,7 +5,7 @@ mod common;
 use common::search::*;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use tinynas::arch::net::from_subnet;
+use tinynas::arch::subnet::from_subnet;
 use tinynas::arch::{SearchSpace, SubnetConfig};
 use tinynas::mcu::{EvalOptions, Scheduler, evaluate};
 use tinynas::search::baselines::{most_macs, random_fitting, uniform};

@@ -157,33 +157,6 @@ impl SearchSpace {
         Ok(())
     }
 
-    /// `r` gives a network (the largest subnet at `r`) that survives the strides and the size
-    /// limits; `what` names where `r` came from.
-    pub fn check_resolution(&self, r: usize, what: &str) -> Result<()> {
-        self.network_at(&self.largest(r), what).map(|_| ())
-    }
-
-    /// The network of subnet `s` (fields and choices already checked), validated, with an
-    /// error that names the resolution and the fields of the space it depends on.
-    fn network_at(&self, s: &SubnetConfig, what: &str) -> Result<super::net::Network> {
-        let r = s.resolution;
-        crate::bounds::int(what, r, 1, crate::bounds::MAX_RESOLUTION)?;
-        let net = super::net::subnet_network(self, s);
-        net.validate().map_err(|e| {
-            Error::Invalid(format!(
-                "{what}: resolution {r} does not work with this space's stage_strides {:?} and base_widths {:?} x width_mult {} ({e})",
-                self.stage_strides, self.base_widths, self.width_mult
-            ))
-        })?;
-        Ok(net)
-    }
-
-    /// The subnet's network, checked: what the MCU evaluator and the exporter consume.
-    pub fn network(&self, s: &SubnetConfig) -> Result<super::net::Network> {
-        self.check_choices(s)?;
-        self.network_at(s, "subnet: resolution")
-    }
-
     /// The subnet has one choice per block slot and stage, each among the space's, and a
     /// resolution the space can run (not only those it was trained at: BN is recalibrated).
     pub fn check(&self, s: &SubnetConfig) -> Result<()> {
@@ -191,7 +164,7 @@ impl SearchSpace {
     }
 
     /// The space's own fields and the subnet's choices (not its resolution).
-    fn check_choices(&self, s: &SubnetConfig) -> Result<()> {
+    pub(super) fn check_choices(&self, s: &SubnetConfig) -> Result<()> {
         self.validate_fields()?;
         let slots = self.stages() * self.max_depth();
         let bad = |f: &str, why: String| Err(Error::Invalid(format!("subnet: {f}: {why}")));

@@ -17,7 +17,7 @@ use std::time::Instant;
 /// Complete evaluations per second of random subnets on one core (workload 3 of BENCHMARKS.md).
 pub fn mem(count: usize, res: usize, width: f64) -> Result<()> {
     use crate::arch::SearchSpace;
-    use crate::arch::net::from_subnet;
+    use crate::arch::subnet::from_subnet;
     use crate::mcu::fast::Evaluator;
     use crate::mcu::{EvalOptions, Scheduler, evaluate};
     use rand::{SeedableRng, rngs::StdRng};

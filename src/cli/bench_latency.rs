@@ -4,9 +4,9 @@
 
 use crate::arch::Network;
 use crate::arch::SearchSpace;
-use crate::arch::net::from_subnet;
+use crate::arch::subnet::from_subnet;
 use crate::export::{QGraph, quantize};
-use crate::firmware::{generate, profile, target};
+use crate::firmware::{generate, profile, qemu, target, toolchain};
 use crate::mcu::device::Core;
 use crate::mcu::fast::Evaluator;
 use crate::mcu::latency::{self, CoreTable, HeldOut, LatencyTable, core_key, op_class};
@@ -163,7 +163,7 @@ fn classes(net: &Network) -> Vec<(Option<&'static str>, latency::Features)> {
 }
 
 fn fit_core(
-    tc: &target::Toolchain,
+    tc: &toolchain::Toolchain,
     dir: &Path,
     core: Core,
     fit_models: &[Model],
@@ -235,7 +235,7 @@ fn fit_core(
     let mut errors = Vec::new();
     for (i, m) in held.iter().enumerate() {
         let link = target::build(tc, dir, &m.sources, &device)?;
-        let run = target::run(tc, &link, dir, &m.inputs, m.q.graph.classes())?;
+        let run = qemu::run(tc, &link, dir, &m.inputs, m.q.graph.classes())?;
         crate::firmware::compare(&m.q, &m.inputs, &run.logits, "the firmware")?;
         let measured = run.instructions.iter().sum::<u64>() as f64 / m.inputs.len() as f64;
         let predicted = latency::instructions(&table, &m.net)
@@ -264,7 +264,7 @@ fn fit_core(
     Ok(table)
 }
 
-fn gcc_version(tc: &target::Toolchain) -> String {
+fn gcc_version(tc: &toolchain::Toolchain) -> String {
     std::process::Command::new(&tc.gcc)
         .arg("--version")
         .output()
@@ -276,7 +276,7 @@ fn gcc_version(tc: &target::Toolchain) -> String {
 
 pub fn run(b: &LatencyBench) -> Result<()> {
     b.validate()?;
-    let tc = target::Toolchain::find()?;
+    let tc = toolchain::Toolchain::find()?;
     let t = Instant::now();
     let mut rng = StdRng::seed_from_u64(b.seed ^ 0x1a7e);
     let max = (b.max_mmacs * 1e6) as u64;

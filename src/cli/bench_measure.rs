@@ -86,7 +86,7 @@ pub fn run(a: &MeasureBench) -> Result<()> {
             "  {:>6.2} M MACs  measure {:>6.2} s ({:>6.0} img/s)  plain forward {:>6.2} s ({:>6.0} img/s)  top-1 {:.2} %",
             crate::mcu::fast::Evaluator::default()
                 .summary(
-                    &crate::arch::net::from_subnet(space, s)?,
+                    &crate::arch::subnet::from_subnet(space, s)?,
                     crate::mcu::Scheduler::Analytic,
                     true
                 )

@@ -16,7 +16,7 @@ pub fn train(
     profile: Option<std::path::PathBuf>,
 ) -> Result<()> {
     use crate::arch::SearchSpace;
-    use crate::arch::net::from_subnet;
+    use crate::arch::subnet::from_subnet;
     use crate::mcu::{EvalOptions, Scheduler, evaluate};
     use crate::nn::{Module, Sgd};
     use crate::supernet::Supernet;

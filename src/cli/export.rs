@@ -244,7 +244,7 @@ pub fn run(a: &ExportArgs) -> Result<()> {
     let cfg = crate::train::run::read_run_config(&a.sub.run)?;
     let subnet = a.sub.subnet(&cfg.space)?;
     let patches = a.patch.map(usize::from);
-    let network = crate::arch::net::from_subnet(&cfg.space, &subnet)?;
+    let network = crate::arch::subnet::from_subnet(&cfg.space, &subnet)?;
     if let Some(n) = patches {
         crate::mcu::patch_code::estimate(&network, n)?;
     }

@@ -1,5 +1,5 @@
 //! The export graph of a network description: the one walk from `arch::Network` (whose blocks
-//! `arch::net::subnet_blocks` gives a subnet) to TFLite-shaped operators, with each layer's
+//! `arch::subnet::subnet_blocks` gives a subnet) to TFLite-shaped operators, with each layer's
 //! folded float weights asked of a callback (the supernet's slices in `extract`, random ones in
 //! tests and benchmarks).
 
@@ -54,7 +54,7 @@ fn one_hwc(w: &[f32], c: usize, k: usize) -> Vec<f32> {
 }
 
 impl Graph {
-    /// The graph of network description `net` (its blocks are those `arch::net::subnet_blocks`
+    /// The graph of network description `net` (its blocks are those `arch::subnet::subnet_blocks`
     /// gives a subnet): stem, then per block expand (unless the ratio is 1), depthwise,
     /// project and the shortcut ADD, the optional feature-mix convolution, global average
     /// pooling, the classifier; ReLU6 after every convolution but the projections. Layers are

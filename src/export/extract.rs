@@ -5,7 +5,7 @@
 use super::build::{Layer, Weights};
 use super::graph::{Graph, InputNorm};
 use crate::arch::SubnetConfig;
-use crate::arch::net::{BlockSlot, subnet_blocks, subnet_network};
+use crate::arch::subnet::{BlockSlot, subnet_blocks, subnet_network};
 use crate::nn::layers::{BN_EPS, ConvBn};
 use crate::supernet::Supernet;
 use crate::{Result, Tensor};

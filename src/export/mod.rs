@@ -5,6 +5,7 @@
 pub mod accuracy;
 pub mod build;
 pub mod carray;
+mod executor;
 pub mod extract;
 pub mod fixed;
 pub mod graph;

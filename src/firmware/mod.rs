@@ -1,7 +1,7 @@
 //! The deliverable that runs on the microcontroller: generated C with TinyEngine's memory plan
 //! (`codegen`, laid out by `plan`), proven on the host (`host`: the logits of the integer
-//! executor, bit for bit; the arena bytes touched) and on the device's core (`target`: linked
-//! against its flash and SRAM, run in QEMU, instruction counts).
+//! executor, bit for bit; the arena bytes touched) and on the device's core (`toolchain` found, `target`:
+//! linked against its flash and SRAM, `qemu`: run, instruction counts).
 
 pub mod codegen;
 mod files;
@@ -9,8 +9,10 @@ pub mod host;
 mod patch;
 pub mod plan;
 pub mod profile;
+pub mod qemu;
 mod requant;
 pub mod target;
+pub mod toolchain;
 
 pub use codegen::{C_FILES, Sources, generate, generate_staged};
 pub use plan::ArenaPlan;
@@ -104,7 +106,7 @@ pub fn check_host(
 #[derive(Clone, Debug, Serialize)]
 pub struct DeviceCheck {
     pub link: target::Link,
-    pub qemu: target::QemuRun,
+    pub qemu: qemu::QemuRun,
     pub images: usize,
     /// Instructions per inference (the median over the inputs), MACs per instruction, and the
     /// latency at the device's clock by the core's assumed cycles per instruction
@@ -124,9 +126,9 @@ pub fn check_device(
     inputs: &[Vec<i8>],
     macs: u64,
 ) -> Result<DeviceCheck> {
-    let tc = target::Toolchain::find()?;
+    let tc = toolchain::Toolchain::find()?;
     let link = target::build(&tc, dir, s, device)?;
-    let run = target::run(&tc, &link, dir, inputs, q.graph.classes())?;
+    let run = qemu::run(&tc, &link, dir, inputs, q.graph.classes())?;
     compare(
         q,
         inputs,

@@ -4,7 +4,9 @@
 //! What `tinynas bench latency` fits the latency model to.
 
 use super::codegen::Sources;
-use super::target::{self, Harness, INSTRUCTIONS_PER_TICK, Link, Toolchain};
+use super::qemu::{self, INSTRUCTIONS_PER_TICK};
+use super::target::{self, Harness, Link};
+use super::toolchain::Toolchain;
 use crate::export::QGraph;
 use crate::mcu::Device;
 use crate::{Error, Result};
@@ -42,7 +44,7 @@ pub fn profile(
 ) -> Result<LayerProfile> {
     let link = target::build_with(tc, dir, s, device, &PROFILE_HARNESS)?;
     let _ = std::fs::remove_file(dir.join("layers.bin"));
-    let run = target::run(tc, &link, dir, inputs, q.graph.classes())?;
+    let run = qemu::run(tc, &link, dir, inputs, q.graph.classes())?;
     super::compare(q, inputs, &run.logits, "the profiled firmware")?;
     let bytes = std::fs::read(dir.join("layers.bin"))?;
     let words: Vec<u32> = bytes

@@ -1,10 +1,11 @@
 //! The generated C runtime on the device's instruction set: cross-compiled with the Arm
-//! embedded toolchain for the device's core, linked with a script holding the device's own
-//! flash and SRAM (the link fails when the model does not fit), and run in QEMU on the MPS2
-//! board with that core (semihosting, instruction counts from `-icount shift=0`).
+//! embedded toolchain (`super::toolchain`) for the device's core and linked with a script
+//! holding the device's own flash and SRAM (the link fails when the model does not fit); the
+//! ELF runs in QEMU in `super::qemu`.
 
 use super::codegen::Sources;
 use super::host::{STRICT, run_tool, write_sources};
+use super::toolchain::{Toolchain, device_core};
 use crate::mcu::device::{Core, Device};
 use crate::{Error, Result};
 use serde::Serialize;
@@ -19,13 +20,7 @@ const LINKER_SCRIPT: &str = include_str!("runtime/tinynas_qemu.ld");
 /// tests hold every run under it), with room for the harness.
 pub const RUNTIME_STACK_BYTES: u64 = 1024;
 
-/// Instructions per tick of the MPS2 boards' CMSDK timer0 (25 MHz) under `-icount shift=0`
-/// (1 ns per instruction).
-pub const INSTRUCTIONS_PER_TICK: u64 = 40;
-
-pub const INSTALL_HINT: &str = "scripts/setup.sh firmware installs them on Debian (apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi, and qemu-system-arm from bookworm-backports)";
-
-/// GCC's flags for a core, and the QEMU board that has it.
+/// GCC's flags for a core.
 pub fn core_flags(core: Core) -> &'static [&'static str] {
     match core {
         Core::CortexM4F => &[
@@ -41,77 +36,6 @@ pub fn core_flags(core: Core) -> &'static [&'static str] {
             "-mfpu=fpv5-d16",
         ],
     }
-}
-
-pub fn qemu_board(core: Core) -> &'static str {
-    match core {
-        Core::CortexM4F => "mps2-an386",
-        Core::CortexM7 => "mps2-an500",
-    }
-}
-
-/// The Arm toolchain and QEMU, found on PATH.
-#[derive(Clone, Debug)]
-pub struct Toolchain {
-    pub gcc: PathBuf,
-    pub qemu: PathBuf,
-}
-
-/// The first executable file `name` on PATH.
-fn on_path(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join(name))
-        .find(|p| is_executable(p))
-}
-
-#[cfg(unix)]
-fn is_executable(p: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-}
-
-#[cfg(not(unix))]
-fn is_executable(p: &Path) -> bool {
-    p.is_file()
-}
-
-impl Toolchain {
-    pub fn find() -> Result<Toolchain> {
-        let gcc = on_path("arm-none-eabi-gcc");
-        let qemu = on_path("qemu-system-arm");
-        match (gcc, qemu) {
-            (Some(gcc), Some(qemu)) => Ok(Toolchain { gcc, qemu }),
-            (gcc, qemu) => {
-                let missing: Vec<&str> = [
-                    gcc.is_none().then_some("arm-none-eabi-gcc"),
-                    qemu.is_none().then_some("qemu-system-arm"),
-                ]
-                .into_iter()
-                .flatten()
-                .collect();
-                Err(Error::Invalid(format!(
-                    "--target: {} not found on PATH; {INSTALL_HINT}",
-                    missing.join(" and ")
-                )))
-            }
-        }
-    }
-}
-
-/// The core of `device`, or an error naming the flag.
-pub fn device_core(device: &Device) -> Result<Core> {
-    device.core.ok_or_else(|| {
-        Error::Invalid(format!(
-            "--target {}: no core is known for this device; name a preset: {}",
-            device.name,
-            crate::mcu::device::PRESETS
-                .iter()
-                .map(|p| p.0)
-                .collect::<Vec<_>>()
-                .join(", ")
-        ))
-    })
 }
 
 /// What the linker placed, by its own count (`--print-memory-usage`).
@@ -324,88 +248,4 @@ fn text_of(map: &str, objects: &[&str]) -> u64 {
         }
     }
     total
-}
-
-/// One run of the ELF in QEMU.
-#[derive(Clone, Debug, Serialize)]
-pub struct QemuRun {
-    pub board: &'static str,
-    #[serde(skip)]
-    pub logits: Vec<Vec<i8>>,
-    /// Instructions of each inference (timer ticks × 40: exact to 40 instructions).
-    pub instructions: Vec<u64>,
-    /// The stack the run used (painted, then scanned).
-    pub stack_used_bytes: u64,
-    pub seconds: f64,
-}
-
-/// Run the linked ELF in QEMU on `inputs` (each TINYNAS_INPUT_BYTES), in `dir`.
-pub fn run(
-    tc: &Toolchain,
-    link: &Link,
-    dir: &Path,
-    inputs: &[Vec<i8>],
-    classes: usize,
-) -> Result<QemuRun> {
-    let board = qemu_board(link.core);
-    let bytes: Vec<u8> = inputs.iter().flatten().map(|&v| v as u8).collect();
-    crate::io::write_file(&dir.join("input.bin"), bytes)?;
-    for f in ["output.bin", "result.bin"] {
-        let _ = std::fs::remove_file(dir.join(f));
-    }
-    // QEMU runs in `dir` (semihosting opens input.bin there): the ELF's path must not be
-    // relative to the caller's working directory.
-    let elf = std::fs::canonicalize(&link.elf)
-        .map_err(|e| Error::Invalid(format!("QEMU: the ELF {}: {e}", link.elf.display())))?;
-    let t0 = std::time::Instant::now();
-    let mut q = Command::new(&tc.qemu);
-    q.current_dir(dir)
-        .args([
-            "-M",
-            board,
-            "-nographic",
-            "-monitor",
-            "none",
-            "-serial",
-            "none",
-        ])
-        .args(["-icount", "shift=0"])
-        .args(["-semihosting-config", "enable=on,target=native"])
-        .arg("-kernel")
-        .arg(&elf);
-    run_tool(
-        &mut q,
-        &format!(
-            "running the model on the {} in QEMU ({board})",
-            link.core.name()
-        ),
-    )?;
-    let seconds = t0.elapsed().as_secs_f64();
-    let res = std::fs::read(dir.join("result.bin"))?;
-    let out = std::fs::read(dir.join("output.bin"))?;
-    let words: Vec<u32> = res
-        .chunks_exact(4)
-        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect();
-    let n = inputs.len();
-    if words.len() != n + 2 || words[0] as usize != n || out.len() != n * classes {
-        return Err(Error::Invalid(format!(
-            "QEMU: the firmware reported {} words and {} logit bytes for {n} inputs",
-            words.len(),
-            out.len()
-        )));
-    }
-    Ok(QemuRun {
-        board,
-        logits: out
-            .chunks(classes)
-            .map(|c| c.iter().map(|&b| b as i8).collect())
-            .collect(),
-        instructions: words[1..=n]
-            .iter()
-            .map(|&t| t as u64 * INSTRUCTIONS_PER_TICK)
-            .collect(),
-        stack_used_bytes: words[n + 1] as u64,
-        seconds,
-    })
 }

@@ -5,7 +5,8 @@
 use super::graph::{OpInfo, OpKind};
 use super::image::{ImageCounter, RUNTIME_STACK_BYTES, TfliteCounter};
 use super::place::{Order, PlaceScratch, place_into};
-use super::sched::{Scheduler, TailCounter};
+use super::sched::Scheduler;
+use super::tflm_tail::TailCounter;
 use super::walk::walk_ops;
 use crate::arch::net::{Network, conv_out};
 use serde::Serialize;
@@ -281,6 +282,6 @@ impl Evaluator {
 struct Extra {
     scratch: u64,
     kernel: u64,
-    tail: super::sched::Tail,
+    tail: super::tflm_tail::Tail,
     tflite_bytes: u64,
 }

@@ -11,6 +11,7 @@ pub mod patch;
 pub mod patch_code;
 pub mod place;
 pub mod sched;
+pub mod tflm_tail;
 pub mod walk;
 
 pub use device::Device;

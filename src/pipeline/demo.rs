@@ -13,7 +13,8 @@ use super::trust::MIN_TAU;
 use crate::arch::SearchSpace;
 use crate::observer::Observer;
 use crate::search::evolution::EvoOptions;
-use crate::search::predictor::{FitOptions, FitReport};
+use crate::search::fit_report::FitReport;
+use crate::search::predictor::FitOptions;
 use crate::search::space::{
     Rank, SpaceOptions, SpaceResult, default_resolutions, default_widths, rank_spaces,
 };
@@ -344,7 +345,7 @@ pub fn demo(
     ));
 
     // 6. Export, and the device check where the Arm toolchain and QEMU are present.
-    let chosen = crate::arch::net::from_subnet(&run.cfg.space, &search.subnet)?;
+    let chosen = crate::arch::subnet::from_subnet(&run.cfg.space, &search.subnet)?;
     let target = match super::firmware::check_target(&o.limits.device)
         .and_then(|()| super::firmware::check_fits(&chosen, &o.limits.device, None))
     {

@@ -111,7 +111,7 @@ pub fn eval(e: &Rc<Engine>, run: &Run, o: &EvalOptions) -> Result<EvalReport> {
         e.gpu.start_profiling(false);
     }
     let top1 = ev.accuracy(&run.net, &subnet)?;
-    let network = crate::arch::net::from_subnet(&run.cfg.space, &subnet)?;
+    let network = crate::arch::subnet::from_subnet(&run.cfg.space, &subnet)?;
     let rep = evaluate(
         &network,
         &McuOptions {

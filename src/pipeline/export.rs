@@ -202,7 +202,7 @@ pub fn export(
     if let Some(dev) = &o.target {
         super::firmware::check_target(dev)?;
         super::firmware::check_fits(
-            &crate::arch::net::from_subnet(&run.cfg.space, &o.subnet)?,
+            &crate::arch::subnet::from_subnet(&run.cfg.space, &o.subnet)?,
             dev,
             o.patches,
         )?;
@@ -241,7 +241,7 @@ pub fn export(
     ));
     let split = accuracy_and_logits(&q, test, rgb);
     let (float_top1, int8_top1) = (split.float_top1, split.int8_top1);
-    let network = crate::arch::net::from_subnet(&run.cfg.space, &o.subnet)?;
+    let network = crate::arch::subnet::from_subnet(&run.cfg.space, &o.subnet)?;
     let rows = scheduler_rows(&network, None)?;
     let about = format!(
         "tinynas: subnet {} of the run in {}",

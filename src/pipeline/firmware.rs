@@ -154,8 +154,8 @@ pub fn check_fits(
 
 /// Refuse, before any work, a `--target` whose core is unknown or whose toolchain is missing.
 pub fn check_target(device: &Device) -> Result<()> {
-    crate::firmware::target::device_core(device)?;
-    crate::firmware::target::Toolchain::find().map(|_| ())
+    crate::firmware::toolchain::device_core(device)?;
+    crate::firmware::toolchain::Toolchain::find().map(|_| ())
 }
 
 /// Generate the C runtime of `q` (of `network`), check it on the host on every image of

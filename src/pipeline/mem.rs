@@ -6,7 +6,7 @@ use crate::arch::{Network, SearchSpace, SubnetConfig};
 use crate::mcu::device::Core;
 use crate::mcu::graph::{Graph, Op, OpKind, TensorInfo};
 use crate::mcu::patch::PatchPlan;
-use crate::mcu::sched::Tail;
+use crate::mcu::tflm_tail::Tail;
 use crate::mcu::{Device, EvalOptions, Report, Scheduler, evaluate, latency};
 use serde::Serialize;
 
@@ -170,7 +170,7 @@ pub fn subnet_mem(
     device: &Device,
     scheduler: Scheduler,
 ) -> Result<MemReport> {
-    let net = crate::arch::net::from_subnet(space, subnet)?;
+    let net = crate::arch::subnet::from_subnet(space, subnet)?;
     let mut r = mem(&net, &MemOptions::on(device, scheduler))?;
     Ok(r.pop().expect("one scheduler, one report"))
 }

@@ -229,7 +229,7 @@ pub fn fit_inputs(run_dir: &Path, space: &SearchSpace) -> Result<(Vec<Pair>, Vec
 }
 
 /// The fit's held-out figures in a line.
-pub fn describe_fit(r: &crate::search::predictor::FitReport) -> String {
+pub fn describe_fit(r: &crate::search::fit_report::FitReport) -> String {
     let ceiling = |c: Option<f64>| c.map_or(String::new(), |c| format!(" (noise ceiling {c:.3})"));
     let mut s = String::new();
     if r.duplicates_merged > 0 {

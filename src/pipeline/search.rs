@@ -325,7 +325,7 @@ pub fn run_search(
     }
     let ch = &report_rows[chosen];
     let per = scheduler_rows(
-        &crate::arch::net::from_subnet(space, &ch.subnet)?,
+        &crate::arch::subnet::from_subnet(space, &ch.subnet)?,
         Some(&limits.device),
     )?;
     let report = SearchReport {

@@ -12,7 +12,7 @@ use crate::observer::Observer;
 use crate::search::Limits;
 use crate::search::choice::Prior;
 use crate::search::evolution::EvoResult;
-use crate::search::predictor::FitReport;
+use crate::search::fit_report::FitReport;
 use serde::Serialize;
 use std::path::Path;
 

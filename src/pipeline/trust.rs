@@ -2,7 +2,8 @@
 //! measured pairs beside it, its Kendall τ high enough and measured on enough subnets.
 
 use crate::arch::SearchSpace;
-use crate::search::predictor::{Predictor, Trust};
+use crate::search::fit_report::Trust;
+use crate::search::predictor::Predictor;
 use crate::{Error, Result};
 use std::path::Path;
 

@@ -5,11 +5,12 @@ pub mod baselines;
 pub mod choice;
 pub mod encoding;
 pub mod evolution;
+pub mod fit_report;
 mod mlp;
 pub mod predictor;
 pub mod space;
 
-use crate::arch::net::from_subnet;
+use crate::arch::subnet::from_subnet;
 use crate::arch::{SearchSpace, SubnetConfig};
 use crate::mcu::fast::{Evaluator, Summary};
 use crate::mcu::latency;

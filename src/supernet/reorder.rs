@@ -5,7 +5,8 @@
 //! conv rows and its BN, depthwise kernels and their BN, project conv columns, and the optimizer
 //! state of each. The largest subnet computes the same function before and after.
 
-use super::elastic::{ElasticBlock, Supernet};
+use super::block::ElasticBlock;
+use super::elastic::Supernet;
 use crate::nn::Sgd;
 use crate::{Result, Tensor};
 

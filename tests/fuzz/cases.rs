@@ -4,7 +4,8 @@
 use super::mutate::refused;
 use super::{CaseResult, Outcome};
 use rand::{SeedableRng, rngs::StdRng};
-use tinynas::arch::net::{Network, from_subnet};
+use tinynas::arch::net::Network;
+use tinynas::arch::subnet::from_subnet;
 use tinynas::arch::{SearchSpace, SubnetConfig};
 use tinynas::io::parse_json;
 use tinynas::mcu::fast::Evaluator;

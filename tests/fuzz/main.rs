@@ -26,7 +26,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 use tinynas::arch::SearchSpace;
 use tinynas::arch::models::mobilenet_v2;
-use tinynas::arch::net::from_subnet;
+use tinynas::arch::subnet::from_subnet;
 use tinynas::train::run::RunConfig;
 use tinynas::train::schedule::Schedule;
 
