@@ -5,15 +5,21 @@
 //! flash and SRAM, it runs in QEMU with the same logits.
 
 mod common;
+
 use common::models::{calibrated_model, general_path_model, random_inputs};
 use common::rng;
-use rand::Rng;
 use tinynas::arch::Network;
-use tinynas::arch::SearchSpace;
-use tinynas::arch::subnet::from_subnet;
 use tinynas::firmware::host::HostBuild;
 use tinynas::firmware::{self, generate};
 use tinynas::mcu::{Device, EvalOptions, Scheduler, evaluate};
+
+fn tmp(name: &str) -> std::path::PathBuf {
+    common::subnets::fresh_tmp("fw", name)
+}
+
+fn subnets(seed: u64, n_random: usize) -> Vec<Network> {
+    common::subnets::mcunet_subnets(seed, n_random, 32, 36)
+}
 
 fn tinyengine(net: &Network) -> tinynas::mcu::Report {
     evaluate(
@@ -41,33 +47,6 @@ fn linker_matches_estimate(net: &Network, c: &firmware::DeviceCheck) {
         "{}: flash linked {linked} B, estimated {estimate} B",
         net.name
     );
-}
-
-fn tmp(name: &str) -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!("tinynas-fw-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    d
-}
-
-/// Subnets of a small MCUNet-style space at two resolutions: the largest, the smallest and
-/// random ones, covering every kernel (3/5/7), stride-2 layers of even and odd sizes (PAD
-/// fused, SAME) and residual adds.
-fn subnets(seed: u64, n_random: usize) -> Vec<Network> {
-    let space = SearchSpace {
-        in_channels: 3,
-        resolutions: vec![32, 36],
-        width_mult: 0.35,
-        ..SearchSpace::default()
-    };
-    let mut r = rng(seed);
-    let mut subs = vec![space.largest(36), space.smallest(32)];
-    for _ in 0..n_random {
-        let res = space.resolutions[r.random_range(0..2)];
-        subs.push(space.sample(&mut r, res));
-    }
-    subs.iter()
-        .map(|s| from_subnet(&space, s).unwrap())
-        .collect()
 }
 
 #[test]

@@ -6,40 +6,21 @@
 //! holds the peak.
 
 mod common;
+
 use common::models::{calibrated_model, random_inputs};
 use common::rng;
-use rand::Rng;
-use tinynas::arch::SearchSpace;
 use tinynas::arch::net::Network;
-use tinynas::arch::subnet::from_subnet;
 use tinynas::firmware::host::HostBuild;
 use tinynas::firmware::{self, Stage, generate, generate_staged};
 use tinynas::mcu::Device;
 use tinynas::mcu::patch_code;
 
 fn tmp(name: &str) -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!("tinynas-fwp-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    d
+    common::subnets::fresh_tmp("fwp", name)
 }
 
-/// Subnets at resolutions whose stage outputs split evenly and unevenly into patches.
 fn subnets(seed: u64, n_random: usize) -> Vec<Network> {
-    let space = SearchSpace {
-        in_channels: 3,
-        resolutions: vec![40, 44],
-        width_mult: 0.35,
-        ..SearchSpace::default()
-    };
-    let mut r = rng(seed);
-    let mut subs = vec![space.largest(44), space.smallest(40)];
-    for _ in 0..n_random {
-        let res = space.resolutions[r.random_range(0..2)];
-        subs.push(space.sample(&mut r, res));
-    }
-    subs.iter()
-        .map(|s| from_subnet(&space, s).unwrap())
-        .collect()
+    common::subnets::mcunet_subnets(seed, n_random, 40, 44)
 }
 
 #[test]

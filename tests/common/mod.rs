@@ -10,6 +10,7 @@ pub mod loops;
 pub mod models;
 pub mod runtimes;
 pub mod search;
+pub mod subnets;
 
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use std::rc::Rc;
