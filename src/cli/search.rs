@@ -14,7 +14,7 @@ use crate::search::evolution::EvoOptions;
 use crate::train::open::open_run;
 
 /// What each scheduler's flash and SRAM count (the figures `fits` is judged on).
-pub const SCHEDULER_MEMORY: &str = "(tinyengine: the generated C, its image and its arena + stack; tflm: TF Lite Micro, the .tflite (not its own code) and the arena's head + tail; analytic and patch: weights + bias + scale, the peak activations)";
+pub const SCHEDULER_MEMORY: &str = "(tinyengine: the generated C, its image and its arena + stack; tflm: TF Lite Micro, the .tflite (not its own code) and the arena's head + tail; patch: the generated C with `export --patch 4`, its image and its arena + input buffer + stack; analytic: weights + bias + scale, the peak activations)";
 use crate::search::{Limits, describe_limits};
 use clap::Args;
 use std::path::PathBuf;

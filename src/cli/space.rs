@@ -38,7 +38,8 @@ pub struct LimitArgs {
     pub latency_ms: Option<f64>,
     /// The runtime whose memory a subnet must fit: tinyengine (the generated C runtime `export`
     /// writes: SRAM = its arena + stack, flash = its image), tflm (TF Lite Micro: its arena's
-    /// head + tail, the .tflite), or the bounds analytic and patch.
+    /// head + tail, the .tflite), patch (the generated C with `export --patch 4`: its arena,
+    /// input buffer and stack, its image), or the bound analytic.
     #[arg(long, default_value = "tinyengine", value_parser = super::scheduler_arg)]
     pub scheduler: Scheduler,
 }

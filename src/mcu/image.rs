@@ -11,7 +11,10 @@
 //! `tflm` is TF Lite Micro: flash = the .tflite file (`TfliteCounter`, fitted to the writer's
 //! output: within 0.05 %, never below; TF Lite Micro's own code, built by the user, is not
 //! counted — `--runtime-flash` adds it); SRAM = the arena's head + its persistent tail as a
-//! 32-bit MCU reserves it. `analytic` and `patch` stand for no runtime: flash = weights +
+//! 32-bit MCU reserves it. `patch` is the generated C with its first stage in patches
+//! (`mcu::patch_code::estimate`: this image plus its tables and driver; its arena, the input
+//! buffer and the stack), where the code can run the stage so; otherwise, like `analytic`,
+//! it stands for no runtime: flash = weights +
 //! 4-byte bias + 4-byte scale per channel, SRAM = the peak.
 
 use super::graph::{OpInfo, OpKind};

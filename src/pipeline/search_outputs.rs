@@ -25,7 +25,8 @@ pub struct SchedulerRow {
     /// The flash the scheduler's runtime needs (`mcu::Report::flash_bytes`).
     pub flash_bytes: u64,
     /// The SRAM the device gives its runtime (`mcu::Report::sram_bytes`: tinyengine the arena
-    /// and the runtime's stack, tflm the arena's head and tail, analytic and patch the peak):
+    /// and the runtime's stack, tflm the arena's head and tail, patch the generated C's with
+    /// `export --patch` (arena, input buffer, stack), analytic the peak):
     /// the figure `fits` is judged on.
     pub sram_bytes: u64,
     /// The planner's peak (activations and scratch).
