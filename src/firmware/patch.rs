@@ -71,17 +71,21 @@ pub fn table(out: &mut String, p: &ArenaPlan, n: usize, inputs: &[usize], output
     PATCH_ENTRY_BYTES * patches as u64
 }
 
-/// The stage output's row length in bytes, and its offset.
-fn stage_output(p: &ArenaPlan) -> (usize, u64) {
-    let c = code(p);
-    let t = c.stage_output(&p.graph);
+/// Where patch `p` of step `n` (the stage's last) writes in the whole stage output, as a C
+/// expression, and the output's row length in bytes.
+fn into_stage_output(p: &ArenaPlan, n: usize) -> (String, usize) {
+    let t = code(p).stage_output(&p.graph);
     let s = p.graph.tensors[t];
     let export_t = p
         .mcu_tensor
         .iter()
         .position(|&m| m == Some(t))
         .expect("the stage output is exported");
-    (s.w * s.c, p.offset[export_t].expect("planned"))
+    let full = p.offset[export_t].expect("planned");
+    (
+        format!("A + {full} + (P{n}[p].oy * {} + P{n}[p].ox) * {}", s.w, s.c),
+        s.w * s.c,
+    )
 }
 
 /// A convolution's call in the stage: its record copied, the patch's geometry put in. `f` is
@@ -89,11 +93,9 @@ fn stage_output(p: &ArenaPlan) -> (usize, u64) {
 pub fn conv_call(p: &ArenaPlan, n: usize, f: &str, x: u64, y: u64, rest: &str) -> String {
     if ends_stage(p, n) {
         // A projection: row by row into the whole stage output.
-        let (row, full) = stage_output(p);
-        let c = row / p.graph.tensors[code(p).stage_output(&p.graph)].w;
+        let (dst, row) = into_stage_output(p, n);
         format!(
-            "    {{ tn_conv_t l = L{n}; tn_geom(&l, &P{n}[p]); tn_pointwise_rows(&l, A + {x}, A + {full} + (P{n}[p].oy * {w} + P{n}[p].ox) * {c}, {row}{rest}); }}\n",
-            w = row / c
+            "    {{ tn_conv_t l = L{n}; tn_geom(&l, &P{n}[p]); tn_pointwise_rows(&l, A + {x}, {dst}, {row}{rest}); }}\n"
         )
     } else {
         format!(
@@ -104,17 +106,14 @@ pub fn conv_call(p: &ArenaPlan, n: usize, f: &str, x: u64, y: u64, rest: &str) -
 
 /// An ADD's call in the stage, row by row (its inputs' regions may be wider than its own).
 pub fn add_call(p: &ArenaPlan, n: usize, a: u64, b: u64, y: u64, channels: usize) -> String {
-    if ends_stage(p, n) {
-        let (row, full) = stage_output(p);
-        let w = row / channels;
-        format!(
-            "    tn_add_rows(&L{n}, &P{n}[p], {channels}, A + {a}, A + {b}, A + {full} + (P{n}[p].oy * {w} + P{n}[p].ox) * {channels}, {row});\n"
-        )
+    // Into the stage output's rows, or the patch's own contiguous ones.
+    let (dst, row) = if ends_stage(p, n) {
+        let (dst, row) = into_stage_output(p, n);
+        (dst, row.to_string())
     } else {
-        format!(
-            "    tn_add_rows(&L{n}, &P{n}[p], {channels}, A + {a}, A + {b}, A + {y}, P{n}[p].ow * {channels});\n"
-        )
-    }
+        (format!("A + {y}"), format!("P{n}[p].ow * {channels}"))
+    };
+    format!("    tn_add_rows(&L{n}, &P{n}[p], {channels}, A + {a}, A + {b}, {dst}, {row});\n")
 }
 
 /// The scratch a depthwise step needs: one padded channel of its largest patch, or of the whole
