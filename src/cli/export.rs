@@ -246,7 +246,7 @@ pub fn run(a: &ExportArgs) -> Result<()> {
     let patches = a.patch.map(usize::from);
     let network = crate::arch::subnet::from_subnet(&cfg.space, &subnet)?;
     if let Some(n) = patches {
-        crate::mcu::patch_code::estimate(&network, n)?;
+        crate::mcu::patch_code::estimate(&network, &crate::mcu::walk::build(&network), n)?;
     }
     if let Some(d) = &a.target {
         crate::pipeline::firmware::check_fits(&network, d, patches)?;

@@ -179,7 +179,8 @@ pub fn generate_staged(q: &QGraph, net: &Network, about: &str, stage: Stage) -> 
                     xs.h, xs.w, xs.c, ys.h, ys.w, ys.c, pi.zero_point, po.zero_point
                 );
                 let what = format!("{}: {} -> {}", op.name, shape(xs), shape(ys));
-                if *depthwise {
+                // The kernel, its arguments after the output, and the call's comment.
+                let (f, rest, note) = if *depthwise {
                     let f = if [3, 5, 7].contains(&k) && [1, 2].contains(&s) {
                         format!("tn_dw_k{k}s{s}")
                     } else {
@@ -187,32 +188,11 @@ pub fn generate_staged(q: &QGraph, net: &Network, about: &str, stage: Stage) -> 
                     };
                     let need = patch::depthwise_plane(&p, n, op.output, (ys.h, ys.w));
                     check_room(&op.name, "scratch", need, p.scratch_bytes)?;
-                    if staged {
-                        stage_calls.push_str(&patch::conv_call(&p, n, &f, x, y, ", SCRATCH"));
-                    } else {
-                        let _ = writeln!(
-                            calls,
-                            "    {f}(&L{n}, A + {x}, A + {y}, SCRATCH); /* {what}, k{k} s{s}{} */",
-                            if x == y { ", in place" } else { "" }
-                        );
-                    }
+                    let place = if x == y { ", in place" } else { "" };
+                    (f, ", SCRATCH", format!("{what}, k{k} s{s}{place}"))
                 } else if pointwise {
                     check_room(&op.name, "scratch", 4 * xs.c as u64, p.scratch_bytes)?;
-                    if staged {
-                        stage_calls.push_str(&patch::conv_call(
-                            &p,
-                            n,
-                            "tn_pointwise",
-                            x,
-                            y,
-                            ", SCRATCH",
-                        ));
-                    } else {
-                        let _ = writeln!(
-                            calls,
-                            "    tn_pointwise(&L{n}, A + {x}, A + {y}, SCRATCH); /* {what} */"
-                        );
-                    }
+                    ("tn_pointwise".into(), ", SCRATCH", what)
                 } else {
                     let kk = k * k * xs.c;
                     check_room(&op.name, "scratch", (2 * kk * 2) as u64, p.scratch_bytes)?;
@@ -222,21 +202,19 @@ pub fn generate_staged(q: &QGraph, net: &Network, about: &str, stage: Stage) -> 
                         (2 * kk * ys.c) as u64,
                         p.kernel_bytes,
                     )?;
-                    if staged {
-                        stage_calls.push_str(&patch::conv_call(
-                            &p,
-                            n,
-                            "tn_conv",
-                            x,
-                            y,
-                            ", SCRATCH, KBUF",
-                        ));
-                    } else {
-                        let _ = writeln!(
-                            calls,
-                            "    tn_conv(&L{n}, A + {x}, A + {y}, SCRATCH, KBUF); /* {what}, k{k} s{s} */"
-                        );
-                    }
+                    (
+                        "tn_conv".into(),
+                        ", SCRATCH, KBUF",
+                        format!("{what}, k{k} s{s}"),
+                    )
+                };
+                if staged {
+                    stage_calls.push_str(&patch::conv_call(&p, n, &f, x, y, rest));
+                } else {
+                    let _ = writeln!(
+                        calls,
+                        "    {f}(&L{n}, A + {x}, A + {y}{rest}); /* {note} */"
+                    );
                 }
             }
             OpKind::FullyConnected => {

@@ -4,6 +4,7 @@
 
 use super::plan::ArenaPlan;
 use crate::mcu::patch_code::{PatchCode, Region};
+use crate::mcu::sched::depthwise_plane_bytes;
 use std::fmt::Write;
 
 use crate::mcu::image::{PATCH_ENTRY_BYTES, PATCH_INPUT_ENTRY_BYTES};
@@ -120,8 +121,7 @@ pub fn add_call(p: &ArenaPlan, n: usize, a: u64, b: u64, y: u64, channels: usize
 /// tensor outside the stage.
 pub fn depthwise_plane(p: &ArenaPlan, n: usize, output: usize, whole: (usize, usize)) -> u64 {
     let op = &p.graph.ops[n];
-    let (k, s) = (op.kernel_size, op.stride);
-    let plane = |h: usize, w: usize| 2 * ((h - 1) * s + k) as u64 * ((w - 1) * s + k) as u64;
+    let plane = |h, w| depthwise_plane_bytes(h, w, op.kernel_size, op.stride);
     if !in_stage(p, n) {
         return plane(whole.0, whole.1);
     }

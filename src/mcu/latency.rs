@@ -256,19 +256,24 @@ pub fn instructions(t: &CoreTable, net: &Network) -> Option<u64> {
 pub fn graph_ops(t: &CoreTable, g: &super::graph::Graph) -> Vec<Option<f64>> {
     g.ops
         .iter()
-        .map(|op| {
-            let class = op_class(op.kind, op.kernel_size, op.stride)?;
-            let f = features(
-                op.kind,
-                op.kernel_size,
-                op.stride,
-                g.tensors[op.inputs[0]],
-                g.tensors[op.output],
-                op.macs,
-            );
-            Some(t.ops.get(class)?.apply(&f).max(0.0))
-        })
+        .map(|op| t.op_on(op, g.tensors[op.inputs[0]], g.tensors[op.output], op.macs))
         .collect()
+}
+
+impl CoreTable {
+    /// Predicted instructions of op `op` of a built graph run on an `input` → `out` geometry
+    /// of `macs` MACs (its own, or a patch's part of it).
+    fn op_on(
+        &self,
+        op: &super::graph::Op,
+        input: TensorInfo,
+        out: TensorInfo,
+        macs: u64,
+    ) -> Option<f64> {
+        let class = op_class(op.kind, op.kernel_size, op.stride)?;
+        let f = features(op.kind, op.kernel_size, op.stride, input, out, macs);
+        Some(self.ops.get(class)?.apply(&f).max(0.0))
+    }
 }
 
 /// Predicted instructions of the generated C with this plan on a core (`mcu::latency`'s
@@ -279,31 +284,28 @@ pub fn patched_instructions(
     g: &super::graph::Graph,
     plan: &super::patch_code::PatchCode,
 ) -> Option<u64> {
-    use super::graph::TensorInfo;
-    let price = |op: &super::graph::Op, input: TensorInfo, out: TensorInfo, macs: u64| {
-        let class = op_class(op.kind, op.kernel_size, op.stride)?;
-        let f = features(op.kind, op.kernel_size, op.stride, input, out, macs);
-        Some(t.ops.get(class)?.apply(&f).max(0.0))
-    };
     let mut total = 0.0;
     for r in &plan.regions {
         for (i, op) in g.ops[..=plan.stage_end].iter().enumerate() {
             let (x, o) = (g.tensors[op.inputs[0]], g.tensors[op.output]);
             let (ri, ro) = (r[op.inputs[0]]?, r[op.output]?);
-            let per_pixel = op.macs / (o.h * o.w) as u64;
-            let by_rows = i == plan.stage_end || op.kind == super::graph::OpKind::Add;
-            let (calls, rows) = if by_rows { (ro.h(), 1) } else { (1, ro.h()) };
+            let add = op.kind == OpKind::Add;
+            // The stage's last op and an ADD run a call per row of the patch.
+            let (calls, rows) = if i == plan.stage_end || add {
+                (ro.h(), 1)
+            } else {
+                (1, ro.h())
+            };
+            // An ADD reads its own region of each input; a convolution its input's region (a
+            // row of it per call: a projection's, which is the output's).
+            let (ih, iw) = if add {
+                (rows, ro.w())
+            } else {
+                (ri.h() / calls, ri.w())
+            };
             let input = TensorInfo {
-                h: if op.kind == super::graph::OpKind::Add {
-                    rows
-                } else {
-                    ri.h() / calls
-                },
-                w: if op.kind == super::graph::OpKind::Add {
-                    ro.w()
-                } else {
-                    ri.w()
-                },
+                h: ih,
+                w: iw,
                 c: x.c,
             };
             let out = TensorInfo {
@@ -311,8 +313,8 @@ pub fn patched_instructions(
                 w: ro.w(),
                 c: o.c,
             };
-            let one = price(op, input, out, per_pixel * (rows * ro.w()) as u64)?;
-            total += one * calls as f64;
+            let macs = op.macs / (o.h * o.w) as u64 * (rows * ro.w()) as u64;
+            total += t.op_on(op, input, out, macs)? * calls as f64;
         }
     }
     for v in &graph_ops(t, g)[plan.stage_end + 1..] {

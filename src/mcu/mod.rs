@@ -118,7 +118,7 @@ pub fn evaluate(net: &Network, opts: &EvalOptions) -> Result<Report> {
         Scheduler::Analytic | Scheduler::Patch => (g.weight_bytes(), peak.peak_sram_bytes),
     };
     let patch_code = (opts.scheduler == Scheduler::Patch)
-        .then(|| patch_code::estimate(net, opts.patches).map_err(|e| e.to_string()));
+        .then(|| patch_code::estimate(net, &g, opts.patches).map_err(|e| e.to_string()));
     let (flash, sram) = match &patch_code {
         Some(Ok(c)) => (c.flash_bytes, c.sram_bytes),
         _ => (flash, sram),

@@ -16,7 +16,7 @@
 use super::graph::{Graph, OpKind};
 use super::image;
 use super::place::{Order, place};
-use super::sched::{Layout, buffers, tinyengine_buffers};
+use super::sched::{Layout, buffers, depthwise_plane_bytes, op_buffers};
 use crate::arch::net::Network;
 use crate::error::{Error, Result};
 use serde::Serialize;
@@ -284,25 +284,21 @@ pub fn plan(g: &Graph, patches: usize, stage_end: usize) -> Result<PatchCode> {
         tensor_offset: tensor_buf.iter().map(|&b| offsets[b]).collect(),
         arena_bytes,
     };
-    // Scratch and kernel buffer: TinyEngine's, with a stage depthwise's plane for its largest
-    // patch (the rows and columns its windows reach).
-    let (mut scratch, kernel) = tinyengine_buffers(g);
-    let mut stage_scratch = 0u64;
-    let mut after = g.clone();
+    // Scratch and kernel buffer: TinyEngine's, a stage depthwise's the plane of its largest
+    // patch.
+    let (mut scratch, mut kernel) = (0u64, 0u64);
     for (i, op) in g.ops.iter().enumerate() {
-        if i <= stage_end && op.kind == OpKind::Depthwise {
-            let (k, s) = (op.kernel_size, op.stride);
-            for r in &regions {
+        let (s, k) = if i <= stage_end && op.kind == OpKind::Depthwise {
+            let plane = |r: &Vec<Option<Region>>| {
                 let o = r[op.output].expect("a stage tensor");
-                let plane = 2 * (((o.h() - 1) * s + k) * ((o.w() - 1) * s + k)) as u64;
-                stage_scratch = stage_scratch.max(plane);
-            }
-            // Leave it out of the layer-by-layer count below.
-            after.ops[i].kind = OpKind::Add;
-        }
-    }
-    if stage_scratch > 0 {
-        scratch = tinyengine_buffers(&after).0.max(stage_scratch);
+                depthwise_plane_bytes(o.h(), o.w(), op.kernel_size, op.stride)
+            };
+            (regions.iter().map(plane).max().unwrap_or(0), 0)
+        } else {
+            op_buffers(g, op)
+        };
+        scratch = scratch.max(s);
+        kernel = kernel.max(k);
     }
     let stage_macs: u64 = g.ops[..=stage_end].iter().map(|o| o.macs).sum();
     let mut patch_macs = 0u64;
@@ -339,9 +335,9 @@ pub struct Estimate {
     pub plan: PatchCode,
 }
 
-pub fn estimate(net: &Network, patches: usize) -> Result<Estimate> {
-    let g = crate::mcu::walk::build(net);
-    let plan = best(&g, patches)?;
+/// `g` is `net`'s op graph (`walk::build`).
+pub fn estimate(net: &Network, g: &Graph, patches: usize) -> Result<Estimate> {
+    let plan = best(g, patches)?;
     let mut counter = image::ImageCounter::default();
     super::walk::walk_ops(net, false, |o| counter.add(o));
     let (n, ops) = (plan.regions.len() as u64, plan.stage_end as u64 + 1);

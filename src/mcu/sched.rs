@@ -2,7 +2,7 @@
 //! Micro's greedy arena planner (its persistent tail counted in `super::tflm_tail`),
 //! TinyEngine's in-place planner with its scratch buffers.
 
-use super::graph::{Graph, OpKind};
+use super::graph::{Graph, Op, OpKind};
 use super::place::{Buffer, Order, place};
 use super::tflm_tail::{Tail, tflm_tail};
 use serde::Serialize;
@@ -301,25 +301,32 @@ pub fn tflm(g: &Graph) -> Peak {
 /// widened to int16, 2·weights, of a k>1 convolution). The generated C runtime uses exactly
 /// these (src/firmware).
 pub fn tinyengine_buffers(g: &Graph) -> (u64, u64) {
-    let (mut scratch, mut kernel) = (0u64, 0u64);
-    for op in &g.ops {
-        let t = g.tensors[op.inputs[0]];
-        let pad = (op.kernel_size / 2) as u64;
-        match op.kind {
-            OpKind::Conv if op.kernel_size > 1 => {
-                scratch = scratch.max((op.kernel_size * op.kernel_size * t.c * 2 * 2) as u64);
-                kernel = kernel.max(
-                    2 * (op.kernel_size * op.kernel_size * t.c * g.tensors[op.output].c) as u64,
-                );
-            }
-            OpKind::Depthwise => {
-                scratch = scratch.max(2 * (t.h as u64 + 2 * pad) * (t.w as u64 + 2 * pad))
-            }
-            OpKind::Pointwise => scratch = scratch.max(4 * t.c as u64),
-            _ => {}
-        }
+    g.ops.iter().fold((0, 0), |(s, k), op| {
+        let (os, ok) = op_buffers(g, op);
+        (s.max(os), k.max(ok))
+    })
+}
+
+/// The scratch and kernel buffer one op of `g` needs (`tinyengine_buffers`).
+pub fn op_buffers(g: &Graph, op: &Op) -> (u64, u64) {
+    let t = g.tensors[op.inputs[0]];
+    let pad = (op.kernel_size / 2) as u64;
+    let kk = op.kernel_size * op.kernel_size * t.c;
+    match op.kind {
+        OpKind::Conv if op.kernel_size > 1 => (
+            (kk * 2 * 2) as u64,
+            2 * (kk * g.tensors[op.output].c) as u64,
+        ),
+        OpKind::Depthwise => (2 * (t.h as u64 + 2 * pad) * (t.w as u64 + 2 * pad), 0),
+        OpKind::Pointwise => (4 * t.c as u64, 0),
+        _ => (0, 0),
     }
-    (scratch, kernel)
+}
+
+/// The int16 plane a depthwise kernel fills per channel for an `oh`×`ow` output: the rows and
+/// columns its k×k windows at stride `s` reach, in bytes (the generated C's scratch need).
+pub fn depthwise_plane_bytes(oh: usize, ow: usize, k: usize, s: usize) -> u64 {
+    2 * ((oh - 1) * s + k) as u64 * ((ow - 1) * s + k) as u64
 }
 
 /// TinyEngine: 4-byte sizes, in-place depthwise, plus the largest scratch buffer and the

@@ -69,6 +69,8 @@ struct Needs {
     sram: u64,
     flash: u64,
     macs: u64,
+    /// The layer-by-layer arena (`mem --scheduler tinyengine`'s peak).
+    whole_arena: u64,
     patch: Option<crate::mcu::patch_code::Estimate>,
 }
 
@@ -79,14 +81,16 @@ fn needs(net: &crate::arch::Network, patches: Option<usize>) -> Result<Needs> {
             sram: est.sram_bytes,
             flash: est.flash_bytes,
             macs: est.macs,
+            whole_arena: est.peak_sram_bytes,
             patch: None,
         },
         Some(n) => {
-            let p = crate::mcu::patch_code::estimate(net, n)?;
+            let p = crate::mcu::patch_code::estimate(net, &est.graph, n)?;
             Needs {
                 sram: p.sram_bytes,
                 flash: p.flash_bytes,
                 macs: est.macs,
+                whole_arena: est.peak_sram_bytes,
                 patch: Some(p),
             }
         }
@@ -255,7 +259,7 @@ pub fn build_firmware(
             extra_macs: e.plan.extra_macs,
             macs: est.macs,
             input_buffer_bytes: e.input_bytes,
-            whole_arena_bytes: crate::mcu::sched::tinyengine(&p.graph).peak_sram_bytes,
+            whole_arena_bytes: est.whole_arena,
         }),
     };
     Ok((sources, report, elf))
