@@ -104,7 +104,7 @@ fn mcunet_in2_in_patches_declares_a_smaller_arena_and_computes_the_same_logits()
     let dev = Device::preset("stm32f746").unwrap();
     let macs = tinynas::mcu::walk::build(&net).macs();
     let d = firmware::check_device(&q, &s, &dev, &dir, &inputs[..1], macs).unwrap();
-    let est = patch_code::estimate(&net, 4).unwrap();
+    let est = patch_code::estimate(&net, &tinynas::mcu::walk::build(&net), 4).unwrap();
     eprintln!(
         "mcunet-in2 4x4 on the Cortex-M7: identical; flash {} B (estimate {} B), SRAM {} B (estimate {} B), code {} B; {} instructions ({:.3} MACs/instruction)",
         d.link.flash_used_bytes,
@@ -148,7 +148,7 @@ fn patch_stage_runs_bit_exact_on_a_cortex_m7_in_qemu() {
     let macs = tinynas::mcu::walk::build(net).macs();
     let c = firmware::check_device(&q, &s, &dev, &dir, &inputs, macs).unwrap();
     assert_eq!(c.images, 20);
-    let est = patch_code::estimate(net, 3).unwrap();
+    let est = patch_code::estimate(net, &tinynas::mcu::walk::build(net), 3).unwrap();
     let t = tinynas::mcu::latency::core_table(c.link.core).unwrap();
     let predicted =
         tinynas::mcu::latency::patched_instructions(t, &tinynas::mcu::walk::build(net), &est.plan)

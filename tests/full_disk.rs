@@ -11,7 +11,7 @@
 //! and the process dies of SIGBUS before it writes a file.
 
 mod common;
-use common::crash::{strs, temps, train_args, visible, write_space};
+use common::crash::{space_args, strs, temps, train_args, visible, write_space};
 use common::harden::tmp;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -132,23 +132,7 @@ fn a_full_disk_keeps_the_old_export_and_the_old_checkpoint() {
     }
     // A ranking whose publish itself meets the full disk (its plot is over 50 kB).
     let sp = root.join("space");
-    let ranking = |samples: &'static str| {
-        let o = sp.to_str().unwrap().to_string();
-        [
-            "space",
-            "--samples",
-            samples,
-            "--resolutions",
-            "64,96",
-            "--widths",
-            "0.3",
-            "--out",
-        ]
-        .map(String::from)
-        .into_iter()
-        .chain([o])
-        .collect::<Vec<_>>()
-    };
+    let ranking = |samples: &str| space_args(&sp, samples);
     ok(&strs(&ranking("8")));
     disk.fill(20);
     fails_leaving_the_old_set(&sp, "space", &strs(&ranking("12")));

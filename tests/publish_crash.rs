@@ -8,29 +8,16 @@
 //! tests/kill_stress.rs; a full filesystem: tests/full_disk.rs.
 
 mod common;
-use common::crash::{aborted_at, hashes, ok, recorded, temps, train_args, visible, write_space};
+use common::crash::{
+    aborted_at, hashes, ok, recorded, space_args, temps, train_args, visible, write_space,
+};
 use common::harden::tmp;
-use std::path::Path;
 use std::process::Command;
 
 #[test]
 fn space_out_killed_after_any_file_operation_holds_the_old_set_or_the_new_one() {
     let d = tmp("crash-space");
-    let args = |out: &Path, samples: &str| -> Vec<String> {
-        [
-            "space",
-            "--samples",
-            samples,
-            "--resolutions",
-            "64,96",
-            "--widths",
-            "0.3",
-            "--out",
-            out.to_str().unwrap(),
-        ]
-        .map(String::from)
-        .to_vec()
-    };
+    let args = space_args;
     let strs = |v: &[String]| v.iter().map(String::clone).collect::<Vec<_>>();
     let (ra, rb) = (d.join("a"), d.join("b"));
     let (va, vb) = (args(&ra, "8"), args(&rb, "12"));

@@ -84,18 +84,28 @@ pub fn write_space(dir: &Path) -> String {
 
 /// A tiny run's arguments (synthetic data, a checkpoint every step).
 pub fn train_args(out: &Path, space: &str, steps: usize) -> Vec<String> {
-    [
+    tiny_run_args(out, space, Some("synthetic"), 1, Some(steps))
+}
+
+/// A tiny run of `epochs` on `data` (None: the bundled subset), 132 training images in batches
+/// of 32, a checkpoint every step, up to `max_steps`.
+pub fn tiny_run_args(
+    out: &Path,
+    space: &str,
+    data: Option<&str>,
+    epochs: usize,
+    max_steps: Option<usize>,
+) -> Vec<String> {
+    let mut a: Vec<String> = [
         "train",
         "--out",
         out.to_str().unwrap(),
-        "--data",
-        "synthetic",
         "--space",
         space,
         "--schedule",
         "joint",
         "--epochs",
-        "1",
+        &epochs.to_string(),
         "--batch",
         "32",
         "--train-images",
@@ -106,8 +116,30 @@ pub fn train_args(out: &Path, space: &str, steps: usize) -> Vec<String> {
         "48",
         "--checkpoint-every",
         "1",
-        "--max-steps",
-        &steps.to_string(),
+    ]
+    .map(String::from)
+    .to_vec();
+    if let Some(d) = data {
+        a.extend(["--data".into(), d.into()]);
+    }
+    if let Some(n) = max_steps {
+        a.extend(["--max-steps".into(), n.to_string()]);
+    }
+    a
+}
+
+/// `space --out OUT` ranking the two resolutions 64 and 96 at width 0.3 on `samples` samples.
+pub fn space_args(out: &Path, samples: &str) -> Vec<String> {
+    [
+        "space",
+        "--samples",
+        samples,
+        "--resolutions",
+        "64,96",
+        "--widths",
+        "0.3",
+        "--out",
+        out.to_str().unwrap(),
     ]
     .map(String::from)
     .to_vec()

@@ -2,7 +2,7 @@
 //! an earlier export and a resumed `tinynas train` (a tiny run on the bundled data), each
 //! SIGKILLed at seeded pseudo-random instants, then one run to the end.
 
-use super::crash::{hashes, recorded, temps, visible, write_space};
+use super::crash::{hashes, recorded, temps, tiny_run_args, visible, write_space};
 use super::kills::{NOTE, Tally, finish_check, kill_after, raw_check, run_ok, verify_copy};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use std::collections::BTreeMap;
@@ -11,32 +11,7 @@ use std::time::{Duration, Instant};
 
 /// A tiny run on the bundled Fashion-MNIST subset: 3 steps an epoch, a checkpoint each.
 fn train_args(out: &Path, space: &str, epochs: usize) -> Vec<String> {
-    let o = out.to_str().unwrap();
-    let e = epochs.to_string();
-    let a = [
-        "train",
-        "--out",
-        o,
-        "--space",
-        space,
-        "--schedule",
-        "joint",
-        "--epochs",
-        &e,
-    ];
-    let b = [
-        "--batch",
-        "32",
-        "--train-images",
-        "132",
-        "--val-images",
-        "36",
-        "--recal-images",
-        "48",
-        "--checkpoint-every",
-        "1",
-    ];
-    a.iter().chain(&b).map(|s| s.to_string()).collect()
+    tiny_run_args(out, space, None, epochs, None)
 }
 
 /// `n` exports over an earlier one into one folder, SIGKILLed at seeded instants (half over
