@@ -2,7 +2,7 @@
 //! a typo (or hostile), and within them every MAC, parameter and byte count of an accepted
 //! network, summed over all its layers, fits in u64 with room to spare.
 
-use crate::error::{Error, Result};
+use crate::error::{Allowed, Error, Field, Result};
 
 pub const MAX_RESOLUTION: usize = 2048;
 pub const MAX_CHANNELS: usize = 16_384;
@@ -19,47 +19,82 @@ pub const MAX_TENSOR_BYTES: u128 = 1 << 40;
 pub const MAX_BUDGET_KIB: u64 = 1 << 22;
 
 /// `v` in `lo..=hi`, or an error naming `field`.
-pub fn int(field: &str, v: usize, lo: usize, hi: usize) -> Result<()> {
-    if v < lo || v > hi {
-        return Err(Error::Invalid(format!(
-            "{field}: {v} is out of range; give {lo} to {hi}"
-        )));
-    }
-    Ok(())
+pub fn int(field: Field, v: usize, lo: usize, hi: usize) -> Result<()> {
+    ints(v, lo, hi).map_err(|allowed| setting(field, v, allowed))
 }
 
-/// `--recal-images`: batch-norm recalibration needs at least one image (`None`: the run's own
+/// `v` finite and in `lo..=hi`, or an error naming `field`.
+pub fn real(field: Field, v: f64, lo: f64, hi: f64) -> Result<()> {
+    reals(v, lo, hi).map_err(|allowed| setting(field, v, allowed))
+}
+
+/// `v` finite, above zero and at most `hi` (`f64::MAX`: any finite), or an error naming `field`.
+pub fn positive(field: Field, v: f64, hi: f64) -> Result<()> {
+    positives(v, hi).map_err(|allowed| setting(field, v, allowed))
+}
+
+/// `int` for an entry of a file, named as the file spells it (`input.resolution`).
+pub fn entry_int(entry: &str, v: usize, lo: usize, hi: usize) -> Result<()> {
+    ints(v, lo, hi).map_err(|allowed| entry_error(entry, v, allowed))
+}
+
+/// `positive` for an entry of a file, named as the file spells it (`width_mult`).
+pub fn entry_positive(entry: &str, v: f64, hi: f64) -> Result<()> {
+    positives(v, hi).map_err(|allowed| entry_error(entry, v, allowed))
+}
+
+/// `recal_images`: batch-norm recalibration needs at least one image (`None`: the run's own
 /// setting, checked when the run was made).
 pub fn recal_images(v: Option<usize>) -> Result<()> {
     if v == Some(0) {
-        return Err(Error::Invalid(
-            "--recal-images 0: BN recalibration needs at least one image".into(),
+        return Err(Error::bad(
+            Field::RecalImages,
+            0,
+            "BN recalibration needs at least one image",
         ));
     }
     Ok(())
 }
 
-/// `v` finite and in `lo..=hi`, or an error naming `field`.
-pub fn real(field: &str, v: f64, lo: f64, hi: f64) -> Result<()> {
-    if !v.is_finite() || v < lo || v > hi {
-        return Err(Error::Invalid(format!(
-            "{field}: {v} is out of range; give a number from {lo} to {hi}"
-        )));
+fn ints(v: usize, lo: usize, hi: usize) -> std::result::Result<(), Allowed> {
+    if v < lo || v > hi {
+        return Err(Allowed::Ints {
+            lo: lo as u64,
+            hi: hi as u64,
+        });
     }
     Ok(())
 }
 
-/// `v` finite, above zero and at most `hi`, or an error naming `field`.
-pub fn positive(field: &str, v: f64, hi: f64) -> Result<()> {
-    if !v.is_finite() || v <= 0.0 || v > hi {
-        let range = if hi == f64::MAX {
-            "a finite number above 0".to_string()
-        } else {
-            format!("a number above 0 and at most {hi}")
-        };
-        return Err(Error::Invalid(format!(
-            "{field}: {v} is out of range; give {range}"
-        )));
+fn reals(v: f64, lo: f64, hi: f64) -> std::result::Result<(), Allowed> {
+    if !v.is_finite() || v < lo || v > hi {
+        return Err(Allowed::Reals { lo, hi });
     }
     Ok(())
+}
+
+fn positives(v: f64, hi: f64) -> std::result::Result<(), Allowed> {
+    if !v.is_finite() || v <= 0.0 || v > hi {
+        return Err(Allowed::Positive {
+            hi: (hi != f64::MAX).then_some(hi),
+        });
+    }
+    Ok(())
+}
+
+fn setting(field: Field, v: impl ToString, allowed: Allowed) -> Error {
+    Error::Setting {
+        field,
+        value: Some(v.to_string()),
+        allowed,
+    }
+}
+
+fn entry_error(entry: &str, v: impl ToString, allowed: Allowed) -> Error {
+    Error::Invalid(crate::error::render(
+        entry,
+        Some(&v.to_string()),
+        &allowed,
+        &|f| f.to_string(),
+    ))
 }

@@ -1,5 +1,9 @@
-//! One error type for the engine's boundaries: adapters, shapes, limits, GPU validation, files.
+//! One error type for the engine's boundaries: adapters, shapes, limits, GPU validation, files,
+//! and settings that cannot work ([`Error::Setting`]: which field, the value, what is allowed).
 
+mod field;
+
+pub use field::{Allowed, Field, Piece, Words, render};
 use thiserror::Error;
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -12,7 +16,7 @@ scripts/setup.sh adds bookworm-backports (from your own apt mirror) and installs
 pub enum Error {
     #[error("no GPU adapter found{detail}; {VULKAN_INSTALL_HINT}")]
     NoAdapter { detail: String },
-    #[error("--adapter {wanted:?}: no adapter's name contains it; available: {available}")]
+    #[error("adapter {wanted:?}: no adapter's name contains it; available: {available}")]
     AdapterNotFound { wanted: String, available: String },
     #[error("could not open the device on {adapter}: {reason}")]
     Device { adapter: String, reason: String },
@@ -32,6 +36,15 @@ pub enum Error {
     NonFinite { at: String, value: f32 },
     #[error("{path}: {msg}")]
     Data { path: String, msg: String },
+    /// A setting that cannot work. Displayed with fields by their library names; the CLI
+    /// names them by their flags.
+    #[error("{}", field::render(.field.name(), .value.as_deref(), .allowed, &|f| f.to_string()))]
+    Setting {
+        field: Field,
+        /// The value given, as text, where one value is at fault.
+        value: Option<String>,
+        allowed: Allowed,
+    },
     #[error("{0}")]
     Invalid(String),
     #[error("{path}: cannot write: {source}")]
@@ -53,6 +66,7 @@ impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Invalid(_)
+            | Error::Setting { .. }
             | Error::Data { .. }
             | Error::Shape { .. }
             | Error::BindingLimit { .. }
@@ -64,6 +78,43 @@ impl Error {
             | Error::Write { .. }
             | Error::Mismatch(_)
             | Error::Io(_) => 1,
+        }
+    }
+}
+
+impl Error {
+    /// `field`'s value `value` cannot work: `why` says why and what would (other settings
+    /// named as [`Field`]s).
+    pub fn bad(field: Field, value: impl ToString, why: impl Into<Words>) -> Error {
+        Error::Setting {
+            field,
+            value: Some(value.to_string()),
+            allowed: Allowed::Words(why.into()),
+        }
+    }
+
+    /// `field` cannot work as set (no one value at fault): `why` says why and what would.
+    pub fn bad_setting(field: Field, why: impl Into<Words>) -> Error {
+        Error::Setting {
+            field,
+            value: None,
+            allowed: Allowed::Words(why.into()),
+        }
+    }
+
+    /// The error as the user of a front end reads it: every field named by `name`.
+    pub fn render(&self, name: &dyn Fn(Field) -> String) -> String {
+        match self {
+            Error::Setting {
+                field,
+                value,
+                allowed,
+            } => field::render(&name(*field), value.as_deref(), allowed, name),
+            Error::AdapterNotFound { wanted, available } => format!(
+                "{} {wanted:?}: no adapter's name contains it; available: {available}",
+                name(Field::Adapter)
+            ),
+            e => e.to_string(),
         }
     }
 }

@@ -2,7 +2,7 @@
 //! target, synced, then renamed over it; a set of files published whole (`publish`, with its
 //! manifest and the invariant it keeps).
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Field, Result};
 use crate::gpu::Gpu;
 use crate::gpu::report::ProfileReport;
 use std::io::Write;
@@ -65,11 +65,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 /// `space --out`): a rerun may replace them, never a file of the user's.
 const OUTPUTS: &str = ".tinynas-outputs.json";
 
-/// Claim `names` in `dir` (named by `flag`) before writing them: a name that exists there and
+/// Claim `names` in `dir` (named by `field`) before writing them: a name that exists there and
 /// was not written by this tool before is refused, the rest are recorded as ours.
-pub fn claim_outputs(dir: &Path, flag: &str, names: &[&str]) -> Result<()> {
-    check_outputs(dir, flag, names)?;
-    create_dir(dir, flag)?;
+pub fn claim_outputs(dir: &Path, field: Field, names: &[&str]) -> Result<()> {
+    check_outputs(dir, field, names)?;
+    create_dir(dir, field)?;
     let mut ours = owned_outputs(dir);
     for n in names {
         if !ours.iter().any(|o| o == n) {
@@ -83,21 +83,22 @@ pub fn claim_outputs(dir: &Path, flag: &str, names: &[&str]) -> Result<()> {
 }
 
 /// `claim_outputs`'s refusal without its writes: checked before a command touches the disk.
-pub fn check_outputs(dir: &Path, flag: &str, names: &[&str]) -> Result<()> {
-    check_out_dir(dir, flag)?;
+pub fn check_outputs(dir: &Path, field: Field, names: &[&str]) -> Result<()> {
+    check_out_dir(dir, field)?;
     let record = dir.join(OUTPUTS);
     let mut ours: Vec<String> = if record.exists() {
         read_json(&record, "record of the files tinynas wrote there").map_err(|e| {
-            Error::Invalid(format!(
-                "{flag} {}: {e}; delete it if no file there is your own",
-                dir.display()
-            ))
+            Error::bad(
+                field,
+                dir.display(),
+                format!("{e}; delete it if no file there is your own"),
+            )
         })?
     } else {
         Vec::new()
     };
     if let Some(m) =
-        read_manifest(dir).map_err(|e| Error::Invalid(format!("{flag} {}: {e}", dir.display())))?
+        read_manifest(dir).map_err(|e| Error::bad(field, dir.display(), e.to_string()))?
     {
         for r in m.sets.values() {
             ours.extend(r.files.iter().map(|f| f.name.clone()));
@@ -109,11 +110,14 @@ pub fn check_outputs(dir: &Path, flag: &str, names: &[&str]) -> Result<()> {
         .filter(|n| dir.join(n).exists() && !ours.iter().any(|o| o == n))
         .collect();
     if !foreign.is_empty() {
-        return Err(Error::Invalid(format!(
-            "{flag} {}: {} exist there and were not written by tinynas; move them or choose another folder",
+        return Err(Error::bad(
+            field,
             dir.display(),
-            foreign.join(", ")
-        )));
+            format!(
+                "{} exist there and were not written by tinynas; move them or choose another folder",
+                foreign.join(", ")
+            ),
+        ));
     }
     Ok(())
 }
@@ -133,15 +137,16 @@ pub fn owned_outputs(dir: &Path) -> Vec<String> {
     ours
 }
 
-/// `--profile` (named by `flag`): where a trace will be written. Refused, before any work,
+/// A trace file (named by `field`): where a trace will be written. Refused, before any work,
 /// when it is a folder or an existing file that is not a trace this tool wrote (a run's
 /// `state.json`, say).
-pub fn check_trace_path(path: &Path, flag: &str) -> Result<()> {
+pub fn check_trace_path(path: &Path, field: Field) -> Result<()> {
     let bad = |why: &str| {
-        Err(Error::Invalid(format!(
-            "{flag} {}: {why}; choose another path",
-            path.display()
-        )))
+        Err(Error::bad(
+            field,
+            path.display(),
+            format!("{why}; choose another path"),
+        ))
     };
     if path.is_dir() {
         return bad("is a folder");
@@ -153,16 +158,16 @@ pub fn check_trace_path(path: &Path, flag: &str) -> Result<()> {
             .and_then(|t| parse_json_at::<serde_json::Value>(&t).ok())
             .is_some_and(|v| v.get("traceEvents").is_some());
         if !is_trace {
-            return bad("exists and is not a trace written by tinynas --profile");
+            return bad("exists and is not a trace written by tinynas's profiler");
         }
     }
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        check_out_dir(parent, flag)?;
+        check_out_dir(parent, field)?;
     }
     Ok(())
 }
 
-/// Refuse to hold `bytes` in memory (for `what`, naming its flag) when they are over the
+/// Refuse to hold `bytes` in memory (for `what`, naming its field) when they are over the
 /// machine's available memory, before allocating them. Where the available memory cannot be
 /// read, the check passes.
 pub fn check_memory(bytes: u128, what: &str) -> Result<()> {
@@ -193,43 +198,49 @@ pub const LOCK_FILE: &str = ".tinynas.lock";
 
 /// The error of a folder whose lock another process holds: its PID and command line, as the
 /// holder wrote them into the lock file.
-fn held(dir: &Path, flag: &str) -> Error {
+fn held(dir: &Path, field: Field) -> Error {
     let holder = std::fs::read_to_string(dir.join(LOCK_FILE)).unwrap_or_default();
     let holder = holder.trim();
-    Error::Invalid(format!(
-        "{flag} {}: another tinynas process is writing there ({}); wait for it to finish or choose another folder",
+    Error::bad(
+        field,
         dir.display(),
-        if holder.is_empty() {
-            "PID unknown".to_string()
-        } else {
-            holder.to_string()
-        }
-    ))
+        format!(
+            "another tinynas process is writing there ({}); wait for it to finish or choose another folder",
+            if holder.is_empty() {
+                "PID unknown".to_string()
+            } else {
+                holder.to_string()
+            }
+        ),
+    )
 }
 
 /// `lock_dir`'s refusal of a folder another process holds, checked without creating or
 /// writing anything (the folder may not exist yet): for a command's checks before it
 /// touches the disk. The lock itself is taken later with `lock_dir`.
-pub fn check_lock(dir: &Path, flag: &str) -> Result<()> {
+pub fn check_lock(dir: &Path, field: Field) -> Result<()> {
     let Ok(file) = std::fs::File::open(dir.join(LOCK_FILE)) else {
         return Ok(());
     };
     match file.try_lock_shared() {
-        Err(std::fs::TryLockError::WouldBlock) => Err(held(dir, flag)),
+        Err(std::fs::TryLockError::WouldBlock) => Err(held(dir, field)),
         // Free (released as the file closes), or not lockable here: lock_dir says why.
         _ => Ok(()),
     }
 }
 
-/// Create `dir` (named by the command-line `flag`) if needed and lock it for writing.
-pub fn lock_dir(dir: &Path, flag: &str) -> Result<DirLock> {
-    create_dir(dir, flag)?;
+/// Create `dir` (named by `field`) if needed and lock it for writing.
+pub fn lock_dir(dir: &Path, field: Field) -> Result<DirLock> {
+    create_dir(dir, field)?;
     let path = dir.join(LOCK_FILE);
     let err = |e: std::io::Error| {
-        Error::Invalid(format!(
-            "{flag} {}: cannot open the lock file {LOCK_FILE} there ({e}); choose a folder you can write to",
-            dir.display()
-        ))
+        Error::bad(
+            field,
+            dir.display(),
+            format!(
+                "cannot open the lock file {LOCK_FILE} there ({e}); choose a folder you can write to"
+            ),
+        )
     };
     let mut file = std::fs::OpenOptions::new()
         .read(true)
@@ -240,7 +251,7 @@ pub fn lock_dir(dir: &Path, flag: &str) -> Result<DirLock> {
         .map_err(err)?;
     match file.try_lock() {
         Ok(()) => {}
-        Err(std::fs::TryLockError::WouldBlock) => return Err(held(dir, flag)),
+        Err(std::fs::TryLockError::WouldBlock) => return Err(held(dir, field)),
         Err(std::fs::TryLockError::Error(e)) => return Err(err(e)),
     }
     // A file of that name that this tool did not write (ours start "PID ") is the user's: kept.
@@ -250,10 +261,13 @@ pub fn lock_dir(dir: &Path, flag: &str) -> Result<DirLock> {
         let _ = (&file).take(64).read_to_string(&mut before);
     }
     if !before.is_empty() && !before.starts_with("PID ") {
-        return Err(Error::Invalid(format!(
-            "{flag} {}: {LOCK_FILE} there was not written by tinynas (tinynas keeps its writer's lock in that file); move it or choose another folder",
-            dir.display()
-        )));
+        return Err(Error::bad(
+            field,
+            dir.display(),
+            format!(
+                "{LOCK_FILE} there was not written by tinynas (tinynas keeps its writer's lock in that file); move it or choose another folder"
+            ),
+        ));
     }
     let me = format!(
         "PID {}: {}",
@@ -274,32 +288,36 @@ pub fn lock_dir(dir: &Path, flag: &str) -> Result<DirLock> {
     Ok(DirLock { _file: file })
 }
 
-/// The output folder `dir` (named by `flag`) is a folder or can become one: checked before
+/// The output folder `dir` (named by `field`) is a folder or can become one: checked before
 /// any work, without creating it.
-pub fn check_out_dir(dir: &Path, flag: &str) -> Result<()> {
+pub fn check_out_dir(dir: &Path, field: Field) -> Result<()> {
     match dir.ancestors().find(|a| a.exists()) {
-        Some(a) if !a.is_dir() => Err(Error::Invalid(format!(
-            "{flag} {}: {} is a file, not a folder; choose a folder",
+        Some(a) if !a.is_dir() => Err(Error::bad(
+            field,
             dir.display(),
-            if a == dir {
-                "it".to_string()
-            } else {
-                a.display().to_string()
-            }
-        ))),
+            format!(
+                "{} is a file, not a folder; choose a folder",
+                if a == dir {
+                    "it".to_string()
+                } else {
+                    a.display().to_string()
+                }
+            ),
+        )),
         _ => Ok(()),
     }
 }
 
-/// Create the output folder `dir` (named by `flag`), with an error that names both when it
+/// Create the output folder `dir` (named by `field`), with an error that names both when it
 /// cannot be made (a file in the way, no permission).
-pub fn create_dir(dir: &Path, flag: &str) -> Result<()> {
-    check_out_dir(dir, flag)?;
+pub fn create_dir(dir: &Path, field: Field) -> Result<()> {
+    check_out_dir(dir, field)?;
     std::fs::create_dir_all(dir).map_err(|e| {
-        Error::Invalid(format!(
-            "{flag} {}: cannot create the folder: {e}",
-            dir.display()
-        ))
+        Error::bad(
+            field,
+            dir.display(),
+            format!("cannot create the folder: {e}"),
+        )
     })
 }
 
@@ -326,7 +344,7 @@ pub fn finish_profiling(gpu: &Gpu, trace: &Path) -> Result<ProfileReport> {
         serde_json::to_string(&p.trace_json()).map_err(|err| Error::Invalid(err.to_string()))?;
     // `check_trace_path` accepted a folder that can be made; make it.
     if let Some(parent) = trace.parent().filter(|p| !p.as_os_str().is_empty()) {
-        create_dir(parent, "--profile")?;
+        create_dir(parent, Field::Profile)?;
     }
     write_atomic(trace, json.as_bytes())?;
     Ok(p.report())

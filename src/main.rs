@@ -34,7 +34,7 @@ fn main() {
     }));
     let cli = Cli::parse();
     if let Err(e) = run(cli) {
-        eprintln!("error: {e}");
+        eprintln!("error: {}", tinynas::cli::flags::describe(&e));
         std::process::exit(e.exit_code());
     }
 }

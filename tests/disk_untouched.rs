@@ -5,6 +5,7 @@ mod common;
 use common::harden::{fake_run, tiny_space, tinynas, tmp};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use tinynas::error::Field;
 
 /// Every file under `dir` with its bytes (folders as empty entries).
 fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Option<Vec<u8>>> {
@@ -255,7 +256,7 @@ fn every_writer_refuses_a_held_folder_before_touching_it() {
     let d = tmp("held-all");
     let run = fake_run(&d);
     let out = d.join("out");
-    let _held = tinynas::io::lock_dir(&out, "--out").unwrap();
+    let _held = tinynas::io::lock_dir(&out, Field::Out).unwrap();
     let holder = format!("PID {}", std::process::id());
     let o = out.to_str().unwrap();
     let r = run.to_str().unwrap();

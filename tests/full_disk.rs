@@ -16,6 +16,7 @@ use common::harden::tmp;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use tinynas::error::Field;
 
 /// A tmpfs mounted at a folder for the test, unmounted when dropped.
 struct Disk(PathBuf);
@@ -104,7 +105,7 @@ fn fails_leaving_the_old_set(dir: &Path, set: &str, args: &[&str]) {
         manifest
     );
     assert!(temps(dir).is_empty(), "{:?}", temps(dir));
-    tinynas::io::check_set(dir, set, "--out").unwrap();
+    tinynas::io::check_set(dir, set, Some(Field::Out)).unwrap();
 }
 
 #[test]
@@ -147,7 +148,7 @@ fn a_full_disk_keeps_the_old_export_and_the_old_checkpoint() {
     ok(&again);
     ok(&strs(&more));
     assert_eq!(tinynas::train::checkpoint::load(&run).unwrap().0.step, 2);
-    tinynas::io::check_set(&exp, "export", "--out").unwrap();
+    tinynas::io::check_set(&exp, "export", Some(Field::Out)).unwrap();
     assert!(temps(&exp).is_empty() && temps(&run).is_empty());
     assert_eq!(std::fs::read(exp.join("notes.txt")).unwrap(), b"mine");
     assert_eq!(std::fs::read(run.join("notes.txt")).unwrap(), b"mine");

@@ -10,6 +10,7 @@ use std::path::Path;
 use std::process::Command;
 use tinynas::arch::SearchSpace;
 use tinynas::arch::models::mobilenet_v2;
+use tinynas::error::Field;
 use tinynas::observer::Silent;
 use tinynas::train::run::{read_metrics, train_supernet};
 
@@ -76,7 +77,7 @@ fn a_run_deletes_only_its_own_replaced_weights_and_a_new_run_overwrites_nothing(
 fn a_second_writer_is_refused_naming_the_holders_pid() {
     let e = engine();
     let out = tmp("lock");
-    let lock = tinynas::io::lock_dir(&out, "--out").unwrap();
+    let lock = tinynas::io::lock_dir(&out, Field::Out).unwrap();
     // In this process (a second open of the lock file) and from another process.
     let cfg = tiny_run(tiny_space());
     let err = train_supernet(&e, &cfg, &quiet(&out, Some(1), false), &Silent)
@@ -102,7 +103,7 @@ fn a_second_writer_is_refused_naming_the_holders_pid() {
     // A user's file of the lock's name is refused, not overwritten.
     let theirs = tmp("lock-theirs");
     std::fs::write(theirs.join(".tinynas.lock"), "my notes").unwrap();
-    let err = tinynas::io::lock_dir(&theirs, "--out")
+    let err = tinynas::io::lock_dir(&theirs, Field::Out)
         .err()
         .unwrap()
         .to_string();
@@ -367,7 +368,7 @@ fn the_hostile_sweeps_findings_are_refused_before_any_harm() {
     std::fs::create_dir_all(&shared).unwrap();
     std::fs::write(shared.join("search.json"), "mine").unwrap();
     let names = ["best_subnet.json", "search.json", "population.png"];
-    let err = tinynas::io::claim_outputs(&shared, "--out", &names)
+    let err = tinynas::io::claim_outputs(&shared, Field::Out, &names)
         .unwrap_err()
         .to_string();
     assert!(
@@ -379,9 +380,9 @@ fn the_hostile_sweeps_findings_are_refused_before_any_harm() {
         "mine"
     );
     let ours = dir.join("ours");
-    tinynas::io::claim_outputs(&ours, "--out", &names).unwrap();
+    tinynas::io::claim_outputs(&ours, Field::Out, &names).unwrap();
     std::fs::write(ours.join("search.json"), "written").unwrap();
-    tinynas::io::claim_outputs(&ours, "--out", &names).expect("a rerun replaces its own files");
+    tinynas::io::claim_outputs(&ours, Field::Out, &names).expect("a rerun replaces its own files");
     // Widths whose weights cannot be one GPU buffer: refused at once, naming the widths.
     let e = engine();
     let huge = SearchSpace {

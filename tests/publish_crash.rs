@@ -13,6 +13,7 @@ use common::crash::{
 };
 use common::harden::tmp;
 use std::process::Command;
+use tinynas::error::Field;
 
 #[test]
 fn space_out_killed_after_any_file_operation_holds_the_old_set_or_the_new_one() {
@@ -56,14 +57,14 @@ fn space_out_killed_after_any_file_operation_holds_the_old_set_or_the_new_one() 
             saw_old = true;
         }
         // The next to lock the folder finishes (or undoes) the publish.
-        drop(tinynas::io::lock_dir(&dir, "--out").unwrap());
+        drop(tinynas::io::lock_dir(&dir, Field::Out).unwrap());
         assert!(temps(&dir).is_empty(), "k={k}: {:?}", temps(&dir));
         assert_eq!(
             visible(&dir),
             if committed { new.clone() } else { old.clone() },
             "k={k}: after recovery"
         );
-        tinynas::io::check_set(&dir, "space", "--out").unwrap();
+        tinynas::io::check_set(&dir, "space", Some(Field::Out)).unwrap();
         // And the writer after it publishes cleanly over whatever the kill left.
         ok(&second);
         assert_eq!(visible(&dir), new, "k={k}: rerun");
@@ -93,13 +94,13 @@ fn a_changed_file_of_a_published_set_is_refused_naming_it() {
         "--out",
         out.to_str().unwrap(),
     ]);
-    tinynas::io::check_set(&out, "space", "--out").unwrap();
+    tinynas::io::check_set(&out, "space", Some(Field::Out)).unwrap();
     let p = out.join("space.json");
     let mut b = std::fs::read(&p).unwrap();
     let len = b.len();
     b[len / 2] ^= 1;
     std::fs::write(&p, &b).unwrap();
-    let err = tinynas::io::check_set(&out, "space", "--out")
+    let err = tinynas::io::check_set(&out, "space", Some(Field::Out))
         .unwrap_err()
         .to_string();
     assert!(
@@ -108,12 +109,12 @@ fn a_changed_file_of_a_published_set_is_refused_naming_it() {
     );
     b.push(b'\n');
     std::fs::write(&p, &b).unwrap();
-    let err = tinynas::io::check_set(&out, "space", "--out")
+    let err = tinynas::io::check_set(&out, "space", Some(Field::Out))
         .unwrap_err()
         .to_string();
     assert!(err.contains("space.json") && err.contains("bytes"), "{err}");
     std::fs::remove_file(&p).unwrap();
-    let err = tinynas::io::check_set(&out, "space", "--out")
+    let err = tinynas::io::check_set(&out, "space", Some(Field::Out))
         .unwrap_err()
         .to_string();
     assert!(
@@ -122,7 +123,7 @@ fn a_changed_file_of_a_published_set_is_refused_naming_it() {
     );
     // No manifest: read as it is.
     std::fs::remove_file(out.join(tinynas::io::MANIFEST)).unwrap();
-    tinynas::io::check_set(&out, "space", "--out").unwrap();
+    tinynas::io::check_set(&out, "space", Some(Field::Out)).unwrap();
     // A temporary nobody committed is removed by the next lock; a user's look-alike is not.
     std::fs::write(out.join(".tinynas-new-abc.space.json"), b"half").unwrap();
     // (an atomic write's temporary of a process that is gone; one of a running process, PID 1,
@@ -130,7 +131,7 @@ fn a_changed_file_of_a_published_set_is_refused_naming_it() {
     std::fs::write(out.join(".space.json.tinynas-4194999-0.tmp"), b"half").unwrap();
     std::fs::write(out.join(".trace.json.tinynas-1-0.tmp"), b"being written").unwrap();
     std::fs::write(out.join(".tinynas-new-notes"), b"mine").unwrap();
-    drop(tinynas::io::lock_dir(&out, "--out").unwrap());
+    drop(tinynas::io::lock_dir(&out, Field::Out).unwrap());
     assert!(!out.join(".tinynas-new-abc.space.json").exists());
     assert!(!out.join(".space.json.tinynas-4194999-0.tmp").exists());
     assert!(out.join(".trace.json.tinynas-1-0.tmp").exists());

@@ -7,6 +7,7 @@
 mod common;
 use common::crash::{aborted_at, hashes, ok, recorded, temps, train_args, visible, write_space};
 use common::harden::{tinynas, tmp};
+use tinynas::error::Field;
 
 /// A run killed inside its first or second checkpoint holds one checkpoint whole (or none
 /// before the first commit): its state and the one weights file it names match the manifest,
@@ -51,7 +52,7 @@ fn train_killed_inside_a_checkpoint_leaves_one_checkpoint_whole() {
             assert_eq!(weights, vec![state.weights.clone()], "k={k}");
             assert_eq!(state.step, if k < 14 { 1 } else { 2 }, "k={k}");
         } else {
-            drop(tinynas::io::lock_dir(&run, "--out").unwrap());
+            drop(tinynas::io::lock_dir(&run, Field::Out).unwrap());
         }
         assert!(temps(&run).is_empty(), "k={k}: {:?}", temps(&run));
         assert_eq!(std::fs::read(run.join("notes.txt")).unwrap(), b"mine");
@@ -145,10 +146,11 @@ fn export_killed_while_publishing_holds_the_old_export_or_the_new_one() {
             assert_eq!(code, 0, "k={k}: {err}");
             assert!(said.contains("export: 10 files"), "{said}");
         } else {
-            drop(tinynas::io::lock_dir(&out, "--out").unwrap());
+            drop(tinynas::io::lock_dir(&out, Field::Out).unwrap());
         }
         assert!(temps(&out).is_empty(), "k={k}: {:?}", temps(&out));
-        tinynas::io::check_set(&out, "export", "--out").unwrap_or_else(|e| panic!("k={k}: {e}"));
+        tinynas::io::check_set(&out, "export", Some(Field::Out))
+            .unwrap_or_else(|e| panic!("k={k}: {e}"));
         let now = visible(&out);
         if committed {
             assert_ne!(now, old, "k={k}");
@@ -164,7 +166,7 @@ fn export_killed_while_publishing_holds_the_old_export_or_the_new_one() {
         }
         if k == 14 {
             ok(&again);
-            tinynas::io::check_set(&out, "export", "--out").unwrap();
+            tinynas::io::check_set(&out, "export", Some(Field::Out)).unwrap();
             assert!(temps(&out).is_empty());
             assert_eq!(std::fs::read(out.join("notes.txt")).unwrap(), b"mine");
             // A generated source changed after the export: verify refuses it, naming it.

@@ -143,7 +143,7 @@ impl Network {
             MAX_RESOLUTION, MAX_STRIDE, MAX_TENSOR_BYTES,
         };
         let int = |field: &str, v: usize, hi: usize| {
-            crate::bounds::int(field, v, 1, hi)
+            crate::bounds::entry_int(field, v, 1, hi)
                 .map_err(|e| Error::Invalid(format!("network description: {e}")))
         };
         int("input.resolution", self.input.resolution, MAX_RESOLUTION)?;

@@ -92,7 +92,7 @@ impl SearchSpace {
         };
         let bad = |f: &str, why: String| Err(Error::Invalid(format!("search space: {f}: {why}")));
         let int = |f: String, v: usize, lo: usize, hi: usize| {
-            crate::bounds::int(&f, v, lo, hi)
+            crate::bounds::entry_int(&f, v, lo, hi)
                 .map_err(|e| Error::Invalid(format!("search space: {e}")))
         };
         if self.stages() == 0 || self.stages() > 32 {
@@ -114,7 +114,7 @@ impl SearchSpace {
         for (i, &w) in self.base_widths.iter().enumerate() {
             int(format!("base_widths[{i}]"), w, 1, MAX_CHANNELS)?;
         }
-        crate::bounds::positive("width_mult", self.width_mult, 8.0)
+        crate::bounds::entry_positive("width_mult", self.width_mult, 8.0)
             .map_err(|e| Error::Invalid(format!("search space: {e}")))?;
         for (i, &st) in self.stage_strides.iter().enumerate() {
             int(format!("stage_strides[{i}]"), st, 1, MAX_STRIDE)?;

@@ -17,7 +17,7 @@ impl SearchSpace {
     /// error that names the resolution and the fields of the space it depends on.
     fn network_at(&self, s: &SubnetConfig, what: &str) -> Result<Network> {
         let r = s.resolution;
-        crate::bounds::int(what, r, 1, crate::bounds::MAX_RESOLUTION)?;
+        crate::bounds::entry_int(what, r, 1, crate::bounds::MAX_RESOLUTION)?;
         let net = subnet_network(self, s);
         net.validate().map_err(|e| {
             Error::Invalid(format!(

@@ -2,6 +2,7 @@
 //! matmul and copy ceilings (workload 2 of BENCHMARKS.md).
 
 use super::GpuArgs;
+use crate::error::Field;
 use crate::{Engine, Result, Tensor};
 use clap::Subcommand;
 use std::rc::Rc;
@@ -88,12 +89,12 @@ impl BenchCommand {
             profile: Some(p), ..
         } = self
         {
-            crate::io::check_trace_path(p, "--profile")?;
+            crate::io::check_trace_path(p, Field::Profile)?;
         }
         match *self {
             BenchCommand::Ops { batch, reps, .. } => {
-                int("--batch", batch, 1, 1024)?;
-                int("--reps", reps, 1, 10_000)
+                int(Field::Batch, batch, 1, 1024)?;
+                int(Field::Reps, reps, 1, 10_000)
             }
             BenchCommand::Train {
                 res,
@@ -102,25 +103,25 @@ impl BenchCommand {
                 subnets,
                 ..
             } => {
-                int("--res", res, 1, MAX_RESOLUTION)?;
-                int("--batch", batch, 2, 4096)?;
-                int("--steps", steps, 1, 10_000)?;
-                int("--subnets", subnets, 1, 64)
+                int(Field::Res, res, 1, MAX_RESOLUTION)?;
+                int(Field::Batch, batch, 2, 4096)?;
+                int(Field::Steps, steps, 1, 10_000)?;
+                int(Field::Subnets, subnets, 1, 64)
             }
             BenchCommand::Int8 {
                 res, width, images, ..
             } => {
                 // A benchmark on one core: a model that takes minutes per image is refused.
-                int("--res", res, 8, 512)?;
-                positive("--width", width, 2.0)?;
-                int("--images", images, 1, 10_000)
+                int(Field::Res, res, 8, 512)?;
+                positive(Field::Width, width, 2.0)?;
+                int(Field::Images, images, 1, 10_000)
             }
             BenchCommand::Measure(ref m) => m.validate(),
             BenchCommand::Latency(ref l) => l.validate(),
             BenchCommand::Mem { count, res, width } => {
-                int("--res", res, 1, MAX_RESOLUTION)?;
-                positive("--width", width, 8.0)?;
-                int("--count", count, 1, 200_000)
+                int(Field::Res, res, 1, MAX_RESOLUTION)?;
+                positive(Field::Width, width, 8.0)?;
+                int(Field::Count, count, 1, 200_000)
             }
         }
     }

@@ -5,6 +5,7 @@
 use crate::arch::Network;
 use crate::arch::SearchSpace;
 use crate::arch::subnet::from_subnet;
+use crate::error::Field;
 use crate::export::{QGraph, quantize};
 use crate::firmware::{generate, profile, qemu, target, toolchain};
 use crate::mcu::device::Core;
@@ -48,10 +49,10 @@ pub struct LatencyBench {
 impl LatencyBench {
     pub fn validate(&self) -> Result<()> {
         use crate::bounds::{int, positive};
-        int("--fit", self.fit, 5, 10_000)?;
-        int("--held-out", self.held_out, 1, 10_000)?;
-        int("--images", self.images, 1, 100)?;
-        positive("--max-mmacs", self.max_mmacs, 1000.0)?;
+        int(Field::Fit, self.fit, 5, 10_000)?;
+        int(Field::HeldOut, self.held_out, 1, 10_000)?;
+        int(Field::Images, self.images, 1, 100)?;
+        positive(Field::MaxMmacs, self.max_mmacs, 1000.0)?;
         if let Some(dir) = self.out.parent().filter(|d| !d.as_os_str().is_empty())
             && !dir.is_dir()
         {

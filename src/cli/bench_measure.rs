@@ -5,6 +5,7 @@
 use super::GpuArgs;
 use super::console::Console;
 use crate::Result;
+use crate::error::Field;
 use crate::train::open::open_run;
 use clap::Args;
 use rand::seq::IndexedRandom;
@@ -31,7 +32,7 @@ pub struct MeasureBench {
 
 impl MeasureBench {
     pub fn validate(&self) -> Result<()> {
-        crate::bounds::int("--subnets", self.subnets, 1, 10_000)?;
+        crate::bounds::int(Field::Subnets, self.subnets, 1, 10_000)?;
         crate::bounds::recal_images(self.recal_images)
     }
 }

@@ -4,6 +4,7 @@
 use super::GpuArgs;
 use crate::Result;
 use crate::arch::{SearchSpace, SubnetConfig};
+use crate::error::Field;
 use crate::observer::{Observer, Silent};
 use crate::pipeline;
 use crate::pipeline::eval::{EvalOptions, EvalReport, FloatReport, Int8Report};
@@ -88,10 +89,10 @@ pub struct EvalArgs {
 
 pub fn eval(g: &GpuArgs, a: &EvalArgs) -> Result<()> {
     if let Some(p) = &a.profile {
-        crate::io::check_trace_path(p, "--profile")?;
+        crate::io::check_trace_path(p, Field::Profile)?;
     }
     crate::bounds::recal_images(a.recal_images)?;
-    crate::bounds::int("--calib-images", a.calib_images, 1, 1_000_000)?;
+    crate::bounds::int(Field::CalibImages, a.calib_images, 1, 1_000_000)?;
     if a.int8 && a.profile.is_some() {
         return Err(crate::Error::Invalid(
             "--profile profiles the GPU evaluation; --int8 runs on the CPU: use one of them".into(),

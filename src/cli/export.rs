@@ -3,6 +3,7 @@
 use super::console::Console;
 use super::mem::kib;
 use crate::Result;
+use crate::error::Field;
 use crate::pipeline::export::{ExportOptions, ExportReport, export};
 use crate::train::open::open_run;
 use clap::Args;
@@ -217,12 +218,12 @@ pub fn print_firmware(f: &crate::pipeline::firmware::FirmwareReport) {
 }
 
 pub fn run(a: &ExportArgs) -> Result<()> {
-    crate::bounds::int("--calib-images", a.calib_images, 1, 1_000_000)?;
+    crate::bounds::int(Field::CalibImages, a.calib_images, 1, 1_000_000)?;
     crate::bounds::recal_images(a.recal_images)?;
-    crate::bounds::int("--verify-images", a.verify_images, 1, 1_000_000)?;
-    crate::bounds::int("--finetune-epochs", a.finetune_epochs, 0, 10_000)?;
+    crate::bounds::int(Field::VerifyImages, a.verify_images, 1, 1_000_000)?;
+    crate::bounds::int(Field::FinetuneEpochs, a.finetune_epochs, 0, 10_000)?;
     let finetune_lr = a.finetune_lr.unwrap_or(0.01);
-    crate::bounds::positive("--finetune-lr", finetune_lr as f64, 10.0)?;
+    crate::bounds::positive(Field::FinetuneLr, finetune_lr as f64, 10.0)?;
     if a.finetune_lr.is_some() && a.finetune_epochs == 0 {
         return Err(crate::Error::Invalid(
             "--finetune-lr applies to fine-tuning, and --finetune-epochs is 0: give --finetune-epochs 1 or more, or leave out --finetune-lr".into(),
@@ -230,7 +231,7 @@ pub fn run(a: &ExportArgs) -> Result<()> {
     }
     // --target-images without --target is refused by the argument parser.
     let target_images = a.target_images.unwrap_or(20);
-    crate::bounds::int("--target-images", target_images, 1, 1_000_000)?;
+    crate::bounds::int(Field::TargetImages, target_images, 1, 1_000_000)?;
     if let Some(py) = &a.verify {
         crate::export::verify::check_python(py)?;
     }
@@ -240,7 +241,7 @@ pub fn run(a: &ExportArgs) -> Result<()> {
     // Every input checked before the disk is touched: the run's settings, the subnet against
     // its space, the device's estimate, the files already in --out; then the run and its data
     // are read; only then is --out made and locked.
-    crate::io::check_out_dir(&a.out, "--out")?;
+    crate::io::check_out_dir(&a.out, Field::Out)?;
     let cfg = crate::train::run::read_run_config(&a.sub.run)?;
     let subnet = a.sub.subnet(&cfg.space)?;
     let patches = a.patch.map(usize::from);
@@ -253,12 +254,12 @@ pub fn run(a: &ExportArgs) -> Result<()> {
     }
     let claimed = crate::pipeline::export::claimed_files(a.target.as_ref());
     let claimed: Vec<&str> = claimed.iter().map(String::as_str).collect();
-    crate::io::check_outputs(&a.out, "--out", &claimed)?;
-    crate::io::check_lock(&a.out, "--out")?;
+    crate::io::check_outputs(&a.out, Field::Out, &claimed)?;
+    crate::io::check_lock(&a.out, Field::Out)?;
     let e = a.gpu.engine()?;
     let console = Console::new();
     let run = open_run(&e, &a.sub.run, &*console)?;
-    let _lock = crate::io::lock_dir(&a.out, "--out")?;
+    let _lock = crate::io::lock_dir(&a.out, Field::Out)?;
     let o = ExportOptions {
         subnet,
         calib_images: a.calib_images,

@@ -8,6 +8,7 @@ use crate::arch::models::{mobilenet_v2, proxyless_mobile};
 use crate::arch::net::Network;
 use crate::arch::subnet::from_subnet;
 use crate::bounds;
+use crate::error::Field;
 use crate::mcu::{Device, Scheduler};
 use crate::pipeline::mem::{Latency, MemOptions, MemReport, mem};
 use crate::{Error, Result};
@@ -77,13 +78,13 @@ pub fn network(a: &MemArgs) -> Result<Network> {
         )
     })?;
     let classes = a.classes.unwrap_or(1000);
-    bounds::int("--classes", classes, 2, bounds::MAX_CLASSES)?;
+    bounds::int(Field::Classes, classes, 2, bounds::MAX_CLASSES)?;
     let res = a
         .res
         .unwrap_or(if model == "mcunet-in2" { 160 } else { 224 });
-    bounds::int("--res", res, 1, bounds::MAX_RESOLUTION)?;
+    bounds::int(Field::Res, res, 1, bounds::MAX_RESOLUTION)?;
     let width = a.width.unwrap_or(1.0);
-    bounds::positive("--width", width, 8.0)?;
+    bounds::positive(Field::Width, width, 8.0)?;
     if model != "mcunet-space" && (a.space.is_some() || a.subnet != "max") {
         return Err(Error::Invalid(format!(
             "--space and --subnet apply to --model mcunet-space, not {model}"
@@ -226,13 +227,13 @@ pub fn run(a: &MemArgs) -> Result<()> {
     let net = network(a)?;
     let dev = device(a)?;
     bounds::int(
-        "--runtime-flash",
+        Field::RuntimeFlash,
         a.runtime_flash as usize,
         0,
         bounds::MAX_BUDGET_KIB as usize,
     )?;
     let patches = a.patches.unwrap_or(4);
-    bounds::int("--patches", patches, 1, 64)?;
+    bounds::int(Field::Patches, patches, 1, 64)?;
     let uses = |s: Scheduler| a.scheduler.0.contains(&s);
     if a.patches.is_some() && !uses(Scheduler::Patch) {
         return Err(Error::Invalid(

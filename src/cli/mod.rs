@@ -9,6 +9,7 @@ pub mod console;
 pub mod demo;
 pub mod eval;
 pub mod export;
+pub mod flags;
 pub mod mem;
 pub mod plot;
 pub mod predictor;
@@ -153,7 +154,7 @@ pub fn end_ranks(comm: Rc<dyn crate::train::dist::Collective>, result: Result<()
             }
             return result;
         }
-        eprintln!("error ({}): {e}", comm.describe());
+        eprintln!("error ({}): {}", comm.describe(), flags::describe(e));
         comm.abort(e.exit_code());
     }
     result
@@ -239,12 +240,12 @@ pub fn finish_profile(e: &Engine, path: &std::path::Path) -> Result<()> {
 
 /// `--scheduler`: a scheduler's name, so that clap's error names the flag and the valid values.
 pub fn scheduler_arg(s: &str) -> std::result::Result<crate::mcu::Scheduler, String> {
-    crate::mcu::Scheduler::parse(s).map_err(|e| e.to_string())
+    crate::mcu::Scheduler::parse(s).map_err(|e| flags::why(&e))
 }
 
 /// `--device`: a preset's name.
 pub fn device_arg(s: &str) -> std::result::Result<crate::mcu::Device, String> {
-    crate::mcu::Device::preset(s).map_err(|e| e.to_string())
+    crate::mcu::Device::preset(s).map_err(|e| flags::why(&e))
 }
 
 /// The default data folder: the bundled subset.

@@ -3,6 +3,7 @@
 
 use super::console::Console;
 use crate::Result;
+use crate::error::Field;
 use crate::pipeline::predictor::{collect_ranks, fit};
 use crate::search::predictor::{FitOptions, Predictor};
 use crate::train::open::open_run;
@@ -99,7 +100,7 @@ pub fn predictor(c: PredictorCommand) -> Result<()> {
             // The pairs checked before the run is locked: a refusal leaves it as it was.
             let cfg = crate::train::run::read_run_config(&a.run)?;
             crate::pipeline::predictor::fit_inputs(&a.run, &cfg.space)?;
-            let _lock = crate::io::lock_dir(&a.run, "--run")?;
+            let _lock = crate::io::lock_dir(&a.run, Field::Run)?;
             let e = a.gpu.engine()?;
             let (cfg, _, _) = load_run(&e, &a.run)?;
             let p = fit(&e, &a.run, &cfg.space, &o)?;
@@ -116,7 +117,7 @@ fn collect_cmd(
     comm: &std::rc::Rc<dyn crate::train::dist::Collective>,
 ) -> Result<()> {
     let lead = comm.rank() == 0;
-    crate::bounds::int("--n", a.n, 1, 1_000_000)?;
+    crate::bounds::int(Field::N, a.n, 1, 1_000_000)?;
     crate::bounds::recal_images(a.recal_images)?;
     if lead {
         // Checked before the run is locked: a refusal leaves it as it was.
@@ -127,7 +128,7 @@ fn collect_cmd(
         crate::train::run::check_run(&a.run)?;
     }
     let _lock = if lead {
-        Some(crate::io::lock_dir(&a.run, "--run")?)
+        Some(crate::io::lock_dir(&a.run, Field::Run)?)
     } else {
         None
     };

@@ -6,6 +6,7 @@ use super::mem::{kib, print_table};
 use super::space::LimitArgs;
 use crate::Result;
 use crate::arch::SearchSpace;
+use crate::error::Field;
 use crate::pipeline::mem::{Latency, subnet_mem};
 use crate::pipeline::search::{SearchOptions, Strategy, run_search};
 use crate::pipeline::search_outputs::SearchReport;
@@ -208,14 +209,14 @@ pub fn search(g: &GpuArgs, a: &SearchArgs) -> Result<()> {
     // Every input checked (the flags first), then the run read, before --out is made and
     // locked.
     o.validate()?;
-    crate::io::check_out_dir(&out, "--out")?;
+    crate::io::check_out_dir(&out, Field::Out)?;
     let cfg = crate::train::run::read_run_config(&a.run)?;
     crate::pipeline::search::check_search_inputs(&a.run, &cfg.space, &o)?;
-    crate::io::check_lock(&out, "--out")?;
+    crate::io::check_lock(&out, Field::Out)?;
     let e = g.engine()?;
     let console = Console::new();
     let run = open_run(&e, &a.run, &*console)?;
-    let _lock = crate::io::lock_dir(&out, "--out")?;
+    let _lock = crate::io::lock_dir(&out, Field::Out)?;
     let t = Instant::now();
     let (res, report) = run_search(&e, &run, &o, &*console)?;
     println!(

@@ -1,6 +1,7 @@
 //! `tinynas space`: rank (resolution, width) spaces; the device/scheduler options.
 
 use crate::arch::SearchSpace;
+use crate::error::Field;
 use crate::mcu::{Device, Scheduler};
 use crate::pipeline::space::{ranking_table, write_space_outputs};
 use crate::search::space::{Rank, SpaceOptions, default_resolutions, default_widths, rank_spaces};
@@ -140,8 +141,8 @@ pub fn space(a: &SpaceArgs) -> Result<()> {
     // --out checked before the ranking (a folder another writer holds is refused up front),
     // made and locked only once there is something to write.
     if let Some(dir) = &a.out {
-        crate::io::check_outputs(dir, "--out", &crate::pipeline::space::OUTPUT_FILES)?;
-        crate::io::check_lock(dir, "--out")?;
+        crate::io::check_outputs(dir, Field::Out, &crate::pipeline::space::OUTPUT_FILES)?;
+        crate::io::check_lock(dir, Field::Out)?;
     }
     let t = Instant::now();
     let r = rank_spaces(&o)?;
@@ -178,7 +179,7 @@ pub fn space(a: &SpaceArgs) -> Result<()> {
         }
     }
     if let Some(dir) = &a.out {
-        let _lock = crate::io::lock_dir(dir, "--out")?;
+        let _lock = crate::io::lock_dir(dir, Field::Out)?;
         write_space_outputs(
             dir,
             &o,

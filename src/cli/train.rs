@@ -1,6 +1,7 @@
 //! `tinynas train`: the once-for-all supernet trained into a run directory.
 
 use super::GpuArgs;
+use crate::error::Field;
 use crate::pipeline::train::{self, TrainOptions, TrainReport};
 use crate::train::config::RunConfig;
 use crate::train::schedule::Schedule;
@@ -108,11 +109,16 @@ pub fn run_config(a: &TrainArgs) -> Result<RunConfig> {
     let data = a.data.clone().unwrap_or_else(super::default_data);
     let data_s = crate::data::recorded_spec(&data)?;
     for &r in &a.resolution {
-        crate::bounds::int("--resolution", r, 1, crate::bounds::MAX_RESOLUTION)?;
+        crate::bounds::int(Field::Resolution, r, 1, crate::bounds::MAX_RESOLUTION)?;
     }
-    crate::bounds::positive("--width", a.width, 8.0)?;
+    crate::bounds::positive(Field::Width, a.width, 8.0)?;
     let image_size = a.image_size.unwrap_or(32);
-    crate::bounds::int("--image-size", image_size, 1, crate::bounds::MAX_RESOLUTION)?;
+    crate::bounds::int(
+        Field::ImageSize,
+        image_size,
+        1,
+        crate::bounds::MAX_RESOLUTION,
+    )?;
     if a.image_size.is_some() && !data.join("train").is_dir() {
         return Err(Error::Invalid(format!(
             "--image-size applies to image folders (train/<class>/, test/<class>/); {} is not one",
@@ -131,9 +137,9 @@ pub fn run_config(a: &TrainArgs) -> Result<RunConfig> {
         a.lr.unwrap_or(0.1),
         a.subnets.unwrap_or(4),
     );
-    crate::bounds::int("--epochs", epochs, 1, 100_000)?;
-    crate::bounds::positive("--lr", lr as f64, f64::MAX)?;
-    crate::bounds::int("--subnets", subnets, 1, 64)?;
+    crate::bounds::int(Field::Epochs, epochs, 1, 100_000)?;
+    crate::bounds::positive(Field::Lr, lr as f64, f64::MAX)?;
+    crate::bounds::int(Field::Subnets, subnets, 1, 64)?;
     let mut space = match &a.space {
         Some(p) => super::read::read_space(p)?,
         // Channels and classes come from the data.

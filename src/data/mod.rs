@@ -5,6 +5,7 @@ pub mod cifar;
 pub mod folder;
 pub mod idx;
 
+use crate::error::Field;
 use crate::error::{Error, Result};
 use rand::seq::SliceRandom;
 use rand::{SeedableRng, rngs::StdRng};
@@ -156,7 +157,12 @@ pub fn bundled_fashion_dir() -> PathBuf {
 /// image folders (`train/<class>/*.png|jpg` and `test/<class>/...`, resized to `image_size`).
 pub fn load_dir(dir: &Path, image_size: usize) -> Result<(Dataset, Dataset)> {
     let (train, test) = if dir.join("train").is_dir() {
-        crate::bounds::int("--image-size", image_size, 1, crate::bounds::MAX_RESOLUTION)?;
+        crate::bounds::int(
+            Field::ImageSize,
+            image_size,
+            1,
+            crate::bounds::MAX_RESOLUTION,
+        )?;
         folder::load(dir, image_size)?
     } else if cifar::detect(dir).is_some() {
         cifar::load(dir)?

@@ -27,7 +27,7 @@
 //! A folder with no manifest, or a set it does not name (runs written before manifests
 //! existed, the committed `models/`), is read as it is.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Field, Result};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -283,12 +283,20 @@ pub fn publish_from(
     roll_forward(dir, &rec)
 }
 
-/// Check the set `set` of `dir` against its manifest before reading it (`what` names the folder
-/// for the message, e.g. "--run runs/a"): every file it names present with its size and
+/// Check the set `set` of `dir` against its manifest before reading it (`field` names the
+/// setting that gave the folder, `None` where the folder is named by itself): every file it names present with its size and
 /// SHA-256. A publish interrupted after its commit is finished first (under the folder's lock;
 /// refused, naming the holder, while another process holds it). A folder with no manifest or a
 /// set it does not name passes as it is.
-pub fn check_set(dir: &Path, set: &str, what: &str) -> Result<()> {
+pub fn check_set(dir: &Path, set: &str, field: Option<Field>) -> Result<()> {
+    let what = field.unwrap_or(Field::Run);
+    let refuse = |msg: String| match field {
+        Some(f) => Error::bad_setting(f, msg),
+        None => Error::Data {
+            path: dir.display().to_string(),
+            msg,
+        },
+    };
     // Under another process's lock the folder is being written: read as it stands (a publish in
     // progress there may make the check below fail, naming the file).
     if dir.join(MANIFEST).exists() && needs_recovery(dir) && super::check_lock(dir, what).is_ok() {
@@ -303,8 +311,8 @@ pub fn check_set(dir: &Path, set: &str, what: &str) -> Result<()> {
     for f in &rec.files {
         let p = dir.join(&f.name);
         let bytes = std::fs::read(&p).map_err(|e| {
-            Error::Invalid(format!(
-                "{what}: {} is missing or unreadable ({e}); {MANIFEST} there says the {set} set holds it (written by `{}`); run that command again to write it whole",
+            refuse(format!(
+                "{} is missing or unreadable ({e}); {MANIFEST} there says the {set} set holds it (written by `{}`); run that command again to write it whole",
                 p.display(),
                 rec.command
             ))
@@ -325,8 +333,8 @@ pub fn check_set(dir: &Path, set: &str, what: &str) -> Result<()> {
             None
         };
         if let Some(why) = why {
-            return Err(Error::Invalid(format!(
-                "{what}: {} does not match the {set} set that {MANIFEST} records ({why}): it was changed after `{}` wrote it; run that command again to write it whole",
+            return Err(refuse(format!(
+                "{} does not match the {set} set that {MANIFEST} records ({why}): it was changed after `{}` wrote it; run that command again to write it whole",
                 p.display(),
                 rec.command
             )));

@@ -1,6 +1,7 @@
 //! Microcontroller presets (SRAM and flash budgets, core and clock) and the fits /
 //! does-not-fit verdict.
 
+use crate::error::Field;
 use crate::error::{Error, Result};
 use serde::Serialize;
 
@@ -62,29 +63,35 @@ impl Device {
             })
             .ok_or_else(|| {
                 let names: Vec<&str> = PRESETS.iter().map(|p| p.0).collect();
-                Error::Invalid(format!(
-                    "unknown device {name:?}; valid: {} (or give --sram and --flash)",
-                    names.join(", ")
-                ))
+                Error::bad(
+                    Field::Device,
+                    format!("{name:?}"),
+                    format!(
+                        "unknown device; valid: {} (or give {} and {})",
+                        names.join(", "),
+                        Field::Sram,
+                        Field::Flash
+                    ),
+                )
             })
     }
 
     /// This device with its SRAM and flash budgets overridden (KiB, `--sram` / `--flash`),
     /// each from 1 KiB to `crate::bounds::MAX_BUDGET_KIB`.
     pub fn with_budget(mut self, sram_kib: Option<u64>, flash_kib: Option<u64>) -> Result<Device> {
-        let check = |flag: &str, v: u64| {
-            crate::bounds::int(flag, v as usize, 1, crate::bounds::MAX_BUDGET_KIB as usize)
+        let check = |field: Field, v: u64| {
+            crate::bounds::int(field, v as usize, 1, crate::bounds::MAX_BUDGET_KIB as usize)
                 .map(|_| v * KIB)
         };
         // The name says which budget was set in place of the device's own (the figures are
         // printed beside it wherever the name is: `search::describe_limits`, `mem`).
         let mut set = Vec::new();
         if let Some(s) = sram_kib {
-            self.sram_bytes = check("--sram", s)?;
+            self.sram_bytes = check(Field::Sram, s)?;
             set.push("SRAM");
         }
         if let Some(f) = flash_kib {
-            self.flash_bytes = check("--flash", f)?;
+            self.flash_bytes = check(Field::Flash, f)?;
             set.push("flash");
         }
         if !set.is_empty() {
@@ -96,7 +103,7 @@ impl Device {
     /// This device at another clock (`--clock-mhz`, 1 to 10,000 MHz).
     pub fn with_clock(mut self, clock_mhz: Option<u32>) -> Result<Device> {
         if let Some(mhz) = clock_mhz {
-            crate::bounds::int("--clock-mhz", mhz as usize, 1, 10_000)?;
+            crate::bounds::int(Field::ClockMhz, mhz as usize, 1, 10_000)?;
             self.clock_mhz = Some(mhz);
         }
         Ok(self)

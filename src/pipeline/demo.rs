@@ -11,6 +11,7 @@ use super::search_outputs::SearchReport;
 use super::space::{ranking_table, write_space_outputs};
 use super::trust::MIN_TAU;
 use crate::arch::SearchSpace;
+use crate::error::Field;
 use crate::observer::Observer;
 use crate::search::evolution::EvoOptions;
 use crate::search::fit_report::FitReport;
@@ -88,8 +89,8 @@ pub fn demo(
     let t0 = Instant::now();
     let obs = &**observer;
     let out = &o.out;
-    crate::io::check_out_dir(out, "--out")?;
-    crate::io::check_lock(out, "--out")?;
+    crate::io::check_out_dir(out, Field::Out)?;
+    crate::io::check_lock(out, Field::Out)?;
     let (train, test) = crate::data::load_any(&o.data, 32)?;
     let base = SearchSpace {
         in_channels: train.channels,
@@ -99,10 +100,10 @@ pub fn demo(
     // Every option is checked here, before any work: the run settings (on the base space; the
     // chosen space replaces it), the predictor's and the search's.
     let data_s = crate::data::recorded_spec(&o.data)?;
-    crate::bounds::int("--epochs", o.epochs, 1, 100_000)?;
-    crate::bounds::positive("--lr", o.lr as f64, f64::MAX)?;
-    crate::bounds::int("--subnets", o.subnets, 1, 64)?;
-    crate::bounds::int("--calib-images", o.calib_images, 1, 1_000_000)?;
+    crate::bounds::int(Field::Epochs, o.epochs, 1, 100_000)?;
+    crate::bounds::positive(Field::Lr, o.lr as f64, f64::MAX)?;
+    crate::bounds::int(Field::Subnets, o.subnets, 1, 64)?;
+    crate::bounds::int(Field::CalibImages, o.calib_images, 1, 1_000_000)?;
     // The split the run will make, checked now rather than after the space optimization.
     let kept = match o.train_images {
         0 => train.len(),
@@ -150,11 +151,11 @@ pub fn demo(
         recal_images: Some(o.recal_images),
         out: out.join("search"),
     };
-    crate::bounds::int("--budget", o.budget, 4, 1_000_000)?;
+    crate::bounds::int(Field::Budget, o.budget, 4, 1_000_000)?;
     search_o.validate()?;
-    crate::bounds::int("--collect", o.collect, 5, 100_000)?;
-    crate::bounds::int("--max-res", o.max_res, 1, crate::bounds::MAX_RESOLUTION)?;
-    crate::bounds::positive("--max-width", o.max_width, 8.0)?;
+    crate::bounds::int(Field::Collect, o.collect, 5, 100_000)?;
+    crate::bounds::int(Field::MaxRes, o.max_res, 1, crate::bounds::MAX_RESOLUTION)?;
+    crate::bounds::positive(Field::MaxWidth, o.max_width, 8.0)?;
     let so = SpaceOptions {
         base: base.clone(),
         resolutions: default_resolutions(&[train.height]),
@@ -167,7 +168,7 @@ pub fn demo(
         threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
     so.validate()?;
-    let _lock = crate::io::lock_dir(out, "--out")?;
+    let _lock = crate::io::lock_dir(out, Field::Out)?;
     if out.join("train").join("state.json").exists() {
         return Err(Error::Invalid(format!(
             "{} already holds a demo run; choose another --out",
@@ -196,7 +197,7 @@ pub fn demo(
     ));
     {
         // Every writer of a folder holds its lock (a `space --out` there is refused meanwhile).
-        let _lock = crate::io::lock_dir(&out.join("space"), "--out")?;
+        let _lock = crate::io::lock_dir(&out.join("space"), Field::Out)?;
         write_space_outputs(&out.join("space"), &so, &ranked, 5, obs)?;
     }
     let (rank, chosen) = ranked

@@ -6,6 +6,7 @@
 
 use crate::Result;
 use crate::arch::{SearchSpace, SubnetConfig};
+use crate::error::Field;
 use crate::search::predictor::{Predictor, Sample};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -36,7 +37,7 @@ pub struct Pair {
 /// the run's manifest records, a damaged line, a subnet outside the space or a top-1 outside
 /// [0, 1] is an error naming it (a line by its number).
 pub fn read_pairs(run: &Path, space: &SearchSpace) -> Result<Vec<Pair>> {
-    crate::io::check_set(run, PAIRS_SET, "--run")?;
+    crate::io::check_set(run, PAIRS_SET, Some(Field::Run))?;
     crate::io::read_jsonl_checked(&run.join(PAIRS_FILE), false, |p: &Pair| {
         let accuracy = |v: f64| v.is_finite() && (0.0..=1.0).contains(&v);
         if !accuracy(p.top1) {
@@ -143,7 +144,7 @@ pub fn check_evidence(
     if run_dir.join(PAIRS_FILE).exists() {
         check_pairs_evidence(run_dir, space, p)?;
     }
-    crate::io::check_set(run_dir, PREDICTOR_SET, "--run").map_err(|e| e.to_string())
+    crate::io::check_set(run_dir, PREDICTOR_SET, Some(Field::Run)).map_err(|e| e.to_string())
 }
 
 fn check_pairs_evidence(

@@ -7,6 +7,7 @@ use super::firmware::elf_name;
 use super::search_outputs::{SchedulerRow, scheduler_rows};
 use crate::arch::SubnetConfig;
 use crate::data::input_rgb;
+use crate::error::Field;
 use crate::export::accuracy::accuracy_and_logits;
 use crate::export::{QGraph, QParams, calibrate, carray, extract, quantize, tflite};
 use crate::mcu::Device;
@@ -209,7 +210,7 @@ pub fn export(
     }
     let claimed = claimed_files(o.target.as_ref());
     let claimed: Vec<&str> = claimed.iter().map(String::as_str).collect();
-    crate::io::claim_outputs(&o.out, "--out", &claimed)?;
+    crate::io::claim_outputs(&o.out, Field::Out, &claimed)?;
     // The run's checkpoint this export is made from, recorded in --out's manifest.
     let inputs = crate::train::checkpoint::input_entries(run_dir)?;
     obs.message(&format!(

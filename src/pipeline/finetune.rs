@@ -9,6 +9,7 @@ use crate::arch::SubnetConfig;
 use crate::autograd::ops::norm::BnMode;
 use crate::data::augment::Augment;
 use crate::data::input_rgb;
+use crate::error::Field;
 use crate::nn::optim::CosineSchedule;
 use crate::nn::{Module, Sgd};
 use crate::observer::Observer;
@@ -31,7 +32,7 @@ pub fn finetune(
 ) -> Result<()> {
     let cfg = &run.cfg;
     cfg.space.check(subnet)?;
-    crate::bounds::positive("--finetune-lr", lr as f64, 10.0)?;
+    crate::bounds::positive(Field::FinetuneLr, lr as f64, 10.0)?;
     let train = &run.data.train;
     let per_epoch = train.len() / cfg.batch;
     if epochs == 0 || per_epoch == 0 {

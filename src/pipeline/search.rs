@@ -18,6 +18,7 @@ use super::search_outputs::{Row, SearchReport, scheduler_rows, write_outputs};
 use super::trust::trusted_predictor;
 use crate::arch::SearchSpace;
 use crate::arch::SubnetConfig;
+use crate::error::Field;
 use crate::observer::Observer;
 use crate::search::baselines::{most_macs, random_fitting, uniform};
 use crate::search::choice::{ChoiceRow, FinalChoice, Prior, final_choice};
@@ -69,11 +70,11 @@ impl SearchOptions {
     pub fn validate(&self) -> Result<()> {
         use crate::bounds::{int, real};
         self.evo.validate()?;
-        self.measure_evo.validate_as("--measure-population")?;
-        int("--top-k", self.top_k, 1, 10_000)?;
-        real("--min-tau", self.min_tau, -1.0, 1.0)?;
+        self.measure_evo.validate_as(Field::MeasurePopulation)?;
+        int(Field::TopK, self.top_k, 1, 10_000)?;
+        real(Field::MinTau, self.min_tau, -1.0, 1.0)?;
         if let Some(n) = self.random {
-            int("--random", n, 1, 1_000_000)?;
+            int(Field::Random, n, 1, 1_000_000)?;
         }
         crate::bounds::recal_images(self.recal_images)
     }
@@ -93,7 +94,7 @@ pub fn check_search_inputs(run_dir: &Path, space: &SearchSpace, o: &SearchOption
         )));
     }
     crate::search::evolution::check_any_fits(space, &mut Checker::new(o.limits.clone()))?;
-    crate::io::check_outputs(&o.out, "--out", &OUTPUT_FILES)?;
+    crate::io::check_outputs(&o.out, Field::Out, &OUTPUT_FILES)?;
     read_pairs(run_dir, space)?;
     if o.strategy == Strategy::Predictor {
         // An untrusted predictor is no refusal (the search measures instead); a broken one is.
@@ -119,7 +120,7 @@ pub fn run_search(
     let (limits, out) = (&o.limits, o.out.as_path());
     // The outputs are claimed first: a user's file of the same name stops the search before
     // it starts.
-    crate::io::claim_outputs(out, "--out", &OUTPUT_FILES)?;
+    crate::io::claim_outputs(out, Field::Out, &OUTPUT_FILES)?;
     // The run's checkpoint, predictor and pairs this search reads, recorded in --out's manifest.
     let inputs = super::search_outputs::inputs(run_dir)?;
     let space = &run.cfg.space;

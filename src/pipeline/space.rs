@@ -3,6 +3,7 @@
 
 use crate::Result;
 use crate::chart::{Chart, Series, cdf_points};
+use crate::error::Field;
 use crate::observer::Observer;
 use crate::search::space::{SpaceOptions, SpaceResult};
 use std::path::Path;
@@ -61,7 +62,7 @@ pub fn write_space_outputs(
     top: usize,
     obs: &dyn Observer,
 ) -> Result<()> {
-    crate::io::claim_outputs(dir, "--out", &OUTPUT_FILES)?;
+    crate::io::claim_outputs(dir, Field::Out, &OUTPUT_FILES)?;
     let v = serde_json::json!({
         "device": o.limits.device, "scheduler": o.limits.scheduler.name(), "latency_ms": o.limits.latency_ms, "samples": o.samples,
         "seed": o.seed, "rank": o.rank, "min_fit": o.min_fit, "spaces": r,

@@ -3,6 +3,7 @@
 //! (its settings and parameter count) is known before its first step, for the caller to show.
 
 use crate::arch::SearchSpace;
+use crate::error::Field;
 use crate::observer::Observer;
 use crate::train::config::{RunConfig, RunSummary};
 use crate::train::fixed::{FixedOptions, FixedReport};
@@ -22,16 +23,16 @@ pub struct TrainOptions {
 pub fn check_run_options(run: &RunOptions, lead: bool) -> Result<()> {
     if lead {
         let out = &run.out;
-        crate::io::check_out_dir(out, "--out")?;
-        crate::io::check_lock(out, "--out")?;
+        crate::io::check_out_dir(out, Field::Out)?;
+        crate::io::check_lock(out, Field::Out)?;
         if let Some(p) = &run.profile {
-            crate::io::check_trace_path(p, "--profile")?;
+            crate::io::check_trace_path(p, Field::Profile)?;
         }
         if run.resume {
             crate::train::checkpoint::check_has_run(out)?;
         }
     }
-    crate::bounds::int("--workers", run.workers, 1, 64)
+    crate::bounds::int(Field::Workers, run.workers, 1, 64)
 }
 
 /// What a supernet run did.

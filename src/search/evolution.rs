@@ -6,6 +6,7 @@
 use super::Checker;
 use super::encoding::canonical;
 use crate::arch::{SearchSpace, SubnetConfig};
+use crate::error::Field;
 use crate::error::{Error, Result};
 use crate::mcu::fast::Summary;
 use rand::seq::IndexedRandom;
@@ -43,28 +44,32 @@ impl EvoOptions {
         }
     }
 
-    /// Every option in range, named by its flag; checked before any work.
+    /// Every option in range, named by its field; checked before any work.
     pub fn validate(&self) -> Result<()> {
-        self.validate_as("--population")
+        self.validate_as(Field::Population)
     }
 
-    /// `validate`, the population named by `population_flag` (`--measure-population` for the
+    /// `validate`, the population named by `population` (`Field::MeasurePopulation` for the
     /// measured evolution).
-    pub fn validate_as(&self, population_flag: &str) -> Result<()> {
+    pub fn validate_as(&self, population: Field) -> Result<()> {
         use crate::bounds::{int, real};
-        int(population_flag, self.population, 2, 100_000)?;
-        int("--generations", self.generations, 1, 1_000_000)?;
-        real("--parent-ratio", self.parent_ratio, 0.0, 1.0)?;
-        real("--mutation-prob", self.mutation_prob, 0.0, 1.0)?;
-        real("--mutation-ratio", self.mutation_ratio, 0.0, 1.0)?;
-        int("max_tries", self.max_tries, 1, 1_000_000)?;
+        int(population, self.population, 2, 100_000)?;
+        int(Field::Generations, self.generations, 1, 1_000_000)?;
+        real(Field::ParentRatio, self.parent_ratio, 0.0, 1.0)?;
+        real(Field::MutationProb, self.mutation_prob, 0.0, 1.0)?;
+        real(Field::MutationRatio, self.mutation_ratio, 0.0, 1.0)?;
+        int(Field::MaxTries, self.max_tries, 1, 1_000_000)?;
         if let Some(b) = self.max_scored
             && b < self.population
         {
-            return Err(Error::Invalid(format!(
-                "--budget {b}: the first population alone is {} subnets ({population_flag}); give a budget of at least that",
-                self.population
-            )));
+            return Err(Error::bad(
+                Field::Budget,
+                b,
+                format!(
+                    "the first population alone is {} subnets ({population}); give a budget of at least that",
+                    self.population
+                ),
+            ));
         }
         Ok(())
     }

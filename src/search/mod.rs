@@ -12,6 +12,7 @@ pub mod space;
 
 use crate::arch::subnet::from_subnet;
 use crate::arch::{SearchSpace, SubnetConfig};
+use crate::error::Field;
 use crate::mcu::fast::{Evaluator, Summary};
 use crate::mcu::latency;
 use crate::mcu::{Device, EvalOptions, Scheduler, evaluate};
@@ -34,7 +35,7 @@ impl Limits {
         let Some(ms) = self.latency_ms else {
             return Ok(());
         };
-        crate::bounds::positive("--latency-ms", ms, 1e9)?;
+        crate::bounds::positive(Field::LatencyMs, ms, 1e9)?;
         self.pricing().map(|_| ())
     }
 

@@ -3,6 +3,7 @@
 
 use crate::Engine;
 use crate::arch::{SearchSpace, SubnetConfig};
+use crate::error::Field;
 use crate::error::{Error, Result};
 use rand::seq::SliceRandom;
 use rand::{SeedableRng, rngs::StdRng};
@@ -48,18 +49,18 @@ impl FitOptions {
     /// Every option in range, named by its flag; checked before any work.
     pub fn validate(&self) -> Result<()> {
         use crate::bounds::{int, positive, real};
-        int("--hidden", self.hidden, 1, 4096)?;
-        int("--iterations", self.iterations, 1, 1_000_000)?;
-        positive("--lr", self.lr as f64, 10.0)?;
-        real("--weight-decay", self.weight_decay as f64, 0.0, 1.0)?;
-        real("--holdout", self.holdout, 0.05, 0.9)?;
+        int(Field::Hidden, self.hidden, 1, 4096)?;
+        int(Field::Iterations, self.iterations, 1, 1_000_000)?;
+        positive(Field::Lr, self.lr as f64, 10.0)?;
+        real(Field::WeightDecay, self.weight_decay as f64, 0.0, 1.0)?;
+        real(Field::Holdout, self.holdout, 0.05, 0.9)?;
         if self.folds == 1 {
             return Err(Error::Invalid(
                 "--folds 1: cross-validation needs at least 2 folds (0 for none)".into(),
             ));
         }
-        int("--folds", self.folds, 0, 20)?;
-        int("--patience", self.patience, 1, 100_000)?;
+        int(Field::Folds, self.folds, 0, 20)?;
+        int(Field::Patience, self.patience, 1, 100_000)?;
         Ok(())
     }
 }

@@ -5,6 +5,7 @@
 
 use super::{Checker, Limits};
 use crate::arch::SearchSpace;
+use crate::error::Field;
 use crate::error::{Error, Result};
 use crate::seed::derive_seed;
 use rand::{SeedableRng, rngs::StdRng};
@@ -157,7 +158,7 @@ impl SpaceOptions {
             ));
         }
         for (i, &r) in self.resolutions.iter().enumerate() {
-            int("--resolutions", r, 16, MAX_RESOLUTION)?;
+            int(Field::Resolutions, r, 16, MAX_RESOLUTION)?;
             if self.resolutions[..i].contains(&r) {
                 return Err(Error::Invalid(format!(
                     "--resolutions: {r} is listed twice"
@@ -165,14 +166,14 @@ impl SpaceOptions {
             }
         }
         for (i, &w) in self.widths.iter().enumerate() {
-            positive("--widths", w, 8.0)?;
+            positive(Field::Widths, w, 8.0)?;
             if self.widths[..i].contains(&w) {
                 return Err(Error::Invalid(format!("--widths: {w} is listed twice")));
             }
         }
-        int("--samples", self.samples, 1, 1_000_000)?;
-        real("--min-fit", self.min_fit, 0.0, 1.0)?;
-        int("--threads", self.threads, 1, 1024)?;
+        int(Field::Samples, self.samples, 1, 1_000_000)?;
+        real(Field::MinFit, self.min_fit, 0.0, 1.0)?;
+        int(Field::Threads, self.threads, 1, 1024)?;
         self.base.validate()?;
         for &r in &self.resolutions {
             for &w in &self.widths {

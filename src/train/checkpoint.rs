@@ -5,6 +5,7 @@
 
 use super::compare::differing_fields;
 use crate::Engine;
+use crate::error::Field;
 use crate::error::{Error, Result};
 use crate::nn::{Module, Sgd};
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
@@ -160,7 +161,7 @@ pub fn refuse_overwrite(dir: &Path) -> Result<()> {
 /// `--resume` into `out` has a run to continue: its checkpoint (a publish a killed run
 /// committed is finished first, as every reader of the set does) with its `state.json`.
 pub fn check_has_run(out: &Path) -> Result<()> {
-    crate::io::check_set(out, CHECKPOINT_SET, "--resume")?;
+    crate::io::check_set(out, CHECKPOINT_SET, Some(Field::Resume))?;
     if !out.join("state.json").is_file() {
         return Err(Error::Invalid(format!(
             "--resume: {} holds no run to continue (no state.json): nothing to resume",
@@ -184,7 +185,7 @@ fn read_state(dir: &Path) -> Result<State> {
 
 /// The state and every tensor of the checkpoint in `dir`, checked for consistency.
 pub fn load(dir: &Path) -> Result<(State, Tensors)> {
-    crate::io::check_set(dir, CHECKPOINT_SET, "--run")?;
+    crate::io::check_set(dir, CHECKPOINT_SET, Some(Field::Run))?;
     let state = read_state(dir)?;
     let wp = dir.join(&state.weights);
     let bytes = std::fs::read(&wp).map_err(|e| bad(&wp, e.to_string()))?;
@@ -311,7 +312,7 @@ pub fn check_resume(
 ) -> Result<()> {
     // A checkpoint committed by a run killed before it finished publishing is finished first
     // (as any reader of the set does), then read.
-    crate::io::check_set(out, CHECKPOINT_SET, "--resume")?;
+    crate::io::check_set(out, CHECKPOINT_SET, Some(Field::Resume))?;
     check_resumable(out, &read_state(out)?, config_json, world, max_steps)
 }
 

@@ -3,6 +3,7 @@
 
 use super::schedule::Schedule;
 use crate::arch::SearchSpace;
+use crate::error::Field;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 
@@ -84,22 +85,34 @@ impl RunConfig {
         self.space.validate()?;
         self.schedule.validate(&self.space)?;
         int(
-            "--image-size",
+            Field::ImageSize,
             self.image_size,
             1,
             crate::bounds::MAX_RESOLUTION,
         )?;
-        int("--batch", self.batch, 2, 4096)?;
-        int("ranks", self.ranks, 1, 4096)?;
-        int("--crop-pad", self.crop_pad, 0, 64)?;
-        real("momentum", self.momentum as f64, 0.0, 0.999)?;
-        real("--weight-decay", self.weight_decay as f64, 0.0, 1.0)?;
-        real("--label-smoothing", self.label_smoothing as f64, 0.0, 0.99)?;
-        real("--distill-weight", self.distill_weight as f64, 0.0, 1000.0)?;
+        int(Field::Batch, self.batch, 2, 4096)?;
+        int(Field::Ranks, self.ranks, 1, 4096)?;
+        int(Field::CropPad, self.crop_pad, 0, 64)?;
+        real(Field::Momentum, self.momentum as f64, 0.0, 0.999)?;
+        real(Field::WeightDecay, self.weight_decay as f64, 0.0, 1.0)?;
+        real(
+            Field::LabelSmoothing,
+            self.label_smoothing as f64,
+            0.0,
+            0.99,
+        )?;
+        real(
+            Field::DistillWeight,
+            self.distill_weight as f64,
+            0.0,
+            1000.0,
+        )?;
         crate::bounds::recal_images(Some(self.recal_images))?;
         if self.val_images == 0 {
-            return Err(Error::Invalid(
-                "--val-images 0: validation would score the test split; hold out at least one training image".into(),
+            return Err(Error::bad(
+                Field::ValImages,
+                0,
+                "validation would score the test split; hold out at least one training image",
             ));
         }
         Ok(())

@@ -7,6 +7,7 @@
 
 use super::checkpoint::{self, Named, Tensors};
 use super::metrics::{Metric, MetricsLog, draw_metrics, read_metrics};
+use crate::error::Field;
 use crate::observer::Observer;
 use crate::{Engine, Error, Result};
 use std::path::{Path, PathBuf};
@@ -138,7 +139,7 @@ pub fn train_loop(
         }
     }
     let _lock = writer
-        .map(|out| crate::io::lock_dir(out, "--out"))
+        .map(|out| crate::io::lock_dir(out, Field::Out))
         .transpose()?;
     let mut step = 0;
     let mut metrics = Vec::new();

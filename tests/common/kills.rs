@@ -10,6 +10,7 @@ use super::harden::tinynas;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use tinynas::error::Field;
 
 /// What the kills found. `mixed` and `stale` must stay 0.
 #[derive(Debug, Default)]
@@ -162,7 +163,7 @@ pub fn verify_copy(dir: &Path, scratch: &Path, tally: &mut Tally, at: &str) -> b
     }
     if code != 0 {
         // No manifest yet (a run killed before its first checkpoint): the next writer's lock.
-        drop(tinynas::io::lock_dir(scratch, "--out").unwrap());
+        drop(tinynas::io::lock_dir(scratch, Field::Out).unwrap());
     }
     for t in temps(scratch) {
         tally.stale.push(format!("{at}: {t}"));
@@ -180,7 +181,7 @@ pub fn finish_check(dir: &Path, set: &str, t: &mut Tally) {
     for s in temps(dir) {
         t.stale.push(format!("after the last run: {s}"));
     }
-    tinynas::io::check_set(dir, set, "--out").unwrap();
+    tinynas::io::check_set(dir, set, Some(Field::Out)).unwrap();
     assert!(
         tinynas::io::read_manifest(dir)
             .unwrap()

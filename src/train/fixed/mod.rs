@@ -10,6 +10,7 @@ use super::runner::{LoopOptions, train_loop};
 use crate::arch::models::small_mobilenet;
 use crate::arch::net::{Input, Network};
 use crate::data::{Dataset, load_dir};
+use crate::error::Field;
 use crate::nn::Module;
 use crate::nn::net::Net;
 use crate::observer::Observer;
@@ -77,12 +78,12 @@ impl FixedOptions {
 
 fn check(o: &FixedOptions) -> Result<()> {
     use crate::bounds::{int, positive, real};
-    int("--epochs", o.epochs, 1, 100_000)?;
-    positive("--lr", o.lr as f64, f64::MAX)?;
-    real("--weight-decay", o.weight_decay as f64, 0.0, 1.0)?;
-    real("--label-smoothing", o.label_smoothing as f64, 0.0, 0.99)?;
+    int(Field::Epochs, o.epochs, 1, 100_000)?;
+    positive(Field::Lr, o.lr as f64, f64::MAX)?;
+    real(Field::WeightDecay, o.weight_decay as f64, 0.0, 1.0)?;
+    real(Field::LabelSmoothing, o.label_smoothing as f64, 0.0, 0.99)?;
     if let Some(s) = o.image_size {
-        int("--image-size", s, 1, crate::bounds::MAX_RESOLUTION)?;
+        int(Field::ImageSize, s, 1, crate::bounds::MAX_RESOLUTION)?;
     }
     if o.max_steps == Some(0) {
         return Err(Error::Invalid(
@@ -90,12 +91,12 @@ fn check(o: &FixedOptions) -> Result<()> {
         ));
     }
     if let Some((p, n)) = &o.profile {
-        crate::io::check_trace_path(p, "--profile")?;
-        int("--profile-steps", *n, 1, 100_000)?;
+        crate::io::check_trace_path(p, Field::Profile)?;
+        int(Field::ProfileSteps, *n, 1, 100_000)?;
     }
     if let Some(out) = &o.out {
-        crate::io::check_out_dir(out, "--out")?;
-        crate::io::check_lock(out, "--out")?;
+        crate::io::check_out_dir(out, Field::Out)?;
+        crate::io::check_lock(out, Field::Out)?;
         if o.resume {
             crate::train::checkpoint::check_has_run(out)?;
         }

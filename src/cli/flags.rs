@@ -1,0 +1,141 @@
+//! The CLI's names for the library's settings: each [`Field`] an error can name, by the flag
+//! that sets it. An error is printed with its fields so named (`describe`).
+
+use crate::error::{Error, Field};
+
+/// The flag that sets `field`; `None` for a setting no flag sets (one read from a run's
+/// config.json, named there by its field).
+pub fn flag(field: Field) -> Option<&'static str> {
+    Some(match field {
+        Field::Adapter => "--adapter",
+        Field::Batch => "--batch",
+        Field::Budget => "--budget",
+        Field::CalibImages => "--calib-images",
+        Field::CheckpointEvery => "--checkpoint-every",
+        Field::Classes => "--classes",
+        Field::ClockMhz => "--clock-mhz",
+        Field::Collect => "--collect",
+        Field::Count => "--count",
+        Field::CropPad => "--crop-pad",
+        Field::Data => "--data",
+        Field::Device => "--device",
+        Field::DistillWeight => "--distill-weight",
+        Field::Epochs => "--epochs",
+        Field::FinetuneEpochs => "--finetune-epochs",
+        Field::FinetuneLr => "--finetune-lr",
+        Field::Fit => "--fit",
+        Field::Flash => "--flash",
+        Field::Folds => "--folds",
+        Field::Generations => "--generations",
+        Field::HeldOut => "--held-out",
+        Field::Hidden => "--hidden",
+        Field::Holdout => "--holdout",
+        Field::ImageSize => "--image-size",
+        Field::Images => "--images",
+        Field::Iterations => "--iterations",
+        Field::LabelSmoothing => "--label-smoothing",
+        Field::LatencyMs => "--latency-ms",
+        Field::Lr => "--lr",
+        Field::MaxMmacs => "--max-mmacs",
+        Field::MaxRes => "--max-res",
+        Field::MaxSteps => "--max-steps",
+        Field::MaxWidth => "--max-width",
+        Field::MeasurePopulation => "--measure-population",
+        Field::MinFit => "--min-fit",
+        Field::MinTau => "--min-tau",
+        Field::MutationProb => "--mutation-prob",
+        Field::MutationRatio => "--mutation-ratio",
+        Field::N => "--n",
+        Field::Net => "--net",
+        Field::Out => "--out",
+        Field::ParentRatio => "--parent-ratio",
+        Field::Patches => "--patches",
+        Field::Patience => "--patience",
+        Field::Population => "--population",
+        Field::Profile => "--profile",
+        Field::ProfileSteps => "--profile-steps",
+        Field::Random => "--random",
+        Field::Rank => "--rank",
+        Field::RecalImages => "--recal-images",
+        Field::Reps => "--reps",
+        Field::Res => "--res",
+        Field::Resolution => "--resolution",
+        Field::Resolutions => "--resolutions",
+        Field::Resume => "--resume",
+        Field::Run => "--run",
+        Field::RuntimeFlash => "--runtime-flash",
+        Field::Samples => "--samples",
+        Field::Schedule => "--schedule",
+        Field::Scheduler => "--scheduler",
+        Field::Sram => "--sram",
+        Field::Steps => "--steps",
+        Field::Subnets => "--subnets",
+        Field::Target => "--target",
+        Field::TargetImages => "--target-images",
+        Field::Threads => "--threads",
+        Field::TopK => "--top-k",
+        Field::TrainImages => "--train-images",
+        Field::ValImages => "--val-images",
+        Field::Verify => "--verify",
+        Field::VerifyImages => "--verify-images",
+        Field::WeightDecay => "--weight-decay",
+        Field::Width => "--width",
+        Field::Widths => "--widths",
+        Field::Workers => "--workers",
+        Field::MaxTries | Field::Momentum | Field::Ranks => return None,
+    })
+}
+
+/// `field` as the user of the CLI knows it: its flag, or its name in a run's config.json.
+pub fn name(field: Field) -> String {
+    match flag(field) {
+        Some(f) => f.to_string(),
+        None => format!("{} (in the run's config.json)", field.name()),
+    }
+}
+
+/// `e` as the CLI prints it: every field it names by its flag.
+pub fn describe(e: &Error) -> String {
+    e.render(&name)
+}
+
+/// What is wrong with a value clap already names (`invalid value 'x' for '--device'`): a
+/// setting's words alone, any other error whole.
+pub fn why(e: &Error) -> String {
+    match e {
+        Error::Setting {
+            allowed: crate::error::Allowed::Words(w),
+            ..
+        } => w.render(&name),
+        e => describe(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every flag is a flag of some command, and no two fields share one.
+    #[test]
+    fn flags_are_distinct_and_known() {
+        use clap::CommandFactory;
+        let cmd = super::super::Cli::command();
+        let mut known = std::collections::BTreeSet::new();
+        let mut stack = vec![&cmd];
+        while let Some(c) = stack.pop() {
+            known.extend(
+                c.get_arguments()
+                    .filter_map(|a| a.get_long())
+                    .map(|l| format!("--{l}")),
+            );
+            stack.extend(c.get_subcommands());
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for &f in Field::ALL {
+            if let Some(flag) = flag(f) {
+                assert!(known.contains(flag), "{f:?}: {flag} is no command's flag");
+                assert!(seen.insert(flag), "{flag} named twice");
+            }
+        }
+    }
+}
