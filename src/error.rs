@@ -57,6 +57,15 @@ pub enum Error {
     Mismatch(String),
     #[error(transparent)]
     Io(#[from] std::io::Error),
+    /// The model is over the memory of the `target` device `device` by its generated C's
+    /// estimate: the layer-by-layer plan's, or with `patches` the patch plan's. `over` says by
+    /// how much; a front end names how to see the estimate (the CLI: its `mem` command).
+    #[error("{}", does_not_fit("target", .device, .over, &plan(*.patches)))]
+    DoesNotFit {
+        device: String,
+        over: String,
+        patches: Option<usize>,
+    },
 }
 
 impl Error {
@@ -70,7 +79,8 @@ impl Error {
             | Error::Data { .. }
             | Error::Shape { .. }
             | Error::BindingLimit { .. }
-            | Error::AdapterNotFound { .. } => 2,
+            | Error::AdapterNotFound { .. }
+            | Error::DoesNotFit { .. } => 2,
             Error::NoAdapter { .. }
             | Error::Device { .. }
             | Error::Gpu(_)
@@ -114,8 +124,29 @@ impl Error {
                 "{} {wanted:?}: no adapter's name contains it; available: {available}",
                 name(Field::Adapter)
             ),
+            Error::DoesNotFit {
+                device,
+                over,
+                patches,
+            } => does_not_fit(&name(Field::Target), device, over, &plan(*patches)),
             e => e.to_string(),
         }
+    }
+}
+
+/// [`Error::DoesNotFit`]'s words: `target` names the setting, `estimate` the plan whose
+/// estimate it is.
+pub fn does_not_fit(target: &str, device: &str, over: &str, estimate: &str) -> String {
+    format!(
+        "{target} {device}: the model does not fit: its generated C is over {over} by the estimate ({estimate}); search for this device, or give a larger one"
+    )
+}
+
+/// The plan whose estimate [`Error::DoesNotFit`] is.
+fn plan(patches: Option<usize>) -> String {
+    match patches {
+        None => "the layer-by-layer plan".to_string(),
+        Some(n) => format!("the patch plan with {n} patches"),
     }
 }
 

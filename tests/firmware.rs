@@ -278,15 +278,28 @@ fn firmware_refusals_name_what_was_wrong() {
     let _ = std::fs::remove_dir_all(&dir);
 
     // export --target refuses it up front, by the same estimate the search checks.
+    // A library caller reads the device and the estimate's plan; the CLI names the flag and the
+    // command that shows the estimate.
     let e = tinynas::pipeline::firmware::check_fits(
         &nets[0],
         &Device::preset("stm32f411").unwrap(),
         None,
     )
-    .unwrap_err()
-    .to_string();
+    .unwrap_err();
     assert!(
-        e.contains("--target stm32f411") && e.contains("over flash by"),
+        matches!(&e, tinynas::Error::DoesNotFit { device, over, patches: None }
+            if device == "stm32f411" && over.starts_with("flash by")),
+        "{e:?}"
+    );
+    let cli = tinynas::cli::flags::describe(&e);
+    assert!(
+        cli.starts_with(
+            "--target stm32f411: the model does not fit: its generated C is over flash by"
+        ) && cli.contains("(`tinynas mem --scheduler tinyengine`)"),
+        "{cli}"
+    );
+    assert!(
+        e.to_string().starts_with("target stm32f411:") && !e.to_string().contains("--"),
         "{e}"
     );
     tinynas::pipeline::firmware::check_fits(&nets[1], &Device::preset("stm32f411").unwrap(), None)
@@ -309,7 +322,7 @@ fn firmware_refusals_name_what_was_wrong() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(
-        err.contains("arm-none-eabi-gcc and qemu-system-arm not found")
+        err.contains("--target: arm-none-eabi-gcc and qemu-system-arm not found")
             && err.contains("scripts/setup.sh firmware"),
         "{err}"
     );

@@ -5,9 +5,12 @@ use common::search::*;
 use common::*;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
+use tinynas::Error;
 use tinynas::arch::subnet::from_subnet;
 use tinynas::arch::{SearchSpace, SubnetConfig};
-use tinynas::mcu::{EvalOptions, Scheduler, evaluate};
+use tinynas::cli::flags::describe;
+use tinynas::error::{Allowed, Field};
+use tinynas::mcu::{Device, EvalOptions, Scheduler, evaluate};
 use tinynas::search::Checker;
 use tinynas::search::encoding::{canonical, decode, encode, encoding_len, kendall_tau};
 use tinynas::search::evolution::{EvoOptions, evolve};
@@ -300,14 +303,147 @@ fn limits_no_subnet_meets_name_the_smallest_footprint() {
         max_tries: 5,
         ..EvoOptions::default()
     };
-    let err = evolve(&sp, &mut checker, &mut score, &o, |_, _| {})
+    let e = evolve(&sp, &mut checker, &mut score, &o, |_, _| {})
         .err()
-        .unwrap()
-        .to_string();
+        .unwrap();
+    // The device is the setting at fault; the other settings that could change it are named
+    // as fields, and the CLI names them all by their flags.
+    assert!(
+        matches!(&e, Error::Setting { field: Field::Device, value: None, allowed: Allowed::Words(w) }
+            if w.fields().collect::<Vec<_>>() == [Field::Device, Field::Sram, Field::Flash]),
+        "{e:?}"
+    );
+    let err = e.to_string();
     assert!(
         err.contains("no subnet fits")
             && err.contains("smallest footprint")
-            && err.contains("KiB SRAM"),
+            && err.contains("KiB SRAM")
+            && !err.contains("--"),
         "{err}"
+    );
+    let cli = describe(&e);
+    assert!(
+        cli.starts_with(
+            "--device: no subnet fits test (4 KiB SRAM, 1024 KiB flash) under tinyengine"
+        ) && cli.ends_with("choose a larger device (--device, --sram, --flash)"),
+        "{cli}"
+    );
+}
+
+/// A library caller can tell which setting a search refused and why; the CLI prints the same
+/// error with the field named by its flag.
+#[test]
+fn search_settings_refused_name_the_field() {
+    // A rank that is neither the mean nor a percentile.
+    let e = Rank::parse("p101").unwrap_err();
+    assert!(
+        matches!(&e, Error::Setting { field: Field::Rank, value: Some(v), .. } if v == "p101"),
+        "{e:?}"
+    );
+    assert_eq!(
+        describe(&e),
+        "--rank p101: give `mean` or a percentile such as p50, p80"
+    );
+
+    // A population of one: out of the evolution's range.
+    let e = EvoOptions {
+        population: 1,
+        ..EvoOptions::default()
+    }
+    .validate()
+    .unwrap_err();
+    assert!(
+        matches!(&e, Error::Setting { field: Field::Population, value: Some(v), allowed: Allowed::Ints { lo: 2, .. } } if v == "1"),
+        "{e:?}"
+    );
+    assert!(
+        describe(&e).starts_with("--population: 1 is out of range"),
+        "{e}"
+    );
+
+    // A latency limit on a device with no core, then with a core but no clock.
+    let mut lim = limits(256, 1024, Scheduler::TinyEngine);
+    lim.latency_ms = Some(10.0);
+    let e = lim.check_latency().unwrap_err();
+    assert!(
+        matches!(&e, Error::Setting { field: Field::LatencyMs, value: None, allowed: Allowed::Words(w) }
+            if w.fields().eq([Field::Device])),
+        "{e:?}"
+    );
+    assert_eq!(
+        describe(&e),
+        "--latency-ms: no core is known for device test: name a --device preset"
+    );
+    lim.device = Device::preset("stm32f412").unwrap();
+    lim.device.clock_mhz = None;
+    let e = lim.check_latency().unwrap_err();
+    assert!(
+        matches!(&e, Error::Setting { field: Field::LatencyMs, value: None, allowed: Allowed::Words(w) }
+            if w.fields().eq([Field::ClockMhz])),
+        "{e:?}"
+    );
+    assert_eq!(
+        e.to_string(),
+        "latency_ms: device stm32f412 has no clock: give `clock_mhz`"
+    );
+    assert_eq!(
+        describe(&e),
+        "--latency-ms: device stm32f412 has no clock: give --clock-mhz"
+    );
+
+    // A limit no subnet meets: the limit's value, and the clock as what would help.
+    let sp = SearchSpace {
+        resolutions: vec![128],
+        ..SearchSpace::default()
+    };
+    lim.device = Device::preset("stm32f412").unwrap();
+    lim.latency_ms = Some(0.001);
+    let e = tinynas::search::evolution::check_any_fits(&sp, &mut Checker::new(lim)).unwrap_err();
+    assert!(
+        matches!(&e, Error::Setting { field: Field::LatencyMs, value: Some(v), .. } if v == "0.001"),
+        "{e:?}"
+    );
+    let cli = describe(&e);
+    assert!(
+        cli.starts_with("--latency-ms 0.001: no subnet is that fast on stm32f412")
+            && cli.contains("a faster clock (--clock-mhz)"),
+        "{cli}"
+    );
+
+    // A space grid that lists a resolution twice, or no width at all.
+    let o = SpaceOptions {
+        base: SearchSpace::default(),
+        resolutions: vec![96, 96],
+        widths: vec![0.5],
+        samples: 4,
+        seed: 0,
+        limits: limits(256, 1024, Scheduler::TinyEngine),
+        rank: Rank::Mean,
+        min_fit: 0.05,
+        threads: 1,
+    };
+    let e = o.validate().unwrap_err();
+    assert!(
+        matches!(&e, Error::Setting { field: Field::Resolutions, value: Some(v), .. } if v == "96"),
+        "{e:?}"
+    );
+    assert_eq!(describe(&e), "--resolutions 96: listed twice");
+    let e = SpaceOptions {
+        resolutions: vec![96],
+        widths: vec![],
+        ..o
+    }
+    .validate()
+    .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::Setting {
+                field: Field::Widths,
+                value: None,
+                ..
+            }
+        ),
+        "{e:?}"
     );
 }

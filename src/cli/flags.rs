@@ -94,9 +94,23 @@ pub fn name(field: Field) -> String {
     }
 }
 
-/// `e` as the CLI prints it: every field it names by its flag.
+/// `e` as the CLI prints it: every field it names by its flag, and an estimate by the command
+/// that shows it.
 pub fn describe(e: &Error) -> String {
-    e.render(&name)
+    match e {
+        Error::DoesNotFit {
+            device,
+            over,
+            patches,
+        } => {
+            let command = match patches {
+                None => "`tinynas mem --scheduler tinyengine`".to_string(),
+                Some(n) => format!("`tinynas mem --scheduler patch --patches {n}`"),
+            };
+            crate::error::does_not_fit(&name(Field::Target), device, over, &command)
+        }
+        e => e.render(&name),
+    }
 }
 
 /// What is wrong with a value clap already names (`invalid value 'x' for '--device'`): a

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 fn rank_arg(s: &str) -> std::result::Result<Rank, String> {
-    Rank::parse(s).map_err(|e| e.to_string())
+    Rank::parse(s).map_err(|e| super::flags::why(&e))
 }
 
 /// Device and scheduler options shared by `space` and `search`.

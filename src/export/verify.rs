@@ -6,6 +6,7 @@
 
 use super::quant::QGraph;
 use super::tflite::tensor_names;
+use crate::error::Field;
 use crate::mcu::sched::argmax;
 use crate::{Error, Result};
 use serde::Serialize;
@@ -36,19 +37,23 @@ pub fn check_python(python: &Path) -> Result<()> {
         .output();
     match out {
         Ok(o) if o.status.success() => Ok(()),
-        Ok(o) => Err(Error::Invalid(format!(
-            "--verify {}: this Python cannot import tflite_micro, ai_edge_litert and numpy ({}); scripts/pyenv.sh makes one that can",
+        Ok(o) => Err(Error::bad(
+            Field::Verify,
             python.display(),
-            String::from_utf8_lossy(&o.stderr)
-                .lines()
-                .last()
-                .unwrap_or("")
-                .trim()
-        ))),
-        Err(e) => Err(Error::Invalid(format!(
-            "--verify {}: cannot run it ({e}); scripts/pyenv.sh makes a Python with the runtimes",
-            python.display()
-        ))),
+            format!(
+                "this Python cannot import tflite_micro, ai_edge_litert and numpy ({}); scripts/pyenv.sh makes one that can",
+                String::from_utf8_lossy(&o.stderr)
+                    .lines()
+                    .last()
+                    .unwrap_or("")
+                    .trim()
+            ),
+        )),
+        Err(e) => Err(Error::bad(
+            Field::Verify,
+            python.display(),
+            format!("cannot run it ({e}); scripts/pyenv.sh makes a Python with the runtimes"),
+        )),
     }
 }
 

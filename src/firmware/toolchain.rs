@@ -1,5 +1,6 @@
 //! The Arm embedded toolchain and QEMU, found on PATH, and the core a device names.
 
+use crate::error::Field;
 use crate::mcu::device::{Core, Device};
 use crate::{Error, Result};
 use std::path::{Path, PathBuf};
@@ -46,26 +47,32 @@ impl Toolchain {
                 .into_iter()
                 .flatten()
                 .collect();
-                Err(Error::Invalid(format!(
-                    "--target: {} not found on PATH; {INSTALL_HINT}",
-                    missing.join(" and ")
-                )))
+                Err(Error::bad_setting(
+                    Field::Target,
+                    format!(
+                        "{} not found on PATH; {INSTALL_HINT}",
+                        missing.join(" and ")
+                    ),
+                ))
             }
         }
     }
 }
 
-/// The core of `device`, or an error naming the flag.
+/// The core of `device` (the target), or an error naming the setting.
 pub fn device_core(device: &Device) -> Result<Core> {
     device.core.ok_or_else(|| {
-        Error::Invalid(format!(
-            "--target {}: no core is known for this device; name a preset: {}",
-            device.name,
-            crate::mcu::device::PRESETS
-                .iter()
-                .map(|p| p.0)
-                .collect::<Vec<_>>()
-                .join(", ")
-        ))
+        Error::bad(
+            Field::Target,
+            &device.name,
+            format!(
+                "no core is known for this device; name a preset: {}",
+                crate::mcu::device::PRESETS
+                    .iter()
+                    .map(|p| p.0)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )
     })
 }

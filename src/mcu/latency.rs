@@ -11,6 +11,7 @@ use super::device::Core;
 use super::graph::{OpInfo, OpKind, TensorInfo};
 use super::walk::walk_ops;
 use crate::arch::net::Network;
+use crate::error::Field;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -223,9 +224,12 @@ pub fn per_op(net: &Network, core: Core) -> Result<Vec<f64>> {
         }
     });
     match missing {
-        Some(m) => Err(Error::Invalid(format!(
-            "--latency-ms: the latency model has no cost for {m}: the generated C runs only convolutions (depthwise with kernels 3, 5, 7 and strides 1, 2), ADD, average pooling and fully connected layers"
-        ))),
+        Some(m) => Err(Error::bad_setting(
+            Field::LatencyMs,
+            format!(
+                "the latency model has no cost for {m}: the generated C runs only convolutions (depthwise with kernels 3, 5, 7 and strides 1, 2), ADD, average pooling and fully connected layers"
+            ),
+        )),
         None => Ok(out),
     }
 }

@@ -129,8 +129,10 @@ pub fn extract_and_quantize(
     calib: usize,
 ) -> Result<Quantized> {
     if calib == 0 {
-        return Err(Error::Invalid(
-            "export needs at least one calibration image (--calib-images 0)".into(),
+        return Err(Error::bad(
+            Field::CalibImages,
+            0,
+            "export needs at least one calibration image",
         ));
     }
     let space = &run.cfg.space;

@@ -145,18 +145,14 @@ pub fn check_fits(
     .into_iter()
     .flatten()
     .collect();
-    let how = match patches {
-        None => "`tinynas mem --scheduler tinyengine`".to_string(),
-        Some(n) => format!("`tinynas mem --scheduler patch --patches {n}`"),
-    };
-    Err(Error::Invalid(format!(
-        "--target {}: the model does not fit: its generated C is over {} by the estimate ({how}); search for this device, or give a larger one",
-        device.name,
-        parts.join(" and ")
-    )))
+    Err(Error::DoesNotFit {
+        device: device.name.clone(),
+        over: parts.join(" and "),
+        patches,
+    })
 }
 
-/// Refuse, before any work, a `--target` whose core is unknown or whose toolchain is missing.
+/// Refuse, before any work, a target device whose core is unknown or whose toolchain is missing.
 pub fn check_target(device: &Device) -> Result<()> {
     crate::firmware::toolchain::device_core(device)?;
     crate::firmware::toolchain::Toolchain::find().map(|_| ())

@@ -89,9 +89,14 @@ pub fn check_search_inputs(run_dir: &Path, space: &SearchSpace, o: &SearchOption
     if let Some(n) = o.random
         && n as f64 > distinct
     {
-        return Err(Error::Invalid(format!(
-            "--random {n}: the run's search space holds only {distinct} distinct subnets; give --random {distinct} or fewer"
-        )));
+        return Err(Error::bad(
+            Field::Random,
+            n,
+            format!(
+                "the run's search space holds only {distinct} distinct subnets; give {} {distinct} or fewer",
+                Field::Random
+            ),
+        ));
     }
     crate::search::evolution::check_any_fits(space, &mut Checker::new(o.limits.clone()))?;
     crate::io::check_outputs(&o.out, Field::Out, &OUTPUT_FILES)?;

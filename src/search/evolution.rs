@@ -125,23 +125,32 @@ pub fn check_any_fits(space: &SearchSpace, checker: &mut Checker) -> Result<()> 
     Ok(())
 }
 
+/// The limits' device (or its latency limit) that no subnet of `space` meets.
 fn no_fit(space: &SearchSpace, checker: &mut Checker) -> Error {
-    let msg = match smallest_footprint(space, checker) {
-        Ok(s) if checker.limits.device.fits(s.sram_bytes, s.flash_bytes) => format!(
-            "--latency-ms {}: no subnet is that fast on {}: the smallest subnet of the space at its lowest resolution takes {:.2} ms by the latency model; give a longer limit, a faster clock (--clock-mhz) or a faster device",
+    let limits = super::describe_limits(&checker.limits);
+    match smallest_footprint(space, checker) {
+        Ok(s) if checker.limits.device.fits(s.sram_bytes, s.flash_bytes) => Error::bad(
+            Field::LatencyMs,
             checker.limits.latency_ms.unwrap_or(f64::NAN),
-            super::describe_limits(&checker.limits),
-            s.latency_ms.unwrap_or(f64::NAN)
+            format!(
+                "no subnet is that fast on {limits}: the smallest subnet of the space at its lowest resolution takes {:.2} ms by the latency model; give a longer limit, a faster clock ({}) or a faster device",
+                s.latency_ms.unwrap_or(f64::NAN),
+                Field::ClockMhz
+            ),
         ),
-        Ok(s) => format!(
-            "no subnet fits {}: the smallest footprint in the space is {:.1} KiB SRAM and {:.1} KiB flash (smallest subnet, lowest resolution); lower the resolution or width, or choose a larger device (--device, --sram, --flash)",
-            super::describe_limits(&checker.limits),
-            s.peak_sram_bytes as f64 / 1024.0,
-            s.flash_bytes as f64 / 1024.0
+        Ok(s) => Error::bad_setting(
+            Field::Device,
+            format!(
+                "no subnet fits {limits}: the smallest footprint in the space is {:.1} KiB SRAM and {:.1} KiB flash (smallest subnet, lowest resolution); lower the resolution or width, or choose a larger device ({}, {}, {})",
+                s.peak_sram_bytes as f64 / 1024.0,
+                s.flash_bytes as f64 / 1024.0,
+                Field::Device,
+                Field::Sram,
+                Field::Flash
+            ),
         ),
-        Err(e) => e.to_string(),
-    };
-    Error::Invalid(msg)
+        Err(e) => e,
+    }
 }
 
 fn mutate(space: &SearchSpace, s: &SubnetConfig, p: f64, rng: &mut impl Rng) -> SubnetConfig {

@@ -43,16 +43,20 @@ impl Limits {
     fn pricing(&self) -> Result<Pricing> {
         let d = &self.device;
         let core = d.core.ok_or_else(|| {
-            Error::Invalid(format!(
-                "--latency-ms: no core is known for device {}: name a --device preset",
-                d.name
-            ))
+            Error::bad_setting(
+                Field::LatencyMs,
+                format!(
+                    "no core is known for device {}: name a {} preset",
+                    d.name,
+                    Field::Device
+                ),
+            )
         })?;
         let mhz = d.clock_mhz.ok_or_else(|| {
-            Error::Invalid(format!(
-                "--latency-ms: device {} has no clock: give --clock-mhz",
-                d.name
-            ))
+            Error::bad_setting(
+                Field::LatencyMs,
+                format!("device {} has no clock: give {}", d.name, Field::ClockMhz),
+            )
         })?;
         Ok(Pricing {
             table: latency::core_table(core)?,

@@ -28,9 +28,11 @@ impl Rank {
             .and_then(|v| v.parse::<f64>().ok())
             .filter(|p| (0.0..=100.0).contains(p));
         p.map(Rank::Percentile).ok_or_else(|| {
-            Error::Invalid(format!(
-                "--rank {s}: give `mean` or a percentile such as p50, p80"
-            ))
+            Error::bad(
+                Field::Rank,
+                s,
+                "give `mean` or a percentile such as p50, p80",
+            )
         })
     }
 }
@@ -152,23 +154,27 @@ impl SpaceOptions {
     /// valid space: checked before any work.
     pub fn validate(&self) -> Result<()> {
         use crate::bounds::{MAX_RESOLUTION, int, positive, real};
-        if self.resolutions.is_empty() || self.widths.is_empty() {
-            return Err(Error::Invalid(
-                "--resolutions and --widths: space optimization needs at least one of each".into(),
-            ));
+        for (field, empty) in [
+            (Field::Resolutions, self.resolutions.is_empty()),
+            (Field::Widths, self.widths.is_empty()),
+        ] {
+            if empty {
+                return Err(Error::bad_setting(
+                    field,
+                    "space optimization needs at least one",
+                ));
+            }
         }
         for (i, &r) in self.resolutions.iter().enumerate() {
             int(Field::Resolutions, r, 16, MAX_RESOLUTION)?;
             if self.resolutions[..i].contains(&r) {
-                return Err(Error::Invalid(format!(
-                    "--resolutions: {r} is listed twice"
-                )));
+                return Err(Error::bad(Field::Resolutions, r, "listed twice"));
             }
         }
         for (i, &w) in self.widths.iter().enumerate() {
             positive(Field::Widths, w, 8.0)?;
             if self.widths[..i].contains(&w) {
-                return Err(Error::Invalid(format!("--widths: {w} is listed twice")));
+                return Err(Error::bad(Field::Widths, w, "listed twice"));
             }
         }
         int(Field::Samples, self.samples, 1, 1_000_000)?;
@@ -178,7 +184,11 @@ impl SpaceOptions {
         for &r in &self.resolutions {
             for &w in &self.widths {
                 self.space(r, w).validate().map_err(|e| {
-                    Error::Invalid(format!("--resolutions {r} with --widths {w}: {e}"))
+                    Error::bad(
+                        Field::Resolutions,
+                        r,
+                        format!("with {} {w}: {e}", Field::Widths),
+                    )
                 })?;
             }
         }
