@@ -3,10 +3,13 @@
 mod common;
 use common::bn_width;
 use rand::{Rng, SeedableRng, rngs::StdRng};
+use tinynas::Error;
 use tinynas::arch::SearchSpace;
 use tinynas::arch::models::proxyless_mobile;
 use tinynas::arch::net::Network;
 use tinynas::arch::subnet::from_subnet;
+use tinynas::cli::flags::describe;
+use tinynas::error::{Allowed, Field};
 use tinynas::mcu::place::{Order, place};
 use tinynas::mcu::sched::buffers;
 use tinynas::mcu::walk::build;
@@ -173,16 +176,29 @@ fn malformed_descriptions_name_the_field() {
         let err = Network::from_json(&text).unwrap_err().to_string();
         assert!(err.contains(want), "{want:?} not in {err:?}");
     }
-    let err = Device::preset("esp32").unwrap_err().to_string();
+    // An unknown device or scheduler: the field, the value, the valid names; the CLI names the
+    // flags (the budgets that replace a preset too).
+    let e = Device::preset("esp32").unwrap_err();
     assert!(
-        err.contains("stm32f746") && err.contains("nrf52840"),
+        matches!(&e, Error::Setting { field: Field::Device, value: Some(v), allowed: Allowed::Words(w) }
+            if v == "\"esp32\"" && w.fields().eq([Field::Sram, Field::Flash])),
+        "{e:?}"
+    );
+    let err = describe(&e);
+    assert!(
+        err.starts_with("--device \"esp32\": unknown device; valid: stm32f746, ")
+            && err.contains("nrf52840")
+            && err.ends_with("(or give --sram and --flash)"),
         "{err}"
     );
+    let e = Scheduler::parse("greedy").unwrap_err();
     assert!(
-        Scheduler::parse("greedy")
-            .unwrap_err()
-            .to_string()
-            .contains("tinyengine")
+        matches!(&e, Error::Setting { field: Field::Scheduler, value: Some(v), .. } if v == "\"greedy\""),
+        "{e:?}"
+    );
+    assert_eq!(
+        describe(&e),
+        "--scheduler \"greedy\": unknown scheduler; valid: analytic, tflm, tinyengine, patch"
     );
 }
 

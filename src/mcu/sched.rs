@@ -38,9 +38,12 @@ impl Scheduler {
             .into_iter()
             .find(|x| x.name() == s.to_ascii_lowercase())
             .ok_or_else(|| {
-                crate::Error::Invalid(format!(
-                    "unknown scheduler {s:?}; valid: analytic, tflm, tinyengine, patch"
-                ))
+                let names: Vec<&str> = Scheduler::ALL.iter().map(|x| x.name()).collect();
+                crate::Error::bad(
+                    crate::error::Field::Scheduler,
+                    format!("{s:?}"),
+                    format!("unknown scheduler; valid: {}", names.join(", ")),
+                )
             })
     }
 }
