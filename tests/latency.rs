@@ -7,6 +7,7 @@ mod common;
 use common::harden::{refused, tinynas};
 use tinynas::arch::SearchSpace;
 use tinynas::arch::subnet::from_subnet;
+use tinynas::cli::flags::describe;
 use tinynas::mcu::device::Core;
 use tinynas::mcu::{Device, Scheduler, latency};
 use tinynas::search::baselines::{most_macs, random_fitting, uniform};
@@ -175,13 +176,14 @@ fn clock_mhz_scales_the_latency_and_a_device_without_a_clock_is_refused() {
     // No clock: the limit cannot be priced.
     let mut l = limits("stm32f412", Some(50.0));
     l.device.clock_mhz = None;
-    let e = l.check_latency().unwrap_err().to_string();
+    // (The CLI's words: every setting named by its flag.)
+    let e = describe(&l.check_latency().unwrap_err());
     assert!(
         e.contains("--latency-ms") && e.contains("--clock-mhz"),
         "{e}"
     );
     l.device.core = None;
-    let e = l.check_latency().unwrap_err().to_string();
+    let e = describe(&l.check_latency().unwrap_err());
     assert!(e.contains("--latency-ms") && e.contains("core"), "{e}");
     // And a Checker asked to price it refuses the footprint instead of passing it.
     assert!(Checker::new(l).footprint(&sp, &s).is_err());

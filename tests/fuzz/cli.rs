@@ -94,7 +94,8 @@ pub fn cli_case(args: &[String], flag: Option<&str>) -> CaseResult {
     match tinynas::cli::run(cli) {
         Ok(()) => Ok(Outcome::Accepted),
         Err(e) => {
-            let msg = e.to_string();
+            // As the CLI prints it: the library's error with its fields named by their flags.
+            let msg = tinynas::cli::flags::describe(&e);
             let named = msg.contains("--") || flag.is_some_and(|f| msg.contains(f));
             if e.exit_code() == 2 && named {
                 Ok(Outcome::Refused)
