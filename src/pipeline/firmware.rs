@@ -125,7 +125,7 @@ impl Drop for BuildDir {
 
 /// Refuse, before any work, a network whose generated C the estimate already puts over the
 /// device's SRAM or flash (the linker would refuse it at the end; the estimate is never below
-/// the linker's figures).
+/// the linker's figures): [`Error::DoesNotFit`].
 pub fn check_fits(
     net: &crate::arch::Network,
     device: &Device,

@@ -66,7 +66,7 @@ pub struct SearchOptions {
 }
 
 impl SearchOptions {
-    /// Every option in range, named by its flag; checked before any work.
+    /// Every option in range (an error names its field); checked before any work.
     pub fn validate(&self) -> Result<()> {
         use crate::bounds::{int, real};
         self.evo.validate()?;

@@ -126,7 +126,7 @@ impl Checker {
             s.latency_ms = s.instructions.map(|n| latency::ms(p.core, p.mhz, n as f64));
         }
         if self.limits.latency_ms.is_some() && s.latency_ms.is_none() {
-            // Why it cannot be priced, naming the flag.
+            // Why it cannot be priced, naming the setting (`latency_ms`).
             self.limits.pricing()?;
             latency::per_op(&net, self.pricing.expect("priced above").core)?;
         }

@@ -150,8 +150,8 @@ fn evaluate_space(o: &SpaceOptions, ri: usize, wi: usize) -> Result<SpaceResult>
 }
 
 impl SpaceOptions {
-    /// Every option in range, named by its flag, and every (resolution, width) of the grid a
-    /// valid space: checked before any work.
+    /// Every option in range (an error names its field), and every (resolution, width) of the
+    /// grid a valid space: checked before any work.
     pub fn validate(&self) -> Result<()> {
         use crate::bounds::{MAX_RESOLUTION, int, positive, real};
         for (field, empty) in [
