@@ -32,8 +32,16 @@ pub enum Error {
     },
     #[error("GPU validation error: {0}")]
     Gpu(String),
-    #[error("non-finite loss ({value}) at {at}; the run stopped (lower the learning rate)")]
-    NonFinite { at: String, value: f32 },
+    /// A loss (or weight) that is not finite: the run stopped. `lower` is the setting to lower
+    /// (the learning rate of the run that stopped).
+    #[error(
+        "non-finite loss ({value}) at {at}; the run stopped (lower the learning rate, {lower})"
+    )]
+    NonFinite {
+        at: String,
+        value: f32,
+        lower: Field,
+    },
     #[error("{path}: {msg}")]
     Data { path: String, msg: String },
     /// A setting that cannot work. Displayed with fields by their library names; the CLI
@@ -44,6 +52,16 @@ pub enum Error {
         /// The value given, as text, where one value is at fault.
         value: Option<String>,
         allowed: Allowed,
+    },
+    /// `path` lacks what this step needs, or holds it unusable (`msg` says which, and where);
+    /// another step makes it (`what`), which a front end names its own way (the CLI by its
+    /// command line).
+    #[error("{msg}")]
+    Missing {
+        /// The folder that lacks it (a run's folder).
+        path: String,
+        what: Missing,
+        msg: String,
     },
     #[error("{0}")]
     Invalid(String),
@@ -67,6 +85,7 @@ impl Error {
         match self {
             Error::Invalid(_)
             | Error::Setting { .. }
+            | Error::Missing { .. }
             | Error::Data { .. }
             | Error::Shape { .. }
             | Error::BindingLimit { .. }
@@ -114,7 +133,36 @@ impl Error {
                 "{} {wanted:?}: no adapter's name contains it; available: {available}",
                 name(Field::Adapter)
             ),
+            Error::NonFinite { at, value, lower } => format!(
+                "non-finite loss ({value}) at {at}; the run stopped (lower the learning rate, {})",
+                name(*lower)
+            ),
             e => e.to_string(),
+        }
+    }
+}
+
+/// What a folder lacks (or holds unusable) that another step makes: [`Error::Missing`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Missing {
+    /// A trained supernet (a run's state.json): training makes it.
+    Supernet,
+    /// Subnets measured for a predictor: `have` distinct ones (0: none), too few to fit on;
+    /// collecting measures them.
+    MeasuredSubnets { have: usize },
+    /// A fitted accuracy predictor (predictor.json): none there. Collecting and fitting make it.
+    Predictor,
+    /// A predictor that cannot be used (stale, corrupt or unreadable): fitting it again mends it.
+    Refit,
+}
+
+impl Error {
+    /// `path` lacks `what`, as `msg` says.
+    pub fn missing(path: &std::path::Path, what: Missing, msg: impl Into<String>) -> Error {
+        Error::Missing {
+            path: path.display().to_string(),
+            what,
+            msg: msg.into(),
         }
     }
 }

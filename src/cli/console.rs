@@ -29,6 +29,8 @@ impl Console {
 
 impl Observer for Console {
     fn message(&self, text: &str) {
+        // The settings a message names (written as fields), named by their flags.
+        let text = super::flags::words(text);
         self.above(|| println!("{text}"));
     }
     fn start(&self, label: &str, len: usize, done: usize) {

@@ -110,12 +110,16 @@ pub fn demo(
         n => n.min(train.len()),
     };
     if o.val_images >= kept || kept - o.val_images < 64 {
-        return Err(Error::Invalid(format!(
-            "--val-images {} and --train-images {}: {} training images are left of {kept}, fewer than one batch of 64",
+        return Err(Error::bad(
+            Field::ValImages,
             o.val_images,
-            o.train_images,
-            kept.saturating_sub(o.val_images)
-        )));
+            format!(
+                "with {} {}, {} training images are left of {kept}, fewer than one batch of 64",
+                Field::TrainImages,
+                o.train_images,
+                kept.saturating_sub(o.val_images)
+            ),
+        ));
     }
     let mut cfg = RunConfig::new(
         &data_s,
@@ -170,10 +174,11 @@ pub fn demo(
     so.validate()?;
     let _lock = crate::io::lock_dir(out, Field::Out)?;
     if out.join("train").join("state.json").exists() {
-        return Err(Error::Invalid(format!(
-            "{} already holds a demo run; choose another --out",
-            out.display()
-        )));
+        return Err(Error::bad(
+            Field::Out,
+            out.display(),
+            format!("already holds a demo run; choose another {}", Field::Out),
+        ));
     }
     obs.message(&format!(
         "tinynas demo: the most accurate model for {} on {} ({})",
@@ -214,7 +219,7 @@ pub fn demo(
         })?;
     if rank > 0 {
         obs.message(&format!(
-            "overall best: resolution {}, width {}; within this demo's training budget for a 2-core CPU (resolution ≤ {}, width ≤ {}): resolution {}, width {} (rank {}).\n  On a GPU, train the overall best with `tinynas train --space {}/space/chosen_space.json`.",
+            "overall best: resolution {}, width {}; within this demo's training budget for a 2-core CPU (resolution ≤ {}, width ≤ {}): resolution {}, width {} (rank {}).\n  The overall best's space is {}/space/chosen_space.json, to train on a GPU.",
             ranked[0].resolution,
             ranked[0].width,
             o.max_res,
@@ -241,11 +246,14 @@ pub fn demo(
         rejected * 100.0,
         chosen.sampled,
         if rejected >= 0.3 && timed {
-            ": the search has to trade accuracy against memory and latency"
+            ": the search has to trade accuracy against memory and latency".to_string()
         } else if rejected >= 0.3 {
-            ": the search has to trade accuracy against memory"
+            ": the search has to trade accuracy against memory".to_string()
         } else {
-            "; the limits barely bind at this scale, so the search is nearly unconstrained (a smaller device, e.g. --device stm32f411, makes them bind)"
+            format!(
+                "; the limits barely bind at this scale, so the search is nearly unconstrained (a smaller device, e.g. {} stm32f411, makes them bind)",
+                Field::Device
+            )
         }
     ));
 
@@ -266,9 +274,12 @@ pub fn demo(
             b.fastest_ms,
             b.slowest_ms,
             if b.share_over >= 0.1 {
-                ": it binds"
+                ": it binds".to_string()
             } else {
-                "; it barely binds at this scale (a shorter --latency-ms makes it bind)"
+                format!(
+                    "; it barely binds at this scale (a shorter {} makes it bind)",
+                    Field::LatencyMs
+                )
             }
         ));
     }

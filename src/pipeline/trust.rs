@@ -2,6 +2,7 @@
 //! measured pairs beside it, its Kendall τ high enough and measured on enough subnets.
 
 use crate::arch::SearchSpace;
+use crate::error::Missing;
 use crate::search::fit_report::Trust;
 use crate::search::predictor::Predictor;
 use crate::{Error, Result};
@@ -29,17 +30,14 @@ pub fn trusted_predictor(
     }
     let p = Predictor::load(&p)?;
     if &p.space != space {
-        return Err(Error::Invalid(
-            "predictor.json was fitted for another search space; fit it again".into(),
+        return Err(Error::missing(
+            run_dir,
+            Missing::Refit,
+            "predictor.json was fitted for another search space",
         ));
     }
     // A predictor the pairs beside it no longer vouch for is refused, not trusted.
-    super::evidence::check_evidence(run_dir, space, &p).map_err(|why| {
-        Error::Invalid(format!(
-            "{}: {why}",
-            run_dir.join("predictor.json").display()
-        ))
-    })?;
+    super::evidence::check_evidence(run_dir, space, &p)?;
     let Some(r) = &p.report else {
         return Ok(Err("predictor.json has no fit report to trust".into()));
     };
