@@ -171,8 +171,12 @@ fn collect_on_a_space_of_one_subnet_stops_instead_of_looping() {
     let t = std::time::Instant::now();
     let err = tinynas::pipeline::predictor::collect(&e, &run, 5, 0, 48, &Silent)
         .err()
-        .unwrap()
-        .to_string();
+        .unwrap();
+    assert!(
+        matches!(&err, Error::Setting { field: Field::N, value: Some(v), .. } if v == "5"),
+        "{err:?}"
+    );
+    let err = describe(&err);
     assert!(err.contains("--n 5") && err.contains("only 1"), "{err}");
     assert!(t.elapsed().as_secs() < 30);
     assert_eq!(
@@ -184,8 +188,8 @@ fn collect_on_a_space_of_one_subnet_stops_instead_of_looping() {
     // The file holds one way of measuring: another recalibration size is refused.
     let err = tinynas::pipeline::predictor::collect(&e, &run, 1, 0, 64, &Silent)
         .err()
-        .unwrap()
-        .to_string();
+        .unwrap();
+    let err = describe(&err);
     assert!(
         err.contains("--recal-images 64") && err.contains("48"),
         "{err}"

@@ -203,7 +203,8 @@ pub fn demo(g: &GpuArgs, a: &DemoArgs) -> Result<()> {
             );
         }
         (None, Some(why)) => println!(
-            "device check: {why} (the generated C in export/ was built and checked on the host)"
+            "device check: {} (the generated C in export/ was built and checked on the host)",
+            super::flags::words(why)
         ),
         (None, None) => {}
     }

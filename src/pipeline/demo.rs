@@ -17,7 +17,8 @@ use crate::search::evolution::EvoOptions;
 use crate::search::fit_report::FitReport;
 use crate::search::predictor::FitOptions;
 use crate::search::space::{
-    Rank, SpaceOptions, SpaceResult, default_resolutions, default_widths, rank_spaces,
+    Rank, SpaceOptions, SpaceResult, default_resolutions, default_widths, latency_binding,
+    rank_spaces,
 };
 use crate::search::{Limits, describe_limits};
 use crate::train::open::open_run;
@@ -75,7 +76,7 @@ pub struct DemoReport {
     pub search: SearchReport,
     /// The chosen subnet exported (in out/export): generated C, .tflite, C array.
     pub export: ExportReport,
-    /// Why the export was not linked for the device and run in QEMU (no toolchain).
+    /// Why the export was not linked for the device and run in QEMU (settings as fields).
     pub device_check_skipped: Option<String>,
     pub seconds: f64,
 }
@@ -250,21 +251,15 @@ pub fn demo(
         } else if rejected >= 0.3 {
             ": the search has to trade accuracy against memory".to_string()
         } else {
+            let device = Field::Device;
             format!(
-                "; the limits barely bind at this scale, so the search is nearly unconstrained (a smaller device, e.g. {} stm32f411, makes them bind)",
-                Field::Device
+                "; the limits barely bind at this scale, so the search is nearly unconstrained (a smaller device, e.g. {device} stm32f411, makes them bind)"
             )
         }
     ));
 
-    let binding = crate::search::space::latency_binding(
-        &o.limits,
-        &space,
-        chosen.resolution,
-        chosen.sampled,
-        o.seed,
-    )?;
-    if let Some(b) = binding {
+    if let Some(b) = latency_binding(&o.limits, &space, chosen.resolution, chosen.sampled, o.seed)?
+    {
         obs.message(&format!(
             "the latency limit of {:.1} ms ({:.1} frames/s) rejects {:.0} % of the {} sampled subnets that fit the memory (the latency model puts them at {:.1} to {:.1} ms){}",
             b.limit_ms,
@@ -276,10 +271,8 @@ pub fn demo(
             if b.share_over >= 0.1 {
                 ": it binds".to_string()
             } else {
-                format!(
-                    "; it barely binds at this scale (a shorter {} makes it bind)",
-                    Field::LatencyMs
-                )
+                let shorter = Field::LatencyMs;
+                format!("; it barely binds at this scale (a shorter {shorter} makes it bind)")
             }
         ));
     }
@@ -362,7 +355,7 @@ pub fn demo(
         .and_then(|()| super::firmware::check_fits(&chosen, &o.limits.device, None))
     {
         Ok(()) => Ok(o.limits.device.clone()),
-        Err(e) => Err(format!("no device check: {e}")),
+        Err(e) => Err(format!("no device check: {}", e.render(&|f| f.to_string()))),
     };
     obs.message(&format!(
         "\n[6/6] export: the chosen subnet extracted, int8-quantized on {} training images, written as generated C (TinyEngine's memory plan), model.tflite and a C array{}",
