@@ -396,5 +396,28 @@ fn errors_are_typed_and_the_cli_names_flags_and_commands() {
         "{}",
         describe(&e)
     );
+    // No predictor: not trusted (the search measures instead), and the CLI says how to fit one.
+    let why = tinynas::pipeline::trust::trusted_predictor(&run, &tiny_space(), 0.5)
+        .unwrap()
+        .err()
+        .unwrap();
+    assert!(
+        matches!(
+            &why,
+            Error::Missing {
+                what: Missing::Predictor,
+                ..
+            }
+        ),
+        "{why:?}"
+    );
+    assert!(
+        describe(&why).ends_with(&format!(
+            "; fit one with `tinynas predictor collect|fit --run {}`",
+            run.display()
+        )),
+        "{}",
+        describe(&why)
+    );
     let _ = std::fs::remove_dir_all(&d);
 }

@@ -33,6 +33,9 @@ impl Observer for Console {
         let text = super::flags::words(text);
         self.above(|| println!("{text}"));
     }
+    fn instead(&self, why: &crate::Error, instead: &str) {
+        self.message(&format!("{}; {instead}", super::flags::describe(why)));
+    }
     fn start(&self, label: &str, len: usize, done: usize) {
         let bar = progress(len, true, label);
         bar.set_position(done as u64);
