@@ -32,8 +32,16 @@ pub enum Error {
     },
     #[error("GPU validation error: {0}")]
     Gpu(String),
-    #[error("non-finite loss ({value}) at {at}; the run stopped (lower the learning rate)")]
-    NonFinite { at: String, value: f32 },
+    /// A loss (or weight) that is not finite: the run stopped. `lower` is the setting to lower
+    /// (the learning rate of the run that stopped).
+    #[error(
+        "non-finite loss ({value}) at {at}; the run stopped (lower the learning rate, {lower})"
+    )]
+    NonFinite {
+        at: String,
+        value: f32,
+        lower: Field,
+    },
     #[error("{path}: {msg}")]
     Data { path: String, msg: String },
     /// A setting that cannot work. Displayed with fields by their library names; the CLI
@@ -44,6 +52,16 @@ pub enum Error {
         /// The value given, as text, where one value is at fault.
         value: Option<String>,
         allowed: Allowed,
+    },
+    /// `path` lacks what this step needs, or holds it unusable (`msg` says which, and where);
+    /// another step makes it (`what`), which a front end names its own way (the CLI by its
+    /// command line).
+    #[error("{msg}")]
+    Missing {
+        /// The folder that lacks it (a run's folder).
+        path: String,
+        what: Missing,
+        msg: String,
     },
     #[error("{0}")]
     Invalid(String),
@@ -76,6 +94,7 @@ impl Error {
         match self {
             Error::Invalid(_)
             | Error::Setting { .. }
+            | Error::Missing { .. }
             | Error::Data { .. }
             | Error::Shape { .. }
             | Error::BindingLimit { .. }
@@ -129,6 +148,10 @@ impl Error {
                 over,
                 patches,
             } => does_not_fit(&name(Field::Target), device, over, &plan(*patches)),
+            Error::NonFinite { at, value, lower } => format!(
+                "non-finite loss ({value}) at {at}; the run stopped (lower the learning rate, {})",
+                name(*lower)
+            ),
             e => e.to_string(),
         }
     }
@@ -147,6 +170,31 @@ fn plan(patches: Option<usize>) -> String {
     match patches {
         None => "the layer-by-layer plan".to_string(),
         Some(n) => format!("the patch plan with {n} patches"),
+    }
+}
+
+/// What a folder lacks (or holds unusable) that another step makes: [`Error::Missing`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Missing {
+    /// A trained supernet (a run's state.json): training makes it.
+    Supernet,
+    /// Subnets measured for a predictor: `have` distinct ones (0: none), too few to fit on;
+    /// collecting measures them.
+    MeasuredSubnets { have: usize },
+    /// A fitted accuracy predictor (predictor.json): none there. Collecting and fitting make it.
+    Predictor,
+    /// A predictor that cannot be used (stale, corrupt or unreadable): fitting it again mends it.
+    Refit,
+}
+
+impl Error {
+    /// `path` lacks `what`, as `msg` says.
+    pub fn missing(path: &std::path::Path, what: Missing, msg: impl Into<String>) -> Error {
+        Error::Missing {
+            path: path.display().to_string(),
+            what,
+            msg: msg.into(),
+        }
     }
 }
 

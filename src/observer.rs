@@ -8,8 +8,16 @@ use crate::gpu::report::ProfileReport;
 use std::path::Path;
 
 pub trait Observer {
-    /// A line for the user: a phase started, a validation result, a note.
+    /// A line for the user: a phase started, a validation result, a note. A setting it names
+    /// is written as a [`crate::error::Field`] (`` `max_steps` ``), which a front end names its
+    /// own way (the command line by its flag).
     fn message(&self, _text: &str) {}
+    /// The job goes on without what `why` says is missing or cannot be used, doing `instead`.
+    /// A front end may add how to make it (the command line: the command, for an
+    /// [`crate::Error::Missing`]).
+    fn instead(&self, why: &crate::Error, instead: &str) {
+        self.message(&format!("{why}; {instead}"));
+    }
     /// A task of `len` steps begins (`label` names it); `done` of them are done already.
     fn start(&self, _label: &str, _len: usize, _done: usize) {}
     /// One more step of the task, with a short status.

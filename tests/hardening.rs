@@ -308,10 +308,116 @@ fn unclear_errors_now_name_the_path_and_come_before_the_work() {
     assert_eq!(
         Error::NonFinite {
             at: "s".into(),
-            value: f32::NAN
+            value: f32::NAN,
+            lower: tinynas::error::Field::Lr,
         }
         .exit_code(),
         1
     );
     let _ = Network::from_json("{}").unwrap_err();
+}
+
+/// A library caller matches a setting's error by its field, value and range, and a missing
+/// artifact by what is missing where; the CLI words each its own way (flags, the command that
+/// makes it), the library's words name no flag and no command.
+#[test]
+fn errors_are_typed_and_the_cli_names_flags_and_commands() {
+    use tinynas::cli::flags::describe;
+    use tinynas::error::{Allowed, Field, Missing};
+    let mut cfg = tiny_run(tiny_space());
+    cfg.batch = 1;
+    let e = cfg.validate().unwrap_err();
+    assert!(
+        matches!(
+            &e,
+            Error::Setting { field: Field::Batch, value: Some(v), allowed: Allowed::Ints { lo: 2, hi: 4096 } }
+                if v == "1"
+        ),
+        "{e:?}"
+    );
+    assert_eq!(e.to_string(), "batch: 1 is out of range; give 2 to 4096");
+    assert_eq!(describe(&e), "--batch: 1 is out of range; give 2 to 4096");
+    assert_eq!(e.exit_code(), 2);
+
+    // Words naming other settings: each rendered as its flag by the CLI.
+    let d = tmp("typed-errors");
+    let out = d.join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("state.json"), "{}").unwrap();
+    let e = tinynas::train::checkpoint::refuse_overwrite(&out).unwrap_err();
+    assert!(
+        matches!(&e, Error::Setting { field: Field::Out, allowed: Allowed::Words(w), .. }
+            if w.fields().eq([Field::Resume, Field::Out])),
+        "{e:?}"
+    );
+    assert!(!e.to_string().contains("--"), "{e}");
+    assert!(
+        describe(&e).starts_with(&format!("--out {}: already holds a run", out.display()))
+            && describe(&e).ends_with("pass --resume to continue it or choose another --out"),
+        "{}",
+        describe(&e)
+    );
+
+    // Missing: a folder without a trained supernet; the CLI adds the command that makes one.
+    let empty = d.join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let e = tinynas::train::run::check_run(&empty).unwrap_err();
+    let here = empty.display().to_string();
+    assert!(
+        matches!(&e, Error::Missing { path, what: Missing::Supernet, .. } if *path == here),
+        "{e:?}"
+    );
+    assert_eq!(e.exit_code(), 2);
+    assert!(!e.to_string().contains("`tinynas"), "{e}");
+    assert_eq!(
+        describe(&e),
+        format!(
+            "{here} holds no trained supernet (no state.json); make one with `tinynas train --out {here}`"
+        )
+    );
+    // A run without measured subnets: collect them first.
+    let run = fake_run(&d);
+    let e = tinynas::pipeline::predictor::fit_inputs(&run, &tiny_space()).unwrap_err();
+    assert!(
+        matches!(
+            &e,
+            Error::Missing {
+                what: Missing::MeasuredSubnets { have: 0 },
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert!(
+        describe(&e).ends_with(&format!(
+            "; run `tinynas predictor collect --run {}` first",
+            run.display()
+        )),
+        "{}",
+        describe(&e)
+    );
+    // No predictor: not trusted (the search measures instead), and the CLI says how to fit one.
+    let why = tinynas::pipeline::trust::trusted_predictor(&run, &tiny_space(), 0.5)
+        .unwrap()
+        .err()
+        .unwrap();
+    assert!(
+        matches!(
+            &why,
+            Error::Missing {
+                what: Missing::Predictor,
+                ..
+            }
+        ),
+        "{why:?}"
+    );
+    assert!(
+        describe(&why).ends_with(&format!(
+            "; fit one with `tinynas predictor collect|fit --run {}`",
+            run.display()
+        )),
+        "{}",
+        describe(&why)
+    );
+    let _ = std::fs::remove_dir_all(&d);
 }

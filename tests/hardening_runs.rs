@@ -10,7 +10,8 @@ use std::path::Path;
 use std::process::Command;
 use tinynas::arch::SearchSpace;
 use tinynas::arch::models::mobilenet_v2;
-use tinynas::error::Field;
+use tinynas::cli::flags::describe;
+use tinynas::error::{Error, Field};
 use tinynas::observer::Silent;
 use tinynas::train::run::{read_metrics, train_supernet};
 
@@ -45,8 +46,12 @@ fn a_run_deletes_only_its_own_replaced_weights_and_a_new_run_overwrites_nothing(
     // Defect: `--resume --max-steps 2` from step 3 ran to the end; `--max-steps 0` trained all.
     let err = train_supernet(&e, &cfg, &quiet(&out, Some(2), true), &Silent)
         .err()
-        .unwrap()
-        .to_string();
+        .unwrap();
+    assert!(
+        matches!(&err, Error::Setting { field: Field::MaxSteps, value: Some(v), .. } if v == "2"),
+        "{err:?}"
+    );
+    let err = describe(&err);
     assert!(
         err.contains("--max-steps 2") && err.contains("step 3"),
         "{err}"
@@ -54,9 +59,8 @@ fn a_run_deletes_only_its_own_replaced_weights_and_a_new_run_overwrites_nothing(
     let fresh = tmp("own-zero");
     let err = train_supernet(&e, &cfg, &quiet(&fresh, Some(0), false), &Silent)
         .err()
-        .unwrap()
-        .to_string();
-    assert!(err.contains("--max-steps 0"), "{err}");
+        .unwrap();
+    assert!(describe(&err).contains("--max-steps 0"), "{err}");
     assert!(!fresh.join("state.json").exists());
 
     // Defect: a fresh run into a folder without state.json overwrote its metrics.jsonl.
@@ -167,8 +171,12 @@ fn collect_on_a_space_of_one_subnet_stops_instead_of_looping() {
     let t = std::time::Instant::now();
     let err = tinynas::pipeline::predictor::collect(&e, &run, 5, 0, 48, &Silent)
         .err()
-        .unwrap()
-        .to_string();
+        .unwrap();
+    assert!(
+        matches!(&err, Error::Setting { field: Field::N, value: Some(v), .. } if v == "5"),
+        "{err:?}"
+    );
+    let err = describe(&err);
     assert!(err.contains("--n 5") && err.contains("only 1"), "{err}");
     assert!(t.elapsed().as_secs() < 30);
     assert_eq!(
@@ -180,8 +188,8 @@ fn collect_on_a_space_of_one_subnet_stops_instead_of_looping() {
     // The file holds one way of measuring: another recalibration size is refused.
     let err = tinynas::pipeline::predictor::collect(&e, &run, 1, 0, 64, &Silent)
         .err()
-        .unwrap()
-        .to_string();
+        .unwrap();
+    let err = describe(&err);
     assert!(
         err.contains("--recal-images 64") && err.contains("48"),
         "{err}"
@@ -246,12 +254,12 @@ fn the_hostile_sweeps_findings_are_refused_before_any_harm() {
     // Settings that were silently wrong.
     let mut cfg = tiny_run(tiny_space());
     cfg.val_images = 0;
+    let err = cfg.validate().unwrap_err();
     assert!(
-        cfg.validate()
-            .unwrap_err()
-            .to_string()
-            .contains("--val-images 0")
+        matches!(&err, Error::Setting { field: Field::ValImages, value: Some(v), .. } if v == "0"),
+        "{err:?}"
     );
+    assert!(describe(&err).contains("--val-images 0"), "{err}");
     refused(&["train-mobilenet", "--lr=-1"], &["--lr"]);
     let m = dir.join("m");
     refused(

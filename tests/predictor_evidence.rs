@@ -6,7 +6,9 @@ mod common;
 use common::engine;
 use common::harden::{fake_run, tiny_space, tinynas, tmp};
 use std::path::Path;
+use tinynas::Error;
 use tinynas::arch::SearchSpace;
+use tinynas::error::Missing;
 use tinynas::pipeline::evidence::{Pair, read_pairs};
 use tinynas::pipeline::evidence::{check_evidence, merge_duplicates, pairs_sha256};
 use tinynas::pipeline::predictor::{describe_fit, fit};
@@ -161,11 +163,19 @@ fn a_fit_counts_repeats_records_its_evidence_and_search_refuses_a_stale_or_impos
     let mut more = four.clone();
     more.extend(distinct_pairs(&space, 9).into_iter().skip(8));
     write_pairs(&run, &more);
-    let why = check_evidence(&run, &space, &back).unwrap_err();
+    // Typed: the predictor is to be fitted again in its run, which the CLI says how.
+    let err = check_evidence(&run, &space, &back).unwrap_err();
     assert!(
-        why.contains("stale") && why.contains("predictor fit"),
+        matches!(&err, Error::Missing { path, what: Missing::Refit, .. } if *path == run.display().to_string()),
+        "{err:?}"
+    );
+    let why = tinynas::cli::flags::describe(&err);
+    assert!(
+        why.contains("stale")
+            && why.contains(&format!("tinynas predictor fit --run {}", run.display())),
         "{why}"
     );
+    assert!(!err.to_string().contains("`tinynas"), "{err}");
     let r_ = run.to_str().unwrap();
     let (code, _, err) = tinynas(&["search", "--run", r_]);
     assert_eq!(code, 2, "{err}");
@@ -269,7 +279,9 @@ fn the_pairs_and_the_predictor_are_published_sets_that_their_readers_check() {
     v["report"]["train_rmse"] = 0.0625.into();
     std::fs::write(&pj, v.to_string()).unwrap();
     let edited = Predictor::load(&pj).unwrap();
-    let why = check_evidence(&run, &space, &edited).unwrap_err();
+    let why = check_evidence(&run, &space, &edited)
+        .unwrap_err()
+        .to_string();
     assert!(
         why.contains("predictor.json") && why.contains("does not match the predictor set"),
         "{why}"

@@ -417,8 +417,13 @@ fn a_killed_supernet_run_resumes_to_the_same_weights() {
     // A second run into the same directory without --resume is refused.
     let err = train_supernet(&e, &cfg, &opts(&full_dir), &Silent)
         .err()
-        .unwrap()
-        .to_string();
+        .unwrap();
+    assert!(
+        matches!(&err, tinynas::Error::Setting { field: tinynas::error::Field::Out, allowed: tinynas::error::Allowed::Words(w), .. }
+            if w.fields().any(|f| f == tinynas::error::Field::Resume)),
+        "{err:?}"
+    );
+    let err = tinynas::cli::flags::describe(&err);
     assert!(err.contains("--resume"), "{err}");
     // Resuming with other settings is refused.
     let mut other = cfg.clone();

@@ -165,8 +165,8 @@ fn a_resumed_run_honours_max_steps_and_profiles_its_own_steps() {
             },
             &Silent,
         )
-        .expect_err("refused")
-        .to_string();
+        .expect_err("refused");
+        let err = tinynas::cli::flags::describe(&err);
         assert!(
             err.contains("--max-steps") && err.contains("already at step 3"),
             "{err}"

@@ -29,7 +29,12 @@ impl Console {
 
 impl Observer for Console {
     fn message(&self, text: &str) {
+        // The settings a message names (written as fields), named by their flags.
+        let text = super::flags::words(text);
         self.above(|| println!("{text}"));
+    }
+    fn instead(&self, why: &crate::Error, instead: &str) {
+        self.message(&format!("{}; {instead}", super::flags::describe(why)));
     }
     fn start(&self, label: &str, len: usize, done: usize) {
         let bar = progress(len, true, label);

@@ -154,6 +154,12 @@ pub fn demo(g: &GpuArgs, a: &DemoArgs) -> Result<()> {
         r.seconds,
         r.out.display()
     );
+    if r.space_rank > 0 {
+        println!(
+            "On a GPU, train the overall best space with `tinynas train --space {}`.",
+            r.out.join("space").join("chosen_space.json").display()
+        );
+    }
     let mine = r.search.row(o.limits.scheduler);
     println!(
         "result: top-1 {:.2} % (int8 {:.2} %), {:.2} M MACs, SRAM {:.1} KiB ({}), flash {:.1} KiB on {}",
@@ -197,7 +203,8 @@ pub fn demo(g: &GpuArgs, a: &DemoArgs) -> Result<()> {
             );
         }
         (None, Some(why)) => println!(
-            "device check: {why} (the generated C in export/ was built and checked on the host)"
+            "device check: {} (the generated C in export/ was built and checked on the host)",
+            super::flags::words(why)
         ),
         (None, None) => {}
     }

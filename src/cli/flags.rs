@@ -1,7 +1,7 @@
 //! The CLI's names for the library's settings: each [`Field`] an error can name, by the flag
 //! that sets it. An error is printed with its fields so named (`describe`).
 
-use crate::error::{Error, Field};
+use crate::error::{Error, Field, Missing};
 
 /// The flag that sets `field`; `None` for a setting no flag sets (one read from a run's
 /// config.json, named there by its field).
@@ -21,6 +21,7 @@ pub fn flag(field: Field) -> Option<&'static str> {
         Field::Device => "--device",
         Field::DistillWeight => "--distill-weight",
         Field::Epochs => "--epochs",
+        Field::F16Gemm => "--f16",
         Field::FinetuneEpochs => "--finetune-epochs",
         Field::FinetuneLr => "--finetune-lr",
         Field::Fit => "--fit",
@@ -94,8 +95,8 @@ pub fn name(field: Field) -> String {
     }
 }
 
-/// `e` as the CLI prints it: every field it names by its flag, and an estimate by the command
-/// that shows it.
+/// `e` as the CLI prints it: every field it names by its flag, an estimate by the command that
+/// shows it, and what is missing followed by the command that makes it.
 pub fn describe(e: &Error) -> String {
     match e {
         Error::DoesNotFit {
@@ -109,8 +110,30 @@ pub fn describe(e: &Error) -> String {
             };
             crate::error::does_not_fit(&name(Field::Target), device, over, &command)
         }
+        Error::Missing { path, what, msg } => format!("{msg}; {}", remedy(*what, path)),
         e => e.render(&name),
     }
+}
+
+/// The command line that makes `what` in the folder `path`, in a sentence.
+pub fn remedy(what: Missing, path: &str) -> String {
+    match what {
+        Missing::Supernet => format!("make one with `tinynas train --out {path}`"),
+        Missing::MeasuredSubnets { have: 0 } => {
+            format!("run `tinynas predictor collect --run {path}` first")
+        }
+        Missing::MeasuredSubnets { .. } => {
+            format!("collect more with `tinynas predictor collect --run {path}`")
+        }
+        Missing::Predictor => format!("fit one with `tinynas predictor collect|fit --run {path}`"),
+        Missing::Refit => format!("fit it again with `tinynas predictor fit --run {path}`"),
+    }
+}
+
+/// A line of the library's (a message, a report) as the CLI prints it: every setting it names
+/// as a field (`` `folds` ``) named by its flag.
+pub fn words(text: &str) -> String {
+    crate::error::Words::from(text).render(&name)
 }
 
 /// What is wrong with a value clap already names (`invalid value 'x' for '--device'`): a

@@ -73,7 +73,10 @@ pub struct FitArgs {
 
 pub fn print_fit(p: &Predictor) {
     if let Some(r) = &p.report {
-        println!("{}", crate::pipeline::predictor::describe_fit(r));
+        println!(
+            "{}",
+            super::flags::words(&crate::pipeline::predictor::describe_fit(r))
+        );
     }
 }
 

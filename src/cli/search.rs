@@ -118,7 +118,10 @@ pub fn print_search(r: &SearchReport, space: &SearchSpace, limits: &Limits) -> R
 /// The search beside the baselines: footprint, validation and test top-1 with standard errors.
 pub fn print_rows(r: &SearchReport) {
     if let Some(p) = &r.predictor {
-        println!("{}", crate::pipeline::predictor::describe_fit(p));
+        println!(
+            "{}",
+            super::flags::words(&crate::pipeline::predictor::describe_fit(p))
+        );
     }
     println!(
         "validation split in halves of {} and {} images: the search and the random baseline chose on the first, so each row is measured fairly on the images that chose none of it (the second half for those two, the whole split for the baselines chosen by footprint); \"read %\" is that measurement read against what the row's MACs predict (the final choice takes the highest); \"below chosen\" is its shortfall to the chosen row on the second half with the paired standard error; the test split is measured once",

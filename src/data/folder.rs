@@ -2,7 +2,7 @@
 //! every image decoded with the `image` crate, converted to RGB and resized to size×size.
 
 use super::Dataset;
-use crate::error::{Error, Result};
+use crate::error::{Error, Field, Result};
 use std::path::Path;
 
 fn classes(dir: &Path) -> Result<Vec<String>> {
@@ -50,11 +50,9 @@ fn read_split(dir: &Path, names: &[String], size: usize) -> Result<(Vec<u8>, Vec
     let n: usize = per_class.iter().map(Vec::len).sum();
     crate::io::check_memory(
         n as u128 * 3 * (size * size) as u128,
-        &format!(
-            "--image-size {size} for the {n} images of {}",
-            dir.display()
-        ),
-    )?;
+        &format!("decoding the {n} images of {}", dir.display()),
+    )
+    .map_err(|e| Error::bad(Field::ImageSize, size, e.to_string()))?;
     for (label, files) in per_class.into_iter().enumerate() {
         for f in files {
             let img = image::open(&f).map_err(|e| Error::Data {

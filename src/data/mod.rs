@@ -122,10 +122,11 @@ pub fn describe_splits(train: &Dataset, test: &Dataset) -> String {
 /// gzipped or not).
 pub fn load_mnist_dir(dir: &Path) -> Result<(Dataset, Dataset)> {
     if !dir.is_dir() {
-        return Err(Error::Data {
-            path: dir.display().to_string(),
-            msg: "no such folder; pass --data with a folder holding train-images-idx3-ubyte(.gz) and friends (the repo bundles datasets/fashion-mnist-subset)".into(),
-        });
+        return Err(Error::bad(
+            Field::Data,
+            dir.display(),
+            "no such folder; give a folder holding train-images-idx3-ubyte(.gz) and friends (the repo bundles datasets/fashion-mnist-subset)",
+        ));
     }
     let find = |stem: &str| -> Result<PathBuf> {
         for name in [format!("{stem}.gz"), stem.to_string()] {

@@ -50,6 +50,8 @@ fields! {
     Device = "device",
     DistillWeight = "distill_weight",
     Epochs = "epochs",
+    /// GEMMs in f16 arithmetic.
+    F16Gemm = "f16_gemm",
     FinetuneEpochs = "finetune_epochs",
     FinetuneLr = "finetune_lr",
     Fit = "fit",

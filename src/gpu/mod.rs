@@ -12,7 +12,7 @@ pub use work::{Direction, Work};
 pub use batch::{Arg, PARAM_BYTES};
 pub use pool::GpuBuffer;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Field, Result};
 use std::cell::RefCell;
 use std::sync::{Arc, Mutex};
 
@@ -204,10 +204,15 @@ impl Gpu {
     /// Turn f16 GEMMs on or off; on needs an adapter with shader-f16.
     pub fn set_f16_gemm(&self, on: bool) -> Result<()> {
         if on && !self.features.contains(wgpu::Features::SHADER_F16) {
-            return Err(Error::Invalid(format!(
-                "--f16 needs an adapter with shader-f16, and {} has none (see `tinynas devices`); run without --f16",
-                self.describe()
-            )));
+            return Err(Error::bad_setting(
+                Field::F16Gemm,
+                format!(
+                    "needs an adapter with shader-f16, and {} has none; choose one that has it ({}) or run without {}",
+                    self.describe(),
+                    Field::Adapter,
+                    Field::F16Gemm
+                ),
+            ));
         }
         self.f16_gemm.set(on);
         Ok(())

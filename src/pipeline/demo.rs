@@ -17,7 +17,8 @@ use crate::search::evolution::EvoOptions;
 use crate::search::fit_report::FitReport;
 use crate::search::predictor::FitOptions;
 use crate::search::space::{
-    Rank, SpaceOptions, SpaceResult, default_resolutions, default_widths, rank_spaces,
+    Rank, SpaceOptions, SpaceResult, default_resolutions, default_widths, latency_binding,
+    rank_spaces,
 };
 use crate::search::{Limits, describe_limits};
 use crate::train::open::open_run;
@@ -75,7 +76,7 @@ pub struct DemoReport {
     pub search: SearchReport,
     /// The chosen subnet exported (in out/export): generated C, .tflite, C array.
     pub export: ExportReport,
-    /// Why the export was not linked for the device and run in QEMU (no toolchain).
+    /// Why the export was not linked for the device and run in QEMU (settings as fields).
     pub device_check_skipped: Option<String>,
     pub seconds: f64,
 }
@@ -110,12 +111,16 @@ pub fn demo(
         n => n.min(train.len()),
     };
     if o.val_images >= kept || kept - o.val_images < 64 {
-        return Err(Error::Invalid(format!(
-            "--val-images {} and --train-images {}: {} training images are left of {kept}, fewer than one batch of 64",
+        return Err(Error::bad(
+            Field::ValImages,
             o.val_images,
-            o.train_images,
-            kept.saturating_sub(o.val_images)
-        )));
+            format!(
+                "with {} {}, {} training images are left of {kept}, fewer than one batch of 64",
+                Field::TrainImages,
+                o.train_images,
+                kept.saturating_sub(o.val_images)
+            ),
+        ));
     }
     let mut cfg = RunConfig::new(
         &data_s,
@@ -170,10 +175,11 @@ pub fn demo(
     so.validate()?;
     let _lock = crate::io::lock_dir(out, Field::Out)?;
     if out.join("train").join("state.json").exists() {
-        return Err(Error::Invalid(format!(
-            "{} already holds a demo run; choose another --out",
-            out.display()
-        )));
+        return Err(Error::bad(
+            Field::Out,
+            out.display(),
+            format!("already holds a demo run; choose another {}", Field::Out),
+        ));
     }
     obs.message(&format!(
         "tinynas demo: the most accurate model for {} on {} ({})",
@@ -214,7 +220,7 @@ pub fn demo(
         })?;
     if rank > 0 {
         obs.message(&format!(
-            "overall best: resolution {}, width {}; within this demo's training budget for a 2-core CPU (resolution ≤ {}, width ≤ {}): resolution {}, width {} (rank {}).\n  On a GPU, train the overall best with `tinynas train --space {}/space/chosen_space.json`.",
+            "overall best: resolution {}, width {}; within this demo's training budget for a 2-core CPU (resolution ≤ {}, width ≤ {}): resolution {}, width {} (rank {}).\n  The overall best's space is {}/space/chosen_space.json, to train on a GPU.",
             ranked[0].resolution,
             ranked[0].width,
             o.max_res,
@@ -241,22 +247,19 @@ pub fn demo(
         rejected * 100.0,
         chosen.sampled,
         if rejected >= 0.3 && timed {
-            ": the search has to trade accuracy against memory and latency"
+            ": the search has to trade accuracy against memory and latency".to_string()
         } else if rejected >= 0.3 {
-            ": the search has to trade accuracy against memory"
+            ": the search has to trade accuracy against memory".to_string()
         } else {
-            "; the limits barely bind at this scale, so the search is nearly unconstrained (a smaller device, e.g. --device stm32f411, makes them bind)"
+            let device = Field::Device;
+            format!(
+                "; the limits barely bind at this scale, so the search is nearly unconstrained (a smaller device, e.g. {device} stm32f411, makes them bind)"
+            )
         }
     ));
 
-    let binding = crate::search::space::latency_binding(
-        &o.limits,
-        &space,
-        chosen.resolution,
-        chosen.sampled,
-        o.seed,
-    )?;
-    if let Some(b) = binding {
+    if let Some(b) = latency_binding(&o.limits, &space, chosen.resolution, chosen.sampled, o.seed)?
+    {
         obs.message(&format!(
             "the latency limit of {:.1} ms ({:.1} frames/s) rejects {:.0} % of the {} sampled subnets that fit the memory (the latency model puts them at {:.1} to {:.1} ms){}",
             b.limit_ms,
@@ -266,9 +269,10 @@ pub fn demo(
             b.fastest_ms,
             b.slowest_ms,
             if b.share_over >= 0.1 {
-                ": it binds"
+                ": it binds".to_string()
             } else {
-                "; it barely binds at this scale (a shorter --latency-ms makes it bind)"
+                let shorter = Field::LatencyMs;
+                format!("; it barely binds at this scale (a shorter {shorter} makes it bind)")
             }
         ));
     }
@@ -351,7 +355,7 @@ pub fn demo(
         .and_then(|()| super::firmware::check_fits(&chosen, &o.limits.device, None))
     {
         Ok(()) => Ok(o.limits.device.clone()),
-        Err(e) => Err(format!("no device check: {e}")),
+        Err(e) => Err(format!("no device check: {}", e.render(&|f| f.to_string()))),
     };
     obs.message(&format!(
         "\n[6/6] export: the chosen subnet extracted, int8-quantized on {} training images, written as generated C (TinyEngine's memory plan), model.tflite and a C array{}",

@@ -4,10 +4,11 @@
 //! predictor's recording the pairs file it was fit on, so a kill leaves each old or new, whole,
 //! and a file changed after its writer is refused by its reader.
 
-use crate::Result;
 use crate::arch::{SearchSpace, SubnetConfig};
 use crate::error::Field;
+use crate::error::Missing;
 use crate::search::predictor::{Predictor, Sample};
+use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -136,38 +137,34 @@ pub fn merge_duplicates(space: &SearchSpace, pairs: &[Pair]) -> (Vec<Sample>, us
 /// pairs file is present: it records their hash, the hash matches, and it was fit on as many
 /// distinct subnets as the file holds; and its file is the one the run's manifest records
 /// (where it records one). Else why not.
-pub fn check_evidence(
-    run_dir: &Path,
-    space: &SearchSpace,
-    p: &Predictor,
-) -> std::result::Result<(), String> {
+pub fn check_evidence(run_dir: &Path, space: &SearchSpace, p: &Predictor) -> Result<()> {
     if run_dir.join(PAIRS_FILE).exists() {
         check_pairs_evidence(run_dir, space, p)?;
     }
-    crate::io::check_set(run_dir, PREDICTOR_SET, Some(Field::Run)).map_err(|e| e.to_string())
+    crate::io::check_set(run_dir, PREDICTOR_SET, Some(Field::Run))
 }
 
-fn check_pairs_evidence(
-    run_dir: &Path,
-    space: &SearchSpace,
-    p: &Predictor,
-) -> std::result::Result<(), String> {
+fn check_pairs_evidence(run_dir: &Path, space: &SearchSpace, p: &Predictor) -> Result<()> {
     let file = run_dir.join(PAIRS_FILE);
-    let pairs = read_pairs(run_dir, space).map_err(|e| e.to_string())?;
-    let refit = format!(
-        "fit it again with `tinynas predictor fit --run {}`",
-        run_dir.display()
-    );
+    let pairs = read_pairs(run_dir, space)?;
+    // Each refusal: the predictor no longer matches its pairs, and is fitted again.
+    let refit = |why: String| {
+        Err(Error::missing(
+            run_dir,
+            Missing::Refit,
+            format!("{}: {why}", run_dir.join(PREDICTOR_FILE).display()),
+        ))
+    };
     match &p.pairs_sha256 {
         None => {
-            return Err(format!(
-                "predictor.json records no hash of the pairs it was fit on, so nothing ties it to {}; {refit}",
+            return refit(format!(
+                "predictor.json records no hash of the pairs it was fit on, so nothing ties it to {}",
                 file.display()
             ));
         }
         Some(h) if *h != pairs_sha256(&pairs) => {
-            return Err(format!(
-                "predictor.json is stale: {} changed since it was fit (its SHA-256 differs from the one the predictor records); {refit}",
+            return refit(format!(
+                "predictor.json is stale: {} changed since it was fit (its SHA-256 differs from the one the predictor records)",
                 file.display()
             ));
         }
@@ -176,8 +173,8 @@ fn check_pairs_evidence(
     if let Some(r) = &p.report {
         let (distinct, _) = merge_duplicates(space, &pairs);
         if r.train_pairs + r.heldout_pairs != distinct.len() {
-            return Err(format!(
-                "predictor.json reports a fit on {} subnets, {} holds {} distinct ones; {refit}",
+            return refit(format!(
+                "predictor.json reports a fit on {} subnets, {} holds {} distinct ones",
                 r.train_pairs + r.heldout_pairs,
                 file.display(),
                 distinct.len()

@@ -3,6 +3,7 @@
 
 use super::evidence::{PAIRS_FILE, Pair, merge_duplicates, pairs_sha256, read_pairs};
 use crate::arch::{SearchSpace, SubnetConfig};
+use crate::error::{Field, Missing};
 use crate::mcu::{Device, Scheduler};
 use crate::observer::Observer;
 use crate::search::predictor::{FitOptions, Predictor, Sample};
@@ -131,10 +132,14 @@ fn plan_checked(
         .filter_map(|p| p.recal_images)
         .find(|&r| r != recal)
     {
-        return Err(Error::Invalid(format!(
-            "--recal-images {recal}: the subnets in {} were measured after recalibrating on {other} images; use the same number",
-            run_dir.join(PAIRS_FILE).display()
-        )));
+        return Err(Error::bad(
+            Field::RecalImages,
+            recal,
+            format!(
+                "the subnets in {} were measured after recalibrating on {other} images; use the same number",
+                run_dir.join(PAIRS_FILE).display()
+            ),
+        ));
     }
     plan_collect(space, pairs, n, seed)
 }
@@ -150,9 +155,14 @@ fn plan_collect(
 ) -> Result<Vec<SubnetConfig>> {
     let distinct = space.subnet_count() * space.resolutions.len() as f64;
     if n as f64 > distinct {
-        return Err(Error::Invalid(format!(
-            "--n {n}: the run's search space holds only {distinct} distinct subnets; give --n {distinct} or fewer"
-        )));
+        return Err(Error::bad(
+            Field::N,
+            n,
+            format!(
+                "the run's search space holds only {distinct} distinct subnets; give {} {distinct} or fewer",
+                Field::N
+            ),
+        ));
     }
     let mut todo: Vec<SubnetConfig> = Vec::new();
     let mut i = 0u64;
@@ -170,10 +180,15 @@ fn plan_collect(
             // Sampling finds few new subnets in a small space: stop rather than loop forever.
             repeats += 1;
             if repeats > 100_000 {
-                return Err(Error::Invalid(format!(
-                    "--n {n}: no new subnet in 100000 draws after {} measured; the space is nearly exhausted, give a smaller --n",
-                    pairs.len() + todo.len()
-                )));
+                return Err(Error::bad(
+                    Field::N,
+                    n,
+                    format!(
+                        "no new subnet in 100000 draws after {} measured; the space is nearly exhausted, give a smaller {}",
+                        pairs.len() + todo.len(),
+                        Field::N
+                    ),
+                ));
             }
             continue;
         }
@@ -205,25 +220,29 @@ pub fn fit(
 pub fn fit_inputs(run_dir: &Path, space: &SearchSpace) -> Result<(Vec<Pair>, Vec<Sample>, usize)> {
     let pairs = read_pairs(run_dir, space)?;
     if pairs.is_empty() {
-        return Err(Error::Invalid(format!(
-            "{} has no measured subnets; run `tinynas predictor collect --run {}` first",
-            run_dir.display(),
-            run_dir.display()
-        )));
+        return Err(Error::missing(
+            run_dir,
+            Missing::MeasuredSubnets { have: 0 },
+            format!("{} has no measured subnets", run_dir.display()),
+        ));
     }
     let (data, repeats) = merge_duplicates(space, &pairs);
     if data.len() < crate::search::predictor::MIN_FIT_SUBNETS {
-        return Err(Error::Invalid(format!(
-            "{}: {} distinct measured subnets{} are too few to fit a predictor (at least {}; collect more with `tinynas predictor collect`)",
-            run_dir.join(PAIRS_FILE).display(),
-            data.len(),
-            if repeats > 0 {
-                format!(" ({} lines, {repeats} repeating a subnet)", pairs.len())
-            } else {
-                String::new()
-            },
-            crate::search::predictor::MIN_FIT_SUBNETS
-        )));
+        return Err(Error::missing(
+            run_dir,
+            Missing::MeasuredSubnets { have: data.len() },
+            format!(
+                "{}: {} distinct measured subnets{} are too few to fit a predictor (at least {})",
+                run_dir.join(PAIRS_FILE).display(),
+                data.len(),
+                if repeats > 0 {
+                    format!(" ({} lines, {repeats} repeating a subnet)", pairs.len())
+                } else {
+                    String::new()
+                },
+                crate::search::predictor::MIN_FIT_SUBNETS
+            ),
+        ));
     }
     Ok((pairs, data, repeats))
 }

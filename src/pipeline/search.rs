@@ -135,8 +135,8 @@ pub fn run_search(
         Strategy::Predictor => match trusted_predictor(run_dir, space, o.min_tau)? {
             Ok(p) => (Some(p), None),
             Err(why) => {
-                obs.message(&format!("{why}; searching by measurement instead"));
-                (None, Some(why))
+                obs.instead(&why, "searching by measurement instead");
+                (None, Some(why.to_string()))
             }
         },
     };

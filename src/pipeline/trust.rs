@@ -2,6 +2,7 @@
 //! measured pairs beside it, its Kendall τ high enough and measured on enough subnets.
 
 use crate::arch::SearchSpace;
+use crate::error::Missing;
 use crate::search::fit_report::Trust;
 use crate::search::predictor::Predictor;
 use crate::{Error, Result};
@@ -13,35 +14,35 @@ pub const MIN_TAU: f64 = 0.5;
 /// The fewest subnets a predictor's τ must be measured on to be trusted.
 pub const MIN_TAU_SUBNETS: usize = 10;
 
-/// The run's predictor if it is there and trusted; else why not.
+/// The run's predictor if it is there and trusted; else why not (none there:
+/// [`Error::Missing`]). An error: a predictor that is there but broken or stale.
 pub fn trusted_predictor(
     run_dir: &Path,
     space: &SearchSpace,
     min_tau: f64,
-) -> Result<std::result::Result<Predictor, String>> {
+) -> Result<std::result::Result<Predictor, Error>> {
     let p = run_dir.join("predictor.json");
     if !p.is_file() {
-        return Ok(Err(format!(
-            "{} has no predictor.json (fit one with `tinynas predictor collect|fit --run {}`)",
-            run_dir.display(),
-            run_dir.display()
+        return Ok(Err(Error::missing(
+            run_dir,
+            Missing::Predictor,
+            format!("{} has no predictor.json", run_dir.display()),
         )));
     }
     let p = Predictor::load(&p)?;
     if &p.space != space {
-        return Err(Error::Invalid(
-            "predictor.json was fitted for another search space; fit it again".into(),
+        return Err(Error::missing(
+            run_dir,
+            Missing::Refit,
+            "predictor.json was fitted for another search space",
         ));
     }
     // A predictor the pairs beside it no longer vouch for is refused, not trusted.
-    super::evidence::check_evidence(run_dir, space, &p).map_err(|why| {
-        Error::Invalid(format!(
-            "{}: {why}",
-            run_dir.join("predictor.json").display()
-        ))
-    })?;
+    super::evidence::check_evidence(run_dir, space, &p)?;
     let Some(r) = &p.report else {
-        return Ok(Err("predictor.json has no fit report to trust".into()));
+        return Ok(Err(Error::Invalid(
+            "predictor.json has no fit report to trust".into(),
+        )));
     };
     let Trust {
         tau,
@@ -50,18 +51,18 @@ pub fn trusted_predictor(
         kind,
     } = r.trust();
     if n < MIN_TAU_SUBNETS {
-        return Ok(Err(format!(
+        return Ok(Err(Error::Invalid(format!(
             "the predictor's τ was measured on {n} subnet{}, too few to trust (at least {MIN_TAU_SUBNETS}: collect more)",
             if n == 1 { "" } else { "s" }
-        )));
+        ))));
     }
     if tau < min_tau {
-        return Ok(Err(format!(
+        return Ok(Err(Error::Invalid(format!(
             "the predictor's {kind} Kendall τ is {tau:.3}{}, below {min_tau}: it cannot be trusted to rank subnets",
             ceiling.map_or(String::new(), |c| format!(
                 " (noise ceiling of the validation split {c:.3})"
             ))
-        )));
+        ))));
     }
     Ok(Ok(p))
 }

@@ -22,7 +22,8 @@ pub struct FitReport {
     /// k-fold cross-validation over every pair (out-of-fold predictions pooled).
     #[serde(default)]
     pub kfold: Option<CrossValidation>,
-    /// Why there is no k-fold cross-validation, where there is none.
+    /// Why there is no k-fold cross-validation, where there is none (a setting named as a
+    /// field, `` `folds` ``).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kfold_skipped: Option<String>,
     /// Lines of the pairs file that measured a subnet already measured on another line (merged

@@ -178,8 +178,9 @@ pub(super) fn train_mlp(
     };
     if !weights.iter().flatten().all(|w| w.is_finite()) {
         return Err(Error::NonFinite {
-            at: "predictor fit (lower --lr)".into(),
+            at: "predictor fit".into(),
             value: f32::NAN,
+            lower: crate::error::Field::Lr,
         });
     }
     Ok(Trained {

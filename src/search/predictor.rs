@@ -3,8 +3,8 @@
 
 use crate::Engine;
 use crate::arch::{SearchSpace, SubnetConfig};
-use crate::error::Field;
 use crate::error::{Error, Result};
+use crate::error::{Field, Missing};
 use rand::seq::SliceRandom;
 use rand::{SeedableRng, rngs::StdRng};
 use serde::{Deserialize, Serialize};
@@ -46,7 +46,7 @@ pub struct FitOptions {
 }
 
 impl FitOptions {
-    /// Every option in range, named by its flag; checked before any work.
+    /// Every option in range (an error names its field); checked before any work.
     pub fn validate(&self) -> Result<()> {
         use crate::bounds::{int, positive, real};
         int(Field::Hidden, self.hidden, 1, 4096)?;
@@ -55,8 +55,10 @@ impl FitOptions {
         real(Field::WeightDecay, self.weight_decay as f64, 0.0, 1.0)?;
         real(Field::Holdout, self.holdout, 0.05, 0.9)?;
         if self.folds == 1 {
-            return Err(Error::Invalid(
-                "--folds 1: cross-validation needs at least 2 folds (0 for none)".into(),
+            return Err(Error::bad(
+                Field::Folds,
+                1,
+                "cross-validation needs at least 2 folds (0 for none)",
             ));
         }
         int(Field::Folds, self.folds, 0, 20)?;
@@ -158,7 +160,7 @@ impl Predictor {
         o.validate()?;
         if samples.len() < MIN_FIT_SUBNETS {
             return Err(Error::Invalid(format!(
-                "{} measured subnets are too few to fit a predictor (at least {MIN_FIT_SUBNETS}; collect more with `tinynas predictor collect`)",
+                "{} measured subnets are too few to fit a predictor (at least {MIN_FIT_SUBNETS}; measure more)",
                 samples.len()
             )));
         }
@@ -173,13 +175,14 @@ impl Predictor {
         let ph = p.predict(e, &subs(hold))?;
         // k-fold: every pair predicted once by a predictor that never saw it.
         let kfold_skipped = if o.folds == 0 {
-            Some("--folds 0".to_string())
+            Some(format!("{} 0", Field::Folds))
         } else if samples.len() < 2 * o.folds {
             Some(format!(
-                "{} subnets are too few for {} folds (at least {}: collect more or lower --folds)",
+                "{} subnets are too few for {} folds (at least {}: collect more or lower {})",
                 samples.len(),
                 o.folds,
-                2 * o.folds
+                2 * o.folds,
+                Field::Folds
             ))
         } else {
             None
@@ -244,12 +247,13 @@ impl Predictor {
     }
 
     pub fn load(path: &std::path::Path) -> Result<Predictor> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            Error::Invalid(format!(
-                "{}: {e}; fit one with `tinynas predictor fit --run DIR`",
-                path.display()
-            ))
-        })?;
+        // A predictor that is not there or cannot be used is fitted (again) in its run's folder.
+        let run = path.parent().filter(|d| !d.as_os_str().is_empty());
+        let refit = |what: Missing, msg: String| {
+            Error::missing(run.unwrap_or(std::path::Path::new(".")), what, msg)
+        };
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| refit(Missing::Predictor, format!("{}: {e}", path.display())))?;
         let p: Predictor =
             crate::io::parse_json(&text, &format!("{}: corrupt predictor", path.display()))?;
         p.space
@@ -269,18 +273,21 @@ impl Predictor {
             && p.target_std > 0.0
             && p.target_std <= 1.0;
         if !sound {
-            return Err(Error::Invalid(format!(
-                "{}: corrupt predictor: hidden {}, target_mean {}, target_std {}, weights {}; fit it again with `tinynas predictor fit`",
-                path.display(),
-                p.hidden,
-                p.target_mean,
-                p.target_std,
-                if finite {
-                    "in range"
-                } else {
-                    "not finite or out of range"
-                }
-            )));
+            return Err(refit(
+                Missing::Refit,
+                format!(
+                    "{}: corrupt predictor: hidden {}, target_mean {}, target_std {}, weights {}",
+                    path.display(),
+                    p.hidden,
+                    p.target_mean,
+                    p.target_std,
+                    if finite {
+                        "in range"
+                    } else {
+                        "not finite or out of range"
+                    }
+                ),
+            ));
         }
         let inp = encoding_len(&p.space);
         let ok = Mlp::shapes(inp, p.hidden)
@@ -296,10 +303,13 @@ impl Predictor {
         }
         if let Some(r) = &p.report {
             r.check().map_err(|why| {
-                Error::Invalid(format!(
-                    "{}: corrupt predictor: its fit report is impossible: {why}; fit it again with `tinynas predictor fit`",
-                    path.display()
-                ))
+                refit(
+                    Missing::Refit,
+                    format!(
+                        "{}: corrupt predictor: its fit report is impossible: {why}",
+                        path.display()
+                    ),
+                )
             })?;
         }
         Ok(p)

@@ -129,10 +129,15 @@ pub const RUN_FILES: [&str; 3] = ["state.json", "metrics.jsonl", "training.png"]
 /// or a file of the names a run writes.
 pub fn refuse_overwrite(dir: &Path) -> Result<()> {
     if dir.join("state.json").exists() {
-        return Err(Error::Invalid(format!(
-            "{} already holds a run; pass --resume to continue it or choose another --out",
-            dir.display()
-        )));
+        return Err(Error::bad(
+            Field::Out,
+            dir.display(),
+            format!(
+                "already holds a run; pass {} to continue it or choose another {}",
+                Field::Resume,
+                Field::Out
+            ),
+        ));
     }
     let mut clash: Vec<String> = RUN_FILES
         .iter()
@@ -149,11 +154,15 @@ pub fn refuse_overwrite(dir: &Path) -> Result<()> {
     }
     if !clash.is_empty() {
         clash.sort();
-        return Err(Error::Invalid(format!(
-            "--out {}: a new run would overwrite {}; move them or choose another --out",
+        return Err(Error::bad(
+            Field::Out,
             dir.display(),
-            clash.join(", ")
-        )));
+            format!(
+                "a new run would overwrite {}; move them or choose another {}",
+                clash.join(", "),
+                Field::Out
+            ),
+        ));
     }
     Ok(())
 }
@@ -163,22 +172,31 @@ pub fn refuse_overwrite(dir: &Path) -> Result<()> {
 pub fn check_has_run(out: &Path) -> Result<()> {
     crate::io::check_set(out, CHECKPOINT_SET, Some(Field::Resume))?;
     if !out.join("state.json").is_file() {
-        return Err(Error::Invalid(format!(
-            "--resume: {} holds no run to continue (no state.json): nothing to resume",
-            out.display()
-        )));
+        return Err(Error::bad_setting(
+            Field::Resume,
+            format!(
+                "{} holds no run to continue (no state.json): nothing to resume",
+                out.display()
+            ),
+        ));
     }
     Ok(())
 }
 
-/// The checkpoint's `state.json` in `dir`, read strictly.
-fn read_state(dir: &Path) -> Result<State> {
+/// The checkpoint's `state.json` in `dir`, read strictly; `resume`: read to resume the run
+/// (an error then names that setting).
+fn read_state(dir: &Path, resume: bool) -> Result<State> {
     let sp = dir.join("state.json");
-    let text = std::fs::read_to_string(&sp).map_err(|e| {
-        bad(
-            &sp,
-            format!("{e}; nothing to resume (train without --resume first)"),
-        )
+    let text = std::fs::read_to_string(&sp).map_err(|e| match resume {
+        true => Error::bad(
+            Field::Resume,
+            sp.display(),
+            format!(
+                "{e}; nothing to resume (train without {} first)",
+                Field::Resume
+            ),
+        ),
+        false => bad(&sp, e.to_string()),
     })?;
     crate::io::parse_json_at(&text).map_err(|e| bad(&sp, format!("corrupt state: {e}")))
 }
@@ -186,7 +204,7 @@ fn read_state(dir: &Path) -> Result<State> {
 /// The state and every tensor of the checkpoint in `dir`, checked for consistency.
 pub fn load(dir: &Path) -> Result<(State, Tensors)> {
     crate::io::check_set(dir, CHECKPOINT_SET, Some(Field::Run))?;
-    let state = read_state(dir)?;
+    let state = read_state(dir, false)?;
     let wp = dir.join(&state.weights);
     let bytes = std::fs::read(&wp).map_err(|e| bad(&wp, e.to_string()))?;
     let st =
@@ -294,10 +312,14 @@ pub fn restore(e: &Engine, net: &impl Module, sgd: &Sgd, mut t: Tensors) -> Resu
 /// A resumed run in `dir` at `step` must have steps left under `--max-steps`.
 pub fn check_max_steps(max_steps: Option<usize>, dir: &Path, step: usize) -> Result<()> {
     match max_steps {
-        Some(max) if max <= step => Err(Error::Invalid(format!(
-            "--max-steps {max}: the run in {} is already at step {step}; give a larger number or leave it out",
-            dir.display()
-        ))),
+        Some(max) if max <= step => Err(Error::bad(
+            Field::MaxSteps,
+            max,
+            format!(
+                "the run in {} is already at step {step}; give a larger number or leave it out",
+                dir.display()
+            ),
+        )),
         _ => Ok(()),
     }
 }
@@ -313,7 +335,7 @@ pub fn check_resume(
     // A checkpoint committed by a run killed before it finished publishing is finished first
     // (as any reader of the set does), then read.
     crate::io::check_set(out, CHECKPOINT_SET, Some(Field::Resume))?;
-    check_resumable(out, &read_state(out)?, config_json, world, max_steps)
+    check_resumable(out, &read_state(out, true)?, config_json, world, max_steps)
 }
 
 /// The checkpoint `state` of `out` made with this invocation's settings and number of ranks,
@@ -332,26 +354,30 @@ pub fn check_resumable(
         .and_then(|r| r.as_u64())
         .map_or(1, |r| r as usize);
     if n != world {
-        return Err(Error::Invalid(format!(
-            "--resume: the run in {} trains on {n} data-parallel rank(s), this is {world}; continue it with {}",
-            out.display(),
-            if n == 1 {
-                "one process (no mpirun)".to_string()
-            } else {
-                format!(
-                    "`mpirun -np {n} tinynas train ... --resume` (a tinynas built with --features mpi)"
-                )
-            }
-        )));
+        return Err(Error::bad_setting(
+            Field::Resume,
+            format!(
+                "the run in {} trains on {n} data-parallel rank(s), this is {world}; continue it {}",
+                out.display(),
+                if n == 1 {
+                    "in one process (no mpirun)".to_string()
+                } else {
+                    format!("on {n} ranks (`mpirun -np {n}`, a tinynas built with --features mpi)")
+                }
+            ),
+        ));
     }
     if state.config != *config_json {
-        return Err(Error::Invalid(format!(
-            "--resume: the run in {} was made with other settings ({}); use the same settings.\n  run:  {}\n  now:  {}",
-            out.display(),
-            differing_fields(&state.config, config_json).join(", "),
-            state.config,
-            config_json
-        )));
+        return Err(Error::bad_setting(
+            Field::Resume,
+            format!(
+                "the run in {} was made with other settings ({}); use the same settings.\n  run:  {}\n  now:  {}",
+                out.display(),
+                differing_fields(&state.config, config_json).join(", "),
+                state.config,
+                config_json
+            ),
+        ));
     }
     check_max_steps(max_steps, out, state.step)
 }

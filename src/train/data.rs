@@ -4,6 +4,7 @@
 use super::config::RunConfig;
 use crate::data::input_rgb;
 use crate::data::{Dataset, load_any};
+use crate::error::Field;
 use crate::{Error, Result};
 use std::path::Path;
 use std::sync::Arc;
@@ -39,16 +40,21 @@ pub fn load_data(cfg: &RunConfig) -> Result<RunData> {
     let (train, val) = if cfg.val_images > 0 {
         train
             .split_off(cfg.val_images, cfg.seed ^ 0xa11)
-            .map_err(|e| Error::Invalid(format!("--val-images {}: {e}", cfg.val_images)))?
+            .map_err(|e| Error::bad(Field::ValImages, cfg.val_images, e.to_string()))?
     } else {
         (train.clone(), test.clone())
     };
     if cfg.batch < 2 || cfg.batch > train.len() {
-        return Err(Error::Invalid(format!(
-            "--batch {} must be between 2 and the {} training images left after --train-images and --val-images",
+        return Err(Error::bad(
+            Field::Batch,
             cfg.batch,
-            train.len()
-        )));
+            format!(
+                "must be between 2 and the {} training images left after {} and {}",
+                train.len(),
+                Field::TrainImages,
+                Field::ValImages
+            ),
+        ));
     }
     Ok(RunData {
         train: Arc::new(train),

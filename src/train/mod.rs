@@ -93,6 +93,7 @@ pub fn train_step(
         return Err(Error::NonFinite {
             at: format!("subnet {i} of the step"),
             value: *v,
+            lower: crate::error::Field::Lr,
         });
     }
     sgd.step(e, lr)?;

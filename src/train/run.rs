@@ -9,6 +9,7 @@ pub use super::data::{RunData, load_data};
 pub use super::metrics::{Metric, read_metrics};
 pub use super::plan::{epoch_batches, run_augment, step_plan, steps_per_epoch};
 pub use super::supernet_run::{RunOptions, check_adapter_fits, train_supernet};
+use crate::error::Missing;
 use crate::nn::Module;
 pub use crate::seed::derive_seed;
 use crate::supernet::Supernet;
@@ -19,11 +20,14 @@ use std::rc::Rc;
 /// `dir` holds a run (its state.json): checked before a command creates anything there.
 pub fn check_run(dir: &Path) -> Result<()> {
     if !dir.join("state.json").is_file() {
-        return Err(Error::Invalid(format!(
-            "{} holds no trained supernet (no state.json); make one with `tinynas train --out {}`",
-            dir.display(),
-            dir.display()
-        )));
+        return Err(Error::missing(
+            dir,
+            Missing::Supernet,
+            format!(
+                "{} holds no trained supernet (no state.json)",
+                dir.display()
+            ),
+        ));
     }
     Ok(())
 }
@@ -36,7 +40,7 @@ pub fn read_run_config(dir: &Path) -> Result<RunConfig> {
         crate::io::read_json(&dir.join("state.json"), "checkpoint state")?;
     serde_json::from_value(state.config).map_err(|err| {
         Error::Invalid(format!(
-            "{}: state.json is not a supernet run ({err}); was it written by `tinynas train-mobilenet`?",
+            "{}: state.json is not a supernet run ({err}); is it a fixed network's run?",
             dir.display()
         ))
     })
@@ -48,7 +52,7 @@ pub fn load_run(e: &Rc<Engine>, dir: &Path) -> Result<(RunConfig, Supernet, chec
     let (state, mut tensors) = checkpoint::load(dir)?;
     let cfg: RunConfig = serde_json::from_value(state.config.clone()).map_err(|err| {
         Error::Invalid(format!(
-            "{}: state.json is not a supernet run ({err}); was it written by `tinynas train-mobilenet`?",
+            "{}: state.json is not a supernet run ({err}); is it a fixed network's run?",
             dir.display()
         ))
     })?;

@@ -276,7 +276,7 @@ impl Running<'_> {
         let trained = match t.step(step) {
             Ok(Some(trained)) => trained,
             Ok(None) => return Ok(None),
-            Err(Error::NonFinite { at, value }) => {
+            Err(Error::NonFinite { at, value, .. }) => {
                 return Err(self.stopped(step, epoch, Some(&at), value));
             }
             Err(err) => return Err(err),
@@ -304,7 +304,11 @@ impl Running<'_> {
                 )
             };
         }
-        Error::NonFinite { at, value }
+        Error::NonFinite {
+            at,
+            value,
+            lower: Field::Lr,
+        }
     }
 
     /// After step `step` (counted from 1): the profile window, metrics, progress.
@@ -361,11 +365,13 @@ impl Running<'_> {
             self.obs
                 .profile(&crate::io::finish_profiling(&self.e.gpu, path)?, path);
             self.obs.message(&format!(
-                "--profile-steps {n}: the run ended after {ran} profiled step(s); the trace holds those"
+                "{} {n}: the run ended after {ran} profiled step(s); the trace holds those",
+                Field::ProfileSteps
             ));
         } else if ran == 0 {
             self.obs.message(&format!(
-                "--profile: the run ended after its first (warm-up) step; no step profiled, no trace written to {}",
+                "{}: the run ended after its first (warm-up) step; no step profiled, no trace written to {}",
+                Field::Profile,
                 path.display()
             ));
         }

@@ -3,7 +3,7 @@
 //! elastic depth, then elastic expand ratio (after re-ordering the middle channels by importance).
 
 use crate::arch::SearchSpace;
-use crate::error::{Error, Result};
+use crate::error::{Error, Field, Result};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -123,9 +123,11 @@ impl Schedule {
             "joint" => Schedule::joint(epochs, lr, subnets),
             path => {
                 let text = std::fs::read_to_string(path).map_err(|e| {
-                    Error::Invalid(format!(
-                        "--schedule {path}: {e} (give `progressive`, `joint` or a JSON file)"
-                    ))
+                    Error::bad(
+                        Field::Schedule,
+                        path,
+                        format!("{e} (give `progressive`, `joint` or a JSON file)"),
+                    )
                 })?;
                 crate::io::parse_json::<Schedule>(&text, &format!("schedule {path}"))?
             }

@@ -18,6 +18,7 @@ use super::runner::{Epoch, LoopOptions, Trained, Trainee, train_loop};
 use super::{StepConfig, train_step};
 use crate::arch::SearchSpace;
 use crate::data::augment::Augment;
+use crate::error::Field;
 use crate::nn::{Module, Sgd};
 use crate::observer::Observer;
 use crate::supernet::Supernet;
@@ -58,11 +59,16 @@ pub fn check_adapter_fits(e: &Engine, space: &SearchSpace, batch: usize) -> Resu
     let bytes = per_image as u128 * batch as u128 * 4;
     let limit = e.gpu.max_binding_bytes();
     if bytes > limit as u128 {
-        return Err(Error::Invalid(format!(
-            "--batch {batch} at resolution {r}: the largest activation needs {} MiB, over this adapter's {} MiB per buffer; use a smaller --batch or resolution",
-            bytes >> 20,
-            limit >> 20
-        )));
+        return Err(Error::bad(
+            Field::Batch,
+            batch,
+            format!(
+                "at resolution {r} the largest activation needs {} MiB, over this adapter's {} MiB per buffer; use a smaller {} or resolution",
+                bytes >> 20,
+                limit >> 20,
+                Field::Batch
+            ),
+        ));
     }
     Ok(())
 }
@@ -98,9 +104,10 @@ impl SupernetTrainee {
     pub fn new(e: &Rc<Engine>, cfg: &RunConfig, opts: &RunOptions) -> Result<SupernetTrainee> {
         cfg.validate()?;
         if opts.max_steps == Some(0) {
-            return Err(Error::Invalid(
-                "--max-steps 0: give at least 1 (or leave it out to train the whole schedule)"
-                    .into(),
+            return Err(Error::bad(
+                Field::MaxSteps,
+                0,
+                "give at least 1 (or leave it out to train the whole schedule)",
             ));
         }
         // Data-parallel ranks: rank 0 leads (the only writer), every rank trains its share.
@@ -117,13 +124,17 @@ impl SupernetTrainee {
         e.gpu.set_f16_activations(cfg.f16_activations);
         let data = load_data(cfg)?;
         if cfg.batch * world > data.train.len() {
-            return Err(Error::Invalid(format!(
-                "--batch {} on each of {world} ranks needs {} training images a step; there are {}: give --batch {} or less, or fewer ranks",
+            return Err(Error::bad(
+                Field::Batch,
                 cfg.batch,
-                cfg.batch * world,
-                data.train.len(),
-                data.train.len() / world
-            )));
+                format!(
+                    "on each of {world} ranks needs {} training images a step; there are {}: give {} {} or less, or fewer ranks",
+                    cfg.batch * world,
+                    data.train.len(),
+                    Field::Batch,
+                    data.train.len() / world
+                ),
+            ));
         }
         let net = Supernet::new(e, &cfg.space, cfg.seed)?;
         let sgd = Sgd::new(e, net.param_list(), cfg.momentum, true, cfg.weight_decay)?;

@@ -83,7 +83,12 @@ pub fn resumes_to_the_same_weights(kind: &Kind, dir: &Path, cut: usize) {
     assert_eq!(run(kind, &full, None, false).unwrap(), done(0, total));
     let part = dir.join(format!("{name}-cut"));
     assert_eq!(run(kind, &part, Some(cut), false).unwrap(), done(0, cut));
-    let err = run(kind, &part, Some(cut), true).unwrap_err().to_string();
+    let err = run(kind, &part, Some(cut), true).unwrap_err();
+    assert!(
+        matches!(&err, Error::Setting { field: tinynas::error::Field::MaxSteps, value: Some(v), .. } if *v == cut.to_string()),
+        "{name}: {err:?}"
+    );
+    let err = tinynas::cli::flags::describe(&err);
     assert!(
         err.contains("--max-steps") && err.contains(&format!("already at step {cut}")),
         "{name}: {err}"
@@ -114,7 +119,7 @@ pub fn resumes_to_the_same_weights(kind: &Kind, dir: &Path, cut: usize) {
 /// folder `out`, what is left there — the last checkpoint, or (a new run stopped before its
 /// first) nothing but the lock and the files that were there before (`kept`).
 pub fn stopped_on_a_non_finite_loss(err: Error, out: Option<&Path>, kept: &[&str]) {
-    let Error::NonFinite { at, value } = &err else {
+    let Error::NonFinite { at, value, .. } = &err else {
         panic!("expected a non-finite loss, got {err}");
     };
     assert!(!value.is_finite(), "{err}");

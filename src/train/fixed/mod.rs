@@ -86,8 +86,10 @@ fn check(o: &FixedOptions) -> Result<()> {
         int(Field::ImageSize, s, 1, crate::bounds::MAX_RESOLUTION)?;
     }
     if o.max_steps == Some(0) {
-        return Err(Error::Invalid(
-            "--max-steps 0: give at least 1 (or leave it out to train every epoch)".into(),
+        return Err(Error::bad(
+            Field::MaxSteps,
+            0,
+            "give at least 1 (or leave it out to train every epoch)",
         ));
     }
     if let Some((p, n)) = &o.profile {
@@ -104,16 +106,25 @@ fn check(o: &FixedOptions) -> Result<()> {
     if let (Some(s), Some(n)) = (o.image_size, &o.network)
         && s != n.input.resolution
     {
-        return Err(Error::Invalid(format!(
-            "--image-size {s} differs from the --net network's input resolution {}; leave --image-size out (image folders are resized to the network's resolution)",
-            n.input.resolution
-        )));
+        return Err(Error::bad(
+            Field::ImageSize,
+            s,
+            format!(
+                "differs from the {} network's input resolution {}; leave {} out (image folders are resized to the network's resolution)",
+                Field::Net,
+                n.input.resolution,
+                Field::ImageSize
+            ),
+        ));
     }
     if o.image_size.is_some() && !o.data.join("train").is_dir() {
-        return Err(Error::Invalid(format!(
-            "--image-size applies to image folders (train/<class>/, test/<class>/); {} is not one",
-            o.data.display()
-        )));
+        return Err(Error::bad_setting(
+            Field::ImageSize,
+            format!(
+                "applies to image folders (train/<class>/, test/<class>/); {} is not one",
+                o.data.display()
+            ),
+        ));
     }
     Ok(())
 }
@@ -122,12 +133,16 @@ fn check(o: &FixedOptions) -> Result<()> {
 /// or the small MobileNet at their size.
 fn network_for(o: &FixedOptions, ds: &Dataset, test: &Dataset) -> Result<Network> {
     if ds.height != ds.width {
-        return Err(Error::Invalid(format!(
-            "--data {}: the images are {}×{}; the networks take square images (image folders are resized to a square --image-size)",
+        return Err(Error::bad(
+            Field::Data,
             o.data.display(),
-            ds.height,
-            ds.width
-        )));
+            format!(
+                "the images are {}×{}; the networks take square images (image folders are resized to a square {})",
+                ds.height,
+                ds.width,
+                Field::ImageSize
+            ),
+        ));
     }
     let Some(n) = o.network.as_ref() else {
         let input = Input {
@@ -136,25 +151,28 @@ fn network_for(o: &FixedOptions, ds: &Dataset, test: &Dataset) -> Result<Network
         };
         let n = small_mobilenet(input, ds.classes);
         return n.validate().map(|_| n).map_err(|e| {
-            let what = match o.image_size {
-                Some(s) => format!("--image-size {s}"),
-                None => format!("--data {}", o.data.display()),
-            };
-            Error::Invalid(format!(
-                "{what}: {}×{} images are too small for the small MobileNet ({e})",
+            let why = format!(
+                "{}×{} images are too small for the small MobileNet ({e})",
                 ds.height, ds.width
-            ))
+            );
+            match o.image_size {
+                Some(s) => Error::bad(Field::ImageSize, s, why),
+                None => Error::bad(Field::Data, o.data.display(), why),
+            }
         });
     };
     if n.input.channels != ds.channels || n.input.resolution != ds.height {
-        return Err(Error::Invalid(format!(
-            "--net: the network takes {}-channel {r}×{r} images but the data's are {}-channel {}×{}; set its input to match (image folders are resized to the network's resolution)",
-            n.input.channels,
-            ds.channels,
-            ds.height,
-            ds.width,
-            r = n.input.resolution,
-        )));
+        return Err(Error::bad_setting(
+            Field::Net,
+            format!(
+                "the network takes {}-channel {r}×{r} images but the data's are {}-channel {}×{}; set its input to match (image folders are resized to the network's resolution)",
+                n.input.channels,
+                ds.channels,
+                ds.height,
+                ds.width,
+                r = n.input.resolution,
+            ),
+        ));
     }
     // The labels present, not `classes` (which idx data floors at 10).
     let labels = ds
@@ -164,11 +182,14 @@ fn network_for(o: &FixedOptions, ds: &Dataset, test: &Dataset) -> Result<Network
         .max()
         .map_or(0, |&l| l as usize + 1);
     if n.classes < labels {
-        return Err(Error::Invalid(format!(
-            "--net: the network has {} classes but the data has labels up to {}; set its classes",
-            n.classes,
-            labels - 1
-        )));
+        return Err(Error::bad_setting(
+            Field::Net,
+            format!(
+                "the network has {} classes but the data has labels up to {}; set its classes",
+                n.classes,
+                labels - 1
+            ),
+        ));
     }
     let mut n = n.clone();
     if n.name.is_empty() {
@@ -206,15 +227,15 @@ pub fn train_fixed(e: &Rc<Engine>, o: &FixedOptions, obs: &dyn Observer) -> Resu
         .unwrap_or(32);
     let (train, test) = load_dir(&dir, size)?;
     if o.batch < 2 || o.batch > train.len() {
-        return Err(Error::Invalid(format!(
-            "--batch {} must be between 2 and the {} training images",
+        return Err(Error::bad(
+            Field::Batch,
             o.batch,
-            train.len()
-        )));
+            format!("must be between 2 and the {} training images", train.len()),
+        ));
     }
     let network = network_for(o, &train, &test)?;
     let net = Net::new(e, &network, o.seed).map_err(|err| match (&o.network, err) {
-        (Some(_), Error::Invalid(m)) => Error::Invalid(format!("--net: {m}")),
+        (Some(_), Error::Invalid(m)) => Error::bad_setting(Field::Net, m),
         (_, err) => err,
     })?;
     let n_params: usize = net.param_list().iter().map(|p| p.tensor.numel()).sum();
