@@ -16,6 +16,7 @@ pub mod predictor;
 pub mod read;
 pub mod search;
 pub mod space;
+pub mod table;
 pub mod train;
 mod train_mobilenet;
 pub mod verify;
