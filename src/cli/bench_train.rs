@@ -29,7 +29,7 @@ pub fn train(
     space
         .validate()
         .map_err(|err| crate::Error::Invalid(format!("--res {res}: {err}")))?;
-    crate::train::run::check_adapter_fits(e, &space, batch)?;
+    crate::train::supernet_run::check_adapter_fits(e, &space, batch)?;
     let net = Supernet::new(e, &space, 0)?;
     let sgd = Sgd::new(e, net.param_list(), 0.9, true, 3e-5)?;
     let mut rng = StdRng::seed_from_u64(0);

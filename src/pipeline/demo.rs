@@ -20,9 +20,10 @@ use crate::search::space::{
     Rank, SpaceOptions, SpaceResult, default_resolutions, default_widths, rank_spaces,
 };
 use crate::search::{Limits, describe_limits};
+use crate::train::config::{RunConfig, RunSummary};
 use crate::train::open::open_run;
-use crate::train::run::{RunConfig, RunOptions, RunSummary, train_supernet};
 use crate::train::schedule::Schedule;
+use crate::train::supernet_run::{RunOptions, train_supernet};
 use crate::{Engine, Error, Result};
 use std::path::PathBuf;
 use std::rc::Rc;
