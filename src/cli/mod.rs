@@ -233,12 +233,6 @@ fn devices(g: &GpuArgs) -> Result<()> {
     Ok(())
 }
 
-/// Stop profiling, print the per-kernel table and write the Chrome/Perfetto trace to `path`.
-pub fn finish_profile(e: &Engine, path: &std::path::Path) -> Result<()> {
-    console::print_profile(&crate::io::finish_profiling(&e.gpu, path)?, path);
-    Ok(())
-}
-
 /// `--scheduler`: a scheduler's name, so that clap's error names the flag and the valid values.
 pub fn scheduler_arg(s: &str) -> std::result::Result<crate::mcu::Scheduler, String> {
     crate::mcu::Scheduler::parse(s).map_err(|e| flags::why(&e))

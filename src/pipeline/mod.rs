@@ -9,6 +9,7 @@ pub mod demo;
 pub mod eval;
 pub mod evidence;
 pub mod export;
+pub mod export_run;
 pub mod finetune;
 pub mod firmware;
 mod measure;
