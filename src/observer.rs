@@ -5,6 +5,7 @@
 use crate::Result;
 use crate::chart::Chart;
 use crate::gpu::report::ProfileReport;
+use crate::search::space::SpaceResult;
 use std::path::Path;
 
 pub trait Observer {
@@ -24,6 +25,11 @@ pub trait Observer {
     fn step(&self, _status: &str) {}
     /// The task ended, complete or not.
     fn end(&self) {}
+    /// A ranking of (resolution, width) spaces is ready, best first; `heading` says how many
+    /// were ranked and how long it took. Callers that show no table hear the heading alone.
+    fn ranking(&self, heading: &str, _ranked: &[SpaceResult]) {
+        self.message(heading)
+    }
     /// A profile of some steps is ready; its Chrome/Perfetto trace is written to `trace`.
     fn profile(&self, _report: &ProfileReport, _trace: &Path) {}
     /// Draws a figure of the job's outputs (its panels side by side) as the bytes of a PNG;

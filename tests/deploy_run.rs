@@ -13,9 +13,9 @@ use tinynas::observer::Silent;
 use tinynas::pipeline::export::{EXPORT_FILES, ExportOptions, export, extract_and_quantize};
 use tinynas::train::config::RunConfig;
 use tinynas::train::open::open_run;
-use tinynas::train::run::train_supernet;
 use tinynas::train::schedule::Schedule;
 use tinynas::train::supernet_run::RunOptions;
+use tinynas::train::supernet_run::train_supernet;
 
 /// The bytes of `g_model_data` in model_data.cc.
 fn c_array_bytes(cc: &str) -> Vec<u8> {

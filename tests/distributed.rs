@@ -118,10 +118,10 @@ mod with_mpi {
     use tinynas::nn::{Module, Sgd};
     use tinynas::supernet::Supernet;
     use tinynas::train::checkpoint;
+    use tinynas::train::config::RunConfig;
+    use tinynas::train::data::load_data;
     use tinynas::train::loader::prepare;
-    use tinynas::train::run::{
-        RunConfig, epoch_batches, load_data, run_augment, step_plan, steps_per_epoch,
-    };
+    use tinynas::train::plan::{epoch_batches, run_augment, step_plan, steps_per_epoch};
     use tinynas::train::{StepConfig, accumulate};
 
     fn losses_of(dir: &Path) -> Vec<Vec<f32>> {

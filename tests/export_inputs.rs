@@ -5,7 +5,7 @@ mod common;
 use common::engine;
 use common::harden::*;
 use tinynas::observer::Silent;
-use tinynas::train::run::train_supernet;
+use tinynas::train::supernet_run::train_supernet;
 
 #[test]
 fn export_refuses_bad_input_and_writes_only_its_own_files() {

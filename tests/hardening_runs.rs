@@ -13,7 +13,8 @@ use tinynas::arch::models::mobilenet_v2;
 use tinynas::cli::flags::describe;
 use tinynas::error::{Error, Field};
 use tinynas::observer::Silent;
-use tinynas::train::run::{read_metrics, train_supernet};
+use tinynas::train::metrics::read_metrics;
+use tinynas::train::supernet_run::train_supernet;
 
 #[test]
 fn a_run_deletes_only_its_own_replaced_weights_and_a_new_run_overwrites_nothing() {

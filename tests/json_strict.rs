@@ -11,8 +11,8 @@ use tinynas::arch::{SearchSpace, SubnetConfig};
 use tinynas::io::{parse_json, read_json, read_jsonl};
 use tinynas::pipeline::evidence::Pair;
 use tinynas::train::checkpoint::State;
+use tinynas::train::config::RunConfig;
 use tinynas::train::metrics::Metric;
-use tinynas::train::run::RunConfig;
 use tinynas::train::schedule::Schedule;
 
 fn tmp(name: &str) -> PathBuf {

@@ -17,9 +17,10 @@ use tinynas::search::Limits;
 use tinynas::search::evolution::EvoOptions;
 use tinynas::search::predictor::FitOptions;
 use tinynas::search::space::{Rank, SpaceOptions, rank_spaces};
+use tinynas::train::config::RunConfig;
 use tinynas::train::open::open_run;
-use tinynas::train::run::{RunConfig, RunOptions, train_supernet};
 use tinynas::train::schedule::Schedule;
+use tinynas::train::supernet_run::{RunOptions, train_supernet};
 
 /// Records what the library tells it.
 #[derive(Default)]

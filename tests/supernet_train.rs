@@ -13,9 +13,12 @@ use tinynas::nn::{Module, Sgd};
 use tinynas::observer::Silent;
 use tinynas::supernet::Supernet;
 use tinynas::supernet::reorder::{importance, permute_dim};
+use tinynas::train::config::RunConfig;
 use tinynas::train::loader::{BatchSpec, Loader, prepare};
-use tinynas::train::run::{Metric, RunConfig, RunOptions, load_run, read_metrics, train_supernet};
+use tinynas::train::metrics::{Metric, read_metrics};
+use tinynas::train::run::load_run;
 use tinynas::train::schedule::Schedule;
+use tinynas::train::supernet_run::{RunOptions, train_supernet};
 
 /// Three stages, small widths: quick on lavapipe.
 fn tiny_space() -> SearchSpace {
@@ -466,7 +469,7 @@ fn a_short_run_on_the_bundled_subset_learns_well_above_chance() {
     let (largest, smallest) = (s.largest_val.unwrap(), s.smallest_val.unwrap());
     assert!(largest > 0.55 && smallest > 0.45, "{s:?}");
     // The test split, measured through the evaluator, agrees in level.
-    let run = tinynas::train::run::load_data(&cfg).unwrap();
+    let run = tinynas::train::data::load_data(&cfg).unwrap();
     let mut ev =
         tinynas::train::eval::SubnetEvaluator::new(&e, &run.train, &run.test, 200, 1, 250, 0)
             .unwrap();

@@ -11,9 +11,9 @@ use common::loops::{
 use tinynas::nn::Module;
 use tinynas::observer::Silent;
 use tinynas::train::fixed::{FixedOptions, train_fixed};
-use tinynas::train::run::train_supernet;
 use tinynas::train::schedule::Schedule;
 use tinynas::train::supernet_run::RunOptions;
+use tinynas::train::supernet_run::train_supernet;
 
 #[test]
 fn a_supernet_run_resumes_and_stops_on_a_non_finite_loss() {

@@ -1,216 +1,61 @@
-//! The CPU benchmarks. `tinynas bench mem`: MCU evaluations per second (workload 3 of
-//! BENCHMARKS.md). `tinynas bench int8`: the integer executor's images/s on one core beside TF
-//! Lite Micro's interpreter running the same .tflite (reference kernels, through
-//! scripts/runtimes.py) and beside the exported float network on the CPU (workload 4); the
-//! model is a subnet of the MCUNet space with seeded random weights, calibrated on random
-//! images: speed does not depend on the values.
+//! The CPU benchmarks' lines: `tinynas bench mem` (MCU evaluations per second, workload 3 of
+//! BENCHMARKS.md) and `tinynas bench int8` (the int8 executor, the generated C, TF Lite Micro
+//! and the float network on one core, workload 4). The work is `pipeline::bench::cpu`.
 
-use crate::arch::SearchSpace;
-use crate::export::build::Weights;
-use crate::export::graph::InputNorm;
-use crate::export::{Graph, calibrate, quantize, tflite};
-use crate::{Error, Result};
-use rand::{Rng, SeedableRng, rngs::StdRng};
-use std::path::{Path, PathBuf};
-use std::time::Instant;
+use crate::pipeline::bench::cpu::{Int8BenchReport, MemBenchReport};
 
-/// Complete evaluations per second of random subnets on one core (workload 3 of BENCHMARKS.md).
-pub fn mem(count: usize, res: usize, width: f64) -> Result<()> {
-    use crate::arch::SearchSpace;
-    use crate::arch::subnet::from_subnet;
-    use crate::mcu::fast::Evaluator;
-    use crate::mcu::{EvalOptions, Scheduler, evaluate};
-    use rand::{SeedableRng, rngs::StdRng};
-    let space = SearchSpace {
-        in_channels: 3,
-        classes: 1000,
-        width_mult: width,
-        resolutions: vec![res],
-        ..SearchSpace::default()
-    };
-    space
-        .validate()
-        .map_err(|e| crate::Error::Invalid(format!("--res {res} and --width {width}: {e}")))?;
-    let mut rng = StdRng::seed_from_u64(0);
-    let nets: Vec<_> = (0..count)
-        .map(|_| from_subnet(&space, &space.sample(&mut rng, res)))
-        .collect::<Result<_>>()?;
-    println!("{count} random subnets of the default space at r{res} w{width}, one core");
-    // The fast path (search loops): MACs, params, flash and peak SRAM, no layer table.
-    let mut ev = Evaluator::default();
-    let mut fast = Vec::new();
-    for s in [Scheduler::Analytic, Scheduler::Tflm, Scheduler::TinyEngine] {
-        let start = Instant::now();
-        let mut checksum = 0u64;
-        for n in &nets {
-            checksum =
-                checksum.wrapping_add(ev.summary(n, s, true).expect("fast path").peak_sram_bytes);
+pub fn print_mem(r: &MemBenchReport) {
+    println!(
+        "{} random subnets of the default space at r{} w{}, one core",
+        r.count, r.res, r.width
+    );
+    for (path, rates) in [("fast", &r.fast), ("full", &r.full)] {
+        for e in rates {
+            println!(
+                "{path} {:<11} {:>12.0} evals/s (checksum {})",
+                e.scheduler.name(),
+                e.evals_per_s,
+                e.checksum
+            );
         }
-        let rate = count as f64 / start.elapsed().as_secs_f64();
-        println!(
-            "fast {:<11} {:>12.0} evals/s (checksum {checksum})",
-            s.name(),
-            rate
-        );
-        fast.push(rate);
-    }
-    // The full path: the per-layer table and the peak's location as well.
-    for s in Scheduler::ALL {
-        let opts = EvalOptions {
-            scheduler: s,
-            ..Default::default()
-        };
-        let start = Instant::now();
-        let mut checksum = 0u64;
-        for n in &nets {
-            checksum = checksum.wrapping_add(evaluate(n, &opts)?.peak_sram_bytes);
-        }
-        let rate = count as f64 / start.elapsed().as_secs_f64();
-        println!(
-            "full {:<11} {:>12.0} evals/s (checksum {checksum})",
-            s.name(),
-            rate
-        );
     }
     println!(
         "bench-mem: {:.0} evals/s (analytic), {:.0} evals/s (tinyengine)",
-        fast[0], fast[2]
+        r.fast[0].evals_per_s, r.fast[2].evals_per_s
     );
-    Ok(())
 }
 
-pub struct Int8Bench {
-    pub res: usize,
-    pub width: f64,
-    pub smallest: bool,
-    pub images: usize,
-    pub python: Option<PathBuf>,
-}
-
-fn per_s(n: usize, f: impl FnMut(usize)) -> f64 {
-    let t = Instant::now();
-    (0..n).for_each(f);
-    n as f64 / t.elapsed().as_secs_f64()
-}
-
-pub fn run(b: &Int8Bench) -> Result<String> {
-    if let Some(p) = &b.python
-        && !p.is_file()
-    {
-        return Err(Error::Invalid(format!(
-            "--python {}: no such interpreter (scripts/pyenv.sh prints one with TF Lite Micro installed)",
-            p.display()
-        )));
-    }
-    let space = SearchSpace {
-        in_channels: 3,
-        resolutions: vec![b.res],
-        width_mult: b.width,
-        ..SearchSpace::default()
-    };
-    space.validate()?;
-    let sub = if b.smallest {
-        space.smallest(b.res)
-    } else {
-        space.largest(b.res)
-    };
-    let net = space.network(&sub)?;
-    let mut rng = StdRng::seed_from_u64(8);
-    let norm = InputNorm {
-        mean: vec![0.5; 3],
-        std: vec![0.25; 3],
-    };
-    let g = Graph::from_network(&net, norm, |_, [o, i, k, _]| {
-        let bound = (3.0 / (i * k * k) as f32).sqrt();
-        Ok(Weights {
-            weight: (0..o * i * k * k)
-                .map(|_| rng.random_range(-bound..bound))
-                .collect(),
-            bias: (0..o).map(|_| rng.random_range(-0.1..0.1)).collect(),
-        })
-    })?;
-    let pixels: Vec<Vec<u8>> = (0..b.images)
-        .map(|_| (0..g.input().len()).map(|_| rng.random()).collect())
-        .collect();
-    let floats: Vec<Vec<f32>> = pixels.iter().map(|p| g.norm.apply(p)).collect();
-    let ranges = calibrate(&g, floats.iter().take(8).map(|v| v.as_slice()));
-    let q = quantize(&g, &ranges)?;
-    let inputs: Vec<Vec<i8>> = pixels.iter().map(|p| q.input_from_pixels(p)).collect();
-    let macs = crate::mcu::fast::Evaluator::default()
-        .summary(&net, crate::mcu::Scheduler::Tflm, false)
-        .map_or(0, |s| s.macs);
+pub fn print_int8(r: &Int8BenchReport) {
     println!(
         "model: MCUNet space r{} w{} {} subnet, {:.2} M MACs, {} ops",
-        b.res,
-        b.width,
-        if b.smallest { "smallest" } else { "largest" },
-        macs as f64 / 1e6,
-        q.graph.ops.len()
+        r.res,
+        r.width,
+        if r.smallest { "smallest" } else { "largest" },
+        r.macs as f64 / 1e6,
+        r.ops
     );
-    let int8 = per_s(b.images, |i| {
-        std::hint::black_box(q.logits(&inputs[i]));
-    });
-    let float = per_s(b.images, |i| {
-        std::hint::black_box(g.run_f32(&floats[i]));
-    });
+    let (int8, float) = (r.int8_images_per_s, r.float_images_per_s);
     println!("tinynas int8 executor: {int8:.1} images/s (1 thread)");
     println!("tinynas float (exported network, CPU): {float:.1} images/s (1 thread)");
-    // The generated C runtime of the same model, built with the host's C compiler (-O3) and
-    // held to the executor on the same inputs.
-    let cc = crate::firmware::host::compiler();
-    let c_speed = if crate::firmware::host::compiler_found(&cc) {
-        let sources = crate::firmware::generate(&q, &net, "tinynas bench int8")?;
-        let dir = std::env::temp_dir().join(format!("tinynas-bench-c-{}", std::process::id()));
-        let run = crate::firmware::check_host(
-            &q,
-            &sources,
-            &dir,
-            &inputs,
-            crate::firmware::host::HostBuild::Optimized,
-        );
-        let _ = std::fs::remove_dir_all(&dir);
-        let r = b.images as f64 / run?.seconds.max(1e-9);
-        println!(
-            "generated C ({}, -O3, identical logits): {r:.1} images/s (1 thread)",
-            cc.display()
-        );
-        format!("{r:.1} images/s (generated C)")
-    } else {
-        format!("generated C not timed (no {})", cc.display())
+    let cc = &r.generated_c.compiler;
+    let c_speed = match r.generated_c.images_per_s {
+        Some(r) => {
+            println!(
+                "generated C ({}, -O3, identical logits): {r:.1} images/s (1 thread)",
+                cc.display()
+            );
+            format!("{r:.1} images/s (generated C)")
+        }
+        None => format!("generated C not timed (no {})", cc.display()),
     };
-    let tflm = match &b.python {
+    let tflm = match r.tflm_images_per_s {
         None => "TFLM not timed (--python)".to_string(),
-        Some(py) => {
-            let tmp =
-                std::env::temp_dir().join(format!("tinynas-bench-int8-{}", std::process::id()));
-            std::fs::create_dir_all(&tmp)?;
-            let model = tmp.join("model.tflite");
-            std::fs::write(&model, tflite::write(&q, "tinynas bench int8"))?;
-            let flat: Vec<u8> = inputs.iter().flatten().map(|&v| v as u8).collect();
-            std::fs::write(tmp.join("inputs.bin"), flat)?;
-            let out = std::process::Command::new(py)
-                .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/runtimes.py"))
-                .arg("--time")
-                .arg(&model)
-                .arg(tmp.join("inputs.bin"))
-                .arg(b.images.to_string())
-                .output()?;
-            let _ = std::fs::remove_dir_all(&tmp);
-            if !out.status.success() {
-                return Err(Error::Invalid(format!(
-                    "--python {}: the TFLM timing failed: {}",
-                    py.display(),
-                    String::from_utf8_lossy(&out.stderr).trim()
-                )));
-            }
-            let v: serde_json::Value =
-                crate::io::parse_json(&String::from_utf8_lossy(&out.stdout), "TFLM timing output")?;
-            let r = v["images_per_s"].as_f64().unwrap_or(0.0);
+        Some(r) => {
             println!("TF Lite Micro interpreter (reference kernels): {r:.1} images/s");
             format!("{r:.1} images/s (TFLM)")
         }
     };
-    Ok(format!(
+    println!(
         "bench-int8: {int8:.1} images/s (tinynas int8), {c_speed}, {tflm}, {float:.1} images/s (tinynas float)"
-    ))
+    );
 }

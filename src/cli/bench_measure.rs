@@ -1,17 +1,13 @@
-//! `tinynas bench measure`: how fast the search measures subnets (BN recalibration, then
-//! validation top-1), against plain forward passes of the same subnets over the same images on
-//! the same adapter. The gap is what recalibration's batch statistics and the bookkeeping cost.
+//! `tinynas bench measure`: its flags and its lines. The work (how fast the search measures
+//! subnets beside plain forward passes over the same images) is `pipeline::bench::measure`.
 
 use super::GpuArgs;
 use super::console::Console;
 use crate::Result;
 use crate::error::Field;
-use crate::train::open::open_run;
+use crate::pipeline::bench::measure::{MeasureBenchOptions, MeasureBenchReport, measure};
 use clap::Args;
-use rand::seq::IndexedRandom;
-use rand::{SeedableRng, rngs::StdRng};
 use std::path::PathBuf;
-use std::time::Instant;
 
 #[derive(Args, Clone)]
 pub struct MeasureBench {
@@ -38,74 +34,46 @@ impl MeasureBench {
 }
 
 pub fn run(a: &MeasureBench) -> Result<()> {
-    crate::train::run::check_run(&a.run)?;
-    let e = a.gpu.engine()?;
+    let o = MeasureBenchOptions {
+        run: a.run.clone(),
+        subnets: a.subnets,
+        recal_images: a.recal_images,
+        seed: a.seed,
+    };
     let console = Console::new();
-    let run = open_run(&e, &a.run, &*console)?;
-    let space = &run.cfg.space;
-    let recal = a.recal_images.unwrap_or(run.cfg.recal_images);
-    let mut ev = run.evaluator(&e, &run.data.val, recal)?;
-    let mut rng = StdRng::seed_from_u64(a.seed);
-    let (rmax, rmin) = (
-        *space.resolutions.iter().max().unwrap(),
-        *space.resolutions.iter().min().unwrap(),
-    );
-    let subnets: Vec<_> = (0..a.subnets)
-        .map(|i| match i {
-            0 => space.largest(rmax),
-            1 => space.smallest(rmin),
-            _ => {
-                let r = *space.resolutions.choose(&mut rng).unwrap();
-                space.sample(&mut rng, r)
-            }
-        })
-        .collect();
-    // Warm-up: uploads every resolution's batches and builds the pipelines.
-    for r in &space.resolutions {
-        ev.plain_forward(&run.net, &space.smallest(*r))?;
-    }
-    let per = ev.images_per_measurement();
+    print(&measure(|| a.gpu.engine(), &o, &*console)?);
+    Ok(())
+}
+
+fn print(r: &MeasureBenchReport) {
+    let per = r.images;
     println!(
         "{} subnets, {} images each ({} recalibration + {} validation), adapter {}",
-        subnets.len(),
+        r.rows.len(),
         per,
-        per - ev.eval_len(),
-        ev.eval_len(),
-        e.gpu.info.name
+        per - r.eval_images,
+        r.eval_images,
+        r.adapter
     );
-    let (mut t_measure, mut t_plain) = (0.0, 0.0);
-    for s in &subnets {
-        let t = Instant::now();
-        let m = ev.measure(&run.net, s)?;
-        let tm = t.elapsed().as_secs_f64();
-        let t = Instant::now();
-        ev.plain_forward(&run.net, s)?;
-        let tp = t.elapsed().as_secs_f64();
-        t_measure += tm;
-        t_plain += tp;
+    for m in &r.rows {
+        let (tm, tp) = (m.measure_secs, m.plain_secs);
         println!(
             "  {:>6.2} M MACs  measure {:>6.2} s ({:>6.0} img/s)  plain forward {:>6.2} s ({:>6.0} img/s)  top-1 {:.2} %",
-            crate::mcu::fast::Evaluator::default()
-                .summary(
-                    &crate::arch::subnet::from_subnet(space, s)?,
-                    crate::mcu::Scheduler::Analytic,
-                    true
-                )
-                .map_or(0.0, |f| f.macs as f64 / 1e6),
+            m.macs as f64 / 1e6,
             tm,
             per as f64 / tm,
             tp,
             per as f64 / tp,
-            m.top1() * 100.0
+            m.top1 * 100.0
         );
     }
-    let n = (subnets.len() * per) as f64;
+    let (t_measure, t_plain) = (r.measure_secs(), r.plain_secs());
+    let n = (r.rows.len() * per) as f64;
     println!(
         "measure: {:.1} subnets/min, {:.0} img/s; plain forward {:.0} img/s; measurement at {:.0} % of plain inference speed",
-        subnets.len() as f64 / t_measure * 60.0,
+        r.rows.len() as f64 / t_measure * 60.0,
         n / t_measure,
         n / t_plain,
         t_plain / t_measure * 100.0
     );
-    Ok(())
 }

@@ -4,9 +4,13 @@ use crate::Result;
 use crate::chart::Chart;
 use crate::gpu::report::ProfileReport;
 use crate::observer::Observer;
+use crate::search::space::SpaceResult;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::cell::RefCell;
 use std::path::Path;
+
+/// The spaces of a ranking a job reports (the demo's first phase) shown as a table.
+const RANKING_ROWS: usize = 8;
 
 #[derive(Default)]
 pub struct Console {
@@ -54,6 +58,12 @@ impl Observer for Console {
             b.finish_and_clear();
         }
     }
+    fn ranking(&self, heading: &str, ranked: &[SpaceResult]) {
+        self.message(&format!(
+            "{heading}\n{}",
+            super::table::ranking(ranked, RANKING_ROWS)
+        ));
+    }
     fn profile(&self, report: &ProfileReport, trace: &Path) {
         self.above(|| print_profile(report, trace));
     }
@@ -81,7 +91,7 @@ pub fn progress(len: usize, show: bool, label: &str) -> ProgressBar {
 
 /// The per-kernel table, then where the trace was written.
 pub fn print_profile(report: &ProfileReport, trace: &Path) {
-    println!("{report}");
+    println!("{}", super::table::profile(report));
     println!(
         "trace: {} (open in ui.perfetto.dev or chrome://tracing)",
         trace.display()

@@ -7,8 +7,7 @@ use crate::arch::{SearchSpace, SubnetConfig};
 use crate::error::Field;
 use crate::observer::{Observer, Silent};
 use crate::pipeline;
-use crate::pipeline::eval::{EvalOptions, EvalReport, FloatReport, Int8Report};
-use crate::train::open::open_run;
+use crate::pipeline::eval::{EvalReport, EvalRunOptions, FloatReport, Int8Report, eval_run};
 use clap::Args;
 use std::path::PathBuf;
 use std::rc::Rc;
@@ -105,17 +104,15 @@ pub fn eval(g: &GpuArgs, a: &EvalArgs) -> Result<()> {
     } else {
         Rc::new(Silent)
     };
-    let run = open_run(&e, &a.sub.run, &*obs)?;
-    let o = EvalOptions {
-        subnet: a.sub.subnet(&run.cfg.space)?,
+    let o = EvalRunOptions {
         split: a.split.into(),
         recal_images: a.recal_images,
         int8_calib_images: a.int8.then_some(a.calib_images),
-        profile: a.profile.is_some(),
+        profile: a.profile.clone(),
     };
-    let report = pipeline::eval::eval(&e, &run, &o)?;
-    if let Some(p) = &a.profile {
-        super::finish_profile(&e, p)?;
+    let (report, profile) = eval_run(&e, &a.sub.run, |s| a.sub.subnet(s), &o, &*obs)?;
+    if let (Some(r), Some(p)) = (&profile, &a.profile) {
+        super::console::print_profile(r, p);
     }
     if a.json {
         // Through a JSON value, whose keys are sorted, as the printed object always was.

@@ -4,8 +4,8 @@ use super::console::Console;
 use super::mem::kib;
 use crate::Result;
 use crate::error::Field;
-use crate::pipeline::export::{ExportOptions, ExportReport, export};
-use crate::train::open::open_run;
+use crate::pipeline::export::{ExportOptions, ExportReport};
+use crate::pipeline::export_run::{check_export, export_run};
 use clap::Args;
 use std::path::PathBuf;
 
@@ -238,32 +238,22 @@ pub fn run(a: &ExportArgs) -> Result<()> {
     if let Some(d) = &a.target {
         crate::pipeline::firmware::check_target(d)?;
     }
-    // Every input checked before the disk is touched: the run's settings, the subnet against
-    // its space, the device's estimate, the files already in --out; then the run and its data
-    // are read; only then is --out made and locked.
-    crate::io::check_out_dir(&a.out, Field::Out)?;
-    let cfg = crate::train::run::read_run_config(&a.sub.run)?;
-    let subnet = a.sub.subnet(&cfg.space)?;
+    // Every input checked before the disk is touched; then the run and its data are read;
+    // only then is --out made and locked.
     let patches = a.patch.map(usize::from);
-    let network = crate::arch::subnet::from_subnet(&cfg.space, &subnet)?;
-    if let Some(n) = patches {
-        crate::mcu::patch_code::estimate(&network, &crate::mcu::walk::build(&network), n)?;
-    }
-    if let Some(d) = &a.target {
-        crate::pipeline::firmware::check_fits(&network, d, patches)?;
-    }
-    let claimed = crate::pipeline::export::claimed_files(a.target.as_ref());
-    let claimed: Vec<&str> = claimed.iter().map(String::as_str).collect();
-    crate::io::check_outputs(&a.out, Field::Out, &claimed)?;
-    crate::io::check_lock(&a.out, Field::Out)?;
+    let (cfg, subnet) = check_export(
+        &a.sub.run,
+        |s| a.sub.subnet(s),
+        a.target.as_ref(),
+        patches,
+        &a.out,
+    )?;
     let e = a.gpu.engine()?;
     let console = Console::new();
-    let run = open_run(&e, &a.sub.run, &*console)?;
-    let _lock = crate::io::lock_dir(&a.out, Field::Out)?;
     let o = ExportOptions {
         subnet,
         calib_images: a.calib_images,
-        recal_images: a.recal_images.unwrap_or(run.cfg.recal_images),
+        recal_images: a.recal_images.unwrap_or(cfg.recal_images),
         out: a.out.clone(),
         finetune_epochs: a.finetune_epochs,
         finetune_lr,
@@ -273,7 +263,7 @@ pub fn run(a: &ExportArgs) -> Result<()> {
         target_images,
         patches,
     };
-    let r = export(&e, &run, &o, &*console)?;
+    let r = export_run(&e, &a.sub.run, &o, &*console)?;
     print_export(&r);
     println!(
         "wrote {} ({:.1} s)",

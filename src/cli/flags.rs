@@ -55,6 +55,7 @@ pub fn flag(field: Field) -> Option<&'static str> {
         Field::Population => "--population",
         Field::Profile => "--profile",
         Field::ProfileSteps => "--profile-steps",
+        Field::Python => "--python",
         Field::Random => "--random",
         Field::Rank => "--rank",
         Field::RecalImages => "--recal-images",

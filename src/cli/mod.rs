@@ -16,6 +16,7 @@ pub mod predictor;
 pub mod read;
 pub mod search;
 pub mod space;
+pub mod table;
 pub mod train;
 mod train_mobilenet;
 pub mod verify;
@@ -229,12 +230,6 @@ fn devices(g: &GpuArgs) -> Result<()> {
         );
     }
     println!("(* = chosen by default)");
-    Ok(())
-}
-
-/// Stop profiling, print the per-kernel table and write the Chrome/Perfetto trace to `path`.
-pub fn finish_profile(e: &Engine, path: &std::path::Path) -> Result<()> {
-    console::print_profile(&crate::io::finish_profiling(&e.gpu, path)?, path);
     Ok(())
 }
 

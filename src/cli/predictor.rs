@@ -4,10 +4,8 @@
 use super::console::Console;
 use crate::Result;
 use crate::error::Field;
-use crate::pipeline::predictor::{collect_ranks, fit};
+use crate::pipeline::predictor::{collect_run, fit_run};
 use crate::search::predictor::{FitOptions, Predictor};
-use crate::train::open::open_run;
-use crate::train::run::load_run;
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -99,14 +97,7 @@ pub fn predictor(c: PredictorCommand) -> Result<()> {
                 patience: a.patience,
                 seed: a.seed,
             };
-            o.validate()?;
-            // The pairs checked before the run is locked: a refusal leaves it as it was.
-            let cfg = crate::train::run::read_run_config(&a.run)?;
-            crate::pipeline::predictor::fit_inputs(&a.run, &cfg.space)?;
-            let _lock = crate::io::lock_dir(&a.run, Field::Run)?;
-            let e = a.gpu.engine()?;
-            let (cfg, _, _) = load_run(&e, &a.run)?;
-            let p = fit(&e, &a.run, &cfg.space, &o)?;
+            let p = fit_run(|| a.gpu.engine(), &a.run, &o)?;
             print_fit(&p);
             println!("wrote {}", a.run.join("predictor.json").display());
             Ok(())
@@ -122,29 +113,21 @@ fn collect_cmd(
     let lead = comm.rank() == 0;
     crate::bounds::int(Field::N, a.n, 1, 1_000_000)?;
     crate::bounds::recal_images(a.recal_images)?;
-    if lead {
-        // Checked before the run is locked: a refusal leaves it as it was.
-        let cfg = crate::train::run::read_run_config(&a.run)?;
-        let recal = a.recal_images.unwrap_or(cfg.recal_images);
-        crate::pipeline::predictor::check_collect(&a.run, &cfg.space, a.n, a.seed, recal)?;
-    } else {
-        crate::train::run::check_run(&a.run)?;
-    }
-    let _lock = if lead {
-        Some(crate::io::lock_dir(&a.run, Field::Run)?)
-    } else {
-        None
-    };
-    let e = super::rank_engine(&a.gpu, &**comm)?;
     let console: std::rc::Rc<dyn crate::observer::Observer> = if lead {
         Console::new()
     } else {
         std::rc::Rc::new(crate::observer::Silent)
     };
-    let run = open_run(&e, &a.run, &*console)?;
-    let recal = a.recal_images.unwrap_or(run.cfg.recal_images);
     let t = Instant::now();
-    let pairs = collect_ranks(&e, &run, a.n, a.seed, recal, &*console, &**comm)?;
+    let pairs = collect_run(
+        || super::rank_engine(&a.gpu, &**comm),
+        &a.run,
+        a.n,
+        a.seed,
+        a.recal_images,
+        &*console,
+        &**comm,
+    )?;
     if lead {
         println!(
             "{} measured subnets in {} ({:.1} s this time{}); top-1 from {:.2} % to {:.2} %",

@@ -6,20 +6,17 @@ use super::mem::{kib, print_table};
 use super::space::LimitArgs;
 use crate::Result;
 use crate::arch::SearchSpace;
-use crate::error::Field;
 use crate::pipeline::mem::{Latency, subnet_mem};
-use crate::pipeline::search::{SearchOptions, Strategy, run_search};
+use crate::pipeline::search::{SearchOptions, Strategy, search_run};
 use crate::pipeline::search_outputs::SearchReport;
 use crate::pipeline::trust::MIN_TAU;
 use crate::search::evolution::EvoOptions;
-use crate::train::open::open_run;
 
 /// What each scheduler's flash and SRAM count (the figures `fits` is judged on).
 pub const SCHEDULER_MEMORY: &str = "(tinyengine: the generated C, its image and its arena + stack; tflm: TF Lite Micro, the .tflite (not its own code) and the arena's head + tail; patch: the generated C with `export --patch 4`, its image and its arena + input buffer + stack; analytic: weights + bias + scale, the peak activations)";
 use crate::search::{Limits, describe_limits};
 use clap::Args;
 use std::path::PathBuf;
-use std::time::Instant;
 
 #[derive(Args, Clone)]
 pub struct SearchArgs {
@@ -211,17 +208,8 @@ pub fn search(g: &GpuArgs, a: &SearchArgs) -> Result<()> {
     };
     // Every input checked (the flags first), then the run read, before --out is made and
     // locked.
-    o.validate()?;
-    crate::io::check_out_dir(&out, Field::Out)?;
-    let cfg = crate::train::run::read_run_config(&a.run)?;
-    crate::pipeline::search::check_search_inputs(&a.run, &cfg.space, &o)?;
-    crate::io::check_lock(&out, Field::Out)?;
-    let e = g.engine()?;
     let console = Console::new();
-    let run = open_run(&e, &a.run, &*console)?;
-    let _lock = crate::io::lock_dir(&out, Field::Out)?;
-    let t = Instant::now();
-    let (res, report) = run_search(&e, &run, &o, &*console)?;
+    let (res, report, space, secs) = search_run(|| g.engine(), &a.run, &o, &*console)?;
     println!(
         "search: {} generations, {} subnets scored, {} rejected by the limits of {}; {} subnets measured ({:.1} per minute), {:.1} s",
         report.generations,
@@ -230,9 +218,9 @@ pub fn search(g: &GpuArgs, a: &SearchArgs) -> Result<()> {
         describe_limits(&limits),
         report.new_measurements,
         report.subnets_per_minute,
-        t.elapsed().as_secs_f64()
+        secs
     );
-    print_search(&report, &run.cfg.space, &limits)?;
+    print_search(&report, &space, &limits)?;
     println!(
         "wrote {0}/best_subnet.json, {0}/search.json, {0}/population.png",
         out.display()

@@ -3,7 +3,7 @@
 use crate::arch::SearchSpace;
 use crate::error::Field;
 use crate::mcu::{Device, Scheduler};
-use crate::pipeline::space::{ranking_table, write_space_outputs};
+use crate::pipeline::space::write_space_outputs;
 use crate::search::space::{Rank, SpaceOptions, default_resolutions, default_widths, rank_spaces};
 use crate::search::{Limits, describe_limits};
 use crate::{Error, Result};
@@ -155,7 +155,7 @@ pub fn space(a: &SpaceArgs) -> Result<()> {
         secs,
         o.threads
     );
-    println!("{}", ranking_table(&r, 20));
+    println!("{}", super::table::ranking(&r, 20));
     match r.first() {
         Some(b) if !b.too_few => println!(
             "best space: resolution {}, width {} ({} of {} sampled subnets fit, mean {:.2} M MACs)",

@@ -89,6 +89,7 @@ fields! {
     /// Where a trace of GPU timestamps is written.
     Profile = "profile",
     ProfileSteps = "profile_steps",
+    Python = "python",
     Random = "random",
     Rank = "rank",
     Ranks = "ranks",

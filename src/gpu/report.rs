@@ -1,5 +1,5 @@
 //! The profiler's report: rows per kernel and direction and per shape, with achieved rates from
-//! the dispatches' costs, and the table as text.
+//! the dispatches' costs (the CLI draws them as a table).
 
 use super::work::{Cost, Span, TimestampMode};
 use serde::Serialize;
@@ -66,62 +66,4 @@ pub struct ProfileReport {
     pub gpu_span_ms: f64,
     pub wall_ms: f64,
     pub note: Option<String>,
-}
-
-impl std::fmt::Display for ProfileReport {
-    /// The per-kernel table, the heaviest shapes (with GPU timestamps), and the totals.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write_rows(f, "kernel, direction", &self.rows)?;
-        if self.mode != TimestampMode::WallClock && !self.shapes.is_empty() {
-            writeln!(f)?;
-            write_rows(f, "heaviest shapes", &self.shapes)?;
-            writeln!(f)?;
-        }
-        write!(
-            f,
-            "GPU kernels {:.1} ms, GPU busy span {:.1} ms, wall {:.1} ms ({:.0} % of wall in kernels; timestamps: {:?})",
-            self.gpu_kernel_ms,
-            self.gpu_span_ms,
-            self.wall_ms,
-            100.0 * self.gpu_kernel_ms / self.wall_ms.max(1e-9),
-            self.mode
-        )?;
-        if let Some(n) = &self.note {
-            write!(f, "\nnote: {n}")?;
-        }
-        Ok(())
-    }
-}
-
-fn write_rows(
-    f: &mut std::fmt::Formatter<'_>,
-    title: &str,
-    rows: &[KernelRow],
-) -> std::fmt::Result {
-    let w = rows
-        .iter()
-        .map(|r| r.kernel.chars().count())
-        .max()
-        .unwrap_or(0)
-        .max(44);
-    writeln!(
-        f,
-        "{:<w$} {:>7} {:>11} {:>11} {:>7} {:>9} {:>9}",
-        title, "calls", "total ms", "mean µs", "share", "GFLOP/s", "GB/s"
-    )?;
-    let rate = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{v:.2}"));
-    for r in rows {
-        writeln!(
-            f,
-            "{:<w$} {:>7} {:>11.3} {:>11.1} {:>6.1}% {:>9} {:>9}",
-            r.kernel,
-            r.calls,
-            r.total_ms,
-            r.mean_us,
-            100.0 * r.share,
-            rate(r.gflops),
-            rate(r.gbytes_per_s)
-        )?;
-    }
-    Ok(())
 }

@@ -8,7 +8,7 @@ use super::export::{ExportOptions, ExportReport, export};
 use super::predictor::{collect, fit};
 use super::search::{SearchOptions, Strategy, run_search};
 use super::search_outputs::SearchReport;
-use super::space::{ranking_table, write_space_outputs};
+use super::space::write_space_outputs;
 use super::trust::MIN_TAU;
 use crate::arch::SearchSpace;
 use crate::error::Field;
@@ -21,9 +21,10 @@ use crate::search::space::{
     rank_spaces,
 };
 use crate::search::{Limits, describe_limits};
+use crate::train::config::{RunConfig, RunSummary};
 use crate::train::open::open_run;
-use crate::train::run::{RunConfig, RunOptions, RunSummary, train_supernet};
 use crate::train::schedule::Schedule;
+use crate::train::supernet_run::{RunOptions, train_supernet};
 use crate::{Engine, Error, Result};
 use std::path::PathBuf;
 use std::rc::Rc;
@@ -194,13 +195,15 @@ pub fn demo(
     );
     let t = Instant::now();
     let ranked = rank_spaces(&so)?;
-    obs.message(&format!(
-        "{} spaces × {} subnets in {:.2} s\n{}",
-        ranked.len(),
-        so.samples,
-        t.elapsed().as_secs_f64(),
-        ranking_table(&ranked, 8)
-    ));
+    obs.ranking(
+        &format!(
+            "{} spaces × {} subnets in {:.2} s",
+            ranked.len(),
+            so.samples,
+            t.elapsed().as_secs_f64()
+        ),
+        &ranked,
+    );
     {
         // Every writer of a folder holds its lock (a `space --out` there is refused meanwhile).
         let _lock = crate::io::lock_dir(&out.join("space"), Field::Out)?;

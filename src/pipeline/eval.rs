@@ -2,11 +2,14 @@
 //! split, with its footprint as the generated C; or, as exported, extracted and quantized to
 //! int8, beside its float twin on the same pixels.
 
-use crate::arch::SubnetConfig;
+use crate::arch::{SearchSpace, SubnetConfig};
+use crate::gpu::report::ProfileReport;
 use crate::mcu::{EvalOptions as McuOptions, Scheduler, evaluate};
-use crate::train::open::Run;
+use crate::observer::Observer;
+use crate::train::open::{Run, open_run};
 use crate::{Engine, Result};
 use serde::Serialize;
+use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 /// Which images `eval` scores.
@@ -35,6 +38,19 @@ pub struct EvalOptions {
     pub int8_calib_images: Option<usize>,
     /// Profile the GPU evaluation (the caller finishes the profile).
     pub profile: bool,
+}
+
+/// `eval` of a run's folder: `EvalOptions` but for the subnet, chosen once the run's space is
+/// known, and the profile, written here.
+#[derive(Clone, Debug)]
+pub struct EvalRunOptions {
+    pub split: Split,
+    /// Training images for BN recalibration (None: the run's setting).
+    pub recal_images: Option<usize>,
+    /// Score the exported int8 model, calibrated on this many training images.
+    pub int8_calib_images: Option<usize>,
+    /// Profile the GPU evaluation; its Chrome/Perfetto trace is written here.
+    pub profile: Option<PathBuf>,
 }
 
 /// The float evaluation (its JSON is `eval --json`'s object).
@@ -79,6 +95,31 @@ pub struct Int8Report {
 pub enum EvalReport {
     Float(FloatReport),
     Int8(Int8Report),
+}
+
+/// Opens the run in `dir` (where it stopped told to `obs`), picks the subnet `subnet` chooses in
+/// its space and scores it; with `o.profile`, the evaluation's profile too (its trace written).
+pub fn eval_run(
+    e: &Rc<Engine>,
+    dir: &Path,
+    subnet: impl FnOnce(&SearchSpace) -> Result<SubnetConfig>,
+    o: &EvalRunOptions,
+    obs: &dyn Observer,
+) -> Result<(EvalReport, Option<ProfileReport>)> {
+    let run = open_run(e, dir, obs)?;
+    let eo = EvalOptions {
+        subnet: subnet(&run.cfg.space)?,
+        split: o.split,
+        recal_images: o.recal_images,
+        int8_calib_images: o.int8_calib_images,
+        profile: o.profile.is_some(),
+    };
+    let report = eval(e, &run, &eo)?;
+    let profile = match &o.profile {
+        Some(p) => Some(crate::io::finish_profiling(&e.gpu, p)?),
+        None => None,
+    };
+    Ok((report, profile))
 }
 
 /// Score `o.subnet` of `run` on `o.split`.

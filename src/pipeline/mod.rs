@@ -1,13 +1,15 @@
 //! The jobs a user runs, as library functions with typed options and typed reports: measuring
 //! subnets and fitting the predictor on a trained run, the search and its report, a subnet's
-//! evaluation, a network's memory. Progress and
+//! evaluation, a network's memory, the benchmarks (`bench`). Progress and
 //! messages go to an `Observer`; nothing here prints. (Space optimization is
 //! `search::space::rank_spaces`, training `train`.)
 
+pub mod bench;
 pub mod demo;
 pub mod eval;
 pub mod evidence;
 pub mod export;
+pub mod export_run;
 pub mod finetune;
 pub mod firmware;
 mod measure;

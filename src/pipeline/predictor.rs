@@ -10,7 +10,8 @@ use crate::search::predictor::{FitOptions, Predictor, Sample};
 use crate::search::{Checker, Limits};
 use crate::seed::derive_seed;
 use crate::train::dist::{Collective, Solo};
-use crate::train::open::Run;
+use crate::train::open::{Run, open_run};
+use crate::train::run::{check_run, load_run, read_run_config};
 use crate::{Engine, Error, Result};
 use rand::seq::IndexedRandom;
 use rand::{SeedableRng, rngs::StdRng};
@@ -282,4 +283,58 @@ pub fn describe_fit(r: &crate::search::fit_report::FitReport) -> String {
         s += &format!("\n  no k-fold cross-validation: {why}");
     }
     s
+}
+
+/// `predictor collect` of the run in `run_dir` on this rank: the lead rank (0) checks the
+/// measured subnets and the plan (`recal`, None: the run's setting) before it locks the run;
+/// then the engine made by `engine`, the run opened, and [`collect_ranks`]. The lead hands back
+/// every measured subnet.
+pub fn collect_run(
+    engine: impl FnOnce() -> Result<Rc<Engine>>,
+    run_dir: &Path,
+    n: usize,
+    seed: u64,
+    recal: Option<usize>,
+    obs: &dyn Observer,
+    comm: &dyn Collective,
+) -> Result<Vec<Pair>> {
+    let lead = comm.rank() == 0;
+    if lead {
+        // Checked before the run is locked: a refusal leaves it as it was.
+        let cfg = read_run_config(run_dir)?;
+        check_collect(
+            run_dir,
+            &cfg.space,
+            n,
+            seed,
+            recal.unwrap_or(cfg.recal_images),
+        )?;
+    } else {
+        check_run(run_dir)?;
+    }
+    let _lock = if lead {
+        Some(crate::io::lock_dir(run_dir, Field::Run)?)
+    } else {
+        None
+    };
+    let e = engine()?;
+    let run = open_run(&e, run_dir, obs)?;
+    let recal = recal.unwrap_or(run.cfg.recal_images);
+    collect_ranks(&e, &run, n, seed, recal, obs, comm)
+}
+
+/// `predictor fit` of the run in `run_dir`: the pairs checked before the run is locked (a
+/// refusal leaves it as it was), then the engine made by `engine` and [`fit`] on the run's space.
+pub fn fit_run(
+    engine: impl FnOnce() -> Result<Rc<Engine>>,
+    run_dir: &Path,
+    o: &FitOptions,
+) -> Result<Predictor> {
+    o.validate()?;
+    let cfg = read_run_config(run_dir)?;
+    fit_inputs(run_dir, &cfg.space)?;
+    let _lock = crate::io::lock_dir(run_dir, Field::Run)?;
+    let e = engine()?;
+    let (cfg, _, _) = load_run(&e, run_dir)?;
+    fit(&e, run_dir, &cfg.space, o)
 }

@@ -26,7 +26,8 @@ use crate::search::encoding::canonical;
 use crate::search::evolution::{Candidate, EvoOptions, EvoResult, evolve};
 use crate::search::{Checker, Limits};
 use crate::train::eval::std_error;
-use crate::train::open::Run;
+use crate::train::open::{Run, open_run};
+use crate::train::run::read_run_config;
 use crate::{Engine, Error, Result};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -110,6 +111,28 @@ pub fn check_search_inputs(run_dir: &Path, space: &SearchSpace, o: &SearchOption
 
 /// The files a search writes into its output folder.
 pub const OUTPUT_FILES: [&str; 3] = ["best_subnet.json", "search.json", "population.png"];
+
+/// The search of the run in `run_dir`, as `search` runs it: every input checked (`o` first),
+/// then the run read, before `o.out` is made and locked; the engine made by `engine` once the
+/// checks pass. Hands back the search, its report, the run's space and the search's seconds.
+pub fn search_run(
+    engine: impl FnOnce() -> Result<Rc<Engine>>,
+    run_dir: &Path,
+    o: &SearchOptions,
+    obs: &dyn Observer,
+) -> Result<(EvoResult, SearchReport, SearchSpace, f64)> {
+    o.validate()?;
+    crate::io::check_out_dir(&o.out, Field::Out)?;
+    let cfg = read_run_config(run_dir)?;
+    check_search_inputs(run_dir, &cfg.space, o)?;
+    crate::io::check_lock(&o.out, Field::Out)?;
+    let e = engine()?;
+    let run = open_run(&e, run_dir, obs)?;
+    let _lock = crate::io::lock_dir(&o.out, Field::Out)?;
+    let t = std::time::Instant::now();
+    let (res, report) = run_search(&e, &run, o, obs)?;
+    Ok((res, report, run.cfg.space, t.elapsed().as_secs_f64()))
+}
 
 /// Evolution over the run's subnets under `o.limits`, the baselines beside it, the final choice
 /// made on the validation half none of them was chosen by, every row measured on the test split;

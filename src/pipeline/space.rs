@@ -1,5 +1,5 @@
-//! The space optimization's outputs: the ranking as a table and as files (space.json, the CDF
-//! plot of the top spaces, chosen_space.json).
+//! The space optimization's outputs: the ranking as files (space.json, the CDF plot of the top
+//! spaces, chosen_space.json).
 
 use crate::Result;
 use crate::chart::{Chart, Series, cdf_points};
@@ -7,48 +7,6 @@ use crate::error::Field;
 use crate::observer::Observer;
 use crate::search::space::{SpaceOptions, SpaceResult};
 use std::path::Path;
-
-/// The ranking's first `rows` spaces as a table.
-pub fn ranking_table(r: &[SpaceResult], rows: usize) -> String {
-    use std::fmt::Write;
-    let mut t = String::new();
-    // Mean latency of the fitting subnets, where the device has a core and a clock.
-    let timed = r.iter().any(|s| s.mean_latency_ms.is_some());
-    let _ = writeln!(
-        t,
-        "{:>4} {:>5} {:>6} {:>12} {:>14} {:>14}{}  note",
-        "rank",
-        "res",
-        "width",
-        "fit/sampled",
-        "mean M MACs",
-        "score M MACs",
-        if timed { "    mean ms" } else { "" }
-    );
-    for (i, s) in r.iter().take(rows).enumerate() {
-        let ms = match (timed, s.mean_latency_ms) {
-            (false, _) => String::new(),
-            (true, Some(ms)) => format!(" {ms:>10.1}"),
-            (true, None) => format!(" {:>10}", "-"),
-        };
-        let _ = writeln!(
-            t,
-            "{:>4} {:>5} {:>6.2} {:>7}/{:<4} {:>14.2} {:>14.2}{ms}  {}",
-            i + 1,
-            s.resolution,
-            s.width,
-            s.fitting,
-            s.sampled,
-            s.mean_macs / 1e6,
-            s.score / 1e6,
-            if s.too_few { "too few fit" } else { "" }
-        );
-    }
-    if r.len() > rows {
-        let _ = writeln!(t, "  … {} more spaces (all in space.json)", r.len() - rows);
-    }
-    t.trim_end().to_string()
-}
 
 /// The files `space --out` writes.
 pub const OUTPUT_FILES: [&str; 3] = ["space.json", "space_cdf.png", "chosen_space.json"];

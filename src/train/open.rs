@@ -2,8 +2,9 @@
 //! its folder, settings, supernet and data.
 
 use super::config::RunConfig;
+use super::data::{RunData, load_data};
 use super::eval::SubnetEvaluator;
-use super::run::{RunData, load_data, load_run};
+use super::run::load_run;
 use crate::observer::Observer;
 use crate::supernet::Supernet;
 use crate::{Engine, Result};

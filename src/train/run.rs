@@ -3,15 +3,9 @@
 //! `train::supernet_run`, through the loop every run shares (`train::runner`).
 
 use super::checkpoint;
-pub use super::compare::differing_fields;
-pub use super::config::{RunConfig, RunSummary};
-pub use super::data::{RunData, load_data};
-pub use super::metrics::{Metric, read_metrics};
-pub use super::plan::{epoch_batches, run_augment, step_plan, steps_per_epoch};
-pub use super::supernet_run::{RunOptions, check_adapter_fits, train_supernet};
+use super::config::RunConfig;
 use crate::error::Missing;
 use crate::nn::Module;
-pub use crate::seed::derive_seed;
 use crate::supernet::Supernet;
 use crate::{Engine, Error, Result};
 use std::path::Path;

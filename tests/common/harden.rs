@@ -7,9 +7,10 @@ use tinynas::arch::SearchSpace;
 use tinynas::arch::models::tiny_mobilenet;
 use tinynas::arch::net::Input;
 use tinynas::train::checkpoint::State;
+use tinynas::train::config::RunConfig;
 use tinynas::train::fixed::FixedOptions;
-use tinynas::train::run::{RunConfig, RunOptions};
 use tinynas::train::schedule::Schedule;
+use tinynas::train::supernet_run::RunOptions;
 
 pub fn tinynas(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_tinynas"))

@@ -10,7 +10,7 @@ use tinynas::arch::{SearchSpace, SubnetConfig};
 use tinynas::io::parse_json;
 use tinynas::mcu::fast::Evaluator;
 use tinynas::mcu::{EvalOptions, Scheduler, evaluate};
-use tinynas::train::run::RunConfig;
+use tinynas::train::config::RunConfig;
 use tinynas::train::schedule::Schedule;
 
 // ---- the cases ----

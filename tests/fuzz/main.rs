@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use tinynas::arch::SearchSpace;
 use tinynas::arch::models::mobilenet_v2;
 use tinynas::arch::subnet::from_subnet;
-use tinynas::train::run::RunConfig;
+use tinynas::train::config::RunConfig;
 use tinynas::train::schedule::Schedule;
 
 /// How one case ended.
