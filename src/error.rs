@@ -84,6 +84,14 @@ pub enum Error {
         over: String,
         patches: Option<usize>,
     },
+    /// No subnet of the space fits the device's memory (`limits`, in words): the smallest
+    /// footprint in the space (its smallest subnet at its lowest resolution) beside them.
+    #[error("{}", nothing_fits(.limits, *.smallest_sram_bytes, *.smallest_flash_bytes, &|f| f.to_string()))]
+    NothingFits {
+        limits: String,
+        smallest_sram_bytes: u64,
+        smallest_flash_bytes: u64,
+    },
 }
 
 impl Error {
@@ -99,7 +107,8 @@ impl Error {
             | Error::Shape { .. }
             | Error::BindingLimit { .. }
             | Error::AdapterNotFound { .. }
-            | Error::DoesNotFit { .. } => 2,
+            | Error::DoesNotFit { .. }
+            | Error::NothingFits { .. } => 2,
             Error::NoAdapter { .. }
             | Error::Device { .. }
             | Error::Gpu(_)
@@ -148,6 +157,11 @@ impl Error {
                 over,
                 patches,
             } => does_not_fit(&name(Field::Target), device, over, &plan(*patches)),
+            Error::NothingFits {
+                limits,
+                smallest_sram_bytes,
+                smallest_flash_bytes,
+            } => nothing_fits(limits, *smallest_sram_bytes, *smallest_flash_bytes, name),
             Error::NonFinite { at, value, lower } => format!(
                 "non-finite loss ({value}) at {at}; the run stopped (lower the learning rate, {})",
                 name(*lower)
@@ -162,6 +176,18 @@ impl Error {
 pub fn does_not_fit(target: &str, device: &str, over: &str, estimate: &str) -> String {
     format!(
         "{target} {device}: the model does not fit: its generated C is over {over} by the estimate ({estimate}); search for this device, or give a larger one"
+    )
+}
+
+/// [`Error::NothingFits`]'s words, the settings that choose the device named by `name`.
+fn nothing_fits(limits: &str, sram: u64, flash: u64, name: &dyn Fn(Field) -> String) -> String {
+    format!(
+        "no subnet fits {limits}: the smallest footprint in the space is {:.1} KiB SRAM and {:.1} KiB flash (smallest subnet, lowest resolution); lower the resolution or width, or choose a larger device ({}, {}, {})",
+        sram as f64 / 1024.0,
+        flash as f64 / 1024.0,
+        name(Field::Device),
+        name(Field::Sram),
+        name(Field::Flash)
     )
 }
 

@@ -138,17 +138,11 @@ fn no_fit(space: &SearchSpace, checker: &mut Checker) -> Error {
                 Field::ClockMhz
             ),
         ),
-        Ok(s) => Error::bad_setting(
-            Field::Device,
-            format!(
-                "no subnet fits {limits}: the smallest footprint in the space is {:.1} KiB SRAM and {:.1} KiB flash (smallest subnet, lowest resolution); lower the resolution or width, or choose a larger device ({}, {}, {})",
-                s.peak_sram_bytes as f64 / 1024.0,
-                s.flash_bytes as f64 / 1024.0,
-                Field::Device,
-                Field::Sram,
-                Field::Flash
-            ),
-        ),
+        Ok(s) => Error::NothingFits {
+            limits,
+            smallest_sram_bytes: s.peak_sram_bytes,
+            smallest_flash_bytes: s.flash_bytes,
+        },
         Err(e) => e,
     }
 }
