@@ -94,8 +94,10 @@ fn a_search_space_and_a_subnet_name_their_entries() {
     assert_eq!(value.as_deref(), Some("9"));
     assert_eq!(allowed, Allowed::Ints { lo: 1, hi: 8 });
 
-    let mut space = SearchSpace::default();
-    space.width_mult = 0.0;
+    let space = SearchSpace {
+        width_mult: 0.0,
+        ..SearchSpace::default()
+    };
     let (_, allowed) = entry(
         space.validate().unwrap_err(),
         Document::SearchSpace,
@@ -105,8 +107,10 @@ fn a_search_space_and_a_subnet_name_their_entries() {
     assert_eq!(allowed, Allowed::Positive { hi: Some(8.0) });
 
     // A resolution the strides leave nothing of: no one number of the space at fault.
-    let mut space = SearchSpace::default();
-    space.resolutions = vec![8];
+    let space = SearchSpace {
+        resolutions: vec![8],
+        ..SearchSpace::default()
+    };
     let e = space.validate().unwrap_err();
     let text = e.to_string();
     assert!(
