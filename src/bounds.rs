@@ -2,7 +2,7 @@
 //! a typo (or hostile), and within them every MAC, parameter and byte count of an accepted
 //! network, summed over all its layers, fits in u64 with room to spare.
 
-use crate::error::{Allowed, Error, Field, Result};
+use crate::error::{Allowed, Document, Error, Field, Place, Result};
 
 pub const MAX_RESOLUTION: usize = 2048;
 pub const MAX_CHANNELS: usize = 16_384;
@@ -33,14 +33,20 @@ pub fn positive(field: Field, v: f64, hi: f64) -> Result<()> {
     positives(v, hi).map_err(|allowed| setting(field, v, allowed))
 }
 
-/// `int` for an entry of a file, named as the file spells it (`input.resolution`).
-pub fn entry_int(entry: &str, v: usize, lo: usize, hi: usize) -> Result<()> {
-    ints(v, lo, hi).map_err(|allowed| entry_error(entry, v, allowed))
+/// `int` for an entry of `document`, named as the document spells it (`input.resolution`):
+/// an [`Error::Entry`].
+pub fn entry_int(document: Document, entry: &str, v: usize, lo: usize, hi: usize) -> Result<()> {
+    ints(v, lo, hi).map_err(|allowed| entry_error(document, entry, v, allowed))
 }
 
-/// `positive` for an entry of a file, named as the file spells it (`width_mult`).
-pub fn entry_positive(entry: &str, v: f64, hi: f64) -> Result<()> {
-    positives(v, hi).map_err(|allowed| entry_error(entry, v, allowed))
+/// `positive` for an entry of `document`, named as the document spells it (`width_mult`).
+pub fn entry_positive(document: Document, entry: &str, v: f64, hi: f64) -> Result<()> {
+    positives(v, hi).map_err(|allowed| entry_error(document, entry, v, allowed))
+}
+
+/// `int` for a value from `place`: an entry of a document or a setting.
+pub fn int_at(place: &Place, v: usize, lo: usize, hi: usize) -> Result<()> {
+    ints(v, lo, hi).map_err(|allowed| place.error(Some(v.to_string()), allowed))
 }
 
 /// `recal_images`: batch-norm recalibration needs at least one image (`None`: the run's own
@@ -90,11 +96,11 @@ fn setting(field: Field, v: impl ToString, allowed: Allowed) -> Error {
     }
 }
 
-fn entry_error(entry: &str, v: impl ToString, allowed: Allowed) -> Error {
-    Error::Invalid(crate::error::render(
-        entry,
-        Some(&v.to_string()),
-        &allowed,
-        &|f| f.to_string(),
-    ))
+fn entry_error(document: Document, entry: &str, v: impl ToString, allowed: Allowed) -> Error {
+    Error::Entry {
+        document,
+        entry: entry.to_string(),
+        value: Some(v.to_string()),
+        allowed,
+    }
 }

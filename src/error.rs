@@ -1,8 +1,10 @@
 //! One error type for the engine's boundaries: adapters, shapes, limits, GPU validation, files,
 //! and settings that cannot work ([`Error::Setting`]: which field, the value, what is allowed).
 
+mod entry;
 mod field;
 
+pub use entry::{Document, Place};
 pub use field::{Allowed, Field, Piece, Words, render};
 use thiserror::Error;
 
@@ -92,6 +94,16 @@ pub enum Error {
         smallest_sram_bytes: u64,
         smallest_flash_bytes: u64,
     },
+    /// An entry of a document the user wrote that cannot work: the document, the entry's path
+    /// inside it as the document spells it (`blocks[1].in_channels`), the value given where one
+    /// value is at fault, and what is allowed.
+    #[error("{}", entry::render(*.document, .entry, .value.as_deref(), .allowed, &|f| f.to_string()))]
+    Entry {
+        document: Document,
+        entry: String,
+        value: Option<String>,
+        allowed: Allowed,
+    },
 }
 
 impl Error {
@@ -108,7 +120,8 @@ impl Error {
             | Error::BindingLimit { .. }
             | Error::AdapterNotFound { .. }
             | Error::DoesNotFit { .. }
-            | Error::NothingFits { .. } => 2,
+            | Error::NothingFits { .. }
+            | Error::Entry { .. } => 2,
             Error::NoAdapter { .. }
             | Error::Device { .. }
             | Error::Gpu(_)
@@ -166,6 +179,12 @@ impl Error {
                 "non-finite loss ({value}) at {at}; the run stopped (lower the learning rate, {})",
                 name(*lower)
             ),
+            Error::Entry {
+                document,
+                entry,
+                value,
+                allowed,
+            } => entry::render(*document, entry, value.as_deref(), allowed, name),
             e => e.to_string(),
         }
     }
@@ -229,4 +248,32 @@ pub fn shape_err<T>(op: &'static str, msg: impl Into<String>) -> Result<T> {
         op,
         msg: msg.into(),
     })
+}
+
+impl Error {
+    /// `entry` of `document` holds `value`, which cannot work: `why` says why, after the value
+    /// (`"does not chain: …"`).
+    pub fn entry(
+        document: Document,
+        entry: impl Into<String>,
+        value: impl ToString,
+        why: impl Into<Words>,
+    ) -> Error {
+        Error::Entry {
+            document,
+            entry: entry.into(),
+            value: Some(value.to_string()),
+            allowed: Allowed::Words(why.into()),
+        }
+    }
+
+    /// `entry` of `document` cannot work as written (no one value at fault): `why` says why.
+    pub fn bad_entry(document: Document, entry: impl Into<String>, why: impl Into<Words>) -> Error {
+        Error::Entry {
+            document,
+            entry: entry.into(),
+            value: None,
+            allowed: Allowed::Words(why.into()),
+        }
+    }
 }

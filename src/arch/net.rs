@@ -1,7 +1,7 @@
 //! The network description (JSON, serde) of a MobileNet-style classifier, its validation, and
 //! the channel rounding (a subnet's network is built in `super::subnet`).
 
-use crate::error::{Error, Result};
+use crate::error::{Document, Error, Result};
 use crate::io::parse_json;
 use serde::{Deserialize, Serialize};
 
@@ -99,8 +99,14 @@ pub struct Network {
     pub classes: usize,
 }
 
-fn invalid(field: String, why: impl Into<String>) -> Error {
-    Error::Invalid(format!("network description: {field}: {}", why.into()))
+/// `entry` of the network description holds `value`, which cannot work: `why`.
+fn invalid(entry: String, value: impl ToString, why: impl Into<String>) -> Error {
+    Error::entry(Document::NetworkDescription, entry, value, why.into())
+}
+
+/// `entry` of the network description cannot work as written: `why`.
+fn invalid_entry(entry: String, why: impl Into<String>) -> Error {
+    Error::bad_entry(Document::NetworkDescription, entry, why.into())
 }
 
 /// Output size of a "same"-padded convolution.
@@ -143,8 +149,7 @@ impl Network {
             MAX_RESOLUTION, MAX_STRIDE, MAX_TENSOR_BYTES,
         };
         let int = |field: &str, v: usize, hi: usize| {
-            crate::bounds::entry_int(field, v, 1, hi)
-                .map_err(|e| Error::Invalid(format!("network description: {e}")))
+            crate::bounds::entry_int(Document::NetworkDescription, field, v, 1, hi)
         };
         int("input.resolution", self.input.resolution, MAX_RESOLUTION)?;
         int("input.channels", self.input.channels, MAX_CHANNELS)?;
@@ -154,12 +159,13 @@ impl Network {
         if self.stem.kernel_size.is_multiple_of(2) {
             return Err(invalid(
                 "stem.kernel_size".into(),
-                format!("{} must be odd (\"same\" padding)", self.stem.kernel_size),
+                self.stem.kernel_size,
+                "must be odd (\"same\" padding)",
             ));
         }
         int("classes", self.classes, MAX_CLASSES)?;
         if self.blocks.len() > MAX_BLOCKS {
-            return Err(invalid(
+            return Err(invalid_entry(
                 "blocks".into(),
                 format!("{} blocks; at most {MAX_BLOCKS}", self.blocks.len()),
             ));
@@ -187,10 +193,8 @@ impl Network {
             if b.in_channels != c {
                 return Err(invalid(
                     f("in_channels"),
-                    format!(
-                        "{} does not chain: the previous layer gives {c}",
-                        b.in_channels
-                    ),
+                    b.in_channels,
+                    format!("does not chain: the previous layer gives {c}"),
                 ));
             }
             int("out_channels", b.out_channels, MAX_CHANNELS)?;
@@ -202,9 +206,10 @@ impl Network {
                 None if b.mid() > MAX_CHANNELS => {
                     return Err(invalid(
                         f("expand_ratio"),
+                        b.expand_ratio,
                         format!(
-                            "{} x {} input channels is over {MAX_CHANNELS} middle channels",
-                            b.expand_ratio, b.in_channels
+                            "x {} input channels is over {MAX_CHANNELS} middle channels",
+                            b.in_channels
                         ),
                     ));
                 }
@@ -216,27 +221,24 @@ impl Network {
             if b.expand_ratio == 1 && b.mid() != b.in_channels {
                 return Err(invalid(
                     f("mid_channels"),
+                    b.mid(),
                     format!(
-                        "{} with expand_ratio 1 (no expansion layer): the depthwise runs on the {} input channels",
-                        b.mid(),
+                        "with expand_ratio 1 (no expansion layer): the depthwise runs on the {} input channels",
                         b.in_channels
                     ),
                 ));
             }
             if b.kernel_size % 2 == 0 {
-                return Err(invalid(
-                    f("kernel_size"),
-                    format!("{} must be odd", b.kernel_size),
-                ));
+                return Err(invalid(f("kernel_size"), b.kernel_size, "must be odd"));
             }
             if b.residual == Some(true) && (b.stride != 1 || b.in_channels != b.out_channels) {
-                return Err(invalid(
+                return Err(invalid_entry(
                     f("residual"),
                     "needs stride 1 and in_channels == out_channels",
                 ));
             }
             if res < b.stride {
-                return Err(invalid(
+                return Err(invalid_entry(
                     f("stride"),
                     format!(
                         "resolution {} is too small for the strides (feature map {res}x{res} before this block)",
@@ -288,7 +290,7 @@ impl Size {
         use crate::bounds::{MAX_MACS, MAX_TENSOR_BYTES};
         self.macs += macs;
         if out_bytes > MAX_TENSOR_BYTES {
-            return Err(invalid(
+            return Err(invalid_entry(
                 field(),
                 format!(
                     "a tensor of {out_bytes} bytes here is over the {MAX_TENSOR_BYTES}-byte limit; the network is far too large for any microcontroller"
@@ -296,7 +298,7 @@ impl Size {
             ));
         }
         if self.macs > MAX_MACS {
-            return Err(invalid(
+            return Err(invalid_entry(
                 field(),
                 format!(
                     "the network reaches {} MACs here, over the limit of {MAX_MACS}; it is far too large for any microcontroller",

@@ -2,7 +2,7 @@
 //! kernel and expand ratio, per-stage depth, input resolution. Both are small JSON values.
 
 use crate::arch::net::make_divisible;
-use crate::error::{Error, Result};
+use crate::error::{Document, Error, Place, Result};
 use rand::Rng;
 use rand::seq::IndexedRandom;
 use serde::{Deserialize, Serialize};
@@ -79,7 +79,10 @@ impl SearchSpace {
     pub fn validate(&self) -> Result<()> {
         self.validate_fields()?;
         for &r in &self.resolutions {
-            self.check_resolution(r, "search space: resolutions")?;
+            self.check_resolution(
+                r,
+                &Place::Entry(Document::SearchSpace, "resolutions".into()),
+            )?;
         }
         Ok(())
     }
@@ -90,10 +93,12 @@ impl SearchSpace {
             MAX_BLOCKS, MAX_CHANNELS, MAX_CLASSES, MAX_EXPAND, MAX_KERNEL, MAX_RESOLUTION,
             MAX_STRIDE,
         };
-        let bad = |f: &str, why: String| Err(Error::Invalid(format!("search space: {f}: {why}")));
+        let space = Document::SearchSpace;
+        let bad = |f: &str, why: String| Err(Error::bad_entry(space, f, why));
+        let bad_value =
+            |f: &str, v: usize, why: &str| Err(Error::entry(space, f, v, why.to_string()));
         let int = |f: String, v: usize, lo: usize, hi: usize| {
-            crate::bounds::entry_int(&f, v, lo, hi)
-                .map_err(|e| Error::Invalid(format!("search space: {e}")))
+            crate::bounds::entry_int(space, &f, v, lo, hi)
         };
         if self.stages() == 0 || self.stages() > 32 {
             return bad(
@@ -114,8 +119,7 @@ impl SearchSpace {
         for (i, &w) in self.base_widths.iter().enumerate() {
             int(format!("base_widths[{i}]"), w, 1, MAX_CHANNELS)?;
         }
-        crate::bounds::entry_positive("width_mult", self.width_mult, 8.0)
-            .map_err(|e| Error::Invalid(format!("search space: {e}")))?;
+        crate::bounds::entry_positive(space, "width_mult", self.width_mult, 8.0)?;
         for (i, &st) in self.stage_strides.iter().enumerate() {
             int(format!("stage_strides[{i}]"), st, 1, MAX_STRIDE)?;
         }
@@ -131,7 +135,7 @@ impl SearchSpace {
             for (i, &x) in v.iter().enumerate() {
                 int(format!("{name}[{i}]"), x, 1, hi)?;
                 if v[..i].contains(&x) {
-                    return bad(name, format!("{x} is listed twice"));
+                    return bad_value(name, x, "is listed twice");
                 }
             }
         }
@@ -152,7 +156,7 @@ impl SearchSpace {
         int("last_expand".into(), self.last_expand, 1, MAX_EXPAND)?;
         int("last_kernel".into(), self.last_kernel, 1, MAX_KERNEL)?;
         if self.last_kernel.is_multiple_of(2) {
-            return bad("last_kernel", format!("{} must be odd", self.last_kernel));
+            return bad_value("last_kernel", self.last_kernel, "must be odd");
         }
         Ok(())
     }
@@ -167,7 +171,15 @@ impl SearchSpace {
     pub(super) fn check_choices(&self, s: &SubnetConfig) -> Result<()> {
         self.validate_fields()?;
         let slots = self.stages() * self.max_depth();
-        let bad = |f: &str, why: String| Err(Error::Invalid(format!("subnet: {f}: {why}")));
+        let bad = |f: &str, why: String| Err(Error::bad_entry(Document::Subnet, f, why));
+        let not_among = |f: &str, v: usize, all: &[usize]| {
+            Err(Error::entry(
+                Document::Subnet,
+                f,
+                v,
+                format!("not among {all:?}"),
+            ))
+        };
         if s.kernel_size.len() != slots
             || s.expand_ratio.len() != slots
             || s.depth.len() != self.stages()
@@ -185,23 +197,17 @@ impl SearchSpace {
             .iter()
             .find(|k| !self.kernel_choices.contains(k))
         {
-            return bad(
-                "kernel_size",
-                format!("{k} not among {:?}", self.kernel_choices),
-            );
+            return not_among("kernel_size", *k, &self.kernel_choices);
         }
         if let Some(e) = s
             .expand_ratio
             .iter()
             .find(|e| !self.expand_choices.contains(e))
         {
-            return bad(
-                "expand_ratio",
-                format!("{e} not among {:?}", self.expand_choices),
-            );
+            return not_among("expand_ratio", *e, &self.expand_choices);
         }
         if let Some(d) = s.depth.iter().find(|d| !self.depth_choices.contains(d)) {
-            return bad("depth", format!("{d} not among {:?}", self.depth_choices));
+            return not_among("depth", *d, &self.depth_choices);
         }
         Ok(())
     }

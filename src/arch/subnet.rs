@@ -4,26 +4,27 @@
 
 use super::net::{Block, Input, Network, Stem, make_divisible};
 use super::space::{SearchSpace, SubnetConfig};
-use crate::error::{Error, Result};
+use crate::error::{Allowed, Document, Place, Result};
 
 impl SearchSpace {
     /// `r` gives a network (the largest subnet at `r`) that survives the strides and the size
-    /// limits; `what` names where `r` came from.
-    pub fn check_resolution(&self, r: usize, what: &str) -> Result<()> {
-        self.network_at(&self.largest(r), what).map(|_| ())
+    /// limits; the error names `place`, where `r` came from (an entry of the space or of a
+    /// subnet, or a setting).
+    pub fn check_resolution(&self, r: usize, place: &Place) -> Result<()> {
+        self.network_at(&self.largest(r), place).map(|_| ())
     }
 
     /// The network of subnet `s` (fields and choices already checked), validated, with an
     /// error that names the resolution and the fields of the space it depends on.
-    fn network_at(&self, s: &SubnetConfig, what: &str) -> Result<Network> {
+    fn network_at(&self, s: &SubnetConfig, place: &Place) -> Result<Network> {
         let r = s.resolution;
-        crate::bounds::entry_int(what, r, 1, crate::bounds::MAX_RESOLUTION)?;
+        crate::bounds::int_at(place, r, 1, crate::bounds::MAX_RESOLUTION)?;
         let net = subnet_network(self, s);
         net.validate().map_err(|e| {
-            Error::Invalid(format!(
-                "{what}: resolution {r} does not work with this space's stage_strides {:?} and base_widths {:?} x width_mult {} ({e})",
+            place.error(None, Allowed::Words(format!(
+                "resolution {r} does not work with this space's stage_strides {:?} and base_widths {:?} x width_mult {} ({e})",
                 self.stage_strides, self.base_widths, self.width_mult
-            ))
+            ).into()))
         })?;
         Ok(net)
     }
@@ -31,7 +32,7 @@ impl SearchSpace {
     /// The subnet's network, checked: what the MCU evaluator and the exporter consume.
     pub fn network(&self, s: &SubnetConfig) -> Result<Network> {
         self.check_choices(s)?;
-        self.network_at(s, "subnet: resolution")
+        self.network_at(s, &Place::Entry(Document::Subnet, "resolution".into()))
     }
 }
 

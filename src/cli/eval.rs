@@ -4,7 +4,7 @@
 use super::GpuArgs;
 use crate::Result;
 use crate::arch::{SearchSpace, SubnetConfig};
-use crate::error::Field;
+use crate::error::{Field, Place};
 use crate::observer::{Observer, Silent};
 use crate::pipeline;
 use crate::pipeline::eval::{EvalReport, EvalRunOptions, FloatReport, Int8Report, eval_run};
@@ -50,7 +50,7 @@ impl RunSubnetArgs {
             && matches!(self.subnet.as_str(), "max" | "min")
         {
             space.validate()?;
-            space.check_resolution(r, "--resolution")?;
+            space.check_resolution(r, &Place::Setting(Field::Resolution))?;
         }
         super::read::parse_subnet(space, &self.subnet, self.resolution)
     }

@@ -5,6 +5,7 @@
 
 use super::graph::{Graph, InputNorm, Shape};
 use crate::arch::net::Network;
+use crate::error::Document;
 use crate::{Error, Result};
 
 /// A layer of a network description whose weights the graph builder asks for.
@@ -109,9 +110,11 @@ impl Graph {
         )?;
         for (i, b) in net.blocks.iter().enumerate() {
             if b.se_channels.is_some() {
-                return Err(Error::Invalid(format!(
-                    "export: block {i} has squeeze-and-excite, which the exporter cannot express"
-                )));
+                return Err(Error::bad_entry(
+                    Document::NetworkDescription,
+                    format!("blocks[{i}].se_channels"),
+                    "the exporter has no squeeze-and-excite layer; remove it to export this network",
+                ));
             }
             let x = h;
             let mid = b.mid();

@@ -7,6 +7,7 @@ use super::{BufferEntry, ConvBn, Linear, Module, ParamEntry};
 use crate::arch::net::{Block, Network};
 use crate::autograd::ops::Act;
 use crate::autograd::ops::norm::BnMode;
+use crate::error::Document;
 use crate::{Engine, Error, Result, Tensor};
 use rand::{SeedableRng, rngs::StdRng};
 use std::rc::Rc;
@@ -81,9 +82,11 @@ impl Net {
     pub fn new(e: &Rc<Engine>, network: &Network, seed: u64) -> Result<Net> {
         network.validate()?;
         if let Some(i) = network.blocks.iter().position(|b| b.se_channels.is_some()) {
-            return Err(Error::Invalid(format!(
-                "network description: blocks[{i}].se_channels: the training engine has no squeeze-and-excite layer; remove it to train this network"
-            )));
+            return Err(Error::bad_entry(
+                Document::NetworkDescription,
+                format!("blocks[{i}].se_channels"),
+                "the training engine has no squeeze-and-excite layer; remove it to train this network",
+            ));
         }
         let mut rng = StdRng::seed_from_u64(seed);
         let s = &network.stem;

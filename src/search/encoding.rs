@@ -3,7 +3,7 @@
 //! resolution. And the two figures the predictor is judged by: Kendall's τ and RMSE.
 
 use crate::arch::{SearchSpace, SubnetConfig};
-use crate::error::{Error, Result};
+use crate::error::{Document, Error, Result};
 
 pub fn encoding_len(space: &SearchSpace) -> usize {
     let slots = space.stages() * space.max_depth();
@@ -36,10 +36,12 @@ pub fn encode(space: &SearchSpace, s: &SubnetConfig) -> Result<Vec<f32>> {
         .iter()
         .position(|&r| r == s.resolution)
         .ok_or_else(|| {
-            Error::Invalid(format!(
-                "subnet resolution {} is not among the space's {:?}",
-                s.resolution, space.resolutions
-            ))
+            Error::entry(
+                Document::Subnet,
+                "resolution",
+                s.resolution,
+                format!("is not among the space's {:?}", space.resolutions),
+            )
         })?;
     v[encoding_len(space) - space.resolutions.len() + ri] = 1.0;
     Ok(v)

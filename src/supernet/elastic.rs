@@ -48,14 +48,18 @@ impl Supernet {
             .unwrap_or(0);
         let limit = e.gpu.max_binding_bytes();
         if (largest as u64).saturating_mul(4) > limit {
-            return Err(crate::Error::Invalid(format!(
-                "search space: base_widths {:?} x width_mult {} (widths {w:?}) and classes {} give a weight of {} MiB, over this adapter's {} MiB per buffer; use a smaller width or fewer classes",
-                space.base_widths,
-                space.width_mult,
-                space.classes,
-                (largest as u64 * 4) >> 20,
-                limit >> 20
-            )));
+            return Err(crate::Error::entry(
+                crate::error::Document::SearchSpace,
+                "base_widths",
+                format!("{:?}", space.base_widths),
+                format!(
+                    "x width_mult {} (widths {w:?}) and classes {} give a weight of {} MiB, over this adapter's {} MiB per buffer; use a smaller width or fewer classes",
+                    space.width_mult,
+                    space.classes,
+                    (largest as u64 * 4) >> 20,
+                    limit >> 20
+                ),
+            ));
         }
         let stem = ConvBn::new(
             e,

@@ -3,7 +3,7 @@
 //! elastic depth, then elastic expand ratio (after re-ordering the middle channels by importance).
 
 use crate::arch::SearchSpace;
-use crate::error::{Error, Field, Result};
+use crate::error::{Document, Error, Field, Result};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -138,14 +138,16 @@ impl Schedule {
 
     pub fn validate(&self, space: &SearchSpace) -> Result<()> {
         if self.phases.is_empty() {
-            return Err(Error::Invalid("schedule: no phases".into()));
+            return Err(Error::bad_entry(
+                Document::Schedule,
+                "phases",
+                "none; give at least one",
+            ));
         }
         for (i, p) in self.phases.iter().enumerate() {
             let bad = |why: String| {
-                Err(Error::Invalid(format!(
-                    "schedule: phases[{i}] ({}): {why}",
-                    p.name
-                )))
+                let entry = format!("phases[{i}] ({})", p.name);
+                Err(Error::bad_entry(Document::Schedule, entry, why))
             };
             if p.epochs == 0 || p.epochs > 100_000 {
                 return bad(format!("epochs {} must be 1 to 100000", p.epochs));
