@@ -13,7 +13,6 @@ pub mod flags;
 pub mod mem;
 pub mod plot;
 pub mod predictor;
-pub mod read;
 pub mod search;
 pub mod space;
 pub mod table;
