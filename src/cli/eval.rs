@@ -35,8 +35,8 @@ pub struct RunSubnetArgs {
     #[arg(long)]
     pub run: PathBuf,
     /// `max`, `min` or a subnet JSON file (`best_subnet.json` from `tinynas search`).
-    #[arg(long, default_value = "max")]
-    pub subnet: String,
+    #[arg(long, default_value = "max", value_parser = super::subnet_arg)]
+    pub subnet: SubnetChoice,
     /// Resolution for max/min (default: the space's largest for max, smallest for min).
     #[arg(long)]
     pub resolution: Option<usize>,
@@ -46,7 +46,7 @@ impl RunSubnetArgs {
     /// The subnet the flags choose, for the library to check against the run's space.
     pub fn subnet(&self) -> RunSubnet {
         RunSubnet {
-            choice: SubnetChoice::parse(&self.subnet),
+            choice: self.subnet.clone(),
             resolution: self.resolution,
         }
     }

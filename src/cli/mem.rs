@@ -29,8 +29,8 @@ pub struct MemArgs {
     #[arg(long, conflicts_with = "net")]
     pub space: Option<PathBuf>,
     /// mcunet-space: the subnet (JSON), or `max` / `min`.
-    #[arg(long, default_value = "max", conflicts_with = "net")]
-    pub subnet: String,
+    #[arg(long, default_value = "max", conflicts_with = "net", value_parser = super::subnet_arg)]
+    pub subnet: SubnetChoice,
     /// Classes of a built-in model's classifier (default 1000; a --space file sets its own).
     #[arg(long, conflicts_with_all = ["net", "space"])]
     pub classes: Option<usize>,
@@ -74,7 +74,7 @@ pub fn model(a: &MemArgs) -> Result<Model> {
             "give --net FILE.json or --model mbv2|proxyless|mcunet-in2|mcunet-space".into(),
         )
     })?;
-    if name != "mcunet-space" && (a.space.is_some() || a.subnet != "max") {
+    if name != "mcunet-space" && (a.space.is_some() || a.subnet != SubnetChoice::Max) {
         return Err(Error::Invalid(format!(
             "--space and --subnet apply to --model mcunet-space, not {name}"
         )));
@@ -103,7 +103,7 @@ pub fn model(a: &MemArgs) -> Result<Model> {
             };
             return Ok(Model::Subnet {
                 space,
-                subnet: SubnetChoice::parse(&a.subnet),
+                subnet: a.subnet.clone(),
                 res: a.res,
             });
         }

@@ -242,6 +242,11 @@ pub fn device_arg(s: &str) -> std::result::Result<crate::mcu::Device, String> {
     crate::mcu::Device::preset(s).map_err(|e| flags::why(&e))
 }
 
+/// `--subnet`: `max`, `min` or a subnet file.
+pub fn subnet_arg(s: &str) -> std::result::Result<crate::pipeline::inputs::SubnetChoice, String> {
+    Ok(crate::pipeline::inputs::SubnetChoice::parse(s))
+}
+
 /// The default data folder: the bundled subset.
 pub fn default_data() -> PathBuf {
     crate::data::bundled_fashion_dir()

@@ -114,3 +114,79 @@ impl RunSubnet {
 pub fn under(field: Field, v: impl ToString, e: Error) -> Error {
     Error::bad(field, v, Words::from(e.render(&|f| f.to_string())))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::mem::{Model, Published, Space};
+
+    #[test]
+    fn choices_parse_and_refuse_a_resolution_for_a_file() {
+        assert_eq!(SubnetChoice::parse("max"), SubnetChoice::Max);
+        assert_eq!(SubnetChoice::parse("min"), SubnetChoice::Min);
+        let file = SubnetChoice::parse("best_subnet.json");
+        assert_eq!(file, SubnetChoice::File("best_subnet.json".into()));
+        let space = SearchSpace::default();
+        let r = *space.resolutions.iter().min().unwrap();
+        assert_eq!(
+            SubnetChoice::Min.config(&space, None).unwrap(),
+            space.smallest(r)
+        );
+        let e = file.config(&space, Some(r)).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::Setting {
+                    field: Field::Subnet,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        let bad = RunSubnet {
+            choice: SubnetChoice::Max,
+            resolution: Some(2),
+        };
+        let e = bad.config(&space).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::Setting {
+                    field: Field::Resolution,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn models_resolve_to_their_networks() {
+        let mbv2 = Model::Published {
+            model: Published::Mbv2 { width: Some(0.35) },
+            res: Some(96),
+            classes: Some(10),
+        };
+        let n = mbv2.network().unwrap();
+        assert_eq!(n, crate::arch::models::mobilenet_v2(0.35, 96, 10));
+        let sub = Model::Subnet {
+            space: Space::Default {
+                width: None,
+                classes: None,
+            },
+            subnet: SubnetChoice::Min,
+            res: Some(2),
+        };
+        let e = sub.network().unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::Setting {
+                    field: Field::Res,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+    }
+}
