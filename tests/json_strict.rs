@@ -141,7 +141,8 @@ fn errors_name_the_file_line_and_column() {
     // Line 3, the unknown field's name ends at column 9.
     let subnet = d.join("subnet.json");
     std::fs::write(&subnet, "{\n  \"resolution\": 64,\n  \"bogus\": 1\n}\n").unwrap();
-    let err = tinynas::cli::read::parse_subnet(&space, subnet.to_str().unwrap(), None)
+    let err = tinynas::pipeline::inputs::SubnetChoice::File(subnet.clone())
+        .config(&space, None)
         .unwrap_err()
         .to_string();
     assert!(err.contains(subnet.to_str().unwrap()), "{err}");
@@ -155,7 +156,7 @@ fn errors_name_the_file_line_and_column() {
         format!("{}\n{{}}", serde_json::to_string(&net).unwrap()),
     )
     .unwrap();
-    let err = tinynas::cli::read::read_network(&path)
+    let err = tinynas::pipeline::inputs::read_network(&path)
         .unwrap_err()
         .to_string();
     assert!(err.contains(path.to_str().unwrap()), "{err}");
@@ -169,7 +170,7 @@ fn errors_name_the_file_line_and_column() {
         .unwrap()
         .replace("\"classes\": 10", "\"classes\": \"ten\"");
     std::fs::write(&path, text).unwrap();
-    let err = tinynas::cli::read::read_space(&path)
+    let err = tinynas::pipeline::inputs::read_space(&path)
         .unwrap_err()
         .to_string();
     assert!(

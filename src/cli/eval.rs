@@ -3,11 +3,11 @@
 
 use super::GpuArgs;
 use crate::Result;
-use crate::arch::{SearchSpace, SubnetConfig};
-use crate::error::{Field, Place};
+use crate::error::Field;
 use crate::observer::{Observer, Silent};
 use crate::pipeline;
 use crate::pipeline::eval::{EvalReport, EvalRunOptions, FloatReport, Int8Report, eval_run};
+use crate::pipeline::inputs::{RunSubnet, SubnetChoice};
 use clap::Args;
 use std::path::PathBuf;
 use std::rc::Rc;
@@ -35,24 +35,20 @@ pub struct RunSubnetArgs {
     #[arg(long)]
     pub run: PathBuf,
     /// `max`, `min` or a subnet JSON file (`best_subnet.json` from `tinynas search`).
-    #[arg(long, default_value = "max")]
-    pub subnet: String,
+    #[arg(long, default_value = "max", value_parser = super::subnet_arg)]
+    pub subnet: SubnetChoice,
     /// Resolution for max/min (default: the space's largest for max, smallest for min).
     #[arg(long)]
     pub resolution: Option<usize>,
 }
 
 impl RunSubnetArgs {
-    /// The subnet, checked against `space`.
-    pub fn subnet(&self, space: &SearchSpace) -> Result<SubnetConfig> {
-        // Any resolution the space can run (BN is recalibrated), checked naming the flag.
-        if let Some(r) = self.resolution
-            && matches!(self.subnet.as_str(), "max" | "min")
-        {
-            space.validate()?;
-            space.check_resolution(r, &Place::Setting(Field::Resolution))?;
+    /// The subnet the flags choose, for the library to check against the run's space.
+    pub fn subnet(&self) -> RunSubnet {
+        RunSubnet {
+            choice: self.subnet.clone(),
+            resolution: self.resolution,
         }
-        super::read::parse_subnet(space, &self.subnet, self.resolution)
     }
 }
 
@@ -110,7 +106,7 @@ pub fn eval(g: &GpuArgs, a: &EvalArgs) -> Result<()> {
         int8_calib_images: a.int8.then_some(a.calib_images),
         profile: a.profile.clone(),
     };
-    let (report, profile) = eval_run(&e, &a.sub.run, |s| a.sub.subnet(s), &o, &*obs)?;
+    let (report, profile) = eval_run(&e, &a.sub.run, &a.sub.subnet(), &o, &*obs)?;
     if let (Some(r), Some(p)) = (&profile, &a.profile) {
         super::console::print_profile(r, p);
     }

@@ -232,18 +232,13 @@ pub fn run(a: &ExportArgs) -> Result<()> {
     // --target-images without --target is refused by the argument parser.
     let target_images = a.target_images.unwrap_or(20);
     crate::bounds::int(Field::TargetImages, target_images, 1, 1_000_000)?;
-    if let Some(py) = &a.verify {
-        crate::export::verify::check_python(py)?;
-    }
-    if let Some(d) = &a.target {
-        crate::pipeline::firmware::check_target(d)?;
-    }
     // Every input checked before the disk is touched; then the run and its data are read;
     // only then is --out made and locked.
     let patches = a.patch.map(usize::from);
     let (cfg, subnet) = check_export(
         &a.sub.run,
-        |s| a.sub.subnet(s),
+        &a.sub.subnet(),
+        a.verify.as_deref(),
         a.target.as_ref(),
         patches,
         &a.out,

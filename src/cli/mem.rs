@@ -1,16 +1,11 @@
 //! `tinynas mem`: the layer table, MACs, params, flash and peak SRAM of a network under a
 //! scheduler, and whether it fits a device.
 
-use super::read::{parse_subnet, read_network, read_space};
-use crate::arch::SearchSpace;
-use crate::arch::models::mcunet_in2;
-use crate::arch::models::{mobilenet_v2, proxyless_mobile};
-use crate::arch::net::Network;
-use crate::arch::subnet::from_subnet;
 use crate::bounds;
 use crate::error::Field;
 use crate::mcu::{Device, Scheduler};
-use crate::pipeline::mem::{Latency, MemOptions, MemReport, mem};
+use crate::pipeline::inputs::SubnetChoice;
+use crate::pipeline::mem::{Latency, MemOptions, MemReport, Model, Published, Space, mem_of};
 use crate::{Error, Result};
 use clap::Args;
 use std::path::PathBuf;
@@ -34,8 +29,8 @@ pub struct MemArgs {
     #[arg(long, conflicts_with = "net")]
     pub space: Option<PathBuf>,
     /// mcunet-space: the subnet (JSON), or `max` / `min`.
-    #[arg(long, default_value = "max", conflicts_with = "net")]
-    pub subnet: String,
+    #[arg(long, default_value = "max", conflicts_with = "net", value_parser = super::subnet_arg)]
+    pub subnet: SubnetChoice,
     /// Classes of a built-in model's classifier (default 1000; a --space file sets its own).
     #[arg(long, conflicts_with_all = ["net", "space"])]
     pub classes: Option<usize>,
@@ -68,67 +63,49 @@ pub struct MemArgs {
     pub json: bool,
 }
 
-pub fn network(a: &MemArgs) -> Result<Network> {
+/// The network the flags name, for the library to read or build (flags that apply to none of
+/// its kinds refused here).
+pub fn model(a: &MemArgs) -> Result<Model> {
     if let Some(p) = &a.net {
-        return read_network(p);
+        return Ok(Model::Net(p.clone()));
     }
-    let model = a.model.as_deref().ok_or_else(|| {
+    let name = a.model.as_deref().ok_or_else(|| {
         Error::Invalid(
             "give --net FILE.json or --model mbv2|proxyless|mcunet-in2|mcunet-space".into(),
         )
     })?;
-    let classes = a.classes.unwrap_or(1000);
-    bounds::int(Field::Classes, classes, 2, bounds::MAX_CLASSES)?;
-    let res = a
-        .res
-        .unwrap_or(if model == "mcunet-in2" { 160 } else { 224 });
-    bounds::int(Field::Res, res, 1, bounds::MAX_RESOLUTION)?;
-    let width = a.width.unwrap_or(1.0);
-    bounds::positive(Field::Width, width, 8.0)?;
-    if model != "mcunet-space" && (a.space.is_some() || a.subnet != "max") {
+    if name != "mcunet-space" && (a.space.is_some() || a.subnet != SubnetChoice::Max) {
         return Err(Error::Invalid(format!(
-            "--space and --subnet apply to --model mcunet-space, not {model}"
+            "--space and --subnet apply to --model mcunet-space, not {name}"
         )));
     }
-    let at_res = |e: Error| match a.res {
-        Some(r) => Error::Invalid(format!("--res {r}: {e}")),
-        None => e,
-    };
-    let net = match model {
-        "mbv2" => mobilenet_v2(width, res, classes),
+    let model = match name {
+        "mbv2" => Published::Mbv2 { width: a.width },
         "proxyless" if a.width.is_some() => {
             return Err(Error::Invalid(
                 "--width does not apply to proxyless (its published width 1.0 only)".into(),
             ));
         }
-        "proxyless" => proxyless_mobile(res, classes),
+        "proxyless" => Published::Proxyless,
         "mcunet-in2" if a.width.is_some() => {
             return Err(Error::Invalid(
                 "--width does not apply to mcunet-in2 (its published widths only)".into(),
             ));
         }
-        "mcunet-in2" => {
-            let mut n = mcunet_in2();
-            if res != n.input.resolution {
-                n.name = format!("{}-r{res}", n.name);
-            }
-            n.input.resolution = res;
-            n.classes = classes;
-            n
-        }
+        "mcunet-in2" => Published::McunetIn2,
         "mcunet-space" => {
             let space = match &a.space {
-                Some(p) => read_space(p)?,
-                None => SearchSpace {
-                    in_channels: 3,
-                    classes,
-                    width_mult: width,
-                    resolutions: vec![res],
-                    ..SearchSpace::default()
+                Some(p) => Space::File(p.clone()),
+                None => Space::Default {
+                    width: a.width,
+                    classes: a.classes,
                 },
             };
-            let subnet = parse_subnet(&space, &a.subnet, a.res).map_err(at_res)?;
-            return from_subnet(&space, &subnet);
+            return Ok(Model::Subnet {
+                space,
+                subnet: a.subnet.clone(),
+                res: a.res,
+            });
         }
         other => {
             return Err(Error::Invalid(format!(
@@ -136,8 +113,11 @@ pub fn network(a: &MemArgs) -> Result<Network> {
             )));
         }
     };
-    net.validate().map_err(at_res)?;
-    Ok(net)
+    Ok(Model::Published {
+        model,
+        res: a.res,
+        classes: a.classes,
+    })
 }
 
 pub fn device(a: &MemArgs) -> Result<Device> {
@@ -224,7 +204,7 @@ pub fn describe_latency(l: &Latency, m: &MemReport) -> String {
 }
 
 pub fn run(a: &MemArgs) -> Result<()> {
-    let net = network(a)?;
+    let model = model(a)?;
     let dev = device(a)?;
     bounds::int(
         Field::RuntimeFlash,
@@ -245,8 +225,8 @@ pub fn run(a: &MemArgs) -> Result<()> {
             "--no-inplace applies to --scheduler analytic (or all); TF Lite Micro never runs depthwise in place and TinyEngine always does".into(),
         ));
     }
-    let reports = mem(
-        &net,
+    let reports = mem_of(
+        &model,
         &MemOptions {
             schedulers: a.scheduler.0.clone(),
             device: dev.clone(),

@@ -13,7 +13,6 @@ pub mod flags;
 pub mod mem;
 pub mod plot;
 pub mod predictor;
-pub mod read;
 pub mod search;
 pub mod space;
 pub mod table;
@@ -241,6 +240,11 @@ pub fn scheduler_arg(s: &str) -> std::result::Result<crate::mcu::Scheduler, Stri
 /// `--device`: a preset's name.
 pub fn device_arg(s: &str) -> std::result::Result<crate::mcu::Device, String> {
     crate::mcu::Device::preset(s).map_err(|e| flags::why(&e))
+}
+
+/// `--subnet`: `max`, `min` or a subnet file.
+pub fn subnet_arg(s: &str) -> std::result::Result<crate::pipeline::inputs::SubnetChoice, String> {
+    Ok(crate::pipeline::inputs::SubnetChoice::parse(s))
 }
 
 /// The default data folder: the bundled subset.

@@ -1,9 +1,8 @@
 //! `tinynas space`: rank (resolution, width) spaces; the device/scheduler options.
 
-use crate::arch::SearchSpace;
 use crate::error::Field;
 use crate::mcu::{Device, Scheduler};
-use crate::pipeline::space::write_space_outputs;
+use crate::pipeline::space::{base_space, write_space_outputs};
 use crate::search::space::{Rank, SpaceOptions, default_resolutions, default_widths, rank_spaces};
 use crate::search::{Limits, describe_limits};
 use crate::{Error, Result};
@@ -107,17 +106,7 @@ pub struct SpaceArgs {
 }
 
 pub fn space_options(a: &SpaceArgs) -> Result<SpaceOptions> {
-    let mut base = match &a.space {
-        Some(p) => super::read::read_space(p)?,
-        None => SearchSpace::default(),
-    };
-    let mut extra = Vec::new();
-    if let Some(d) = &a.data {
-        let (train, _) = crate::data::load_any(d, 32)?;
-        base.in_channels = train.channels;
-        base.classes = train.classes;
-        extra.push(train.height);
-    }
+    let (base, extra) = base_space(a.space.as_deref(), a.data.as_deref())?;
     Ok(SpaceOptions {
         base,
         resolutions: a

@@ -141,7 +141,7 @@ pub fn run_config(a: &TrainArgs) -> Result<RunConfig> {
     crate::bounds::positive(Field::Lr, lr as f64, f64::MAX)?;
     crate::bounds::int(Field::Subnets, subnets, 1, 64)?;
     let mut space = match &a.space {
-        Some(p) => super::read::read_space(p)?,
+        Some(p) => crate::pipeline::inputs::read_space(p)?,
         // Channels and classes come from the data.
         None => crate::pipeline::train::default_space(&data, image_size, &a.resolution, a.width)?,
     };

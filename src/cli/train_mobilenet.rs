@@ -63,7 +63,7 @@ pub fn run(a: &TrainMobilenetArgs) -> Result<()> {
     let network = a
         .net
         .as_deref()
-        .map(super::read::read_network)
+        .map(crate::pipeline::inputs::read_network)
         .transpose()?;
     let o = FixedOptions {
         data: a.data.clone().unwrap_or_else(super::default_data),

@@ -106,8 +106,12 @@ fields! {
     Samples = "samples",
     Schedule = "schedule",
     Scheduler = "scheduler",
+    /// A search space's JSON file.
+    Space = "space",
     Sram = "sram",
     Steps = "steps",
+    /// A subnet of a space: max, min or a JSON file.
+    Subnet = "subnet",
     Subnets = "subnets",
     Target = "target",
     TargetImages = "target_images",

@@ -3,65 +3,26 @@
 //! evolutionary search, and the chosen model measured on the test split. Every option is
 //! checked before any work; what happens is told to an `Observer`; the result is a report.
 
+use super::demo_options::{DemoOptions, Settings, settings};
 use super::evidence::Pair;
 use super::export::{ExportOptions, ExportReport, export};
 use super::predictor::{collect, fit};
-use super::search::{SearchOptions, Strategy, run_search};
+use super::search::run_search;
 use super::search_outputs::SearchReport;
 use super::space::write_space_outputs;
-use super::trust::MIN_TAU;
 use crate::arch::SearchSpace;
 use crate::error::Field;
 use crate::observer::Observer;
-use crate::search::evolution::EvoOptions;
 use crate::search::fit_report::FitReport;
-use crate::search::predictor::FitOptions;
-use crate::search::space::{
-    Rank, SpaceOptions, SpaceResult, default_resolutions, default_widths, latency_binding,
-    rank_spaces,
-};
-use crate::search::{Limits, describe_limits};
-use crate::train::config::{RunConfig, RunSummary};
+use crate::search::space::{SpaceResult, latency_binding, rank_spaces};
+use crate::search::describe_limits;
+use crate::train::config::RunSummary;
 use crate::train::open::open_run;
-use crate::train::schedule::Schedule;
 use crate::train::supernet_run::{RunOptions, train_supernet};
 use crate::{Engine, Error, Result};
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::Instant;
-
-#[derive(Clone, Debug)]
-pub struct DemoOptions {
-    pub limits: Limits,
-    /// Dataset folder (or `synthetic`).
-    pub data: PathBuf,
-    /// Output folder: space/, train/, search/.
-    pub out: PathBuf,
-    /// Training budget: the largest resolution and width multiplier trained.
-    pub max_res: usize,
-    pub max_width: f64,
-    pub epochs: usize,
-    pub subnets: usize,
-    pub lr: f32,
-    pub train_images: usize,
-    pub val_images: usize,
-    pub recal_images: usize,
-    /// Subnets measured for the predictor.
-    pub collect: usize,
-    pub population: usize,
-    pub generations: usize,
-    /// Subnets the search measures when it cannot trust the predictor.
-    pub budget: usize,
-    /// Subnets of the predicted final population measured on the validation split.
-    pub top_k: usize,
-    /// Subnets sampled per space in the space optimization.
-    pub samples: usize,
-    pub seed: u64,
-    pub f16_gemm: bool,
-    pub f16_activations: bool,
-    /// Training images whose activation ranges set the exported model's int8 parameters.
-    pub calib_images: usize,
-}
 
 #[derive(Clone, Debug)]
 pub struct DemoReport {
@@ -99,81 +60,12 @@ pub fn demo(
         classes: train.classes,
         ..SearchSpace::default()
     };
-    // Every option is checked here, before any work: the run settings (on the base space; the
-    // chosen space replaces it), the predictor's and the search's.
-    let data_s = crate::data::recorded_spec(&o.data)?;
-    crate::bounds::int(Field::Epochs, o.epochs, 1, 100_000)?;
-    crate::bounds::positive(Field::Lr, o.lr as f64, f64::MAX)?;
-    crate::bounds::int(Field::Subnets, o.subnets, 1, 64)?;
-    crate::bounds::int(Field::CalibImages, o.calib_images, 1, 1_000_000)?;
-    // The split the run will make, checked now rather than after the space optimization.
-    let kept = match o.train_images {
-        0 => train.len(),
-        n => n.min(train.len()),
-    };
-    if o.val_images >= kept || kept - o.val_images < 64 {
-        return Err(Error::bad(
-            Field::ValImages,
-            o.val_images,
-            format!(
-                "with {} {}, {} training images are left of {kept}, fewer than one batch of 64",
-                Field::TrainImages,
-                o.train_images,
-                kept.saturating_sub(o.val_images)
-            ),
-        ));
-    }
-    let mut cfg = RunConfig::new(
-        &data_s,
-        base.clone(),
-        Schedule::joint(o.epochs, o.lr, o.subnets),
-    );
-    cfg.train_images = o.train_images;
-    cfg.val_images = o.val_images;
-    cfg.recal_images = o.recal_images;
-    cfg.seed = o.seed;
-    cfg.f16_gemm = o.f16_gemm;
-    cfg.f16_activations = o.f16_activations;
-    cfg.validate()?;
-    let fit_options = FitOptions {
-        seed: o.seed,
-        ..FitOptions::default()
-    };
-    fit_options.validate()?;
-    let evo = EvoOptions {
-        population: o.population,
-        generations: o.generations,
-        seed: o.seed,
-        ..EvoOptions::default()
-    };
-    let search_o = SearchOptions {
-        limits: o.limits.clone(),
-        strategy: Strategy::Predictor,
-        measure_evo: evo.with_budget((o.budget / 5).clamp(4, 20), o.budget),
-        evo,
-        top_k: o.top_k,
-        min_tau: MIN_TAU,
-        random: None,
-        recal_images: Some(o.recal_images),
-        out: out.join("search"),
-    };
-    crate::bounds::int(Field::Budget, o.budget, 4, 1_000_000)?;
-    search_o.validate()?;
-    crate::bounds::int(Field::Collect, o.collect, 5, 100_000)?;
-    crate::bounds::int(Field::MaxRes, o.max_res, 1, crate::bounds::MAX_RESOLUTION)?;
-    crate::bounds::positive(Field::MaxWidth, o.max_width, 8.0)?;
-    let so = SpaceOptions {
-        base: base.clone(),
-        resolutions: default_resolutions(&[train.height]),
-        widths: default_widths(),
-        samples: o.samples,
-        seed: o.seed,
-        limits: o.limits.clone(),
-        rank: Rank::Mean,
-        min_fit: 0.05,
-        threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
-    };
-    so.validate()?;
+    let Settings {
+        mut cfg,
+        fit_options,
+        search_o,
+        so,
+    } = settings(o, &train, &base)?;
     let _lock = crate::io::lock_dir(out, Field::Out)?;
     if out.join("train").join("state.json").exists() {
         return Err(Error::bad(

@@ -2,7 +2,8 @@
 //! split, with its footprint as the generated C; or, as exported, extracted and quantized to
 //! int8, beside its float twin on the same pixels.
 
-use crate::arch::{SearchSpace, SubnetConfig};
+use super::inputs::RunSubnet;
+use crate::arch::SubnetConfig;
 use crate::gpu::report::ProfileReport;
 use crate::mcu::{EvalOptions as McuOptions, Scheduler, evaluate};
 use crate::observer::Observer;
@@ -98,17 +99,17 @@ pub enum EvalReport {
 }
 
 /// Opens the run in `dir` (where it stopped told to `obs`), picks the subnet `subnet` chooses in
-/// its space and scores it; with `o.profile`, the evaluation's profile too (its trace written).
+/// its space (checked against it) and scores it; with `o.profile`, the evaluation's profile too (its trace written).
 pub fn eval_run(
     e: &Rc<Engine>,
     dir: &Path,
-    subnet: impl FnOnce(&SearchSpace) -> Result<SubnetConfig>,
+    subnet: &RunSubnet,
     o: &EvalRunOptions,
     obs: &dyn Observer,
 ) -> Result<(EvalReport, Option<ProfileReport>)> {
     let run = open_run(e, dir, obs)?;
     let eo = EvalOptions {
-        subnet: subnet(&run.cfg.space)?,
+        subnet: subnet.config(&run.cfg.space)?,
         split: o.split,
         recal_images: o.recal_images,
         int8_calib_images: o.int8_calib_images,

@@ -1,9 +1,11 @@
 //! `export` of a trained run's folder: every input checked before the disk is touched (the
-//! run's settings, the subnet against its space, the device's estimate, the files already in
-//! the output folder), then the run and its data read; only then is the folder made and locked.
+//! Python of the check, the target device, the run's settings, the subnet against its space,
+//! the device's estimate, the files already in the output folder), then the run and its data
+//! read; only then is the folder made and locked.
 
 use super::export::{ExportOptions, ExportReport, claimed_files, export};
-use crate::arch::{SearchSpace, SubnetConfig};
+use super::inputs::RunSubnet;
+use crate::arch::SubnetConfig;
 use crate::error::Field;
 use crate::mcu::Device;
 use crate::observer::Observer;
@@ -15,17 +17,25 @@ use std::path::Path;
 use std::rc::Rc;
 
 /// The checks of an export of the run in `run_dir` into `out`, before anything is read but the
-/// run's settings: hands back those settings and the subnet `subnet` chooses in the run's space.
+/// run's settings: the Python of `verify` runs, the `target` device can be built for; hands back
+/// the run's settings and the subnet `subnet` chooses in the run's space.
 pub fn check_export(
     run_dir: &Path,
-    subnet: impl FnOnce(&SearchSpace) -> Result<SubnetConfig>,
+    subnet: &RunSubnet,
+    verify: Option<&Path>,
     target: Option<&Device>,
     patches: Option<usize>,
     out: &Path,
 ) -> Result<(RunConfig, SubnetConfig)> {
+    if let Some(py) = verify {
+        crate::export::verify::check_python(py)?;
+    }
+    if let Some(d) = target {
+        super::firmware::check_target(d)?;
+    }
     crate::io::check_out_dir(out, Field::Out)?;
     let cfg = read_run_config(run_dir)?;
-    let subnet = subnet(&cfg.space)?;
+    let subnet = subnet.config(&cfg.space)?;
     let network = crate::arch::subnet::from_subnet(&cfg.space, &subnet)?;
     if let Some(n) = patches {
         crate::mcu::patch_code::estimate(&network, &crate::mcu::walk::build(&network), n)?;

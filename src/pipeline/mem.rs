@@ -1,14 +1,138 @@
 //! `mem`'s job: a network's footprint under each scheduler asked for, whether it fits the
 //! device, and (where the device has a core and a clock) its predicted latency, layer by layer.
 
-use crate::Result;
+use super::inputs::{SubnetChoice, read_network, read_space, under};
+use crate::arch::models::{mcunet_in2, mobilenet_v2, proxyless_mobile};
 use crate::arch::{Network, SearchSpace, SubnetConfig};
+use crate::bounds;
+use crate::error::Field;
 use crate::mcu::device::Core;
 use crate::mcu::graph::{Graph, Op, OpKind, TensorInfo};
 use crate::mcu::patch::PatchPlan;
 use crate::mcu::tflm_tail::Tail;
 use crate::mcu::{Device, EvalOptions, Report, Scheduler, evaluate, latency};
+use crate::{Error, Result};
 use serde::Serialize;
+use std::path::PathBuf;
+
+/// The network `mem` evaluates.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Model {
+    /// The network description (JSON; README.md's format) in this file.
+    Net(PathBuf),
+    /// A published network at resolution `res` (None: 224, mcunet-in2's 160) with `classes`
+    /// classes (None: 1000).
+    Published {
+        model: Published,
+        res: Option<usize>,
+        classes: Option<usize>,
+    },
+    /// A subnet of a search space (MCUNet's): the `subnet` choice in `space`, max and min at
+    /// `res` (None: the space's largest for max, smallest for min).
+    Subnet {
+        space: Space,
+        subnet: SubnetChoice,
+        res: Option<usize>,
+    },
+}
+
+/// The published networks of `arch::models`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Published {
+    /// MobileNetV2 at width multiplier `width` (None: 1.0).
+    Mbv2 { width: Option<f64> },
+    /// ProxylessNAS-Mobile (its published width only).
+    Proxyless,
+    /// MCUNet-in2 (its published widths only).
+    McunetIn2,
+}
+
+/// The search space a [`Model::Subnet`] is of.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Space {
+    /// The space in this JSON file.
+    File(PathBuf),
+    /// The default space (workload 1 of BENCHMARKS.md) with 3 input channels, width multiplier
+    /// `width` (None: 1.0), `classes` classes (None: 1000), and only the model's resolution.
+    Default {
+        width: Option<f64>,
+        classes: Option<usize>,
+    },
+}
+
+impl Model {
+    /// The network, read or built and checked: a file's errors name it, a resolution that
+    /// cannot work names `res`.
+    pub fn network(&self) -> Result<Network> {
+        match self {
+            Model::Net(p) => read_network(p),
+            Model::Published {
+                model,
+                res,
+                classes,
+            } => {
+                let (width, own) = match model {
+                    Published::Mbv2 { width } => (*width, 224),
+                    Published::Proxyless => (None, 224),
+                    Published::McunetIn2 => (None, 160),
+                };
+                let (r, classes, width) = sizes(res.unwrap_or(own), *classes, width)?;
+                let net = match model {
+                    Published::Mbv2 { .. } => mobilenet_v2(width, r, classes),
+                    Published::Proxyless => proxyless_mobile(r, classes),
+                    Published::McunetIn2 => {
+                        let mut n = mcunet_in2();
+                        if r != n.input.resolution {
+                            n.name = format!("{}-r{r}", n.name);
+                        }
+                        n.input.resolution = r;
+                        n.classes = classes;
+                        n
+                    }
+                };
+                net.validate().map_err(|e| at_res(*res, e))?;
+                Ok(net)
+            }
+            Model::Subnet { space, subnet, res } => {
+                let (w, c) = match space {
+                    Space::File(_) => (None, None),
+                    Space::Default { width, classes } => (*width, *classes),
+                };
+                let (r, classes, width) = sizes(res.unwrap_or(224), c, w)?;
+                let space = match space {
+                    Space::File(p) => read_space(p)?,
+                    Space::Default { .. } => SearchSpace {
+                        in_channels: 3,
+                        classes,
+                        width_mult: width,
+                        resolutions: vec![r],
+                        ..SearchSpace::default()
+                    },
+                };
+                let subnet = subnet.config(&space, *res).map_err(|e| at_res(*res, e))?;
+                crate::arch::subnet::from_subnet(&space, &subnet)
+            }
+        }
+    }
+}
+
+/// The resolution, classes (None: 1000) and width (None: 1.0) of a built network, checked.
+fn sizes(res: usize, classes: Option<usize>, width: Option<f64>) -> Result<(usize, usize, f64)> {
+    let classes = classes.unwrap_or(1000);
+    bounds::int(Field::Classes, classes, 2, bounds::MAX_CLASSES)?;
+    bounds::int(Field::Res, res, 1, bounds::MAX_RESOLUTION)?;
+    let width = width.unwrap_or(1.0);
+    bounds::positive(Field::Width, width, 8.0)?;
+    Ok((res, classes, width))
+}
+
+/// `e` of a network built at the resolution `res` given: named under `res`.
+fn at_res(res: Option<usize>, e: Error) -> Error {
+    match res {
+        Some(r) => under(Field::Res, r, e),
+        None => e,
+    }
+}
 
 #[derive(Clone, Debug)]
 pub struct MemOptions {
@@ -161,6 +285,11 @@ pub fn mem(net: &Network, o: &MemOptions) -> Result<Vec<MemReport>> {
         });
     }
     Ok(out)
+}
+
+/// `model`'s network (read or built: [`Model::network`]) under each of `o.schedulers`.
+pub fn mem_of(model: &Model, o: &MemOptions) -> Result<Vec<MemReport>> {
+    mem(&model.network()?, o)
 }
 
 /// A subnet of `space` under one scheduler on `device` (the search's per-layer table).

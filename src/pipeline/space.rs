@@ -1,7 +1,9 @@
-//! The space optimization's outputs: the ranking as files (space.json, the CDF plot of the top
-//! spaces, chosen_space.json).
+//! The space optimization's inputs and outputs: the base space (from a file, fitted to a
+//! dataset), and the ranking as files (space.json, the CDF plot of the top spaces,
+//! chosen_space.json).
 
 use crate::Result;
+use crate::arch::SearchSpace;
 use crate::chart::{Chart, Series, cdf_points};
 use crate::error::Field;
 use crate::observer::Observer;
@@ -10,6 +12,24 @@ use std::path::Path;
 
 /// The files `space --out` writes.
 pub const OUTPUT_FILES: [&str; 3] = ["space.json", "space_cdf.png", "chosen_space.json"];
+
+/// The space whose resolutions and widths the ranking varies: the one in the file `space`
+/// (None: the default), with the input channels and classes of the dataset in `data`; and the
+/// resolutions the data adds to the grid (its image size).
+pub fn base_space(space: Option<&Path>, data: Option<&Path>) -> Result<(SearchSpace, Vec<usize>)> {
+    let mut base = match space {
+        Some(p) => super::inputs::read_space(p)?,
+        None => SearchSpace::default(),
+    };
+    let mut extra = Vec::new();
+    if let Some(d) = data {
+        let (train, _) = crate::data::load_any(d, 32)?;
+        base.in_channels = train.channels;
+        base.classes = train.classes;
+        extra.push(train.height);
+    }
+    Ok((base, extra))
+}
 
 /// Write the ranking (JSON), the CDF plot of the top spaces (drawn by `obs`) and the chosen
 /// space (the caller holds the folder's lock).
