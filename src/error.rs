@@ -104,6 +104,11 @@ pub enum Error {
         value: Option<String>,
         allowed: Allowed,
     },
+    /// Data-parallel ranks started with other options, data or binaries than rank 0's: every
+    /// rank learns it at the same point and stops with it (`differing` of the ranks differ; on
+    /// a rank that differs the words name what).
+    #[error("{msg}")]
+    RanksDiffer { differing: usize, msg: String },
 }
 
 impl Error {
@@ -121,7 +126,8 @@ impl Error {
             | Error::AdapterNotFound { .. }
             | Error::DoesNotFit { .. }
             | Error::NothingFits { .. }
-            | Error::Entry { .. } => 2,
+            | Error::Entry { .. }
+            | Error::RanksDiffer { .. } => 2,
             Error::NoAdapter { .. }
             | Error::Device { .. }
             | Error::Gpu(_)

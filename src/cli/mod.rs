@@ -140,14 +140,22 @@ impl GpuArgs {
 
 /// How a data-parallel command (train, predictor collect) ends on each rank. A non-finite loss
 /// stops every rank at the same step (the losses are averaged before they are checked), rank 0
-/// after taking back what its run wrote: all finish MPI together and rank 0 reports. Any other
-/// error may be this rank's alone, with the others waiting for it: it stops them all.
+/// after taking back what its run wrote, and ranks that differ from rank 0 stop every rank at
+/// the same check: all finish MPI together, rank 0 reports, and a rank that differs says in
+/// what. Any other error may be this rank's alone, with the others waiting for it: it stops
+/// them all (an abort, which may cut another rank's message short).
 pub fn end_ranks(comm: Rc<dyn crate::train::dist::Collective>, result: Result<()>) -> Result<()> {
     if let Err(e) = &result
         && comm.size() > 1
     {
-        if matches!(e, crate::Error::NonFinite { .. }) {
+        if matches!(
+            e,
+            crate::Error::NonFinite { .. } | crate::Error::RanksDiffer { .. }
+        ) {
             if comm.rank() > 0 {
+                if matches!(e, crate::Error::RanksDiffer { .. }) {
+                    eprintln!("error ({}): {}", comm.describe(), flags::describe(e));
+                }
                 let code = e.exit_code();
                 drop(comm);
                 std::process::exit(code);

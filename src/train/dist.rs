@@ -351,11 +351,14 @@ pub fn check_same(what: &serde_json::Value, c: &dyn Collective) -> Result<()> {
         return Ok(());
     }
     if theirs == *what {
-        return Err(Error::Invalid(format!(
-            "{} of the {} ranks differ from rank 0 in their options, data or tinynas (their messages name what); start every rank with the same",
-            differing[0],
-            c.size()
-        )));
+        return Err(Error::RanksDiffer {
+            differing: differing[0] as usize,
+            msg: format!(
+                "{} of the {} ranks differ from rank 0 in their options, data or tinynas (their messages name what); start every rank with the same",
+                differing[0],
+                c.size()
+            ),
+        });
     }
     // `differing_fields` names `settings.space.resolutions[0]`; JSON pointers say
     // `/settings/space/resolutions/0`.
@@ -370,10 +373,13 @@ pub fn check_same(what: &serde_json::Value, c: &dyn Collective) -> Result<()> {
         .take(4)
         .map(|f| format!("{f}: rank 0 {}, here {}", at(&theirs, f), at(what, f)))
         .collect();
-    Err(Error::Invalid(format!(
-        "this rank differs from rank 0 in {} ({}{}); start every rank with the same options, data and tinynas",
-        fields.join(", "),
-        shown.join("; "),
-        if fields.len() > 4 { "; …" } else { "" }
-    )))
+    Err(Error::RanksDiffer {
+        differing: differing[0] as usize,
+        msg: format!(
+            "this rank differs from rank 0 in {} ({}{}); start every rank with the same options, data and tinynas",
+            fields.join(", "),
+            shown.join("; "),
+            if fields.len() > 4 { "; …" } else { "" }
+        ),
+    })
 }
