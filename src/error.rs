@@ -1,5 +1,8 @@
 //! One error type for the engine's boundaries: adapters, shapes, limits, GPU validation, files,
-//! and settings that cannot work ([`Error::Setting`]: which field, the value, what is allowed).
+//! settings that cannot work ([`Error::Setting`]: which field, the value, what is allowed), an
+//! entry of a user's document ([`Error::Entry`]), what another step makes ([`Error::Missing`]).
+//! No variant's words name a command-line flag: a front end names each [`Field`] its own way
+//! (the CLI: `cli::flags::describe`).
 
 mod entry;
 mod field;
@@ -65,6 +68,8 @@ pub enum Error {
         what: Missing,
         msg: String,
     },
+    /// Anything else that cannot work and that no variant above holds: an internal invariant
+    /// broken, a damaged file's content, MPI's environment. Its words name no setting.
     #[error("{0}")]
     Invalid(String),
     #[error("{path}: cannot write: {source}")]
