@@ -20,33 +20,33 @@ pub const MAX_BUDGET_KIB: u64 = 1 << 22;
 
 /// `v` in `lo..=hi`, or an error naming `field`.
 pub fn int(field: Field, v: usize, lo: usize, hi: usize) -> Result<()> {
-    ints(v, lo, hi).map_err(|allowed| setting(field, v, allowed))
+    ints(v, lo, hi).map_err(|allowed| at(&Place::Setting(field), v, allowed))
 }
 
 /// `v` finite and in `lo..=hi`, or an error naming `field`.
 pub fn real(field: Field, v: f64, lo: f64, hi: f64) -> Result<()> {
-    reals(v, lo, hi).map_err(|allowed| setting(field, v, allowed))
+    reals(v, lo, hi).map_err(|allowed| at(&Place::Setting(field), v, allowed))
 }
 
 /// `v` finite, above zero and at most `hi` (`f64::MAX`: any finite), or an error naming `field`.
 pub fn positive(field: Field, v: f64, hi: f64) -> Result<()> {
-    positives(v, hi).map_err(|allowed| setting(field, v, allowed))
+    positives(v, hi).map_err(|allowed| at(&Place::Setting(field), v, allowed))
 }
 
 /// `int` for an entry of `document`, named as the document spells it (`input.resolution`):
 /// an [`Error::Entry`].
 pub fn entry_int(document: Document, entry: &str, v: usize, lo: usize, hi: usize) -> Result<()> {
-    ints(v, lo, hi).map_err(|allowed| entry_error(document, entry, v, allowed))
+    ints(v, lo, hi).map_err(|allowed| at(&Place::Entry(document, entry.into()), v, allowed))
 }
 
 /// `positive` for an entry of `document`, named as the document spells it (`width_mult`).
 pub fn entry_positive(document: Document, entry: &str, v: f64, hi: f64) -> Result<()> {
-    positives(v, hi).map_err(|allowed| entry_error(document, entry, v, allowed))
+    positives(v, hi).map_err(|allowed| at(&Place::Entry(document, entry.into()), v, allowed))
 }
 
 /// `int` for a value from `place`: an entry of a document or a setting.
 pub fn int_at(place: &Place, v: usize, lo: usize, hi: usize) -> Result<()> {
-    ints(v, lo, hi).map_err(|allowed| place.error(Some(v.to_string()), allowed))
+    ints(v, lo, hi).map_err(|allowed| at(place, v, allowed))
 }
 
 /// `recal_images`: batch-norm recalibration needs at least one image (`None`: the run's own
@@ -88,19 +88,7 @@ fn positives(v: f64, hi: f64) -> std::result::Result<(), Allowed> {
     Ok(())
 }
 
-fn setting(field: Field, v: impl ToString, allowed: Allowed) -> Error {
-    Error::Setting {
-        field,
-        value: Some(v.to_string()),
-        allowed,
-    }
-}
-
-fn entry_error(document: Document, entry: &str, v: impl ToString, allowed: Allowed) -> Error {
-    Error::Entry {
-        document,
-        entry: entry.to_string(),
-        value: Some(v.to_string()),
-        allowed,
-    }
+/// The value `v` from `place` is not `allowed`.
+fn at(place: &Place, v: impl ToString, allowed: Allowed) -> Error {
+    place.error(Some(v.to_string()), allowed)
 }

@@ -95,7 +95,6 @@ impl RunSubnet {
             && !matches!(self.choice, SubnetChoice::File(_))
         {
             space.validate()?;
-            crate::bounds::int(Field::Resolution, r, 1, crate::bounds::MAX_RESOLUTION)?;
             space.check_resolution(r, &Place::Setting(Field::Resolution))?;
         }
         self.choice.config(space, self.resolution)
