@@ -21,7 +21,7 @@ scripts/setup.sh adds bookworm-backports (from your own apt mirror) and installs
 pub enum Error {
     #[error("no GPU adapter found{detail}; {VULKAN_INSTALL_HINT}")]
     NoAdapter { detail: String },
-    #[error("adapter {wanted:?}: no adapter's name contains it; available: {available}")]
+    #[error("{}", adapter_not_found("adapter", .wanted, .available))]
     AdapterNotFound { wanted: String, available: String },
     #[error("could not open the device on {adapter}: {reason}")]
     Device { adapter: String, reason: String },
@@ -39,9 +39,7 @@ pub enum Error {
     Gpu(String),
     /// A loss (or weight) that is not finite: the run stopped. `lower` is the setting to lower
     /// (the learning rate of the run that stopped).
-    #[error(
-        "non-finite loss ({value}) at {at}; the run stopped (lower the learning rate, {lower})"
-    )]
+    #[error("{}", non_finite(.at, *.value, &.lower.to_string()))]
     NonFinite {
         at: String,
         value: f32,
@@ -172,10 +170,9 @@ impl Error {
                 value,
                 allowed,
             } => field::render(&name(*field), value.as_deref(), allowed, name),
-            Error::AdapterNotFound { wanted, available } => format!(
-                "{} {wanted:?}: no adapter's name contains it; available: {available}",
-                name(Field::Adapter)
-            ),
+            Error::AdapterNotFound { wanted, available } => {
+                adapter_not_found(&name(Field::Adapter), wanted, available)
+            }
             Error::DoesNotFit {
                 device,
                 over,
@@ -186,10 +183,7 @@ impl Error {
                 smallest_sram_bytes,
                 smallest_flash_bytes,
             } => nothing_fits(limits, *smallest_sram_bytes, *smallest_flash_bytes, name),
-            Error::NonFinite { at, value, lower } => format!(
-                "non-finite loss ({value}) at {at}; the run stopped (lower the learning rate, {})",
-                name(*lower)
-            ),
+            Error::NonFinite { at, value, lower } => non_finite(at, *value, &name(*lower)),
             Error::Entry {
                 document,
                 entry,
@@ -199,6 +193,16 @@ impl Error {
             e => e.to_string(),
         }
     }
+}
+
+/// [`Error::AdapterNotFound`]'s words: `adapter` names the setting.
+fn adapter_not_found(adapter: &str, wanted: &str, available: &str) -> String {
+    format!("{adapter} {wanted:?}: no adapter's name contains it; available: {available}")
+}
+
+/// [`Error::NonFinite`]'s words: `lower` names the setting to lower.
+fn non_finite(at: &str, value: f32, lower: &str) -> String {
+    format!("non-finite loss ({value}) at {at}; the run stopped (lower the learning rate, {lower})")
 }
 
 /// [`Error::DoesNotFit`]'s words: `target` names the setting, `estimate` the plan whose
